@@ -1,0 +1,337 @@
+package policies
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// ConfigAPIVersion and ConfigKind identify a Tollgate config file.
+const (
+	ConfigAPIVersion = "tollgate.dev/v1alpha1"
+	ConfigKind       = "Config"
+)
+
+// ConfigSchema is the JSON Schema of the config file, for editors and CI
+// linting of config repositories.
+//
+//go:embed config.schema.json
+var ConfigSchema []byte
+
+// Config is what a platform team tunes: the ownership label schema, policy
+// action overrides, parameters the policies read, and exemptions. It reaches
+// every policy as input.config (labels and parameters).
+type Config struct {
+	APIVersion string `json:"apiVersion,omitempty"`
+	Kind       string `json:"kind,omitempty"`
+
+	// Labels is the ownership label schema: which label keys carry team,
+	// owner, cost-center and environment, and what values are valid.
+	Labels LabelSchema `json:"labels"`
+
+	// ExemptNamespaces are never judged by any policy.
+	ExemptNamespaces []string `json:"exemptNamespaces,omitempty"`
+
+	// Policies overrides per policy id.
+	Policies map[string]PolicyOverride `json:"policies,omitempty"`
+
+	// Parameters are read by policies as input.config.parameters; keys
+	// given here replace the defaults key by key (objects merge).
+	Parameters map[string]any `json:"parameters,omitempty"`
+
+	// PodControllers adds kinds that carry a pod template, such as Argo
+	// Rollouts, so pod policies judge them too.
+	PodControllers []PodController `json:"podControllers,omitempty"`
+}
+
+// LabelSchema names the ownership labels.
+type LabelSchema struct {
+	Team        LabelRule `json:"team"`
+	Owner       LabelRule `json:"owner"`
+	CostCenter  LabelRule `json:"costCenter"`
+	Environment LabelRule `json:"environment"`
+}
+
+// LabelRule is one ownership label: its key and what values are valid.
+type LabelRule struct {
+	// Key is the label key, e.g. "team" or "example.com/team".
+	Key string `json:"key"`
+	// Required makes the label mandatory on workloads and namespaces.
+	Required bool `json:"required"`
+	// Pattern is an RE2 regexp the value must match; empty means any valid
+	// label value.
+	Pattern string `json:"pattern"`
+	// Allowed lists the only valid values; empty means any.
+	Allowed []string `json:"allowed"`
+}
+
+// PolicyOverride changes one policy's behaviour.
+type PolicyOverride struct {
+	// Action replaces the policy's default action (enforce, warn, audit,
+	// disabled).
+	Action Action `json:"action,omitempty"`
+	// ExemptNamespaces are not judged by this policy.
+	ExemptNamespaces []string `json:"exemptNamespaces,omitempty"`
+}
+
+// PodController tells the engine where a kind keeps its pod template.
+type PodController struct {
+	Group string `json:"group"`
+	Kind  string `json:"kind"`
+	// Template is the dotted path of the pod template, e.g. spec.template.
+	Template string `json:"template"`
+}
+
+// DefaultConfig is the configuration used when no file is given.
+func DefaultConfig() *Config {
+	return &Config{
+		APIVersion: ConfigAPIVersion,
+		Kind:       ConfigKind,
+		Labels: LabelSchema{
+			Team:        LabelRule{Key: "team", Required: true},
+			Owner:       LabelRule{Key: "owner", Required: true},
+			CostCenter:  LabelRule{Key: "cost-center", Required: true},
+			Environment: LabelRule{Key: "environment"},
+		},
+		ExemptNamespaces: []string{"kube-system", "kube-public", "kube-node-lease"},
+		Parameters:       defaultParameters(),
+	}
+}
+
+func defaultParameters() map[string]any {
+	return map[string]any{
+		"ownership": map[string]any{"inheritFromNamespace": true},
+		"images": map[string]any{
+			"allowedRegistries":  []any{},
+			"allowLatest":        false,
+			"requireTagOrDigest": true,
+		},
+		"resources": map[string]any{
+			"requireRequests": []any{"cpu", "memory"},
+			"requireLimits":   []any{"memory"},
+			"container":       map[string]any{"cpu": "8", "memory": "32Gi"},
+			"pod":             map[string]any{"cpu": "16", "memory": "64Gi"},
+		},
+		"naming": map[string]any{"patterns": map[string]any{}},
+	}
+}
+
+// maxConfigBytes bounds a config file; real ones are a few KiB.
+const maxConfigBytes = 4 << 20
+
+// LoadConfig reads a config file; the defaults fill whatever it leaves out.
+func LoadConfig(path string) (*Config, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	if st.Size() > maxConfigBytes {
+		return nil, fmt.Errorf("reading config %s: %d bytes is over the %d byte limit", path, st.Size(), maxConfigBytes)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig parses a config document (YAML or JSON) over the defaults and
+// validates it. Unknown fields are errors, so a typo never silently turns a
+// setting off.
+func ParseConfig(data []byte) (*Config, error) {
+	var file configFile
+	if err := yaml.UnmarshalStrict(data, &file); err != nil {
+		return nil, fmt.Errorf("parsing: %w", err)
+	}
+	cfg := DefaultConfig()
+	if file.APIVersion != "" && file.APIVersion != ConfigAPIVersion {
+		return nil, fmt.Errorf("apiVersion: got %q, want %q", file.APIVersion, ConfigAPIVersion)
+	}
+	if file.Kind != "" && file.Kind != ConfigKind {
+		return nil, fmt.Errorf("kind: got %q, want %q", file.Kind, ConfigKind)
+	}
+	// Labels: each field given in the file replaces the default's.
+	for _, p := range []struct {
+		dst *LabelRule
+		src *labelRuleFile
+	}{
+		{&cfg.Labels.Team, file.Labels.Team},
+		{&cfg.Labels.Owner, file.Labels.Owner},
+		{&cfg.Labels.CostCenter, file.Labels.CostCenter},
+		{&cfg.Labels.Environment, file.Labels.Environment},
+	} {
+		if p.src == nil {
+			continue
+		}
+		if p.src.Key != "" {
+			p.dst.Key = p.src.Key
+		}
+		if p.src.Required != nil {
+			p.dst.Required = *p.src.Required
+		}
+		if p.src.Pattern != nil {
+			p.dst.Pattern = *p.src.Pattern
+		}
+		if p.src.Allowed != nil {
+			p.dst.Allowed = p.src.Allowed
+		}
+	}
+	if file.ExemptNamespaces != nil {
+		cfg.ExemptNamespaces = file.ExemptNamespaces
+	}
+	cfg.Policies = file.Policies
+	cfg.PodControllers = file.PodControllers
+	cfg.Parameters = mergeParameters(cfg.Parameters, file.Parameters)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// configFile is the file's shape: pointers tell "not given" from "false".
+type configFile struct {
+	APIVersion string `json:"apiVersion,omitempty"`
+	Kind       string `json:"kind,omitempty"`
+	Labels     struct {
+		Team        *labelRuleFile `json:"team"`
+		Owner       *labelRuleFile `json:"owner"`
+		CostCenter  *labelRuleFile `json:"costCenter"`
+		Environment *labelRuleFile `json:"environment"`
+	} `json:"labels"`
+	ExemptNamespaces []string                  `json:"exemptNamespaces"`
+	Policies         map[string]PolicyOverride `json:"policies"`
+	Parameters       map[string]any            `json:"parameters"`
+	PodControllers   []PodController           `json:"podControllers"`
+}
+
+type labelRuleFile struct {
+	Key      string   `json:"key"`
+	Required *bool    `json:"required"`
+	Pattern  *string  `json:"pattern"`
+	Allowed  []string `json:"allowed"`
+}
+
+// mergeParameters overlays src on dst: objects merge key by key, anything
+// else replaces.
+func mergeParameters(dst, src map[string]any) map[string]any {
+	out := maps.Clone(dst)
+	if out == nil {
+		out = map[string]any{}
+	}
+	for k, v := range src {
+		dv, dok := out[k].(map[string]any)
+		sv, sok := v.(map[string]any)
+		if dok && sok {
+			out[k] = mergeParameters(dv, sv)
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+var labelKeyRE = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$`)
+
+// Validate checks the config and names the field of every problem.
+func (c *Config) Validate() error {
+	var errs []error
+	for name, r := range map[string]LabelRule{
+		"team": c.Labels.Team, "owner": c.Labels.Owner,
+		"costCenter": c.Labels.CostCenter, "environment": c.Labels.Environment,
+	} {
+		if !labelKeyRE.MatchString(r.Key) || len(r.Key) > 316 {
+			errs = append(errs, fmt.Errorf("labels.%s.key: %q is not a valid label key", name, r.Key))
+		}
+		if r.Pattern != "" {
+			if _, err := regexp.Compile(r.Pattern); err != nil {
+				errs = append(errs, fmt.Errorf("labels.%s.pattern: %w", name, err))
+			}
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(c.Policies)) {
+		o := c.Policies[id]
+		if o.Action != "" {
+			if _, err := ParseAction(string(o.Action)); err != nil {
+				errs = append(errs, fmt.Errorf("policies.%s.action: %w", id, err))
+			}
+		}
+	}
+	for i, pc := range c.PodControllers {
+		if pc.Kind == "" {
+			errs = append(errs, fmt.Errorf("podControllers[%d].kind: required", i))
+		}
+		if pc.Template == "" || strings.HasPrefix(pc.Template, ".") || strings.HasSuffix(pc.Template, ".") || strings.Contains(pc.Template, "..") {
+			errs = append(errs, fmt.Errorf("podControllers[%d].template: %q is not a dotted path such as spec.template", i, pc.Template))
+		}
+	}
+	if naming, ok := c.Parameters["naming"].(map[string]any); ok {
+		if pats, ok := naming["patterns"].(map[string]any); ok {
+			for _, kind := range slices.Sorted(maps.Keys(pats)) {
+				s, ok := pats[kind].(string)
+				if !ok {
+					errs = append(errs, fmt.Errorf("parameters.naming.patterns.%s: want a string", kind))
+					continue
+				}
+				if _, err := regexp.Compile(s); err != nil {
+					errs = append(errs, fmt.Errorf("parameters.naming.patterns.%s: %w", kind, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// regoView is what policies see as input.config.
+func (c *Config) regoView() (map[string]any, error) {
+	// A JSON round trip gives the plain map/slice/number shapes the Rego
+	// value conversion expects.
+	labels := c.Labels
+	for _, r := range []*LabelRule{&labels.Team, &labels.Owner, &labels.CostCenter, &labels.Environment} {
+		if r.Allowed == nil {
+			r.Allowed = []string{}
+		}
+	}
+	b, err := json.Marshal(struct {
+		Labels     LabelSchema    `json:"labels"`
+		Parameters map[string]any `json:"parameters"`
+	}{labels, c.Parameters})
+	if err != nil {
+		return nil, fmt.Errorf("encoding config for policies: %w", err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("encoding config for policies: %w", err)
+	}
+	return out, nil
+}
+
+// action is the effective action of a policy after overrides.
+func (c *Config) action(m *Metadata) Action {
+	if o, ok := c.Policies[m.ID]; ok && o.Action != "" {
+		return o.Action
+	}
+	return m.Action
+}
+
+// exempt reports whether a namespace is out of a policy's reach.
+func (c *Config) exempt(policy, namespace string) bool {
+	if namespace == "" {
+		return false
+	}
+	if slices.Contains(c.ExemptNamespaces, namespace) {
+		return true
+	}
+	return slices.Contains(c.Policies[policy].ExemptNamespaces, namespace)
+}

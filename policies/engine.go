@@ -1,0 +1,458 @@
+package policies
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/types"
+)
+
+// DefaultPolicyTimeout bounds one policy's evaluation of one input. The
+// webhook sets its own, inside the admission timeout.
+const DefaultPolicyTimeout = 2 * time.Second
+
+// Builtin is an extra Rego function the engine's policies may call.
+type Builtin struct {
+	Name string
+	Decl *types.Function
+	Impl rego.BuiltinDyn
+}
+
+// Options configure an Engine.
+type Options struct {
+	// Modules are the Rego files to load; test files are skipped.
+	Modules []Module
+	// Data is served to policies under data (bundle data documents).
+	Data map[string]any
+	// Config is the platform config; nil means DefaultConfig().
+	Config *Config
+	// PolicyTimeout bounds each policy's evaluation; 0 means
+	// DefaultPolicyTimeout.
+	PolicyTimeout time.Duration
+	// Builtins are extra functions available to policies.
+	Builtins []Builtin
+}
+
+// Validate checks the options before anything is compiled.
+func (o *Options) Validate() error {
+	if o.PolicyTimeout < 0 {
+		return fmt.Errorf("policy timeout %s is negative", o.PolicyTimeout)
+	}
+	if o.Config != nil {
+		if err := o.Config.Validate(); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	return nil
+}
+
+// Engine judges inputs against a compiled set of policies. Policies are
+// parsed, compiled and prepared once in New; Evaluate only evaluates, and is
+// safe for concurrent use.
+type Engine struct {
+	cfg      *Config
+	config   *ast.Term
+	timeout  time.Duration
+	pods     podControllers
+	policies []*policy
+	// all evaluates every policy in one pass; when it fails (one policy
+	// errors, panics or times out) the engine falls back to evaluating the
+	// applicable policies one by one so the others still report.
+	all rego.PreparedEvalQuery
+}
+
+type policy struct {
+	meta  Metadata
+	query rego.PreparedEvalQuery
+}
+
+// New compiles the modules and prepares every policy. A module that does not
+// parse or compile is an error naming its file and line.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	cfg := opts.Config
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	view, err := cfg.regoView()
+	if err != nil {
+		return nil, err
+	}
+	cfgValue, err := ast.InterfaceToValue(view)
+	if err != nil {
+		return nil, fmt.Errorf("encoding config for policies: %w", err)
+	}
+	e := &Engine{
+		cfg:     cfg,
+		config:  ast.NewTerm(cfgValue),
+		timeout: opts.PolicyTimeout,
+		pods:    newPodControllers(cfg.PodControllers),
+	}
+	if e.timeout == 0 {
+		e.timeout = DefaultPolicyTimeout
+	}
+
+	compiler, metas, err := compile(opts.Modules, opts.Builtins)
+	if err != nil {
+		return nil, err
+	}
+	regoOpts := []func(*rego.Rego){
+		rego.Compiler(compiler),
+		rego.StrictBuiltinErrors(true),
+	}
+	if len(opts.Data) > 0 {
+		regoOpts = append(regoOpts, rego.Store(inmem.NewFromObject(opts.Data)))
+	}
+	for _, b := range opts.Builtins {
+		regoOpts = append(regoOpts, rego.FunctionDyn(&rego.Function{Name: b.Name, Decl: b.Decl}, b.Impl))
+	}
+	prepare := func(query string) (rego.PreparedEvalQuery, error) {
+		return rego.New(append(slices.Clone(regoOpts), rego.Query(query))...).PrepareForEval(ctx)
+	}
+
+	var all strings.Builder
+	all.WriteString("{")
+	for i, m := range metas {
+		q, err := prepare(m.Package + ".violation")
+		if err != nil {
+			return nil, fmt.Errorf("preparing policy %s (%s:%d): %w", m.ID, m.Source, m.Line, err)
+		}
+		e.policies = append(e.policies, &policy{meta: m, query: q})
+		if i > 0 {
+			all.WriteString(", ")
+		}
+		all.WriteString(strconv.Quote(m.ID) + ": " + m.Package + ".violation")
+	}
+	all.WriteString("}")
+	if e.all, err = prepare(all.String()); err != nil {
+		return nil, fmt.Errorf("preparing policies: %w", err)
+	}
+	return e, nil
+}
+
+// Policies lists the loaded policies' metadata, sorted by id.
+func (e *Engine) Policies() []Metadata {
+	out := make([]Metadata, len(e.policies))
+	for i, p := range e.policies {
+		out[i] = p.meta
+	}
+	return out
+}
+
+// Config is the configuration the engine was built with.
+func (e *Engine) Config() *Config { return e.cfg }
+
+// Action is the effective action of a policy after config overrides.
+func (e *Engine) Action(m *Metadata) Action { return e.cfg.action(m) }
+
+// PodTemplatePath returns where a kind keeps its pod template ("" for a Pod
+// itself) and whether it has one; pod policies' paths are relative to it.
+func (e *Engine) PodTemplatePath(gvk GroupVersionKind) (string, bool) {
+	p, ok := e.pods.template(gvk)
+	return strings.Join(p, "."), ok
+}
+
+// Evaluate judges one input against every policy that applies to it. It
+// never fails as a whole: a policy that errors, panics or times out is
+// reported in Decision.Errors and the others still report findings.
+func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
+	d := &Decision{Findings: []Finding{}}
+	obj := in.Object
+	if obj == nil {
+		obj = in.OldObject
+	}
+	var podPrefix []any
+	var pod ast.Value
+	if tmplPath, ok := e.pods.template(in.Kind); ok && obj != nil {
+		if tmpl, found := lookup(obj, tmplPath); found {
+			for _, s := range tmplPath {
+				podPrefix = append(podPrefix, s)
+			}
+			pod = podView(tmpl)
+		}
+	}
+	applicable := e.applicable(in, pod != nil)
+	if len(applicable) == 0 {
+		return d
+	}
+	input, err := e.inputValue(in, pod)
+	if err != nil {
+		for _, p := range applicable {
+			d.Errors = append(d.Errors, &PolicyError{Policy: p.meta.ID, Err: err})
+		}
+		return d
+	}
+
+	results, err := e.evalAll(ctx, input)
+	if err != nil {
+		// Find the culprit: evaluate each applicable policy on its own.
+		results = map[string]any{}
+		for _, p := range applicable {
+			v, err := e.evalOne(ctx, p, input)
+			if err != nil {
+				d.Errors = append(d.Errors, &PolicyError{Policy: p.meta.ID, Err: err})
+				continue
+			}
+			results[p.meta.ID] = v
+		}
+	}
+	for _, p := range applicable {
+		violations, _ := results[p.meta.ID].([]any)
+		for _, v := range violations {
+			f := e.finding(p, v, podPrefix)
+			d.Findings = append(d.Findings, f)
+		}
+	}
+	slices.SortFunc(d.Findings, func(a, b Finding) int {
+		if c := strings.Compare(a.Policy, b.Policy); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Path, b.Path); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Message, b.Message)
+	})
+	return d
+}
+
+func (e *Engine) applicable(in *Input, hasPod bool) []*policy {
+	ns := in.objectNamespace()
+	var out []*policy
+	for _, p := range e.policies {
+		if e.cfg.action(&p.meta) == ActionDisabled || e.cfg.exempt(p.meta.ID, ns) {
+			continue
+		}
+		switch p.meta.Scope {
+		case ScopePod:
+			if !hasPod {
+				continue
+			}
+		default:
+			if !matchKinds(p.meta.Kinds, in.Kind) {
+				continue
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// matchKinds matches "Kind" (any group) or "group/Kind" ("core/Kind" or
+// "/Kind" for the core group).
+func matchKinds(kinds []string, gvk GroupVersionKind) bool {
+	if len(kinds) == 0 {
+		return true
+	}
+	for _, k := range kinds {
+		group, kind, ok := strings.Cut(k, "/")
+		if !ok {
+			if k == gvk.Kind || k == "*" {
+				return true
+			}
+			continue
+		}
+		if group == "core" {
+			group = ""
+		}
+		if group == gvk.Group && (kind == gvk.Kind || kind == "*") {
+			return true
+		}
+	}
+	return false
+}
+
+func podView(tmpl map[string]any) ast.Value {
+	meta, _ := tmpl["metadata"].(map[string]any)
+	spec, _ := tmpl["spec"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	if spec == nil {
+		spec = map[string]any{}
+	}
+	v, err := ast.InterfaceToValue(map[string]any{"metadata": meta, "spec": spec})
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+func (e *Engine) inputValue(in *Input, pod ast.Value) (ast.Value, error) {
+	conv := func(v any) (*ast.Term, error) {
+		if v == nil {
+			return nil, nil
+		}
+		val, err := ast.InterfaceToValue(v)
+		if err != nil {
+			return nil, err
+		}
+		return ast.NewTerm(val), nil
+	}
+	obj := ast.NewObject(
+		ast.Item(ast.StringTerm("kind"), ast.ObjectTerm(
+			ast.Item(ast.StringTerm("group"), ast.StringTerm(in.Kind.Group)),
+			ast.Item(ast.StringTerm("version"), ast.StringTerm(in.Kind.Version)),
+			ast.Item(ast.StringTerm("kind"), ast.StringTerm(in.Kind.Kind)),
+		)),
+		ast.Item(ast.StringTerm("operation"), ast.StringTerm(in.Operation)),
+		ast.Item(ast.StringTerm("dryRun"), ast.BooleanTerm(in.DryRun)),
+		ast.Item(ast.StringTerm("subResource"), ast.StringTerm(in.SubResource)),
+		ast.Item(ast.StringTerm("source"), ast.StringTerm(in.Source)),
+		ast.Item(ast.StringTerm("config"), e.config),
+	)
+	for _, f := range []struct {
+		key string
+		val any
+	}{{"object", in.Object}, {"oldObject", in.OldObject}, {"namespace", in.Namespace}} {
+		if f.val == nil || len(f.val.(map[string]any)) == 0 {
+			continue
+		}
+		t, err := conv(f.val)
+		if err != nil {
+			return nil, fmt.Errorf("converting input.%s: %w", f.key, err)
+		}
+		obj.Insert(ast.StringTerm(f.key), t)
+	}
+	if in.UserInfo != nil {
+		b, err := json.Marshal(in.UserInfo)
+		if err != nil {
+			return nil, fmt.Errorf("converting input.userInfo: %w", err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("converting input.userInfo: %w", err)
+		}
+		t, err := conv(m)
+		if err != nil {
+			return nil, fmt.Errorf("converting input.userInfo: %w", err)
+		}
+		obj.Insert(ast.StringTerm("userInfo"), t)
+	}
+	if pod != nil {
+		obj.Insert(ast.StringTerm("pod"), ast.NewTerm(pod))
+	}
+	return obj, nil
+}
+
+// evalAll evaluates every policy in one query; any failure is returned so
+// the caller can isolate it.
+func (e *Engine) evalAll(ctx context.Context, input ast.Value) (results map[string]any, err error) {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			results, err = nil, fmt.Errorf("panic: %v", r)
+		}
+	}()
+	rs, err := e.all.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return nil, errors.New("policies produced no result")
+	}
+	m, ok := rs[0].Expressions[0].Value.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("policies produced %T, not an object", rs[0].Expressions[0].Value)
+	}
+	return m, nil
+}
+
+// evalOne evaluates one policy, containing panics and bounding its time.
+func (e *Engine) evalOne(ctx context.Context, p *policy, input ast.Value) (result any, err error) {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			result, err = nil, fmt.Errorf("panic: %v", r)
+		}
+	}()
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("evaluation stopped after %s: %w", e.timeout, ctx.Err())
+		}
+		return nil, err
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return []any{}, nil
+	}
+	return rs[0].Expressions[0].Value, nil
+}
+
+// finding turns one violation into a finding. A violation is a message
+// string or an object with msg, path and optionally severity.
+func (e *Engine) finding(p *policy, v any, podPrefix []any) Finding {
+	f := Finding{
+		Policy:      p.meta.ID,
+		Title:       p.meta.Title,
+		Severity:    p.meta.Severity,
+		Action:      e.cfg.action(&p.meta),
+		Controls:    p.meta.Controls,
+		Remediation: p.meta.Remediation,
+	}
+	prefix := []any(nil)
+	if p.meta.Scope == ScopePod {
+		prefix = podPrefix
+	}
+	switch v := v.(type) {
+	case string:
+		f.Message = v
+	case map[string]any:
+		switch msg := v["msg"].(type) {
+		case string:
+			f.Message = msg
+		case nil:
+			f.Message = p.meta.Title
+		default:
+			b, _ := json.Marshal(msg)
+			f.Message = string(b)
+		}
+		if s, ok := v["severity"].(string); ok {
+			if sev, err := ParseSeverity(s); err == nil {
+				f.Severity = sev
+			}
+		}
+		switch path := v["path"].(type) {
+		case []any:
+			segs := slices.Clone(prefix)
+			for _, s := range path {
+				switch s := s.(type) {
+				case json.Number:
+					if n, err := s.Int64(); err == nil {
+						segs = append(segs, int(n))
+						continue
+					}
+					segs = append(segs, s.String())
+				default:
+					segs = append(segs, s)
+				}
+			}
+			f.Path = FormatPath(segs)
+		case string:
+			if len(prefix) > 0 && path != "" {
+				f.Path = FormatPath(prefix) + "." + path
+			} else {
+				f.Path = path
+			}
+		}
+	default:
+		b, _ := json.Marshal(v)
+		f.Message = string(b)
+	}
+	if f.Message == "" {
+		f.Message = p.meta.Title
+	}
+	return f
+}
