@@ -115,7 +115,7 @@ func (e *PolicyError) Unwrap() error { return e.Err }
 // Decision is the outcome of evaluating one input against every policy that
 // applies to it.
 type Decision struct {
-	Findings []Finding     `json:"findings"`
+	Findings []Finding      `json:"findings"`
 	Errors   []*PolicyError `json:"errors,omitempty"`
 }
 
