@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -9,8 +10,12 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 	"sigs.k8s.io/yaml"
 )
 
@@ -70,7 +75,7 @@ type LabelRule struct {
 	// label value.
 	Pattern string `json:"pattern"`
 	// Allowed lists the only valid values; empty means any.
-	Allowed []string `json:"allowed"`
+	Allowed []string `json:"allowed,omitempty"`
 }
 
 // PolicyOverride changes one policy's behaviour.
@@ -151,6 +156,13 @@ func LoadConfig(path string) (*Config, error) {
 // validates it. Unknown fields are errors, so a typo never silently turns a
 // setting off.
 func ParseConfig(data []byte) (*Config, error) {
+	doc, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("parsing: %w", err)
+	}
+	if err := validateSchema(doc); err != nil {
+		return nil, err
+	}
 	var file configFile
 	if err := yaml.UnmarshalStrict(data, &file); err != nil {
 		return nil, fmt.Errorf("parsing: %w", err)
@@ -290,6 +302,56 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// validateSchema checks a config document against ConfigSchema, so every
+// problem is reported with the path of the field it is in.
+func validateSchema(doc []byte) error {
+	schemaDoc, err := jsonschema.UnmarshalJSON(bytes.NewReader(ConfigSchema))
+	if err != nil {
+		return fmt.Errorf("loading config schema: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("config.schema.json", schemaDoc); err != nil {
+		return fmt.Errorf("loading config schema: %w", err)
+	}
+	schema, err := c.Compile("config.schema.json")
+	if err != nil {
+		return fmt.Errorf("loading config schema: %w", err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		return fmt.Errorf("parsing: %w", err)
+	}
+	err = schema.Validate(inst)
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	printer := message.NewPrinter(language.English)
+	var errs []error
+	var walk func(*jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) == 0 {
+			segs := make([]any, len(e.InstanceLocation))
+			for i, tok := range e.InstanceLocation {
+				segs[i] = tok
+				if n, err := strconv.Atoi(tok); err == nil {
+					segs[i] = n
+				}
+			}
+			where := FormatPath(segs)
+			if where == "" {
+				where = "(top level)"
+			}
+			errs = append(errs, fmt.Errorf("%s: %s", where, e.ErrorKind.LocalizedString(printer)))
+		}
+		for _, c := range e.Causes {
+			walk(c)
+		}
+	}
+	walk(ve)
 	return errors.Join(errs...)
 }
 
