@@ -38,7 +38,8 @@ type Options struct {
 	// PolicyTimeout bounds each policy's evaluation; 0 means
 	// DefaultPolicyTimeout.
 	PolicyTimeout time.Duration
-	// Builtins are extra functions available to policies.
+	// Builtins are extra functions available to policies, besides
+	// StandardBuiltins.
 	Builtins []Builtin
 }
 
@@ -103,7 +104,8 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		e.timeout = DefaultPolicyTimeout
 	}
 
-	compiler, metas, err := compile(opts.Modules, opts.Builtins)
+	builtins := append(StandardBuiltins(), opts.Builtins...)
+	compiler, metas, err := compile(opts.Modules, builtins)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +116,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if len(opts.Data) > 0 {
 		regoOpts = append(regoOpts, rego.Store(inmem.NewFromObject(opts.Data)))
 	}
-	for _, b := range opts.Builtins {
+	for _, b := range builtins {
 		regoOpts = append(regoOpts, rego.FunctionDyn(&rego.Function{Name: b.Name, Decl: b.Decl}, b.Impl))
 	}
 	prepare := func(query string) (rego.PreparedEvalQuery, error) {

@@ -1,0 +1,204 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollgate-dev/tollgate/cmd/tollgate/internal/output"
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/manifest"
+)
+
+type checkFlags struct {
+	policyFlags
+	format     string
+	output     string
+	namespaces []string
+	namespace  string
+	ignore     []string
+}
+
+func newCheckCmd(stdio IO) *cobra.Command {
+	var f checkFlags
+	c := &cobra.Command{
+		Use:   "check [flags] PATH...",
+		Short: "Check Kubernetes manifests against the policies (the pull-request gate)",
+		Long: `Check runs the admission engine over manifests: files, directories (recursed
+for .yaml, .yml and .json), or - for standard input; multi-document YAML, JSON,
+kind: List, helm template and kustomize build output.
+
+Namespaces defined in the inputs give namespace context (ownership labels) to
+the workloads in them; --namespaces supplies more without checking them.
+
+Exit status: 0 no enforce finding, 1 at least one enforce finding, 2 usage or
+input error (the message names the file and line).`,
+		Example: `  tollgate check deploy/
+  helm template charts/web | tollgate check -
+  kustomize build overlays/prod | tollgate check --format sarif --output tollgate.sarif -`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("check needs at least one PATH (a file, a directory, or - for stdin)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCheck(cmd, stdio, &f, args)
+		},
+	}
+	f.register(c)
+	c.Flags().StringVarP(&f.format, "format", "f", "text", "output format: text, json, sarif, junit or github")
+	c.Flags().StringVarP(&f.output, "output", "o", "", "write the report to this file instead of standard output")
+	c.Flags().StringArrayVar(&f.namespaces, "namespaces", nil, "file of Namespace manifests giving context to the inputs (e.g. kubectl get ns -o yaml); repeatable")
+	c.Flags().StringVarP(&f.namespace, "namespace", "n", "", "namespace of objects that do not name one (as kubectl apply -n)")
+	c.Flags().StringArrayVar(&f.ignore, "ignore", nil, "glob of files to skip when walking directories (e.g. values*.yaml); repeatable")
+	return c
+}
+
+func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error {
+	format, err := output.ParseFormat(f.format)
+	if err != nil {
+		return &usageError{fmt.Errorf("--format: %w", err)}
+	}
+	engine, err := f.load(cmd.Context())
+	if err != nil {
+		return err
+	}
+	report := &output.Report{Tool: "tollgate", Version: Version(), Policies: engine.Policies()}
+
+	docs, loadErr := manifest.Load(args, stdio.In, manifest.Options{Ignore: f.ignore})
+	addProblems(report, loadErr)
+
+	// Namespace context: --namespaces files first, then the inputs' own
+	// Namespaces, which win because they are what this change applies.
+	namespaces := map[string]map[string]any{}
+	if len(f.namespaces) > 0 {
+		nsDocs, err := manifest.Load(f.namespaces, nil, manifest.Options{})
+		if err != nil {
+			return &usageError{fmt.Errorf("--namespaces: %w", err)}
+		}
+		for _, d := range nsDocs {
+			if d.Kind() == "Namespace" {
+				namespaces[d.Name()] = d.Object
+			}
+		}
+	}
+	files := map[string]bool{}
+	for _, d := range docs {
+		files[d.File] = true
+		if d.Kind() == "Namespace" && d.APIVersion() == "v1" {
+			namespaces[d.Name()] = d.Object
+		}
+	}
+	report.Files = len(files)
+
+	for _, d := range docs {
+		report.Objects++
+		ns := d.Namespace()
+		if ns == "" && d.Kind() != "Namespace" {
+			ns = f.namespace
+		}
+		obj := d.Object
+		if ns != "" && d.Namespace() == "" {
+			obj = withNamespace(obj, ns)
+		}
+		var nsObj map[string]any
+		if ns != "" {
+			nsObj = namespaces[ns]
+		}
+		decision := engine.Evaluate(cmd.Context(), policies.ObjectInput(policies.SourceCheck, obj, nsObj))
+		for _, pe := range decision.Errors {
+			report.Problems = append(report.Problems, output.Problem{File: d.File, Line: d.Line, Policy: pe.Policy, Message: pe.Error()})
+		}
+		for _, fnd := range decision.Findings {
+			line := d.Line
+			if segs, err := policies.ParsePath(fnd.Path); err == nil && len(segs) > 0 {
+				line = d.LineOf(segs)
+			}
+			report.Results = append(report.Results, output.Result{
+				File: d.File, Line: line, DocumentLine: d.Line,
+				APIVersion: d.APIVersion(), Kind: d.Kind(), Namespace: ns, Name: d.Name(),
+				Finding: fnd,
+			})
+		}
+	}
+	if len(docs) == 0 && loadErr == nil {
+		fmt.Fprintf(stdio.Err, "tollgate: no Kubernetes objects found in %v\n", args)
+	}
+
+	w := stdio.Out
+	if f.output != "" {
+		file, err := os.Create(f.output)
+		if err != nil {
+			return &usageError{fmt.Errorf("--output: %w", err)}
+		}
+		defer file.Close()
+		w = file
+	}
+	if err := output.Write(w, format, report); err != nil {
+		return fmt.Errorf("writing report: %w", err)
+	}
+	if f.output != "" && format != output.FormatText {
+		// Keep a human line on the terminal when the report goes to a file.
+		printSummary(stdio.Err, report)
+	}
+	sum := report.Summary()
+	switch {
+	case sum.Problems > 0:
+		return &exitError{ExitUsage}
+	case !sum.Passed:
+		return &exitError{ExitFindings}
+	}
+	return nil
+}
+
+func withNamespace(obj map[string]any, ns string) map[string]any {
+	out := make(map[string]any, len(obj))
+	for k, v := range obj {
+		out[k] = v
+	}
+	meta := map[string]any{}
+	if m, ok := obj["metadata"].(map[string]any); ok {
+		for k, v := range m {
+			meta[k] = v
+		}
+	}
+	meta["namespace"] = ns
+	out["metadata"] = meta
+	return out
+}
+
+// addProblems turns manifest errors (joined *manifest.Error values) into
+// report problems, each with its file and line.
+func addProblems(r *output.Report, err error) {
+	if err == nil {
+		return
+	}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		var me *manifest.Error
+		if errors.As(e, &me) {
+			r.Problems = append(r.Problems, output.Problem{File: me.File, Line: me.Line, Message: me.Msg})
+			continue
+		}
+		r.Problems = append(r.Problems, output.Problem{Message: e.Error()})
+	}
+}
+
+func printSummary(w io.Writer, r *output.Report) {
+	s := r.Summary()
+	verdict := "PASSED"
+	if !s.Passed {
+		verdict = "FAILED"
+	}
+	fmt.Fprintf(w, "tollgate: %d objects in %d files: %d enforce, %d warn, %d audit findings, %d problems: %s\n",
+		s.Objects, s.Files, s.ByAction.Enforce, s.ByAction.Warn, s.ByAction.Audit, s.Problems, verdict)
+}

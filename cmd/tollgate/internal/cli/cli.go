@@ -1,0 +1,167 @@
+// Package cli holds Tollgate's commands (check, test, policies, version):
+// flag parsing and wiring of the engine to files and output. Behaviour lives
+// here, tested, so main stays a one-liner.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/library"
+)
+
+// Exit codes shared by every command.
+const (
+	ExitOK       = 0
+	ExitFindings = 1 // enforce findings, failed tests
+	ExitUsage    = 2 // usage or input error
+)
+
+// usageError marks errors that exit with ExitUsage.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// exitError carries an exit code for an outcome already reported.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// IO is where commands read and write.
+type IO struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Run runs the tollgate command line and returns the process exit code.
+func Run(ctx context.Context, args []string, stdio IO) int {
+	root := newRoot(stdio)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintf(stdio.Err, "tollgate: %v\n", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return ExitUsage
+	}
+	// cobra's own flag and argument errors are usage errors too.
+	return ExitUsage
+}
+
+func newRoot(stdio IO) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "tollgate",
+		Short: "Admission policy and governance engine for Kubernetes",
+		Long: `Tollgate judges Kubernetes objects against the platform's policies: ownership
+labels, Pod Security Standards, resource caps, allowed registries. The same
+engine runs in the admission webhook, on pull requests (tollgate check) and in
+the background audit.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdio.In)
+	root.SetOut(stdio.Out)
+	root.SetErr(stdio.Err)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
+	})
+	root.AddCommand(newCheckCmd(stdio), newTestCmd(stdio), newPoliciesCmd(stdio), newVersionCmd(stdio))
+	return root
+}
+
+// Version is the binary's version: the module version when built with
+// `go install`, else "dev".
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newVersionCmd(stdio IO) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of tollgate and its policy library",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintf(stdio.Out, "tollgate %s\npolicy library %s\n", Version(), library.Version)
+			return nil
+		},
+	}
+}
+
+// policyFlags are the flags every command that loads policies shares.
+type policyFlags struct {
+	config    string
+	policies  []string
+	noBuiltin bool
+}
+
+func (f *policyFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&f.config, "config", "", "Tollgate config file (YAML); defaults apply when omitted")
+	c.Flags().StringArrayVar(&f.policies, "policy", nil, "extra policies: a .rego file, a directory or an OPA bundle (.tar.gz); repeatable")
+	c.Flags().BoolVar(&f.noBuiltin, "no-builtin", false, "do not load the built-in policy library")
+}
+
+// load reads the config and the policies and builds the engine.
+func (f *policyFlags) load(ctx context.Context) (*policies.Engine, error) {
+	var cfg *policies.Config
+	if f.config != "" {
+		var err error
+		if cfg, err = policies.LoadConfig(f.config); err != nil {
+			return nil, &usageError{err}
+		}
+	}
+	mods, data, err := f.modules(false)
+	if err != nil {
+		return nil, err
+	}
+	if len(mods) == 0 {
+		return nil, usagef("no policies to run: drop --no-builtin or give --policy")
+	}
+	e, err := policies.New(ctx, policies.Options{Modules: mods, Data: data, Config: cfg})
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	return e, nil
+}
+
+func (f *policyFlags) modules(withTests bool) ([]policies.Module, map[string]any, error) {
+	var mods []policies.Module
+	data := map[string]any{}
+	if !f.noBuiltin {
+		lib, err := policies.ReadFS(library.FS(), "library", false)
+		if err != nil {
+			return nil, nil, err
+		}
+		mods = append(mods, lib...)
+	}
+	for _, p := range f.policies {
+		m, d, err := policies.ReadPath(p, withTests)
+		if err != nil {
+			return nil, nil, &usageError{err}
+		}
+		mods = append(mods, m...)
+		for k, v := range d {
+			data[k] = v
+		}
+	}
+	return mods, data, nil
+}
