@@ -2,6 +2,7 @@ package policies
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/distribution/reference"
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -17,21 +18,67 @@ import (
 //
 //	tollgate.parse_image(ref)    -> {"valid", "error", "registry", "repository", "path", "tag", "digest"}
 //	tollgate.parse_quantity(q)   -> number (cores, bytes), undefined if q is not a quantity
+//	tollgate.pod_requests(spec)  -> {resource: number}, what the scheduler reserves (see PodRequests)
 //
 // The engine and `tollgate test` always provide them; `opa test` does not
 // know them.
+//
+// Each call of StandardBuiltins returns functions with their own bounded
+// cache of results: the same images and quantities recur in almost every
+// request.
 func StandardBuiltins() []Builtin {
 	return []Builtin{
 		{
 			Name: "tollgate.parse_image",
 			Decl: types.NewFunction(types.Args(types.A), types.NewObject(nil, types.NewDynamicProperty(types.S, types.A))),
-			Impl: parseImage,
+			Impl: cached(parseImage),
 		},
 		{
 			Name: "tollgate.parse_quantity",
 			Decl: types.NewFunction(types.Args(types.A), types.N),
-			Impl: parseQuantity,
+			Impl: cached(parseQuantity),
 		},
+		{
+			Name: "tollgate.pod_requests",
+			Decl: types.NewFunction(types.Args(types.A), types.NewObject(nil, types.NewDynamicProperty(types.S, types.N))),
+			Impl: podRequestsBuiltin,
+		},
+	}
+}
+
+// builtinCacheSize bounds each builtin's cache; past it the cache starts
+// over, which keeps memory flat whatever the requests hold.
+const builtinCacheSize = 4096
+
+// cached memoizes a one-argument builtin on string arguments. Results are
+// immutable terms, safe to share between concurrent evaluations.
+func cached(f rego.BuiltinDyn) rego.BuiltinDyn {
+	var (
+		mu    sync.RWMutex
+		cache = make(map[string]*ast.Term)
+	)
+	return func(bctx rego.BuiltinContext, args []*ast.Term) (*ast.Term, error) {
+		key, ok := args[0].Value.(ast.String)
+		if !ok || len(key) > maxImageRefLength {
+			return f(bctx, args)
+		}
+		mu.RLock()
+		t, hit := cache[string(key)]
+		mu.RUnlock()
+		if hit {
+			return t, nil
+		}
+		t, err := f(bctx, args)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		if len(cache) >= builtinCacheSize {
+			clear(cache)
+		}
+		cache[string(key)] = t
+		mu.Unlock()
+		return t, nil
 	}
 }
 

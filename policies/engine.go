@@ -174,21 +174,22 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 	if obj == nil {
 		obj = in.OldObject
 	}
-	var podPrefix []any
-	var pod ast.Value
-	if tmplPath, ok := e.pods.template(in.Kind); ok && obj != nil {
-		if tmpl, found := lookup(obj, tmplPath); found {
-			for _, s := range tmplPath {
-				podPrefix = append(podPrefix, s)
-			}
-			pod = podView(tmpl)
-		}
+	tmplPath, hasTemplate := e.pods.template(in.Kind)
+	hasPod := false
+	if hasTemplate && obj != nil {
+		_, hasPod = lookup(obj, tmplPath)
 	}
-	applicable := e.applicable(in, pod != nil)
+	applicable := e.applicable(in, hasPod)
 	if len(applicable) == 0 {
 		return d
 	}
-	input, err := e.inputValue(in, pod)
+	var podPrefix []any
+	if hasPod {
+		for _, s := range tmplPath {
+			podPrefix = append(podPrefix, s)
+		}
+	}
+	input, err := e.inputValue(in, tmplPath, hasPod)
 	if err != nil {
 		for _, p := range applicable {
 			d.Errors = append(d.Errors, &PolicyError{Policy: p.meta.ID, Err: err})
@@ -274,33 +275,45 @@ func matchKinds(kinds []string, gvk GroupVersionKind) bool {
 	return false
 }
 
-func podView(tmpl map[string]any) ast.Value {
-	meta, _ := tmpl["metadata"].(map[string]any)
-	spec, _ := tmpl["spec"].(map[string]any)
-	if meta == nil {
-		meta = map[string]any{}
+var (
+	metadataKey = ast.StringTerm("metadata")
+	specKey     = ast.StringTerm("spec")
+)
+
+// podView is the pod-shaped {metadata, spec} view of the template found at
+// tmplPath in the converted object; it shares the object's terms.
+func podView(object ast.Value, tmplPath []string) ast.Value {
+	tmpl := object
+	if len(tmplPath) > 0 {
+		ref := make(ast.Ref, len(tmplPath))
+		for i, s := range tmplPath {
+			ref[i] = ast.StringTerm(s)
+		}
+		var err error
+		if tmpl, err = object.Find(ref); err != nil {
+			return nil
+		}
 	}
-	if spec == nil {
-		spec = map[string]any{}
-	}
-	v, err := ast.InterfaceToValue(map[string]any{"metadata": meta, "spec": spec})
-	if err != nil {
+	t, ok := tmpl.(ast.Object)
+	if !ok {
 		return nil
 	}
-	return v
+	meta, spec := t.Get(metadataKey), t.Get(specKey)
+	if meta == nil || !isObject(meta) {
+		meta = ast.ObjectTerm()
+	}
+	if spec == nil || !isObject(spec) {
+		spec = ast.ObjectTerm()
+	}
+	return ast.NewObject([2]*ast.Term{metadataKey, meta}, [2]*ast.Term{specKey, spec})
 }
 
-func (e *Engine) inputValue(in *Input, pod ast.Value) (ast.Value, error) {
-	conv := func(v any) (*ast.Term, error) {
-		if v == nil {
-			return nil, nil
-		}
-		val, err := ast.InterfaceToValue(v)
-		if err != nil {
-			return nil, err
-		}
-		return ast.NewTerm(val), nil
-	}
+func isObject(t *ast.Term) bool {
+	_, ok := t.Value.(ast.Object)
+	return ok
+}
+
+func (e *Engine) inputValue(in *Input, tmplPath []string, hasPod bool) (ast.Value, error) {
 	obj := ast.NewObject(
 		ast.Item(ast.StringTerm("kind"), ast.ObjectTerm(
 			ast.Item(ast.StringTerm("group"), ast.StringTerm(in.Kind.Group)),
@@ -313,36 +326,49 @@ func (e *Engine) inputValue(in *Input, pod ast.Value) (ast.Value, error) {
 		ast.Item(ast.StringTerm("source"), ast.StringTerm(in.Source)),
 		ast.Item(ast.StringTerm("config"), e.config),
 	)
+	values := map[string]ast.Value{}
 	for _, f := range []struct {
 		key string
-		val any
+		val map[string]any
 	}{{"object", in.Object}, {"oldObject", in.OldObject}, {"namespace", in.Namespace}} {
-		if f.val == nil || len(f.val.(map[string]any)) == 0 {
+		if len(f.val) == 0 {
 			continue
 		}
-		t, err := conv(f.val)
+		v, err := ast.InterfaceToValue(f.val)
 		if err != nil {
 			return nil, fmt.Errorf("converting input.%s: %w", f.key, err)
 		}
-		obj.Insert(ast.StringTerm(f.key), t)
+		values[f.key] = v
+		obj.Insert(ast.StringTerm(f.key), ast.NewTerm(v))
 	}
-	if in.UserInfo != nil {
-		b, err := json.Marshal(in.UserInfo)
-		if err != nil {
-			return nil, fmt.Errorf("converting input.userInfo: %w", err)
+	if u := in.UserInfo; u != nil {
+		groups := make([]*ast.Term, len(u.Groups))
+		for i, g := range u.Groups {
+			groups[i] = ast.StringTerm(g)
 		}
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("converting input.userInfo: %w", err)
+		extra := ast.NewObject()
+		for k, vs := range u.Extra {
+			terms := make([]*ast.Term, len(vs))
+			for i, v := range vs {
+				terms[i] = ast.StringTerm(v)
+			}
+			extra.Insert(ast.StringTerm(k), ast.ArrayTerm(terms...))
 		}
-		t, err := conv(m)
-		if err != nil {
-			return nil, fmt.Errorf("converting input.userInfo: %w", err)
-		}
-		obj.Insert(ast.StringTerm("userInfo"), t)
+		obj.Insert(ast.StringTerm("userInfo"), ast.ObjectTerm(
+			ast.Item(ast.StringTerm("username"), ast.StringTerm(u.Username)),
+			ast.Item(ast.StringTerm("uid"), ast.StringTerm(u.UID)),
+			ast.Item(ast.StringTerm("groups"), ast.ArrayTerm(groups...)),
+			ast.Item(ast.StringTerm("extra"), ast.NewTerm(extra)),
+		))
 	}
-	if pod != nil {
-		obj.Insert(ast.StringTerm("pod"), ast.NewTerm(pod))
+	if hasPod {
+		source := values["object"]
+		if source == nil {
+			source = values["oldObject"]
+		}
+		if pod := podView(source, tmplPath); pod != nil {
+			obj.Insert(ast.StringTerm("pod"), ast.NewTerm(pod))
+		}
 	}
 	return obj, nil
 }
