@@ -1,5 +1,6 @@
 # Tollgate — build, test, lint, benchmark.
 #
+#   make demo    build, then gate the example manifests the way a pull request is gated
 #   make build   bin/tollgate
 #   make test    unit tests (race detector), the policy library's Rego tests
 #                and fixture suites through `tollgate test`, and CLI end-to-end
@@ -13,9 +14,23 @@ GOLANGCI_VERSION := v2.15.0
 OPA_VERSION     := v1.22.2
 BENCHTIME       ?= 2s
 
-.PHONY: all build test unit policy-test lint bench testdata clean
+.PHONY: all demo build test unit policy-test lint bench testdata clean
 
 all: build test
+
+demo: build
+	@echo "== tollgate check test/manifests/hardened.yaml   (a labelled, hardened Deployment)"
+	@$(BIN)/tollgate check test/manifests/hardened.yaml
+	@echo
+	@echo "== tollgate check test/manifests/privileged.yaml (privileged, root, hostPath)"
+	@$(BIN)/tollgate check test/manifests/privileged.yaml; echo "exit status $$?"
+	@echo
+	@echo "== the same gate as GitHub annotations and SARIF (bin/demo.sarif)"
+	@$(BIN)/tollgate check --format github test/manifests/privileged.yaml || true
+	@$(BIN)/tollgate check --format sarif --output $(BIN)/demo.sarif test/manifests/ || true
+	@echo
+	@echo "== tollgate test policies/library   (Rego unit tests and fixture suites)"
+	@$(BIN)/tollgate test policies/library
 
 build:
 	$(GO) build -o $(BIN)/tollgate ./cmd/tollgate

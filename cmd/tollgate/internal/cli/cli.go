@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -112,12 +113,14 @@ type policyFlags struct {
 	config    string
 	policies  []string
 	noBuiltin bool
+	timeout   time.Duration
 }
 
 func (f *policyFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.config, "config", "", "Tollgate config file (YAML); defaults apply when omitted")
 	c.Flags().StringArrayVar(&f.policies, "policy", nil, "extra policies: a .rego file, a directory or an OPA bundle (.tar.gz); repeatable")
 	c.Flags().BoolVar(&f.noBuiltin, "no-builtin", false, "do not load the built-in policy library")
+	c.Flags().DurationVar(&f.timeout, "policy-timeout", policies.DefaultPolicyTimeout, "longest one policy may take on one object")
 }
 
 // load reads the config and the policies and builds the engine.
@@ -136,7 +139,10 @@ func (f *policyFlags) load(ctx context.Context) (*policies.Engine, error) {
 	if len(mods) == 0 {
 		return nil, usagef("no policies to run: drop --no-builtin or give --policy")
 	}
-	e, err := policies.New(ctx, policies.Options{Modules: mods, Data: data, Config: cfg})
+	if f.timeout <= 0 {
+		return nil, usagef("--policy-timeout must be positive, got %s", f.timeout)
+	}
+	e, err := policies.New(ctx, policies.Options{Modules: mods, Data: data, Config: cfg, PolicyTimeout: f.timeout})
 	if err != nil {
 		return nil, &usageError{err}
 	}
