@@ -68,11 +68,11 @@ func ParseModules(mods []Module) (map[string]*ast.Module, error) {
 
 // NewCompiler returns a compiler that knows the extra builtins.
 func NewCompiler(builtins []Builtin) *ast.Compiler {
-	decls := make(map[string]*ast.Builtin, len(builtins))
+	caps := ast.CapabilitiesForThisVersion()
 	for _, b := range builtins {
-		decls[b.Name] = &ast.Builtin{Name: b.Name, Decl: b.Decl}
+		caps.Builtins = append(caps.Builtins, &ast.Builtin{Name: b.Name, Decl: b.Decl})
 	}
-	return ast.NewCompiler().WithBuiltins(decls).WithDefaultRegoVersion(ast.RegoV1)
+	return ast.NewCompiler().WithCapabilities(caps).WithDefaultRegoVersion(ast.RegoV1)
 }
 
 // compile parses and compiles the modules and finds the policies in them.

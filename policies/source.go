@@ -132,7 +132,7 @@ func ReadBundle(name string, r io.Reader, withTests bool) ([]Module, map[string]
 	// Check the gzip header ourselves: the bundle reader's error for a file
 	// that is not a tarball at all is cryptic.
 	if _, err := gzip.NewReader(bytes.NewReader(buf.Bytes())); err != nil {
-		return nil, nil, fmt.Errorf("reading bundle %s: not a gzipped tarball (%v); build bundles with `opa build`", name, err)
+		return nil, nil, fmt.Errorf("reading bundle %s: not a gzipped tarball (%w); build bundles with `opa build`", name, err)
 	}
 	b, err := bundle.NewReader(&buf).
 		WithSizeLimitBytes(maxModuleBytes).

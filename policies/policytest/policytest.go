@@ -158,12 +158,12 @@ func mergeData(a, b map[string]any) map[string]any {
 }
 
 func findSuites(root string) ([]string, error) {
-	st, err := os.Stat(root)
-	if err != nil || !st.IsDir() {
-		return nil, nil
+	// ReadPath has already read root; only a directory can hold suites.
+	if st, err := os.Stat(root); err != nil || !st.IsDir() {
+		return nil, nil //nolint:nilerr // a file or bundle holds no suites
 	}
 	var dirs []string
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
