@@ -109,6 +109,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkOverrides(cfg, metas); err != nil {
+		return nil, err
+	}
 	regoOpts := []func(*rego.Rego){
 		rego.Compiler(compiler),
 		rego.StrictBuiltinErrors(true),
@@ -141,6 +144,22 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("preparing policies: %w", err)
 	}
 	return e, nil
+}
+
+// checkOverrides rejects config overrides of policies that are not loaded:
+// a misspelled id would otherwise leave the policy at its default action.
+func checkOverrides(cfg *Config, metas []Metadata) error {
+	known := make(map[string]bool, len(metas))
+	for _, m := range metas {
+		known[m.ID] = true
+	}
+	var errs []error
+	for _, id := range sortedKeys(cfg.Policies) {
+		if !known[id] {
+			errs = append(errs, fmt.Errorf("config policies.%s: no loaded policy has this id (see `tollgate policies`)", id))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Policies lists the loaded policies' metadata, sorted by id.

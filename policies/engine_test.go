@@ -470,3 +470,18 @@ func TestPathsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestOverridesOfUnknownPoliciesAreErrors(t *testing.T) {
+	cfg, err := policies.ParseConfig([]byte("policies:\n  test-privilegd: {action: warn}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods, err := policies.ReadFS(fstest.MapFS{"p.rego": {Data: []byte(privilegedPolicy)}}, "test", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = policies.New(context.Background(), policies.Options{Modules: mods, Config: cfg})
+	if err == nil || !strings.Contains(err.Error(), "config policies.test-privilegd: no loaded policy has this id") {
+		t.Errorf("got %v", err)
+	}
+}
