@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -319,7 +318,3 @@ func describe(fs []policies.Finding) string {
 	}
 	return strings.Join(lines, "\n      ")
 }
-
-// ErrFailed is returned by callers that turn a failing Summary into an exit
-// status.
-var ErrFailed = errors.New("tests failed")

@@ -41,7 +41,7 @@ input error (the message names the file and line).`,
   kustomize build overlays/prod | tollgate check --format sarif --output tollgate.sarif -`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usagef("check needs at least one PATH (a file, a directory, or - for stdin)")
+				return fmt.Errorf("check needs at least one PATH (a file, a directory, or - for stdin)")
 			}
 			return nil
 		},
@@ -61,7 +61,7 @@ input error (the message names the file and line).`,
 func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error {
 	format, err := output.ParseFormat(f.format)
 	if err != nil {
-		return &usageError{fmt.Errorf("--format: %w", err)}
+		return fmt.Errorf("--format: %w", err)
 	}
 	engine, err := f.load(cmd.Context())
 	if err != nil {
@@ -78,7 +78,7 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 	if len(f.namespaces) > 0 {
 		nsDocs, err := manifest.Load(f.namespaces, nil, manifest.Options{})
 		if err != nil {
-			return &usageError{fmt.Errorf("--namespaces: %w", err)}
+			return fmt.Errorf("--namespaces: %w", err)
 		}
 		for _, d := range nsDocs {
 			if d.Kind() == "Namespace" {
@@ -133,7 +133,7 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 	if f.output != "" {
 		file, err := os.Create(f.output)
 		if err != nil {
-			return &usageError{fmt.Errorf("--output: %w", err)}
+			return fmt.Errorf("--output: %w", err)
 		}
 		defer file.Close()
 		w = file

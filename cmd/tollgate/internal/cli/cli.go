@@ -24,16 +24,6 @@ const (
 	ExitUsage    = 2 // usage or input error
 )
 
-// usageError marks errors that exit with ExitUsage.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func usagef(format string, args ...any) error {
-	return &usageError{fmt.Errorf(format, args...)}
-}
-
 // exitError carries an exit code for an outcome already reported.
 type exitError struct{ code int }
 
@@ -57,12 +47,9 @@ func Run(ctx context.Context, args []string, stdio IO) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
+	// Anything that stops a command before its verdict (bad flags, bad
+	// input, an unwritable output) is a usage or input error.
 	fmt.Fprintf(stdio.Err, "tollgate: %v\n", err)
-	var ue *usageError
-	if errors.As(err, &ue) {
-		return ExitUsage
-	}
-	// cobra's own flag and argument errors are usage errors too.
 	return ExitUsage
 }
 
@@ -81,7 +68,7 @@ the background audit.`,
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.Err)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
+		return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
 	})
 	root.AddCommand(newCheckCmd(stdio), newTestCmd(stdio), newPoliciesCmd(stdio), newVersionCmd(stdio))
 	return root
@@ -129,7 +116,7 @@ func (f *policyFlags) load(ctx context.Context) (*policies.Engine, error) {
 	if f.config != "" {
 		var err error
 		if cfg, err = policies.LoadConfig(f.config); err != nil {
-			return nil, &usageError{err}
+			return nil, err
 		}
 	}
 	mods, data, err := f.modules(false)
@@ -137,14 +124,14 @@ func (f *policyFlags) load(ctx context.Context) (*policies.Engine, error) {
 		return nil, err
 	}
 	if len(mods) == 0 {
-		return nil, usagef("no policies to run: drop --no-builtin or give --policy")
+		return nil, fmt.Errorf("no policies to run: drop --no-builtin or give --policy")
 	}
 	if f.timeout <= 0 {
-		return nil, usagef("--policy-timeout must be positive, got %s", f.timeout)
+		return nil, fmt.Errorf("--policy-timeout must be positive, got %s", f.timeout)
 	}
 	e, err := policies.New(ctx, policies.Options{Modules: mods, Data: data, Config: cfg, PolicyTimeout: f.timeout})
 	if err != nil {
-		return nil, &usageError{err}
+		return nil, err
 	}
 	return e, nil
 }
@@ -162,7 +149,7 @@ func (f *policyFlags) modules(withTests bool) ([]policies.Module, map[string]any
 	for _, p := range f.policies {
 		m, d, err := policies.ReadPath(p, withTests)
 		if err != nil {
-			return nil, nil, &usageError{err}
+			return nil, nil, err
 		}
 		mods = append(mods, m...)
 		for k, v := range d {

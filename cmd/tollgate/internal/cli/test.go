@@ -57,7 +57,7 @@ does not compile.`,
 				Verbose: verbose,
 			}, stdio.Out)
 			if err != nil {
-				return &usageError{err}
+				return err
 			}
 			elapsed := time.Since(start).Round(time.Millisecond)
 			if sum.Failed > 0 {
