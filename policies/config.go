@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"maps"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -23,6 +25,9 @@ import (
 const (
 	ConfigAPIVersion = "tollgate.dev/v1alpha1"
 	ConfigKind       = "Config"
+	// ConfigObjectKind is the kind of the cluster object holding the config
+	// in its spec.
+	ConfigObjectKind = "TollgateConfig"
 )
 
 // ConfigSchema is the JSON Schema of the config file, for editors and CI
@@ -55,6 +60,101 @@ type Config struct {
 	// PodControllers adds kinds that carry a pod template, such as Argo
 	// Rollouts, so pod policies judge them too.
 	PodControllers []PodController `json:"podControllers,omitempty"`
+	// Mutations are the defaults the mutating webhook injects.
+	Mutations Mutations `json:"mutations"`
+	// Exceptions says where PolicyException objects are honoured.
+	Exceptions ExceptionSettings `json:"exceptions"`
+}
+
+// Mutations configures what the mutating webhook adds to workloads.
+type Mutations struct {
+	Ownership       OwnershipMutation       `json:"ownership"`
+	SecurityContext SecurityContextMutation `json:"securityContext"`
+	Resources       ResourcesMutation       `json:"resources"`
+}
+
+// OwnershipMutation copies the Namespace's ownership labels onto workloads,
+// their pod templates and PersistentVolumeClaims, so cost and incidents can
+// be traced to a team without every manifest repeating them.
+type OwnershipMutation struct {
+	Enabled bool `json:"enabled"`
+	// Overwrite replaces a workload's value that differs from the
+	// Namespace's; by default the workload's own value is kept.
+	Overwrite bool `json:"overwrite"`
+}
+
+// SecurityContextDefaults is the hardened security context defaulted onto
+// pods and every container.
+type SecurityContextDefaults struct {
+	Enabled bool `json:"enabled"`
+	// Overwrite replaces values the user set; by default they are kept (and
+	// the policies judge them).
+	Overwrite                   bool   `json:"overwrite"`
+	RunAsNonRoot                bool   `json:"runAsNonRoot"`
+	SeccompProfile              string `json:"seccompProfile"`
+	DisallowPrivilegeEscalation bool   `json:"disallowPrivilegeEscalation"`
+	DropAllCapabilities         bool   `json:"dropAllCapabilities"`
+}
+
+// SecurityContextMutation is the default security context plus overrides
+// for some namespaces.
+type SecurityContextMutation struct {
+	SecurityContextDefaults
+	// Namespaces overrides the defaults in the namespaces its entries name
+	// (names or globs); the first entry that matches wins.
+	Namespaces []SecurityContextOverride `json:"namespaces,omitempty"`
+}
+
+// SecurityContextOverride changes some security-context defaults in some
+// namespaces; fields left out keep the cluster-wide value.
+type SecurityContextOverride struct {
+	Namespaces                  []string `json:"namespaces"`
+	Enabled                     *bool    `json:"enabled,omitempty"`
+	Overwrite                   *bool    `json:"overwrite,omitempty"`
+	RunAsNonRoot                *bool    `json:"runAsNonRoot,omitempty"`
+	SeccompProfile              *string  `json:"seccompProfile,omitempty"`
+	DisallowPrivilegeEscalation *bool    `json:"disallowPrivilegeEscalation,omitempty"`
+	DropAllCapabilities         *bool    `json:"dropAllCapabilities,omitempty"`
+}
+
+// forNamespace resolves the defaults that apply in one namespace.
+func (m SecurityContextMutation) forNamespace(ns string) SecurityContextDefaults {
+	d := m.SecurityContextDefaults
+	for _, o := range m.Namespaces {
+		if !matchNamespace(o.Namespaces, ns) {
+			continue
+		}
+		set := func(dst *bool, src *bool) {
+			if src != nil {
+				*dst = *src
+			}
+		}
+		set(&d.Enabled, o.Enabled)
+		set(&d.Overwrite, o.Overwrite)
+		set(&d.RunAsNonRoot, o.RunAsNonRoot)
+		set(&d.DisallowPrivilegeEscalation, o.DisallowPrivilegeEscalation)
+		set(&d.DropAllCapabilities, o.DropAllCapabilities)
+		if o.SeccompProfile != nil {
+			d.SeccompProfile = *o.SeccompProfile
+		}
+		break
+	}
+	return d
+}
+
+// ResourcesMutation defaults requests and limits where a container has
+// none, so every workload has a cost and a scheduling footprint.
+type ResourcesMutation struct {
+	Enabled  bool              `json:"enabled"`
+	Requests map[string]string `json:"requests,omitempty"`
+	Limits   map[string]string `json:"limits,omitempty"`
+}
+
+// ExceptionSettings designates the namespaces whose PolicyException objects
+// count. Anyone who can create objects there can waive a policy, so by
+// default there are none.
+type ExceptionSettings struct {
+	Namespaces []string `json:"namespaces,omitempty"`
 }
 
 // LabelSchema names the ownership labels.
@@ -108,6 +208,21 @@ func DefaultConfig() *Config {
 		},
 		ExemptNamespaces: []string{"kube-system", "kube-public", "kube-node-lease"},
 		Parameters:       defaultParameters(),
+		Mutations: Mutations{
+			Ownership: OwnershipMutation{Enabled: true},
+			SecurityContext: SecurityContextMutation{SecurityContextDefaults: SecurityContextDefaults{
+				Enabled:                     true,
+				RunAsNonRoot:                true,
+				SeccompProfile:              "RuntimeDefault",
+				DisallowPrivilegeEscalation: true,
+				DropAllCapabilities:         true,
+			}},
+			Resources: ResourcesMutation{
+				Enabled:  true,
+				Requests: map[string]string{"cpu": "100m", "memory": "128Mi"},
+				Limits:   map[string]string{"memory": "256Mi"},
+			},
+		},
 	}
 }
 
@@ -160,11 +275,15 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing: %w", err)
 	}
+	doc, err = configSpec(doc)
+	if err != nil {
+		return nil, err
+	}
 	if err := validateSchema(doc); err != nil {
 		return nil, err
 	}
 	var file configFile
-	if err := yaml.UnmarshalStrict(data, &file); err != nil {
+	if err := yaml.UnmarshalStrict(doc, &file); err != nil {
 		return nil, fmt.Errorf("parsing: %w", err)
 	}
 	cfg := DefaultConfig()
@@ -206,10 +325,42 @@ func ParseConfig(data []byte) (*Config, error) {
 	cfg.Policies = file.Policies
 	cfg.PodControllers = file.PodControllers
 	cfg.Parameters = mergeParameters(cfg.Parameters, file.Parameters)
+	if len(file.Mutations) > 0 && string(file.Mutations) != "null" {
+		// Decoding over the defaults keeps every field the file leaves out.
+		if err := json.Unmarshal(file.Mutations, &cfg.Mutations); err != nil {
+			return nil, fmt.Errorf("mutations: %w", err)
+		}
+	}
+	if file.Exceptions != nil {
+		cfg.Exceptions = *file.Exceptions
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// configSpec accepts the config either as a plain document or as the
+// TollgateConfig cluster object (apiVersion, kind, metadata, spec), so the
+// file `tollgate check --config` reads can be applied to the cluster as is.
+func configSpec(doc []byte) ([]byte, error) {
+	var head struct {
+		Kind string          `json:"kind"`
+		Spec json.RawMessage `json:"spec"`
+	}
+	if err := json.Unmarshal(doc, &head); err != nil || head.Kind != ConfigObjectKind {
+		return doc, nil //nolint:nilerr // not the object form: the schema reports what is wrong
+	}
+	if len(head.Spec) == 0 || string(head.Spec) == "null" {
+		return nil, fmt.Errorf("spec: required in a %s object", ConfigObjectKind)
+	}
+	var spec map[string]any
+	if err := json.Unmarshal(head.Spec, &spec); err != nil {
+		return nil, fmt.Errorf("spec: want an object: %w", err)
+	}
+	spec["apiVersion"] = ConfigAPIVersion
+	spec["kind"] = ConfigKind
+	return json.Marshal(spec)
 }
 
 // configFile is the file's shape: pointers tell "not given" from "false".
@@ -226,6 +377,8 @@ type configFile struct {
 	Policies         map[string]PolicyOverride `json:"policies"`
 	Parameters       map[string]any            `json:"parameters"`
 	PodControllers   []PodController           `json:"podControllers"`
+	Mutations        json.RawMessage           `json:"mutations"`
+	Exceptions       *ExceptionSettings        `json:"exceptions"`
 }
 
 type labelRuleFile struct {
@@ -286,6 +439,23 @@ func (c *Config) Validate() error {
 		}
 		if pc.Template == "" || strings.HasPrefix(pc.Template, ".") || strings.HasSuffix(pc.Template, ".") || strings.Contains(pc.Template, "..") {
 			errs = append(errs, fmt.Errorf("podControllers[%d].template: %q is not a dotted path such as spec.template", i, pc.Template))
+		}
+	}
+	for _, part := range []struct {
+		field string
+		list  map[string]string
+	}{{"requests", c.Mutations.Resources.Requests}, {"limits", c.Mutations.Resources.Limits}} {
+		for _, res := range slices.Sorted(maps.Keys(part.list)) {
+			if _, err := resource.ParseQuantity(part.list[res]); err != nil {
+				errs = append(errs, fmt.Errorf("mutations.resources.%s.%s: %q is not a quantity", part.field, res, part.list[res]))
+			}
+		}
+	}
+	for i, o := range c.Mutations.SecurityContext.Namespaces {
+		for j, pat := range o.Namespaces {
+			if _, err := path.Match(pat, ""); err != nil {
+				errs = append(errs, fmt.Errorf("mutations.securityContext.namespaces[%d].namespaces[%d]: %q is not a glob: %w", i, j, pat, err))
+			}
 		}
 	}
 	if naming, ok := c.Parameters["naming"].(map[string]any); ok {

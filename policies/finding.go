@@ -97,7 +97,13 @@ type Finding struct {
 	Controls []Control `json:"controls,omitempty"`
 	// Remediation says how to fix it.
 	Remediation string `json:"remediation,omitempty"`
+	// Exception is set when a PolicyException waives this finding: it is
+	// reported but neither denies nor warns.
+	Exception *ExceptionRef `json:"exception,omitempty"`
 }
+
+// Waived reports whether an exception covers the finding.
+func (f *Finding) Waived() bool { return f.Exception != nil }
 
 // PolicyError records a policy that could not be evaluated for an input: it
 // timed out, raised an error or panicked. The other policies still ran.
@@ -122,7 +128,7 @@ type Decision struct {
 // Denied reports whether any finding enforces.
 func (d *Decision) Denied() bool {
 	for _, f := range d.Findings {
-		if f.Action == ActionEnforce {
+		if f.Action == ActionEnforce && !f.Waived() {
 			return true
 		}
 	}
