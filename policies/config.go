@@ -180,11 +180,16 @@ type LabelRule struct {
 
 // PolicyOverride changes one policy's behaviour.
 type PolicyOverride struct {
-	// Action replaces the policy's default action (enforce, warn, audit,
-	// disabled).
+	// Action replaces the policy's default action.
 	Action Action `json:"action,omitempty"`
-	// ExemptNamespaces are not judged by this policy.
+	// ExemptNamespaces are namespaces (names or globs) the policy skips.
 	ExemptNamespaces []string `json:"exemptNamespaces,omitempty"`
+	// Namespaces, when set, limits the policy to these namespaces (names or
+	// globs); cluster-scoped objects are then out of its reach.
+	Namespaces []string `json:"namespaces,omitempty"`
+	// Kinds, when set, limits the policy to these kinds ("Kind" or
+	// "group/Kind").
+	Kinds []string `json:"kinds,omitempty"`
 }
 
 // PodController tells the engine where a kind keeps its pod template.
@@ -562,8 +567,20 @@ func (c *Config) exempt(policy, namespace string) bool {
 	if namespace == "" {
 		return false
 	}
-	if slices.Contains(c.ExemptNamespaces, namespace) {
+	if matchNamespace(c.ExemptNamespaces, namespace) {
 		return true
 	}
-	return slices.Contains(c.Policies[policy].ExemptNamespaces, namespace)
+	return matchNamespace(c.Policies[policy].ExemptNamespaces, namespace)
+}
+
+// inScope reports whether a policy's config limits let it judge an object.
+func (c *Config) inScope(policy, namespace string, gvk GroupVersionKind) bool {
+	o, ok := c.Policies[policy]
+	if !ok {
+		return true
+	}
+	if len(o.Namespaces) > 0 && !matchNamespace(o.Namespaces, namespace) {
+		return false
+	}
+	return len(o.Kinds) == 0 || matchKinds(o.Kinds, gvk)
 }

@@ -252,7 +252,7 @@ func (e *Engine) applicable(in *Input, hasPod bool) []*policy {
 	ns := in.objectNamespace()
 	var out []*policy
 	for _, p := range e.policies {
-		if e.cfg.action(&p.meta) == ActionDisabled || e.cfg.exempt(p.meta.ID, ns) {
+		if e.cfg.action(&p.meta) == ActionDisabled || e.cfg.exempt(p.meta.ID, ns) || !e.cfg.inScope(p.meta.ID, ns, in.Kind) {
 			continue
 		}
 		switch p.meta.Scope {
@@ -502,4 +502,33 @@ func (e *Engine) finding(p *policy, v any, podPrefix []any) Finding {
 		f.Message = p.meta.Title
 	}
 	return f
+}
+
+// Profile evaluates each policy that applies to the input on its own and
+// reports how long each took. Evaluate runs all policies in one pass and
+// cannot time them separately; the webhook profiles a sample of requests
+// so per-policy cost is visible without slowing every request.
+func (e *Engine) Profile(ctx context.Context, in *Input, observe func(policy string, took time.Duration)) {
+	obj := in.Object
+	if obj == nil {
+		obj = in.OldObject
+	}
+	tmplPath, hasTemplate := e.pods.template(in.Kind)
+	hasPod := false
+	if hasTemplate && obj != nil {
+		_, hasPod = lookup(obj, tmplPath)
+	}
+	applicable := e.applicable(in, hasPod)
+	if len(applicable) == 0 {
+		return
+	}
+	input, err := e.inputValue(in, tmplPath, hasPod)
+	if err != nil {
+		return
+	}
+	for _, p := range applicable {
+		start := time.Now()
+		_, _ = e.evalOne(ctx, p, input) // errors are Evaluate's to report
+		observe(p.meta.ID, time.Since(start))
+	}
 }

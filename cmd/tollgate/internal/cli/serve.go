@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/webhook"
+)
+
+type serveFlags struct {
+	policyFlags
+	kubeconfig                     string
+	host                           string
+	port                           int
+	certDir, certMode, certSecret  string
+	caValidity, certValidity       time.Duration
+	caPublishGrace                 time.Duration
+	namespace, name, configName    string
+	webhookURL, serviceName        string
+	servicePort                    int32
+	manageWebhooks, leaderElect    bool
+	mutateTimeout, validateTimeout int32
+	shutdownDelay                  time.Duration
+	decisionLog, logLevel          string
+}
+
+func newServeCmd(stdio IO) *cobra.Command {
+	var f serveFlags
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the admission webhook server (mutate, validate) against a cluster",
+		Long: `serve runs Tollgate's admission webhooks over HTTPS: /mutate injects ownership
+labels, a hardened security context and resource defaults; /validate judges
+the final object with the policy engine. Policies, config and exceptions are
+read from the cluster (TollgatePolicy, TollgateConfig, TollgateException) and
+hot-reloaded. /healthz, /readyz and /metrics are served on the same port.
+
+With --cert-mode=self (the default) Tollgate runs its own CA, rotates it and
+the serving certificate, and patches caBundle in the webhook configurations;
+with --cert-mode=files the files in --cert-dir come from elsewhere
+(cert-manager) and are reloaded when they change.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd, &f, stdio)
+		},
+	}
+	f.register(c)
+	fl := c.Flags()
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; in-cluster config when empty")
+	fl.StringVar(&f.host, "host", "0.0.0.0", "address to listen on")
+	fl.IntVar(&f.port, "port", 9443, "HTTPS port")
+	fl.StringVar(&f.certDir, "cert-dir", "/tmp/tollgate/certs", "directory holding tls.crt and tls.key")
+	fl.StringVar(&f.certMode, "cert-mode", webhook.CertModeSelf, "self (own CA with rotation) or files (certificates provided, e.g. by cert-manager)")
+	fl.StringVar(&f.certSecret, "cert-secret", "", "Secret holding the self-managed CA and certificate (default <name>-webhook-tls)")
+	fl.DurationVar(&f.caValidity, "ca-validity", 0, "validity of the self-managed CA (default 1 year)")
+	fl.DurationVar(&f.certValidity, "cert-validity", 0, "validity of the serving certificate (default 90 days)")
+	fl.DurationVar(&f.caPublishGrace, "ca-publish-grace", 0, "wait after publishing a new CA before serving certificates it signed (default 1m)")
+	fl.StringVar(&f.namespace, "namespace", envOr("POD_NAMESPACE", "tollgate-system"), "Tollgate's own namespace (never intercepted)")
+	fl.StringVar(&f.name, "name", "tollgate", "name of the webhook configurations and the leader lease")
+	fl.StringVar(&f.configName, "config-name", "tollgate", "name of the TollgateConfig object to use")
+	fl.StringVar(&f.webhookURL, "webhook-url", "", "base URL the API server calls (https://127.0.0.1:9443), instead of a Service")
+	fl.StringVar(&f.serviceName, "service-name", "", "Service in --namespace the API server calls")
+	fl.Int32Var(&f.servicePort, "service-port", 443, "port of --service-name")
+	fl.BoolVar(&f.manageWebhooks, "manage-webhook-configurations", true, "create and update the webhook configurations")
+	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect one replica for certificate rotation, status writes and configuration updates")
+	fl.Int32Var(&f.mutateTimeout, "mutate-timeout", 3, "timeoutSeconds of the mutating webhook")
+	fl.Int32Var(&f.validateTimeout, "validate-timeout", 5, "timeoutSeconds of the validating webhook")
+	fl.DurationVar(&f.shutdownDelay, "shutdown-delay", 0, "keep serving (not ready) this long after SIGTERM")
+	fl.StringVar(&f.decisionLog, "decision-log", "-", "decision log file (JSON lines); - for stdout, empty for none")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	return c
+}
+
+func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	logger := slog.New(slog.NewJSONHandler(stdio.Err, &slog.HandlerOptions{Level: level}))
+
+	var cfg *policies.Config
+	if f.config != "" {
+		var err error
+		if cfg, err = policies.LoadConfig(f.config); err != nil {
+			return err
+		}
+	}
+	mods, data, err := f.modules(false)
+	if err != nil {
+		return err
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = f.kubeconfig
+	rest, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		return fmt.Errorf("--kubeconfig: %w", err)
+	}
+	rest.QPS, rest.Burst = 50, 100
+
+	var dlog io.Writer
+	switch f.decisionLog {
+	case "":
+	case "-":
+		dlog = stdio.Out
+	default:
+		file, err := os.OpenFile(f.decisionLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("--decision-log: %w", err)
+		}
+		defer file.Close()
+		dlog = file
+	}
+	var svc *admissionregistrationv1.ServiceReference
+	if f.serviceName != "" {
+		svc = &admissionregistrationv1.ServiceReference{Namespace: f.namespace, Name: f.serviceName, Port: &f.servicePort}
+	}
+	return webhook.Serve(cmd.Context(), webhook.ServerOptions{
+		REST: rest, Host: f.host, Port: f.port,
+		CertDir: f.certDir, CertMode: f.certMode, CertSecret: f.certSecret,
+		CAValidity: f.caValidity, CertValidity: f.certValidity, CAPublishGrace: f.caPublishGrace,
+		Namespace: f.namespace, Name: f.name,
+		ManageWebhooks: f.manageWebhooks, URL: f.webhookURL, Service: svc,
+		MutateTimeout: f.mutateTimeout, ValidateTimeout: f.validateTimeout,
+		Modules: mods, Data: data, Config: cfg, ConfigName: f.configName, PolicyTimeout: f.timeout,
+		LeaderElection: f.leaderElect, ShutdownDelay: f.shutdownDelay,
+		DecisionLog: webhook.NewDecisionLog(dlog), Logger: logger,
+		Ready: func() { logger.Info("ready: admission is served") },
+	})
+}
+
+func envOr(key, def string) string {
+	if v := strings.TrimSpace(os.Getenv(key)); v != "" {
+		return v
+	}
+	return def
+}

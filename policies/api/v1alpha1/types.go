@@ -1,0 +1,248 @@
+package v1alpha1
+
+import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// GroupVersion is tollgate.dev/v1alpha1.
+var GroupVersion = schema.GroupVersion{Group: "tollgate.dev", Version: "v1alpha1"}
+
+// AddToScheme registers the kinds with a scheme, for clients and caches.
+func AddToScheme(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion,
+		&TollgatePolicy{}, &TollgatePolicyList{},
+		&TollgateConfig{}, &TollgateConfigList{},
+		&TollgateException{}, &TollgateExceptionList{},
+	)
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}
+
+// Condition types and reasons written to the status of Tollgate objects.
+const (
+	// ConditionReady is True once the object is loaded and in force.
+	ConditionReady = "Ready"
+	// ReasonLoaded: the object is in force.
+	ReasonLoaded = "Loaded"
+	// ReasonInvalid: the object could not be loaded; the last good version
+	// (if any) stays in force.
+	ReasonInvalid = "Invalid"
+	// ReasonNotHonoured: an exception outside the namespaces the config
+	// designates, or expired.
+	ReasonNotHonoured = "NotHonoured"
+)
+
+// TollgatePolicy is a Rego policy (OPA v1) loaded from the cluster. Changes
+// hot-reload; a version that does not compile is reported in the status and
+// the last good one stays in force.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=tgp,categories=tollgate
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Action",type=string,JSONPath=`.spec.action`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Policies",type=string,JSONPath=`.status.policies`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type TollgatePolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   TollgatePolicySpec `json:"spec"`
+	Status PolicyStatus       `json:"status,omitempty"`
+}
+
+// TollgatePolicySpec is where the policy comes from and how it applies.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.rego) != has(self.bundle)",message="set exactly one of rego and bundle"
+type TollgatePolicySpec struct {
+	// Rego is the policy source: one or more modules, each starting with a
+	// `# METADATA` block whose custom.id names the policy, with a
+	// `violation` rule.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1048576
+	Rego string `json:"rego,omitempty"`
+	// Bundle is an OPA bundle (tar.gz, as `opa build` writes) fetched over
+	// HTTP(S).
+	// +optional
+	Bundle *BundleSource `json:"bundle,omitempty"`
+	// Match limits the policies to some kinds and namespaces.
+	// +optional
+	Match *PolicyMatch `json:"match,omitempty"`
+	// Action overrides the action in the policies' metadata.
+	// +optional
+	// +kubebuilder:validation:Enum=enforce;warn;audit;disabled
+	Action string `json:"action,omitempty"`
+	// Parameters are visible to the policies as
+	// input.config.parameters[<policy id>].
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	Parameters *apiextensionsv1.JSON `json:"parameters,omitempty"`
+}
+
+// BundleSource locates an OPA bundle.
+type BundleSource struct {
+	// URL is an http or https URL of a bundle tar.gz.
+	// +kubebuilder:validation:Pattern=`^https?://`
+	URL string `json:"url"`
+	// SHA256 pins the bundle's content; a bundle with another digest is
+	// rejected.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[a-f0-9]{64}$`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// PolicyMatch narrows where a policy applies.
+type PolicyMatch struct {
+	// Kinds are "Kind" or "group/Kind"; empty means what the policy's
+	// metadata says.
+	// +optional
+	Kinds []string `json:"kinds,omitempty"`
+	// Namespaces (names or globs) the policy is limited to.
+	// +optional
+	Namespaces []string `json:"namespaces,omitempty"`
+	// ExcludedNamespaces (names or globs) the policy skips.
+	// +optional
+	ExcludedNamespaces []string `json:"excludedNamespaces,omitempty"`
+}
+
+// PolicyStatus reports whether the policy is in force.
+type PolicyStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Policies are the policy ids the source defines.
+	// +optional
+	Policies []string `json:"policies,omitempty"`
+	// Conditions: Ready.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// TollgatePolicyList is a list of TollgatePolicy.
+//
+// +kubebuilder:object:root=true
+type TollgatePolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []TollgatePolicy `json:"items"`
+}
+
+// TollgateConfig holds the engine's configuration in its spec: the same
+// document `tollgate check --config` reads (see config.example.yaml). The
+// server uses the one named by its --config-name flag ("tollgate" by
+// default); an invalid change is reported in the status and the last good
+// config stays in force.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=tgc,categories=tollgate
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type TollgateConfig struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is validated against Tollgate's config schema when loaded.
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	Spec   apiextensionsv1.JSON `json:"spec"`
+	Status ObjectStatus         `json:"status,omitempty"`
+}
+
+// ObjectStatus is the status of a config or an exception.
+type ObjectStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Ready.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// TollgateConfigList is a list of TollgateConfig.
+//
+// +kubebuilder:object:root=true
+type TollgateConfigList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []TollgateConfig `json:"items"`
+}
+
+// TollgateException waives some policies for some objects until it
+// expires. It counts only in the namespaces the config's
+// exceptions.namespaces designates, so only the platform team can grant
+// one; every waived finding names it in reports.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Namespaced,shortName=tge,categories=tollgate
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Policies",type=string,JSONPath=`.spec.policies`
+// +kubebuilder:printcolumn:name="Ticket",type=string,JSONPath=`.spec.ticket`
+// +kubebuilder:printcolumn:name="Approver",type=string,JSONPath=`.spec.approver`
+// +kubebuilder:printcolumn:name="Expiry",type=string,JSONPath=`.spec.expiry`
+// +kubebuilder:printcolumn:name="Honoured",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+type TollgateException struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   TollgateExceptionSpec `json:"spec"`
+	Status ObjectStatus          `json:"status,omitempty"`
+}
+
+// TollgateExceptionSpec says what is waived, for what, why, and until when.
+type TollgateExceptionSpec struct {
+	// Policies are the policy ids waived; wildcards are not accepted.
+	// +kubebuilder:validation:MinItems=1
+	Policies []string `json:"policies"`
+	// Match selects the objects waived; every field given must match.
+	Match ExceptionMatch `json:"match"`
+	// Reason says why the policy cannot be met.
+	// +kubebuilder:validation:MinLength=1
+	Reason string `json:"reason"`
+	// Ticket is where the exception was agreed (an issue or change id).
+	// +optional
+	Ticket string `json:"ticket,omitempty"`
+	// Approver is who agreed to it.
+	// +kubebuilder:validation:MinLength=1
+	Approver string `json:"approver"`
+	// Expiry is when the exception stops counting.
+	// +kubebuilder:validation:Format=date-time
+	Expiry metav1.Time `json:"expiry"`
+}
+
+// ExceptionMatch selects objects by namespace, kind, name and labels.
+type ExceptionMatch struct {
+	// Namespaces are names or globs.
+	// +optional
+	Namespaces []string `json:"namespaces,omitempty"`
+	// Kinds are "Kind" or "group/Kind".
+	// +optional
+	Kinds []string `json:"kinds,omitempty"`
+	// Names are object names or globs ("legacy-app*" covers a Deployment,
+	// its ReplicaSets and its Pods).
+	// +optional
+	Names []string `json:"names,omitempty"`
+	// Labels the object must carry with these values.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// TollgateExceptionList is a list of TollgateException.
+//
+// +kubebuilder:object:root=true
+type TollgateExceptionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []TollgateException `json:"items"`
+}

@@ -1,0 +1,281 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Names of the webhooks inside the configurations Tollgate generates.
+const (
+	MutatingWebhookName   = "mutate.tollgate.dev"
+	ValidatingWebhookName = "validate.tollgate.dev"
+)
+
+// ConfigurationOptions says how the API server reaches Tollgate and what it
+// must never send it.
+type ConfigurationOptions struct {
+	// Name of the MutatingWebhookConfiguration and
+	// ValidatingWebhookConfiguration objects.
+	Name string
+	// URL is the server's base URL (https://127.0.0.1:9443) when the API
+	// server reaches it directly; otherwise Service is used.
+	URL string
+	// Service is the in-cluster Service in front of the replicas.
+	Service *admissionregistrationv1.ServiceReference
+	// CABundle is the PEM bundle the API server verifies the serving
+	// certificate with.
+	CABundle []byte
+	// OwnNamespace is Tollgate's namespace, never intercepted.
+	OwnNamespace string
+	// MutateTimeout and ValidateTimeout are the webhooks' timeoutSeconds
+	// (default 3 and 5).
+	MutateTimeout, ValidateTimeout int32
+}
+
+// alwaysExcluded are namespaces no generated configuration intercepts.
+var alwaysExcluded = []string{"kube-system"}
+
+// Configurations renders the two webhook configurations with the safety
+// defaults: validating fails closed (Fail), mutating fails open (Ignore; the
+// validator re-checks the final object), no side effects on dry run,
+// Equivalent match policy, reinvocation when another webhook changes the
+// object, timeouts of a few seconds, and a namespaceSelector excluding
+// kube-system, Tollgate's namespace and the config's exempt namespaces.
+// The intercepted resources are those the loaded policies judge; webhook
+// configurations, leases and access reviews are never among them.
+func Configurations(st *State, mapper meta.RESTMapper, opts ConfigurationOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+	if opts.Name == "" {
+		return nil, nil, errors.New("webhook configurations: Name is required")
+	}
+	if (opts.URL == "") == (opts.Service == nil) {
+		return nil, nil, errors.New("webhook configurations: set exactly one of URL and Service")
+	}
+	if opts.MutateTimeout == 0 {
+		opts.MutateTimeout = 3
+	}
+	if opts.ValidateTimeout == 0 {
+		opts.ValidateTimeout = 5
+	}
+	mutateKinds, validateKinds := interceptedKinds(st)
+	mutateRules, err := rules(mapper, mutateKinds)
+	if err != nil {
+		return nil, nil, err
+	}
+	validateRules, err := rules(mapper, validateKinds)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	excluded := slices.Clone(alwaysExcluded)
+	if opts.OwnNamespace != "" {
+		excluded = append(excluded, opts.OwnNamespace)
+	}
+	for _, ns := range st.Engine.Config().ExemptNamespaces {
+		if !strings.ContainsAny(ns, "*?[") { // a selector cannot express globs; the server skips those
+			excluded = append(excluded, ns)
+		}
+	}
+	sort.Strings(excluded)
+	excluded = slices.Compact(excluded)
+	selector := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: excluded,
+	}}}
+	clientConfig := func(path string) admissionregistrationv1.WebhookClientConfig {
+		cc := admissionregistrationv1.WebhookClientConfig{CABundle: opts.CABundle}
+		if opts.URL != "" {
+			u := strings.TrimSuffix(opts.URL, "/") + path
+			cc.URL = &u
+		} else {
+			svc := *opts.Service
+			svc.Path = &path
+			cc.Service = &svc
+		}
+		return cc
+	}
+	ignore, fail := admissionregistrationv1.Ignore, admissionregistrationv1.Fail
+	equivalent := admissionregistrationv1.Equivalent
+	noneOnDryRun := admissionregistrationv1.SideEffectClassNoneOnDryRun
+	ifNeeded := admissionregistrationv1.IfNeededReinvocationPolicy
+	labels := map[string]string{"app.kubernetes.io/name": "tollgate", "app.kubernetes.io/managed-by": "tollgate"}
+
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingWebhookConfiguration"},
+		ObjectMeta: metav1.ObjectMeta{Name: opts.Name, Labels: labels},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:                    MutatingWebhookName,
+			ClientConfig:            clientConfig("/mutate"),
+			Rules:                   mutateRules,
+			FailurePolicy:           &ignore,
+			MatchPolicy:             &equivalent,
+			NamespaceSelector:       selector,
+			SideEffects:             &noneOnDryRun,
+			TimeoutSeconds:          &opts.MutateTimeout,
+			AdmissionReviewVersions: []string{"v1"},
+			ReinvocationPolicy:      &ifNeeded,
+		}},
+	}
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingWebhookConfiguration"},
+		ObjectMeta: metav1.ObjectMeta{Name: opts.Name, Labels: labels},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name:                    ValidatingWebhookName,
+			ClientConfig:            clientConfig("/validate"),
+			Rules:                   validateRules,
+			FailurePolicy:           &fail,
+			MatchPolicy:             &equivalent,
+			NamespaceSelector:       selector,
+			SideEffects:             &noneOnDryRun,
+			TimeoutSeconds:          &opts.ValidateTimeout,
+			AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
+	return mwc, vwc, nil
+}
+
+// workloadKinds carry a pod (template): both webhooks see them.
+var workloadKinds = []schema.GroupKind{
+	{Kind: "Pod"}, {Kind: "PodTemplate"}, {Kind: "ReplicationController"},
+	{Group: "apps", Kind: "Deployment"}, {Group: "apps", Kind: "ReplicaSet"},
+	{Group: "apps", Kind: "StatefulSet"}, {Group: "apps", Kind: "DaemonSet"},
+	{Group: "batch", Kind: "Job"}, {Group: "batch", Kind: "CronJob"},
+}
+
+// interceptedKinds are the kinds each webhook must see: workloads (and
+// PersistentVolumeClaims, for ownership labels) for mutation; for
+// validation, workloads plus every kind a loaded policy names.
+func interceptedKinds(st *State) (mutate, validate []schema.GroupKind) {
+	cfg := st.Engine.Config()
+	mutate = slices.Clone(workloadKinds)
+	for _, pc := range cfg.PodControllers {
+		mutate = append(mutate, schema.GroupKind{Group: pc.Group, Kind: pc.Kind})
+	}
+	validate = slices.Clone(mutate)
+	mutate = append(mutate, schema.GroupKind{Kind: "PersistentVolumeClaim"})
+	add := func(kinds []string) {
+		for _, k := range kinds {
+			group, kind, ok := strings.Cut(k, "/")
+			if !ok {
+				group, kind = "", k
+			}
+			if group == "core" {
+				group = ""
+			}
+			if kind == "*" || kind == "" {
+				continue // "every kind" is never turned into intercepting everything
+			}
+			validate = append(validate, schema.GroupKind{Group: group, Kind: kind})
+		}
+	}
+	for _, m := range st.Engine.Policies() {
+		add(m.Kinds)
+	}
+	for _, o := range cfg.Policies {
+		add(o.Kinds)
+	}
+	return mutate, validate
+}
+
+// rules turns kinds into admission rules, one per API group, with pods'
+// ephemeralcontainers subresource beside pods (kubectl debug must not
+// bypass the policies). Kinds the API server does not serve are skipped;
+// never-judged kinds are dropped.
+func rules(mapper meta.RESTMapper, kinds []schema.GroupKind) ([]admissionregistrationv1.RuleWithOperations, error) {
+	byGroup := map[string][]string{}
+	for _, gk := range kinds {
+		if neverJudged[gk.Group+"/"+gk.Kind] {
+			continue
+		}
+		m, err := mapper.RESTMapping(gk)
+		if err != nil {
+			if meta.IsNoMatchError(err) {
+				continue // not served by this cluster (e.g. Argo Rollouts not installed)
+			}
+			return nil, fmt.Errorf("mapping %s to a resource: %w", gk, err)
+		}
+		res := m.Resource.Resource
+		if !slices.Contains(byGroup[gk.Group], res) {
+			byGroup[gk.Group] = append(byGroup[gk.Group], res)
+		}
+		if gk.Group == "" && gk.Kind == "Pod" {
+			byGroup[""] = append(byGroup[""], "pods/ephemeralcontainers")
+		}
+	}
+	groups := make([]string, 0, len(byGroup))
+	for g := range byGroup {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	scope := admissionregistrationv1.AllScopes
+	var out []admissionregistrationv1.RuleWithOperations
+	for _, g := range groups {
+		res := byGroup[g]
+		sort.Strings(res)
+		out = append(out, admissionregistrationv1.RuleWithOperations{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule:       admissionregistrationv1.Rule{APIGroups: []string{g}, APIVersions: []string{"*"}, Resources: res, Scope: &scope},
+		})
+	}
+	return out, nil
+}
+
+// ApplyConfigurations creates or updates the two configurations, keeping
+// the caBundle already in place when opts.CABundle is empty (the
+// certificate rotator owns it).
+func ApplyConfigurations(ctx context.Context, c client.Client, mwc *admissionregistrationv1.MutatingWebhookConfiguration, vwc *admissionregistrationv1.ValidatingWebhookConfiguration) error {
+	var curM admissionregistrationv1.MutatingWebhookConfiguration
+	switch err := c.Get(ctx, client.ObjectKeyFromObject(mwc), &curM); {
+	case apierrors.IsNotFound(err):
+		if err := c.Create(ctx, mwc); err != nil {
+			return fmt.Errorf("creating MutatingWebhookConfiguration %s: %w", mwc.Name, err)
+		}
+	case err != nil:
+		return fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", mwc.Name, err)
+	default:
+		for i := range mwc.Webhooks {
+			if len(mwc.Webhooks[i].ClientConfig.CABundle) == 0 && i < len(curM.Webhooks) {
+				mwc.Webhooks[i].ClientConfig.CABundle = curM.Webhooks[i].ClientConfig.CABundle
+			}
+		}
+		if !equality.Semantic.DeepEqual(curM.Webhooks, mwc.Webhooks) || !equality.Semantic.DeepEqual(curM.Labels, mwc.Labels) {
+			curM.Webhooks, curM.Labels = mwc.Webhooks, mwc.Labels
+			if err := c.Update(ctx, &curM); err != nil {
+				return fmt.Errorf("updating MutatingWebhookConfiguration %s: %w", mwc.Name, err)
+			}
+		}
+	}
+	var curV admissionregistrationv1.ValidatingWebhookConfiguration
+	switch err := c.Get(ctx, client.ObjectKeyFromObject(vwc), &curV); {
+	case apierrors.IsNotFound(err):
+		if err := c.Create(ctx, vwc); err != nil {
+			return fmt.Errorf("creating ValidatingWebhookConfiguration %s: %w", vwc.Name, err)
+		}
+	case err != nil:
+		return fmt.Errorf("reading ValidatingWebhookConfiguration %s: %w", vwc.Name, err)
+	default:
+		for i := range vwc.Webhooks {
+			if len(vwc.Webhooks[i].ClientConfig.CABundle) == 0 && i < len(curV.Webhooks) {
+				vwc.Webhooks[i].ClientConfig.CABundle = curV.Webhooks[i].ClientConfig.CABundle
+			}
+		}
+		if !equality.Semantic.DeepEqual(curV.Webhooks, vwc.Webhooks) || !equality.Semantic.DeepEqual(curV.Labels, vwc.Labels) {
+			curV.Webhooks, curV.Labels = vwc.Webhooks, vwc.Labels
+			if err := c.Update(ctx, &curV); err != nil {
+				return fmt.Errorf("updating ValidatingWebhookConfiguration %s: %w", vwc.Name, err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,559 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"path"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+)
+
+// maxBundleBytes bounds a bundle fetched for a TollgatePolicy.
+const maxBundleBytes = 16 << 20
+
+// LoaderOptions are the Loader's inputs.
+type LoaderOptions struct {
+	// Client reads Tollgate's objects (from the cache) and writes their
+	// status.
+	Client client.Client
+	// Cache supplies the informers whose events trigger reloads.
+	Cache cache.Cache
+	// Base are the modules always loaded (the built-in library and
+	// --policy files), with their data.
+	Base     []policies.Module
+	BaseData map[string]any
+	// FileConfig is used until (and unless) a TollgateConfig named
+	// ConfigName exists.
+	FileConfig *policies.Config
+	ConfigName string
+	// PolicyTimeout bounds one policy on one request.
+	PolicyTimeout time.Duration
+	// State receives each successful load.
+	State *StateHolder
+	// OnLoad runs after each successful load (regenerating webhook
+	// configurations, for one).
+	OnLoad func(ctx context.Context, st *State)
+	// WriteStatus says whether this replica writes object status (the
+	// leader does; every replica loads).
+	WriteStatus func() bool
+	// HTTPClient fetches bundles.
+	HTTPClient *http.Client
+	Metrics    *Metrics
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Loader keeps the State in step with TollgatePolicy, TollgateConfig and
+// TollgateException objects: every change rebuilds the engine off the
+// request path and swaps it in whole. A policy or config that does not load
+// is reported in its status and the last good version stays in force.
+type Loader struct {
+	opts    LoaderOptions
+	trigger chan struct{}
+
+	mu         sync.Mutex
+	generation int64
+	goodConfig *policies.Config
+	good       map[string]loadedPolicy // by TollgatePolicy name
+	base       map[string]bool
+}
+
+type loadedPolicy struct {
+	generation int64
+	modules    []policies.Module
+	data       map[string]any
+	ids        []string
+}
+
+// NewLoader checks the options.
+func NewLoader(opts LoaderOptions) (*Loader, error) {
+	if opts.Client == nil || opts.State == nil {
+		return nil, errors.New("loader: Client and State are required")
+	}
+	if opts.FileConfig == nil {
+		opts.FileConfig = policies.DefaultConfig()
+	}
+	if opts.ConfigName == "" {
+		opts.ConfigName = "tollgate"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if opts.WriteStatus == nil {
+		opts.WriteStatus = func() bool { return true }
+	}
+	return &Loader{opts: opts, trigger: make(chan struct{}, 1), good: map[string]loadedPolicy{}}, nil
+}
+
+// Start watches the objects and reloads on every change until ctx ends; it
+// implements controller-runtime's Runnable. The first load happens before
+// it watches, so readiness can wait for it.
+func (l *Loader) Start(ctx context.Context) error {
+	if l.opts.Cache != nil {
+		for _, obj := range []client.Object{&v1alpha1.TollgatePolicy{}, &v1alpha1.TollgateConfig{}, &v1alpha1.TollgateException{}} {
+			inf, err := l.opts.Cache.GetInformer(ctx, obj)
+			if err != nil {
+				return fmt.Errorf("watching %T: %w", obj, err)
+			}
+			if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+				AddFunc:    func(any) { l.Trigger() },
+				UpdateFunc: func(any, any) { l.Trigger() },
+				DeleteFunc: func(any) { l.Trigger() },
+			}); err != nil {
+				return fmt.Errorf("watching %T: %w", obj, err)
+			}
+		}
+		if !l.opts.Cache.WaitForCacheSync(ctx) {
+			return errors.New("loader: cache did not sync")
+		}
+	}
+	var expiry *time.Timer
+	for {
+		next, err := l.Reload(ctx)
+		if err != nil {
+			l.opts.Logger.ErrorContext(ctx, "reload failed; the last good policies stay in force", "error", err)
+		}
+		if expiry != nil {
+			expiry.Stop()
+		}
+		if !next.IsZero() {
+			// Refresh exception statuses when the next one expires.
+			expiry = time.AfterFunc(time.Until(next)+time.Second, l.Trigger)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.trigger:
+			// Let a burst of events (kubectl apply -f dir/) settle.
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return nil
+			}
+			select {
+			case <-l.trigger:
+			default:
+			}
+		}
+	}
+}
+
+// Trigger asks for a reload.
+func (l *Loader) Trigger() {
+	select {
+	case l.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Reload rebuilds the state from the cluster objects now. It returns when
+// the next exception expires (zero if none does).
+func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cfg, cfgErr := l.config(ctx)
+
+	var list v1alpha1.TollgatePolicyList
+	if err := l.opts.Client.List(ctx, &list); err != nil && !apimeta.IsNoMatchError(err) {
+		return time.Time{}, fmt.Errorf("listing TollgatePolicies: %w", err)
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	statuses := map[string]error{}
+	live := map[string]bool{}
+	prev := maps.Clone(l.good)
+	for i := range list.Items {
+		p := &list.Items[i]
+		live[p.Name] = true
+		if lp, ok := l.good[p.Name]; ok && lp.generation == p.Generation {
+			continue
+		}
+		lp, err := l.compilePolicy(ctx, p)
+		statuses[p.Name] = err
+		if err == nil {
+			l.good[p.Name] = lp
+		}
+	}
+	for name := range l.good {
+		if !live[name] {
+			delete(l.good, name)
+		}
+	}
+
+	engine, err := l.build(ctx, cfg, list.Items)
+	if err != nil {
+		// Each changed policy compiled beside the base on its own; together
+		// they (or the config) conflict. Keep the previous versions of the
+		// changed ones and report the conflict on them.
+		for name, perr := range statuses {
+			if perr != nil {
+				continue
+			}
+			statuses[name] = fmt.Errorf("conflicts with the policies in force: %w", err)
+			if old, ok := prev[name]; ok {
+				l.good[name] = old
+			} else {
+				delete(l.good, name)
+			}
+		}
+		engine, err = l.build(ctx, cfg, list.Items)
+	}
+	if err != nil {
+		l.opts.Metrics.reload("error")
+		return time.Time{}, err
+	}
+	exceptions, exStatus, next := l.exceptions(ctx, engine.Config())
+	l.generation++
+	st := NewState(engine, exceptions, l.generation)
+	l.opts.State.Store(st)
+	l.opts.Metrics.reload("ok")
+	if l.opts.Metrics != nil {
+		l.opts.Metrics.loaded.Set(float64(len(engine.Policies())))
+	}
+	l.opts.Logger.InfoContext(ctx, "policies loaded", "generation", l.generation, "policies", len(engine.Policies()),
+		"clusterPolicies", len(l.good), "exceptions", len(exceptions))
+	if l.opts.OnLoad != nil {
+		l.opts.OnLoad(ctx, st)
+	}
+	if l.opts.WriteStatus() {
+		l.writeStatuses(ctx, list.Items, statuses, cfgErr, exStatus)
+	}
+	return next, nil
+}
+
+// config is the TollgateConfig in force: the named object if it parses,
+// else the last good one, else the file's.
+func (l *Loader) config(ctx context.Context) (*policies.Config, error) {
+	var obj v1alpha1.TollgateConfig
+	err := l.opts.Client.Get(ctx, client.ObjectKey{Name: l.opts.ConfigName}, &obj)
+	if err != nil {
+		if client.IgnoreNotFound(err) != nil && !apimeta.IsNoMatchError(err) {
+			l.opts.Logger.ErrorContext(ctx, "reading TollgateConfig failed", "name", l.opts.ConfigName, "error", err)
+		}
+		if client.IgnoreNotFound(err) == nil {
+			l.goodConfig = nil // deleted: back to the file's config
+		}
+		return l.current(), nil
+	}
+	cfg, perr := policies.ParseConfig(obj.Spec.Raw)
+	if perr != nil {
+		return l.current(), fmt.Errorf("TollgateConfig %s: %w", obj.Name, perr)
+	}
+	l.goodConfig = cfg
+	return cfg, nil
+}
+
+func (l *Loader) current() *policies.Config {
+	if l.goodConfig != nil {
+		return l.goodConfig
+	}
+	return l.opts.FileConfig
+}
+
+// compilePolicy reads one TollgatePolicy's modules and checks they compile
+// beside the base modules.
+func (l *Loader) compilePolicy(ctx context.Context, p *v1alpha1.TollgatePolicy) (loadedPolicy, error) {
+	lp := loadedPolicy{generation: p.Generation}
+	switch {
+	case p.Spec.Rego != "":
+		lp.modules = []policies.Module{{Name: "tollgatepolicy/" + p.Name + ".rego", Text: p.Spec.Rego}}
+	case p.Spec.Bundle != nil:
+		mods, data, err := l.fetchBundle(ctx, p)
+		if err != nil {
+			return lp, err
+		}
+		lp.modules, lp.data = mods, data
+	default:
+		return lp, errors.New("spec: set rego or bundle")
+	}
+	known, err := l.baseIDs(ctx)
+	if err != nil {
+		return lp, err
+	}
+	e, err := policies.New(ctx, policies.Options{
+		Modules: append(slices.Clone(l.opts.Base), lp.modules...),
+		Data:    mergeData(l.opts.BaseData, lp.data),
+		Config:  policies.DefaultConfig(),
+	})
+	if err != nil {
+		return lp, err
+	}
+	for _, m := range e.Policies() {
+		if !known[m.ID] {
+			lp.ids = append(lp.ids, m.ID)
+		}
+	}
+	if len(lp.ids) == 0 {
+		return lp, errors.New("spec: the source defines no policy (a package with # METADATA custom.id and a violation rule)")
+	}
+	return lp, nil
+}
+
+// baseIDs are the policy ids of the base modules, compiled once.
+func (l *Loader) baseIDs(ctx context.Context) (map[string]bool, error) {
+	if l.base != nil {
+		return l.base, nil
+	}
+	e, err := policies.New(ctx, policies.Options{Modules: l.opts.Base, Data: l.opts.BaseData, Config: policies.DefaultConfig()})
+	if err != nil {
+		return nil, fmt.Errorf("base policies: %w", err)
+	}
+	l.base = map[string]bool{}
+	for _, m := range e.Policies() {
+		l.base[m.ID] = true
+	}
+	return l.base, nil
+}
+
+func (l *Loader) fetchBundle(ctx context.Context, p *v1alpha1.TollgatePolicy) ([]policies.Module, map[string]any, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.Spec.Bundle.URL, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("spec.bundle.url: %w", err)
+	}
+	resp, err := l.opts.HTTPClient.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("spec.bundle.url: fetching: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("spec.bundle.url: fetching: HTTP %s", resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBundleBytes+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("spec.bundle.url: reading: %w", err)
+	}
+	if len(body) > maxBundleBytes {
+		return nil, nil, fmt.Errorf("spec.bundle.url: bundle is over the %d byte limit", maxBundleBytes)
+	}
+	if want := p.Spec.Bundle.SHA256; want != "" {
+		sum := sha256.Sum256(body)
+		if got := hex.EncodeToString(sum[:]); got != want {
+			return nil, nil, fmt.Errorf("spec.bundle.sha256: the bundle's digest is %s, want %s", got, want)
+		}
+	}
+	mods, data, err := policies.ReadBundle(p.Name+".tar.gz", bytes.NewReader(body), false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("spec.bundle: %w", err)
+	}
+	return mods, data, nil
+}
+
+// build compiles the base modules and every good cluster policy with the
+// config, its overrides merged with each TollgatePolicy's action and match.
+func (l *Loader) build(ctx context.Context, cfg *policies.Config, items []v1alpha1.TollgatePolicy) (*policies.Engine, error) {
+	merged := *cfg
+	merged.Policies = maps.Clone(cfg.Policies)
+	if merged.Policies == nil {
+		merged.Policies = map[string]policies.PolicyOverride{}
+	}
+	merged.Parameters = maps.Clone(cfg.Parameters)
+	mods := slices.Clone(l.opts.Base)
+	data := maps.Clone(l.opts.BaseData)
+	for i := range items {
+		p := &items[i]
+		lp, ok := l.good[p.Name]
+		if !ok {
+			continue
+		}
+		mods = append(mods, lp.modules...)
+		data = mergeData(data, lp.data)
+		for _, id := range lp.ids {
+			o := merged.Policies[id]
+			if o.Action == "" && p.Spec.Action != "" {
+				o.Action = policies.Action(p.Spec.Action)
+			}
+			if m := p.Spec.Match; m != nil {
+				o.Kinds = append(o.Kinds, m.Kinds...)
+				o.Namespaces = append(o.Namespaces, m.Namespaces...)
+				o.ExemptNamespaces = append(o.ExemptNamespaces, m.ExcludedNamespaces...)
+			}
+			merged.Policies[id] = o
+			if p.Spec.Parameters != nil && len(p.Spec.Parameters.Raw) > 0 {
+				var v any
+				if err := json.Unmarshal(p.Spec.Parameters.Raw, &v); err == nil {
+					merged.Parameters[id] = v
+				}
+			}
+		}
+	}
+	return policies.New(ctx, policies.Options{Modules: mods, Data: data, Config: &merged, PolicyTimeout: l.opts.PolicyTimeout})
+}
+
+// exceptions converts the TollgateExceptions that count: in a designated
+// namespace, valid and unexpired. It returns each object's status and the
+// next expiry.
+func (l *Loader) exceptions(ctx context.Context, cfg *policies.Config) ([]policies.Exception, map[string]exceptionStatus, time.Time) {
+	var list v1alpha1.TollgateExceptionList
+	status := map[string]exceptionStatus{}
+	if err := l.opts.Client.List(ctx, &list); err != nil {
+		if !apimeta.IsNoMatchError(err) {
+			l.opts.Logger.ErrorContext(ctx, "listing TollgateExceptions failed", "error", err)
+		}
+		return nil, status, time.Time{}
+	}
+	now := l.opts.Now()
+	var out []policies.Exception
+	var next time.Time
+	for i := range list.Items {
+		obj := &list.Items[i]
+		key := obj.Namespace + "/" + obj.Name
+		x := policies.Exception{
+			Namespace: obj.Namespace, Name: obj.Name, Policies: obj.Spec.Policies,
+			Match: policies.ExceptionMatch{
+				Namespaces: obj.Spec.Match.Namespaces, Kinds: obj.Spec.Match.Kinds,
+				Names: obj.Spec.Match.Names, Labels: obj.Spec.Match.Labels,
+			},
+			Reason: obj.Spec.Reason, Ticket: obj.Spec.Ticket, Approver: obj.Spec.Approver,
+			Expires: obj.Spec.Expiry.Time,
+		}
+		switch {
+		case !matchGlobs(cfg.Exceptions.Namespaces, obj.Namespace):
+			status[key] = exceptionStatus{false, v1alpha1.ReasonNotHonoured,
+				fmt.Sprintf("namespace %s is not one the config designates for exceptions (exceptions.namespaces: %v)", obj.Namespace, cfg.Exceptions.Namespaces)}
+		case x.Validate() != nil:
+			status[key] = exceptionStatus{false, v1alpha1.ReasonInvalid, x.Validate().Error()}
+		case !x.Active(now):
+			status[key] = exceptionStatus{false, v1alpha1.ReasonNotHonoured, "expired at " + x.Expires.UTC().Format(time.RFC3339)}
+		default:
+			out = append(out, x)
+			status[key] = exceptionStatus{true, v1alpha1.ReasonLoaded, "honoured until " + x.Expires.UTC().Format(time.RFC3339)}
+			if next.IsZero() || x.Expires.Before(next) {
+				next = x.Expires
+			}
+		}
+	}
+	return out, status, next
+}
+
+type exceptionStatus struct {
+	ok              bool
+	reason, message string
+}
+
+// writeStatuses records what loaded and what did not, on each object.
+func (l *Loader) writeStatuses(ctx context.Context, items []v1alpha1.TollgatePolicy, results map[string]error, cfgErr error, exStatus map[string]exceptionStatus) {
+	for i := range items {
+		p := &items[i]
+		err, changed := results[p.Name]
+		if !changed {
+			continue
+		}
+		st := p.Status.DeepCopy()
+		st.ObservedGeneration = p.Generation
+		cond := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: p.Generation}
+		if err != nil {
+			cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalid, limit(err.Error())
+			if lp, ok := l.good[p.Name]; ok {
+				cond.Message = limit(fmt.Sprintf("generation %d does not load; generation %d stays in force: %v", p.Generation, lp.generation, err))
+			}
+		} else {
+			cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, v1alpha1.ReasonLoaded, "in force"
+			st.Policies = l.good[p.Name].ids
+		}
+		apimeta.SetStatusCondition(&st.Conditions, cond)
+		if !equality.Semantic.DeepEqual(st, &p.Status) {
+			p.Status = *st
+			if err := l.opts.Client.Status().Update(ctx, p); err != nil {
+				l.opts.Logger.ErrorContext(ctx, "writing TollgatePolicy status failed", "name", p.Name, "error", err)
+			}
+		}
+	}
+	var cfgObj v1alpha1.TollgateConfig
+	if err := l.opts.Client.Get(ctx, client.ObjectKey{Name: l.opts.ConfigName}, &cfgObj); err == nil {
+		cond := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: cfgObj.Generation,
+			Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonLoaded, Message: "in force"}
+		if cfgErr != nil {
+			cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalid, limit(cfgErr.Error()+"; the last good config stays in force")
+		}
+		l.setObjectStatus(ctx, &cfgObj, &cfgObj.Status, cond)
+	}
+	var exList v1alpha1.TollgateExceptionList
+	if err := l.opts.Client.List(ctx, &exList); err == nil {
+		for i := range exList.Items {
+			x := &exList.Items[i]
+			s, ok := exStatus[x.Namespace+"/"+x.Name]
+			if !ok {
+				continue
+			}
+			cond := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: x.Generation,
+				Status: metav1.ConditionFalse, Reason: s.reason, Message: limit(s.message)}
+			if s.ok {
+				cond.Status = metav1.ConditionTrue
+			}
+			l.setObjectStatus(ctx, x, &x.Status, cond)
+		}
+	}
+}
+
+func (l *Loader) setObjectStatus(ctx context.Context, obj client.Object, st *v1alpha1.ObjectStatus, cond metav1.Condition) {
+	next := st.DeepCopy()
+	next.ObservedGeneration = obj.GetGeneration()
+	apimeta.SetStatusCondition(&next.Conditions, cond)
+	if equality.Semantic.DeepEqual(next, st) {
+		return
+	}
+	*st = *next
+	if err := l.opts.Client.Status().Update(ctx, obj); err != nil {
+		l.opts.Logger.ErrorContext(ctx, "writing status failed", "kind", fmt.Sprintf("%T", obj), "name", obj.GetName(), "error", err)
+	}
+}
+
+func (m *Metrics) reload(result string) {
+	if m != nil {
+		m.reloads.WithLabelValues(result).Inc()
+	}
+}
+
+func limit(s string) string {
+	const max = 32 << 10 // a condition message is capped at 32 KiB
+	if len(s) > max {
+		return s[:max-3] + "..."
+	}
+	return s
+}
+
+func matchGlobs(patterns []string, s string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, s); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func mergeData(a, b map[string]any) map[string]any {
+	out := maps.Clone(a)
+	if out == nil {
+		out = map[string]any{}
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}

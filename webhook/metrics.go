@@ -1,0 +1,73 @@
+package webhook
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the webhook's Prometheus series. Dry-run requests are counted
+// under dry_run="true" only, so the series of real admissions never include
+// them, and violations are counted for real admissions only.
+type Metrics struct {
+	requests   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	policyTime *prometheus.HistogramVec
+	violations *prometheus.CounterVec
+	errors     *prometheus.CounterVec
+	reloads    *prometheus.CounterVec
+	loaded     prometheus.Gauge
+}
+
+// NewMetrics registers the series with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_admission_requests_total",
+			Help: "Admission requests by webhook, operation, kind and decision (allowed, denied, warned, patched, error).",
+		}, []string{"webhook", "operation", "kind", "decision", "dry_run"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tollgate_admission_duration_seconds",
+			Help:    "Time to answer an admission request, from body read to response written.",
+			Buckets: []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+		}, []string{"webhook", "dry_run"}),
+		policyTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tollgate_policy_evaluation_seconds",
+			Help:    "Evaluation time of each policy on its own, sampled from real requests.",
+			Buckets: []float64{0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025, 0.1, 1},
+		}, []string{"policy"}),
+		violations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_violations_total",
+			Help: "Policy violations found in real admissions, by policy and action (enforce, warn, audit, waived).",
+		}, []string{"policy", "action"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_policy_errors_total",
+			Help: "Policies that errored, panicked or timed out on a request.",
+		}, []string{"policy"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_reloads_total",
+			Help: "Reloads of policies, config and exceptions from the cluster, by result.",
+		}, []string{"result"}),
+		loaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tollgate_policies_loaded",
+			Help: "Policies in force.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.policyTime, m.violations, m.errors, m.reloads, m.loaded)
+	return m
+}
+
+func dryRunLabel(dry bool) string {
+	if dry {
+		return "true"
+	}
+	return "false"
+}
+
+func (m *Metrics) observeRequest(webhook, op, kind, decision string, dry bool, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(webhook, op, kind, decision, dryRunLabel(dry)).Inc()
+	m.latency.WithLabelValues(webhook, dryRunLabel(dry)).Observe(took.Seconds())
+}

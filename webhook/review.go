@@ -1,0 +1,535 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"reflect"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tollgate-dev/tollgate/policies"
+)
+
+// MaxBodyBytes is the largest AdmissionReview accepted: the API server's
+// own request limit is 3 MiB of object, which JSON-in-JSON (object and
+// oldObject) can roughly double.
+const MaxBodyBytes = 7 << 20
+
+// Limits on what a response carries, so a pathological object cannot make
+// the API server relay megabytes to kubectl.
+const (
+	maxListedViolations = 50
+	maxWarnings         = 20
+	maxWarningLen       = 240
+)
+
+// Reviewer answers admission requests with the engine. It is the shared
+// core of the mutating and validating endpoints.
+type Reviewer struct {
+	opts   ReviewerOptions
+	sample atomic.Uint64
+}
+
+// ReviewerOptions are the Reviewer's dependencies.
+type ReviewerOptions struct {
+	// State holds the engine and exceptions in force.
+	State *StateHolder
+	// Namespaces reads the namespace of each namespaced object.
+	Namespaces NamespaceGetter
+	// OwnNamespace is Tollgate's namespace: never judged.
+	OwnNamespace string
+	// Timeout bounds a request; it should sit inside the webhook
+	// configuration's timeoutSeconds. Default 4s.
+	Timeout time.Duration
+	// Metrics, DecisionLog and Logger may be nil.
+	Metrics     *Metrics
+	DecisionLog *DecisionLog
+	Logger      *slog.Logger
+	// ProfileEvery times each policy on its own for one real validating
+	// request in this many (0: 64; negative: never).
+	ProfileEvery int
+	// Now is the clock exceptions expire by.
+	Now func() time.Time
+}
+
+// Validate checks the options.
+func (o *ReviewerOptions) Validate() error {
+	if o.State == nil {
+		return errors.New("reviewer: State is required")
+	}
+	if o.Namespaces == nil {
+		return errors.New("reviewer: Namespaces is required")
+	}
+	if o.Timeout < 0 {
+		return errors.New("reviewer: Timeout must not be negative")
+	}
+	return nil
+}
+
+// NewReviewer builds a Reviewer.
+func NewReviewer(opts ReviewerOptions) (*Reviewer, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 4 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ProfileEvery == 0 {
+		opts.ProfileEvery = 64
+	}
+	return &Reviewer{opts: opts}, nil
+}
+
+// Names of the two endpoints, as metrics and the decision log label them.
+const (
+	WebhookMutate   = "mutate"
+	WebhookValidate = "validate"
+)
+
+// neverJudged are kinds Tollgate never judges even if a configuration sends
+// them: judging them could lock the cluster (or Tollgate) out.
+var neverJudged = map[string]bool{
+	"admissionregistration.k8s.io/MutatingWebhookConfiguration":   true,
+	"admissionregistration.k8s.io/ValidatingWebhookConfiguration": true,
+	"admissionregistration.k8s.io/ValidatingAdmissionPolicy":      true,
+	"coordination.k8s.io/Lease":                                   true,
+	"authentication.k8s.io/TokenReview":                           true,
+	"authorization.k8s.io/SubjectAccessReview":                    true,
+	"authorization.k8s.io/SelfSubjectAccessReview":                true,
+	"authorization.k8s.io/LocalSubjectAccessReview":               true,
+	"authorization.k8s.io/SelfSubjectRulesReview":                 true,
+	"apiextensions.k8s.io/CustomResourceDefinition":               true,
+}
+
+// skip says why a request is allowed without judging it, or "".
+func (r *Reviewer) skip(st *State, req *admissionv1.AdmissionRequest) string {
+	switch req.Operation {
+	case admissionv1.Delete, admissionv1.Connect:
+		return "operation " + string(req.Operation) + " is not judged"
+	}
+	if req.SubResource != "" && !(req.SubResource == "ephemeralcontainers" && req.Kind.Kind == "Pod") {
+		return "subresource " + req.SubResource + " is not judged"
+	}
+	if neverJudged[req.Kind.Group+"/"+req.Kind.Kind] {
+		return "kind " + req.Kind.Kind + " is never judged"
+	}
+	ns := req.Namespace
+	if req.Kind.Group == "" && req.Kind.Kind == "Namespace" {
+		ns = req.Name
+	}
+	if ns != "" && (ns == r.opts.OwnNamespace || slices.Contains(st.Engine.Config().ExemptNamespaces, ns)) {
+		return "namespace " + ns + " is exempt"
+	}
+	return ""
+}
+
+// prepare builds the engine input, reading the namespace. A request that
+// needs no judgement returns a nil input and the reason.
+func (r *Reviewer) prepare(ctx context.Context, st *State, req *admissionv1.AdmissionRequest) (*policies.Input, string, error) {
+	if why := r.skip(st, req); why != "" {
+		return nil, why, nil
+	}
+	var ns map[string]any
+	if req.Namespace != "" {
+		var err error
+		if ns, err = r.opts.Namespaces.Namespace(ctx, req.Namespace); err != nil {
+			return nil, "", err
+		}
+	}
+	in, err := policies.AdmissionInput(req, ns)
+	if err != nil {
+		return nil, "", err
+	}
+	if in.Object == nil {
+		return nil, "no object to judge", nil
+	}
+	if req.Operation == admissionv1.Update && req.SubResource == "" && trivialUpdate(in.OldObject, in.Object) {
+		return nil, "only status, bookkeeping or finalizer removal changed", nil
+	}
+	return in, "", nil
+}
+
+// Mutate answers the mutating webhook: the engine's defaults as a JSON patch.
+func (r *Reviewer) Mutate(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+	st := r.opts.State.Load()
+	if st == nil {
+		return nil, errors.New("policies are not loaded yet")
+	}
+	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
+	in, why, err := r.prepare(ctx, st, req)
+	if err != nil || in == nil {
+		r.opts.Logger.DebugContext(ctx, "not mutated", "uid", req.UID, "reason", why)
+		return resp, err
+	}
+	m, err := st.Engine.Mutate(in)
+	if err != nil {
+		// The object is malformed in a way defaulting cannot handle; the
+		// validator and the API server's own validation judge it.
+		resp.Warnings = []string{truncate("tollgate could not default this object: " + err.Error())}
+		return resp, nil
+	}
+	if !m.Empty() {
+		ops := make([]jsonpatch.Operation, len(m.Patch))
+		for i, p := range m.Patch {
+			ops[i] = jsonpatch.Operation{Operation: p.Op, Path: p.Path, Value: p.Value}
+		}
+		patch, err := json.Marshal(ops)
+		if err != nil {
+			return nil, fmt.Errorf("encoding patch: %w", err)
+		}
+		pt := admissionv1.PatchTypeJSONPatch
+		resp.Patch, resp.PatchType = patch, &pt
+	}
+	r.record(ctx, st, WebhookMutate, req, in, resp, nil, m)
+	return resp, nil
+}
+
+// Validate answers the validating webhook: Enforce findings deny with every
+// violation listed, Warn findings become admission warnings, Audit findings
+// are recorded.
+func (r *Reviewer) Validate(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+	st := r.opts.State.Load()
+	if st == nil {
+		return nil, errors.New("policies are not loaded yet")
+	}
+	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
+	in, why, err := r.prepare(ctx, st, req)
+	if err != nil || in == nil {
+		r.opts.Logger.DebugContext(ctx, "not judged", "uid", req.UID, "reason", why)
+		return resp, err
+	}
+	d := st.Engine.Evaluate(ctx, in)
+	d.ApplyExceptions(in, st.Exceptions, r.opts.Now())
+	if req.SubResource == "ephemeralcontainers" {
+		// kubectl debug: judge what it adds, not the pod it attaches to.
+		d.Findings = slices.DeleteFunc(d.Findings, func(f policies.Finding) bool {
+			return !strings.HasPrefix(f.Path, "spec.ephemeralContainers")
+		})
+	}
+	var denials, warnings []string
+	for _, f := range d.Findings {
+		if f.Waived() {
+			continue
+		}
+		line := fmt.Sprintf("[%s] %s", f.Policy, f.Message)
+		if f.Path != "" {
+			line = fmt.Sprintf("[%s] %s: %s", f.Policy, f.Path, f.Message)
+		}
+		switch f.Action {
+		case policies.ActionEnforce:
+			denials = append(denials, line)
+		case policies.ActionWarn:
+			warnings = append(warnings, line)
+		}
+	}
+	for _, e := range d.Errors {
+		line := fmt.Sprintf("[%s] could not be evaluated: %v", e.Policy, e.Err)
+		if st.action(e.Policy) == policies.ActionEnforce {
+			denials = append(denials, line) // an enforced policy fails closed
+		} else {
+			warnings = append(warnings, line)
+		}
+	}
+	if len(denials) > 0 {
+		resp.Allowed = false
+		resp.Result = &metav1.Status{
+			Status: metav1.StatusFailure, Code: http.StatusForbidden, Reason: metav1.StatusReasonForbidden,
+			Message: denialMessage(req, denials),
+		}
+	}
+	for i, w := range warnings {
+		if i == maxWarnings {
+			resp.Warnings = append(resp.Warnings, fmt.Sprintf("tollgate: %d more warnings", len(warnings)-i))
+			break
+		}
+		resp.Warnings = append(resp.Warnings, truncate("tollgate: "+w))
+	}
+	r.record(ctx, st, WebhookValidate, req, in, resp, d, nil)
+	r.maybeProfile(ctx, st, in)
+	return resp, nil
+}
+
+// denialMessage lists every violation in one message kubectl prints whole.
+func denialMessage(req *admissionv1.AdmissionRequest, denials []string) string {
+	var b strings.Builder
+	name := req.Name
+	if req.Namespace != "" {
+		name = req.Namespace + "/" + name
+	}
+	noun := "violations"
+	if len(denials) == 1 {
+		noun = "violation"
+	}
+	fmt.Fprintf(&b, "tollgate denied %s %s: %d policy %s", req.Kind.Kind, strings.TrimSuffix(name, "/"), len(denials), noun)
+	for i, d := range denials {
+		if i == maxListedViolations {
+			fmt.Fprintf(&b, "\n  ... and %d more", len(denials)-i)
+			break
+		}
+		b.WriteString("\n  - ")
+		b.WriteString(d)
+	}
+	return b.String()
+}
+
+func truncate(s string) string {
+	if len(s) <= maxWarningLen {
+		return s
+	}
+	return s[:maxWarningLen-3] + "..."
+}
+
+// record writes the decision log entry and the metrics of one request.
+func (r *Reviewer) record(ctx context.Context, st *State, webhook string, req *admissionv1.AdmissionRequest, in *policies.Input, resp *admissionv1.AdmissionResponse, d *policies.Decision, m *policies.Mutation) {
+	dry := in.DryRun
+	if r.opts.Metrics != nil && !dry && d != nil {
+		for _, f := range d.Findings {
+			action := string(f.Action)
+			if f.Waived() {
+				action = "waived"
+			}
+			r.opts.Metrics.violations.WithLabelValues(f.Policy, action).Inc()
+		}
+		for _, e := range d.Errors {
+			r.opts.Metrics.errors.WithLabelValues(e.Policy).Inc()
+		}
+	}
+	entry := &DecisionEntry{
+		Time: r.opts.Now().UTC(), UID: string(req.UID), Webhook: webhook,
+		User: req.UserInfo.Username, Groups: req.UserInfo.Groups,
+		Operation: string(req.Operation), Kind: gvkString(req), Resource: req.Resource.Resource,
+		SubResource: req.SubResource, Namespace: req.Namespace, Name: objectName(req, in),
+		DryRun: dry, Allowed: resp.Allowed, Generation: st.Generation,
+	}
+	if d != nil {
+		entry.Findings = d.Findings
+		for _, e := range d.Errors {
+			entry.Errors = append(entry.Errors, e.Error())
+		}
+		if len(entry.Findings) == 0 && len(entry.Errors) == 0 {
+			return // a clean validation: the metrics count it, the log stays readable
+		}
+	}
+	if m != nil {
+		if m.Empty() {
+			return
+		}
+		entry.Injected, entry.PatchOps = m.Injected, len(m.Patch)
+	}
+	if err := r.opts.DecisionLog.Write(entry); err != nil {
+		r.opts.Logger.ErrorContext(ctx, "decision log write failed", "uid", req.UID, "error", err)
+	}
+}
+
+func (r *Reviewer) maybeProfile(ctx context.Context, st *State, in *policies.Input) {
+	if r.opts.Metrics == nil || r.opts.ProfileEvery < 0 || in.DryRun {
+		return
+	}
+	if r.sample.Add(1)%uint64(r.opts.ProfileEvery) != 1 {
+		return
+	}
+	st.Engine.Profile(ctx, in, func(policy string, took time.Duration) {
+		r.opts.Metrics.policyTime.WithLabelValues(policy).Observe(took.Seconds())
+	})
+}
+
+func gvkString(req *admissionv1.AdmissionRequest) string {
+	if req.Kind.Group == "" {
+		return req.Kind.Version + "/" + req.Kind.Kind
+	}
+	return req.Kind.Group + "/" + req.Kind.Version + "/" + req.Kind.Kind
+}
+
+func objectName(req *admissionv1.AdmissionRequest, in *policies.Input) string {
+	if req.Name != "" {
+		return req.Name
+	}
+	if meta, ok := in.Object["metadata"].(map[string]any); ok {
+		if g, _ := meta["generateName"].(string); g != "" {
+			return g + "*"
+		}
+	}
+	return ""
+}
+
+// trivialUpdate reports whether an update changes nothing a policy judges:
+// only status, bookkeeping metadata, or the removal of finalizers (which is
+// how a deleting object finishes, and must never be blocked).
+func trivialUpdate(oldObj, newObj map[string]any) bool {
+	if oldObj == nil || newObj == nil {
+		return false
+	}
+	of, nf := finalizers(oldObj), finalizers(newObj)
+	for _, f := range nf {
+		if !slices.Contains(of, f) {
+			return false // a finalizer was added
+		}
+	}
+	return reflect.DeepEqual(judged(oldObj), judged(newObj))
+}
+
+func finalizers(obj map[string]any) []any {
+	meta, _ := obj["metadata"].(map[string]any)
+	f, _ := meta["finalizers"].([]any)
+	return f
+}
+
+// judged is the part of an object an update is judged on.
+func judged(obj map[string]any) map[string]any {
+	out := make(map[string]any, len(obj))
+	for k, v := range obj {
+		if k != "status" {
+			out[k] = v
+		}
+	}
+	if meta, ok := obj["metadata"].(map[string]any); ok {
+		m := make(map[string]any, len(meta))
+		for k, v := range meta {
+			switch k {
+			case "resourceVersion", "generation", "managedFields", "finalizers":
+			default:
+				m[k] = v
+			}
+		}
+		out["metadata"] = m
+	}
+	return out
+}
+
+// ReviewFunc answers one admission request. An error means Tollgate could
+// not decide (a namespace could not be read, policies are not loaded); it
+// becomes an HTTP 500 so the webhook's failurePolicy applies.
+type ReviewFunc func(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error)
+
+// Handler serves one admission endpoint: it reads and checks the
+// AdmissionReview (size, content type, version, uid), bounds the time
+// spent, contains panics in a response that keeps the request UID, and
+// writes the response in the version the request came in.
+func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
+		start := time.Now()
+		if hr.Method != http.MethodPost {
+			httpError(w, http.StatusMethodNotAllowed, "admission reviews are POSTed")
+			return
+		}
+		if mt, _, err := mime.ParseMediaType(hr.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			httpError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: want application/json", hr.Header.Get("Content-Type")))
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(hr.Body, MaxBodyBytes+1))
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "reading body: "+err.Error())
+			return
+		}
+		if len(body) > MaxBodyBytes {
+			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over the %d byte limit", MaxBodyBytes))
+			return
+		}
+		var ar struct {
+			APIVersion string                        `json:"apiVersion"`
+			Kind       string                        `json:"kind"`
+			Request    *admissionv1.AdmissionRequest `json:"request"`
+		}
+		if err := json.Unmarshal(body, &ar); err != nil {
+			httpError(w, http.StatusBadRequest, "malformed AdmissionReview: "+err.Error())
+			return
+		}
+		switch {
+		case ar.Kind != "AdmissionReview":
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("kind %q: want AdmissionReview", ar.Kind))
+			return
+		case ar.APIVersion != "admission.k8s.io/v1" && ar.APIVersion != "admission.k8s.io/v1beta1":
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("apiVersion %q: want admission.k8s.io/v1", ar.APIVersion))
+			return
+		case ar.Request == nil:
+			httpError(w, http.StatusBadRequest, "request: missing")
+			return
+		case ar.Request.UID == "":
+			httpError(w, http.StatusBadRequest, "request.uid: missing")
+			return
+		}
+		req := ar.Request
+		ctx, cancel := context.WithTimeout(hr.Context(), r.opts.Timeout)
+		defer cancel()
+		logger := r.opts.Logger.With("uid", req.UID, "webhook", webhook, "kind", req.Kind.Kind,
+			"namespace", req.Namespace, "name", req.Name, "operation", req.Operation, "user", req.UserInfo.Username)
+		dry := req.DryRun != nil && *req.DryRun
+
+		resp, err := r.contain(ctx, logger, webhook, req, review)
+		decision := "error"
+		if err != nil {
+			logger.ErrorContext(ctx, "admission request failed", "error", err)
+			r.opts.Metrics.observeRequest(webhook, string(req.Operation), req.Kind.Kind, decision, dry, time.Since(start))
+			httpError(w, http.StatusInternalServerError, fmt.Sprintf("tollgate could not decide on %s %s: %v", req.Kind.Kind, req.Name, err))
+			return
+		}
+		switch {
+		case !resp.Allowed:
+			decision = "denied"
+		case len(resp.Patch) > 0:
+			decision = "patched"
+		case len(resp.Warnings) > 0:
+			decision = "warned"
+		default:
+			decision = "allowed"
+		}
+		out, err := json.Marshal(map[string]any{"apiVersion": ar.APIVersion, "kind": "AdmissionReview", "response": resp})
+		if err != nil {
+			httpError(w, http.StatusInternalServerError, "encoding response: "+err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(out)
+		r.opts.Metrics.observeRequest(webhook, string(req.Operation), req.Kind.Kind, decision, dry, time.Since(start))
+	})
+}
+
+// contain runs a review, turning a panic into an error response that keeps
+// the request's UID (the engine already contains panics per policy; this
+// catches everything around it).
+func (r *Reviewer) contain(ctx context.Context, logger *slog.Logger, webhook string, req *admissionv1.AdmissionRequest, review ReviewFunc) (resp *admissionv1.AdmissionResponse, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			logger.ErrorContext(ctx, "panic answering admission request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			msg := fmt.Sprintf("tollgate internal error on request %s: %v", req.UID, p)
+			resp, err = &admissionv1.AdmissionResponse{UID: req.UID}, nil
+			if webhook == WebhookMutate {
+				// Mutation fails open, as its failurePolicy does; the
+				// validator still judges the object.
+				resp.Allowed, resp.Warnings = true, []string{truncate(msg)}
+			} else {
+				resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: http.StatusInternalServerError, Message: msg}
+			}
+		}
+	}()
+	resp, err = review(ctx, req)
+	if err == nil && resp != nil {
+		resp.UID = req.UID
+	}
+	return resp, err
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, msg+"\n")
+}

@@ -1,0 +1,423 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/webhook/certs"
+)
+
+// Certificate modes of the server.
+const (
+	// CertModeSelf: Tollgate runs its own CA, rotates it and the serving
+	// certificate, and patches caBundle in the webhook configurations.
+	CertModeSelf = "self"
+	// CertModeFiles: the certificate files in CertDir come from elsewhere
+	// (cert-manager); they are reloaded when they change.
+	CertModeFiles = "files"
+)
+
+// ServerOptions configure `tollgate serve`.
+type ServerOptions struct {
+	// REST is the API server connection.
+	REST *rest.Config
+	// Host and Port the HTTPS server listens on.
+	Host string
+	Port int
+	// CertDir holds tls.crt and tls.key.
+	CertDir  string
+	CertMode string
+	// CertSecret names the Secret (in Namespace) holding the self-managed
+	// CA and serving certificate.
+	CertSecret string
+	// CAValidity, CertValidity and CAPublishGrace tune the self-managed
+	// certificates; zero keeps the defaults (a year, 90 days, a minute).
+	CAValidity, CertValidity, CAPublishGrace time.Duration
+	// CertCheckInterval is how often certificates are checked (default 1m).
+	CertCheckInterval time.Duration
+	// Namespace is Tollgate's own namespace: never intercepted.
+	Namespace string
+	// Name names the webhook configurations (and the leader lease).
+	Name string
+	// ManageWebhooks makes the leader create and update the webhook
+	// configurations; URL or Service says how the API server reaches us.
+	ManageWebhooks bool
+	URL            string
+	Service        *admissionregistrationv1.ServiceReference
+	// MutateTimeout and ValidateTimeout are the configurations'
+	// timeoutSeconds; requests are answered within them.
+	MutateTimeout, ValidateTimeout int32
+	// Policies: the base modules and data, the config used when the
+	// cluster has no TollgateConfig, and the TollgateConfig's name.
+	Modules       []policies.Module
+	Data          map[string]any
+	Config        *policies.Config
+	ConfigName    string
+	PolicyTimeout time.Duration
+	// LeaderElection makes one replica the leader for certificate
+	// rotation, status writes and webhook configuration updates.
+	LeaderElection bool
+	// ShutdownDelay keeps serving (not ready) this long after a stop
+	// signal, so load balancers stop sending before the server goes.
+	ShutdownDelay time.Duration
+	// DecisionLog receives one JSON line per decision.
+	DecisionLog *DecisionLog
+	Logger      *slog.Logger
+	// Ready, when set, is called once the server answers admission
+	// requests.
+	Ready func()
+}
+
+// Validate checks the options and names the bad one.
+func (o *ServerOptions) Validate() error {
+	switch {
+	case o.REST == nil:
+		return errors.New("serve: no API server connection (--kubeconfig)")
+	case o.Port <= 0 || o.Port > 65535:
+		return fmt.Errorf("serve: --port %d is not a port", o.Port)
+	case o.CertDir == "":
+		return errors.New("serve: --cert-dir is required")
+	case o.CertMode != CertModeSelf && o.CertMode != CertModeFiles:
+		return fmt.Errorf("serve: --cert-mode %q: want %s or %s", o.CertMode, CertModeSelf, CertModeFiles)
+	case o.Namespace == "":
+		return errors.New("serve: --namespace is required")
+	case o.ManageWebhooks && (o.URL == "") == (o.Service == nil):
+		return errors.New("serve: managing webhook configurations needs exactly one of --webhook-url and --service-name")
+	case o.MutateTimeout < 1 || o.MutateTimeout > 30 || o.ValidateTimeout < 1 || o.ValidateTimeout > 30:
+		return errors.New("serve: webhook timeouts must be 1 to 30 seconds")
+	}
+	if o.URL != "" {
+		u, err := url.Parse(o.URL)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return fmt.Errorf("serve: --webhook-url %q: want https://host:port", o.URL)
+		}
+	}
+	return nil
+}
+
+// Scheme knows the kinds the server reads and writes.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = v1alpha1.AddToScheme(s)
+	return s
+}
+
+// Serve runs the admission server until ctx ends, then drains in-flight
+// requests and returns.
+func Serve(ctx context.Context, opts ServerOptions) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
+	if opts.Name == "" {
+		opts.Name = "tollgate"
+	}
+	if opts.CertSecret == "" {
+		opts.CertSecret = opts.Name + "-webhook-tls"
+	}
+	scheme := Scheme()
+	direct, err := client.New(opts.REST, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("connecting to the API server: %w", err)
+	}
+
+	// Certificates first: the HTTPS server cannot start without them.
+	var rotator *certs.Rotator
+	if opts.CertMode == CertModeSelf {
+		if rotator, err = startCerts(ctx, direct, opts, logger); err != nil {
+			return err
+		}
+	}
+
+	srv := crwebhook.NewServer(crwebhook.Options{
+		Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir,
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
+	})
+	mgr, err := ctrl.NewManager(opts.REST, manager.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
+		WebhookServer:           srv,
+		LeaderElection:          opts.LeaderElection,
+		LeaderElectionID:        opts.Name + "-leader",
+		LeaderElectionNamespace: opts.Namespace,
+		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		GracefulShutdownTimeout: ptr(30 * time.Second),
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	mgr.GetWebhookServer() // adds srv to the manager's runnables
+	leader := func() bool {
+		if !opts.LeaderElection {
+			return true
+		}
+		select {
+		case <-mgr.Elected():
+			return true
+		default:
+			return false
+		}
+	}
+
+	metrics := NewMetrics(ctrlmetrics.Registry)
+	state := &StateHolder{}
+	requestTimeout := time.Duration(min(opts.MutateTimeout, opts.ValidateTimeout))*time.Second - 500*time.Millisecond
+	if opts.PolicyTimeout <= 0 || opts.PolicyTimeout > requestTimeout {
+		opts.PolicyTimeout = requestTimeout // a policy's deadline sits inside the webhook's
+	}
+	reviewer, err := NewReviewer(ReviewerOptions{
+		State:        state,
+		Namespaces:   &CachedNamespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()},
+		OwnNamespace: opts.Namespace,
+		Timeout:      requestTimeout,
+		Metrics:      metrics,
+		DecisionLog:  opts.DecisionLog,
+		Logger:       logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	loader, err := NewLoader(LoaderOptions{
+		Client: mgr.GetClient(), Cache: mgr.GetCache(),
+		Base: opts.Modules, BaseData: opts.Data, FileConfig: opts.Config, ConfigName: opts.ConfigName,
+		PolicyTimeout: opts.PolicyTimeout, State: state, WriteStatus: leader,
+		Metrics: metrics, Logger: logger,
+		OnLoad: func(ctx context.Context, st *State) {
+			if !opts.ManageWebhooks || !leader() {
+				return
+			}
+			if err := applyConfigurations(ctx, direct, mgr.GetRESTMapper(), rotator, st, opts); err != nil {
+				logger.ErrorContext(ctx, "updating webhook configurations failed", "error", err)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(loader); err != nil {
+		return fmt.Errorf("adding the loader: %w", err)
+	}
+	if rotator != nil {
+		interval := opts.CertCheckInterval
+		if interval == 0 {
+			interval = time.Minute
+		}
+		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+			rotator.Run(ctx, leader, interval)
+			return nil
+		})); err != nil {
+			return fmt.Errorf("adding the certificate rotator: %w", err)
+		}
+	}
+	// The elected leader brings the configurations up to date at once.
+	if opts.ManageWebhooks && opts.LeaderElection {
+		if err := mgr.Add(leaderRunnable(func(ctx context.Context) error {
+			if st := state.Load(); st != nil {
+				if err := applyConfigurations(ctx, direct, mgr.GetRESTMapper(), rotator, st, opts); err != nil {
+					logger.ErrorContext(ctx, "updating webhook configurations failed", "error", err)
+				}
+			}
+			<-ctx.Done()
+			return nil
+		})); err != nil {
+			return err
+		}
+	}
+
+	var stopping atomic.Bool
+	ready := func() error {
+		switch {
+		case stopping.Load():
+			return errors.New("shutting down")
+		case state.Load() == nil:
+			return errors.New("policies not loaded")
+		}
+		if rotator != nil {
+			return rotator.Check(nil)
+		}
+		return nil
+	}
+	srv.Register("/mutate", reviewer.Handler(WebhookMutate, reviewer.Mutate))
+	srv.Register("/validate", reviewer.Handler(WebhookValidate, reviewer.Validate))
+	srv.Register("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }))
+	srv.Register("/readyz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	}))
+	srv.Register("/metrics", promhttp.HandlerFor(ctrlmetrics.Registry, promhttp.HandlerOpts{Registry: prometheus.Registerer(ctrlmetrics.Registry)}))
+
+	mgrCtx, stopMgr := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMgr()
+	go func() {
+		<-ctx.Done()
+		stopping.Store(true)
+		logger.Info("stopping: not ready, draining", "delay", opts.ShutdownDelay)
+		time.Sleep(opts.ShutdownDelay)
+		stopMgr()
+	}()
+	if opts.Ready != nil {
+		go func() {
+			if waitReady(mgrCtx, opts, ready) == nil {
+				opts.Ready()
+			}
+		}()
+	}
+	logger.Info("serving admission", "host", opts.Host, "port", opts.Port, "namespace", opts.Namespace)
+	if err := mgr.Start(mgrCtx); err != nil {
+		return fmt.Errorf("serving: %w", err)
+	}
+	return nil
+}
+
+// waitReady polls readiness and then the HTTPS endpoint itself.
+func waitReady(ctx context.Context, opts ServerOptions, ready func() error) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	addr := net.JoinHostPort(opts.Host, fmt.Sprint(opts.Port))
+	if opts.Host == "" || opts.Host == "0.0.0.0" {
+		addr = net.JoinHostPort("127.0.0.1", fmt.Sprint(opts.Port))
+	}
+	for {
+		if ready() == nil {
+			conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // a liveness probe of our own port
+			if err == nil {
+				_ = conn.Close()
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func startCerts(ctx context.Context, c client.Client, opts ServerOptions, logger *slog.Logger) (*certs.Rotator, error) {
+	if err := ensureNamespace(ctx, c, opts.Namespace); err != nil {
+		return nil, err
+	}
+	var dns []string
+	var ips []net.IP
+	if opts.Service != nil {
+		dns = append(dns, opts.Service.Name+"."+opts.Service.Namespace+".svc", opts.Service.Name+"."+opts.Service.Namespace+".svc.cluster.local")
+	}
+	if opts.URL != "" {
+		u, _ := url.Parse(opts.URL)
+		if ip := net.ParseIP(u.Hostname()); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dns = append(dns, u.Hostname())
+		}
+	}
+	if len(dns) == 0 && len(ips) == 0 {
+		ips = []net.IP{net.ParseIP("127.0.0.1")}
+	}
+	r, err := certs.New(certs.Options{
+		Client: c, Namespace: opts.Namespace, SecretName: opts.CertSecret,
+		DNSNames: dns, IPAddresses: ips, CertDir: opts.CertDir,
+		CAValidity: opts.CAValidity, CertValidity: opts.CertValidity, PublishGrace: opts.CAPublishGrace,
+		MutatingWebhooks: []string{opts.Name}, ValidatingWebhooks: []string{opts.Name},
+		Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Without leader election this replica is the leader; with it, the
+	// first replica may have to create the Secret before anyone is elected.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if err := r.Reconcile(ctx); err != nil {
+			logger.Warn("certificate reconcile failed; retrying", "error", err)
+		}
+		if err := r.Sync(ctx); err == nil {
+			return r, nil
+		} else if time.Now().After(deadline) {
+			return nil, fmt.Errorf("serving certificate: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func ensureNamespace(ctx context.Context, c client.Client, name string) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		var existing corev1.Namespace
+		if gerr := c.Get(ctx, client.ObjectKey{Name: name}, &existing); gerr == nil {
+			return nil // it exists; we may just not be allowed to create namespaces
+		}
+		return fmt.Errorf("namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+func applyConfigurations(ctx context.Context, c client.Client, mapper meta.RESTMapper, rotator *certs.Rotator, st *State, opts ServerOptions) error {
+	var bundle []byte
+	if rotator != nil {
+		var err error
+		if bundle, err = rotator.CABundle(ctx); err != nil {
+			return err
+		}
+	}
+	mwc, vwc, err := Configurations(st, mapper, ConfigurationOptions{
+		Name: opts.Name, URL: opts.URL, Service: opts.Service, CABundle: bundle,
+		OwnNamespace: opts.Namespace, MutateTimeout: opts.MutateTimeout, ValidateTimeout: opts.ValidateTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	return ApplyConfigurations(ctx, c, mwc, vwc)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// leaderRunnable runs f on the elected leader only.
+type leaderRunnable func(ctx context.Context) error
+
+func (f leaderRunnable) Start(ctx context.Context) error { return f(ctx) }
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable.
+func (leaderRunnable) NeedLeaderElection() bool { return true }
