@@ -149,7 +149,8 @@ func (r *Reviewer) prepare(ctx context.Context, st *State, req *admissionv1.Admi
 		return nil, why, nil
 	}
 	var ns map[string]any
-	if req.Namespace != "" {
+	isNamespace := req.Kind.Group == "" && req.Kind.Kind == "Namespace" // its request names itself as its namespace
+	if req.Namespace != "" && !isNamespace {
 		var err error
 		if ns, err = r.opts.Namespaces.Namespace(ctx, req.Namespace); err != nil {
 			return nil, "", err

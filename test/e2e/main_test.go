@@ -1,0 +1,281 @@
+// Package e2e tests Tollgate's admission webhooks end to end: a real etcd,
+// kube-apiserver and kube-controller-manager (test/cluster), `tollgate
+// serve` registered by URL on loopback, and requests made the ways users
+// make them — kubectl client-side and server-side apply, --dry-run=server,
+// client-go, controllers creating pods, kubectl debug.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/library"
+	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/webhook"
+)
+
+// env is the cluster and server every test shares.
+var env struct {
+	cluster  *cluster.Cluster
+	kube     *kubernetes.Clientset
+	client   client.Client
+	decision *syncBuffer
+	port     int
+}
+
+const e2eConfig = `
+policies:
+  images-no-latest: {action: warn}
+exceptions:
+  namespaces: [platform-exceptions]
+`
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	root, err := repoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	logs := &syncBuffer{}
+	c, err := cluster.Start(ctx, cluster.Options{
+		ControllerManager: true,
+		CRDDirs:           []string{filepath.Join(root, "charts", "tollgate", "crds")},
+		Log:               logs,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)
+		return 1
+	}
+	defer c.Stop()
+	env.cluster = c
+	if env.kube, err = kubernetes.NewForConfig(c.Config()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if env.client, err = client.New(c.Config(), client.Options{Scheme: webhook.Scheme()}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+
+	env.decision = &syncBuffer{}
+	serverLog := &syncBuffer{}
+	stop, port, err := startServer(ctx, serverOptions{name: "tollgate", log: serverLog, decisions: env.decision})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting tollgate serve: %v\n%s\n", err, serverLog.String())
+		return 1
+	}
+	env.port = port
+	defer stop()
+	if err := waitEnforcing(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "%v\nserver log:\n%s\n", err, serverLog.String())
+		return 1
+	}
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "--- tollgate serve log (last 8 KiB):\n%s\n", tail(serverLog.String(), 8<<10))
+	}
+	return code
+}
+
+type serverOptions struct {
+	name                      string
+	log, decisions            *syncBuffer
+	caValidity, certValidity  time.Duration
+	publishGrace, certCheck   time.Duration
+	ready                     func()
+	manage                    bool
+}
+
+// startServer runs `tollgate serve` in-process on a free loopback port.
+func startServer(ctx context.Context, o serverOptions) (stop func(), port int, err error) {
+	lib, err := policies.ReadFS(library.FS(), "library", false)
+	if err != nil {
+		return nil, 0, err
+	}
+	cfg, err := policies.ParseConfig([]byte(e2eConfig))
+	if err != nil {
+		return nil, 0, err
+	}
+	if port, err = freePort(); err != nil {
+		return nil, 0, err
+	}
+	certDir, err := os.MkdirTemp("", "tollgate-certs-")
+	if err != nil {
+		return nil, 0, err
+	}
+	ready := make(chan struct{})
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- webhook.Serve(sctx, webhook.ServerOptions{
+			REST: env.cluster.Config(), Host: "127.0.0.1", Port: port,
+			CertDir: certDir, CertMode: webhook.CertModeSelf,
+			CAValidity: o.caValidity, CertValidity: o.certValidity, CAPublishGrace: orDuration(o.publishGrace, time.Second),
+			CertCheckInterval: orDuration(o.certCheck, time.Second),
+			Namespace: "tollgate-system", Name: o.name,
+			ManageWebhooks: true, URL: fmt.Sprintf("https://127.0.0.1:%d", port),
+			MutateTimeout: 5, ValidateTimeout: 8,
+			Modules: lib, Config: cfg, ConfigName: "tollgate",
+			DecisionLog: webhook.NewDecisionLog(o.decisions),
+			Logger:      slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			Ready:       func() { close(ready) },
+		})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		return nil, 0, fmt.Errorf("tollgate serve exited: %w", err)
+	case <-time.After(2 * time.Minute):
+		cancel()
+		return nil, 0, fmt.Errorf("tollgate serve not ready after 2 minutes")
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			os.RemoveAll(certDir)
+		})
+	}, port, nil
+}
+
+// waitEnforcing waits until the API server calls the webhooks: its view of
+// webhook configurations lags their creation a little.
+func waitEnforcing(ctx context.Context) error {
+	deadline := time.Now().Add(time.Minute)
+	ns := `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"probe","labels":{"team":"platform","owner":"ops","cost-center":"CC-0001"}}}`
+	if _, _, err := env.cluster.KubectlWithStdin(ctx, ns, "apply", "-f", "-"); err != nil {
+		return err
+	}
+	for time.Now().Before(deadline) {
+		_, stderr, err := env.cluster.KubectlWithStdin(ctx, privilegedPod("probe", "probe"), "apply", "--dry-run=server", "-f", "-")
+		if err != nil && strings.Contains(stderr, "pss-baseline-privileged") {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("the API server never called the validating webhook")
+}
+
+func privilegedPod(ns, name string) string {
+	return fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":%q,"namespace":%q},
+	 "spec":{"containers":[{"name":"c","image":"nginx:1.27","securityContext":{"privileged":true}}]}}`, name, ns)
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(b, []byte("module github.com/tollgate-dev/tollgate\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no repository root above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// syncBuffer is a bytes.Buffer safe for a server writing while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// kubectl runs kubectl, failing the test on error.
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, _, err := env.cluster.Kubectl(context.Background(), args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// apply runs kubectl apply with a manifest on stdin and returns stdout,
+// stderr and the error (denials are errors).
+func apply(t *testing.T, manifest string, flags ...string) (string, string, error) {
+	t.Helper()
+	return env.cluster.KubectlWithStdin(context.Background(), manifest, append([]string{"apply", "-f", "-"}, flags...)...)
+}
+
+// eventually retries f until it returns nil or the deadline passes.
+func eventually(t *testing.T, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("after %s: %v", timeout, err)
+}
+
+// teamNamespace creates a namespace with ownership labels.
+func teamNamespace(t *testing.T, name string) {
+	t.Helper()
+	ns := fmt.Sprintf(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":%q,"labels":{"team":"payments","owner":"alice","cost-center":"CC-1234","environment":"prod"}}}`, name)
+	if _, _, err := apply(t, ns); err != nil {
+		t.Fatal(err)
+	}
+}
