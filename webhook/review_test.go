@@ -243,8 +243,8 @@ func TestValidateDecisions(t *testing.T) {
 		old: strings.Replace(privilegedPod, `"namespace":"shop"`, `"namespace":"shop","deletionTimestamp":"2026-11-21T11:00:00Z","finalizers":["example.com/x"]`, 1), allowed: true,
 	}, {
 		name: "spec changes of a deleting object are still judged", op: "UPDATE", kind: "Pod", ns: "shop", objName: "p",
-		obj: strings.Replace(strings.Replace(privilegedPod, "nginx:1.27", "nginx:1.28", 1), `"namespace":"shop"`, `"namespace":"shop","deletionTimestamp":"2026-11-21T11:00:00Z"`, 1),
-		old: strings.Replace(privilegedPod, `"namespace":"shop"`, `"namespace":"shop","deletionTimestamp":"2026-11-21T11:00:00Z"`, 1),
+		obj:     strings.Replace(strings.Replace(privilegedPod, "nginx:1.27", "nginx:1.28", 1), `"namespace":"shop"`, `"namespace":"shop","deletionTimestamp":"2026-11-21T11:00:00Z"`, 1),
+		old:     strings.Replace(privilegedPod, `"namespace":"shop"`, `"namespace":"shop","deletionTimestamp":"2026-11-21T11:00:00Z"`, 1),
 		message: []string{"[pss-baseline-privileged]"},
 	}, {
 		name: "adding a finalizer is judged", op: "UPDATE", kind: "Pod", ns: "shop", objName: "p",
@@ -268,7 +268,7 @@ func TestValidateDecisions(t *testing.T) {
 		warnings: []string{"tollgate: [images-no-latest] spec.ephemeralContainers[0].image: "},
 	}, {
 		name: "unknown kinds are judged by the object policies that apply to any kind", op: "CREATE", kind: "Widget", ns: "shop", objName: "Bad_Name",
-		obj: `{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"Bad_Name","namespace":"shop"}}`,
+		obj:     `{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"Bad_Name","namespace":"shop"}}`,
 		message: []string{"[naming-dns1123]"},
 	}}
 	for _, tc := range cases {

@@ -97,12 +97,12 @@ func run(m *testing.M) int {
 }
 
 type serverOptions struct {
-	name                      string
-	log, decisions            *syncBuffer
-	caValidity, certValidity  time.Duration
-	publishGrace, certCheck   time.Duration
-	ready                     func()
-	manage                    bool
+	name                     string
+	log, decisions           *syncBuffer
+	caValidity, certValidity time.Duration
+	publishGrace, certCheck  time.Duration
+	ready                    func()
+	manage                   bool
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -131,7 +131,7 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			CertDir: certDir, CertMode: webhook.CertModeSelf,
 			CAValidity: o.caValidity, CertValidity: o.certValidity, CAPublishGrace: orDuration(o.publishGrace, time.Second),
 			CertCheckInterval: orDuration(o.certCheck, time.Second),
-			Namespace: "tollgate-system", Name: o.name,
+			Namespace:         "tollgate-system", Name: o.name,
 			ManageWebhooks: true, URL: fmt.Sprintf("https://127.0.0.1:%d", port),
 			MutateTimeout: 5, ValidateTimeout: 8,
 			Modules: lib, Config: cfg, ConfigName: "tollgate",
