@@ -194,7 +194,10 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 		}
 	}
 
-	metrics := NewMetrics(ctrlmetrics.Registry)
+	// Tollgate's series in a registry of this server's own (tests run two
+	// servers in one process); /metrics serves them with controller-runtime's.
+	reg := prometheus.NewRegistry()
+	metrics := NewMetrics(reg)
 	state := &StateHolder{}
 	requestTimeout := time.Duration(min(opts.MutateTimeout, opts.ValidateTimeout))*time.Second - 500*time.Millisecond
 	if opts.PolicyTimeout <= 0 || opts.PolicyTimeout > requestTimeout {
@@ -283,7 +286,7 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	}))
-	srv.Register("/metrics", promhttp.HandlerFor(ctrlmetrics.Registry, promhttp.HandlerOpts{Registry: prometheus.Registerer(ctrlmetrics.Registry)}))
+	srv.Register("/metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
 
 	mgrCtx, stopMgr := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopMgr()

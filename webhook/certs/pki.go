@@ -151,7 +151,13 @@ func encodeCerts(certs []*x509.Certificate) []byte {
 
 // renewalDue reports whether less than fraction of c's validity remains.
 func renewalDue(c *x509.Certificate, now time.Time, fraction float64) bool {
-	window := time.Duration(float64(c.NotAfter.Sub(c.NotBefore)) * fraction)
+	// The validity counts from issue time, not from the backdated NotBefore:
+	// with short-lived certificates the backdate would otherwise swamp it.
+	lifetime := c.NotAfter.Sub(c.NotBefore) - backdate
+	if lifetime <= 0 {
+		lifetime = c.NotAfter.Sub(c.NotBefore)
+	}
+	window := time.Duration(float64(lifetime) * fraction)
 	return !now.Before(c.NotAfter.Add(-window))
 }
 
