@@ -1,9 +1,11 @@
 # Tollgate — build, test, lint, benchmark.
 #
-#   make demo    build, then gate the example manifests the way a pull request is gated
+#   make demo    a local API server with Tollgate enforcing, and a narrated tour
+#   make dev     the same control plane and Tollgate, kept running (Ctrl-C stops)
 #   make build   bin/tollgate
-#   make test    unit tests (race detector), the policy library's Rego tests
-#                and fixture suites through `tollgate test`, and CLI end-to-end
+#   make tools   etcd, kube-apiserver, kube-controller-manager, kubectl into bin/k8s
+#   make test    unit tests (race detector), end-to-end tests against the real
+#                API server, the policy library's Rego tests and fixture suites
 #   make lint    gofmt, go vet, golangci-lint (installed into bin/ on first use)
 #   make bench   engine benchmarks (ns/op, allocs/op)
 
@@ -12,33 +14,41 @@ BIN             := $(CURDIR)/bin
 GOLANGCI_LINT   := $(BIN)/golangci-lint
 GOLANGCI_VERSION := v2.15.0
 OPA_VERSION     := v1.22.2
+CONTROLLER_GEN  := sigs.k8s.io/controller-tools/cmd/controller-gen@v0.19.0
+K8S_BIN         := $(BIN)/k8s
 BENCHTIME       ?= 2s
 
-.PHONY: all demo build test unit policy-test lint bench testdata clean
+.PHONY: all demo dev tools build test unit policy-test lint bench testdata generate clean FORCE
 
 all: build test
 
-demo: build
-	@echo "== tollgate check test/manifests/hardened.yaml   (a labelled, hardened Deployment)"
-	@$(BIN)/tollgate check test/manifests/hardened.yaml
-	@echo
-	@echo "== tollgate check test/manifests/privileged.yaml (privileged, root, hostPath)"
-	@$(BIN)/tollgate check test/manifests/privileged.yaml; echo "exit status $$?"
-	@echo
-	@echo "== the same gate as GitHub annotations and SARIF (bin/demo.sarif)"
-	@$(BIN)/tollgate check --format github test/manifests/privileged.yaml || true
-	@$(BIN)/tollgate check --format sarif --output $(BIN)/demo.sarif test/manifests/ || true
-	@echo
-	@echo "== tollgate test policies/library   (Rego unit tests and fixture suites)"
-	@$(BIN)/tollgate test policies/library
+demo: build tools $(BIN)/tollgate-local
+	@$(BIN)/tollgate-local -mode demo
+
+dev: build tools $(BIN)/tollgate-local
+	@exec $(BIN)/tollgate-local -mode dev
+
+# The local control plane: etcd, kube-apiserver, kube-controller-manager and
+# kubectl, built from the Go module proxy by the separate tools module in
+# test/tools (a few minutes the first time, cached after).
+tools: $(K8S_BIN)/kube-apiserver
+
+$(K8S_BIN)/kube-apiserver: test/tools/go.mod test/tools/go.sum test/tools/etcd/main.go
+	cd test/tools && $(GO) build -trimpath -ldflags='-s -w' -o $(K8S_BIN)/ \
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+		k8s.io/kubernetes/cmd/kubectl ./etcd
+	@touch $@
+
+$(BIN)/tollgate-local: FORCE
+	$(GO) build -o $@ ./test/demo
 
 build:
 	$(GO) build -o $(BIN)/tollgate ./cmd/tollgate
 
-test: build unit policy-test
+test: build tools unit policy-test
 
-unit:
-	$(GO) test -race -count=1 ./...
+unit: tools
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 policy-test: build
 	$(BIN)/tollgate test policies/library
@@ -54,6 +64,10 @@ lint: $(GOLANGCI_LINT)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -cpu 1 ./policies/...
+
+# Regenerate deepcopy functions and the CRDs from policies/api.
+generate:
+	$(GO) run $(CONTROLLER_GEN) object paths=./policies/api/... crd output:crd:artifacts:config=charts/tollgate/crds
 
 # Rebuild the OPA bundle the engine tests load, with the real `opa build`.
 testdata:

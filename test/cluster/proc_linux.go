@@ -1,0 +1,12 @@
+package cluster
+
+import "syscall"
+
+// sysProcAttr puts a child in a process group of its own and has the kernel
+// kill it if the test binary dies without calling Stop, so an interrupted
+// test run leaves no kube-controller-manager behind. (Pdeathsig fires when
+// the thread that started the child exits; the Go runtime only ends threads
+// whose goroutine locked them, which nothing here does.)
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}

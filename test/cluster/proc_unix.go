@@ -1,0 +1,11 @@
+//go:build unix && !linux
+
+package cluster
+
+import "syscall"
+
+// sysProcAttr puts a child in a process group of its own, so that Stop can
+// signal it together with anything it started.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/test/cluster"
+)
+
+// localEnv is the control plane and the Tollgate process serving it.
+type localEnv struct {
+	root     string
+	dir      string
+	cluster  *cluster.Cluster
+	tollgate *exec.Cmd
+	port     int
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mode := fs.String("mode", "demo", "demo (narrated tour, then stop) or dev (keep running until interrupted)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *mode != "demo" && *mode != "dev" {
+		fmt.Fprintf(stderr, "demo: -mode %q: want demo or dev\n", *mode)
+		return 2
+	}
+	env, err := start(ctx, *mode, stdout)
+	if env != nil {
+		defer env.stop(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return 1
+	}
+	if *mode == "dev" {
+		kubeconfig, _ := filepath.Rel(env.root, env.cluster.KubeconfigPath())
+		fmt.Fprintf(stdout, "ready: Tollgate is enforcing on https://127.0.0.1:%d\n", env.port)
+		fmt.Fprintf(stdout, "  export KUBECONFIG=%s\n  bin/k8s/kubectl apply -f test/demo/manifests/namespace.yaml\n", kubeconfig)
+		fmt.Fprintf(stdout, "  logs: %s/tollgate.log, decisions: %s/decisions.log; Ctrl-C stops everything\n", rel(env.root, env.dir), rel(env.root, env.dir))
+		<-ctx.Done()
+		return 0
+	}
+	return tour(ctx, env, stdout)
+}
+
+func start(ctx context.Context, mode string, out io.Writer) (*localEnv, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	env := &localEnv{root: root, dir: filepath.Join(root, ".tollgate", mode)}
+	if err := os.RemoveAll(env.dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(env.dir, 0o755); err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(out, "Starting etcd, kube-apiserver and kube-controller-manager (built from the Go module proxy into bin/k8s) ...")
+	cpLog, err := os.Create(filepath.Join(env.dir, "control-plane.log"))
+	if err != nil {
+		return nil, err
+	}
+	began := time.Now()
+	env.cluster, err = cluster.Start(ctx, cluster.Options{
+		ControllerManager: true,
+		CRDDirs:           []string{filepath.Join(root, "charts", "tollgate", "crds")},
+		KubeconfigPath:    filepath.Join(env.dir, "kubeconfig"),
+		Log:               cpLog,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the control plane: %w", err)
+	}
+	fmt.Fprintf(out, "  API server %s up in %.1fs\n", env.cluster.Server(), time.Since(began).Seconds())
+
+	if env.port, err = freePort(); err != nil {
+		return env, err
+	}
+	tlog, err := os.Create(filepath.Join(env.dir, "tollgate.log"))
+	if err != nil {
+		return env, err
+	}
+	env.tollgate = exec.Command(filepath.Join(root, "bin", "tollgate"), "serve",
+		"--kubeconfig", env.cluster.KubeconfigPath(),
+		"--host", "127.0.0.1", "--port", fmt.Sprint(env.port),
+		"--webhook-url", fmt.Sprintf("https://127.0.0.1:%d", env.port),
+		"--cert-dir", filepath.Join(env.dir, "certs"),
+		"--config", filepath.Join(root, "test", "demo", "config.yaml"),
+		"--decision-log", filepath.Join(env.dir, "decisions.log"),
+	)
+	env.tollgate.Stdout, env.tollgate.Stderr = tlog, tlog
+	env.tollgate.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := env.tollgate.Start(); err != nil {
+		return env, fmt.Errorf("starting bin/tollgate (run make build): %w", err)
+	}
+	fmt.Fprintf(out, "Starting tollgate serve on https://127.0.0.1:%d (self-managed CA, webhooks registered by URL) ...\n", env.port)
+	if err := env.waitEnforcing(ctx); err != nil {
+		return env, fmt.Errorf("%w (see %s)", err, rel(root, filepath.Join(env.dir, "tollgate.log")))
+	}
+	fmt.Fprintf(out, "  enforcing after %.1fs\n\n", time.Since(began).Seconds())
+	return env, nil
+}
+
+// waitEnforcing waits for /readyz and then for the API server to call the
+// webhooks (it sees new webhook configurations a moment after they exist).
+func (e *localEnv) waitEnforcing(ctx context.Context) error {
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // probing our own server
+	deadline := time.Now().Add(2 * time.Minute)
+	probe := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"probe","namespace":"default"},"spec":{"containers":[{"name":"c","image":"x:1","securityContext":{"privileged":true}}]}}`
+	for time.Now().Before(deadline) {
+		if e.tollgate.ProcessState != nil {
+			return errors.New("tollgate serve exited")
+		}
+		resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d/readyz", e.port))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				_, stderr, err := e.cluster.KubectlWithStdin(ctx, probe, "create", "--dry-run=server", "-f", "-")
+				if err != nil && strings.Contains(stderr, "tollgate denied") {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return errors.New("tollgate was not enforcing after 2 minutes")
+}
+
+// stop ends Tollgate (SIGTERM, then SIGKILL) and the control plane.
+func (e *localEnv) stop(out io.Writer) {
+	if e.tollgate != nil && e.tollgate.Process != nil {
+		pgid := e.tollgate.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = e.tollgate.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	if e.cluster != nil {
+		if err := e.cluster.Stop(); err != nil {
+			fmt.Fprintf(out, "stopping the control plane: %v\n", err)
+		}
+	}
+	fmt.Fprintln(out, "Stopped tollgate, kube-controller-manager, kube-apiserver and etcd.")
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/tollgate-dev/tollgate\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run from inside the tollgate repository")
+		}
+		dir = parent
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func rel(root, p string) string {
+	if r, err := filepath.Rel(root, p); err == nil {
+		return r
+	}
+	return p
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// step is one narrated command: what the newcomer should see, the kubectl
+// arguments, and a check that the output is what the narration promised.
+type step struct {
+	say     string
+	args    []string
+	wantErr bool
+	check   func(out string) error
+	// retry re-runs the command until check passes (controllers take a
+	// moment to create pods).
+	retry time.Duration
+}
+
+func contains(subs ...string) func(string) error {
+	return func(out string) error {
+		for _, s := range subs {
+			if !strings.Contains(out, s) {
+				return fmt.Errorf("output lacks %q", s)
+			}
+		}
+		return nil
+	}
+}
+
+func tour(ctx context.Context, env *localEnv, w io.Writer) int {
+	m := func(name string) string { return "test/demo/manifests/" + name }
+	steps := []step{{
+		say:   "A platform team creates a team namespace carrying the ownership labels.",
+		args:  []string{"apply", "-f", m("namespace.yaml")},
+		check: contains("namespace/shop created"),
+	}, {
+		say:   "A developer applies a bare Deployment: no labels, no security context, no resources.",
+		args:  []string{"apply", "-f", m("web.yaml")},
+		check: contains("deployment.apps/web created"),
+	}, {
+		say: "The mutating webhook copied team, owner, cost-center and environment from the namespace, hardened the\n" +
+			"pod and container security context, defaulted resources, and recorded what it injected:",
+		args: []string{"get", "deployment", "web", "-n", "shop", "-o", "go-template=" +
+			`labels:           {{range $k, $v := .metadata.labels}}{{$k}}={{$v}} {{end}}` + "\n" +
+			`pod template:     {{range $k, $v := .spec.template.metadata.labels}}{{$k}}={{$v}} {{end}}` + "\n" +
+			`pod security:     {{.spec.template.spec.securityContext}}` + "\n" +
+			`container:        {{(index .spec.template.spec.containers 0).securityContext}}` + "\n" +
+			`resources:        {{(index .spec.template.spec.containers 0).resources}}` + "\n" +
+			`injected:         {{index .metadata.annotations "tollgate.dev/injected"}}` + "\n"},
+		check: contains("cost-center=CC-1234", "team=payments", "runAsNonRoot:true", "seccompProfile:map[type:RuntimeDefault]",
+			"allowPrivilegeEscalation:false", "drop:[ALL]", "requests:map[cpu:100m memory:128Mi]"),
+	}, {
+		say:   "The Deployment controller's ReplicaSet and Pods went through admission too, and carry the labels:",
+		args:  []string{"get", "pods", "-n", "shop", "-l", "app=web", "-L", "team,cost-center"},
+		check: func(out string) error { return countLines(out, "CC-1234", 2) },
+		retry: 90 * time.Second,
+	}, {
+		say:     "A privileged Deployment on the host network is denied, with every violation, its policy and its field:",
+		args:    []string{"apply", "-f", m("privileged.yaml")},
+		wantErr: true,
+		check: contains(`admission webhook "validate.tollgate.dev" denied the request`, "[pss-baseline-privileged]",
+			"[pss-baseline-host-namespaces] spec.template.spec.hostNetwork", "[pss-baseline-host-path]"),
+	}, {
+		say:   "A Warn-mode policy (images-no-latest, set to warn in test/demo/config.yaml) admits with a warning kubectl prints:",
+		args:  []string{"apply", "-f", m("latest.yaml")},
+		check: contains("Warning: tollgate: [images-no-latest]", "deployment.apps/worker created"),
+	}, {
+		say:     "--dry-run=server gets the same verdict (and Tollgate records it as a dry run, with no side effects):",
+		args:    []string{"apply", "--dry-run=server", "-f", m("privileged.yaml")},
+		wantErr: true,
+		check:   contains("[pss-baseline-privileged]", "denied the request"),
+	}, {
+		say:     "So does a server-side apply, as Argo CD and Flux send it:",
+		args:    []string{"apply", "--server-side", "-f", m("privileged.yaml")},
+		wantErr: true,
+		check:   contains("[pss-baseline-privileged]", "denied the request"),
+	}, {
+		say:   "Re-applying the bare Deployment changes nothing: the mutations are idempotent (generation stays 1).",
+		args:  []string{"apply", "-f", m("web.yaml")},
+		check: contains("deployment.apps/web unchanged"),
+	}, {
+		say:   "",
+		args:  []string{"get", "deployment", "web", "-n", "shop", "-o", "jsonpath=generation: {.metadata.generation}{\"\\n\"}"},
+		check: contains("generation: 1"),
+	}}
+
+	passed := 0
+	for i, s := range steps {
+		if s.say != "" {
+			fmt.Fprintf(w, "── %d. %s\n", i+1, s.say)
+		}
+		fmt.Fprintf(w, "$ kubectl %s\n", quoteArgs(s.args))
+		out, err := runStep(ctx, env, s)
+		fmt.Fprintln(w, indent(out))
+		switch {
+		case err != nil:
+			fmt.Fprintf(w, "✗ %v\n\n", err)
+		default:
+			passed++
+			fmt.Fprintln(w)
+		}
+	}
+	// Observability: the server's own counters.
+	fmt.Fprintf(w, "── Prometheus metrics on https://127.0.0.1:%d/metrics (requests by webhook, kind and decision):\n", env.port)
+	if lines, err := metrics(env.port); err != nil {
+		fmt.Fprintf(w, "✗ %v\n", err)
+	} else {
+		fmt.Fprintln(w, indent(lines))
+		passed++
+	}
+	total := len(steps) + 1
+	fmt.Fprintf(w, "\n%d of %d steps behaved as narrated. The decision log is in .tollgate/demo/decisions.log.\n", passed, total)
+	if passed != total {
+		return 1
+	}
+	return 0
+}
+
+func runStep(ctx context.Context, env *localEnv, s step) (string, error) {
+	deadline := time.Now().Add(s.retry)
+	for {
+		stdout, stderr, err := env.cluster.Kubectl(ctx, s.args...)
+		out := strings.TrimRight(stdout+stderr, "\n")
+		var problem error
+		switch {
+		case s.wantErr && err == nil:
+			problem = fmt.Errorf("the command succeeded; the narration said it would be denied")
+		case !s.wantErr && err != nil:
+			problem = fmt.Errorf("the command failed")
+		default:
+			problem = s.check(out)
+		}
+		if problem == nil || time.Now().After(deadline) {
+			return out, problem
+		}
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func metrics(port int) (string, error) {
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // our own server
+	resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	var keep []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "tollgate_admission_requests_total{") && strings.Contains(l, `dry_run="false"`) {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) == 0 {
+		return "", fmt.Errorf("no tollgate_admission_requests_total series")
+	}
+	return strings.Join(keep, "\n"), nil
+}
+
+func countLines(out, sub string, n int) error {
+	if got := strings.Count(out, sub); got != n {
+		return fmt.Errorf("%d lines with %s, want %d", got, sub, n)
+	}
+	return nil
+}
+
+func quoteArgs(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " {}$\"'\n") {
+			a = "'" + strings.ReplaceAll(a, "\n", `\n`) + "'"
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
+}
+
+func indent(s string) string {
+	if s == "" {
+		return "  (no output)"
+	}
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
