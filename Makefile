@@ -16,6 +16,9 @@ GOLANGCI_VERSION := v2.15.0
 OPA_VERSION     := v1.22.2
 CONTROLLER_GEN  := sigs.k8s.io/controller-tools/cmd/controller-gen@v0.19.0
 K8S_BIN         := $(BIN)/k8s
+K8S_VERSION     := v1.34.3
+# Stamp the version kubectl and the API server report (a module build has none).
+K8S_VERSION_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,-X $(p).gitVersion=$(K8S_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=34 -X $(p).gitTreeState=clean)
 BENCHTIME       ?= 2s
 
 .PHONY: all demo dev tools build test unit policy-test lint bench testdata generate clean FORCE
@@ -34,7 +37,7 @@ dev: build tools $(BIN)/tollgate-local
 tools: $(K8S_BIN)/kube-apiserver
 
 $(K8S_BIN)/kube-apiserver: test/tools/go.mod test/tools/go.sum test/tools/etcd/main.go
-	cd test/tools && $(GO) build -trimpath -ldflags='-s -w' -o $(K8S_BIN)/ \
+	cd test/tools && $(GO) build -trimpath -ldflags='-s -w $(K8S_VERSION_LDFLAGS)' -o $(K8S_BIN)/ \
 		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
 		k8s.io/kubernetes/cmd/kubectl ./etcd
 	@touch $@

@@ -196,7 +196,7 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 	tmplPath, hasTemplate := e.pods.template(in.Kind)
 	hasPod := false
 	if hasTemplate && obj != nil {
-		_, hasPod = lookup(obj, tmplPath)
+		hasPod = hasPath(obj, tmplPath)
 	}
 	applicable := e.applicable(in, hasPod)
 	if len(applicable) == 0 {
@@ -516,7 +516,7 @@ func (e *Engine) Profile(ctx context.Context, in *Input, observe func(policy str
 	tmplPath, hasTemplate := e.pods.template(in.Kind)
 	hasPod := false
 	if hasTemplate && obj != nil {
-		_, hasPod = lookup(obj, tmplPath)
+		hasPod = hasPath(obj, tmplPath)
 	}
 	applicable := e.applicable(in, hasPod)
 	if len(applicable) == 0 {

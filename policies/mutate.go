@@ -71,7 +71,7 @@ func (e *Engine) Mutate(in *Input) (*Mutation, error) {
 	// A pod's spec is immutable after creation: it is defaulted once, on
 	// CREATE; templates are defaulted on every write so they stay hardened.
 	if hasTemplate && (!isPod || in.Operation != "UPDATE") {
-		if _, ok := lookup(p.obj, append(slices.Clone(tmpl), "spec")); ok {
+		if hasPath(p.obj, append(slices.Clone(tmpl), "spec")) {
 			spec := make([]any, 0, len(tmpl)+1)
 			for _, s := range tmpl {
 				spec = append(spec, s)

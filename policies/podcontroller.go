@@ -41,15 +41,15 @@ func (pc podControllers) template(gvk GroupVersionKind) ([]string, bool) {
 	return p, ok
 }
 
-// lookup walks a JSON-shaped object along path.
-func lookup(obj map[string]any, path []string) (map[string]any, bool) {
+// hasPath reports whether a JSON-shaped object has objects all along path.
+func hasPath(obj map[string]any, path []string) bool {
 	cur := obj
 	for _, k := range path {
 		next, ok := cur[k].(map[string]any)
 		if !ok {
-			return nil, false
+			return false
 		}
 		cur = next
 	}
-	return cur, true
+	return true
 }

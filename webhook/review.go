@@ -181,12 +181,12 @@ func (r *Reviewer) Mutate(ctx context.Context, req *admissionv1.AdmissionRequest
 		r.opts.Logger.DebugContext(ctx, "not mutated", "uid", req.UID, "reason", why)
 		return resp, err
 	}
-	m, err := st.Engine.Mutate(in)
-	if err != nil {
+	m, merr := st.Engine.Mutate(in)
+	if merr != nil {
 		// The object is malformed in a way defaulting cannot handle; the
 		// validator and the API server's own validation judge it.
-		resp.Warnings = []string{truncate("tollgate could not default this object: " + err.Error())}
-		return resp, nil
+		resp.Warnings = []string{truncate("tollgate could not default this object: " + merr.Error())}
+		return resp, nil //nolint:nilerr // the failure is reported to the user as a warning
 	}
 	if !m.Empty() {
 		ops := make([]jsonpatch.Operation, len(m.Patch))

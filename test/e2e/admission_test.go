@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/policies"
@@ -299,7 +298,7 @@ func TestUpdatesAndDeletesWithFinalizers(t *testing.T) {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		return fmt.Errorf("still there: %v", err)
+		return fmt.Errorf("still there: %w", err)
 	})
 }
 
@@ -367,13 +366,5 @@ func TestNamespaceCreatedAnInstantAgo(t *testing.T) {
 		if team := kubectl(t, "get", "deployment", "web", "-n", name, "-o", "jsonpath={.metadata.labels.team}"); team != "payments" {
 			t.Fatalf("%s: team label %q: the namespace was read as having no labels", name, team)
 		}
-	}
-}
-
-// patchJSON is a tiny helper for merge patches in tests.
-func patchJSON(t *testing.T, obj client.Object, patch string) {
-	t.Helper()
-	if err := env.client.Patch(context.Background(), obj, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -161,8 +161,11 @@ func TestExceptions(t *testing.T) {
 	})
 	eventually(t, 15*time.Second, func() error {
 		pods, err := env.kube.CoreV1().Pods("vendor").List(ctx, metav1.ListOptions{LabelSelector: "app=vendor-agent"})
-		if err != nil || len(pods.Items) != 1 {
-			return fmt.Errorf("pods: %v %v", pods, err)
+		if err != nil {
+			return err
+		}
+		if len(pods.Items) != 1 {
+			return fmt.Errorf("%d pods, want 1", len(pods.Items))
 		}
 		return nil
 	})

@@ -101,8 +101,6 @@ type serverOptions struct {
 	log, decisions           *syncBuffer
 	caValidity, certValidity time.Duration
 	publishGrace, certCheck  time.Duration
-	ready                    func()
-	manage                   bool
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -204,8 +202,8 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	port := l.Addr().(*net.TCPAddr).Port
+	return port, l.Close()
 }
 
 func orDuration(d, def time.Duration) time.Duration {

@@ -1,0 +1,7 @@
+// Package webhook is Tollgate's admission server (`tollgate serve`): the
+// mutating and validating AdmissionReview endpoints that turn the policy
+// engine's defaults and findings into admission responses, the loader that
+// keeps policies, config and exceptions in step with the cluster, the
+// webhook configurations Tollgate registers, its metrics and its decision
+// log. Certificates live in the certs subpackage.
+package webhook
