@@ -263,13 +263,26 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 		}
 	}
 
-	var stopping atomic.Bool
+	// Namespaces are read on every request: their informer starts with the
+	// manager, not on the first request, and readiness waits for it.
+	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{}); err != nil {
+		return fmt.Errorf("watching namespaces: %w", err)
+	}
+	var stopping, synced atomic.Bool
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		synced.Store(mgr.GetCache().WaitForCacheSync(ctx))
+		return nil
+	})); err != nil {
+		return err
+	}
 	ready := func() error {
 		switch {
 		case stopping.Load():
 			return errors.New("shutting down")
 		case state.Load() == nil:
 			return errors.New("policies not loaded")
+		case !synced.Load():
+			return errors.New("namespace cache not synced")
 		}
 		if rotator != nil {
 			return rotator.Check(nil)

@@ -29,11 +29,12 @@ import (
 
 // env is the cluster and server every test shares.
 var env struct {
-	cluster  *cluster.Cluster
-	kube     *kubernetes.Clientset
-	client   client.Client
-	decision *syncBuffer
-	port     int
+	cluster   *cluster.Cluster
+	kube      *kubernetes.Clientset
+	client    client.Client
+	decision  *syncBuffer
+	serverLog *syncBuffer
+	port      int
 }
 
 const e2eConfig = `
@@ -79,6 +80,7 @@ func run(m *testing.M) int {
 	env.decision = &syncBuffer{}
 	serverLog := &syncBuffer{}
 	stop, port, err := startServer(ctx, serverOptions{name: "tollgate", log: serverLog, decisions: env.decision})
+	env.serverLog = serverLog
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting tollgate serve: %v\n%s\n", err, serverLog.String())
 		return 1
@@ -101,6 +103,9 @@ type serverOptions struct {
 	log, decisions           *syncBuffer
 	caValidity, certValidity time.Duration
 	publishGrace, certCheck  time.Duration
+	unmanaged                bool  // do not register webhook configurations
+	validateTimeout          int32 // default 8
+	shutdownDelay            time.Duration
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -130,8 +135,8 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			CAValidity: o.caValidity, CertValidity: o.certValidity, CAPublishGrace: orDuration(o.publishGrace, time.Second),
 			CertCheckInterval: orDuration(o.certCheck, time.Second),
 			Namespace:         "tollgate-system", Name: o.name,
-			ManageWebhooks: true, URL: fmt.Sprintf("https://127.0.0.1:%d", port),
-			MutateTimeout: 5, ValidateTimeout: 8,
+			ManageWebhooks: !o.unmanaged, URL: fmt.Sprintf("https://127.0.0.1:%d", port),
+			MutateTimeout: 5, ValidateTimeout: max(o.validateTimeout, 8), ShutdownDelay: o.shutdownDelay,
 			Modules: lib, Config: cfg, ConfigName: "tollgate",
 			DecisionLog: webhook.NewDecisionLog(o.decisions),
 			Logger:      slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
