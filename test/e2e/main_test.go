@@ -136,7 +136,7 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			CertCheckInterval: orDuration(o.certCheck, time.Second),
 			Namespace:         "tollgate-system", Name: o.name,
 			ManageWebhooks: !o.unmanaged, URL: fmt.Sprintf("https://127.0.0.1:%d", port),
-			MutateTimeout: 5, ValidateTimeout: max(o.validateTimeout, 8), ShutdownDelay: o.shutdownDelay,
+			MutateTimeout: max(o.validateTimeout, 5), ValidateTimeout: max(o.validateTimeout, 8), ShutdownDelay: o.shutdownDelay,
 			Modules: lib, Config: cfg, ConfigName: "tollgate",
 			DecisionLog: webhook.NewDecisionLog(o.decisions),
 			Logger:      slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
