@@ -189,26 +189,10 @@ func (e *Engine) PodTemplatePath(gvk GroupVersionKind) (string, bool) {
 // reported in Decision.Errors and the others still report findings.
 func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 	d := &Decision{Findings: []Finding{}}
-	obj := in.Object
-	if obj == nil {
-		obj = in.OldObject
-	}
-	tmplPath, hasTemplate := e.pods.template(in.Kind)
-	hasPod := false
-	if hasTemplate && obj != nil {
-		hasPod = hasPath(obj, tmplPath)
-	}
-	applicable := e.applicable(in, hasPod)
+	applicable, input, podPrefix, err := e.prepare(in)
 	if len(applicable) == 0 {
 		return d
 	}
-	var podPrefix []any
-	if hasPod {
-		for _, s := range tmplPath {
-			podPrefix = append(podPrefix, s)
-		}
-	}
-	input, err := e.inputValue(in, tmplPath, hasPod)
 	if err != nil {
 		for _, p := range applicable {
 			d.Errors = append(d.Errors, &PolicyError{Policy: p.meta.ID, Err: err})
@@ -504,26 +488,35 @@ func (e *Engine) finding(p *policy, v any, podPrefix []any) Finding {
 	return f
 }
 
-// Profile evaluates each policy that applies to the input on its own and
-// reports how long each took. Evaluate runs all policies in one pass and
-// cannot time them separately; the webhook profiles a sample of requests
-// so per-policy cost is visible without slowing every request.
-func (e *Engine) Profile(ctx context.Context, in *Input, observe func(policy string, took time.Duration)) {
+// prepare finds the policies that apply to an input and builds the value
+// they see, with the path prefix of the pod inside the object.
+func (e *Engine) prepare(in *Input) (applicable []*policy, input ast.Value, podPrefix []any, err error) {
 	obj := in.Object
 	if obj == nil {
 		obj = in.OldObject
 	}
 	tmplPath, hasTemplate := e.pods.template(in.Kind)
-	hasPod := false
-	if hasTemplate && obj != nil {
-		hasPod = hasPath(obj, tmplPath)
-	}
-	applicable := e.applicable(in, hasPod)
+	hasPod := hasTemplate && obj != nil && hasPath(obj, tmplPath)
+	applicable = e.applicable(in, hasPod)
 	if len(applicable) == 0 {
-		return
+		return nil, nil, nil, nil
 	}
-	input, err := e.inputValue(in, tmplPath, hasPod)
-	if err != nil {
+	if hasPod {
+		for _, s := range tmplPath {
+			podPrefix = append(podPrefix, s)
+		}
+	}
+	input, err = e.inputValue(in, tmplPath, hasPod)
+	return applicable, input, podPrefix, err
+}
+
+// Profile evaluates each policy that applies to the input on its own and
+// reports how long each took. Evaluate runs all policies in one pass and
+// cannot time them separately; the webhook profiles a sample of requests
+// so per-policy cost is visible without slowing every request.
+func (e *Engine) Profile(ctx context.Context, in *Input, observe func(policy string, took time.Duration)) {
+	applicable, input, _, err := e.prepare(in)
+	if len(applicable) == 0 || err != nil {
 		return
 	}
 	for _, p := range applicable {

@@ -275,37 +275,33 @@ func (p *patcher) resources(spec []any, rc ResourcesMutation) error {
 			name, _ := c["name"].(string)
 			base := append(slices.Clone(spec), list, i, "resources")
 			injected := false
-			for _, res := range slices.Sorted(maps.Keys(rc.Requests)) {
-				want := rc.Requests[res]
-				if have, ok := p.get(append(slices.Clone(base), "requests", res)); ok && have != nil {
-					continue
-				}
-				if limit, ok := p.get(append(slices.Clone(base), "limits", res)); ok {
-					smaller, err := quantityLess(limit, want)
-					if err != nil {
-						return fmt.Errorf("%s: %w", FormatPath(append(slices.Clone(base), "limits", res)), err)
+			// Requests first (never above the container's limit), then
+			// limits (never below its request, defaulted or not).
+			for _, side := range []struct {
+				field, other string
+				defaults     map[string]string
+				atLeastOther bool
+			}{{"requests", "limits", rc.Requests, false}, {"limits", "requests", rc.Limits, true}} {
+				for _, res := range slices.Sorted(maps.Keys(side.defaults)) {
+					want := side.defaults[res]
+					if have, ok := p.get(append(slices.Clone(base), side.field, res)); ok && have != nil {
+						continue
 					}
-					if smaller {
-						want = fmt.Sprint(limit)
+					if other, ok := p.get(append(slices.Clone(base), side.other, res)); ok {
+						lo, hi := any(want), other // a request default must not exceed the limit
+						if side.atLeastOther {
+							lo, hi = other, want // a limit default must not fall below the request
+						}
+						crosses, err := quantityLess(hi, lo)
+						if err != nil {
+							return fmt.Errorf("%s: %w", FormatPath(append(slices.Clone(base), side.other, res)), err)
+						}
+						if crosses {
+							want = fmt.Sprint(other)
+						}
 					}
+					injected = p.ensure(append(slices.Clone(base), side.field, res), want, false) || injected
 				}
-				injected = p.ensure(append(slices.Clone(base), "requests", res), want, false) || injected
-			}
-			for _, res := range slices.Sorted(maps.Keys(rc.Limits)) {
-				want := rc.Limits[res]
-				if have, ok := p.get(append(slices.Clone(base), "limits", res)); ok && have != nil {
-					continue
-				}
-				if req, ok := p.get(append(slices.Clone(base), "requests", res)); ok {
-					smaller, err := quantityLess(want, req)
-					if err != nil {
-						return fmt.Errorf("%s: %w", FormatPath(append(slices.Clone(base), "requests", res)), err)
-					}
-					if smaller {
-						want = fmt.Sprint(req)
-					}
-				}
-				injected = p.ensure(append(slices.Clone(base), "limits", res), want, false) || injected
 			}
 			if injected {
 				p.note("resources", list+"/"+name)

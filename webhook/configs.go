@@ -232,49 +232,54 @@ func rules(mapper meta.RESTMapper, kinds []schema.GroupKind) ([]admissionregistr
 }
 
 // ApplyConfigurations creates or updates the two configurations, keeping
-// the caBundle already in place when opts.CABundle is empty (the
+// the caBundle already in place when the rendered one has none (the
 // certificate rotator owns it).
 func ApplyConfigurations(ctx context.Context, c client.Client, mwc *admissionregistrationv1.MutatingWebhookConfiguration, vwc *admissionregistrationv1.ValidatingWebhookConfiguration) error {
-	var curM admissionregistrationv1.MutatingWebhookConfiguration
-	switch err := c.Get(ctx, client.ObjectKeyFromObject(mwc), &curM); {
-	case apierrors.IsNotFound(err):
-		if err := c.Create(ctx, mwc); err != nil {
-			return fmt.Errorf("creating MutatingWebhookConfiguration %s: %w", mwc.Name, err)
-		}
-	case err != nil:
-		return fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", mwc.Name, err)
-	default:
-		for i := range mwc.Webhooks {
-			if len(mwc.Webhooks[i].ClientConfig.CABundle) == 0 && i < len(curM.Webhooks) {
-				mwc.Webhooks[i].ClientConfig.CABundle = curM.Webhooks[i].ClientConfig.CABundle
+	err := applyConfiguration(ctx, c, mwc, &admissionregistrationv1.MutatingWebhookConfiguration{},
+		func(cur *admissionregistrationv1.MutatingWebhookConfiguration) bool {
+			for i := range mwc.Webhooks {
+				if len(mwc.Webhooks[i].ClientConfig.CABundle) == 0 && i < len(cur.Webhooks) {
+					mwc.Webhooks[i].ClientConfig.CABundle = cur.Webhooks[i].ClientConfig.CABundle
+				}
 			}
-		}
-		if !equality.Semantic.DeepEqual(curM.Webhooks, mwc.Webhooks) || !equality.Semantic.DeepEqual(curM.Labels, mwc.Labels) {
-			curM.Webhooks, curM.Labels = mwc.Webhooks, mwc.Labels
-			if err := c.Update(ctx, &curM); err != nil {
-				return fmt.Errorf("updating MutatingWebhookConfiguration %s: %w", mwc.Name, err)
+			if equality.Semantic.DeepEqual(cur.Webhooks, mwc.Webhooks) && equality.Semantic.DeepEqual(cur.Labels, mwc.Labels) {
+				return false
 			}
-		}
+			cur.Webhooks, cur.Labels = mwc.Webhooks, mwc.Labels
+			return true
+		})
+	if err != nil {
+		return err
 	}
-	var curV admissionregistrationv1.ValidatingWebhookConfiguration
-	switch err := c.Get(ctx, client.ObjectKeyFromObject(vwc), &curV); {
+	return applyConfiguration(ctx, c, vwc, &admissionregistrationv1.ValidatingWebhookConfiguration{},
+		func(cur *admissionregistrationv1.ValidatingWebhookConfiguration) bool {
+			for i := range vwc.Webhooks {
+				if len(vwc.Webhooks[i].ClientConfig.CABundle) == 0 && i < len(cur.Webhooks) {
+					vwc.Webhooks[i].ClientConfig.CABundle = cur.Webhooks[i].ClientConfig.CABundle
+				}
+			}
+			if equality.Semantic.DeepEqual(cur.Webhooks, vwc.Webhooks) && equality.Semantic.DeepEqual(cur.Labels, vwc.Labels) {
+				return false
+			}
+			cur.Webhooks, cur.Labels = vwc.Webhooks, vwc.Labels
+			return true
+		})
+}
+
+// applyConfiguration creates want, or updates the existing object when
+// merge (which copies want into it) reports a change.
+func applyConfiguration[T client.Object](ctx context.Context, c client.Client, want, cur T, merge func(cur T) bool) error {
+	kind := strings.TrimPrefix(fmt.Sprintf("%T", want), "*v1.")
+	switch err := c.Get(ctx, client.ObjectKeyFromObject(want), cur); {
 	case apierrors.IsNotFound(err):
-		if err := c.Create(ctx, vwc); err != nil {
-			return fmt.Errorf("creating ValidatingWebhookConfiguration %s: %w", vwc.Name, err)
+		if err := c.Create(ctx, want); err != nil {
+			return fmt.Errorf("creating %s %s: %w", kind, want.GetName(), err)
 		}
 	case err != nil:
-		return fmt.Errorf("reading ValidatingWebhookConfiguration %s: %w", vwc.Name, err)
-	default:
-		for i := range vwc.Webhooks {
-			if len(vwc.Webhooks[i].ClientConfig.CABundle) == 0 && i < len(curV.Webhooks) {
-				vwc.Webhooks[i].ClientConfig.CABundle = curV.Webhooks[i].ClientConfig.CABundle
-			}
-		}
-		if !equality.Semantic.DeepEqual(curV.Webhooks, vwc.Webhooks) || !equality.Semantic.DeepEqual(curV.Labels, vwc.Labels) {
-			curV.Webhooks, curV.Labels = vwc.Webhooks, vwc.Labels
-			if err := c.Update(ctx, &curV); err != nil {
-				return fmt.Errorf("updating ValidatingWebhookConfiguration %s: %w", vwc.Name, err)
-			}
+		return fmt.Errorf("reading %s %s: %w", kind, want.GetName(), err)
+	case merge(cur):
+		if err := c.Update(ctx, cur); err != nil {
+			return fmt.Errorf("updating %s %s: %w", kind, want.GetName(), err)
 		}
 	}
 	return nil

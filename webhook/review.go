@@ -169,16 +169,29 @@ func (r *Reviewer) prepare(ctx context.Context, st *State, req *admissionv1.Admi
 	return in, "", nil
 }
 
-// Mutate answers the mutating webhook: the engine's defaults as a JSON patch.
-func (r *Reviewer) Mutate(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+// begin loads the state and prepares the input of a request, with the
+// allowing response it starts from. A nil input (and nil error) means the
+// request needs no judgement: the response is the answer.
+func (r *Reviewer) begin(ctx context.Context, req *admissionv1.AdmissionRequest) (*State, *admissionv1.AdmissionResponse, *policies.Input, error) {
 	st := r.opts.State.Load()
 	if st == nil {
-		return nil, errors.New("policies are not loaded yet")
+		return nil, nil, nil, errors.New("policies are not loaded yet")
 	}
 	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
 	in, why, err := r.prepare(ctx, st, req)
+	if err != nil {
+		return st, nil, nil, err
+	}
+	if in == nil {
+		r.opts.Logger.DebugContext(ctx, "not judged", "uid", req.UID, "reason", why)
+	}
+	return st, resp, in, nil
+}
+
+// Mutate answers the mutating webhook: the engine's defaults as a JSON patch.
+func (r *Reviewer) Mutate(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+	st, resp, in, err := r.begin(ctx, req)
 	if err != nil || in == nil {
-		r.opts.Logger.DebugContext(ctx, "not mutated", "uid", req.UID, "reason", why)
 		return resp, err
 	}
 	m, merr := st.Engine.Mutate(in)
@@ -208,14 +221,8 @@ func (r *Reviewer) Mutate(ctx context.Context, req *admissionv1.AdmissionRequest
 // violation listed, Warn findings become admission warnings, Audit findings
 // are recorded.
 func (r *Reviewer) Validate(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
-	st := r.opts.State.Load()
-	if st == nil {
-		return nil, errors.New("policies are not loaded yet")
-	}
-	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
-	in, why, err := r.prepare(ctx, st, req)
+	st, resp, in, err := r.begin(ctx, req)
 	if err != nil || in == nil {
-		r.opts.Logger.DebugContext(ctx, "not judged", "uid", req.UID, "reason", why)
 		return resp, err
 	}
 	d := st.Engine.Evaluate(ctx, in)

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,6 +184,27 @@ func (o Options) withDefaults() (Options, error) {
 // repoRoot returns the nearest directory, from dir up, whose go.mod
 // declares rootModule. Other modules on the way, such as test/tools, are
 // skipped.
+// RepoRoot is the repository root: the nearest directory, from the working
+// directory up, whose go.mod declares Tollgate's module. Tests, the demo and
+// the benchmark find manifests and binaries from it.
+func RepoRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("finding the repository root: %w", err)
+	}
+	return repoRoot(wd)
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	return port, l.Close()
+}
+
 func repoRoot(dir string) (string, error) {
 	for d := dir; ; {
 		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && modulePath(data) == rootModule {

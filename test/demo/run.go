@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -59,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func start(ctx context.Context, mode string, out io.Writer) (*localEnv, error) {
-	root, err := repoRoot()
+	root, err := cluster.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +86,7 @@ func start(ctx context.Context, mode string, out io.Writer) (*localEnv, error) {
 	}
 	fmt.Fprintf(out, "  API server %s up in %.1fs\n", env.cluster.Server(), time.Since(began).Seconds())
 
-	if env.port, err = freePort(); err != nil {
+	if env.port, err = cluster.FreePort(); err != nil {
 		return env, err
 	}
 	tlog, err := os.Create(filepath.Join(env.dir, "tollgate.log"))
@@ -164,32 +163,6 @@ func (e *localEnv) stop(out io.Writer) {
 		}
 	}
 	fmt.Fprintln(out, "Stopped tollgate, kube-controller-manager, kube-apiserver and etcd.")
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/tollgate-dev/tollgate\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the tollgate repository")
-		}
-		dir = parent
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	return port, l.Close()
 }
 
 func rel(root, p string) string {

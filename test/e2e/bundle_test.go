@@ -15,13 +15,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tollgate-dev/tollgate/test/cluster"
 )
 
 // TestBundlePolicy loads a TollgatePolicy from an OPA bundle served over
 // HTTP, pinned by digest, limited by match to one namespace.
 func TestBundlePolicy(t *testing.T) {
 	ctx := context.Background()
-	root, err := repoRoot()
+	root, err := cluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
