@@ -7,7 +7,7 @@
 #   make test    unit tests (race detector), end-to-end tests against the real
 #                API server, the policy library's Rego tests and fixture suites
 #   make lint    gofmt, go vet, golangci-lint (installed into bin/ on first use)
-#   make bench   engine benchmarks (ns/op, allocs/op)
+#   make bench   engine benchmarks and the admission load test (latency, req/s, RSS)
 
 GO              ?= go
 BIN             := $(CURDIR)/bin
@@ -20,6 +20,7 @@ K8S_VERSION     := v1.34.3
 # Stamp the version kubectl and the API server report (a module build has none).
 K8S_VERSION_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,-X $(p).gitVersion=$(K8S_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=34 -X $(p).gitTreeState=clean)
 BENCHTIME       ?= 2s
+BENCH_DURATION  ?= 10s
 
 .PHONY: all demo dev tools build test unit policy-test lint bench testdata generate clean FORCE
 
@@ -65,8 +66,12 @@ lint: $(GOLANGCI_LINT)
 	$(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
 
-bench:
+# Engine micro-benchmarks, then the admission load test: AdmissionReviews
+# straight to tollgate serve at concurrency 1/16/64 and 500/s, and Pod creates
+# through the real API server with and without the webhooks (test/bench).
+bench: build tools
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -cpu 1 ./policies/...
+	$(GO) run ./test/bench -duration $(BENCH_DURATION) -out $(BIN)/bench.json
 
 # Regenerate deepcopy functions and the CRDs from policies/api.
 generate:

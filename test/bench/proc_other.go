@@ -1,0 +1,29 @@
+//go:build unix && !linux
+
+package main
+
+import (
+	"errors"
+	"syscall"
+	"time"
+)
+
+// errNoProc is returned where the measurements need Linux's /proc.
+var errNoProc = errors.New("process statistics need Linux /proc")
+
+// sysProcAttr puts the server in a process group of its own, which stop
+// signals as a whole.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
+
+// memory is a process's resident set: now and its peak.
+type memory struct {
+	RSS, HWM int64 // bytes
+}
+
+func readMemory(int) (memory, error)          { return memory{}, errNoProc }
+func resetPeak(int) error                     { return errNoProc }
+func cpuTime(int) (time.Duration, error)      { return 0, errNoProc }
+func hostBusy() (time.Duration, error)        { return 0, errNoProc }
+func childProcesses() (map[string]int, error) { return nil, errNoProc }

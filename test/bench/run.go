@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// options are the benchmark's flags.
+type options struct {
+	duration time.Duration
+	tollgate string
+	out      string
+	rate     float64
+	apiRate  float64
+}
+
+// validate names the flag that cannot work.
+func (o options) validate() error {
+	switch {
+	case o.duration < time.Second:
+		return fmt.Errorf("-duration %s: want at least 1s", o.duration)
+	case o.tollgate == "":
+		return errors.New("-tollgate: want the path of the tollgate binary")
+	case o.rate <= 0:
+		return fmt.Errorf("-rate %g: want requests per second above 0", o.rate)
+	case o.apiRate <= 0:
+		return fmt.Errorf("-api-rate %g: want pods per second above 0", o.apiRate)
+	}
+	return nil
+}
+
+// run parses args, runs the benchmark and prints its report to stdout and
+// its progress to stderr. It returns the exit status: 0, or 1 when the
+// setup failed or a request failed, 2 for bad flags, 130 when interrupted.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var opts options
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: go run ./test/bench [flags]\n\nTollgate's admission load benchmark: see the package documentation.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.DurationVar(&opts.duration, "duration", 10*time.Second, "how long each measured phase runs")
+	fs.StringVar(&opts.tollgate, "tollgate", "bin/tollgate", "the tollgate binary; a relative path is taken from the repository root")
+	fs.StringVar(&opts.out, "out", "", "also write the results as JSON to this file")
+	fs.Float64Var(&opts.rate, "rate", 500, "arrival rate of the direct open-loop phase, requests per second")
+	fs.Float64Var(&opts.apiRate, "api-rate", 200, "arrival rate of the fixed-rate API server phases, pods per second")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if err := opts.validate(); err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 2
+	}
+
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	res, err := benchmark(ctx, opts, log)
+	res.summarise()
+	if len(res.Phases) > 0 {
+		res.print(stdout)
+	}
+	if opts.out != "" && len(res.Phases) > 0 {
+		if werr := res.writeJSON(opts.out); werr != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", werr)
+			return 1
+		}
+	}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		fmt.Fprintln(stderr, "bench: interrupted")
+		return 130
+	case err != nil:
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	case res.errors() > 0:
+		fmt.Fprintf(stderr, "bench: %d requests failed\n", res.errors())
+		return 1
+	}
+	return 0
+}
