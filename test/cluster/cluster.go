@@ -181,9 +181,6 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// repoRoot returns the nearest directory, from dir up, whose go.mod
-// declares rootModule. Other modules on the way, such as test/tools, are
-// skipped.
 // RepoRoot is the repository root: the nearest directory, from the working
 // directory up, whose go.mod declares Tollgate's module. Tests, the demo and
 // the benchmark find manifests and binaries from it.
@@ -205,6 +202,9 @@ func FreePort() (int, error) {
 	return port, l.Close()
 }
 
+// repoRoot returns the nearest directory, from dir up, whose go.mod
+// declares rootModule. Other modules on the way, such as test/tools, are
+// skipped.
 func repoRoot(dir string) (string, error) {
 	for d := dir; ; {
 		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && modulePath(data) == rootModule {

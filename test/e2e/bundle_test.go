@@ -69,7 +69,7 @@ spec:
 	eventually(t, 30*time.Second, func() error {
 		_, err := env.kube.CoreV1().Pods("bundled").Create(ctx, pod("bundled"), dry)
 		if err == nil || !strings.Contains(err.Error(), `[bundle-registry] spec.containers[0].image: image "docker.io/library/nginx:1.27" is not from registry.corp.example`) {
-			return fmt.Errorf("in the matched namespace: %v", err)
+			return fmt.Errorf("in the matched namespace: %w", err)
 		}
 		return nil
 	})
