@@ -48,7 +48,7 @@ type reviewFixture struct {
 	validate http.Handler
 }
 
-func newFixture(t *testing.T, extra []policies.Module, cfg *policies.Config, exceptions ...policies.Exception) *reviewFixture {
+func newFixture(t testing.TB, extra []policies.Module, cfg *policies.Config, exceptions ...policies.Exception) *reviewFixture {
 	t.Helper()
 	lib, err := policies.ReadFS(library.FS(), "library", false)
 	if err != nil {
@@ -79,7 +79,7 @@ func newFixture(t *testing.T, extra []policies.Module, cfg *policies.Config, exc
 	return f
 }
 
-func review(t *testing.T, op, kind, ns, name string, obj, old string) []byte {
+func review(t testing.TB, op, kind, ns, name string, obj, old string) []byte {
 	t.Helper()
 	group, version := "", "v1"
 	switch kind {

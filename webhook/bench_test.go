@@ -1,0 +1,59 @@
+package webhook
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// BenchmarkValidateReview: one AdmissionReview of a compliant Deployment
+// through the validating handler (decode, namespace, engine, response), as
+// tollgate serve answers it minus TLS. make bench's load test measures the
+// rest.
+func BenchmarkValidateReview(b *testing.B) {
+	benchReview(b, "validate")
+}
+
+// BenchmarkMutateReview: the same through the mutating handler.
+func BenchmarkMutateReview(b *testing.B) {
+	benchReview(b, "mutate")
+}
+
+const benchDeployment = `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web-%d","namespace":"shop",
+ "labels":{"team":"payments","owner":"alice","cost-center":"CC-1234","app":"web"}},
+ "spec":{"replicas":3,"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web","team":"payments","owner":"alice","cost-center":"CC-1234"}},
+ "spec":{"securityContext":{"runAsNonRoot":true,"seccompProfile":{"type":"RuntimeDefault"}},
+  "initContainers":[{"name":"migrate","image":"ghcr.io/corp/web-migrate:1.4.2","securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}},"resources":{"requests":{"cpu":"100m","memory":"128Mi"},"limits":{"memory":"256Mi"}}}],
+  "containers":[
+   {"name":"web","image":"ghcr.io/corp/web:1.4.2","ports":[{"containerPort":8080}],"securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}},"resources":{"requests":{"cpu":"500m","memory":"512Mi"},"limits":{"memory":"1Gi"}}},
+   {"name":"envoy","image":"ghcr.io/corp/envoy:1.30.1","securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}},"resources":{"requests":{"cpu":"100m","memory":"128Mi"},"limits":{"memory":"256Mi"}}},
+   {"name":"logs","image":"ghcr.io/corp/fluent-bit:3.1.0","securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}},"resources":{"requests":{"cpu":"50m","memory":"64Mi"},"limits":{"memory":"128Mi"}}}]}}}}`
+
+func benchReview(b *testing.B, webhook string) {
+	f := newFixture(b, nil, nil)
+	h := f.validate
+	if webhook == "mutate" {
+		h = f.mutate
+	}
+	f.reviewer.opts.DecisionLog = nil
+	bodies := make([][]byte, 64)
+	for i := range bodies {
+		bodies[i] = review(b, "CREATE", "Deployment", "shop", fmt.Sprintf("web-%d", i), fmt.Sprintf(benchDeployment, i), "")
+	}
+	if rec := post(h, bodies[0], "application/json"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"allowed":true`) {
+		b.Fatalf("HTTP %d %s", rec.Code, rec.Body)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, "/"+webhook, bytes.NewReader(bodies[i%len(bodies)]))
+		req.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(rec, req)
+		i++
+	}
+}
