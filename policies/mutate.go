@@ -3,6 +3,7 @@ package policies
 import (
 	"encoding/json"
 	"fmt"
+	"iter"
 	"maps"
 	"path"
 	"slices"
@@ -228,33 +229,49 @@ func (p *patcher) podSecurity(spec []any, sc SecurityContextDefaults) {
 	p.containerSecurity(spec, sc, []string{"initContainers", "containers", "ephemeralContainers"}, windows)
 }
 
-func (p *patcher) containerSecurity(spec []any, sc SecurityContextDefaults, lists []string, windows bool) {
-	for _, list := range lists {
-		items, _ := p.get(append(slices.Clone(spec), list))
-		arr, _ := items.([]any)
-		for i, item := range arr {
-			c, _ := item.(map[string]any)
-			if c == nil {
-				continue
-			}
-			name, _ := c["name"].(string)
-			ctx := append(slices.Clone(spec), list, i, "securityContext")
-			injected := false
-			if sc.DisallowPrivilegeEscalation && !windows && !privilegedOrSysAdmin(c) {
-				injected = p.ensure(append(slices.Clone(ctx), "allowPrivilegeEscalation"), false, sc.Overwrite) || injected
-			}
-			if sc.DropAllCapabilities && !windows {
-				drop, ok := p.get(append(slices.Clone(ctx), "capabilities", "drop"))
-				switch {
-				case !ok || drop == nil:
-					injected = p.ensure(append(slices.Clone(ctx), "capabilities", "drop"), []any{"ALL"}, false) || injected
-				case sc.Overwrite && !containsString(drop, "ALL"):
-					injected = p.ensure(append(slices.Clone(ctx), "capabilities", "drop"), append(slices.Clone(drop.([]any)), "ALL"), true) || injected
+// containerRef is one container of a pod spec and where it is.
+type containerRef struct {
+	list      string
+	index     int
+	container map[string]any
+}
+
+// containers yields each container object in the given lists of a pod
+// spec.
+func (p *patcher) containers(spec []any, lists []string) iter.Seq[containerRef] {
+	return func(yield func(containerRef) bool) {
+		for _, list := range lists {
+			items, _ := p.get(append(slices.Clone(spec), list))
+			arr, _ := items.([]any)
+			for i, item := range arr {
+				if c, _ := item.(map[string]any); c != nil && !yield(containerRef{list, i, c}) {
+					return
 				}
 			}
-			if injected {
-				p.note("securityContext", list+"/"+name)
+		}
+	}
+}
+
+func (p *patcher) containerSecurity(spec []any, sc SecurityContextDefaults, lists []string, windows bool) {
+	for ref := range p.containers(spec, lists) {
+		list, i, c := ref.list, ref.index, ref.container
+		name, _ := c["name"].(string)
+		ctx := append(slices.Clone(spec), list, i, "securityContext")
+		injected := false
+		if sc.DisallowPrivilegeEscalation && !windows && !privilegedOrSysAdmin(c) {
+			injected = p.ensure(append(slices.Clone(ctx), "allowPrivilegeEscalation"), false, sc.Overwrite) || injected
+		}
+		if sc.DropAllCapabilities && !windows {
+			drop, ok := p.get(append(slices.Clone(ctx), "capabilities", "drop"))
+			switch {
+			case !ok || drop == nil:
+				injected = p.ensure(append(slices.Clone(ctx), "capabilities", "drop"), []any{"ALL"}, false) || injected
+			case sc.Overwrite && !containsString(drop, "ALL"):
+				injected = p.ensure(append(slices.Clone(ctx), "capabilities", "drop"), append(slices.Clone(drop.([]any)), "ALL"), true) || injected
 			}
+		}
+		if injected {
+			p.note("securityContext", list+"/"+name)
 		}
 	}
 }
@@ -264,48 +281,41 @@ func (p *patcher) containerSecurity(spec []any, sc SecurityContextDefaults, list
 // the container's limit, and a defaulted limit never falls below its
 // request.
 func (p *patcher) resources(spec []any, rc ResourcesMutation) error {
-	for _, list := range []string{"initContainers", "containers"} {
-		items, _ := p.get(append(slices.Clone(spec), list))
-		arr, _ := items.([]any)
-		for i, item := range arr {
-			c, _ := item.(map[string]any)
-			if c == nil {
-				continue
-			}
-			name, _ := c["name"].(string)
-			base := append(slices.Clone(spec), list, i, "resources")
-			injected := false
-			// Requests first (never above the container's limit), then
-			// limits (never below its request, defaulted or not).
-			for _, side := range []struct {
-				field, other string
-				defaults     map[string]string
-				atLeastOther bool
-			}{{"requests", "limits", rc.Requests, false}, {"limits", "requests", rc.Limits, true}} {
-				for _, res := range slices.Sorted(maps.Keys(side.defaults)) {
-					want := side.defaults[res]
-					if have, ok := p.get(append(slices.Clone(base), side.field, res)); ok && have != nil {
-						continue
-					}
-					if other, ok := p.get(append(slices.Clone(base), side.other, res)); ok {
-						lo, hi := any(want), other // a request default must not exceed the limit
-						if side.atLeastOther {
-							lo, hi = other, want // a limit default must not fall below the request
-						}
-						crosses, err := quantityLess(hi, lo)
-						if err != nil {
-							return fmt.Errorf("%s: %w", FormatPath(append(slices.Clone(base), side.other, res)), err)
-						}
-						if crosses {
-							want = fmt.Sprint(other)
-						}
-					}
-					injected = p.ensure(append(slices.Clone(base), side.field, res), want, false) || injected
+	for ref := range p.containers(spec, []string{"initContainers", "containers"}) {
+		list, i, c := ref.list, ref.index, ref.container
+		name, _ := c["name"].(string)
+		base := append(slices.Clone(spec), list, i, "resources")
+		injected := false
+		// Requests first (never above the container's limit), then
+		// limits (never below its request, defaulted or not).
+		for _, side := range []struct {
+			field, other string
+			defaults     map[string]string
+			atLeastOther bool
+		}{{"requests", "limits", rc.Requests, false}, {"limits", "requests", rc.Limits, true}} {
+			for _, res := range slices.Sorted(maps.Keys(side.defaults)) {
+				want := side.defaults[res]
+				if have, ok := p.get(append(slices.Clone(base), side.field, res)); ok && have != nil {
+					continue
 				}
+				if other, ok := p.get(append(slices.Clone(base), side.other, res)); ok {
+					lo, hi := any(want), other // a request default must not exceed the limit
+					if side.atLeastOther {
+						lo, hi = other, want // a limit default must not fall below the request
+					}
+					crosses, err := quantityLess(hi, lo)
+					if err != nil {
+						return fmt.Errorf("%s: %w", FormatPath(append(slices.Clone(base), side.other, res)), err)
+					}
+					if crosses {
+						want = fmt.Sprint(other)
+					}
+				}
+				injected = p.ensure(append(slices.Clone(base), side.field, res), want, false) || injected
 			}
-			if injected {
-				p.note("resources", list+"/"+name)
-			}
+		}
+		if injected {
+			p.note("resources", list+"/"+name)
 		}
 	}
 	return nil
