@@ -1,0 +1,162 @@
+// Package registry runs a real OCI registry for tests: Debian's
+// docker-registry (the CNCF distribution registry) on a loopback port, with
+// its storage in a temporary directory and, optionally, basic auth. Image
+// signature tests push images and signatures to it with go-containerregistry
+// and cosign, as they would to any registry.
+package registry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// DefaultBinary is where Debian's docker-registry package installs the
+// registry (`apt-get install docker-registry`).
+const DefaultBinary = "/usr/bin/docker-registry"
+
+// Options configures Start.
+type Options struct {
+	// Binary is the registry executable; default DefaultBinary, or
+	// $TOLLGATE_REGISTRY_BIN.
+	Binary string
+	// Username and Password, when set, require basic auth (htpasswd,
+	// bcrypt) for every request.
+	Username, Password string
+}
+
+// Registry is a running registry.
+type Registry struct {
+	host   string
+	dir    string
+	cmd    *exec.Cmd
+	out    *bytes.Buffer
+	exited chan struct{}
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start runs a registry on a free loopback port and waits until it answers.
+func Start(ctx context.Context, opts Options) (*Registry, error) {
+	if opts.Binary == "" {
+		opts.Binary = os.Getenv("TOLLGATE_REGISTRY_BIN")
+	}
+	if opts.Binary == "" {
+		opts.Binary = DefaultBinary
+	}
+	if _, err := os.Stat(opts.Binary); err != nil {
+		return nil, fmt.Errorf("registry binary %s: %w (install Debian's docker-registry: apt-get install docker-registry)", opts.Binary, err)
+	}
+	dir, err := os.MkdirTemp("", "tollgate-registry-")
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	r := &Registry{dir: dir, out: &bytes.Buffer{}}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = r.Stop()
+		}
+	}()
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	r.host = fmt.Sprintf("127.0.0.1:%d", port)
+	auth := ""
+	if opts.Username != "" {
+		hash, err := bcrypt.GenerateFromPassword([]byte(opts.Password), bcrypt.MinCost)
+		if err != nil {
+			return nil, fmt.Errorf("registry: hashing the password: %w", err)
+		}
+		htpasswd := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(htpasswd, []byte(opts.Username+":"+string(hash)+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("registry: %w", err)
+		}
+		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: tollgate-test\n    path: %s\n", htpasswd)
+	}
+	config := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog: {disabled: true}
+storage:
+  filesystem: {rootdirectory: %s}
+  delete: {enabled: true}
+%shttp:
+  addr: %s
+`, filepath.Join(dir, "data"), auth, r.host)
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	r.cmd = exec.Command(opts.Binary, "serve", cfgPath)
+	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := r.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the registry: %w", err)
+	}
+	exited := make(chan struct{})
+	r.exited = exited
+	go func() { _ = r.cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + r.host + "/v2/") //nolint:noctx // a readiness probe with its own deadline loop
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
+				ok = true
+				return r, nil
+			}
+		}
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("the registry exited: %s", strings.TrimSpace(r.out.String()))
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return nil, errors.New("the registry did not answer within 30s")
+		}
+	}
+}
+
+// Host is the registry's host:port, for image references
+// (127.0.0.1:PORT/team/app:1.0).
+func (r *Registry) Host() string { return r.host }
+
+// Stop kills the registry and removes its storage. It is idempotent.
+func (r *Registry) Stop() error {
+	r.stopOnce.Do(func() {
+		if r.cmd != nil && r.cmd.Process != nil {
+			_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+			if r.exited != nil {
+				<-r.exited
+			}
+		}
+		r.stopErr = os.RemoveAll(r.dir)
+	})
+	return r.stopErr
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	return port, l.Close()
+}
