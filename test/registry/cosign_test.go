@@ -6,19 +6,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/base64"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
-	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
-	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
-	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/sigstore/pkg/signature"
-	"github.com/sigstore/sigstore/pkg/signature/payload"
 )
 
 // TestCosignKeySignaturesOnTheRealRegistry signs an image in the registry
@@ -34,16 +27,11 @@ func TestCosignKeySignaturesOnTheRealRegistry(t *testing.T) {
 	defer r.Stop()
 
 	push := func(repo string) name.Digest {
-		img, err := random.Image(512, 1)
+		d, err := r.PushRandom(ctx, repo, "1.0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		tag, _ := name.NewTag(r.Host()+"/"+repo+":1.0", name.Insecure)
-		if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {
-			t.Fatal(err)
-		}
-		d, _ := img.Digest()
-		return tag.Context().Digest(d.String())
+		return d
 	}
 	newKey := func() *signature.ECDSASignerVerifier {
 		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -57,27 +45,7 @@ func TestCosignKeySignaturesOnTheRealRegistry(t *testing.T) {
 		return sv
 	}
 	sign := func(d name.Digest, sv *signature.ECDSASignerVerifier) {
-		body, err := (&payload.Cosign{Image: d}).MarshalJSON()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sig, err := sv.SignMessage(strings.NewReader(string(body)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ociSig, err := static.NewSignature(body, base64.StdEncoding.EncodeToString(sig))
-		if err != nil {
-			t.Fatal(err)
-		}
-		se, err := ociremote.SignedEntity(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		se, err = mutate.AttachSignatureToEntity(se, ociSig)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ociremote.WriteSignatures(d.Repository, se); err != nil {
+		if err := Sign(ctx, d, sv); err != nil {
 			t.Fatal(err)
 		}
 	}

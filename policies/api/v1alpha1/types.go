@@ -16,6 +16,7 @@ func AddToScheme(s *runtime.Scheme) error {
 		&TollgatePolicy{}, &TollgatePolicyList{},
 		&TollgateConfig{}, &TollgateConfigList{},
 		&TollgateException{}, &TollgateExceptionList{},
+		&TollgateImagePolicy{}, &TollgateImagePolicyList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
@@ -245,4 +246,94 @@ type TollgateExceptionList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []TollgateException `json:"items"`
+}
+
+// TollgateImagePolicy says which images the platform trusts: image patterns
+// (globs on the canonical reference) mapped to authorities whose signatures
+// an image must carry. The admission webhook resolves each tag to a digest
+// once, verifies that digest and pins the image to it. The same document
+// can be given to the CLI as a file.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=tgip,categories=tollgate
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Unmatched",type=string,JSONPath=`.spec.unmatched`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type TollgateImagePolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ImagePolicySpec `json:"spec"`
+	Status ObjectStatus    `json:"status,omitempty"`
+}
+
+// ImagePolicySpec maps image patterns to the authorities that must have
+// signed them.
+type ImagePolicySpec struct {
+	// Images are the rules, first match wins.
+	// +kubebuilder:validation:MinItems=1
+	Images []ImageRule `json:"images"`
+	// Mode: Enforce denies an image that fails verification; Warn admits it
+	// with a warning.
+	// +kubebuilder:validation:Enum=Enforce;Warn
+	// +kubebuilder:default=Enforce
+	Mode string `json:"mode,omitempty"`
+	// Unmatched says what to do with images no rule matches.
+	// +kubebuilder:validation:Enum=allow;warn;deny
+	// +kubebuilder:default=deny
+	Unmatched string `json:"unmatched,omitempty"`
+}
+
+// ImageRule is one image pattern and who must have signed it.
+type ImageRule struct {
+	// Glob matches the canonical reference without tag or digest, such as
+	// "registry.corp.example/team/*" ("*" stays within one path segment,
+	// "**" crosses them).
+	// +kubebuilder:validation:MinLength=1
+	Glob string `json:"glob"`
+	// Authorities are the signers; by default any one of them is enough.
+	// +kubebuilder:validation:MinItems=1
+	Authorities []Authority `json:"authorities"`
+	// Require is "any" (one authority suffices) or "all".
+	// +kubebuilder:validation:Enum=any;all
+	// +kubebuilder:default=any
+	Require string `json:"require,omitempty"`
+}
+
+// Authority is one signer.
+type Authority struct {
+	// Name identifies the authority in messages.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Key is a public key.
+	// +optional
+	Key *KeyAuthority `json:"key,omitempty"`
+}
+
+// KeyAuthority is a public key, inline or in a Secret.
+type KeyAuthority struct {
+	// Data is a PEM public key (ECDSA, Ed25519 or RSA).
+	// +optional
+	Data string `json:"data,omitempty"`
+	// SecretRef names a Secret key holding the PEM.
+	// +optional
+	SecretRef *SecretKeyRef `json:"secretRef,omitempty"`
+}
+
+// SecretKeyRef is one key of one Secret.
+type SecretKeyRef struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Key       string `json:"key"`
+}
+
+// TollgateImagePolicyList is a list of TollgateImagePolicy.
+//
+// +kubebuilder:object:root=true
+type TollgateImagePolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []TollgateImagePolicy `json:"items"`
 }

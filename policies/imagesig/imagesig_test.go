@@ -1,0 +1,256 @@
+package imagesig_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/policies/imagesig"
+	"github.com/tollgate-dev/tollgate/test/registry"
+)
+
+type key struct {
+	sv  *signature.ECDSASignerVerifier
+	pem string
+}
+
+func newKey(t testing.TB) key {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, err := signature.LoadECDSASignerVerifier(priv, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := cryptoutils.MarshalPublicKeyToPEM(priv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key{sv, string(pem)}
+}
+
+type fixture struct {
+	reg             *registry.Registry
+	release, second key
+	verifier        *imagesig.Verifier
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	reg, err := registry.Start(context.Background(), registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reg.Stop() })
+	return &fixture{reg: reg, release: newKey(t), second: newKey(t),
+		verifier: imagesig.NewVerifier(imagesig.Options{Insecure: true, Timeout: 2 * time.Second})}
+}
+
+func (f *fixture) push(t testing.TB, repo, tag string, signers ...key) name.Digest {
+	t.Helper()
+	d, err := f.reg.PushRandom(context.Background(), repo, tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range signers {
+		if err := registry.Sign(context.Background(), d, k.sv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+func (f *fixture) policy(t testing.TB, mode, unmatched, require string) *imagesig.Policy {
+	t.Helper()
+	p, err := imagesig.Compile(context.Background(), v1alpha1.ImagePolicySpec{
+		Mode: mode, Unmatched: unmatched,
+		Images: []v1alpha1.ImageRule{{
+			Glob:    f.reg.Host() + "/team/**",
+			Require: require,
+			Authorities: []v1alpha1.Authority{
+				{Name: "release", Key: &v1alpha1.KeyAuthority{Data: f.release.pem}},
+				{Name: "second", Key: &v1alpha1.KeyAuthority{Data: f.second.pem}},
+			},
+		}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestVerifyAgainstARealRegistry(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	stranger := newKey(t)
+	signed := f.push(t, "team/app", "1.0", f.release)
+	f.push(t, "team/both", "1.0", f.release, f.second)
+	f.push(t, "team/unsigned", "1.0")
+	f.push(t, "team/foreign", "1.0", stranger)
+	// The tag is signed; a different, unsigned digest is pushed under another tag.
+	f.push(t, "team/moved", "1.0", f.release)
+	movedUnsigned := f.push(t, "team/moved", "2.0")
+	host := f.reg.Host()
+
+	cases := []struct {
+		name, image, mode, unmatched, require string
+		verified                              bool
+		action, pinned, reason                string
+	}{
+		{name: "signed by the rule's key: admitted and pinned", image: host + "/team/app:1.0",
+			verified: true, action: "allow", pinned: host + "/team/app:1.0@" + signed.DigestStr()},
+		{name: "by digest", image: signed.String(), verified: true, action: "allow", pinned: signed.String()},
+		{name: "unsigned", image: host + "/team/unsigned:1.0", action: "deny", reason: "release: no signatures found"},
+		{name: "signed by another key", image: host + "/team/foreign:1.0", action: "deny", reason: "release: no signature matches its key"},
+		{name: "unsigned in Warn mode warns", image: host + "/team/unsigned:1.0", mode: "Warn", action: "warn"},
+		{name: "all-of with one signature missing", image: host + "/team/app:1.0", require: "all", action: "deny", reason: "not signed by all of"},
+		{name: "all-of with both", image: host + "/team/both:1.0", require: "all", verified: true, action: "allow"},
+		{name: "tag@digest: the digest is verified, not the tag", image: host + "/team/moved:1.0@" + movedUnsigned.DigestStr(),
+			action: "deny", pinned: host + "/team/moved:1.0@" + movedUnsigned.DigestStr()},
+		{name: "no rule matches: denied by default", image: host + "/other/app:1.0", action: "deny", reason: "no rule of the image policy matches"},
+		{name: "no rule matches: allowed when configured", image: host + "/other/app:1.0", unmatched: "allow", action: "allow"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := f.verifier.Verify(ctx, f.policy(t, tc.mode, tc.unmatched, tc.require), tc.image, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verified != tc.verified || res.Action != tc.action {
+				t.Fatalf("verified %v action %s (%s), want %v %s", res.Verified, res.Action, res.Reason, tc.verified, tc.action)
+			}
+			if tc.pinned != "" && res.Pinned != tc.pinned {
+				t.Errorf("pinned %s, want %s", res.Pinned, tc.pinned)
+			}
+			if !strings.Contains(res.Reason, tc.reason) {
+				t.Errorf("reason %q does not say %q", res.Reason, tc.reason)
+			}
+		})
+	}
+}
+
+func TestTagMovedBetweenAdmissions(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	p := f.policy(t, "", "", "")
+	first := f.push(t, "team/app", "1.0", f.release)
+	res, err := f.verifier.Verify(ctx, p, f.reg.Host()+"/team/app:1.0", nil)
+	if err != nil || !res.Verified || res.Digest != first.DigestStr() {
+		t.Fatalf("first: %+v %v", res, err)
+	}
+	// Someone pushes an unsigned image under the same tag: the tag resolves
+	// anew, and the new digest fails (the cached verdict of the old one does
+	// not carry over).
+	moved := f.push(t, "team/app", "1.0")
+	res, err = f.verifier.Verify(ctx, p, f.reg.Host()+"/team/app:1.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verified || res.Digest != moved.DigestStr() || res.Cached {
+		t.Fatalf("after the tag moved: %+v", res)
+	}
+}
+
+func TestCacheAndRegistryDown(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	p := f.policy(t, "", "", "")
+	d := f.push(t, "team/app", "1.0", f.release)
+	if res, err := f.verifier.Verify(ctx, p, d.String(), nil); err != nil || !res.Verified || res.Cached {
+		t.Fatalf("cold: %+v %v", res, err)
+	}
+	if err := f.reg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// A digest verified before answers from the cache, with no registry call.
+	res, err := f.verifier.Verify(ctx, p, d.String(), nil)
+	if err != nil || !res.Verified || !res.Cached {
+		t.Fatalf("cached: %+v %v", res, err)
+	}
+	// A tag needs the registry to resolve: with it down, a clear error, fast.
+	start := time.Now()
+	_, err = f.verifier.Verify(ctx, p, f.reg.Host()+"/team/app:1.0", nil)
+	if err == nil || !strings.Contains(err.Error(), "resolving") {
+		t.Fatalf("registry down: %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("the registry deadline did not hold: %s", time.Since(start))
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	good := newKey(t).pem
+	_, err := imagesig.Compile(context.Background(), v1alpha1.ImagePolicySpec{
+		Mode: "Sometimes", Unmatched: "shrug",
+		Images: []v1alpha1.ImageRule{
+			{Glob: "", Authorities: []v1alpha1.Authority{{Name: "a", Key: &v1alpha1.KeyAuthority{Data: good}}}},
+			{Glob: "registry/*", Require: "most", Authorities: []v1alpha1.Authority{
+				{Name: "a", Key: &v1alpha1.KeyAuthority{Data: "not a key"}},
+				{Name: "b"},
+				{Name: "c", Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretKeyRef{Name: "k"}}},
+			}},
+		},
+	}, nil)
+	for _, want := range []string{
+		`spec.mode: "Sometimes": want Enforce or Warn`,
+		`spec.unmatched: "shrug": want allow, warn or deny`,
+		"spec.images[0].glob: empty",
+		`spec.images[1].require: "most": want any or all`,
+		"spec.images[1].authorities[0].key: not a PEM public key",
+		"spec.images[1].authorities[1]: set key",
+		"spec.images[1].authorities[2].key.secretRef: Secrets cannot be read here",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+}
+
+// BenchmarkCachedVerdict: an image verified before, verified again by
+// digest (the webhook's path once the mutating webhook has pinned it).
+// Target: under 1 ms.
+func BenchmarkCachedVerdict(b *testing.B) {
+	f := newFixture(b)
+	p := f.policy(b, "", "", "")
+	d := f.push(b, "team/app", "1.0", f.release)
+	ctx := context.Background()
+	if res, err := f.verifier.Verify(ctx, p, d.String(), nil); err != nil || !res.Verified {
+		b.Fatalf("%+v %v", res, err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if res, err := f.verifier.Verify(ctx, p, d.String(), nil); err != nil || !res.Cached {
+			b.Fatalf("%+v %v", res, err)
+		}
+	}
+}
+
+// BenchmarkColdVerification: a tag resolved and its signature verified
+// against the local registry, cache bypassed.
+func BenchmarkColdVerification(b *testing.B) {
+	f := newFixture(b)
+	p := f.policy(b, "", "", "")
+	f.push(b, "team/app", "1.0", f.release)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		v := imagesig.NewVerifier(imagesig.Options{Insecure: true})
+		if res, err := v.Verify(ctx, p, f.reg.Host()+"/team/app:1.0", nil); err != nil || !res.Verified {
+			b.Fatalf("%+v %v", res, err)
+		}
+	}
+}
