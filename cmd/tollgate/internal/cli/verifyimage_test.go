@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/tollgate-dev/tollgate/test/registry"
+)
+
+func TestVerifyImage(t *testing.T) {
+	ctx := context.Background()
+	reg, err := registry.Start(ctx, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Stop()
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sv, _ := signature.LoadECDSASignerVerifier(priv, crypto.SHA256)
+	pem, _ := cryptoutils.MarshalPublicKeyToPEM(priv.Public())
+	signed, err := reg.PushRandom(ctx, "team/app", "1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := registry.Sign(ctx, signed, sv); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.PushRandom(ctx, "team/unsigned", "1.0"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keyFile := write(t, dir, "release.pub", string(pem))
+	indented := "              " + strings.ReplaceAll(strings.TrimSpace(string(pem)), "\n", "\n              ")
+	policy := write(t, dir, "policy.yaml", fmt.Sprintf(`apiVersion: tollgate.dev/v1alpha1
+kind: TollgateImagePolicy
+metadata: {name: corp}
+spec:
+  mode: Enforce
+  unmatched: deny
+  images:
+    - glob: %s/team/**
+      authorities:
+        - name: release
+          key:
+            data: |
+%s
+`, reg.Host(), indented))
+	good, bad := reg.Host()+"/team/app:1.0", reg.Host()+"/team/unsigned:1.0"
+
+	code, out, stderr := run(t, "", "verify-image", "--insecure-registry", "--policy", policy, good)
+	if code != ExitOK || !strings.Contains(out, "✓ "+good) || !strings.Contains(out, "pinned   "+good+"@"+signed.DigestStr()) || !strings.Contains(out, "signed   by release") {
+		t.Fatalf("signed image: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, _ = run(t, "", "verify-image", "--insecure-registry", "--policy", policy, good, bad, reg.Host()+"/elsewhere/app:1.0")
+	for _, want := range []string{"✓ " + good, "✗ " + bad, "release: no signatures found", "✗ " + reg.Host() + "/elsewhere/app:1.0", "no rule of the image policy matches"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if code != ExitFindings {
+		t.Errorf("exit %d, want %d when an image fails", code, ExitFindings)
+	}
+	code, out, _ = run(t, "", "verify-image", "--insecure-registry", "--key", keyFile, "--format", "json", good)
+	var results []map[string]any
+	if err := json.Unmarshal([]byte(out), &results); err != nil || code != ExitOK || results[0]["verified"] != true {
+		t.Fatalf("json: exit %d %v\n%s", code, err, out)
+	}
+
+	// Bad input: each a usage error naming what is wrong.
+	notPolicy := write(t, dir, "deployment.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n")
+	typo := write(t, dir, "typo.yaml", "apiVersion: tollgate.dev/v1alpha1\nkind: TollgateImagePolicy\nspec: {imagez: []}\n")
+	badKey := write(t, dir, "bad.pub", "not a key")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"verify-image", good}, "give exactly one of --policy and --key"},
+		{[]string{"verify-image", "--policy", policy, "--key", keyFile, good}, "give exactly one of --policy and --key"},
+		{[]string{"verify-image", "--policy", "/nonexistent.yaml", good}, "--policy: open /nonexistent.yaml"},
+		{[]string{"verify-image", "--policy", notPolicy, good}, "want apiVersion tollgate.dev/v1alpha1, kind TollgateImagePolicy"},
+		{[]string{"verify-image", "--policy", typo, good}, `unknown field "imagez"`},
+		{[]string{"verify-image", "--key", badKey, good}, "spec.images[0].authorities[0].key: not a PEM public key"},
+		{[]string{"verify-image", "--key", keyFile, "--format", "xml", good}, `--format "xml": want text or json`},
+		{[]string{"verify-image", "--key", keyFile}, "requires at least 1 arg"},
+	} {
+		code, _, stderr := run(t, "", tc.args...)
+		if code != ExitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d %q, want %d and %q", tc.args, code, stderr, ExitUsage, tc.want)
+		}
+	}
+	// A malformed image reference is a failed image, named, not a crash.
+	code, out, _ = run(t, "", "verify-image", "--insecure-registry", "--key", keyFile, "UPPER/Case:tag")
+	if code != ExitFindings || !strings.Contains(out, `image "UPPER/Case:tag"`) {
+		t.Errorf("malformed reference: exit %d\n%s", code, out)
+	}
+}
