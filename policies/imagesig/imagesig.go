@@ -286,11 +286,14 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, keychain
 		return nil, err
 	}
 	res.Digest = digest.DigestStr()
-	res.Pinned = pinned(ref, digest)
+	pin := pinned(ref, digest)
 
 	key := p.id + "|" + r.glob + "|" + digest.String()
 	if cached, ok := v.lookup(key); ok {
-		cached.Image, cached.Pinned, cached.Cached = image, res.Pinned, true
+		cached.Image, cached.Cached = image, true
+		if cached.Verified {
+			cached.Pinned = pin
+		}
 		return &cached, nil
 	}
 	var failures []string
@@ -315,6 +318,7 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, keychain
 	switch {
 	case res.Verified:
 		res.Action = ActionAllow
+		res.Pinned = pin
 	case p.enforce:
 		res.Action = ActionDeny
 	default:
@@ -327,7 +331,9 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, keychain
 		}
 		res.Reason = fmt.Sprintf("%s is not signed by %s the rule's authorities (%s)", digest.DigestStr(), need, strings.Join(failures, "; "))
 	}
-	v.store(key, *res)
+	stored := *res
+	stored.Pinned = "" // pinned per reference, not per digest
+	v.store(key, stored)
 	return res, nil
 }
 

@@ -107,7 +107,7 @@ func TestVerifyAgainstARealRegistry(t *testing.T) {
 	cases := []struct {
 		name, image, mode, unmatched, require string
 		verified                              bool
-		action, pinned, reason                string
+		action, pinned, digest, reason        string
 	}{
 		{name: "signed by the rule's key: admitted and pinned", image: host + "/team/app:1.0",
 			verified: true, action: "allow", pinned: host + "/team/app:1.0@" + signed.DigestStr()},
@@ -118,7 +118,7 @@ func TestVerifyAgainstARealRegistry(t *testing.T) {
 		{name: "all-of with one signature missing", image: host + "/team/app:1.0", require: "all", action: "deny", reason: "not signed by all of"},
 		{name: "all-of with both", image: host + "/team/both:1.0", require: "all", verified: true, action: "allow"},
 		{name: "tag@digest: the digest is verified, not the tag", image: host + "/team/moved:1.0@" + movedUnsigned.DigestStr(),
-			action: "deny", pinned: host + "/team/moved:1.0@" + movedUnsigned.DigestStr()},
+			action: "deny", digest: movedUnsigned.DigestStr()},
 		{name: "no rule matches: denied by default", image: host + "/other/app:1.0", action: "deny", reason: "no rule of the image policy matches"},
 		{name: "no rule matches: allowed when configured", image: host + "/other/app:1.0", unmatched: "allow", action: "allow"},
 	}
@@ -133,6 +133,12 @@ func TestVerifyAgainstARealRegistry(t *testing.T) {
 			}
 			if tc.pinned != "" && res.Pinned != tc.pinned {
 				t.Errorf("pinned %s, want %s", res.Pinned, tc.pinned)
+			}
+			if tc.digest != "" && res.Digest != tc.digest {
+				t.Errorf("digest %s, want %s", res.Digest, tc.digest)
+			}
+			if !res.Verified && res.Pinned != "" {
+				t.Errorf("an unverified image was pinned: %s", res.Pinned)
 			}
 			if !strings.Contains(res.Reason, tc.reason) {
 				t.Errorf("reason %q does not say %q", res.Reason, tc.reason)
