@@ -2,16 +2,11 @@ package imagesig_test
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
@@ -26,15 +21,7 @@ type key struct {
 
 func newKey(t testing.TB) key {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sv, err := signature.LoadECDSASignerVerifier(priv, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pem, err := cryptoutils.MarshalPublicKeyToPEM(priv.Public())
+	sv, pem, err := registry.NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}

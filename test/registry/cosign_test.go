@@ -2,10 +2,6 @@ package registry
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"strings"
 	"testing"
 
@@ -34,11 +30,7 @@ func TestCosignKeySignaturesOnTheRealRegistry(t *testing.T) {
 		return d
 	}
 	newKey := func() *signature.ECDSASignerVerifier {
-		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sv, err := signature.LoadECDSASignerVerifier(priv, crypto.SHA256)
+		sv, _, err := NewKey()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,10 @@ package registry
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 
@@ -12,6 +16,7 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
 )
@@ -65,4 +70,22 @@ func Sign(ctx context.Context, d name.Digest, signer signature.Signer) error {
 		return fmt.Errorf("writing the signature of %s: %w", d, err)
 	}
 	return nil
+}
+
+// NewKey generates an ECDSA P-256 signing key, as `cosign generate-key-pair`
+// does, and returns it with its PEM public key.
+func NewKey() (*signature.ECDSASignerVerifier, []byte, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	sv, err := signature.LoadECDSASignerVerifier(priv, crypto.SHA256)
+	if err != nil {
+		return nil, nil, err
+	}
+	pem, err := cryptoutils.MarshalPublicKeyToPEM(priv.Public())
+	if err != nil {
+		return nil, nil, err
+	}
+	return sv, pem, nil
 }

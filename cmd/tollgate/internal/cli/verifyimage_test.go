@@ -2,17 +2,10 @@ package cli
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
-	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/tollgate-dev/tollgate/test/registry"
 )
@@ -24,9 +17,10 @@ func TestVerifyImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Stop()
-	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	sv, _ := signature.LoadECDSASignerVerifier(priv, crypto.SHA256)
-	pem, _ := cryptoutils.MarshalPublicKeyToPEM(priv.Public())
+	sv, pem, err := registry.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
 	signed, err := reg.PushRandom(ctx, "team/app", "1.0")
 	if err != nil {
 		t.Fatal(err)
