@@ -39,8 +39,9 @@ const (
 // Reviewer answers admission requests with the engine. It is the shared
 // core of the mutating and validating endpoints.
 type Reviewer struct {
-	opts   ReviewerOptions
-	sample atomic.Uint64
+	opts      ReviewerOptions
+	sample    atomic.Uint64
+	profiling atomic.Bool
 }
 
 // ReviewerOptions are the Reviewer's dependencies.
@@ -272,7 +273,7 @@ func (r *Reviewer) Validate(ctx context.Context, req *admissionv1.AdmissionReque
 		resp.Warnings = append(resp.Warnings, truncate("tollgate: "+w))
 	}
 	r.record(ctx, st, WebhookValidate, req, in, resp, d, nil)
-	r.maybeProfile(ctx, st, in)
+	r.maybeProfile(st, in)
 	return resp, nil
 }
 
@@ -348,16 +349,24 @@ func (r *Reviewer) record(ctx context.Context, st *State, webhook string, req *a
 	}
 }
 
-func (r *Reviewer) maybeProfile(ctx context.Context, st *State, in *policies.Input) {
+// maybeProfile times each policy on its own for a sample of real
+// requests. It runs after the response, off the request path, one at a
+// time: a sample that finds the previous one still running is skipped.
+func (r *Reviewer) maybeProfile(st *State, in *policies.Input) {
 	if r.opts.Metrics == nil || r.opts.ProfileEvery < 0 || in.DryRun {
 		return
 	}
-	if r.sample.Add(1)%uint64(r.opts.ProfileEvery) != 1 {
+	if r.sample.Add(1)%uint64(r.opts.ProfileEvery) != 1 || !r.profiling.CompareAndSwap(false, true) {
 		return
 	}
-	st.Engine.Profile(ctx, in, func(policy string, took time.Duration) {
-		r.opts.Metrics.policyTime.WithLabelValues(policy).Observe(took.Seconds())
-	})
+	go func() {
+		defer r.profiling.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+		defer cancel()
+		st.Engine.Profile(ctx, in, func(policy string, took time.Duration) {
+			r.opts.Metrics.policyTime.WithLabelValues(policy).Observe(took.Seconds())
+		})
+	}()
 }
 
 func gvkString(req *admissionv1.AdmissionRequest) string {
