@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -80,6 +81,7 @@ type Loader struct {
 }
 
 type loadedPolicy struct {
+	uid        types.UID
 	generation int64
 	modules    []policies.Module
 	data       map[string]any
@@ -191,7 +193,11 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 	for i := range list.Items {
 		p := &list.Items[i]
 		live[p.Name] = true
-		if lp, ok := l.good[p.Name]; ok && lp.generation == p.Generation {
+		if lp, ok := l.good[p.Name]; ok && lp.uid == p.UID && lp.generation == p.Generation {
+			// Unchanged and in force. Its status is still written below, so
+			// an object recreated under the same name, or one whose status a
+			// former leader never wrote, says so too.
+			statuses[p.Name] = nil
 			continue
 		}
 		lp, err := l.compilePolicy(ctx, p)
@@ -279,7 +285,7 @@ func (l *Loader) current() *policies.Config {
 // compilePolicy reads one TollgatePolicy's modules and checks they compile
 // beside the base modules.
 func (l *Loader) compilePolicy(ctx context.Context, p *v1alpha1.TollgatePolicy) (loadedPolicy, error) {
-	lp := loadedPolicy{generation: p.Generation}
+	lp := loadedPolicy{uid: p.UID, generation: p.Generation}
 	switch {
 	case p.Spec.Rego != "":
 		lp.modules = []policies.Module{{Name: "tollgatepolicy/" + p.Name + ".rego", Text: p.Spec.Rego}}
@@ -460,10 +466,7 @@ type exceptionStatus struct {
 func (l *Loader) writeStatuses(ctx context.Context, items []v1alpha1.TollgatePolicy, results map[string]error, cfgErr error, exStatus map[string]exceptionStatus) {
 	for i := range items {
 		p := &items[i]
-		err, changed := results[p.Name]
-		if !changed {
-			continue
-		}
+		err := results[p.Name]
 		st := p.Status.DeepCopy()
 		st.ObservedGeneration = p.Generation
 		cond := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: p.Generation}

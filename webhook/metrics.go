@@ -17,6 +17,7 @@ type Metrics struct {
 	errors     *prometheus.CounterVec
 	reloads    *prometheus.CounterVec
 	loaded     prometheus.Gauge
+	inFlight   *prometheus.GaugeVec
 }
 
 // NewMetrics registers the series with reg.
@@ -52,8 +53,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tollgate_policies_loaded",
 			Help: "Policies in force.",
 		}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tollgate_admission_in_flight",
+			Help: "Admission requests being answered now, by webhook; what a shutdown drains.",
+		}, []string{"webhook"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.policyTime, m.violations, m.errors, m.reloads, m.loaded)
+	reg.MustRegister(m.requests, m.latency, m.policyTime, m.violations, m.errors, m.reloads, m.loaded, m.inFlight)
 	return m
 }
 
@@ -62,6 +67,16 @@ func dryRunLabel(dry bool) string {
 		return "true"
 	}
 	return "false"
+}
+
+// track counts a request in flight until the returned func is called.
+func (m *Metrics) track(webhook string) func() {
+	if m == nil {
+		return func() {}
+	}
+	g := m.inFlight.WithLabelValues(webhook)
+	g.Inc()
+	return g.Dec
 }
 
 func (m *Metrics) observeRequest(webhook, op, kind, decision string, dry bool, took time.Duration) {

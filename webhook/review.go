@@ -444,6 +444,7 @@ type ReviewFunc func(ctx context.Context, req *admissionv1.AdmissionRequest) (*a
 func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
 		start := time.Now()
+		defer r.opts.Metrics.track(webhook)()
 		if hr.Method != http.MethodPost {
 			httpError(w, http.StatusMethodNotAllowed, "admission reviews are POSTed")
 			return

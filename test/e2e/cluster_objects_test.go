@@ -238,3 +238,54 @@ spec:
 		t.Fatalf("the last good config is no longer in force: %v %s", err, stderr)
 	}
 }
+
+// TestPolicyRecreatedUnderSameName: a policy deleted and created again
+// under the same name (kubectl delete then apply, faster than a reload)
+// is a new object; its status says it is in force.
+func TestPolicyRecreatedUnderSameName(t *testing.T) {
+	ctx := context.Background()
+	const policy = `apiVersion: tollgate.dev/v1alpha1
+kind: TollgatePolicy
+metadata: {name: recreated}
+spec:
+  rego: |
+    # METADATA
+    # custom:
+    #   id: recreated
+    #   severity: low
+    #   action: audit
+    #   scope: object
+    #   kinds: [example.com/Recreated]
+    package corp.recreated
+
+    violation contains {"msg": "never"} if { false }
+`
+	defer kubectl(t, "delete", "tollgatepolicy", "recreated", "--ignore-not-found")
+	for round := range 3 {
+		if _, _, err := apply(t, policy); err != nil {
+			t.Fatal(err)
+		}
+		waitPolicyReady(t, "recreated", "True")
+		var p v1alpha1.TollgatePolicy
+		if err := env.client.Get(ctx, client.ObjectKey{Name: "recreated"}, &p); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.client.Delete(ctx, &p); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		eventually(t, 10*time.Second, func() error {
+			err := env.client.Get(ctx, client.ObjectKey{Name: "recreated"}, &v1alpha1.TollgatePolicy{})
+			if client.IgnoreNotFound(err) != nil {
+				return err
+			}
+			if err == nil {
+				return fmt.Errorf("still there")
+			}
+			return nil
+		})
+	}
+	if _, _, err := apply(t, policy); err != nil {
+		t.Fatal(err)
+	}
+	waitPolicyReady(t, "recreated", "True")
+}
