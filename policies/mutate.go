@@ -41,7 +41,9 @@ func (m *Mutation) Empty() bool { return len(m.Patch) == 0 }
 // resource requests and limits. It only adds what is missing (values the
 // user set are kept unless the config says to overwrite), so a second call
 // on the patched object returns an empty patch. in.Object is not modified.
-func (e *Engine) Mutate(in *Input) (*Mutation, error) {
+// pins, from the image verifier, replace images with their verified
+// digest-pinned references (listed by Images on the same input).
+func (e *Engine) Mutate(in *Input, pins ...ImagePin) (*Mutation, error) {
 	mut := &Mutation{Patch: []PatchOperation{}, Injected: map[string][]string{}}
 	if in.Object == nil || in.Operation == "DELETE" {
 		return mut, nil
@@ -62,6 +64,9 @@ func (e *Engine) Mutate(in *Input) (*Mutation, error) {
 			if sc.Enabled {
 				p.containerSecurity([]any{"spec"}, sc, []string{"ephemeralContainers"}, podIsWindows(p.obj))
 			}
+		}
+		if err := p.pin(pins); err != nil {
+			return nil, err
 		}
 		return p.finish(in.Object)
 	}
@@ -87,6 +92,9 @@ func (e *Engine) Mutate(in *Input) (*Mutation, error) {
 				}
 			}
 		}
+	}
+	if err := p.pin(pins); err != nil {
+		return nil, err
 	}
 	return p.finish(in.Object)
 }
