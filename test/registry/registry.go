@@ -1,8 +1,10 @@
 // Package registry runs a real OCI registry for tests: Debian's
 // docker-registry (the CNCF distribution registry) on a loopback port, with
 // its storage in a temporary directory and, optionally, basic auth. Image
-// signature tests push images and signatures to it with go-containerregistry
-// and cosign, as they would to any registry.
+// signature tests push images, signatures and attestations to it with
+// go-containerregistry and cosign, as they would to any registry. For
+// keyless signatures a test CA stands in for Fulcio and a test key for
+// Rekor, offline.
 package registry
 
 import (
