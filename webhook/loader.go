@@ -58,6 +58,9 @@ type LoaderOptions struct {
 	// WriteStatus says whether this replica writes object status (the
 	// leader does; every replica loads).
 	WriteStatus func() bool
+	// Secrets reads the Secrets image policies keep keys in (live, not
+	// from a cluster-wide cache); nil refuses secretRef keys.
+	Secrets client.Reader
 	// HTTPClient fetches bundles.
 	HTTPClient *http.Client
 	Metrics    *Metrics
@@ -65,9 +68,9 @@ type LoaderOptions struct {
 	Now        func() time.Time
 }
 
-// Loader keeps the State in step with TollgatePolicy, TollgateConfig and
-// TollgateException objects: every change rebuilds the engine off the
-// request path and swaps it in whole. A policy or config that does not load
+// Loader keeps the State in step with TollgatePolicy, TollgateConfig,
+// TollgateException and TollgateImagePolicy objects: every change rebuilds
+// the engine off the request path and swaps it in whole. A policy or config that does not load
 // is reported in its status and the last good version stays in force.
 type Loader struct {
 	opts    LoaderOptions
@@ -77,6 +80,7 @@ type Loader struct {
 	generation int64
 	goodConfig *policies.Config
 	good       map[string]loadedPolicy // by TollgatePolicy name
+	goodImages map[string]loadedImagePolicy
 	base       map[string]bool
 }
 
@@ -111,7 +115,7 @@ func NewLoader(opts LoaderOptions) (*Loader, error) {
 	if opts.WriteStatus == nil {
 		opts.WriteStatus = func() bool { return true }
 	}
-	return &Loader{opts: opts, trigger: make(chan struct{}, 1), good: map[string]loadedPolicy{}}, nil
+	return &Loader{opts: opts, trigger: make(chan struct{}, 1), good: map[string]loadedPolicy{}, goodImages: map[string]loadedImagePolicy{}}, nil
 }
 
 // Start watches the objects and reloads on every change until ctx ends; it
@@ -119,7 +123,7 @@ func NewLoader(opts LoaderOptions) (*Loader, error) {
 // it watches, so readiness can wait for it.
 func (l *Loader) Start(ctx context.Context) error {
 	if l.opts.Cache != nil {
-		for _, obj := range []client.Object{&v1alpha1.TollgatePolicy{}, &v1alpha1.TollgateConfig{}, &v1alpha1.TollgateException{}} {
+		for _, obj := range []client.Object{&v1alpha1.TollgatePolicy{}, &v1alpha1.TollgateConfig{}, &v1alpha1.TollgateException{}, &v1alpha1.TollgateImagePolicy{}} {
 			inf, err := l.opts.Cache.GetInformer(ctx, obj)
 			if err != nil {
 				return fmt.Errorf("watching %T: %w", obj, err)
@@ -235,20 +239,23 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 		return time.Time{}, err
 	}
 	exceptions, exStatus, next := l.exceptions(ctx, engine.Config())
+	images, imageItems, imageResults := l.imagePolicies(ctx)
 	l.generation++
 	st := NewState(engine, exceptions, l.generation)
+	st.Images = images
 	l.opts.State.Store(st)
 	l.opts.Metrics.reload("ok")
 	if l.opts.Metrics != nil {
 		l.opts.Metrics.loaded.Set(float64(len(engine.Policies())))
 	}
 	l.opts.Logger.InfoContext(ctx, "policies loaded", "generation", l.generation, "policies", len(engine.Policies()),
-		"clusterPolicies", len(l.good), "exceptions", len(exceptions))
+		"clusterPolicies", len(l.good), "exceptions", len(exceptions), "imagePolicies", len(images))
 	if l.opts.OnLoad != nil {
 		l.opts.OnLoad(ctx, st)
 	}
 	if l.opts.WriteStatus() {
 		l.writeStatuses(ctx, list.Items, statuses, cfgErr, exStatus)
+		l.writeImageStatuses(ctx, imageItems, imageResults)
 	}
 	return next, nil
 }

@@ -55,6 +55,9 @@ type ReviewerOptions struct {
 	// Timeout bounds a request; it should sit inside the webhook
 	// configuration's timeoutSeconds. Default 4s.
 	Timeout time.Duration
+	// Images verifies container images against the image policies in
+	// force; nil leaves images unchecked.
+	Images *ImageGate
 	// Metrics, DecisionLog and Logger may be nil.
 	Metrics     *Metrics
 	DecisionLog *DecisionLog
@@ -195,7 +198,15 @@ func (r *Reviewer) Mutate(ctx context.Context, req *admissionv1.AdmissionRequest
 	if err != nil || in == nil {
 		return resp, err
 	}
-	m, merr := st.Engine.Mutate(in)
+	var pins []policies.ImagePin
+	if r.opts.Images != nil && len(st.Images) > 0 {
+		var notes []string
+		pins, notes = r.opts.Images.Pins(ctx, st, in, req.Namespace)
+		for _, n := range notes {
+			r.opts.Logger.DebugContext(ctx, "image not pinned", "uid", req.UID, "reason", n)
+		}
+	}
+	m, merr := st.Engine.Mutate(in, pins...)
 	if merr != nil {
 		// The object is malformed in a way defaulting cannot handle; the
 		// validator and the API server's own validation judge it.
@@ -227,6 +238,9 @@ func (r *Reviewer) Validate(ctx context.Context, req *admissionv1.AdmissionReque
 		return resp, err
 	}
 	d := st.Engine.Evaluate(ctx, in)
+	if r.opts.Images != nil && len(st.Images) > 0 {
+		d.Findings = append(d.Findings, r.opts.Images.Check(ctx, st, in, req.Namespace)...)
+	}
 	d.ApplyExceptions(in, st.Exceptions, r.opts.Now())
 	if req.SubResource == "ephemeralcontainers" {
 		// kubectl debug: judge what it adds, not the pod it attaches to.

@@ -33,6 +33,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/webhook/certs"
 )
 
@@ -89,6 +90,10 @@ type ServerOptions struct {
 	// ShutdownDelay keeps serving (not ready) this long after a stop
 	// signal, so load balancers stop sending before the server goes.
 	ShutdownDelay time.Duration
+	// Images configures image verification: the registry deadline (by
+	// default half a second inside the request's), the verdict cache, and
+	// whether plain-HTTP registries are allowed.
+	Images imagesig.Options
 	// DecisionLog receives one JSON line per decision.
 	DecisionLog *DecisionLog
 	Logger      *slog.Logger
@@ -203,7 +208,17 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 	if opts.PolicyTimeout <= 0 || opts.PolicyTimeout > requestTimeout {
 		opts.PolicyTimeout = requestTimeout // a policy's deadline sits inside the webhook's
 	}
+	if opts.Images.Timeout <= 0 || opts.Images.Timeout > requestTimeout-500*time.Millisecond {
+		opts.Images.Timeout = max(requestTimeout-500*time.Millisecond, 500*time.Millisecond) // registry calls end before the request does
+	}
+	images := &ImageGate{
+		Verifier:  imagesig.NewVerifier(opts.Images),
+		Keychains: &PullSecrets{Reader: mgr.GetAPIReader()},
+		Parallel:  4,
+		Logger:    logger,
+	}
 	reviewer, err := NewReviewer(ReviewerOptions{
+		Images:       images,
 		State:        state,
 		Namespaces:   &CachedNamespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()},
 		OwnNamespace: opts.Namespace,
@@ -220,6 +235,7 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 		Client: mgr.GetClient(), Cache: mgr.GetCache(),
 		Base: opts.Modules, BaseData: opts.Data, FileConfig: opts.Config, ConfigName: opts.ConfigName,
 		PolicyTimeout: opts.PolicyTimeout, State: state, WriteStatus: leader,
+		Secrets: mgr.GetAPIReader(),
 		Metrics: metrics, Logger: logger,
 		OnLoad: func(ctx context.Context, st *State) {
 			if !opts.ManageWebhooks || !leader() {

@@ -15,6 +15,8 @@ type State struct {
 	Exceptions []policies.Exception
 	// Generation counts reloads; the decision log records it.
 	Generation int64
+	// Images are the image policies in force, by name.
+	Images []ImagePolicy
 
 	actions map[string]policies.Action
 }

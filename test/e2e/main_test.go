@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/policies/library"
 	"github.com/tollgate-dev/tollgate/test/cluster"
 	"github.com/tollgate-dev/tollgate/webhook"
@@ -34,6 +36,9 @@ var env struct {
 	decision  *syncBuffer
 	serverLog *syncBuffer
 	port      int
+	// registryCalls counts the shared server's registry requests by
+	// method and path.
+	registryCalls *countingTransport
 }
 
 const e2eConfig = `
@@ -77,8 +82,9 @@ func run(m *testing.M) int {
 	}
 
 	env.decision = &syncBuffer{}
+	env.registryCalls = &countingTransport{counts: map[string]int{}}
 	serverLog := &syncBuffer{}
-	stop, port, err := startServer(ctx, serverOptions{name: "tollgate", log: serverLog, decisions: env.decision})
+	stop, port, err := startServer(ctx, serverOptions{name: "tollgate", log: serverLog, decisions: env.decision, registry: env.registryCalls})
 	env.serverLog = serverLog
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting tollgate serve: %v\n%s\n", err, serverLog.String())
@@ -105,6 +111,7 @@ type serverOptions struct {
 	unmanaged                bool  // do not register webhook configurations
 	validateTimeout          int32 // default 8
 	shutdownDelay            time.Duration
+	registry                 http.RoundTripper // registry calls of image verification
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -137,6 +144,7 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			ManageWebhooks: !o.unmanaged, URL: fmt.Sprintf("https://127.0.0.1:%d", port),
 			MutateTimeout: max(o.validateTimeout, 5), ValidateTimeout: max(o.validateTimeout, 8), ShutdownDelay: o.shutdownDelay,
 			Modules: lib, Config: cfg, ConfigName: "tollgate",
+			Images:      imagesig.Options{Insecure: true, Transport: o.registry, CacheTTL: time.Hour},
 			DecisionLog: webhook.NewDecisionLog(o.decisions),
 			Logger:      slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			Ready:       func() { close(ready) },
@@ -254,4 +262,30 @@ func teamNamespace(t *testing.T, name string) {
 	if _, _, err := apply(t, ns); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// countingTransport counts registry requests ("HEAD /v2/team/app/manifests/1.0").
+type countingTransport struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.counts[r.Method+" "+r.URL.Path]++
+	c.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// count returns the requests whose "METHOD path" has the prefix.
+func (c *countingTransport) count(prefix string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for k, v := range c.counts {
+		if strings.HasPrefix(k, prefix) {
+			n += v
+		}
+	}
+	return n
 }

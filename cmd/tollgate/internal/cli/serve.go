@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/webhook"
 )
 
@@ -35,6 +36,9 @@ type serveFlags struct {
 	decisionLog, logLevel          string
 	gcPercent                      int
 	memoryLimit                    string
+	imageTimeout, imageCacheTTL    time.Duration
+	imageCacheSize                 int
+	insecureRegistries             bool
 }
 
 func newServeCmd(stdio IO) *cobra.Command {
@@ -81,6 +85,10 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.DurationVar(&f.shutdownDelay, "shutdown-delay", 0, "keep serving (not ready) this long after SIGTERM")
 	fl.StringVar(&f.decisionLog, "decision-log", "-", "decision log file (JSON lines); - for stdout, empty for none")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.DurationVar(&f.imageTimeout, "image-timeout", 0, "deadline of the registry calls verifying one image (default: half a second inside the webhook timeout)")
+	fl.DurationVar(&f.imageCacheTTL, "image-cache-ttl", 10*time.Minute, "how long a verified image digest stays verified without asking the registry again")
+	fl.IntVar(&f.imageCacheSize, "image-cache-size", 10000, "verdicts kept in the image verification cache")
+	fl.BoolVar(&f.insecureRegistries, "allow-insecure-registries", false, "allow plain-HTTP registries (local development only; signatures are still verified)")
 	fl.IntVar(&f.gcPercent, "gc-percent", 400, "Go GC target percentage (GOGC, which wins when set); higher trades memory for CPU")
 	fl.StringVar(&f.memoryLimit, "memory-limit", "64Mi", "soft limit of the Go heap (GOMEMLIMIT, which wins when set): the GC works harder near it; 0 for none")
 	return c
@@ -141,6 +149,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		MutateTimeout: f.mutateTimeout, ValidateTimeout: f.validateTimeout,
 		Modules: mods, Data: data, Config: cfg, ConfigName: f.configName, PolicyTimeout: f.timeout,
 		LeaderElection: f.leaderElect, ShutdownDelay: f.shutdownDelay,
+		Images:      imagesig.Options{Timeout: f.imageTimeout, CacheTTL: f.imageCacheTTL, CacheSize: f.imageCacheSize, Insecure: f.insecureRegistries},
 		DecisionLog: webhook.NewDecisionLog(dlog), Logger: logger,
 		Ready: func() { logger.Info("ready: admission is served") },
 	})

@@ -1,0 +1,113 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/policies/imagesig"
+)
+
+// maxKeySecretBytes bounds a key read from a Secret for an image policy.
+const maxKeySecretBytes = 64 << 10
+
+type loadedImagePolicy struct {
+	uid        types.UID
+	generation int64
+	policy     *imagesig.Policy
+}
+
+// imagePolicies compiles the TollgateImagePolicy objects that changed and
+// returns those in force, with each object's load error (nil when it
+// loaded, or when it is unchanged and in force). A policy that no longer
+// compiles keeps its last good version in force.
+func (l *Loader) imagePolicies(ctx context.Context) ([]ImagePolicy, []v1alpha1.TollgateImagePolicy, map[string]error) {
+	var list v1alpha1.TollgateImagePolicyList
+	if err := l.opts.Client.List(ctx, &list); err != nil {
+		if !apimeta.IsNoMatchError(err) {
+			l.opts.Logger.ErrorContext(ctx, "listing TollgateImagePolicies failed; the last good ones stay in force", "error", err)
+		}
+		return l.imagesInForce(), nil, nil
+	}
+	results := map[string]error{}
+	live := map[string]bool{}
+	for i := range list.Items {
+		p := &list.Items[i]
+		live[p.Name] = true
+		if lp, ok := l.goodImages[p.Name]; ok && lp.uid == p.UID && lp.generation == p.Generation {
+			results[p.Name] = nil
+			continue
+		}
+		compiled, err := imagesig.Compile(ctx, p.Spec, l.readKeySecret)
+		results[p.Name] = err
+		if err == nil {
+			l.goodImages[p.Name] = loadedImagePolicy{uid: p.UID, generation: p.Generation, policy: compiled}
+		} else if lp, ok := l.goodImages[p.Name]; ok && lp.uid != p.UID {
+			delete(l.goodImages, p.Name) // a new object: the old one's version does not carry over
+		}
+	}
+	for name := range l.goodImages {
+		if !live[name] {
+			delete(l.goodImages, name)
+		}
+	}
+	return l.imagesInForce(), list.Items, results
+}
+
+func (l *Loader) imagesInForce() []ImagePolicy {
+	out := make([]ImagePolicy, 0, len(l.goodImages))
+	for name, lp := range l.goodImages {
+		out = append(out, ImagePolicy{Name: name, Policy: lp.policy})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// readKeySecret reads a public key an image policy keeps in a Secret.
+func (l *Loader) readKeySecret(ctx context.Context, ref v1alpha1.SecretKeyRef) ([]byte, error) {
+	if l.opts.Secrets == nil {
+		return nil, fmt.Errorf("secret %s/%s: Secrets cannot be read", ref.Namespace, ref.Name)
+	}
+	if ref.Namespace == "" || ref.Name == "" || ref.Key == "" {
+		return nil, fmt.Errorf("namespace, name and key are required")
+	}
+	var s corev1.Secret
+	if err := l.opts.Secrets.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &s); err != nil {
+		return nil, fmt.Errorf("secret %s/%s: %w", ref.Namespace, ref.Name, err)
+	}
+	v, ok := s.Data[ref.Key]
+	if !ok {
+		return nil, fmt.Errorf("secret %s/%s has no key %q", ref.Namespace, ref.Name, ref.Key)
+	}
+	if len(v) > maxKeySecretBytes {
+		return nil, fmt.Errorf("secret %s/%s key %q is over %d bytes", ref.Namespace, ref.Name, ref.Key, maxKeySecretBytes)
+	}
+	return v, nil
+}
+
+// writeImageStatuses records on each TollgateImagePolicy whether it loaded.
+func (l *Loader) writeImageStatuses(ctx context.Context, items []v1alpha1.TollgateImagePolicy, results map[string]error) {
+	for i := range items {
+		p := &items[i]
+		err, ok := results[p.Name]
+		if !ok {
+			continue
+		}
+		cond := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: p.Generation,
+			Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonLoaded, Message: "in force"}
+		if err != nil {
+			cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalid, limit(err.Error())
+			if lp, ok := l.goodImages[p.Name]; ok {
+				cond.Message = limit(fmt.Sprintf("generation %d does not load; generation %d stays in force: %v", p.Generation, lp.generation, err))
+			}
+		}
+		l.setObjectStatus(ctx, p, &p.Status, cond)
+	}
+}
