@@ -280,15 +280,7 @@ func (g *ImageGate) Check(ctx context.Context, st *State, in *policies.Input, ns
 	checks := g.verify(ctx, st, in, ns, imgs, true)
 	var findings []policies.Finding
 	add := func(c policies.ContainerImage, p ImagePolicy, action, reason string) {
-		a := policies.ActionEnforce
-		if action == imagesig.ActionWarn {
-			a = policies.ActionWarn
-		}
-		findings = append(findings, policies.Finding{
-			Policy: "image-policy/" + p.Name, Title: "Images are signed by a trusted authority",
-			Message: reason, Severity: policies.SeverityHigh, Action: a, Path: c.Path,
-			Remediation: "Use an image signed by an authority the TollgateImagePolicy " + p.Name + " names, and let Tollgate pin it to its digest.",
-		})
+		findings = append(findings, imagesig.Finding(p.Name, c, action, reason))
 	}
 	for _, c := range imgs {
 		ic := checks[c.Image]
@@ -297,25 +289,18 @@ func (g *ImageGate) Check(ctx context.Context, st *State, in *policies.Input, ns
 			switch {
 			case ic.err != nil:
 				if p.Policy.Matches(c.Image) {
-					add(c, p, failAction(p.Policy), "could not be verified: "+ic.err.Error())
+					add(c, p, p.Policy.FailAction(), "could not be verified: "+ic.err.Error())
 				}
 			case err != nil:
-				add(c, p, failAction(p.Policy), "could not be verified: "+err.Error())
+				add(c, p, p.Policy.FailAction(), "could not be verified: "+err.Error())
 			case res.Action != imagesig.ActionAllow:
 				add(c, p, res.Action, res.Reason)
 			case res.Verified && !hasDigest(c.Image):
-				add(c, p, failAction(p.Policy), fmt.Sprintf("%s is not pinned to its digest; it verifies as %s, which the mutating webhook pins (did it run?)", c.Image, ic.resolved))
+				add(c, p, p.Policy.FailAction(), fmt.Sprintf("%s is not pinned to its digest; it verifies as %s, which the mutating webhook pins (did it run?)", c.Image, ic.resolved))
 			}
 		}
 	}
 	return findings
-}
-
-func failAction(p *imagesig.Policy) string {
-	if p.Enforce() {
-		return imagesig.ActionDeny
-	}
-	return imagesig.ActionWarn
 }
 
 // hasDigest reports whether a reference names a digest (repo@sha256:...).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,11 @@ type checkFlags struct {
 	namespaces []string
 	namespace  string
 	ignore     []string
+	// Image policies: checked offline unless verifyImages.
+	imagePolicies    []string
+	verifyImages     bool
+	insecureRegistry bool
+	imageTimeout     time.Duration
 }
 
 func newCheckCmd(stdio IO) *cobra.Command {
@@ -33,6 +39,12 @@ kind: List, helm template and kustomize build output.
 
 Namespaces defined in the inputs give namespace context (ownership labels) to
 the workloads in them; --namespaces supplies more without checking them.
+
+TollgateImagePolicy objects in the inputs (and --image-policy files) judge the
+container images of the workloads. Without --verify-images no registry is
+contacted: an image no rule matches gets the policy's unmatched action. With
+--verify-images every image is resolved and its signatures verified, as the
+admission webhook does.
 
 Exit status: 0 no enforce finding, 1 at least one enforce finding, 2 usage or
 input error (the message names the file and line).`,
@@ -55,6 +67,10 @@ input error (the message names the file and line).`,
 	c.Flags().StringArrayVar(&f.namespaces, "namespaces", nil, "file of Namespace manifests giving context to the inputs (e.g. kubectl get ns -o yaml); repeatable")
 	c.Flags().StringVarP(&f.namespace, "namespace", "n", "", "namespace of objects that do not name one (as kubectl apply -n)")
 	c.Flags().StringArrayVar(&f.ignore, "ignore", nil, "glob of files to skip when walking directories (e.g. values*.yaml); repeatable")
+	c.Flags().StringArrayVar(&f.imagePolicies, "image-policy", nil, "TollgateImagePolicy file judging the images (beside those in the inputs); repeatable")
+	c.Flags().BoolVar(&f.verifyImages, "verify-images", false, "verify image signatures against the registries (default: no registry is contacted)")
+	c.Flags().BoolVar(&f.insecureRegistry, "insecure-registry", false, "with --verify-images: allow plain-HTTP registries")
+	c.Flags().DurationVar(&f.imageTimeout, "image-timeout", 10*time.Second, "with --verify-images: deadline of the registry calls for one image")
 	return c
 }
 
@@ -94,6 +110,7 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 		}
 	}
 	report.Files = len(files)
+	images := loadCheckImages(cmd.Context(), f, docs, report)
 
 	for _, d := range docs {
 		report.Objects++
@@ -109,7 +126,9 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 		if ns != "" {
 			nsObj = namespaces[ns]
 		}
-		decision := engine.Evaluate(cmd.Context(), policies.ObjectInput(policies.SourceCheck, obj, nsObj))
+		in := policies.ObjectInput(policies.SourceCheck, obj, nsObj)
+		decision := engine.Evaluate(cmd.Context(), in)
+		decision.Findings = append(decision.Findings, images.findings(cmd.Context(), engine, in)...)
 		for _, pe := range decision.Errors {
 			report.Problems = append(report.Problems, output.Problem{File: d.File, Line: d.Line, Policy: pe.Policy, Message: pe.Error()})
 		}
