@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sort"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -82,6 +83,9 @@ func (p *PullSecrets) Keychain(ctx context.Context, namespace string, spec map[s
 	if len(kc) == 0 {
 		return nil, errors.Join(errs...)
 	}
+	// The most specific path wins across all the secrets, as in the
+	// kubelet's keyring; otherwise the pod's secrets come first.
+	sort.SliceStable(kc, func(i, j int) bool { return len(kc[i].path) > len(kc[j].path) })
 	return kc, errors.Join(errs...)
 }
 
@@ -164,12 +168,6 @@ func parseDockerConfig(s *corev1.Secret) ([]dockerEntry, error) {
 		}
 		host, path := splitRegistryKey(key)
 		out = append(out, dockerEntry{host: normalizeRegistry(host), path: path, cfg: cfg})
-	}
-	// Longer (more specific) paths first, as the kubelet matches.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && len(out[j].path) > len(out[j-1].path); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
 	}
 	return out, nil
 }
