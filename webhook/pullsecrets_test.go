@@ -58,7 +58,7 @@ func TestPullSecretsKeychain(t *testing.T) {
 		t.Fatalf("missing secrets are skipped, as the kubelet skips them: %v", err)
 	}
 	for image, want := range map[string]string{
-		"registry.corp.example/search/api:1":   "robot:s3cret",  // the pod's secret
+		"registry.corp.example/search/api:1":   "robot:s3cret", // the pod's secret
 		"registry.corp.example/payments/api:1": "payments:pw2", // the more specific path of the service account's
 		"nginx:1.27":                           "hub:pw",       // docker.io, however it is written
 		"ghcr.io/corp/app:1":                   ":",            // anonymous
