@@ -12,6 +12,7 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore/pkg/tuf"
 )
 
 // TestKeylessSignaturesOnTheRealRegistry checks the stand-ins for Fulcio
@@ -48,7 +49,7 @@ func TestKeylessSignaturesOnTheRealRegistry(t *testing.T) {
 	roots.AddCert(ca.Root)
 	intermediates.AddCert(ca.Intermediate)
 	rekorKeys := cosign.NewTrustedTransparencyLogPubKeys()
-	if err := rekorKeys.AddTransparencyLogPubKey(rekor.PublicKeyPEM(), 0); err != nil {
+	if err := rekorKeys.AddTransparencyLogPubKey(rekor.PublicKeyPEM(), tuf.Active); err != nil {
 		t.Fatal(err)
 	}
 	trJSON, err := TrustedRootJSON(ca, rekor)
