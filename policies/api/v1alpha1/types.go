@@ -302,7 +302,12 @@ type ImageRule struct {
 	Require string `json:"require,omitempty"`
 }
 
-// Authority is one signer.
+// Authority is one signer: a key or a keyless identity, and the
+// attestations the image must carry from it. An authority is satisfied
+// when the image carries its signature and, for each attestation listed,
+// a verified attestation of that type that passes its policy.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.key) != has(self.keyless)",message="set key or keyless"
 type Authority struct {
 	// Name identifies the authority in messages.
 	// +kubebuilder:validation:MinLength=1
@@ -310,6 +315,15 @@ type Authority struct {
 	// Key is a public key.
 	// +optional
 	Key *KeyAuthority `json:"key,omitempty"`
+	// Keyless is a signer identified by a short-lived certificate (sigstore
+	// Fulcio), trusted through the roots or trusted root given here.
+	// +optional
+	Keyless *KeylessAuthority `json:"keyless,omitempty"`
+	// Attestations the image must carry, each signed by this authority.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Attestations []Attestation `json:"attestations,omitempty"`
 }
 
 // KeyAuthority is a public key, inline or in a Secret.
@@ -320,6 +334,101 @@ type KeyAuthority struct {
 	// SecretRef names a Secret key holding the PEM.
 	// +optional
 	SecretRef *SecretKeyRef `json:"secretRef,omitempty"`
+}
+
+// KeylessAuthority trusts certificates issued to some identities by a
+// certificate authority (Fulcio, public or private). Everything needed to
+// verify comes from the policy: nothing is fetched from the public
+// sigstore (no TUF), so a private deployment works offline.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.roots) != has(self.trustedRoot)",message="set roots or trustedRoot"
+type KeylessAuthority struct {
+	// Identities a signing certificate must name; one matching is enough.
+	// +kubebuilder:validation:MinItems=1
+	Identities []Identity `json:"identities"`
+	// Roots are the certificate authority's PEM root certificates.
+	// +optional
+	Roots *DataSource `json:"roots,omitempty"`
+	// Intermediates are PEM intermediate certificates between the roots
+	// and signing certificates, when signatures do not carry their chain.
+	// +optional
+	Intermediates *DataSource `json:"intermediates,omitempty"`
+	// Rekor is the transparency log that signatures made with the roots
+	// must be entered in; required with roots unless ignoreTlog is set.
+	// +optional
+	Rekor *RekorAuthority `json:"rekor,omitempty"`
+	// TrustedRoot is a sigstore trusted root (trusted_root.json), naming
+	// the certificate authorities and transparency logs together; an
+	// alternative to roots, intermediates and rekor.
+	// +optional
+	TrustedRoot *DataSource `json:"trustedRoot,omitempty"`
+	// IgnoreTlog skips the transparency log, for deployments without
+	// Rekor. A certificate is then checked at the time of verification:
+	// once it expires (Fulcio's last ten minutes) its signatures fail.
+	// +optional
+	IgnoreTlog bool `json:"ignoreTlog,omitempty"`
+}
+
+// Identity is who may sign: the OIDC issuer that authenticated the signer
+// (the certificate's issuer extension) and the signer's identity (its
+// subject alternative name: an email or a URI). Give each exactly or as a
+// regular expression; a regular expression matches the whole value.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.issuer) != has(self.issuerRegExp)",message="set issuer or issuerRegExp"
+// +kubebuilder:validation:XValidation:rule="has(self.subject) != has(self.subjectRegExp)",message="set subject or subjectRegExp"
+type Identity struct {
+	// +optional
+	Issuer string `json:"issuer,omitempty"`
+	// +optional
+	IssuerRegExp string `json:"issuerRegExp,omitempty"`
+	// +optional
+	Subject string `json:"subject,omitempty"`
+	// +optional
+	SubjectRegExp string `json:"subjectRegExp,omitempty"`
+}
+
+// RekorAuthority is a Rekor transparency log, known by its public key:
+// a signature's offline bundle (its log entry and signed entry timestamp)
+// is verified with it, with no call to the log.
+type RekorAuthority struct {
+	// PublicKey is the log's PEM public key (ECDSA).
+	PublicKey DataSource `json:"publicKey"`
+}
+
+// DataSource is a document given inline or kept in a Secret.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.data) != has(self.secretRef)",message="set data or secretRef"
+type DataSource struct {
+	// Data is the document itself.
+	// +optional
+	Data string `json:"data,omitempty"`
+	// SecretRef names a Secret key holding it.
+	// +optional
+	SecretRef *SecretKeyRef `json:"secretRef,omitempty"`
+}
+
+// Attestation is an in-toto attestation an image must carry: a statement
+// about it (a vulnerability scan, a build provenance) of one predicate
+// type, signed by the authority, and optionally a Rego policy its
+// predicate must pass.
+type Attestation struct {
+	// Name identifies the attestation in messages.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// PredicateType is the predicate type URI, matched exactly
+	// (https://slsa.dev/provenance/v1), or one of cosign's short names:
+	// vuln, slsaprovenance (v0.2), slsaprovenance02, slsaprovenance1,
+	// spdx, spdxjson, cyclonedx, link, openvex, custom.
+	// +kubebuilder:validation:MinLength=1
+	PredicateType string `json:"predicateType"`
+	// Policy is a Rego module (v1 syntax, any package) defining
+	// `deny contains msg if {...}` over input.predicate,
+	// input.predicateType, input.subject and input.now (RFC 3339). The
+	// attestation passes when deny is empty; its messages say why not.
+	// When absent, a verified attestation of the type is enough.
+	// +optional
+	// +kubebuilder:validation:MaxLength=65536
+	Policy string `json:"policy,omitempty"`
 }
 
 // SecretKeyRef is one key of one Secret.
