@@ -1,15 +1,20 @@
-// Package imagesig verifies container image signatures with sigstore
-// cosign against an image policy (TollgateImagePolicy): it matches an image
-// to a rule, resolves its tag to a digest once, verifies that digest's
-// signatures against the rule's authorities and returns the reference
-// pinned to the verified digest. Verdicts are cached by digest and policy.
-// A policy is compiled once (keys parsed, globs compiled) and verifies many
-// images.
+// Package imagesig verifies container images against an image policy
+// (TollgateImagePolicy) with sigstore cosign: it matches an image to a
+// rule, resolves its tag to a digest once, verifies that digest's
+// signatures against the rule's authorities (public keys, or keyless
+// identities trusted through Fulcio roots and a Rekor key or a sigstore
+// trusted root, all offline), checks the in-toto attestations each
+// authority must have made with their Rego policies, and returns the
+// reference pinned to the verified digest.
+//
+// A policy is compiled once (keys, certificates, trusted roots and Rego
+// parsed) and verifies many images; verdicts are cached by digest and
+// policy. What a registry can make a verification read is capped: so many
+// signature or attestation layers, so many bytes each (Options).
 package imagesig
 
 import (
 	"context"
-	"crypto"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -23,11 +28,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/sigstore/cosign/v2/pkg/cosign"
-	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
-	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 )
@@ -44,7 +46,8 @@ type Policy struct {
 	rules     []rule
 	enforce   bool
 	unmatched string
-	// id identifies the policy's content in cache keys.
+	// id identifies the policy's content, and every document it read, in
+	// cache keys.
 	id string
 }
 
@@ -53,94 +56,65 @@ type rule struct {
 	re          *regexp.Regexp
 	all         bool
 	authorities []authority
+	// attested is true when an authority requires attestations: only
+	// then are they read.
+	attested bool
 }
 
-type authority struct {
-	name     string
-	verifier signature.Verifier
-}
-
-// SecretReader reads a Secret key holding a public key, for authorities
-// that reference one.
+// SecretReader reads a Secret key holding a document an authority refers
+// to (a public key, certificates, a trusted root), so that trust material
+// can live in Secrets rather than in the policy.
 type SecretReader func(ctx context.Context, ref v1alpha1.SecretKeyRef) ([]byte, error)
 
-// Compile checks an image policy and prepares it for verification. Errors
-// name the field at fault (spec.images[1].authorities[0].key.data).
+// Compile checks an image policy and prepares it for verification: keys,
+// certificates and trusted roots are parsed and attestation policies
+// compiled, once. Errors name the field at fault
+// (spec.images[1].authorities[0].keyless.identities[0].subjectRegExp).
 func Compile(ctx context.Context, spec v1alpha1.ImagePolicySpec, secrets SecretReader) (*Policy, error) {
 	p := &Policy{enforce: spec.Mode != "Warn", unmatched: spec.Unmatched}
 	if p.unmatched == "" {
 		p.unmatched = ActionDeny
 	}
-	var errs []error
+	c := &compiler{ctx: ctx, secrets: secrets, material: sha256.New()}
 	if spec.Mode != "" && spec.Mode != "Enforce" && spec.Mode != "Warn" {
-		errs = append(errs, fmt.Errorf("spec.mode: %q: want Enforce or Warn", spec.Mode))
+		c.fail("spec.mode: %q: want Enforce or Warn", spec.Mode)
 	}
 	switch p.unmatched {
 	case ActionAllow, ActionWarn, ActionDeny:
 	default:
-		errs = append(errs, fmt.Errorf("spec.unmatched: %q: want allow, warn or deny", spec.Unmatched))
+		c.fail("spec.unmatched: %q: want allow, warn or deny", spec.Unmatched)
 	}
 	if len(spec.Images) == 0 {
-		errs = append(errs, errors.New("spec.images: at least one rule is required"))
+		c.errs = append(c.errs, errors.New("spec.images: at least one rule is required"))
 	}
 	for i, img := range spec.Images {
 		at := fmt.Sprintf("spec.images[%d]", i)
 		re, err := globRegexp(img.Glob)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s.glob: %w", at, err))
+			c.fail("%s.glob: %w", at, err)
 			continue
 		}
 		r := rule{glob: img.Glob, re: re, all: img.Require == "all"}
 		if img.Require != "" && img.Require != "any" && img.Require != "all" {
-			errs = append(errs, fmt.Errorf("%s.require: %q: want any or all", at, img.Require))
+			c.fail("%s.require: %q: want any or all", at, img.Require)
 		}
 		if len(img.Authorities) == 0 {
-			errs = append(errs, fmt.Errorf("%s.authorities: at least one is required", at))
+			c.fail("%s.authorities: at least one is required", at)
 		}
 		for j, a := range img.Authorities {
-			aat := fmt.Sprintf("%s.authorities[%d]", at, j)
-			if a.Key == nil {
-				errs = append(errs, fmt.Errorf("%s: set key", aat))
-				continue
+			if compiled, ok := c.authority(fmt.Sprintf("%s.authorities[%d]", at, j), a); ok {
+				r.authorities = append(r.authorities, compiled)
+				r.attested = r.attested || len(compiled.attestations) > 0
 			}
-			pem := []byte(a.Key.Data)
-			switch {
-			case a.Key.Data != "" && a.Key.SecretRef != nil:
-				errs = append(errs, fmt.Errorf("%s.key: set data or secretRef, not both", aat))
-				continue
-			case a.Key.SecretRef != nil:
-				if secrets == nil {
-					errs = append(errs, fmt.Errorf("%s.key.secretRef: Secrets cannot be read here; give the key inline", aat))
-					continue
-				}
-				if pem, err = secrets(ctx, *a.Key.SecretRef); err != nil {
-					errs = append(errs, fmt.Errorf("%s.key.secretRef: %w", aat, err))
-					continue
-				}
-			case a.Key.Data == "":
-				errs = append(errs, fmt.Errorf("%s.key: set data or secretRef", aat))
-				continue
-			}
-			pub, err := cryptoutils.UnmarshalPEMToPublicKey(pem)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s.key: not a PEM public key: %w", aat, err))
-				continue
-			}
-			v, err := signature.LoadVerifier(pub, crypto.SHA256)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s.key: %w", aat, err))
-				continue
-			}
-			r.authorities = append(r.authorities, authority{name: a.Name, verifier: v})
 		}
 		p.rules = append(p.rules, r)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
 	}
-	b, _ := json.Marshal(spec) // the spec's content identifies cached verdicts
-	sum := sha256.Sum256(b)
-	p.id = hex.EncodeToString(sum[:8])
+	b, _ := json.Marshal(spec) // the spec's content identifies cached verdicts,
+	c.material.Write(b)        // with the content of the Secrets it names
+	p.id = hex.EncodeToString(c.material.Sum(nil)[:8])
 	return p, nil
 }
 
@@ -178,19 +152,38 @@ type Options struct {
 	// it should sit inside the webhook timeout.
 	Timeout time.Duration
 	// CacheTTL and CacheSize bound the verdict cache (default 10 minutes,
-	// 10,000 entries).
+	// 10,000 entries). A cached verdict stands for CacheTTL: an
+	// attestation policy that judges a scan's age sees input.now of the
+	// verification that was cached.
 	CacheTTL  time.Duration
 	CacheSize int
 	// Insecure allows plain-HTTP registries (tests and local registries).
 	Insecure bool
 	// Transport for registry calls (default http.DefaultTransport).
 	Transport http.RoundTripper
-	Now       func() time.Time
+	// Now is the clock of the cache and of attestation policies'
+	// input.now (default time.Now). Certificate validity is checked
+	// by cosign, on the real clock.
+	Now func() time.Time
+	// MaxSignatures caps the layers of an image's signature manifest,
+	// and of its attestation manifest, that are read (default 100): an
+	// image with more fails, with none read. cosign's own cap is 1,000.
+	MaxSignatures int
+	// MaxPayloadBytes caps the size of one signature or attestation
+	// payload (default 1 MiB): a manifest listing a larger layer fails
+	// before it is read. cosign's own cap is 128 MiB.
+	MaxPayloadBytes int64
+	// PolicyTimeout bounds one evaluation of an attestation policy
+	// (default 1s); a policy that runs longer leaves the image
+	// undecided, as a registry that does not answer does.
+	PolicyTimeout time.Duration
 }
 
 // Verifier verifies images against compiled policies, caching verdicts.
 type Verifier struct {
 	opts Options
+	// transport is opts.Transport with every answer capped.
+	transport http.RoundTripper
 
 	mu    sync.Mutex
 	cache map[string]cacheEntry
@@ -201,7 +194,7 @@ type cacheEntry struct {
 	expires time.Time
 }
 
-// NewVerifier builds a Verifier.
+// NewVerifier builds a Verifier; zero Options take their defaults.
 func NewVerifier(opts Options) *Verifier {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 3 * time.Second
@@ -218,7 +211,20 @@ func NewVerifier(opts Options) *Verifier {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Verifier{opts: opts, cache: map[string]cacheEntry{}}
+	if opts.MaxSignatures <= 0 {
+		opts.MaxSignatures = 100
+	}
+	if opts.MaxPayloadBytes <= 0 {
+		opts.MaxPayloadBytes = 1 << 20
+	}
+	if opts.PolicyTimeout <= 0 {
+		opts.PolicyTimeout = time.Second
+	}
+	return &Verifier{
+		opts:      opts,
+		transport: limitTransport{next: opts.Transport, limit: max(maxManifestBytes, opts.MaxPayloadBytes)},
+		cache:     map[string]cacheEntry{},
+	}
 }
 
 // Result is what was checked for one image and why it passed or failed.
@@ -235,12 +241,45 @@ type Result struct {
 	// Action is allow, warn or deny, after the policy's mode and its
 	// handling of unmatched images.
 	Action string `json:"action"`
-	// Passed are the authorities whose signatures verified; Reason says
-	// what failed.
+	// Passed are the authorities satisfied (signature and attestations);
+	// Reason says what failed.
 	Passed []string `json:"passed,omitempty"`
 	Reason string   `json:"reason,omitempty"`
+	// Attestations are the attestations required by the authorities whose
+	// signature verified, each passed or not, and why.
+	Attestations []AttestationResult `json:"attestations,omitempty"`
 	// Cached is true when the verdict came from the cache.
 	Cached bool `json:"cached,omitempty"`
+}
+
+// AttestationResult is what one required attestation came to, so that a
+// denial can quote the attestation policy's own messages.
+type AttestationResult struct {
+	// Authority and Name say which attestation of the policy this is.
+	Authority string `json:"authority"`
+	Name      string `json:"name"`
+	// PredicateType is the type required (a short name made a URI).
+	PredicateType string `json:"predicateType"`
+	Passed        bool   `json:"passed"`
+	// Denied are the deny messages of the attestation's policy, when
+	// attestations of the type were found and none passed.
+	Denied []string `json:"denied,omitempty"`
+	// Reason says why it failed otherwise: none of the type, none signed
+	// by the authority, a cap reached.
+	Reason string `json:"reason,omitempty"`
+}
+
+func (r Result) clone() Result {
+	r.Passed = append([]string(nil), r.Passed...)
+	if r.Attestations != nil {
+		atts := make([]AttestationResult, len(r.Attestations))
+		for i, a := range r.Attestations {
+			a.Denied = append([]string(nil), a.Denied...)
+			atts[i] = a
+		}
+		r.Attestations = atts
+	}
+	return r
 }
 
 // Verify checks one image. keychain supplies registry credentials (the
@@ -276,7 +315,7 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, keychain
 	}
 	ctx, cancel := context.WithTimeout(ctx, v.opts.Timeout)
 	defer cancel()
-	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain), remote.WithTransport(v.opts.Transport)}
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain), remote.WithTransport(v.transport)}
 
 	// The digest verified is the digest admitted: a reference that carries
 	// a digest is verified at that digest, whatever its tag says; a tag is
@@ -296,25 +335,12 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, keychain
 		}
 		return &cached, nil
 	}
-	var failures []string
-	for _, a := range r.authorities {
-		_, _, err := cosign.VerifyImageSignatures(ctx, digest, &cosign.CheckOpts{
-			SigVerifier:        a.verifier,
-			IgnoreTlog:         true, // key authorities verify offline
-			IgnoreSCT:          true,
-			ClaimVerifier:      cosign.SimpleClaimVerifier,
-			RegistryClientOpts: []ociremote.Option{ociremote.WithRemoteOptions(ropts...)},
-		})
-		switch {
-		case err == nil:
-			res.Passed = append(res.Passed, a.name)
-		case ctx.Err() != nil:
+	if err := v.check(ctx, r, digest, ropts, res); err != nil {
+		if ctx.Err() != nil {
 			return nil, fmt.Errorf("verifying %s: the registry did not answer within %s: %w", digest, v.opts.Timeout, ctx.Err())
-		default:
-			failures = append(failures, fmt.Sprintf("%s: %s", a.name, signatureProblem(err)))
 		}
+		return nil, fmt.Errorf("verifying %s: %w", digest, err)
 	}
-	res.Verified = len(res.Passed) > 0 && (!r.all || len(res.Passed) == len(r.authorities))
 	switch {
 	case res.Verified:
 		res.Action = ActionAllow
@@ -324,17 +350,84 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, keychain
 	default:
 		res.Action = ActionWarn
 	}
+	stored := res.clone()
+	stored.Pinned = "" // pinned per reference, not per digest
+	v.store(key, stored)
+	return res, nil
+}
+
+// check verifies a digest against a rule's authorities and fills in the
+// verdict. Signatures and attestations are each read once, whatever the
+// number of authorities. An error means no verdict.
+func (v *Verifier) check(ctx context.Context, r *rule, digest name.Digest, ropts []remote.Option, res *Result) error {
+	h, err := v1.NewHash(digest.DigestStr())
+	if err != nil {
+		return err
+	}
+	sigs, err := v.attachments(digest, kindSignature, ropts)
+	if err != nil {
+		return err
+	}
+	if sigs.problem != "" {
+		res.Reason = fmt.Sprintf("%s cannot be verified: %s", digest.DigestStr(), sigs.problem)
+		return nil
+	}
+	var atts attached
+	if r.attested {
+		if atts, err = v.attachments(digest, kindAttestation, ropts); err != nil {
+			return err
+		}
+	}
+	ev := evaluation{now: v.opts.Now(), timeout: v.opts.PolicyTimeout}
+	var failures []string
+	unattested := false // an authority signed but its attestations failed
+	for i := range r.authorities {
+		a := &r.authorities[i]
+		ok, problem := a.verifySignatures(ctx, sigs.list, h)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !ok {
+			failures = append(failures, a.name+": "+problem)
+			continue
+		}
+		if len(a.attestations) == 0 {
+			res.Passed = append(res.Passed, a.name)
+			continue
+		}
+		results, passed, err := a.verifyAttestations(ctx, atts, h, ev)
+		if err != nil {
+			return err
+		}
+		res.Attestations = append(res.Attestations, results...)
+		if passed {
+			res.Passed = append(res.Passed, a.name)
+			continue
+		}
+		unattested = true
+		for _, at := range results {
+			switch {
+			case at.Passed:
+			case len(at.Denied) > 0:
+				failures = append(failures, fmt.Sprintf("%s: attestation %s denied: %s", a.name, at.Name, strings.Join(at.Denied, "; ")))
+			default:
+				failures = append(failures, fmt.Sprintf("%s: attestation %s: %s", a.name, at.Name, at.Reason))
+			}
+		}
+	}
+	res.Verified = len(res.Passed) > 0 && (!r.all || len(res.Passed) == len(r.authorities))
 	if !res.Verified {
 		need := "any one of"
 		if r.all {
 			need = "all of"
 		}
-		res.Reason = fmt.Sprintf("%s is not signed by %s the rule's authorities (%s)", digest.DigestStr(), need, strings.Join(failures, "; "))
+		verb := "is not signed by"
+		if unattested {
+			verb = "does not satisfy"
+		}
+		res.Reason = fmt.Sprintf("%s %s %s the rule's authorities (%s)", digest.DigestStr(), verb, need, strings.Join(failures, "; "))
 	}
-	stored := *res
-	stored.Pinned = "" // pinned per reference, not per digest
-	v.store(key, stored)
-	return res, nil
+	return nil
 }
 
 func resolve(ref name.Reference, ropts []remote.Option) (name.Digest, error) {
@@ -361,22 +454,6 @@ func pinned(ref name.Reference, d name.Digest) string {
 	return d.String()
 }
 
-func signatureProblem(err error) string {
-	var noSigs *cosign.ErrNoSignaturesFound
-	if errors.As(err, &noSigs) {
-		return "no signatures found"
-	}
-	var noMatch *cosign.ErrNoMatchingSignatures
-	if errors.As(err, &noMatch) {
-		return "no signature matches its key"
-	}
-	msg := err.Error()
-	if len(msg) > 300 {
-		msg = msg[:300] + "..."
-	}
-	return msg
-}
-
 func (v *Verifier) lookup(key string) (Result, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -384,9 +461,7 @@ func (v *Verifier) lookup(key string) (Result, bool) {
 	if !ok || !v.opts.Now().Before(e.expires) {
 		return Result{}, false
 	}
-	r := e.result
-	r.Passed = append([]string(nil), r.Passed...)
-	return r, true
+	return e.result.clone(), true
 }
 
 func (v *Verifier) store(key string, r Result) {

@@ -2,6 +2,7 @@ package imagesig_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -245,5 +246,132 @@ func BenchmarkColdVerification(b *testing.B) {
 		if res, err := v.Verify(ctx, p, f.reg.Host()+"/team/app:1.0", nil); err != nil || !res.Verified {
 			b.Fatalf("%+v %v", res, err)
 		}
+	}
+}
+
+// TestCompileErrorsKeylessAndAttestations: every field of keyless
+// authorities and attestations is checked when the policy is compiled,
+// and each error names its field (and, in Rego, its line).
+func TestCompileErrorsKeylessAndAttestations(t *testing.T) {
+	tr := newTrust(t)
+	key := newKey(t).pem
+	roots := &v1alpha1.DataSource{Data: string(tr.ca.RootPEM())}
+	rekor := &v1alpha1.RekorAuthority{PublicKey: v1alpha1.DataSource{Data: string(tr.rekor.PublicKeyPEM())}}
+	id := v1alpha1.Identity{Issuer: githubIssuer, Subject: releaseSubject}
+	leaf := tr.issue(t, releaseIdentity, time.Now())
+	noLog, err := registry.TrustedRootJSON(tr.ca, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edKey := "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n"
+	keyless := func(k v1alpha1.KeylessAuthority) v1alpha1.Authority {
+		if k.Identities == nil {
+			k.Identities = []v1alpha1.Identity{id}
+		}
+		return v1alpha1.Authority{Name: "ci", Keyless: &k}
+	}
+	attested := func(atts ...v1alpha1.Attestation) v1alpha1.Authority {
+		return v1alpha1.Authority{Name: "release", Key: &v1alpha1.KeyAuthority{Data: key}, Attestations: atts}
+	}
+	secrets := func(_ context.Context, ref v1alpha1.SecretKeyRef) ([]byte, error) {
+		return nil, fmt.Errorf("secret %s/%s: not found", ref.Namespace, ref.Name)
+	}
+	_, err = imagesig.Compile(context.Background(), v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageRule{{
+		Glob: "registry.corp.example/**",
+		Authorities: []v1alpha1.Authority{
+			/* 0 */ {Name: "both", Key: &v1alpha1.KeyAuthority{Data: key}, Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{id}, Roots: roots, Rekor: rekor}},
+			/* 1 */ keyless(v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{}, Roots: roots, Rekor: rekor}),
+			/* 2 */ keyless(v1alpha1.KeylessAuthority{Roots: roots, Rekor: rekor, Identities: []v1alpha1.Identity{
+				{Subject: releaseSubject},
+				{Issuer: githubIssuer},
+				{Issuer: githubIssuer, IssuerRegExp: ".*", Subject: releaseSubject},
+				{Issuer: githubIssuer, SubjectRegExp: "release(.yml"},
+			}}),
+			/* 3 */ keyless(v1alpha1.KeylessAuthority{}),
+			/* 4 */ keyless(v1alpha1.KeylessAuthority{Roots: roots, TrustedRoot: &v1alpha1.DataSource{Data: tr.trustedRoot}}),
+			/* 5 */ keyless(v1alpha1.KeylessAuthority{Roots: &v1alpha1.DataSource{Data: "not a certificate"}, Intermediates: &v1alpha1.DataSource{Data: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}, Rekor: rekor}),
+			/* 6 */ keyless(v1alpha1.KeylessAuthority{Roots: &v1alpha1.DataSource{Data: string(leaf.PEM)}, Rekor: rekor}),
+			/* 7 */ keyless(v1alpha1.KeylessAuthority{Roots: roots}),
+			/* 8 */ keyless(v1alpha1.KeylessAuthority{Roots: roots, Rekor: rekor, IgnoreTlog: true}),
+			/* 9 */ keyless(v1alpha1.KeylessAuthority{Roots: roots, Rekor: &v1alpha1.RekorAuthority{PublicKey: v1alpha1.DataSource{Data: "not a key"}}}),
+			/* 10 */ keyless(v1alpha1.KeylessAuthority{Roots: roots, Rekor: &v1alpha1.RekorAuthority{PublicKey: v1alpha1.DataSource{Data: edKey}}}),
+			/* 11 */ keyless(v1alpha1.KeylessAuthority{TrustedRoot: &v1alpha1.DataSource{Data: `{"mediaType": "nonsense"`}}),
+			/* 12 */ keyless(v1alpha1.KeylessAuthority{TrustedRoot: &v1alpha1.DataSource{Data: string(noLog)}}),
+			/* 13 */ keyless(v1alpha1.KeylessAuthority{TrustedRoot: &v1alpha1.DataSource{Data: tr.trustedRoot}, Intermediates: roots, Rekor: rekor}),
+			/* 14 */ keyless(v1alpha1.KeylessAuthority{TrustedRoot: &v1alpha1.DataSource{SecretRef: &v1alpha1.SecretKeyRef{Namespace: "tollgate-system", Name: "sigstore", Key: "trusted_root.json"}}}),
+			/* 15 */ keyless(v1alpha1.KeylessAuthority{Roots: &v1alpha1.DataSource{Data: "x", SecretRef: &v1alpha1.SecretKeyRef{Name: "s"}}, Rekor: &v1alpha1.RekorAuthority{}}),
+			/* 16 */ attested(
+				v1alpha1.Attestation{PredicateType: "vuln"},
+				v1alpha1.Attestation{Name: "twice", PredicateType: "vuln"},
+				v1alpha1.Attestation{Name: "twice", PredicateType: "not a uri"},
+				v1alpha1.Attestation{Name: "parse", PredicateType: "vuln", Policy: "package p\n\ndeny contains msg if {\n  msg := \n}\n"},
+				v1alpha1.Attestation{Name: "no-deny", PredicateType: "vuln", Policy: "package p\n\nallow := true\n"},
+				v1alpha1.Attestation{Name: "boolean", PredicateType: "vuln", Policy: "package p\n\ndeny := true\n"},
+				v1alpha1.Attestation{Name: "network", PredicateType: "vuln", Policy: "package p\n\ndeny contains msg if {\n  resp := http.send({\"method\": \"get\", \"url\": \"https://example.com\"})\n  msg := resp.body\n}\n"},
+				v1alpha1.Attestation{Name: "unsafe", PredicateType: "vuln", Policy: "package p\n\n\ndeny contains msg if {\n  x == 1\n  msg := \"m\"\n}\n"},
+			),
+		},
+	}}}, secrets)
+	for _, want := range []string{
+		"spec.images[0].authorities[0]: set key or keyless, not both",
+		"spec.images[0].authorities[1].keyless.identities: at least one is required",
+		"spec.images[0].authorities[2].keyless.identities[0]: set issuer or issuerRegExp",
+		"spec.images[0].authorities[2].keyless.identities[1]: set subject or subjectRegExp",
+		"spec.images[0].authorities[2].keyless.identities[2]: set issuer or issuerRegExp, not both",
+		"spec.images[0].authorities[2].keyless.identities[3].subjectRegExp: error parsing regexp: missing closing ): `release(.yml`",
+		"spec.images[0].authorities[3].keyless: set roots or trustedRoot",
+		"spec.images[0].authorities[4].keyless: set roots or trustedRoot, not both",
+		"spec.images[0].authorities[5].keyless.roots: not PEM certificates",
+		"spec.images[0].authorities[5].keyless.intermediates: not PEM certificates",
+		"spec.images[0].authorities[6].keyless.roots: certificate 1 is not a CA certificate",
+		"spec.images[0].authorities[7].keyless.rekor: required with roots (signatures are checked against the transparency log), or set ignoreTlog",
+		"spec.images[0].authorities[8].keyless.rekor: unused with ignoreTlog",
+		"spec.images[0].authorities[9].keyless.rekor.publicKey: not a PEM public key",
+		"spec.images[0].authorities[10].keyless.rekor.publicKey: a ed25519.PublicKey; Rekor signs with ECDSA keys",
+		"spec.images[0].authorities[11].keyless.trustedRoot: not a sigstore trusted root",
+		"spec.images[0].authorities[12].keyless.trustedRoot: names no transparency log; add one, or set ignoreTlog",
+		"spec.images[0].authorities[13].keyless.intermediates: give intermediates in the trusted root",
+		"spec.images[0].authorities[13].keyless.rekor: give the transparency log in the trusted root",
+		"spec.images[0].authorities[14].keyless.trustedRoot.secretRef: secret tollgate-system/sigstore: not found",
+		"spec.images[0].authorities[15].keyless.roots: set data or secretRef, not both",
+		"spec.images[0].authorities[15].keyless.rekor.publicKey: set data or secretRef",
+		"spec.images[0].authorities[16].attestations[0].name: required",
+		`spec.images[0].authorities[16].attestations[2].name: "twice" is listed twice`,
+		`spec.images[0].authorities[16].attestations[2].predicateType: "not a uri": want a URI (https://slsa.dev/provenance/v1) or one of vuln,`,
+		"spec.images[0].authorities[16].attestations[3].policy:5: rego_parse_error: unexpected } token",
+		"spec.images[0].authorities[16].attestations[4].policy: defines no deny rule (deny contains msg if {...})",
+		"spec.images[0].authorities[16].attestations[5].policy:3: deny must be a set of messages",
+		"spec.images[0].authorities[16].attestations[6].policy:4: rego_type_error: undefined function http.send",
+		"spec.images[0].authorities[16].attestations[7].policy:5: rego_unsafe_var_error: var x is unsafe",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+}
+
+// TestSecretRotationIsANewPolicy: a policy whose key lives in a Secret
+// gets a new identity when the Secret's content changes, so verdicts
+// cached under the old key do not answer for the new one.
+func TestSecretRotationIsANewPolicy(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	d := f.push(t, "team/app", "1.0", f.release)
+	spec := v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageRule{{Glob: f.reg.Host() + "/**", Authorities: []v1alpha1.Authority{
+		{Name: "release", Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretKeyRef{Namespace: "tollgate-system", Name: "release", Key: "cosign.pub"}}},
+	}}}}
+	compile := func(pem string) *imagesig.Policy {
+		p, err := imagesig.Compile(ctx, spec, func(context.Context, v1alpha1.SecretKeyRef) ([]byte, error) { return []byte(pem), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if res, err := f.verifier.Verify(ctx, compile(f.release.pem), d.String(), nil); err != nil || !res.Verified {
+		t.Fatalf("before the rotation: %+v %v", res, err)
+	}
+	res, err := f.verifier.Verify(ctx, compile(f.second.pem), d.String(), nil)
+	if err != nil || res.Verified || res.Cached {
+		t.Fatalf("after the rotation: %+v %v", res, err)
 	}
 }
