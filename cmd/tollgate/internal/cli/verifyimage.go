@@ -29,9 +29,11 @@ func newVerifyImageCmd(stdio IO) *cobra.Command {
 		Short: "Verify image signatures with cosign against an image policy",
 		Long: `verify-image checks each image the way the admission webhook does: it finds
 the image policy rule whose glob matches the image, resolves a tag to its digest
-once, verifies that digest's cosign signatures against the rule's authorities,
-and prints what was checked, the reference pinned to the verified digest, and
-why an image passed or failed.
+once, verifies that digest's cosign signatures against the rule's authorities
+(keys, or keyless identities) and the attestations they must have made (with
+their Rego policies), and prints what was checked, the reference pinned to the
+verified digest, and why an image passed or failed. Secrets cannot be read
+here: a policy file gives its keys, certificates and trusted roots inline.
 
 Exit status: 0 when every image is allowed, 1 when one is not (unsigned,
 signed by the wrong key, unreachable), 2 for a usage or policy error.`,
@@ -156,6 +158,22 @@ func writeImageResult(w io.Writer, r *imagesig.Result) {
 	field("rule", r.Rule)
 	for _, a := range r.Passed {
 		field("signed", "by "+a)
+	}
+	// Each attestation on a line of its own; a failed one with its
+	// policy's messages under it.
+	for _, a := range r.Attestations {
+		what := fmt.Sprintf("%s/%s (%s)", a.Authority, a.Name, a.PredicateType)
+		if a.Passed {
+			field("attested", what)
+			continue
+		}
+		field("failed", what)
+		for _, msg := range a.Denied {
+			fmt.Fprintf(w, "    %-8s   %s\n", "", msg)
+		}
+		if a.Reason != "" {
+			fmt.Fprintf(w, "    %-8s   %s\n", "", a.Reason)
+		}
 	}
 	field("action", r.Action)
 	field("reason", r.Reason)

@@ -97,3 +97,97 @@ spec:
 		t.Errorf("malformed reference: exit %d\n%s", code, out)
 	}
 }
+
+// TestVerifyImageAttestations: an authority requiring a vulnerability
+// attestation; verify-image shows each attestation that passed, and the
+// policy's messages under one that failed.
+func TestVerifyImageAttestations(t *testing.T) {
+	ctx := context.Background()
+	reg, err := registry.Start(ctx, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Stop()
+	sv, pem, err := registry.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const vulnType = "https://cosign.sigstore.dev/attestation/vuln/v1"
+	push := func(repo string, severity string) string {
+		d, err := reg.PushRandom(ctx, repo, "1.0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := registry.Sign(ctx, d, sv); err != nil {
+			t.Fatal(err)
+		}
+		scan := fmt.Sprintf(`{"scanner":{"uri":"pkg:github/aquasecurity/trivy","version":"0.50.0","result":{"Results":[{"Target":"app","Vulnerabilities":[{"VulnerabilityID":"CVE-2024-3094","PkgName":"liblzma5","Severity":%q}]}]}}}`, severity)
+		if err := registry.Attest(ctx, d, vulnType, []byte(scan), registry.SignOptions{Key: sv}); err != nil {
+			t.Fatal(err)
+		}
+		return reg.Host() + "/" + repo + ":1.0"
+	}
+	clean, critical := push("team/clean", "LOW"), push("team/critical", "CRITICAL")
+	indent := func(n int, s string) string {
+		pad := strings.Repeat(" ", n)
+		return pad + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n"+pad)
+	}
+	policy := write(t, t.TempDir(), "policy.yaml", fmt.Sprintf(`apiVersion: tollgate.dev/v1alpha1
+kind: TollgateImagePolicy
+metadata: {name: corp}
+spec:
+  images:
+    - glob: %s/team/**
+      authorities:
+        - name: release
+          key:
+            data: |
+%s
+          attestations:
+            - name: vulnerabilities
+              predicateType: vuln
+              policy: |
+%s
+`, reg.Host(), indent(14, string(pem)), indent(16, `package vulns
+
+deny contains msg if {
+	some r in input.predicate.scanner.result.Results
+	some v in r.Vulnerabilities
+	v.Severity == "CRITICAL"
+	msg := sprintf("%s %s in %s", [v.Severity, v.VulnerabilityID, v.PkgName])
+}`)))
+
+	code, out, stderr := run(t, "", "verify-image", "--insecure-registry", "--policy", policy, clean, critical)
+	if code != ExitFindings {
+		t.Errorf("exit %d, want %d\n%s%s", code, ExitFindings, out, stderr)
+	}
+	for _, want := range []string{
+		"✓ " + clean + "\n",
+		"    attested release/vulnerabilities (" + vulnType + ")\n",
+		"✗ " + critical + "\n",
+		"    failed   release/vulnerabilities (" + vulnType + ")\n               CRITICAL CVE-2024-3094 in liblzma5\n",
+		"reason   sha256:",
+		"does not satisfy any one of the rule's authorities (release: attestation vulnerabilities denied: CRITICAL CVE-2024-3094 in liblzma5)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	code, out, _ = run(t, "", "verify-image", "--insecure-registry", "--policy", policy, "--format", "json", critical)
+	var results []struct {
+		Verified     bool `json:"verified"`
+		Attestations []struct {
+			Name   string   `json:"name"`
+			Passed bool     `json:"passed"`
+			Denied []string `json:"denied"`
+		} `json:"attestations"`
+	}
+	if err := json.Unmarshal([]byte(out), &results); err != nil || code != ExitFindings || len(results) != 1 {
+		t.Fatalf("json: exit %d %v\n%s", code, err, out)
+	}
+	if r := results[0]; r.Verified || len(r.Attestations) != 1 || r.Attestations[0].Passed ||
+		len(r.Attestations[0].Denied) != 1 || r.Attestations[0].Denied[0] != "CRITICAL CVE-2024-3094 in liblzma5" {
+		t.Errorf("json result: %+v", r)
+	}
+}
