@@ -363,8 +363,9 @@ type KeylessAuthority struct {
 	// +optional
 	TrustedRoot *DataSource `json:"trustedRoot,omitempty"`
 	// IgnoreTlog skips the transparency log, for deployments without
-	// Rekor. A certificate is then checked at the time of verification:
-	// once it expires (Fulcio's last ten minutes) its signatures fail.
+	// Rekor. A certificate is then checked at the time of verification,
+	// so its signatures fail once it expires (Fulcio's certificates last
+	// ten minutes).
 	// +optional
 	IgnoreTlog bool `json:"ignoreTlog,omitempty"`
 }
@@ -377,12 +378,19 @@ type KeylessAuthority struct {
 // +kubebuilder:validation:XValidation:rule="has(self.issuer) != has(self.issuerRegExp)",message="set issuer or issuerRegExp"
 // +kubebuilder:validation:XValidation:rule="has(self.subject) != has(self.subjectRegExp)",message="set subject or subjectRegExp"
 type Identity struct {
+	// Issuer is the OIDC issuer, exactly
+	// (https://token.actions.githubusercontent.com).
 	// +optional
 	Issuer string `json:"issuer,omitempty"`
+	// IssuerRegExp matches the whole OIDC issuer.
 	// +optional
 	IssuerRegExp string `json:"issuerRegExp,omitempty"`
+	// Subject is the signer's identity, exactly: an email, or a URI such
+	// as a CI workflow
+	// (https://github.com/corp/app/.github/workflows/release.yml@refs/tags/v1.4.0).
 	// +optional
 	Subject string `json:"subject,omitempty"`
+	// SubjectRegExp matches the whole identity.
 	// +optional
 	SubjectRegExp string `json:"subjectRegExp,omitempty"`
 }
