@@ -56,9 +56,6 @@ type rule struct {
 	re          *regexp.Regexp
 	all         bool
 	authorities []authority
-	// attested is true when an authority requires attestations: only
-	// then are they read.
-	attested bool
 }
 
 // SecretReader reads a Secret key holding a document an authority refers
@@ -104,7 +101,6 @@ func Compile(ctx context.Context, spec v1alpha1.ImagePolicySpec, secrets SecretR
 		for j, a := range img.Authorities {
 			if compiled, ok := c.authority(fmt.Sprintf("%s.authorities[%d]", at, j), a); ok {
 				r.authorities = append(r.authorities, compiled)
-				r.attested = r.attested || len(compiled.attestations) > 0
 			}
 		}
 		p.rules = append(p.rules, r)
@@ -372,11 +368,18 @@ func (v *Verifier) check(ctx context.Context, r *rule, digest name.Digest, ropts
 		res.Reason = fmt.Sprintf("%s cannot be verified: %s", digest.DigestStr(), sigs.problem)
 		return nil
 	}
-	var atts attached
-	if r.attested {
-		if atts, err = v.attachments(digest, kindAttestation, ropts); err != nil {
-			return err
+	// Attestations are read when an authority whose signature verified
+	// requires some, once.
+	var atts *attached
+	attestations := func() (attached, error) {
+		if atts == nil {
+			a, err := v.attachments(digest, kindAttestation, ropts)
+			if err != nil {
+				return attached{}, err
+			}
+			atts = &a
 		}
+		return *atts, nil
 	}
 	ev := evaluation{now: v.opts.Now(), timeout: v.opts.PolicyTimeout}
 	var failures []string
@@ -394,6 +397,10 @@ func (v *Verifier) check(ctx context.Context, r *rule, digest name.Digest, ropts
 		if len(a.attestations) == 0 {
 			res.Passed = append(res.Passed, a.name)
 			continue
+		}
+		atts, err := attestations()
+		if err != nil {
+			return err
 		}
 		results, passed, err := a.verifyAttestations(ctx, atts, h, ev)
 		if err != nil {
