@@ -136,7 +136,7 @@ func TestImageSignaturesInAdmission(t *testing.T) {
 		eventually(t, 30*time.Second, func() error {
 			_, stderr, err := apply(t, deploy)
 			if err != nil {
-				return fmt.Errorf("%v: %s", err, stderr)
+				return fmt.Errorf("%w: %s", err, stderr)
 			}
 			return nil
 		})

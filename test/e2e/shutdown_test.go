@@ -78,9 +78,10 @@ func TestReadinessAndGracefulShutdown(t *testing.T) {
 	// so the stop comes once the handler has the request, as the
 	// server's own in-flight gauge shows.
 	type result struct {
-		resp *http.Response
-		err  error
-		took time.Duration
+		status int
+		body   []byte
+		err    error
+		took   time.Duration
 	}
 	answered := make(chan result, 1)
 	go func() {
@@ -88,7 +89,13 @@ func TestReadinessAndGracefulShutdown(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		began := time.Now()
 		resp, err := hc.Do(req)
-		answered <- result{resp, err, time.Since(began)}
+		if err != nil {
+			answered <- result{err: err, took: time.Since(began)}
+			return
+		}
+		defer resp.Body.Close()
+		out, err := io.ReadAll(resp.Body)
+		answered <- result{resp.StatusCode, out, err, time.Since(began)}
 	}()
 	for inFlight(t, hc, base, "validate") < 1 {
 		select {
@@ -100,14 +107,12 @@ func TestReadinessAndGracefulShutdown(t *testing.T) {
 	stopped := make(chan struct{})
 	go func() { stop(); close(stopped) }()
 	r := <-answered
-	resp, err, took := r.resp, r.err, r.took
-	if err != nil {
-		t.Fatalf("the in-flight request was cut after %s: %v\n%s", took, err, logs.String())
+	out, took := r.body, r.took
+	if r.err != nil {
+		t.Fatalf("the in-flight request was cut after %s: %v\n%s", took, r.err, logs.String())
 	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(out), `"uid":"drain-1"`) || !strings.Contains(string(out), `"allowed":true`) {
-		t.Fatalf("in-flight request: HTTP %d %s", resp.StatusCode, out)
+	if r.status != http.StatusOK || !strings.Contains(string(out), `"uid":"drain-1"`) || !strings.Contains(string(out), `"allowed":true`) {
+		t.Fatalf("in-flight request: HTTP %d %s", r.status, out)
 	}
 	t.Logf("in-flight request answered after %s while the server stopped", took)
 	select {
