@@ -25,6 +25,7 @@ type localEnv struct {
 	cluster  *cluster.Cluster
 	tollgate *exec.Cmd
 	port     int
+	images   *demoImages
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -86,6 +87,11 @@ func start(ctx context.Context, mode string, out io.Writer) (*localEnv, error) {
 	}
 	fmt.Fprintf(out, "  API server %s up in %.1fs\n", env.cluster.Server(), time.Since(began).Seconds())
 
+	if env.images, err = startImages(ctx, env.dir); err != nil {
+		return env, err
+	}
+	fmt.Fprintf(out, "  registry %s (in memory) with %s signed by a release key, and an unsigned image\n", env.images.reg.Host(), env.images.signed)
+
 	if env.port, err = cluster.FreePort(); err != nil {
 		return env, err
 	}
@@ -100,6 +106,7 @@ func start(ctx context.Context, mode string, out io.Writer) (*localEnv, error) {
 		"--cert-dir", filepath.Join(env.dir, "certs"),
 		"--config", filepath.Join(root, "test", "demo", "config.yaml"),
 		"--decision-log", filepath.Join(env.dir, "decisions.log"),
+		"--allow-insecure-registries", // the demo registry speaks plain HTTP on loopback
 	)
 	env.tollgate.Stdout, env.tollgate.Stderr = tlog, tlog
 	env.tollgate.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -157,12 +164,15 @@ func (e *localEnv) stop(out io.Writer) {
 			<-done
 		}
 	}
+	if e.images != nil {
+		_ = e.images.reg.Stop()
+	}
 	if e.cluster != nil {
 		if err := e.cluster.Stop(); err != nil {
 			fmt.Fprintf(out, "stopping the control plane: %v\n", err)
 		}
 	}
-	fmt.Fprintln(out, "Stopped tollgate, kube-controller-manager, kube-apiserver and etcd.")
+	fmt.Fprintln(out, "Stopped tollgate, kube-controller-manager, kube-apiserver, etcd and the registry.")
 }
 
 func rel(root, p string) string {

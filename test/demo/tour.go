@@ -35,6 +35,8 @@ func contains(subs ...string) func(string) error {
 
 func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 	m := func(name string) string { return "test/demo/manifests/" + name }
+	im := env.images
+	gen := func(path string) string { return rel(env.root, path) }
 	steps := []step{{
 		say:   "A platform team creates a team namespace carrying the ownership labels.",
 		args:  []string{"apply", "-f", m("namespace.yaml")},
@@ -70,6 +72,27 @@ func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 		say:   "A Warn-mode policy (images-no-latest, set to warn in test/demo/config.yaml) admits with a warning kubectl prints:",
 		args:  []string{"apply", "-f", m("latest.yaml")},
 		check: contains("Warning: tollgate: [images-no-latest]", "deployment.apps/worker created"),
+	}, {
+		say:   "The platform trusts only images signed by its release key (cosign): a TollgateImagePolicy for the team registry.",
+		args:  []string{"apply", "-f", gen(im.policy)},
+		check: contains("tollgateimagepolicy.tollgate.dev/release-signed created"),
+	}, {
+		say:   "Tollgate loads it within a second and says so in its status:",
+		args:  []string{"wait", "--for=condition=Ready", "--timeout=30s", "tollgateimagepolicy/release-signed"},
+		check: contains("condition met"),
+	}, {
+		say:   "A Deployment of a signed image is admitted; Tollgate resolved its tag once, verified that digest, and pinned it:",
+		args:  []string{"apply", "-f", gen(im.signedDeploy)},
+		check: contains("deployment.apps/api created"),
+	}, {
+		say:   "",
+		args:  []string{"get", "deployment", "api", "-n", "shop", "-o", "jsonpath=image: {.spec.template.spec.containers[0].image}{\"\\n\"}"},
+		check: contains("image: " + im.signed + "@" + im.digest),
+	}, {
+		say:     "An unsigned image from the same registry is denied, with the reason:",
+		args:    []string{"apply", "-f", gen(im.unsignedDeploy)},
+		wantErr: true,
+		check:   contains("[image-policy/release-signed] spec.template.spec.containers[0].image", "release-key: no signatures found"),
 	}, {
 		say:     "--dry-run=server gets the same verdict (and Tollgate records it as a dry run, with no side effects):",
 		args:    []string{"apply", "--dry-run=server", "-f", m("privileged.yaml")},
