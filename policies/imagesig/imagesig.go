@@ -432,7 +432,7 @@ func (v *Verifier) check(ctx context.Context, r *rule, digest name.Digest, ropts
 		if unattested {
 			verb = "does not satisfy"
 		}
-		res.Reason = fmt.Sprintf("%s %s %s the rule's authorities (%s)", digest.DigestStr(), verb, need, strings.Join(failures, "; "))
+		res.Reason = fmt.Sprintf("%s %s %s the rule's authorities (%s)", digest.String(), verb, need, strings.Join(failures, "; "))
 	}
 	return nil
 }

@@ -166,7 +166,7 @@ deny contains msg if {
 		"    attested release/vulnerabilities (" + vulnType + ")\n",
 		"✗ " + critical + "\n",
 		"    failed   release/vulnerabilities (" + vulnType + ")\n               CRITICAL CVE-2024-3094 in liblzma5\n",
-		"reason   sha256:",
+		"reason   " + reg.Host() + "/team/critical@sha256:",
 		"does not satisfy any one of the rule's authorities (release: attestation vulnerabilities denied: CRITICAL CVE-2024-3094 in liblzma5)",
 	} {
 		if !strings.Contains(out, want) {
