@@ -289,10 +289,10 @@ func (g *ImageGate) Check(ctx context.Context, st *State, in *policies.Input, ns
 			switch {
 			case ic.err != nil:
 				if p.Policy.Matches(c.Image) {
-					add(c, p, p.Policy.FailAction(), "could not be verified: "+ic.err.Error())
+					add(c, p, p.Policy.FailAction(), "could not be verified: "+explain(ic.err))
 				}
 			case err != nil:
-				add(c, p, p.Policy.FailAction(), "could not be verified: "+err.Error())
+				add(c, p, p.Policy.FailAction(), "could not be verified: "+explain(err))
 			case res.Action != imagesig.ActionAllow:
 				add(c, p, res.Action, res.Reason)
 			case res.Verified && !hasDigest(c.Image):
@@ -301,6 +301,15 @@ func (g *ImageGate) Check(ctx context.Context, st *State, in *policies.Input, ns
 		}
 	}
 	return findings
+}
+
+// explain adds what to do to a registry error that has a usual cure.
+func explain(err error) string {
+	msg := err.Error()
+	if strings.Contains(msg, "401 Unauthorized") || strings.Contains(msg, "UNAUTHORIZED") || strings.Contains(msg, "403 Forbidden") {
+		msg += " (the registry wants credentials: Tollgate reads the pod's imagePullSecrets and its service account's)"
+	}
+	return msg
 }
 
 // hasDigest reports whether a reference names a digest (repo@sha256:...).

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"strings"
@@ -313,6 +314,58 @@ spec:
 					t.Errorf("%s registry %s: %v\n%s", mode, host, err, stderr)
 				}
 			}
+		}
+	}
+}
+
+// TestImagePrivateRegistry: a registry that requires credentials is read
+// with the pod's imagePullSecrets, or its service account's; without them
+// the image cannot be verified and is denied.
+func TestImagePrivateRegistry(t *testing.T) {
+	ctx := context.Background()
+	reg, err := registry.Start(ctx, registry.Options{Username: "robot", Password: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reg.Stop() })
+	release := newKeyPair(t)
+	d, err := reg.PushRandom(ctx, "team/private", "1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := registry.SignWith(ctx, d, registry.SignOptions{Key: release.sv, Auth: reg.Auth()}); err != nil {
+		t.Fatal(err)
+	}
+	host := reg.Host()
+	image := host + "/team/private:1.0"
+	if _, stderr, err := apply(t, imagePolicy("private-images", host+"/**", string(release.pem), "Enforce")); err != nil {
+		t.Fatalf("%v: %s", err, stderr)
+	}
+	t.Cleanup(func() { kubectl(t, "delete", "tollgateimagepolicy", "private-images", "--ignore-not-found") })
+	waitImagePolicyReady(t, "private-images")
+	teamNamespace(t, "images-private")
+	auth := base64.StdEncoding.EncodeToString([]byte("robot:s3cret"))
+	secret := fmt.Sprintf(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"regcred","namespace":"images-private"},
+	 "type":"kubernetes.io/dockerconfigjson","stringData":{".dockerconfigjson":"{\"auths\":{\"%s\":{\"auth\":\"%s\"}}}"}}`, host, auth)
+	sa := `{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"builder","namespace":"images-private"},"imagePullSecrets":[{"name":"regcred"}]}`
+	for _, m := range []string{secret, sa} {
+		if _, stderr, err := apply(t, m); err != nil {
+			t.Fatalf("%v: %s", err, stderr)
+		}
+	}
+
+	_, stderr, err := apply(t, imagePod("images-private", "anonymous", image))
+	if err == nil || !strings.Contains(stderr, "401 Unauthorized") || !strings.Contains(stderr, "the registry wants credentials") {
+		t.Fatalf("without credentials: %v\n%s", err, stderr)
+	}
+	withSecret := strings.Replace(imagePod("images-private", "pull-secret", image), `"spec":{`, `"spec":{"imagePullSecrets":[{"name":"regcred"}],`, 1)
+	withSA := strings.Replace(imagePod("images-private", "service-account", image), `"spec":{`, `"spec":{"serviceAccountName":"builder",`, 1)
+	for name, pod := range map[string]string{"pull-secret": withSecret, "service-account": withSA} {
+		if _, stderr, err := apply(t, pod); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, stderr)
+		}
+		if got := kubectl(t, "get", "pod", name, "-n", "images-private", "-o", "jsonpath={.spec.containers[0].image}"); got != image+"@"+d.DigestStr() {
+			t.Errorf("%s: image %s, want it pinned", name, got)
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -48,6 +49,8 @@ type Registry struct {
 	exited chan struct{}
 	// shutdown stops an in-process registry (StartInMemory).
 	shutdown func()
+	// auth is the basic auth the registry requires, nil when none.
+	auth authn.Authenticator
 
 	stopOnce sync.Once
 	stopErr  error
@@ -82,6 +85,7 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 	r.host = fmt.Sprintf("127.0.0.1:%d", port)
 	auth := ""
 	if opts.Username != "" {
+		r.auth = &authn.Basic{Username: opts.Username, Password: opts.Password}
 		hash, err := bcrypt.GenerateFromPassword([]byte(opts.Password), bcrypt.MinCost)
 		if err != nil {
 			return nil, fmt.Errorf("registry: hashing the password: %w", err)
@@ -137,6 +141,10 @@ storage:
 		}
 	}
 }
+
+// Auth is the credential the registry requires (nil when it requires
+// none), for SignOptions.Auth.
+func (r *Registry) Auth() authn.Authenticator { return r.auth }
 
 // Host is the registry's host:port, for image references
 // (127.0.0.1:PORT/team/app:1.0).

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -46,7 +47,11 @@ func (r *Registry) PushRandom(ctx context.Context, repo, tag string) (name.Diges
 	if err != nil {
 		return name.Digest{}, err
 	}
-	if err := remote.Write(t, img, remote.WithContext(ctx)); err != nil {
+	opts := []remote.Option{remote.WithContext(ctx)}
+	if r.auth != nil {
+		opts = append(opts, remote.WithAuth(r.auth))
+	}
+	if err := remote.Write(t, img, opts...); err != nil {
 		return name.Digest{}, fmt.Errorf("pushing %s: %w", t, err)
 	}
 	d, err := img.Digest()
@@ -76,6 +81,16 @@ type SignOptions struct {
 	// offline bundle, integrated at IntegratedTime (default now).
 	Rekor          *Rekor
 	IntegratedTime time.Time
+	// Auth writes to a registry that requires it (Registry.Auth).
+	Auth authn.Authenticator
+}
+
+func (o SignOptions) remote(ctx context.Context) []remote.Option {
+	opts := []remote.Option{remote.WithContext(ctx)}
+	if o.Auth != nil {
+		opts = append(opts, remote.WithAuth(o.Auth))
+	}
+	return opts
 }
 
 func (o SignOptions) signer() (signature.Signer, error) {
@@ -158,7 +173,7 @@ func SignWith(ctx context.Context, d name.Digest, o SignOptions) error {
 	if err != nil {
 		return err
 	}
-	return attach(ctx, d, ociSig, false)
+	return attach(ctx, d, ociSig, false, o)
 }
 
 // Attest attaches an in-toto attestation to an image digest as `cosign
@@ -205,11 +220,11 @@ func Attest(ctx context.Context, d name.Digest, predicateType string, predicate 
 	if err != nil {
 		return err
 	}
-	return attach(ctx, d, att, true)
+	return attach(ctx, d, att, true, o)
 }
 
-func attach(ctx context.Context, d name.Digest, sig oci.Signature, attestation bool) error {
-	ropts := ociremote.WithRemoteOptions(remote.WithContext(ctx))
+func attach(ctx context.Context, d name.Digest, sig oci.Signature, attestation bool, o SignOptions) error {
+	ropts := ociremote.WithRemoteOptions(o.remote(ctx)...)
 	se, err := ociremote.SignedEntity(d, ropts)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", d, err)
