@@ -3,8 +3,11 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/test/cluster"
 	"github.com/tollgate-dev/tollgate/test/registry"
 )
 
@@ -366,6 +370,106 @@ func TestImagePrivateRegistry(t *testing.T) {
 		}
 		if got := kubectl(t, "get", "pod", name, "-n", "images-private", "-o", "jsonpath={.spec.containers[0].image}"); got != image+"@"+d.DigestStr() {
 			t.Errorf("%s: image %s, want it pinned", name, got)
+		}
+	}
+}
+
+// TestImageKeylessAndAttestations: a keyless authority (a test CA standing
+// in for Fulcio, a test Rekor key) requiring a vulnerability attestation,
+// through the real API server: the release workflow's clean image is
+// admitted; a wrong subject, a CRITICAL finding, and a signature manifest
+// of 5,000 layers are denied.
+func TestImageKeylessAndAttestations(t *testing.T) {
+	ctx := context.Background()
+	f := newImageFixture(t)
+	ca, err := registry.NewCA(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rekor, err := registry.NewRekor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const issuer = "https://token.actions.githubusercontent.com"
+	const subject = "https://github.com/corp/app/.github/workflows/release.yml@refs/tags/v1.4.0"
+	issue := func(subject string) *registry.Cert {
+		c, err := ca.Issue(registry.Identity{Issuer: issuer, Subject: subject}, time.Now().Add(-time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	scan := func(severity string) []byte {
+		now := time.Now().UTC().Format(time.RFC3339)
+		return fmt.Appendf(nil, `{"scanner":{"uri":"pkg:github/aquasecurity/trivy","version":"0.50.0","result":{"Results":[{"Target":"app",
+		 "Vulnerabilities":[{"VulnerabilityID":"CVE-2024-3094","PkgName":"liblzma5","InstalledVersion":"5.6.0","Severity":%q}]}]}},
+		 "metadata":{"scanStartedOn":%q,"scanFinishedOn":%q}}`, severity, now, now)
+	}
+	release := registry.SignOptions{Cert: issue(subject), Rekor: rekor}
+	image := func(repo, severity string, o registry.SignOptions) string {
+		d := push(t, f.reg, repo, "1.0")
+		if err := registry.SignWith(ctx, d, o); err != nil {
+			t.Fatal(err)
+		}
+		if err := registry.Attest(ctx, d, "https://cosign.sigstore.dev/attestation/vuln/v1", scan(severity), o); err != nil {
+			t.Fatal(err)
+		}
+		return f.host + "/" + repo + ":1.0"
+	}
+	clean := image("ci/clean", "LOW", release)
+	critical := image("ci/critical", "CRITICAL", release)
+	debugBuild := image("ci/debug", "LOW", registry.SignOptions{Cert: issue("https://github.com/corp/app/.github/workflows/debug.yml@refs/heads/main"), Rekor: rekor})
+	layered := push(t, f.reg, "ci/layers", "1.0")
+	if err := registry.PushSignatureLayers(ctx, layered, 5000); err != nil {
+		t.Fatal(err)
+	}
+
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rego, err := os.ReadFile(filepath.Join(root, "policies", "imagesig", "testdata", "vuln.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := v1alpha1.TollgateImagePolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "tollgate.dev/v1alpha1", Kind: "TollgateImagePolicy"},
+		ObjectMeta: metav1.ObjectMeta{Name: "ci-keyless"},
+		Spec: v1alpha1.ImagePolicySpec{Mode: "Enforce", Unmatched: "allow", Images: []v1alpha1.ImageRule{{
+			Glob: f.host + "/ci/**",
+			Authorities: []v1alpha1.Authority{{
+				Name: "release-workflow",
+				Keyless: &v1alpha1.KeylessAuthority{
+					Identities: []v1alpha1.Identity{{Issuer: issuer, SubjectRegExp: `https://github\.com/corp/[^/]+/\.github/workflows/release\.yml@refs/tags/v.+`}},
+					Roots:      &v1alpha1.DataSource{Data: string(ca.RootPEM())},
+					Rekor:      &v1alpha1.RekorAuthority{PublicKey: v1alpha1.DataSource{Data: string(rekor.PublicKeyPEM())}},
+				},
+				Attestations: []v1alpha1.Attestation{{Name: "vulnerabilities", PredicateType: "vuln", Policy: string(rego)}},
+			}},
+		}}},
+	}
+	doc, err := json.Marshal(policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := apply(t, string(doc)); err != nil {
+		t.Fatalf("%v: %s", err, stderr)
+	}
+	t.Cleanup(func() { kubectl(t, "delete", "tollgateimagepolicy", "ci-keyless", "--ignore-not-found") })
+	waitImagePolicyReady(t, "ci-keyless")
+	teamNamespace(t, "images-ci")
+
+	if _, stderr, err := apply(t, imagePod("images-ci", "clean", clean)); err != nil {
+		t.Fatalf("the release workflow's clean image: %v\n%s", err, stderr)
+	}
+	for i, tc := range []struct{ name, image, want string }{
+		{"a CRITICAL finding", critical, "attestation vulnerabilities denied: CRITICAL CVE-2024-3094 in liblzma5"},
+		{"a wrong subject", debugBuild, `the certificate's subject "https://github.com/corp/app/.github/workflows/debug.yml@refs/heads/main" is not one the authority accepts`},
+		{"5,000 signature layers", f.host + "/ci/layers:1.0", "manifest has 5000 layers; at most 100 are read"},
+	} {
+		_, stderr, err := apply(t, imagePod("images-ci", fmt.Sprintf("denied-%d", i), tc.image))
+		if err == nil || !strings.Contains(stderr, "[image-policy/ci-keyless]") || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: %v\n%s", tc.name, err, stderr)
 		}
 	}
 }
