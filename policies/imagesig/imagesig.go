@@ -365,7 +365,7 @@ func (v *Verifier) check(ctx context.Context, r *rule, digest name.Digest, ropts
 		return err
 	}
 	if sigs.problem != "" {
-		res.Reason = fmt.Sprintf("%s cannot be verified: %s", digest.DigestStr(), sigs.problem)
+		res.Reason = fmt.Sprintf("%s cannot be verified: %s", digest.String(), sigs.problem)
 		return nil
 	}
 	// Attestations are read when an authority whose signature verified

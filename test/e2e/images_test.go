@@ -471,5 +471,6 @@ func TestImageKeylessAndAttestations(t *testing.T) {
 		if err == nil || !strings.Contains(stderr, "[image-policy/ci-keyless]") || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%s: %v\n%s", tc.name, err, stderr)
 		}
+		t.Logf("%s:\n%s", tc.name, stderr)
 	}
 }
