@@ -41,6 +41,8 @@ type ImageGate struct {
 	// Parallel bounds the images verified at once in one request.
 	Parallel int
 	Logger   *slog.Logger
+	// Metrics counts verifications by policy and result; may be nil.
+	Metrics *Metrics
 	// Now is the clock of the unreachable-registry memory.
 	Now func() time.Time
 
@@ -190,6 +192,7 @@ func (g *ImageGate) verify(ctx context.Context, st *State, in *policies.Input, n
 			// No rule anywhere: each policy's unmatched action, no registry call.
 			for _, p := range st.Images {
 				ic.results[p.Name], ic.errs[p.Name] = g.Verifier.Verify(ctx, p.Policy, ic.image, nil)
+				g.Metrics.imageVerdict(p.Name, ic.results[p.Name], ic.errs[p.Name])
 			}
 			continue
 		}
@@ -210,6 +213,7 @@ func (g *ImageGate) verify(ctx context.Context, st *State, in *policies.Input, n
 					if ic.results[p.Name], ic.errs[p.Name] = g.Verifier.Verify(cctx, p.Policy, ic.image, nil); ic.errs[p.Name] != nil {
 						ic.errs[p.Name] = downErr
 					}
+					g.Metrics.imageVerdict(p.Name, ic.results[p.Name], ic.errs[p.Name])
 				}
 				return
 			}
@@ -222,6 +226,7 @@ func (g *ImageGate) verify(ctx context.Context, st *State, in *policies.Input, n
 			}
 			for _, p := range st.Images {
 				ic.results[p.Name], ic.errs[p.Name] = g.Verifier.Verify(ctx, p.Policy, ic.resolved, kc)
+				g.Metrics.imageVerdict(p.Name, ic.results[p.Name], ic.errs[p.Name])
 				if ic.errs[p.Name] != nil {
 					g.noteUnreachable(ic.image, ic.errs[p.Name])
 				}

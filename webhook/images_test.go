@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/test/registry"
@@ -46,7 +48,7 @@ func imageReviewFixture(t *testing.T, mode, unmatched string) (*reviewFixture, *
 	st := *f.reviewer.opts.State.Load()
 	st.Images = []ImagePolicy{{Name: "corp", Policy: p}}
 	f.reviewer.opts.State.Store(&st)
-	f.reviewer.opts.Images = &ImageGate{Verifier: imagesig.NewVerifier(imagesig.Options{Insecure: true, Timeout: 2 * time.Second}), Parallel: 2}
+	f.reviewer.opts.Images = &ImageGate{Verifier: imagesig.NewVerifier(imagesig.Options{Insecure: true, Timeout: 2 * time.Second}), Parallel: 2, Metrics: f.metrics}
 	return f, reg, reg.Host() + "/team/app:1.0", d.DigestStr()
 }
 
@@ -99,6 +101,14 @@ func TestImageGateInReview(t *testing.T) {
 				t.Errorf("message does not say %q:\n%s", tc.want, resp.Result.Message)
 			}
 		})
+	}
+
+	// The verifications are counted by policy and result: the mutating
+	// webhook's verification, then the validating webhook's cached verdict.
+	for _, result := range []string{"verified", "cached", "failed", "unmatched", "error"} {
+		if testutil.ToFloat64(f.metrics.images.WithLabelValues("corp", result)) == 0 {
+			t.Errorf("no %s verification counted", result)
+		}
 	}
 
 	// An UPDATE judges the images it brings, not those already admitted:

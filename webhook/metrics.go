@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate-dev/tollgate/policies/imagesig"
 )
 
 // Metrics are the webhook's Prometheus series. Dry-run requests are counted
@@ -18,6 +20,7 @@ type Metrics struct {
 	reloads    *prometheus.CounterVec
 	loaded     prometheus.Gauge
 	inFlight   *prometheus.GaugeVec
+	images     *prometheus.CounterVec
 }
 
 // NewMetrics registers the series with reg.
@@ -57,8 +60,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tollgate_admission_in_flight",
 			Help: "Admission requests being answered now, by webhook; what a shutdown drains.",
 		}, []string{"webhook"}),
+		images: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_image_verifications_total",
+			Help: "Image verifications by image policy and result: verified, failed, unmatched, cached (a verdict from the cache) or error (the registry could not be asked).",
+		}, []string{"policy", "result"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.policyTime, m.violations, m.errors, m.reloads, m.loaded, m.inFlight)
+	reg.MustRegister(m.requests, m.latency, m.policyTime, m.violations, m.errors, m.reloads, m.loaded, m.inFlight, m.images)
 	return m
 }
 
@@ -67,6 +74,26 @@ func dryRunLabel(dry bool) string {
 		return "true"
 	}
 	return "false"
+}
+
+// imageVerdict counts one image verified against one policy.
+func (m *Metrics) imageVerdict(policy string, res *imagesig.Result, err error) {
+	if m == nil {
+		return
+	}
+	result := "error"
+	switch {
+	case err != nil:
+	case res.Cached:
+		result = "cached"
+	case res.Rule == "":
+		result = "unmatched"
+	case res.Verified:
+		result = "verified"
+	default:
+		result = "failed"
+	}
+	m.images.WithLabelValues(policy, result).Inc()
 }
 
 // track counts a request in flight until the returned func is called.

@@ -216,6 +216,7 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 		Keychains: &PullSecrets{Reader: mgr.GetAPIReader()},
 		Parallel:  4,
 		Logger:    logger,
+		Metrics:   metrics,
 	}
 	reviewer, err := NewReviewer(ReviewerOptions{
 		Images:       images,
