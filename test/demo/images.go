@@ -10,8 +10,9 @@ import (
 	"github.com/tollgate-dev/tollgate/test/registry"
 )
 
-// demoImages is the demo's registry: an in-memory OCI registry on
-// loopback with one image signed by the release key and one unsigned, and
+// demoImages is the demo's registry: Debian's distribution registry on
+// loopback (as in the tests) with one image signed by the release key and
+// one unsigned, and
 // the manifests that use them (written beside the demo's logs, since the
 // registry's port and the key are made at start).
 type demoImages struct {
@@ -24,7 +25,7 @@ type demoImages struct {
 }
 
 func startImages(ctx context.Context, dir string) (*demoImages, error) {
-	reg, err := registry.StartInMemory(ctx)
+	reg, err := registry.Start(ctx, registry.Options{})
 	if err != nil {
 		return nil, err
 	}

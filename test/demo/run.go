@@ -90,7 +90,7 @@ func start(ctx context.Context, mode string, out io.Writer) (*localEnv, error) {
 	if env.images, err = startImages(ctx, env.dir); err != nil {
 		return env, err
 	}
-	fmt.Fprintf(out, "  registry %s (in memory) with %s signed by a release key, and an unsigned image\n", env.images.reg.Host(), env.images.signed)
+	fmt.Fprintf(out, "  registry %s (Debian's docker-registry) with %s signed by a release key, and an unsigned image\n", env.images.reg.Host(), env.images.signed)
 
 	if env.port, err = cluster.FreePort(); err != nil {
 		return env, err

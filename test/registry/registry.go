@@ -47,8 +47,6 @@ type Registry struct {
 	cmd    *exec.Cmd
 	out    *bytes.Buffer
 	exited chan struct{}
-	// shutdown stops an in-process registry (StartInMemory).
-	shutdown func()
 	// auth is the basic auth the registry requires, nil when none.
 	auth authn.Authenticator
 
@@ -153,11 +151,6 @@ func (r *Registry) Host() string { return r.host }
 // Stop kills the registry and removes its storage. It is idempotent.
 func (r *Registry) Stop() error {
 	r.stopOnce.Do(func() {
-		if r.shutdown != nil {
-			r.shutdown()
-			<-r.exited
-			return
-		}
 		if r.cmd != nil && r.cmd.Process != nil {
 			_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
 			if r.exited != nil {
