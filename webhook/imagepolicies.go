@@ -15,7 +15,8 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
 )
 
-// maxKeySecretBytes bounds a key read from a Secret for an image policy.
+// maxKeySecretBytes bounds a document read from a Secret for an image
+// policy (a trusted root with several CAs and logs is a few KiB).
 const maxKeySecretBytes = 64 << 10
 
 type loadedImagePolicy struct {
@@ -70,7 +71,8 @@ func (l *Loader) imagesInForce() []ImagePolicy {
 	return out
 }
 
-// readKeySecret reads a public key an image policy keeps in a Secret.
+// readKeySecret reads what an image policy keeps in a Secret: a public
+// key, Fulcio roots, a Rekor key or a trusted root.
 func (l *Loader) readKeySecret(ctx context.Context, ref v1alpha1.SecretKeyRef) ([]byte, error) {
 	if l.opts.Secrets == nil {
 		return nil, fmt.Errorf("secret %s/%s: Secrets cannot be read", ref.Namespace, ref.Name)
