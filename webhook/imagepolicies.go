@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -23,33 +24,48 @@ type loadedImagePolicy struct {
 	uid        types.UID
 	generation int64
 	policy     *imagesig.Policy
+	// secrets is true when the policy reads Secrets: it is compiled again
+	// on every reload and every imageRecheck, so a rotated key counts.
+	secrets bool
 }
 
-// imagePolicies compiles the TollgateImagePolicy objects that changed and
-// returns those in force, with each object's load error (nil when it
-// loaded, or when it is unchanged and in force). A policy that no longer
-// compiles keeps its last good version in force.
-func (l *Loader) imagePolicies(ctx context.Context) ([]ImagePolicy, []v1alpha1.TollgateImagePolicy, map[string]error) {
+// imageRecheck is how often image policies that read Secrets, or that did
+// not load, are compiled again: a Secret created or rotated after its
+// policy is picked up without touching the policy.
+const imageRecheck = 10 * time.Second
+
+// imagePolicies compiles the TollgateImagePolicy objects that changed, or
+// that read Secrets, and returns those in force, with each object's load
+// error (nil when it loaded, or when it is unchanged and in force), and
+// whether some should be compiled again in imageRecheck. A policy that no
+// longer compiles keeps its last good version in force.
+func (l *Loader) imagePolicies(ctx context.Context) ([]ImagePolicy, []v1alpha1.TollgateImagePolicy, map[string]error, bool) {
 	var list v1alpha1.TollgateImagePolicyList
 	if err := l.opts.Client.List(ctx, &list); err != nil {
 		if !apimeta.IsNoMatchError(err) {
 			l.opts.Logger.ErrorContext(ctx, "listing TollgateImagePolicies failed; the last good ones stay in force", "error", err)
 		}
-		return l.imagesInForce(), nil, nil
+		return l.imagesInForce(), nil, nil, false
 	}
 	results := map[string]error{}
 	live := map[string]bool{}
+	recheck := false
 	for i := range list.Items {
 		p := &list.Items[i]
 		live[p.Name] = true
-		if lp, ok := l.goodImages[p.Name]; ok && lp.uid == p.UID && lp.generation == p.Generation {
+		if lp, ok := l.goodImages[p.Name]; ok && lp.uid == p.UID && lp.generation == p.Generation && !lp.secrets {
 			results[p.Name] = nil
 			continue
 		}
-		compiled, err := imagesig.Compile(ctx, p.Spec, l.readKeySecret)
+		readsSecrets := false
+		compiled, err := imagesig.Compile(ctx, p.Spec, func(ctx context.Context, ref v1alpha1.SecretKeyRef) ([]byte, error) {
+			readsSecrets = true
+			return l.readKeySecret(ctx, ref)
+		})
 		results[p.Name] = err
+		recheck = recheck || readsSecrets || err != nil
 		if err == nil {
-			l.goodImages[p.Name] = loadedImagePolicy{uid: p.UID, generation: p.Generation, policy: compiled}
+			l.goodImages[p.Name] = loadedImagePolicy{uid: p.UID, generation: p.Generation, policy: compiled, secrets: readsSecrets}
 		} else if lp, ok := l.goodImages[p.Name]; ok && lp.uid != p.UID {
 			delete(l.goodImages, p.Name) // a new object: the old one's version does not carry over
 		}
@@ -59,7 +75,7 @@ func (l *Loader) imagePolicies(ctx context.Context) ([]ImagePolicy, []v1alpha1.T
 			delete(l.goodImages, name)
 		}
 	}
-	return l.imagesInForce(), list.Items, results
+	return l.imagesInForce(), list.Items, results, recheck
 }
 
 func (l *Loader) imagesInForce() []ImagePolicy {
@@ -112,4 +128,40 @@ func (l *Loader) writeImageStatuses(ctx context.Context, items []v1alpha1.Tollga
 		}
 		l.setObjectStatus(ctx, p, &p.Status, cond)
 	}
+}
+
+// RecheckImages compiles again the image policies that read Secrets or did
+// not load, without rebuilding the engine, and publishes a new state when
+// the image policies in force changed.
+func (l *Loader) RecheckImages(ctx context.Context) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur := l.opts.State.Load()
+	if !l.recheckImages || cur == nil {
+		return
+	}
+	images, items, results, recheck := l.imagePolicies(ctx)
+	l.recheckImages = recheck
+	if !sameImagePolicies(images, cur.Images) {
+		l.generation++
+		st := NewState(cur.Engine, cur.Exceptions, l.generation)
+		st.Images = images
+		l.opts.State.Store(st)
+		l.opts.Logger.InfoContext(ctx, "image policies reloaded", "generation", l.generation, "imagePolicies", len(images))
+	}
+	if l.opts.WriteStatus() {
+		l.writeImageStatuses(ctx, items, results)
+	}
+}
+
+func sameImagePolicies(a, b []ImagePolicy) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Policy.ID() != b[i].Policy.ID() {
+			return false
+		}
+	}
+	return true
 }

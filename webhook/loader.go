@@ -81,6 +81,8 @@ type Loader struct {
 	goodConfig *policies.Config
 	good       map[string]loadedPolicy // by TollgatePolicy name
 	goodImages map[string]loadedImagePolicy
+	// recheckImages: some image policy reads Secrets or did not load.
+	recheckImages bool
 	base       map[string]bool
 }
 
@@ -141,6 +143,8 @@ func (l *Loader) Start(ctx context.Context) error {
 		}
 	}
 	var expiry *time.Timer
+	recheck := time.NewTicker(imageRecheck)
+	defer recheck.Stop()
 	for {
 		next, err := l.Reload(ctx)
 		if err != nil {
@@ -153,20 +157,33 @@ func (l *Loader) Start(ctx context.Context) error {
 			// Refresh exception statuses when the next one expires.
 			expiry = time.AfterFunc(time.Until(next)+time.Second, l.Trigger)
 		}
+		if !l.waitTrigger(ctx, recheck.C) {
+			return nil
+		}
+	}
+}
+
+// waitTrigger waits for a reload to be asked for, rechecking image
+// policies on each tick meanwhile. It returns false when ctx ends.
+func (l *Loader) waitTrigger(ctx context.Context, tick <-chan time.Time) bool {
+	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return false
+		case <-tick:
+			l.RecheckImages(ctx)
 		case <-l.trigger:
 			// Let a burst of events (kubectl apply -f dir/) settle.
 			select {
 			case <-time.After(100 * time.Millisecond):
 			case <-ctx.Done():
-				return nil
+				return false
 			}
 			select {
 			case <-l.trigger:
 			default:
 			}
+			return true
 		}
 	}
 }
@@ -239,7 +256,8 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 		return time.Time{}, err
 	}
 	exceptions, exStatus, next := l.exceptions(ctx, engine.Config())
-	images, imageItems, imageResults := l.imagePolicies(ctx)
+	images, imageItems, imageResults, recheck := l.imagePolicies(ctx)
+	l.recheckImages = recheck
 	l.generation++
 	st := NewState(engine, exceptions, l.generation)
 	st.Images = images

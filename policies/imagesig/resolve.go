@@ -56,3 +56,7 @@ func (p *Policy) Matches(image string) bool {
 	}
 	return false
 }
+
+// ID identifies the policy's content, the Secrets it read included: two
+// compilations with the same ID judge every image alike.
+func (p *Policy) ID() string { return p.id }

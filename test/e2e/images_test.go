@@ -474,3 +474,68 @@ func TestImageKeylessAndAttestations(t *testing.T) {
 		t.Logf("%s:\n%s", tc.name, stderr)
 	}
 }
+
+// TestImagePolicyKeyFromSecret: an authority's key kept in a Secret is
+// read when the policy loads, and again every few seconds; a missing
+// Secret is reported in the status (with the field at fault) and the
+// policy comes into force once the Secret exists.
+func TestImagePolicyKeyFromSecret(t *testing.T) {
+	f := newImageFixture(t)
+	release := newKeyPair(t)
+	d := push(t, f.reg, "vault/app", "1.0", release)
+	policy := fmt.Sprintf(`apiVersion: tollgate.dev/v1alpha1
+kind: TollgateImagePolicy
+metadata: {name: key-in-secret}
+spec:
+  unmatched: allow
+  images:
+  - glob: %q
+    authorities:
+    - name: release-key
+      key: {secretRef: {namespace: tollgate-system, name: cosign-release, key: cosign.pub}}
+`, f.host+"/vault/**")
+	t.Cleanup(func() { kubectl(t, "delete", "tollgateimagepolicy", "key-in-secret", "--ignore-not-found") })
+	if _, stderr, err := apply(t, policy); err != nil {
+		t.Fatalf("%v: %s", err, stderr)
+	}
+	eventually(t, 30*time.Second, func() error {
+		msg := kubectl(t, "get", "tollgateimagepolicy", "key-in-secret", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].message}`)
+		if !strings.Contains(msg, "spec.images[0].authorities[0].key.secretRef") || !strings.Contains(msg, "not found") {
+			return fmt.Errorf("status message %q", msg)
+		}
+		return nil
+	})
+	secret := fmt.Sprintf(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"cosign-release","namespace":"tollgate-system"},"stringData":{"cosign.pub":%q}}`, release.pem)
+	for _, m := range []string{`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"tollgate-system"}}`, secret} {
+		if _, stderr, err := apply(t, m); err != nil {
+			t.Fatalf("%v: %s", err, stderr)
+		}
+	}
+	// The policy is compiled again on its own once the Secret exists,
+	// without being touched.
+	waitImagePolicyReady(t, "key-in-secret")
+	teamNamespace(t, "images-vault")
+	if _, stderr, err := apply(t, imagePod("images-vault", "app", f.host+"/vault/app:1.0")); err != nil {
+		t.Fatalf("%v: %s", err, stderr)
+	}
+	if got := kubectl(t, "get", "pod", "app", "-n", "images-vault", "-o", "jsonpath={.spec.containers[0].image}"); got != f.host+"/vault/app:1.0@"+d.DigestStr() {
+		t.Errorf("image %s, want it pinned", got)
+	}
+	// The key is rotated in the Secret: images signed only by the old key
+	// are no longer admitted (cached verdicts belong to the old key).
+	rotated := newKeyPair(t)
+	secret = fmt.Sprintf(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"cosign-release","namespace":"tollgate-system"},"stringData":{"cosign.pub":%q}}`, rotated.pem)
+	if _, stderr, err := apply(t, secret); err != nil {
+		t.Fatalf("%v: %s", err, stderr)
+	}
+	eventually(t, 30*time.Second, func() error {
+		_, stderr, err := apply(t, imagePod("images-vault", "after-rotation", f.host+"/vault/app:1.0"), "--dry-run=server")
+		if err == nil {
+			return fmt.Errorf("still admitted with the old key")
+		}
+		if !strings.Contains(stderr, "release-key: no signature matches its key") {
+			return fmt.Errorf("unexpected denial: %s", stderr)
+		}
+		return nil
+	})
+}
