@@ -83,7 +83,7 @@ type Loader struct {
 	goodImages map[string]loadedImagePolicy
 	// recheckImages: some image policy reads Secrets or did not load.
 	recheckImages bool
-	base       map[string]bool
+	base          map[string]bool
 }
 
 type loadedPolicy struct {
