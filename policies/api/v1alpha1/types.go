@@ -17,6 +17,7 @@ func AddToScheme(s *runtime.Scheme) error {
 		&TollgateConfig{}, &TollgateConfigList{},
 		&TollgateException{}, &TollgateExceptionList{},
 		&TollgateImagePolicy{}, &TollgateImagePolicyList{},
+		&Budget{}, &BudgetList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
