@@ -4,7 +4,7 @@
 #   make dev     the same control plane and Tollgate, kept running (Ctrl-C stops)
 #   make build   bin/tollgate
 #   make tools   etcd, kube-apiserver, kube-controller-manager, kubectl into bin/k8s
-#   make registry  Debian's docker-registry (apt-get), for image-signature tests and the demo
+#   make debs    Debian's docker-registry and prometheus (apt-get), which tests and the demo run
 #   make test    unit tests (race detector), end-to-end tests against the real
 #                API server, the policy library's Rego tests and fixture suites
 #   make lint    gofmt, go vet, golangci-lint (installed into bin/ on first use)
@@ -20,21 +20,22 @@ K8S_BIN         := $(BIN)/k8s
 K8S_VERSION     := v1.34.3
 # Stamp the version kubectl and the API server report (a module build has none).
 K8S_VERSION_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,-X $(p).gitVersion=$(K8S_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=34 -X $(p).gitTreeState=clean)
-# Debian's distribution registry, run on loopback by the image-signature
-# tests and the demo; installed with apt-get when missing (sudo unless root).
-REGISTRY_BIN    := /usr/bin/docker-registry
+# Debian packages the tests and the demo run on loopback (binary:package):
+# the distribution registry and Prometheus; installed with apt-get when
+# missing (sudo unless root).
+DEBS            := /usr/bin/docker-registry:docker-registry /usr/bin/prometheus:prometheus /usr/bin/promtool:prometheus
 SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BENCHTIME       ?= 2s
 BENCH_DURATION  ?= 10s
 
-.PHONY: all demo dev tools registry build test unit policy-test lint bench testdata generate clean FORCE
+.PHONY: all demo dev tools debs build test unit policy-test lint bench testdata generate clean FORCE
 
 all: build test
 
-demo: build tools registry $(BIN)/tollgate-local
+demo: build tools debs $(BIN)/tollgate-local
 	@$(BIN)/tollgate-local -mode demo
 
-dev: build tools registry $(BIN)/tollgate-local
+dev: build tools debs $(BIN)/tollgate-local
 	@exec $(BIN)/tollgate-local -mode dev
 
 # The local control plane: etcd, kube-apiserver, kube-controller-manager and
@@ -48,12 +49,12 @@ $(K8S_BIN)/kube-apiserver: test/tools/go.mod test/tools/go.sum test/tools/etcd/m
 		k8s.io/kubernetes/cmd/kubectl ./etcd
 	@touch $@
 
-registry: $(REGISTRY_BIN)
-
-$(REGISTRY_BIN):
-	@echo "Installing Debian's docker-registry (the distribution registry) with apt-get ..."
-	$(SUDO) apt-get update
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker-registry
+debs:
+	@missing=""; for d in $(DEBS); do [ -x "$${d%%:*}" ] || missing="$$missing $${d##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing$$missing with apt-get ..."; \
+		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
 
 $(BIN)/tollgate-local: FORCE
 	$(GO) build -o $@ ./test/demo
@@ -61,9 +62,9 @@ $(BIN)/tollgate-local: FORCE
 build:
 	$(GO) build -o $(BIN)/tollgate ./cmd/tollgate
 
-test: build tools registry unit policy-test
+test: build tools debs unit policy-test
 
-unit: tools registry
+unit: tools debs
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 policy-test: build
@@ -81,7 +82,7 @@ lint: $(GOLANGCI_LINT)
 # Engine micro-benchmarks, then the admission load test: AdmissionReviews
 # straight to tollgate serve at concurrency 1/16/64 and 500/s, and Pod creates
 # through the real API server with and without the webhooks (test/bench).
-bench: build tools registry
+bench: build tools debs
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -cpu 1 ./policies/... ./webhook/
 	$(GO) run ./test/bench -duration $(BENCH_DURATION) -out $(BIN)/bench.json
 
