@@ -26,6 +26,8 @@ type checkFlags struct {
 	verifyImages     bool
 	insecureRegistry bool
 	imageTimeout     time.Duration
+	// cost prints the monthly cost estimate of the inputs.
+	cost bool
 }
 
 func newCheckCmd(stdio IO) *cobra.Command {
@@ -71,6 +73,7 @@ input error (the message names the file and line).`,
 	c.Flags().BoolVar(&f.verifyImages, "verify-images", false, "verify image signatures against the registries (default: no registry is contacted)")
 	c.Flags().BoolVar(&f.insecureRegistry, "insecure-registry", false, "with --verify-images: allow plain-HTTP registries")
 	c.Flags().DurationVar(&f.imageTimeout, "image-timeout", 10*time.Second, "with --verify-images: deadline of the registry calls for one image")
+	c.Flags().BoolVar(&f.cost, "cost", false, "after the report, print the monthly cost estimate of the workloads to standard error (default prices; see tollgate cost estimate)")
 	return c
 }
 
@@ -148,6 +151,11 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 		fmt.Fprintf(stdio.Err, "tollgate: no Kubernetes objects found in %v\n", args)
 	}
 
+	var cost *costReport
+	if f.cost {
+		cost = checkCost(docs, f.namespace, report)
+	}
+
 	w := stdio.Out
 	if f.output != "" {
 		file, err := os.Create(f.output)
@@ -163,6 +171,12 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 	if f.output != "" && format != output.FormatText {
 		// Keep a human line on the terminal when the report goes to a file.
 		printSummary(stdio.Err, report)
+	}
+	if cost != nil {
+		fmt.Fprintln(stdio.Err)
+		if err := writeCostTable(stdio.Err, cost); err != nil {
+			return fmt.Errorf("writing cost estimate: %w", err)
+		}
 	}
 	sum := report.Summary()
 	switch {
