@@ -58,6 +58,9 @@ type ReviewerOptions struct {
 	// Images verifies container images against the image policies in
 	// force; nil leaves images unchecked.
 	Images *ImageGate
+	// Budgets warns about or denies changes that would take a Budget's
+	// forecast over its amount; nil leaves budgets out.
+	Budgets *BudgetGate
 	// Metrics, DecisionLog and Logger may be nil.
 	Metrics     *Metrics
 	DecisionLog *DecisionLog
@@ -240,6 +243,16 @@ func (r *Reviewer) Validate(ctx context.Context, req *admissionv1.AdmissionReque
 	d := st.Engine.Evaluate(ctx, in)
 	if r.opts.Images != nil && len(st.Images) > 0 {
 		d.Findings = append(d.Findings, r.opts.Images.Check(ctx, st, in, req.Namespace)...)
+	}
+	if r.opts.Budgets != nil {
+		// Budgets are advice about money, not safety: one that cannot be
+		// read is a warning, never a reason to stop the cluster's changes.
+		found, err := r.opts.Budgets.Check(ctx, in, req.Namespace)
+		if err != nil {
+			found = []policies.Finding{{Policy: "budget", Action: policies.ActionWarn, Severity: policies.SeverityLow,
+				Message: "the cost of this change could not be checked against budgets: " + err.Error()}}
+		}
+		d.Findings = append(d.Findings, found...)
 	}
 	d.ApplyExceptions(in, st.Exceptions, r.opts.Now())
 	if req.SubResource == "ephemeralcontainers" {
