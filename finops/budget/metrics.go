@@ -1,0 +1,119 @@
+package budget
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// scanMetrics are the scanner's series: spend per namespace, team and
+// cost-center, each Budget's figures, and when the last scan ran.
+type scanMetrics struct {
+	hourly      *prometheus.GaugeVec
+	spend       *prometheus.GaugeVec
+	forecast    *prometheus.GaugeVec
+	amount      *prometheus.GaugeVec
+	utilization *prometheus.GaugeVec
+	lastScan    prometheus.Gauge
+	stale       prometheus.Gauge
+	alerts      *prometheus.CounterVec
+}
+
+func newScanMetrics(reg prometheus.Registerer) *scanMetrics {
+	budget := []string{"namespace", "budget"}
+	m := &scanMetrics{
+		hourly: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tollgate_cost_hourly",
+			Help: "Spend per hour at the last scan, by group (namespace, team, cost_center) and name, in the price catalogue's currency.",
+		}, []string{"group", "name"}),
+		spend: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tollgate_budget_spend",
+			Help: "Spend to date in the Budget's current period.",
+		}, budget),
+		forecast: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tollgate_budget_forecast",
+			Help: "Spend forecast at the end of the Budget's period, at the current rate.",
+		}, budget),
+		amount: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tollgate_budget_amount",
+			Help: "The Budget's amount for one period.",
+		}, budget),
+		utilization: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tollgate_budget_utilization_ratio",
+			Help: "Spend to date over the Budget's amount (1 is the whole budget).",
+		}, budget),
+		lastScan: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tollgate_finops_last_scan_timestamp_seconds",
+			Help: "When the last budget scan finished, as a Unix time.",
+		}),
+		stale: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tollgate_finops_usage_stale",
+			Help: "1 when the last scan could not read usage from Prometheus (spend counted from requests, no alerts).",
+		}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_budget_alerts_total",
+			Help: "Budget threshold alerts by result: delivered, or failed (retried on the next scans and counted in the Budget's status).",
+		}, []string{"result"}),
+	}
+	reg.MustRegister(m.hourly, m.spend, m.forecast, m.amount, m.utilization, m.lastScan, m.stale, m.alerts)
+	return m
+}
+
+// observe replaces the series with a scan's figures, so groups and
+// Budgets that are gone drop out.
+func (m *scanMetrics) observe(r *Report) {
+	if m == nil {
+		return
+	}
+	m.hourly.Reset()
+	for group, gs := range map[string][]financeGroup{
+		"namespace": groupsOf(r, "namespace"), "team": groupsOf(r, "team"), "cost_center": groupsOf(r, "cost_center"),
+	} {
+		for _, g := range gs {
+			m.hourly.WithLabelValues(group, g.name).Set(g.hourly)
+		}
+	}
+	for _, v := range []*prometheus.GaugeVec{m.spend, m.forecast, m.amount, m.utilization} {
+		v.Reset()
+	}
+	for _, b := range r.Budgets {
+		if b.Err != nil && b.Amount == 0 {
+			continue
+		}
+		m.spend.WithLabelValues(b.Namespace, b.Name).Set(b.Spend)
+		m.forecast.WithLabelValues(b.Namespace, b.Name).Set(b.Forecast)
+		m.amount.WithLabelValues(b.Namespace, b.Name).Set(b.Amount)
+		if b.Amount > 0 {
+			m.utilization.WithLabelValues(b.Namespace, b.Name).Set(b.Spend / b.Amount)
+		}
+		m.alerts.WithLabelValues("delivered").Add(float64(len(b.Alerted)))
+		m.alerts.WithLabelValues("failed").Add(float64(len(b.Failed)))
+	}
+	m.lastScan.Set(float64(r.At.Unix()))
+	if r.Stale {
+		m.stale.Set(1)
+	} else {
+		m.stale.Set(0)
+	}
+}
+
+type financeGroup struct {
+	name   string
+	hourly float64
+}
+
+func groupsOf(r *Report, group string) []financeGroup {
+	if r.Tally == nil {
+		return nil
+	}
+	src := r.Tally.Namespaces
+	switch group {
+	case "team":
+		src = r.Tally.Teams
+	case "cost_center":
+		src = r.Tally.CostCenters
+	}
+	out := make([]financeGroup, 0, len(src))
+	for _, g := range src {
+		out = append(out, financeGroup{g.Name, g.Hourly.Total})
+	}
+	return out
+}

@@ -1,0 +1,310 @@
+package budget_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tollgate-dev/tollgate/finops"
+	"github.com/tollgate-dev/tollgate/finops/alerts"
+	"github.com/tollgate-dev/tollgate/finops/budget"
+	"github.com/tollgate-dev/tollgate/finops/usage"
+	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/test/cluster"
+)
+
+// receiver stands in for Slack: it checks each payload is a Block Kit
+// message and records it; failing makes it answer 500 until told not to.
+type receiver struct {
+	mu       sync.Mutex
+	messages []string
+	failing  bool
+	srv      *httptest.Server
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+		var msg struct {
+			Text   string           `json:"text"`
+			Blocks []map[string]any `json:"blocks"`
+		}
+		if err := json.Unmarshal(body, &msg); err != nil || msg.Text == "" || len(msg.Blocks) == 0 {
+			http.Error(w, "not a Block Kit message", http.StatusBadRequest)
+			t.Errorf("receiver: malformed payload %s", body)
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.failing {
+			http.Error(w, "unavailable", http.StatusInternalServerError)
+			return
+		}
+		r.messages = append(r.messages, string(body))
+		_, _ = w.Write([]byte("ok"))
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) got() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.messages...)
+}
+
+func (r *receiver) setFailing(f bool) {
+	r.mu.Lock()
+	r.failing = f
+	r.mu.Unlock()
+}
+
+func scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = v1alpha1.AddToScheme(s)
+	return s
+}
+
+// runningPod creates a pod asking cpu cores and memory GiB and marks it
+// Running, as the kubelet would.
+func runningPod(t *testing.T, c client.Client, ns, name, cpu, mem string, phase corev1.PodPhase) {
+	t.Helper()
+	ctx := context.Background()
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": "api", "team": "payments", "cost-center": "CC-1234"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "ghcr.io/corp/api:1.0",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}}}}},
+	}
+	if err := c.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	p.Status.Phase = phase
+	if err := c.Status().Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func getBudget(t *testing.T, c client.Client, ns, name string) *v1alpha1.Budget {
+	t.Helper()
+	var b v1alpha1.Budget
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &b); err != nil {
+		t.Fatal(err)
+	}
+	return &b
+}
+
+// TestScannerAgainstTheAPIServer: spend accrues from running pods' requests
+// into Budget status; each threshold alerts once per period, across a
+// restart of the scanner; a channel that fails is retried until it takes
+// the alert, counted meanwhile; Prometheus down marks the scan stale and
+// fires nothing.
+func TestScannerAgainstTheAPIServer(t *testing.T) {
+	ctx := context.Background()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := cluster.Start(ctx, cluster.Options{CRDDirs: []string{filepath.Join(root, "charts", "tollgate", "crds")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Stop()
+	c, err := client.New(cl.Config(), client.Options{Scheme: scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []*corev1.Namespace{
+		{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{"team": "payments"}, Annotations: map[string]string{alerts.ChannelAnnotation: "payments"}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "search", Labels: map[string]string{"team": "search"}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "tollgate-system"}},
+	} {
+		if err := c.Create(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two running pods of 2 cores and 4 GiB: 2 × (2 × 0.031611 + 4 ×
+	// 0.004237) = $0.16034 an hour with OpenCost's default prices. The
+	// pending and the finished pod cost nothing.
+	runningPod(t, c, "shop", "api-1", "2", "4Gi", corev1.PodRunning)
+	runningPod(t, c, "shop", "api-2", "2", "4Gi", corev1.PodRunning)
+	runningPod(t, c, "shop", "api-3", "2", "4Gi", corev1.PodPending)
+	runningPod(t, c, "shop", "migrate", "8", "16Gi", corev1.PodSucceeded)
+	runningPod(t, c, "search", "idx-1", "1", "1Gi", corev1.PodRunning)
+	const hourly = 2 * (2*0.031611 + 4*0.004237)
+
+	payments, ops := newReceiver(t), newReceiver(t)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "tollgate-system", Name: "budget-webhooks"},
+		StringData: map[string]string{"payments": payments.srv.URL + "/services/T0/B0/x", "ops": ops.srv.URL + "/services/T0/B1/y"}}
+	if err := c.Create(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	routes := alerts.Routes{Default: "ops", Channels: map[string]alerts.Channel{
+		"payments": {Type: alerts.Slack, URLSecret: alerts.SecretKeyRef{Namespace: "tollgate-system", Name: "budget-webhooks", Key: "payments"}},
+		"ops":      {Type: alerts.Slack, URLSecret: alerts.SecretKeyRef{Namespace: "tollgate-system", Name: "budget-webhooks", Key: "ops"}},
+	}}
+	n, err := alerts.New(alerts.Options{Routes: routes, Attempts: 2, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+		AttemptTimeout: 2 * time.Second,
+		Secrets: func(ctx context.Context, ns, name, key string) ([]byte, error) {
+			var s corev1.Secret
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &s); err != nil {
+				return nil, err
+			}
+			return s.Data[key], nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// $1.60 a month for shop: 50 % after 5 hours, 80 % after 8, 100 %
+	// after 10. The team budget ($100) never alerts.
+	shopBudget := &v1alpha1.Budget{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "monthly"},
+		Spec: v1alpha1.BudgetSpec{Amount: "1.60", Period: "monthly", Currency: "USD"}}
+	teamBudget := &v1alpha1.Budget{ObjectMeta: metav1.ObjectMeta{Namespace: "tollgate-system", Name: "payments"},
+		Spec: v1alpha1.BudgetSpec{Amount: "100", Scope: v1alpha1.BudgetScope{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "payments"}}}}}
+	for _, b := range []*v1alpha1.Budget{shopBudget, teamBudget} {
+		if err := c.Create(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	created := getBudget(t, c, "shop", "monthly").CreationTimestamp.Time
+	// Budgets count from their creation; keep the test inside one month.
+	if p, end := budget.Period("monthly", created); end.Sub(created) < 12*time.Hour {
+		t.Skipf("too close to the end of the period starting %s to run the hours this test needs", p)
+	}
+	model, err := finops.NewModel(finops.ModelOptions{TopWorkloads: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	clock := created
+	newScanner := func(src *usage.Source, reg prometheus.Registerer) *budget.Scanner {
+		s, err := budget.New(budget.Options{Client: c, Reader: c, Model: model, Usage: src, Alerter: budget.NotifierAlerter(n),
+			Cluster: "test", Registerer: reg, Now: func() time.Time { return clock }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	scan := func(s *budget.Scanner, after time.Duration) *budget.Report {
+		t.Helper()
+		clock = created.Add(after)
+		rep, err := s.Scan(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range rep.Budgets {
+			if b.Err != nil {
+				t.Fatalf("%s/%s: %v", b.Namespace, b.Name, b.Err)
+			}
+		}
+		return rep
+	}
+	spendOf := func() float64 {
+		b := getBudget(t, c, "shop", "monthly")
+		var v float64
+		if err := json.Unmarshal([]byte(b.Status.Spend), &v); err != nil {
+			t.Fatalf("status.spend %q: %v", b.Status.Spend, err)
+		}
+		return v
+	}
+
+	s := newScanner(nil, reg)
+	scan(s, 5*time.Hour+time.Minute)
+	if got, want := spendOf(), hourly*(5+1.0/60); math.Abs(got-want) > 0.006 {
+		t.Errorf("spend after 5h01 %.4f, want %.4f", got, want)
+	}
+	if got := payments.got(); len(got) != 1 || !strings.Contains(got[0], "50") || !strings.Contains(got[0], "shop") {
+		t.Fatalf("after 50 %%: payments got %d messages: %v", len(got), got)
+	}
+	if n, err := testutil.GatherAndCount(reg, "tollgate_budget_spend", "tollgate_cost_hourly", "tollgate_finops_last_scan_timestamp_seconds"); err != nil || n < 4 {
+		t.Errorf("scanner series: %d, %v", n, err)
+	}
+	// The same instant again: nothing added, nothing repeated.
+	scan(s, 5*time.Hour+time.Minute)
+	if n := len(payments.got()); n != 1 {
+		t.Errorf("a second scan re-sent the alert: %d messages", n)
+	}
+
+	// The leader restarts (a new scanner, nothing in memory) three hours
+	// later: spend continues from the status, and only 80 % is new.
+	s = newScanner(nil, prometheus.NewRegistry())
+	scan(s, 8*time.Hour+time.Minute)
+	if got, want := spendOf(), hourly*(8+1.0/60); math.Abs(got-want) > 0.006 {
+		t.Errorf("spend after a restart %.4f, want %.4f", got, want)
+	}
+	got := payments.got()
+	if len(got) != 2 || !strings.Contains(got[1], "80") {
+		t.Fatalf("after 80 %%: %d messages", len(got))
+	}
+	b := getBudget(t, c, "shop", "monthly")
+	if b.Status.AlertedSummary != "50%,80%" || b.Status.Utilization != "80%" {
+		t.Errorf("status: alerted %q utilization %q", b.Status.AlertedSummary, b.Status.Utilization)
+	}
+
+	// Prometheus is down at 100 %: the scan is stale and fires nothing.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + l.Addr().String()
+	l.Close()
+	src, err := usage.New(down, usage.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := scan(newScanner(src, prometheus.NewRegistry()), 10*time.Hour+time.Minute)
+	if !rep.Stale || !getBudget(t, c, "shop", "monthly").Status.Stale {
+		t.Errorf("Prometheus down: report stale %v", rep.Stale)
+	}
+	if n := len(payments.got()); n != 2 {
+		t.Errorf("an alert fired on stale data: %d messages", n)
+	}
+
+	// Usage is back, but the channel fails: the 100 % alert is recorded,
+	// counted as failed, and delivered on a later scan once it recovers.
+	payments.setFailing(true)
+	scan(s, 10*time.Hour+2*time.Minute)
+	b = getBudget(t, c, "shop", "monthly")
+	if b.Status.FailedDeliveries == 0 || !strings.Contains(b.Status.LastError, "alert 100% to payments") || b.Status.AlertedSummary != "50%,80%,100%(pending)" {
+		t.Errorf("failing channel: failed %d, error %q, alerted %q", b.Status.FailedDeliveries, b.Status.LastError, b.Status.AlertedSummary)
+	}
+	payments.setFailing(false)
+	scan(s, 10*time.Hour+3*time.Minute)
+	got = payments.got()
+	if len(got) != 3 || !strings.Contains(got[2], "100") {
+		t.Fatalf("after recovery: %d messages", len(got))
+	}
+	if b = getBudget(t, c, "shop", "monthly"); b.Status.AlertedSummary != "50%,80%,100%" || b.Status.LastError != "" {
+		t.Errorf("after recovery: alerted %q, error %q", b.Status.AlertedSummary, b.Status.LastError)
+	}
+	if n := len(ops.got()); n != 0 {
+		t.Errorf("the default channel got %d messages; shop routes to payments", n)
+	}
+	// The team budget counts the payments pods in every namespace, with
+	// the namespace's labels for pods that lack them.
+	team := getBudget(t, c, "tollgate-system", "payments")
+	if team.Status.Scope != "team=payments" || team.Status.Spend == "" || len(team.Status.Alerted) != 0 {
+		t.Errorf("team budget status %+v", team.Status)
+	}
+}
