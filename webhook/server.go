@@ -31,6 +31,10 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/tollgate-dev/tollgate/finops"
+	"github.com/tollgate-dev/tollgate/finops/alerts"
+	"github.com/tollgate-dev/tollgate/finops/budget"
+	"github.com/tollgate-dev/tollgate/finops/usage"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
@@ -94,12 +98,34 @@ type ServerOptions struct {
 	// default half a second inside the request's), the verdict cache, and
 	// whether plain-HTTP registries are allowed.
 	Images imagesig.Options
+	// FinOps configures budgets: prices, Prometheus, the scan interval
+	// and alert routes. The zero value prices with OpenCost's defaults,
+	// counts requests only and sends no alerts.
+	FinOps FinOpsOptions
 	// DecisionLog receives one JSON line per decision.
 	DecisionLog *DecisionLog
 	Logger      *slog.Logger
 	// Ready, when set, is called once the server answers admission
 	// requests.
 	Ready func()
+}
+
+// FinOpsOptions configure the budget scanner and budget-aware admission.
+type FinOpsOptions struct {
+	// Prices is the catalogue (nil: OpenCost's defaults).
+	Prices *finops.Prices
+	// PrometheusURL, when set, gives usage and node prices.
+	PrometheusURL string
+	// ScanInterval is how often spend is tallied (default 5m).
+	ScanInterval time.Duration
+	// Routes, when set, are where budget alerts go.
+	Routes *alerts.Routes
+	// Alerts tunes delivery (timeouts, retries; tests make them short).
+	Alerts alerts.Options
+	// Cluster names the cluster in alerts.
+	Cluster string
+	// Disabled turns the scanner and budget-aware admission off.
+	Disabled bool
 }
 
 // Validate checks the options and names the bad one.
@@ -218,7 +244,12 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 		Logger:    logger,
 		Metrics:   metrics,
 	}
+	budgets, scanner, err := finOps(mgr, opts, reg, logger)
+	if err != nil {
+		return err
+	}
 	reviewer, err := NewReviewer(ReviewerOptions{
+		Budgets:      budgets,
 		Images:       images,
 		State:        state,
 		Namespaces:   &CachedNamespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()},
@@ -281,9 +312,19 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 	}
 
 	// Namespaces are read on every request: their informer starts with the
-	// manager, not on the first request, and readiness waits for it.
+	// manager, not on the first request, and readiness waits for it; so do
+	// Budgets, for budget-aware admission.
 	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{}); err != nil {
 		return fmt.Errorf("watching namespaces: %w", err)
+	}
+	if scanner != nil {
+		if _, err := mgr.GetCache().GetInformer(ctx, &v1alpha1.Budget{}); err != nil {
+			return fmt.Errorf("watching Budgets: %w", err)
+		}
+		// One replica tallies spend and sends alerts: the leader.
+		if err := mgr.Add(leaderRunnable(scanner.Run)); err != nil {
+			return fmt.Errorf("adding the budget scanner: %w", err)
+		}
 	}
 	var stopping, synced atomic.Bool
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
@@ -454,3 +495,64 @@ func (f leaderRunnable) Start(ctx context.Context) error { return f(ctx) }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable.
 func (leaderRunnable) NeedLeaderElection() bool { return true }
+
+// finOps builds budget-aware admission and the budget scanner from the
+// options; both nil when FinOps is disabled.
+func finOps(mgr manager.Manager, opts ServerOptions, reg prometheus.Registerer, logger *slog.Logger) (*BudgetGate, *budget.Scanner, error) {
+	fo := opts.FinOps
+	if fo.Disabled {
+		return nil, nil, nil
+	}
+	prices := fo.Prices
+	if prices == nil {
+		prices = finops.DefaultPrices()
+	}
+	est, err := finops.NewEstimator(finops.EstimateOptions{Prices: prices})
+	if err != nil {
+		return nil, nil, fmt.Errorf("finops: %w", err)
+	}
+	model, err := finops.NewModel(finops.ModelOptions{Prices: prices, TopWorkloads: 5})
+	if err != nil {
+		return nil, nil, fmt.Errorf("finops: %w", err)
+	}
+	var src *usage.Source
+	if fo.PrometheusURL != "" {
+		if src, err = usage.New(fo.PrometheusURL, usage.Options{}); err != nil {
+			return nil, nil, fmt.Errorf("finops: --prometheus: %w", err)
+		}
+	}
+	var alerter budget.Alerter
+	if fo.Routes != nil {
+		ao := fo.Alerts
+		ao.Routes = *fo.Routes
+		ao.Logger = logger
+		ao.Secrets = func(ctx context.Context, namespace, name, key string) ([]byte, error) {
+			var s corev1.Secret
+			if err := mgr.GetAPIReader().Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
+				return nil, err
+			}
+			v, ok := s.Data[key]
+			if !ok {
+				return nil, fmt.Errorf("secret %s/%s has no key %q", namespace, name, key)
+			}
+			return v, nil
+		}
+		if ao.Observer == nil {
+			ao.Observer = alerts.NewMetrics(reg)
+		}
+		n, err := alerts.New(ao)
+		if err != nil {
+			return nil, nil, fmt.Errorf("finops: alert routes: %w", err)
+		}
+		alerter = budget.NotifierAlerter(n)
+	}
+	scanner, err := budget.New(budget.Options{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Model: model, Currency: prices.Currency,
+		Usage: src, Alerter: alerter, Interval: fo.ScanInterval, Cluster: fo.Cluster,
+		Registerer: reg, Logger: logger.With("component", "budgets"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &BudgetGate{Budgets: mgr.GetClient(), Estimator: est}, scanner, nil
+}

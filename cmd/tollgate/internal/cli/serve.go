@@ -13,7 +13,10 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
 
+	"github.com/tollgate-dev/tollgate/finops"
+	"github.com/tollgate-dev/tollgate/finops/alerts"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/webhook"
@@ -39,6 +42,10 @@ type serveFlags struct {
 	imageTimeout, imageCacheTTL    time.Duration
 	imageCacheSize                 int
 	insecureRegistries             bool
+	finops                         bool
+	prices, prometheusURL          string
+	alertRoutes, clusterName       string
+	scanInterval                   time.Duration
 }
 
 func newServeCmd(stdio IO) *cobra.Command {
@@ -89,6 +96,12 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.DurationVar(&f.imageCacheTTL, "image-cache-ttl", 10*time.Minute, "how long a verified image digest stays verified without asking the registry again")
 	fl.IntVar(&f.imageCacheSize, "image-cache-size", 10000, "verdicts kept in the image verification cache")
 	fl.BoolVar(&f.insecureRegistries, "allow-insecure-registries", false, "allow plain-HTTP registries (local development only; signatures are still verified)")
+	fl.BoolVar(&f.finops, "finops", true, "tally spend against Budgets (on the leader) and check changes against them at admission")
+	fl.StringVar(&f.prices, "prices", "", "price catalogue file (OpenCost custom-pricing keys; default: OpenCost's defaults, USD)")
+	fl.StringVar(&f.prometheusURL, "prometheus", "", "Prometheus URL for usage and node prices (default: requests only)")
+	fl.DurationVar(&f.scanInterval, "budget-scan-interval", 5*time.Minute, "how often spend is added to Budgets")
+	fl.StringVar(&f.alertRoutes, "alert-routes", "", "budget alert routes file: the default channel and channels (slack, teams, cloudevents) with webhook URLs in Secrets")
+	fl.StringVar(&f.clusterName, "cluster-name", "", "the cluster's name in budget alerts")
 	fl.IntVar(&f.gcPercent, "gc-percent", 400, "Go GC target percentage (GOGC, which wins when set); higher trades memory for CPU")
 	fl.StringVar(&f.memoryLimit, "memory-limit", "64Mi", "soft limit of the Go heap (GOMEMLIMIT, which wins when set): the GC works harder near it; 0 for none")
 	return c
@@ -136,6 +149,10 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		defer file.Close()
 		dlog = file
 	}
+	fo, err := f.finOps()
+	if err != nil {
+		return err
+	}
 	var svc *admissionregistrationv1.ServiceReference
 	if f.serviceName != "" {
 		svc = &admissionregistrationv1.ServiceReference{Namespace: f.namespace, Name: f.serviceName, Port: &f.servicePort}
@@ -149,10 +166,42 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		MutateTimeout: f.mutateTimeout, ValidateTimeout: f.validateTimeout,
 		Modules: mods, Data: data, Config: cfg, ConfigName: f.configName, PolicyTimeout: f.timeout,
 		LeaderElection: f.leaderElect, ShutdownDelay: f.shutdownDelay,
+		FinOps:      fo,
 		Images:      imagesig.Options{Timeout: f.imageTimeout, CacheTTL: f.imageCacheTTL, CacheSize: f.imageCacheSize, Insecure: f.insecureRegistries},
 		DecisionLog: webhook.NewDecisionLog(dlog), Logger: logger,
 		Ready: func() { logger.Info("ready: admission is served") },
 	})
+}
+
+// finOps reads the FinOps flags: the price catalogue and alert routes
+// files are checked here, so a mistake stops the server with the file and
+// field rather than surfacing at the first alert.
+func (f *serveFlags) finOps() (webhook.FinOpsOptions, error) {
+	fo := webhook.FinOpsOptions{Disabled: !f.finops, PrometheusURL: f.prometheusURL, ScanInterval: f.scanInterval, Cluster: f.clusterName}
+	if f.prices != "" {
+		data, err := readLimitedFile(f.prices, 1<<20)
+		if err != nil {
+			return fo, fmt.Errorf("--prices: %w", err)
+		}
+		if fo.Prices, err = finops.ParsePrices(data); err != nil {
+			return fo, fmt.Errorf("--prices %s: %w", f.prices, err)
+		}
+	}
+	if f.alertRoutes != "" {
+		data, err := readLimitedFile(f.alertRoutes, 1<<20)
+		if err != nil {
+			return fo, fmt.Errorf("--alert-routes: %w", err)
+		}
+		var routes alerts.Routes
+		if err := yaml.UnmarshalStrict(data, &routes); err != nil {
+			return fo, fmt.Errorf("--alert-routes %s: %w", f.alertRoutes, err)
+		}
+		if err := routes.Validate(); err != nil {
+			return fo, fmt.Errorf("--alert-routes %s: %w", f.alertRoutes, err)
+		}
+		fo.Routes = &routes
+	}
+	return fo, nil
 }
 
 func envOr(key, def string) string {
