@@ -24,14 +24,17 @@ const maxPricesBytes = 1 << 20
 
 // newCostCmd is the parent of the cost commands. It does nothing itself.
 func newCostCmd(stdio IO) *cobra.Command {
+	var f costLiveFlags
 	c := &cobra.Command{
-		Use:   "cost",
-		Short: "What workloads cost, priced like OpenCost",
+		Use:   "cost [--kubeconfig FILE] [--prometheus URL] [--by namespace|team|cost-center|label:KEY]",
+		Short: "What workloads cost, priced like OpenCost: a live cluster's spend and budgets, or manifests' (estimate)",
+		Long:  costLiveHelp,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmd.Help()
+			return runCostLive(cmd.Context(), &f, stdio)
 		},
 	}
+	f.register(c)
 	c.AddCommand(newCostEstimateCmd(stdio))
 	return c
 }

@@ -327,7 +327,7 @@ func TestCostEstimateEscapes(t *testing.T) {
 
 // The parent command only shows its help.
 func TestCostHelp(t *testing.T) {
-	code, out, _ := run(t, "", "cost")
+	code, out, _ := run(t, "", "cost", "--help")
 	if code != ExitOK || !strings.Contains(out, "estimate") || !strings.Contains(out, "Usage:") {
 		t.Errorf("exit %d\n%s", code, out)
 	}
