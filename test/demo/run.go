@@ -26,6 +26,7 @@ type localEnv struct {
 	tollgate *exec.Cmd
 	port     int
 	images   *demoImages
+	finops   *demoFinOps
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -92,6 +93,10 @@ func start(ctx context.Context, mode string, out io.Writer) (*localEnv, error) {
 	}
 	fmt.Fprintf(out, "  registry %s (Debian's docker-registry) with %s signed by a release key, and an unsigned image\n", env.images.reg.Host(), env.images.signed)
 
+	if env.finops, err = startFinOps(env.dir); err != nil {
+		return env, err
+	}
+
 	if env.port, err = cluster.FreePort(); err != nil {
 		return env, err
 	}
@@ -107,6 +112,7 @@ func start(ctx context.Context, mode string, out io.Writer) (*localEnv, error) {
 		"--config", filepath.Join(root, "test", "demo", "config.yaml"),
 		"--decision-log", filepath.Join(env.dir, "decisions.log"),
 		"--allow-insecure-registries", // the demo registry speaks plain HTTP on loopback
+		"--alert-routes", env.finops.routes, "--budget-scan-interval", "2s", "--cluster-name", "demo",
 	)
 	env.tollgate.Stdout, env.tollgate.Stderr = tlog, tlog
 	env.tollgate.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -166,6 +172,9 @@ func (e *localEnv) stop(out io.Writer) {
 	}
 	if e.images != nil {
 		_ = e.images.reg.Stop()
+	}
+	if e.finops != nil {
+		e.finops.receiver.stop()
 	}
 	if e.cluster != nil {
 		if err := e.cluster.Stop(); err != nil {

@@ -20,6 +20,9 @@ type step struct {
 	// retry re-runs the command until check passes (controllers take a
 	// moment to create pods).
 	retry time.Duration
+	// run, when set, replaces kubectl: show is the command line printed.
+	run  func(ctx context.Context) (string, error)
+	show string
 }
 
 func contains(subs ...string) func(string) error {
@@ -35,7 +38,7 @@ func contains(subs ...string) func(string) error {
 
 func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 	m := func(name string) string { return "test/demo/manifests/" + name }
-	im := env.images
+	im, fo := env.images, env.finops
 	gen := func(path string) string { return rel(env.root, path) }
 	steps := []step{{
 		say:   "A platform team creates a team namespace carrying the ownership labels.",
@@ -104,6 +107,56 @@ func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 		wantErr: true,
 		check:   contains("[pss-baseline-privileged]", "denied the request"),
 	}, {
+		say: "FinOps. The ml team's namespace names the channel its budget alerts go to; the webhook URL sits in a\n" +
+			"Secret in Tollgate's namespace (the local receiver here stands in for Slack):",
+		args:  []string{"apply", "-f", gen(fo.namespace)},
+		check: contains("namespace/ml created", "secret/budget-webhooks created"),
+	}, {
+		say:   "A training Deployment: 4 replicas of 8 GPUs each.",
+		args:  []string{"apply", "-f", gen(fo.trainer)},
+		check: contains("deployment.apps/trainer created"),
+	}, {
+		say:  "There is no kubelet here, so we mark its pods Running as a kubelet would (only running pods are charged):",
+		show: "kubectl patch -n ml pod/<each trainer pod> --subresource=status --type=merge -p '{\"status\":{\"phase\":\"Running\"}}'",
+		run: func(ctx context.Context) (string, error) {
+			return markRunning(ctx, env, "ml", "app=trainer", 4)
+		},
+		check: func(out string) error { return countLines(out, "patched", 4) },
+	}, {
+		say:   "A monthly Budget of $0.05 for the namespace, in deny mode (tiny, so the demo crosses thresholds in seconds):",
+		args:  []string{"apply", "-f", gen(fo.budget)},
+		check: contains("budget.tollgate.dev/monthly created"),
+	}, {
+		say: "The scanner (on the leader; every 2 s here, 5 min by default) adds spend to the Budget's status at\n" +
+			"max(request, usage) × OpenCost's prices; kubectl get budgets reads like a dashboard:",
+		args:  []string{"get", "budgets", "-A"},
+		check: contains("namespace ml", "50%,80%,100%"),
+		retry: 60 * time.Second,
+	}, {
+		say:  "Each threshold was alerted once, to the ml channel. The receiver got:",
+		show: "(the local Slack receiver's messages)",
+		run: func(context.Context) (string, error) {
+			return strings.Join(fo.receiver.texts(), "\n"), nil
+		},
+		check: func(out string) error {
+			if err := countLines(out, "monthly budget", 3); err != nil {
+				return err
+			}
+			return contains("namespace ml", "crossed 50 %", "crossed 80 %", "crossed 100 %")(out)
+		},
+	}, {
+		say:  "tollgate cost tallies the cluster's spend by namespace, team, cost-center or label, beside the budgets:",
+		show: "tollgate cost --by namespace",
+		run: func(ctx context.Context) (string, error) {
+			return tollgateCost(ctx, env)
+		},
+		check: contains("ml", "TOTAL (USD)", "ml/monthly"),
+	}, {
+		say:     "Another training job would take the forecast further over the budget: denied, with the numbers.",
+		args:    []string{"apply", "-f", gen(fo.bigger)},
+		wantErr: true,
+		check:   contains("[budget/ml/monthly] this adds $", "namespace ml is forecast at $", "of its $0.05 monthly budget"),
+	}, {
 		say:   "Re-applying the bare Deployment changes nothing: the mutations are idempotent (generation stays 1).",
 		args:  []string{"apply", "-f", m("web.yaml")},
 		check: contains("deployment.apps/web unchanged"),
@@ -118,7 +171,11 @@ func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 		if s.say != "" {
 			fmt.Fprintf(w, "── %d. %s\n", i+1, s.say)
 		}
-		fmt.Fprintf(w, "$ kubectl %s\n", quoteArgs(s.args))
+		if s.run != nil {
+			fmt.Fprintf(w, "$ %s\n", s.show)
+		} else {
+			fmt.Fprintf(w, "$ kubectl %s\n", quoteArgs(s.args))
+		}
 		out, err := runStep(ctx, env, s)
 		fmt.Fprintln(w, indent(out))
 		switch {
@@ -148,7 +205,13 @@ func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 func runStep(ctx context.Context, env *localEnv, s step) (string, error) {
 	deadline := time.Now().Add(s.retry)
 	for {
-		stdout, stderr, err := env.cluster.Kubectl(ctx, s.args...)
+		var stdout, stderr string
+		var err error
+		if s.run != nil {
+			stdout, err = s.run(ctx)
+		} else {
+			stdout, stderr, err = env.cluster.Kubectl(ctx, s.args...)
+		}
 		out := strings.TrimRight(stdout+stderr, "\n")
 		var problem error
 		switch {
