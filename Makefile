@@ -83,7 +83,7 @@ lint: $(GOLANGCI_LINT)
 # straight to tollgate serve at concurrency 1/16/64 and 500/s, and Pod creates
 # through the real API server with and without the webhooks (test/bench).
 bench: build tools debs
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -cpu 1 ./policies/... ./webhook/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -cpu 1 ./policies/... ./webhook/ ./finops/...
 	$(GO) run ./test/bench -duration $(BENCH_DURATION) -out $(BIN)/bench.json
 
 # Regenerate deepcopy functions and the CRDs from policies/api.
