@@ -29,6 +29,7 @@ import (
 	"github.com/tollgate-dev/tollgate/finops/usage"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/test/cluster"
+	promtest "github.com/tollgate-dev/tollgate/test/prometheus"
 )
 
 // receiver stands in for Slack: it checks each payload is a Block Kit
@@ -306,5 +307,73 @@ func TestScannerAgainstTheAPIServer(t *testing.T) {
 	team := getBudget(t, c, "tollgate-system", "payments")
 	if team.Status.Scope != "team=payments" || team.Status.Spend == "" || len(team.Status.Alerted) != 0 {
 		t.Errorf("team budget status %+v", team.Status)
+	}
+}
+
+// TestScannerUsesPrometheusUsage: with a real Prometheus whose history
+// shows a container using three times its cpu request, the scan charges
+// the usage (max of request and usage), not the request.
+func TestScannerUsesPrometheusUsage(t *testing.T) {
+	ctx := context.Background()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := cluster.Start(ctx, cluster.Options{CRDDirs: []string{filepath.Join(root, "charts", "tollgate", "crds")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Stop()
+	c, err := client.New(cl.Config(), client.Options{Scheme: scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
+		t.Fatal(err)
+	}
+	runningPod(t, c, "shop", "api-1", "500m", "1Gi", corev1.PodRunning)
+	if err := c.Create(ctx, &v1alpha1.Budget{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "monthly"}, Spec: v1alpha1.BudgetSpec{Amount: "1000"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Two hours of history: the api container uses 1.5 cores and 512 MiB
+	// (under its 1 GiB request, so memory is charged by the request).
+	now := time.Now().Truncate(time.Second)
+	var h promtest.Series
+	start := now.Add(-2 * time.Hour)
+	h.Counter("container_cpu_usage_seconds_total", `namespace="shop",pod="api-1",container="api"`, start, now.Add(-30*time.Second), 30*time.Second,
+		func(ts time.Time) float64 { return 1.5 * ts.Sub(start).Seconds() })
+	h.Gauge("container_memory_working_set_bytes", `namespace="shop",pod="api-1",container="api"`, start, now.Add(-30*time.Second), 30*time.Second,
+		func(time.Time) float64 { return 512 << 20 })
+	prom, err := promtest.Start(ctx, promtest.Options{History: h.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prom.Stop()
+	src, err := usage.New(prom.URL(), usage.Options{Window: 30 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := finops.NewModel(finops.ModelOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := budget.New(budget.Options{Client: c, Reader: c, Model: model, Usage: src, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Scan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Stale || len(rep.Budgets) != 1 {
+		t.Fatalf("report: stale %v, %d budgets", rep.Stale, len(rep.Budgets))
+	}
+	// 1.5 cores × 0.031611 + 1 GiB × 0.004237 = 0.0516535 an hour; the
+	// request alone would be 0.5 × 0.031611 + 0.004237 = 0.0200425.
+	if got, want := rep.Budgets[0].Hourly, 1.5*0.031611+0.004237; math.Abs(got-want) > want*0.02 {
+		t.Errorf("hourly %.6f, want %.6f (usage, not the request)", got, want)
+	}
+	if b := getBudget(t, c, "shop", "monthly"); b.Status.Stale || !strings.HasPrefix(b.Status.HourlyRate, "0.05") {
+		t.Errorf("status: stale %v, hourly %q", b.Status.Stale, b.Status.HourlyRate)
 	}
 }
