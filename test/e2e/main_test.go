@@ -144,10 +144,10 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			ManageWebhooks: !o.unmanaged, URL: fmt.Sprintf("https://127.0.0.1:%d", port),
 			MutateTimeout: max(o.validateTimeout, 5), ValidateTimeout: max(o.validateTimeout, 8), ShutdownDelay: o.shutdownDelay,
 			Modules: lib, Config: cfg, ConfigName: "tollgate",
-			Images:      imagesig.Options{Insecure: true, Transport: o.registry, CacheTTL: time.Hour},
+			Images: imagesig.Options{Insecure: true, Transport: o.registry, CacheTTL: time.Hour},
 			// Budget status is seeded by the tests; the scanner's own
 			// accounting is tested in finops/budget.
-			FinOps: webhook.FinOpsOptions{ScanInterval: 24 * time.Hour},
+			FinOps:      webhook.FinOpsOptions{ScanInterval: 24 * time.Hour},
 			DecisionLog: webhook.NewDecisionLog(o.decisions),
 			Logger:      slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			Ready:       func() { close(ready) },
