@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -335,6 +336,23 @@ func TestScannerUsesPrometheusUsage(t *testing.T) {
 	if err := c.Create(ctx, &v1alpha1.Budget{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "monthly"}, Spec: v1alpha1.BudgetSpec{Amount: "1000"}}); err != nil {
 		t.Fatal(err)
 	}
+	// Budgets the scanner cannot keep say why in their status; the others
+	// are still scanned.
+	for _, b := range []*v1alpha1.Budget{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "euros"}, Spec: v1alpha1.BudgetSpec{Amount: "10", Currency: "EUR"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "everything"}, Spec: v1alpha1.BudgetSpec{Amount: "10",
+			Scope: v1alpha1.BudgetScope{Selector: &metav1.LabelSelector{}}}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "bad-selector"}, Spec: v1alpha1.BudgetSpec{Amount: "10",
+			Scope: v1alpha1.BudgetScope{Selector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Near"}}}}}},
+	} {
+		if err := c.Create(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An amount that is not a decimal never gets past the API server.
+	if err := c.Create(ctx, &v1alpha1.Budget{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "lots"}, Spec: v1alpha1.BudgetSpec{Amount: "lots"}}); err == nil || !strings.Contains(err.Error(), "spec.amount") {
+		t.Errorf("a malformed amount: %v", err)
+	}
 	// Two hours of history: the api container uses 1.5 cores and 512 MiB
 	// (under its 1 GiB request, so memory is charged by the request).
 	now := time.Now().Truncate(time.Second)
@@ -365,9 +383,20 @@ func TestScannerUsesPrometheusUsage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Stale || len(rep.Budgets) != 1 {
+	if rep.Stale || len(rep.Budgets) != 4 {
 		t.Fatalf("report: stale %v, %d budgets", rep.Stale, len(rep.Budgets))
 	}
+	for name, want := range map[string]string{
+		"euros":        "spec.currency EUR: prices are in USD",
+		"everything":   "spec.scope.selector: empty",
+		"bad-selector": "spec.scope.selector: ",
+	} {
+		b := getBudget(t, c, "shop", name)
+		if !strings.Contains(b.Status.LastError, want) || len(b.Status.Conditions) == 0 || b.Status.Conditions[0].Status != metav1.ConditionFalse {
+			t.Errorf("%s: lastError %q, conditions %+v; want %q", name, b.Status.LastError, b.Status.Conditions, want)
+		}
+	}
+	rep.Budgets = slices.DeleteFunc(rep.Budgets, func(f budget.Figures) bool { return f.Name != "monthly" })
 	// 1.5 cores × 0.031611 + 1 GiB × 0.004237 = 0.0516535 an hour; the
 	// request alone would be 0.5 × 0.031611 + 0.004237 = 0.0200425.
 	if got, want := rep.Budgets[0].Hourly, 1.5*0.031611+0.004237; math.Abs(got-want) > want*0.02 {

@@ -15,11 +15,39 @@ func TestServeBadInput(t *testing.T) {
 	if err := os.WriteFile(badKubeconfig, []byte("apiVersion: v1\nkind: Config\nclusters: [{name: x, cluster: {server: 'https://127.0.0.1:1'}}]\ncontexts: nope\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	goodKubeconfig := filepath.Join(t.TempDir(), "good-kubeconfig")
+	if err := os.WriteFile(goodKubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: x, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: x, user: u}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	routes := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	noDefault := routes("no-default.yaml", "channels:\n  ops: {type: slack, urlSecret: {namespace: tollgate-system, name: hooks, key: ops}}\n")
+	badType := routes("bad-type.yaml", "default: ops\nchannels:\n  ops: {type: pager, urlSecret: {namespace: tollgate-system, name: hooks}}\n")
+	unknownField := routes("unknown.yaml", "default: ops\nchanels: {}\n")
+	badPrices := routes("prices.yaml", "CPU: lots\n")
 	cases := []struct {
 		name string
 		args []string
 		want string
 	}{
+		{"alert routes without default", []string{"serve", "--kubeconfig", goodKubeconfig, "--alert-routes", noDefault}, "default: a default channel is required"},
+		{"alert routes bad type", []string{"serve", "--kubeconfig", goodKubeconfig, "--alert-routes", badType}, `channels["ops"].type: "pager"`},
+		{"alert routes missing key", []string{"serve", "--kubeconfig", goodKubeconfig, "--alert-routes", badType}, `channels["ops"].urlSecret.key: required`},
+		{"alert routes unknown field", []string{"serve", "--kubeconfig", goodKubeconfig, "--alert-routes", unknownField}, `unknown field "chanels"`},
+		{"alert routes missing file", []string{"serve", "--kubeconfig", goodKubeconfig, "--alert-routes", "/nonexistent/routes.yaml"}, "--alert-routes: open /nonexistent/routes.yaml"},
+		{"prices", []string{"serve", "--kubeconfig", goodKubeconfig, "--prices", badPrices}, "--prices " + badPrices + ": prices: CPU"},
 		{"log level", []string{"serve", "--log-level", "loud"}, `--log-level "loud": want debug, info, warn or error`},
 		{"memory limit", []string{"serve", "--memory-limit", "lots"}, `--memory-limit "lots": want a quantity such as 64Mi`},
 		{"config", []string{"serve", "--config", "/nonexistent/tollgate.yaml"}, "reading config: stat /nonexistent/tollgate.yaml"},
