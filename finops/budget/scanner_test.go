@@ -239,6 +239,12 @@ func TestScannerAgainstTheAPIServer(t *testing.T) {
 	if got := payments.got(); len(got) != 1 || !strings.Contains(got[0], "50") || !strings.Contains(got[0], "shop") {
 		t.Fatalf("after 50 %%: payments got %d messages: %v", len(got), got)
 	}
+	// The message names spend, budget, forecast and the top workloads.
+	for _, want := range []string{"$0.80", "$1.60", "forecast", "api-1", "api-2"} {
+		if !strings.Contains(payments.got()[0], want) {
+			t.Errorf("the alert does not name %q: %s", want, payments.got()[0])
+		}
+	}
 	if n, err := testutil.GatherAndCount(reg, "tollgate_budget_spend", "tollgate_cost_hourly", "tollgate_finops_last_scan_timestamp_seconds"); err != nil || n < 4 {
 		t.Errorf("scanner series: %d, %v", n, err)
 	}
