@@ -190,6 +190,7 @@ func (e *Engine) PodTemplatePath(gvk GroupVersionKind) (string, bool) {
 func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 	d := &Decision{Findings: []Finding{}}
 	applicable, input, podPrefix, err := e.prepare(in)
+	d.Applied = len(applicable)
 	if len(applicable) == 0 {
 		return d
 	}

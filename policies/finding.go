@@ -123,6 +123,9 @@ func (e *PolicyError) Unwrap() error { return e.Err }
 type Decision struct {
 	Findings []Finding      `json:"findings"`
 	Errors   []*PolicyError `json:"errors,omitempty"`
+	// Applied counts the policies that applied to the object, so an
+	// audit knows how many passed without listing them.
+	Applied int `json:"-"`
 }
 
 // Denied reports whether any finding enforces.

@@ -1,0 +1,323 @@
+// Package audit is the background audit: it lists every object of the
+// kinds the policies match — in pages, one page in memory at a time —
+// judges each with the same engine as admission (no operation, as an
+// audit), and hands the findings, grouped by namespace, to a Sink that
+// writes them as PolicyReports. It rescans on an interval and whenever the
+// policies, exceptions or config change.
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tollgate-dev/tollgate/policies"
+)
+
+// Engine is what a scan judges with: the engine and the exceptions in
+// force, read once per scan so a reload mid-scan never mixes versions.
+type Engine struct {
+	Engine     *policies.Engine
+	Exceptions []policies.Exception
+	// Kinds are the kinds the policies match (the validating webhook's).
+	Kinds []schema.GroupKind
+	// Generation identifies the policies' version in the reports.
+	Generation int64
+}
+
+// Options configure an Auditor.
+type Options struct {
+	// Reader lists objects (live, in pages).
+	Reader client.Reader
+	// Mapper resolves kinds to resources and says which are namespaced.
+	Mapper apimeta.RESTMapper
+	// Engine returns what to judge with now; nil means not loaded yet.
+	Engine func() *Engine
+	// Sink receives each scan's results.
+	Sink Sink
+	// Skip names namespaces never audited (Tollgate's own; the config's
+	// exempt namespaces are skipped as well).
+	Skip []string
+	// Interval between scans (default 10m); Trigger scans sooner.
+	Interval time.Duration
+	// PageSize of each list call (default 500).
+	PageSize int64
+	// Registerer receives the audit's series; nil registers none.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Sink writes a scan's results: every namespace's (and the cluster
+// scope's, namespace "") complete set, so whatever is not in it — fixed
+// or deleted resources — is removed.
+type Sink interface {
+	Write(ctx context.Context, scan *Scan) error
+}
+
+// Result is one finding on one object.
+type Result struct {
+	Resource Resource
+	Finding  policies.Finding
+}
+
+// Resource names the object a result is about.
+type Resource struct {
+	APIVersion, Kind, Namespace, Name, UID string
+}
+
+// Scan is one audit's outcome.
+type Scan struct {
+	Started, Finished time.Time
+	Generation        int64
+	// Scanned counts objects judged, by kind; Evaluated counts (object,
+	// policy) pairs, so passes are known without listing them.
+	Scanned   map[string]int
+	Evaluated map[string]int // by namespace ("" cluster-scoped)
+	// Results are the findings, by namespace ("" for cluster-scoped).
+	Results map[string][]Result
+	// Errors are the kinds that could not be listed or policies that
+	// errored, each with its reason.
+	Errors []string
+}
+
+// Auditor runs scans.
+type Auditor struct {
+	opts    Options
+	trigger chan struct{}
+	metrics *auditMetrics
+
+	mu   sync.Mutex
+	last *Scan
+}
+
+// New checks the options.
+func New(opts Options) (*Auditor, error) {
+	if opts.Reader == nil || opts.Mapper == nil || opts.Engine == nil || opts.Sink == nil {
+		return nil, errors.New("audit: Reader, Mapper, Engine and Sink are required")
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = 10 * time.Minute
+	}
+	if opts.PageSize <= 0 {
+		opts.PageSize = 500
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	a := &Auditor{opts: opts, trigger: make(chan struct{}, 1)}
+	if opts.Registerer != nil {
+		a.metrics = newAuditMetrics(opts.Registerer)
+	}
+	return a, nil
+}
+
+// Trigger asks for a scan soon (policies, exceptions or config changed).
+func (a *Auditor) Trigger() {
+	select {
+	case a.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Last is the last complete scan, nil before the first.
+func (a *Auditor) Last() *Scan {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.last
+}
+
+// Run scans now, then on every interval or trigger, until ctx ends. The
+// server runs it on the elected leader.
+func (a *Auditor) Run(ctx context.Context) error {
+	tick := time.NewTicker(a.opts.Interval)
+	defer tick.Stop()
+	for {
+		if a.opts.Engine() != nil {
+			if _, err := a.ScanOnce(ctx); err != nil && ctx.Err() == nil {
+				a.opts.Logger.ErrorContext(ctx, "audit scan failed", "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-a.trigger:
+			// Let a burst of changes settle.
+			select {
+			case <-time.After(2 * time.Second):
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+// ScanOnce lists and judges everything the policies match, then writes
+// the results through the Sink.
+func (a *Auditor) ScanOnce(ctx context.Context) (*Scan, error) {
+	eng := a.opts.Engine()
+	if eng == nil || eng.Engine == nil {
+		return nil, errors.New("audit: policies are not loaded yet")
+	}
+	scan := &Scan{Started: a.opts.Now(), Generation: eng.Generation, Scanned: map[string]int{}, Evaluated: map[string]int{}, Results: map[string][]Result{}}
+	namespaces, err := a.namespaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	skip := map[string]bool{}
+	for _, ns := range append(slices.Clone(a.opts.Skip), eng.Engine.Config().ExemptNamespaces...) {
+		skip[ns] = true
+	}
+	audited := map[schema.GroupKind]bool{}
+	for _, gk := range eng.Kinds {
+		audited[gk] = true
+	}
+	kinds := slices.Clone(eng.Kinds)
+	sort.Slice(kinds, func(i, j int) bool { return kinds[i].String() < kinds[j].String() })
+	for _, gk := range slices.Compact(kinds) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		mapping, err := a.opts.Mapper.RESTMapping(gk)
+		if err != nil {
+			if !apimeta.IsNoMatchError(err) {
+				scan.Errors = append(scan.Errors, fmt.Sprintf("%s: %v", gk, err))
+			}
+			continue // a kind this cluster does not serve
+		}
+		if err := a.scanKind(ctx, eng, mapping, namespaces, skip, audited, scan); err != nil {
+			scan.Errors = append(scan.Errors, fmt.Sprintf("%s: %v", gk, err))
+		}
+	}
+	scan.Finished = a.opts.Now()
+	if err := a.opts.Sink.Write(ctx, scan); err != nil {
+		return scan, fmt.Errorf("writing reports: %w", err)
+	}
+	a.mu.Lock()
+	a.last = scan
+	a.mu.Unlock()
+	a.metrics.observe(scan)
+	a.opts.Logger.InfoContext(ctx, "audit scan done", "objects", total(scan.Scanned), "findings", totalResults(scan), "took", scan.Finished.Sub(scan.Started).String(), "errors", len(scan.Errors))
+	return scan, nil
+}
+
+func (a *Auditor) namespaces(ctx context.Context) (map[string]map[string]any, error) {
+	out := map[string]map[string]any{}
+	var list corev1.NamespaceList
+	opts := []client.ListOption{client.Limit(a.opts.PageSize)}
+	for {
+		if err := a.opts.Reader.List(ctx, &list, opts...); err != nil {
+			return nil, fmt.Errorf("listing namespaces: %w", err)
+		}
+		for i := range list.Items {
+			ns := &list.Items[i]
+			out[ns.Name] = map[string]any{"metadata": map[string]any{"name": ns.Name, "labels": toAny(ns.Labels), "annotations": toAny(ns.Annotations)}}
+		}
+		if list.Continue == "" {
+			return out, nil
+		}
+		opts = []client.ListOption{client.Limit(a.opts.PageSize), client.Continue(list.Continue)}
+	}
+}
+
+// scanKind judges one kind page by page; only findings are kept.
+func (a *Auditor) scanKind(ctx context.Context, eng *Engine, m *apimeta.RESTMapping, namespaces map[string]map[string]any, skip map[string]bool, audited map[schema.GroupKind]bool, scan *Scan) error {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(m.GroupVersionKind.GroupVersion().WithKind(m.GroupVersionKind.Kind + "List"))
+	namespaced := m.Scope.Name() == apimeta.RESTScopeNameNamespace
+	opts := []client.ListOption{client.Limit(a.opts.PageSize)}
+	kind := m.GroupVersionKind.GroupKind().String()
+	for {
+		if err := a.opts.Reader.List(ctx, list, opts...); err != nil {
+			return fmt.Errorf("listing: %w", err)
+		}
+		for i := range list.Items {
+			obj := &list.Items[i]
+			ns := obj.GetNamespace()
+			if namespaced && skip[ns] || !namespaced && m.GroupVersionKind.Kind == "Namespace" && skip[obj.GetName()] {
+				continue
+			}
+			if ownedByAudited(obj, audited) {
+				continue // its controller is judged: one finding, not one per pod
+			}
+			var nsObj map[string]any
+			if namespaced {
+				nsObj = namespaces[ns]
+			}
+			in := policies.ObjectInput(policies.SourceAudit, obj.Object, nsObj)
+			d := eng.Engine.Evaluate(ctx, in)
+			d.ApplyExceptions(in, eng.Exceptions, a.opts.Now())
+			scan.Scanned[kind]++
+			scan.Evaluated[ns] += d.Applied
+			res := Resource{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: ns, Name: obj.GetName(), UID: string(obj.GetUID())}
+			for _, f := range d.Findings {
+				scan.Results[ns] = append(scan.Results[ns], Result{Resource: res, Finding: f})
+			}
+			for _, e := range d.Errors {
+				scan.Errors = append(scan.Errors, fmt.Sprintf("%s %s/%s: %v", kind, ns, obj.GetName(), e))
+			}
+		}
+		cont := list.GetContinue()
+		if cont == "" {
+			return nil
+		}
+		opts = []client.ListOption{client.Limit(a.opts.PageSize), client.Continue(cont)}
+		list = &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(m.GroupVersionKind.GroupVersion().WithKind(m.GroupVersionKind.Kind + "List"))
+	}
+}
+
+// ownedByAudited reports whether an object's controller is of an audited
+// kind (a Deployment's ReplicaSet, a ReplicaSet's Pod).
+func ownedByAudited(obj *unstructured.Unstructured, audited map[schema.GroupKind]bool) bool {
+	for _, ref := range obj.GetOwnerReferences() {
+		if ref.Controller == nil || !*ref.Controller {
+			continue
+		}
+		gv, err := schema.ParseGroupVersion(ref.APIVersion)
+		if err == nil && audited[schema.GroupKind{Group: gv.Group, Kind: ref.Kind}] {
+			return true
+		}
+	}
+	return false
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func totalResults(s *Scan) int {
+	n := 0
+	for _, r := range s.Results {
+		n += len(r)
+	}
+	return n
+}
