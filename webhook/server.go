@@ -38,6 +38,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
+	"github.com/tollgate-dev/tollgate/scanners/audit"
 	"github.com/tollgate-dev/tollgate/webhook/certs"
 )
 
@@ -98,6 +99,8 @@ type ServerOptions struct {
 	// default half a second inside the request's), the verdict cache, and
 	// whether plain-HTTP registries are allowed.
 	Images imagesig.Options
+	// Audit configures the background audit (on the leader).
+	Audit AuditOptions
 	// FinOps configures budgets: prices, Prometheus, the scan interval
 	// and alert routes. The zero value prices with OpenCost's defaults,
 	// counts requests only and sends no alerts.
@@ -108,6 +111,17 @@ type ServerOptions struct {
 	// Ready, when set, is called once the server answers admission
 	// requests.
 	Ready func()
+}
+
+// AuditOptions configure the background audit.
+type AuditOptions struct {
+	// Disabled turns it off.
+	Disabled bool
+	// Interval between full scans (default 10m); a change of policies,
+	// exceptions or config triggers one sooner.
+	Interval time.Duration
+	// MaxResults caps the results of one report (default 1000).
+	MaxResults int
 }
 
 // FinOpsOptions configure the budget scanner and budget-aware admission.
@@ -263,6 +277,10 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 		return err
 	}
 
+	auditor, err := newAuditor(mgr, opts, state, reg, logger)
+	if err != nil {
+		return err
+	}
 	loader, err := NewLoader(LoaderOptions{
 		Client: mgr.GetClient(), Cache: mgr.GetCache(),
 		Base: opts.Modules, BaseData: opts.Data, FileConfig: opts.Config, ConfigName: opts.ConfigName,
@@ -270,6 +288,9 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 		Secrets: mgr.GetAPIReader(),
 		Metrics: metrics, Logger: logger,
 		OnLoad: func(ctx context.Context, st *State) {
+			if auditor != nil {
+				auditor.Trigger() // policies, exceptions or config changed
+			}
 			if !opts.ManageWebhooks || !leader() {
 				return
 			}
@@ -316,6 +337,11 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 	// Budgets, for budget-aware admission.
 	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{}); err != nil {
 		return fmt.Errorf("watching namespaces: %w", err)
+	}
+	if auditor != nil {
+		if err := mgr.Add(leaderRunnable(auditor.Run)); err != nil {
+			return fmt.Errorf("adding the audit: %w", err)
+		}
 	}
 	if scanner != nil {
 		if _, err := mgr.GetCache().GetInformer(ctx, &v1alpha1.Budget{}); err != nil {
@@ -555,4 +581,29 @@ func finOps(mgr manager.Manager, opts ServerOptions, reg prometheus.Registerer, 
 		return nil, nil, err
 	}
 	return &BudgetGate{Budgets: mgr.GetClient(), Estimator: est}, scanner, nil
+}
+
+// newAuditor builds the background audit over the state the loader keeps;
+// nil when disabled.
+func newAuditor(mgr manager.Manager, opts ServerOptions, state *StateHolder, reg prometheus.Registerer, logger *slog.Logger) (*audit.Auditor, error) {
+	if opts.Audit.Disabled {
+		return nil, nil
+	}
+	return audit.New(audit.Options{
+		Reader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(),
+		Engine: func() *audit.Engine { return AuditEngine(state.Load()) },
+		Sink:   &audit.ReportWriter{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), MaxResults: opts.Audit.MaxResults},
+		Skip:   []string{opts.Namespace}, Interval: opts.Audit.Interval,
+		Registerer: reg, Logger: logger.With("component", "audit"),
+	})
+}
+
+// AuditEngine is what the audit judges with in a state: its engine,
+// exceptions, and the kinds the validating webhook sees.
+func AuditEngine(st *State) *audit.Engine {
+	if st == nil {
+		return nil
+	}
+	_, kinds := interceptedKinds(st)
+	return &audit.Engine{Engine: st.Engine, Exceptions: st.Exceptions, Kinds: kinds, Generation: st.Generation}
 }

@@ -63,7 +63,7 @@ func run(m *testing.M) int {
 	logs := &syncBuffer{}
 	c, err := cluster.Start(ctx, cluster.Options{
 		ControllerManager: true,
-		CRDDirs:           []string{filepath.Join(root, "charts", "tollgate", "crds")},
+		CRDDirs:           []string{filepath.Join(root, "charts", "tollgate", "crds"), filepath.Join(root, "scanners", "audit", "testdata")},
 		Log:               logs,
 	})
 	if err != nil {

@@ -42,7 +42,8 @@ type serveFlags struct {
 	imageTimeout, imageCacheTTL    time.Duration
 	imageCacheSize                 int
 	insecureRegistries             bool
-	finops                         bool
+	finops, audit                  bool
+	auditInterval                  time.Duration
 	prices, prometheusURL          string
 	alertRoutes, clusterName       string
 	scanInterval                   time.Duration
@@ -96,6 +97,8 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.DurationVar(&f.imageCacheTTL, "image-cache-ttl", 10*time.Minute, "how long a verified image digest stays verified without asking the registry again")
 	fl.IntVar(&f.imageCacheSize, "image-cache-size", 10000, "verdicts kept in the image verification cache")
 	fl.BoolVar(&f.insecureRegistries, "allow-insecure-registries", false, "allow plain-HTTP registries (local development only; signatures are still verified)")
+	fl.BoolVar(&f.audit, "audit", true, "audit everything the policies match in the background (on the leader) and write PolicyReports")
+	fl.DurationVar(&f.auditInterval, "audit-interval", 10*time.Minute, "how often the background audit rescans (changes to policies, exceptions or config rescan sooner)")
 	fl.BoolVar(&f.finops, "finops", true, "tally spend against Budgets (on the leader) and check changes against them at admission")
 	fl.StringVar(&f.prices, "prices", "", "price catalogue file (OpenCost custom-pricing keys; default: OpenCost's defaults, USD)")
 	fl.StringVar(&f.prometheusURL, "prometheus", "", "Prometheus URL for usage and node prices (default: requests only)")
@@ -167,6 +170,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		Modules: mods, Data: data, Config: cfg, ConfigName: f.configName, PolicyTimeout: f.timeout,
 		LeaderElection: f.leaderElect, ShutdownDelay: f.shutdownDelay,
 		FinOps:      fo,
+		Audit:       webhook.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval},
 		Images:      imagesig.Options{Timeout: f.imageTimeout, CacheTTL: f.imageCacheTTL, CacheSize: f.imageCacheSize, Insecure: f.insecureRegistries},
 		DecisionLog: webhook.NewDecisionLog(dlog), Logger: logger,
 		Ready: func() { logger.Info("ready: admission is served") },
