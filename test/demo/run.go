@@ -79,7 +79,7 @@ func start(ctx context.Context, mode string, out io.Writer) (*localEnv, error) {
 	began := time.Now()
 	env.cluster, err = cluster.Start(ctx, cluster.Options{
 		ControllerManager: true,
-		CRDDirs:           []string{filepath.Join(root, "charts", "tollgate", "crds")},
+		CRDDirs:           []string{filepath.Join(root, "charts", "tollgate", "crds"), filepath.Join(root, "scanners", "audit", "testdata")},
 		KubeconfigPath:    filepath.Join(env.dir, "kubeconfig"),
 		Log:               cpLog,
 	})
