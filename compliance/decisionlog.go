@@ -1,0 +1,281 @@
+package compliance
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/policies"
+)
+
+// decisionEntry is the part of a decision log line (webhook.DecisionEntry,
+// one JSON object per line) that the report reads.
+type decisionEntry struct {
+	Time      time.Time          `json:"time"`
+	UID       string             `json:"uid"`
+	User      string             `json:"user"`
+	Operation string             `json:"operation"`
+	Kind      string             `json:"kind"`
+	Namespace string             `json:"namespace"`
+	Name      string             `json:"name"`
+	DryRun    bool               `json:"dryRun"`
+	Allowed   *bool              `json:"allowed"`
+	Findings  []policies.Finding `json:"findings"`
+}
+
+// DecisionLogOptions bounds what ReadDecisionLog counts.
+type DecisionLogOptions struct {
+	// From and To bound the period: entries before From or after To are
+	// left out. A zero From means no lower bound; a zero To no upper.
+	From, To time.Time
+	// Examples is how many of the latest denials or warnings are kept per
+	// policy (default 3).
+	Examples int
+	// MaxLineBytes is the longest line read (default 1 MiB); a longer one
+	// is counted as malformed and skipped.
+	MaxLineBytes int
+	// Source names the log in messages (default "decision log").
+	Source string
+}
+
+// maxLineErrors bounds how many malformed lines are listed one by one;
+// beyond it they are only counted.
+const maxLineErrors = 20
+
+// Denials summarises the admission decisions of a period: how many
+// requests were denied or warned, by which policies, with the latest
+// examples. Dry-run requests are no evidence of anything that happened and
+// are left out (counted in DryRun).
+type Denials struct {
+	From time.Time `json:"from,omitzero"`
+	To   time.Time `json:"to,omitzero"`
+	// Sources are the logs read.
+	Sources []string `json:"sources"`
+	// Lines is the number of lines read; Requests the number of entries in
+	// the period, dry runs excluded.
+	Lines    int `json:"lines"`
+	Requests int `json:"requests"`
+	// Denied counts requests refused; Warned requests admitted with a
+	// warning.
+	Denied int `json:"denied"`
+	Warned int `json:"warned"`
+	// DryRun counts dry-run entries left out; OutsidePeriod entries
+	// before From or after To.
+	DryRun        int `json:"dryRun"`
+	OutsidePeriod int `json:"outsidePeriod"`
+	// Malformed counts lines that are not decision log entries;
+	// MalformedLines lists the first of them with the reason.
+	Malformed      int         `json:"malformed"`
+	MalformedLines []LineError `json:"malformedLines,omitempty"`
+	// ByPolicy counts the requests each policy denied or warned about,
+	// most first.
+	ByPolicy []PolicyDenials `json:"byPolicy"`
+}
+
+// LineError is a line of a log that could not be read.
+type LineError struct {
+	Source string `json:"source"`
+	Line   int    `json:"line"`
+	Error  string `json:"error"`
+}
+
+// PolicyDenials counts one policy's denials and warnings.
+type PolicyDenials struct {
+	Policy string `json:"policy"`
+	Title  string `json:"title,omitempty"`
+	Denied int    `json:"denied"`
+	Warned int    `json:"warned"`
+	// Controls are the controls the policy's findings declared.
+	Controls []policies.Control `json:"controls,omitempty"`
+	// Latest are the most recent examples, newest first.
+	Latest []Denial `json:"latest"`
+}
+
+// Denial is one admission request a policy denied or warned about.
+type Denial struct {
+	Time      time.Time `json:"time"`
+	User      string    `json:"user,omitempty"`
+	Operation string    `json:"operation,omitempty"`
+	Resource  Resource  `json:"resource"`
+	Policy    string    `json:"policy"`
+	// Action is enforce (denied) or warn.
+	Action  policies.Action `json:"action"`
+	Message string          `json:"message"`
+}
+
+// ReadDecisionLog adds the entries of a decision log (JSON lines, as
+// `tollgate serve --decision-log` writes them) to d. A request counts as
+// denied when it was not allowed, as warned when it was allowed with a
+// finding of action warn; findings an exception waived count for neither.
+// Malformed lines are counted and listed with their line numbers, and
+// reading goes on; only a read error stops it.
+func (d *Denials) ReadDecisionLog(r io.Reader, opts DecisionLogOptions) error {
+	if opts.Examples <= 0 {
+		opts.Examples = 3
+	}
+	if opts.MaxLineBytes <= 0 {
+		opts.MaxLineBytes = 1 << 20
+	}
+	source := cmp.Or(opts.Source, "decision log")
+	d.Sources = append(d.Sources, source)
+	if d.From.IsZero() || (!opts.From.IsZero() && opts.From.Before(d.From)) {
+		d.From = opts.From
+	}
+	if opts.To.After(d.To) {
+		d.To = opts.To
+	}
+	index := map[string]int{}
+	for i := range d.ByPolicy {
+		index[d.ByPolicy[i].Policy] = i
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	line := 0
+	bad := func(msg string) {
+		d.Malformed++
+		if len(d.MalformedLines) < maxLineErrors {
+			d.MalformedLines = append(d.MalformedLines, LineError{Source: source, Line: line, Error: msg})
+		}
+	}
+	for {
+		text, tooLong, err := readLine(br, opts.MaxLineBytes)
+		if errors.Is(err, io.EOF) && len(text) == 0 && !tooLong {
+			break
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s: line %d: %w", source, line+1, err)
+		}
+		line++
+		d.Lines++
+		switch {
+		case tooLong:
+			bad(fmt.Sprintf("longer than %d bytes", opts.MaxLineBytes))
+		case len(bytes.TrimSpace(text)) == 0:
+			// Blank lines are harmless.
+		default:
+			var e decisionEntry
+			if jerr := json.Unmarshal(text, &e); jerr != nil {
+				bad("not a decision log entry: " + jerr.Error())
+				break
+			}
+			if e.Time.IsZero() || e.Allowed == nil {
+				bad("not a decision log entry: no time or allowed field")
+				break
+			}
+			d.add(&e, opts, index)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+	}
+	slices.SortStableFunc(d.ByPolicy, func(a, b PolicyDenials) int {
+		return cmp.Or(cmp.Compare(b.Denied+b.Warned, a.Denied+a.Warned), cmp.Compare(a.Policy, b.Policy))
+	})
+	return nil
+}
+
+func (d *Denials) add(e *decisionEntry, opts DecisionLogOptions, index map[string]int) {
+	if (!opts.From.IsZero() && e.Time.Before(opts.From)) || (!opts.To.IsZero() && e.Time.After(opts.To)) {
+		d.OutsidePeriod++
+		return
+	}
+	if e.DryRun {
+		d.DryRun++
+		return
+	}
+	d.Requests++
+	denied := !*e.Allowed
+	warned := false
+	// One count per policy per request, however many findings it had.
+	counted := map[string]bool{}
+	for i := range e.Findings {
+		f := &e.Findings[i]
+		if f.Waived() || counted[f.Policy] {
+			continue
+		}
+		var action policies.Action
+		switch {
+		case f.Action == policies.ActionEnforce && denied:
+			action = policies.ActionEnforce
+		case f.Action == policies.ActionWarn:
+			action = policies.ActionWarn
+			warned = true
+		default:
+			continue
+		}
+		counted[f.Policy] = true
+		j, ok := index[f.Policy]
+		if !ok {
+			j = len(d.ByPolicy)
+			index[f.Policy] = j
+			d.ByPolicy = append(d.ByPolicy, PolicyDenials{Policy: f.Policy})
+		}
+		p := &d.ByPolicy[j]
+		p.Title = cmp.Or(p.Title, f.Title)
+		for _, c := range f.Controls {
+			if !slices.Contains(p.Controls, c) {
+				p.Controls = append(p.Controls, c)
+			}
+		}
+		if action == policies.ActionEnforce {
+			p.Denied++
+		} else {
+			p.Warned++
+		}
+		p.Latest = keepLatest(p.Latest, Denial{
+			Time: e.Time.UTC(), User: e.User, Operation: e.Operation,
+			Resource: Resource{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name},
+			Policy:   f.Policy, Action: action, Message: f.Message,
+		}, opts.Examples)
+	}
+	switch {
+	case denied:
+		d.Denied++
+	case warned:
+		d.Warned++
+	}
+}
+
+// keepLatest inserts x into list (newest first) and keeps n entries.
+func keepLatest(list []Denial, x Denial, n int) []Denial {
+	i, _ := slices.BinarySearchFunc(list, x, func(a, b Denial) int { return b.Time.Compare(a.Time) })
+	list = slices.Insert(list, i, x)
+	if len(list) > n {
+		list = list[:n]
+	}
+	return list
+}
+
+// readLine reads one line without its newline. A line longer than max is
+// consumed and reported as tooLong, without holding it in memory.
+func readLine(br *bufio.Reader, max int) (line []byte, tooLong bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !tooLong {
+			if len(line)+len(chunk) > max+1 { // +1: the newline
+				tooLong, line = true, nil
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			line = line[:len(line)-1]
+		}
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		if tooLong && errors.Is(err, io.EOF) {
+			// The over-long last line still counts as a line.
+			return nil, true, io.EOF
+		}
+		return line, tooLong, err
+	}
+}

@@ -1,0 +1,252 @@
+package compliance
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// maxListed bounds the rows a text rendering lists per table (the JSON
+// rendering keeps everything); the rest is counted.
+const maxListed = 100
+
+// md escapes text for a Markdown table cell or paragraph.
+func md(s string) string {
+	r := strings.NewReplacer("|", `\|`, "\r\n", " ", "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;", "*", `\*`, "_", `\_`, "`", "'", "[", `\[`, "]", `\]`)
+	return r.Replace(s)
+}
+
+// code renders s as inline code (for ids and paths).
+func code(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "`" + strings.ReplaceAll(s, "`", "'") + "`"
+}
+
+func writeMarkdown(w io.Writer, r *Report) error {
+	b := bufio.NewWriter(w)
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+
+	p("# %s\n\n", md(r.Title))
+	p("| | |\n|---|---|\n")
+	if c := r.Cluster; c != nil {
+		p("| Cluster | %s |\n", md(c.Name))
+		p("| API server | %s |\n", md(c.Server))
+		p("| Kubernetes version | %s |\n", md(c.KubernetesVersion))
+		p("| Cluster UID (kube-system) | %s |\n", code(c.UID))
+	}
+	if len(r.Manifests) > 0 {
+		p("| Manifests | %s |\n", md(strings.Join(r.Manifests, ", ")))
+	}
+	p("| Generated | %s |\n", humanTime(r.GeneratedAt))
+	if d := r.Denials; d != nil {
+		p("| Admission period | %s – %s |\n", humanTime(d.From), humanTime(d.To))
+	}
+	p("| Tollgate | %s (scanner %s) |\n", md(r.Versions.Tollgate), md(r.Versions.Scanner))
+	lib := md(r.Versions.PolicyLibrary)
+	if r.Versions.PolicyDigest != "" {
+		lib += " (" + code(r.Versions.PolicyDigest) + ")"
+	}
+	p("| Policy library | %s |\n", lib)
+	if r.Objects > 0 {
+		p("| Objects evaluated | %d |\n", r.Objects)
+	}
+	p("| Policy checks | %d |\n\n", r.Checks)
+
+	p("## Summary\n\n")
+	p("| Framework | Version | Controls | Passed | With exceptions | Failed | Manual | Score |\n")
+	p("|---|---|--:|--:|--:|--:|--:|--:|\n")
+	for i := range r.Frameworks {
+		f := &r.Frameworks[i]
+		s := f.Summary
+		p("| %s | %s | %d | %d | %d | %d | %d | %s |\n", md(f.Name), md(f.Version), s.Controls, s.Passed, s.PassedWithExceptions, s.Failed, s.Manual, percent(s.Score))
+	}
+	p("\nFailing and Waived count results (a resource per policy); Denied / warned counts the admission requests of the period.\nScore = passed ÷ (passed + failed). Controls passed with exceptions count as passed; manual controls are reviewed by hand and not scored.\n\n")
+
+	for i := range r.Frameworks {
+		writeMarkdownFramework(p, &r.Frameworks[i])
+	}
+
+	p("## Exceptions in force\n\n")
+	if len(r.Exceptions) == 0 {
+		p("No exception was in force.\n\n")
+	} else {
+		p("| Exception | Policies | Applies to | Reason | Ticket | Approver | Expires | Waived results |\n")
+		p("|---|---|---|---|---|---|---|--:|\n")
+		for i := range r.Exceptions {
+			x := &r.Exceptions[i]
+			p("| %s | %s | %s | %s | %s | %s | %s | %d |\n", code(x.Namespace+"/"+x.Name), md(strings.Join(x.Policies, ", ")),
+				md(matchText(x)), md(x.Reason), md(x.Ticket), md(x.Approver), humanTime(x.Expires), x.Waived)
+		}
+		p("\n")
+	}
+
+	p("## Admission denials and warnings\n\n")
+	writeMarkdownDenials(p, r.Denials)
+
+	p("## Other engines\n\n")
+	others := 0
+	for i := range r.Sources {
+		s := &r.Sources[i]
+		if s.Source == SourceTollgate {
+			continue
+		}
+		others++
+		p("### %s\n\n", md(s.Source))
+		p("%d results: %d pass, %d fail, %d warn, %d error, %d skip.\n\n", s.Summary.Total(), s.Summary.Pass, s.Summary.Fail, s.Summary.Warn, s.Summary.Error, s.Summary.Skip)
+		if len(s.Results) == 0 {
+			continue
+		}
+		p("| Resource | Policy | Rule | Result | Severity | Message |\n|---|---|---|---|---|---|\n")
+		for j := range s.Results {
+			if j == maxListed {
+				p("\n… and %d more (see the JSON report).\n", len(s.Results)-maxListed)
+				break
+			}
+			res := &s.Results[j]
+			p("| %s | %s | %s | %s | %s | %s |\n", md(resourceText(res)), code(res.Policy), md(res.Rule), res.Result, res.Severity, md(res.Message))
+		}
+		p("\n")
+	}
+	if others == 0 {
+		p("No other engine's reports were found.\n\n")
+	}
+
+	if len(r.Notes) > 0 {
+		p("## Notes\n\n")
+		for _, n := range r.Notes {
+			p("- %s\n", md(n))
+		}
+		p("\n")
+	}
+	return b.Flush()
+}
+
+func writeMarkdownFramework(p func(string, ...any), f *FrameworkResult) {
+	p("## %s %s\n\n", md(f.Name), md(f.Version))
+	if f.Description != "" {
+		p("%s\n\n", md(f.Description))
+	}
+	p("| Control | Title | Verdict | Failing | Waived | Denied / warned |\n")
+	p("|---|---|---|--:|--:|--:|\n")
+	for j := range f.Controls {
+		c := &f.Controls[j]
+		verdict := c.Verdict.Label()
+		if c.Verdict == VerdictFailed {
+			verdict = "**" + verdict + "**"
+		}
+		if c.Verdict == VerdictManual && len(c.Failures)+len(c.Waived) == 0 {
+			p("| %s | %s | %s | | | %s |\n", md(c.ID), md(c.Title), verdict, denialCell(c))
+			continue
+		}
+		p("| %s | %s | %s | %d | %d | %s |\n", md(c.ID), md(c.Title), verdict, len(c.Failures), len(c.Waived), denialCell(c))
+	}
+	p("\n")
+	for j := range f.Controls {
+		c := &f.Controls[j]
+		if len(c.Failures) == 0 && len(c.Waived) == 0 {
+			continue
+		}
+		p("### %s %s — %s\n\n", md(c.ID), md(c.Title), c.Verdict.Label())
+		if c.Description != "" {
+			p("%s\n\n", md(c.Description))
+		}
+		if c.Verdict == VerdictManual {
+			p("Reviewed by hand; these results name the control and are shown for the review.\n\n")
+		} else {
+			pols := make([]string, len(c.Policies))
+			for k, pol := range c.Policies {
+				pols[k] = code(pol)
+			}
+			p("Evidenced by %s.\n\n", strings.Join(pols, ", "))
+		}
+		if len(c.Failures) > 0 {
+			p("| Resource | Policy | Severity | Message | Remediation |\n|---|---|---|---|---|\n")
+			for k := range c.Failures {
+				if k == maxListed {
+					p("\n… and %d more (see the JSON or CSV report).\n", len(c.Failures)-maxListed)
+					break
+				}
+				res := &c.Failures[k]
+				pol := code(res.Policy)
+				if res.Source != SourceTollgate {
+					pol = md(res.Source) + " " + pol
+				}
+				p("| %s | %s | %s | %s | %s |\n", md(resourceText(res)), pol, res.Severity, md(res.Message), md(res.Remediation))
+			}
+			p("\n")
+		}
+		if len(c.Waived) > 0 {
+			p("Waived by exceptions in force:\n\n")
+			p("| Resource | Policy | Message | Exception | Approver | Ticket | Expires |\n|---|---|---|---|---|---|---|\n")
+			for k := range c.Waived {
+				if k == maxListed {
+					p("\n… and %d more (see the JSON or CSV report).\n", len(c.Waived)-maxListed)
+					break
+				}
+				res := &c.Waived[k]
+				x := res.Exception
+				p("| %s | %s | %s | %s | %s | %s | %s |\n", md(resourceText(res)), code(res.Policy), md(res.Message),
+					code(x.Namespace+"/"+x.Name), md(x.Approver), md(x.Ticket), humanTime(x.Expires))
+			}
+			p("\n")
+		}
+		if c.Remediation != "" {
+			p("**Remediation:** %s\n\n", md(c.Remediation))
+		}
+	}
+}
+
+func denialCell(c *ControlResult) string {
+	if c.Denied == 0 && c.Warned == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d / %d", c.Denied, c.Warned)
+}
+
+func writeMarkdownDenials(p func(string, ...any), d *Denials) {
+	if d == nil {
+		p("No decision log was read (give --decision-log).\n\n")
+		return
+	}
+	p("From %s to %s: %d admission requests, %d denied, %d admitted with warnings. Dry runs left out: %d; entries outside the period: %d.\n\n",
+		humanTime(d.From), humanTime(d.To), d.Requests, d.Denied, d.Warned, d.DryRun, d.OutsidePeriod)
+	if len(d.ByPolicy) > 0 {
+		p("| Policy | Denied | Warned | Controls |\n|---|--:|--:|---|\n")
+		for i := range d.ByPolicy {
+			pd := &d.ByPolicy[i]
+			p("| %s | %d | %d | %s |\n", code(pd.Policy), pd.Denied, pd.Warned, md(FormatControls(pd.Controls)))
+		}
+		p("\nLatest examples:\n\n")
+		p("| Time | User | Operation | Resource | Policy | Action | Message |\n|---|---|---|---|---|---|---|\n")
+		for _, x := range latestDenials(d, 10) {
+			p("| %s | %s | %s | %s | %s | %s | %s |\n", humanTime(x.Time), md(x.User), md(x.Operation), md(x.Resource.String()), code(x.Policy), x.Action, md(x.Message))
+		}
+		p("\n")
+	}
+	if d.Malformed > 0 {
+		p("%d malformed lines were skipped:\n\n", d.Malformed)
+		for _, l := range d.MalformedLines {
+			p("- %s line %d: %s\n", md(l.Source), l.Line, md(l.Error))
+		}
+		if d.Malformed > len(d.MalformedLines) {
+			p("- … and %d more\n", d.Malformed-len(d.MalformedLines))
+		}
+		p("\n")
+	}
+}
+
+// latestDenials merges the policies' examples, newest first, and keeps n.
+func latestDenials(d *Denials, n int) []Denial {
+	var all []Denial
+	for i := range d.ByPolicy {
+		all = append(all, d.ByPolicy[i].Latest...)
+	}
+	sortDenials(all)
+	if len(all) > n {
+		all = all[:n]
+	}
+	return all
+}

@@ -1,0 +1,398 @@
+package compliance
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/policies"
+)
+
+// Cluster identifies the cluster a report is about.
+type Cluster struct {
+	Name string `json:"name"`
+	// Server is the API server URL.
+	Server            string `json:"server"`
+	KubernetesVersion string `json:"kubernetesVersion"`
+	// UID is the UID of the kube-system namespace: it names the cluster
+	// across renames and kubeconfigs.
+	UID string `json:"uid"`
+}
+
+// Versions names what produced a report.
+type Versions struct {
+	// Tollgate is the version of the binary that wrote the report.
+	Tollgate string `json:"tollgate"`
+	// Scanner is the version of the audit that wrote the results (the
+	// reporting binary when it evaluated manifests itself).
+	Scanner string `json:"scanner"`
+	// PolicyLibrary is the built-in library's version; PolicyDigest a
+	// digest of every policy module evaluated, built-in or not.
+	PolicyLibrary string `json:"policyLibrary"`
+	PolicyDigest  string `json:"policyDigest,omitempty"`
+}
+
+// Input is what a report is built from.
+type Input struct {
+	// Title defaults to "Compliance report — <cluster name>".
+	Title string
+	// GeneratedAt is the time the report states; it also decides which
+	// exceptions are in force.
+	GeneratedAt time.Time
+	// Cluster is set for a report on a cluster; Manifests lists the paths
+	// of a report on manifests.
+	Cluster   *Cluster
+	Manifests []string
+	Versions  Versions
+	// Frameworks are the frameworks reported on, in order.
+	Frameworks []Framework
+	// Results are every result gathered, Tollgate's and other engines'.
+	Results []Result
+	// Counted are the results each source counted, by source, when more
+	// than Results lists: PolicyReport summaries count the passes their
+	// results leave out, and the results a report had to cut. A source
+	// without an entry is counted from Results.
+	Counted map[string]Summary
+	// Objects is the number of objects evaluated, when known (a report on
+	// manifests).
+	Objects int
+	// Exceptions are the exceptions in force (honoured and unexpired).
+	Exceptions []policies.Exception
+	// Denials summarises the decision log over the period; nil when no log
+	// was read.
+	Denials *Denials
+	// Notes are problems met while gathering (unreadable Reports, APIs not
+	// installed), shown in the report.
+	Notes []string
+}
+
+// Verdict is a control's outcome.
+type Verdict string
+
+// The verdicts. A control passes when no result of the policies that
+// evidence it fails; findings waived by an exception in force make it
+// pass with exceptions; a control no policy evidences is manual.
+const (
+	VerdictPassed               Verdict = "passed"
+	VerdictPassedWithExceptions Verdict = "passed-with-exceptions"
+	VerdictFailed               Verdict = "failed"
+	VerdictManual               Verdict = "manual"
+)
+
+// Report is a compliance report: every rendering shows the same model.
+type Report struct {
+	Title       string    `json:"title"`
+	GeneratedAt time.Time `json:"generatedAt"`
+	Cluster     *Cluster  `json:"cluster,omitempty"`
+	Manifests   []string  `json:"manifests,omitempty"`
+	Versions    Versions  `json:"versions"`
+	// Objects is the number of objects evaluated, when known (manifests).
+	Objects int `json:"objects,omitempty"`
+	// Checks counts Tollgate's policy checks: one per object and policy
+	// that applied to it, passed or not.
+	Checks int `json:"checks"`
+	// Frameworks hold the summary and the controls of each framework.
+	Frameworks []FrameworkResult `json:"frameworks"`
+	// Sources counts results by engine, Tollgate first.
+	Sources []SourceSummary `json:"sources"`
+	// Exceptions are the exceptions in force, with what they waive.
+	Exceptions []ExceptionInForce `json:"exceptions"`
+	// Denials are the admission decisions of the period, if a decision
+	// log was read.
+	Denials *Denials `json:"denials,omitempty"`
+	Notes   []string `json:"notes,omitempty"`
+}
+
+// FailedControls counts the failed controls of every framework.
+func (r *Report) FailedControls() int {
+	n := 0
+	for i := range r.Frameworks {
+		n += r.Frameworks[i].Summary.Failed
+	}
+	return n
+}
+
+// FrameworkResult is one framework's part of a report.
+type FrameworkResult struct {
+	ID          string           `json:"id"`
+	Name        string           `json:"name"`
+	Version     string           `json:"version"`
+	URL         string           `json:"url,omitempty"`
+	Description string           `json:"description,omitempty"`
+	Summary     FrameworkSummary `json:"summary"`
+	Controls    []ControlResult  `json:"controls"`
+}
+
+// FrameworkSummary counts a framework's controls by verdict.
+type FrameworkSummary struct {
+	Controls             int `json:"controls"`
+	Passed               int `json:"passed"`
+	PassedWithExceptions int `json:"passedWithExceptions"`
+	Failed               int `json:"failed"`
+	Manual               int `json:"manual"`
+	// Score is passed / (passed + failed), controls passed with
+	// exceptions counting as passed and manual ones not at all; nil when
+	// no control is scored.
+	Score *float64 `json:"score"`
+}
+
+// ControlResult is one control's verdict with its evidence.
+type ControlResult struct {
+	ID          string   `json:"id"`
+	Group       string   `json:"group,omitempty"`
+	Title       string   `json:"title"`
+	Description string   `json:"description,omitempty"`
+	Remediation string   `json:"remediation,omitempty"`
+	Policies    []string `json:"policies,omitempty"`
+	Verdict     Verdict  `json:"verdict"`
+	// Failures are the results that fail the control; Waived those an
+	// exception waives.
+	Failures []Result `json:"failures"`
+	Waived   []Result `json:"waived"`
+	// Denied and Warned count the admission requests of the period denied
+	// or warned about by the control's policies.
+	Denied int `json:"denied"`
+	Warned int `json:"warned"`
+}
+
+// SourceSummary counts one engine's results.
+type SourceSummary struct {
+	Source  string  `json:"source"`
+	Summary Summary `json:"summary"`
+	// Results are the results other than pass, for engines other than
+	// Tollgate (whose results are shown per control).
+	Results []Result `json:"results,omitempty"`
+}
+
+// ExceptionInForce is an exception in force, with what it waives in this
+// report.
+type ExceptionInForce struct {
+	policies.Exception
+	// Waived counts the results it waives; Controls the controls those
+	// results count toward.
+	Waived   int      `json:"waived"`
+	Controls []string `json:"controls,omitempty"`
+}
+
+// Build assembles the report. It does not change in.
+func Build(in Input) *Report {
+	results := slices.Clone(in.Results)
+	SortResults(results)
+	r := &Report{
+		Title: in.Title, GeneratedAt: in.GeneratedAt.UTC(), Cluster: in.Cluster,
+		Manifests: in.Manifests, Versions: in.Versions, Denials: mapDenials(in.Denials, in.Frameworks),
+		Notes: in.Notes, Frameworks: []FrameworkResult{}, Exceptions: []ExceptionInForce{},
+	}
+	if r.Title == "" {
+		switch {
+		case in.Cluster != nil && in.Cluster.Name != "":
+			r.Title = "Compliance report — " + in.Cluster.Name
+		case len(in.Manifests) > 0:
+			r.Title = "Compliance report — manifests"
+		default:
+			r.Title = "Compliance report"
+		}
+	}
+
+	bySource := map[string]*SourceSummary{}
+	for i := range results {
+		res := &results[i]
+		s := bySource[res.Source]
+		if s == nil {
+			s = &SourceSummary{Source: res.Source}
+			bySource[res.Source] = s
+		}
+		s.Summary.Add(res.Result)
+		if res.Source != SourceTollgate && res.Result != OutcomePass {
+			s.Results = append(s.Results, *res)
+		}
+	}
+	for source, counted := range in.Counted {
+		s := bySource[source]
+		if s == nil {
+			s = &SourceSummary{Source: source}
+			bySource[source] = s
+		}
+		s.Summary = counted
+	}
+	r.Objects = in.Objects
+	if s := bySource[SourceTollgate]; s != nil {
+		r.Checks = s.Summary.Total()
+	}
+	for _, s := range bySource {
+		r.Sources = append(r.Sources, *s)
+	}
+	slices.SortFunc(r.Sources, func(a, b SourceSummary) int {
+		return cmp.Or(-cmp.Compare(boolInt(a.Source == SourceTollgate), boolInt(b.Source == SourceTollgate)), cmp.Compare(a.Source, b.Source))
+	})
+	if r.Sources == nil {
+		r.Sources = []SourceSummary{}
+	}
+
+	// A waived result may name its exception only (the audit writes the
+	// name): complete it from the exceptions in force.
+	known := map[string]*policies.Exception{}
+	for i := range in.Exceptions {
+		x := &in.Exceptions[i]
+		known[x.Namespace+"/"+x.Name] = x
+	}
+	for i := range results {
+		ref := results[i].Exception
+		if ref == nil {
+			continue
+		}
+		if x := known[ref.Namespace+"/"+ref.Name]; x != nil {
+			results[i].Exception = &policies.ExceptionRef{Namespace: x.Namespace, Name: x.Name,
+				Reason: cmp.Or(ref.Reason, x.Reason), Ticket: cmp.Or(ref.Ticket, x.Ticket),
+				Approver: cmp.Or(ref.Approver, x.Approver), Expires: cmp.Or(ref.Expires, x.Expires)}
+		}
+	}
+
+	waivedBy := map[string]*ExceptionInForce{}
+	for _, x := range in.Exceptions {
+		e := &ExceptionInForce{Exception: x}
+		e.Policies = slices.Clone(x.Policies)
+		waivedBy[x.Namespace+"/"+x.Name] = e
+	}
+
+	for i := range in.Frameworks {
+		fw := &in.Frameworks[i]
+		fr := FrameworkResult{ID: fw.ID, Name: fw.Name, Version: fw.Version, URL: fw.URL, Description: fw.Description, Controls: []ControlResult{}}
+		for j := range fw.Controls {
+			c := &fw.Controls[j]
+			cr := buildControl(fw.ID, c, results, in.Denials)
+			for k := range cr.Waived {
+				ref := cr.Waived[k].Exception
+				key := ref.Namespace + "/" + ref.Name
+				e := waivedBy[key]
+				if e == nil {
+					// Waived in a Report by an exception no longer listed:
+					// still show who approved it.
+					e = &ExceptionInForce{Exception: policies.Exception{
+						Namespace: ref.Namespace, Name: ref.Name, Reason: ref.Reason,
+						Ticket: ref.Ticket, Approver: ref.Approver, Expires: ref.Expires,
+					}}
+					waivedBy[key] = e
+				}
+				id := fw.ID + ":" + c.ID
+				if !slices.Contains(e.Controls, id) {
+					e.Controls = append(e.Controls, id)
+				}
+			}
+			fr.Summary.Controls++
+			switch cr.Verdict {
+			case VerdictPassed:
+				fr.Summary.Passed++
+			case VerdictPassedWithExceptions:
+				fr.Summary.PassedWithExceptions++
+			case VerdictFailed:
+				fr.Summary.Failed++
+			case VerdictManual:
+				fr.Summary.Manual++
+			}
+			fr.Controls = append(fr.Controls, cr)
+		}
+		s := &fr.Summary
+		if scored := s.Passed + s.PassedWithExceptions + s.Failed; scored > 0 {
+			score := math.Round(float64(s.Passed+s.PassedWithExceptions)/float64(scored)*1000) / 1000
+			s.Score = &score
+		}
+		r.Frameworks = append(r.Frameworks, fr)
+	}
+
+	// Count each waived result once, whatever the controls it counts for.
+	for i := range results {
+		if x := results[i].Exception; x != nil {
+			if e := waivedBy[x.Namespace+"/"+x.Name]; e != nil {
+				e.Waived++
+			} else {
+				waivedBy[x.Namespace+"/"+x.Name] = &ExceptionInForce{Waived: 1, Exception: policies.Exception{
+					Namespace: x.Namespace, Name: x.Name, Reason: x.Reason,
+					Ticket: x.Ticket, Approver: x.Approver, Expires: x.Expires,
+				}}
+			}
+		}
+	}
+	for _, e := range waivedBy {
+		slices.Sort(e.Controls)
+		r.Exceptions = append(r.Exceptions, *e)
+	}
+	slices.SortFunc(r.Exceptions, func(a, b ExceptionInForce) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	return r
+}
+
+// mapDenials copies the denial summary with each policy's controls
+// completed from the framework data (image-policy/* findings declare
+// none, for instance).
+func mapDenials(d *Denials, fws []Framework) *Denials {
+	if d == nil {
+		return nil
+	}
+	out := *d
+	out.ByPolicy = slices.Clone(d.ByPolicy)
+	for i := range out.ByPolicy {
+		p := &out.ByPolicy[i]
+		p.Controls = ControlsOf(fws, p.Policy, p.Controls)
+	}
+	return &out
+}
+
+func buildControl(fw string, c *Control, results []Result, denials *Denials) ControlResult {
+	cr := ControlResult{
+		ID: c.ID, Group: c.Group, Title: c.Title, Description: c.Description,
+		Remediation: c.Remediation, Policies: c.Policies,
+		Failures: []Result{}, Waived: []Result{},
+	}
+	if denials != nil {
+		for i := range denials.ByPolicy {
+			p := &denials.ByPolicy[i]
+			covered := c.Evidences(p.Policy) || slices.Contains(p.Controls, policies.Control{Framework: fw, ID: c.ID})
+			if covered {
+				cr.Denied += p.Denied
+				cr.Warned += p.Warned
+			}
+		}
+	}
+	for i := range results {
+		r := &results[i]
+		if !c.Covers(fw, r) {
+			continue
+		}
+		switch {
+		case r.Waived() && (r.Result == OutcomeSkip || r.Result.Violation()):
+			cr.Waived = append(cr.Waived, *r)
+		case r.Result.Violation():
+			cr.Failures = append(cr.Failures, *r)
+		}
+	}
+	switch {
+	case c.Manual:
+		// Results that name a manual control (another engine's RBAC
+		// check, say) are shown for the review, but never decide it.
+		cr.Verdict = VerdictManual
+	case len(cr.Failures) > 0:
+		cr.Verdict = VerdictFailed
+	case len(cr.Waived) > 0:
+		cr.Verdict = VerdictPassedWithExceptions
+	default:
+		cr.Verdict = VerdictPassed
+	}
+	return cr
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Label is the verdict as reports print it: PASSED, PASSED WITH
+// EXCEPTIONS, FAILED, MANUAL.
+func (v Verdict) Label() string {
+	return strings.ToUpper(strings.ReplaceAll(string(v), "-", " "))
+}
