@@ -35,6 +35,7 @@ var htmlReport = template.Must(template.New("report").Funcs(template.FuncMap{
 	"latest":   latestDenials,
 	"anchor":   func(id string) string { return strings.NewReplacer("/", "-", ".", "-", " ", "-").Replace(id) },
 	"minus":    func(a, b int) int { return a - b },
+	"plural":   plural,
 	"upper":    func(o Outcome) string { return strings.ToUpper(string(o)) },
 	"barStyle": func(score *float64) template.CSS {
 		if score == nil {

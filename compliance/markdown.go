@@ -95,7 +95,7 @@ func writeMarkdown(w io.Writer, r *Report) error {
 		}
 		others++
 		p("### %s\n\n", md(s.Source))
-		p("%d results: %d pass, %d fail, %d warn, %d error, %d skip.\n\n", s.Summary.Total(), s.Summary.Pass, s.Summary.Fail, s.Summary.Warn, s.Summary.Error, s.Summary.Skip)
+		p("%s: %d pass, %d fail, %d warn, %d error, %d skip.\n\n", plural(s.Summary.Total(), "result"), s.Summary.Pass, s.Summary.Fail, s.Summary.Warn, s.Summary.Error, s.Summary.Skip)
 		if len(s.Results) == 0 {
 			continue
 		}
@@ -211,8 +211,8 @@ func writeMarkdownDenials(p func(string, ...any), d *Denials) {
 		p("No decision log was read (give --decision-log).\n\n")
 		return
 	}
-	p("From %s to %s: %d admission requests, %d denied, %d admitted with warnings. Dry runs left out: %d; entries outside the period: %d.\n\n",
-		humanTime(d.From), humanTime(d.To), d.Requests, d.Denied, d.Warned, d.DryRun, d.OutsidePeriod)
+	p("From %s to %s: %s logged, %d denied, %d admitted with warnings. Dry runs left out: %d; entries outside the period: %d.\n\n",
+		humanTime(d.From), humanTime(d.To), plural(d.Requests, "admission request"), d.Denied, d.Warned, d.DryRun, d.OutsidePeriod)
 	if len(d.ByPolicy) > 0 {
 		p("| Policy | Denied | Warned | Controls |\n|---|--:|--:|---|\n")
 		for i := range d.ByPolicy {
@@ -227,7 +227,7 @@ func writeMarkdownDenials(p func(string, ...any), d *Denials) {
 		p("\n")
 	}
 	if d.Malformed > 0 {
-		p("%d malformed lines were skipped:\n\n", d.Malformed)
+		p("%s skipped:\n\n", plural(d.Malformed, "malformed line"))
 		for _, l := range d.MalformedLines {
 			p("- %s line %d: %s\n", md(l.Source), l.Line, md(l.Error))
 		}

@@ -196,3 +196,11 @@ func sortDenials(ds []Denial) {
 		return cmp.Or(b.Time.Compare(a.Time), cmp.Compare(a.Policy, b.Policy), cmp.Compare(a.Resource.String(), b.Resource.String()))
 	})
 }
+
+// plural renders a count with its noun: "1 request", "2 requests".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
