@@ -70,7 +70,7 @@ the background audit.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(newCheckCmd(stdio), newTestCmd(stdio), newPoliciesCmd(stdio), newServeCmd(stdio), newVerifyImageCmd(stdio), newCostCmd(stdio), newAuditCmd(stdio), newVersionCmd(stdio))
+	root.AddCommand(newCheckCmd(stdio), newTestCmd(stdio), newPoliciesCmd(stdio), newServeCmd(stdio), newVerifyImageCmd(stdio), newCostCmd(stdio), newAuditCmd(stdio), newReportCmd(stdio), newVersionCmd(stdio))
 	return root
 }
 
