@@ -4,6 +4,9 @@
 #   make dev     the same control plane and Tollgate, kept running (Ctrl-C stops)
 #   make build   bin/tollgate
 #   make tools   etcd, kube-apiserver, kube-controller-manager, kubectl into bin/k8s
+#   make helm    bin/helm, built from the Go module proxy (test/tools/helm)
+#   make chart   lint the Helm chart and run its tests (test/chart)
+#   make image-binary  static binaries for the Dockerfile (bin/image/<os>-<arch>)
 #   make debs    Debian's docker-registry and prometheus (apt-get), which tests and the demo run
 #   make test    unit tests (race detector), end-to-end tests against the real
 #                API server, the policy library's Rego tests and fixture suites
@@ -17,6 +20,8 @@ GOLANGCI_VERSION := v2.15.0
 OPA_VERSION     := v1.22.2
 CONTROLLER_GEN  := sigs.k8s.io/controller-tools/cmd/controller-gen@v0.19.0
 K8S_BIN         := $(BIN)/k8s
+HELM            := $(BIN)/helm
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
 K8S_VERSION     := v1.34.3
 # Stamp the version kubectl and the API server report (a module build has none).
 K8S_VERSION_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,-X $(p).gitVersion=$(K8S_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=34 -X $(p).gitTreeState=clean)
@@ -28,7 +33,7 @@ SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BENCHTIME       ?= 2s
 BENCH_DURATION  ?= 10s
 
-.PHONY: all demo dev tools debs build test unit policy-test lint bench testdata generate clean FORCE
+.PHONY: all demo dev tools debs helm chart image-binary build test unit policy-test lint bench testdata generate clean FORCE
 
 all: build test
 
@@ -49,6 +54,36 @@ $(K8S_BIN)/kube-apiserver: test/tools/go.mod test/tools/go.sum test/tools/etcd/m
 		k8s.io/kubernetes/cmd/kubectl ./etcd
 	@touch $@
 
+# helm, for the chart's tests: the version pinned in test/tools/helm/go.mod,
+# stamped like helm's own release builds (its version, and the Kubernetes
+# version `helm template` assumes, from the client-go it links).
+helm: $(HELM)
+
+$(HELM): test/tools/helm/go.mod test/tools/helm/go.sum
+	cd test/tools/helm && \
+	v=$$($(GO) list -m -f '{{.Version}}' helm.sh/helm/v3) && \
+	minor=$$($(GO) list -m -f '{{.Version}}' k8s.io/client-go | cut -d. -f2) && \
+	CGO_ENABLED=0 $(GO) build -trimpath -o $@ -ldflags="-s -w \
+		-X helm.sh/helm/v3/internal/version.version=$$v -X helm.sh/helm/v3/internal/version.gitTreeState=clean \
+		-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$$minor \
+		-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$$minor" \
+		helm.sh/helm/v3/cmd/helm
+	@touch $@
+
+# The Helm chart: lint, golden renders, schema, RBAC and the server run
+# as its service account against the local API server.
+chart: build tools debs helm
+	$(HELM) lint --strict charts/tollgate
+	$(GO) test -count=1 ./test/chart
+
+# Static binaries the Dockerfile copies (docker buildx build --platform ...).
+image-binary:
+	@for p in $(IMAGE_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; echo "$(BIN)/image/$$os-$$arch/tollgate"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags='-s -w' \
+			-o $(BIN)/image/$$os-$$arch/tollgate ./cmd/tollgate || exit 1; \
+	done
+
 debs:
 	@missing=""; for d in $(DEBS); do [ -x "$${d%%:*}" ] || missing="$$missing $${d##*:}"; done; \
 	if [ -n "$$missing" ]; then \
@@ -62,9 +97,9 @@ $(BIN)/tollgate-local: FORCE
 build:
 	$(GO) build -o $(BIN)/tollgate ./cmd/tollgate
 
-test: build tools debs unit policy-test
+test: build tools debs helm unit policy-test
 
-unit: tools debs
+unit: build tools debs helm
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 policy-test: build
@@ -86,9 +121,11 @@ bench: build tools debs
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -cpu 1 ./policies/... ./webhook/ ./finops/...
 	$(GO) run ./test/bench -duration $(BENCH_DURATION) -out $(BIN)/bench.json
 
-# Regenerate deepcopy functions and the CRDs from policies/api.
+# Regenerate deepcopy functions and the CRDs from policies/api, and the
+# chart's CRD templates from them (charts/tollgate/templates/crds).
 generate:
 	$(GO) run $(CONTROLLER_GEN) object paths=./policies/api/... crd output:crd:artifacts:config=charts/tollgate/crds
+	$(GO) test ./test/chart -count=1 -run '^TestCRDTemplates$$' -update
 
 # Rebuild the OPA bundle the engine tests load, with the real `opa build`.
 testdata:

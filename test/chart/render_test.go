@@ -1,0 +1,248 @@
+package chart
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/library"
+)
+
+// The releases the tests render: the defaults; every optional part on
+// (cert-manager, CRDs off, monitoring, a Warn rollout limited to labelled
+// namespaces, custom exclusions); every optional part off.
+var (
+	defaultRelease = release{name: "tollgate", namespace: "tollgate-system"}
+	fullRelease    = release{name: "tg", namespace: "platform-tollgate", values: []string{"full.yaml"}}
+	offRelease     = release{name: "lean", namespace: "tollgate-lean", values: []string{"off.yaml"}}
+)
+
+var releases = map[string]release{"default": defaultRelease, "full": fullRelease, "off": offRelease}
+
+// TestLint runs helm lint --strict with each set of values.
+func TestLint(t *testing.T) {
+	for _, caseName := range slices.Sorted(maps.Keys(releases)) {
+		r := releases[caseName]
+		t.Run(caseName, func(t *testing.T) {
+			args := []string{"lint", "--strict", chartDir(t), "--namespace", r.namespace}
+			for _, v := range r.values {
+				args = append(args, "--values", filepath.Join(repoRoot(t), "test", "chart", "testdata", "values", v))
+			}
+			out, _, err := helm(t, args...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if !strings.Contains(out, "1 chart(s) linted, 0 chart(s) failed") {
+				t.Fatalf("helm lint:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestTemplateGolden compares helm template's output with
+// testdata/golden/<case>.yaml (-update rewrites them). The CRDs are left
+// out of the golden files: TestRenderedCRDs checks them against the
+// generated ones.
+func TestTemplateGolden(t *testing.T) {
+	for _, caseName := range slices.Sorted(maps.Keys(releases)) {
+		r := releases[caseName]
+		t.Run(caseName, func(t *testing.T) {
+			got := withoutCRDs(render(t, r))
+			path := filepath.Join(repoRoot(t), "test", "chart", "testdata", "golden", caseName+".yaml")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./test/chart -update)", err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("helm template %s differs from %s (-want +got); if the change is intended, go test ./test/chart -update:\n%s", caseName, path, diff)
+			}
+		})
+	}
+}
+
+// withoutCRDs drops the documents rendered from templates/crds.
+func withoutCRDs(stream string) string {
+	var b strings.Builder
+	for doc := range strings.SplitSeq(stream, "\n---\n") {
+		if strings.Contains(doc, "# Source: tollgate/templates/crds/") {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("\n---\n")
+		}
+		b.WriteString(strings.TrimPrefix(doc, "---\n"))
+	}
+	s := b.String()
+	if !strings.HasPrefix(s, "---\n") {
+		s = "---\n" + s
+	}
+	return s
+}
+
+// TestRenderedCRDs: with crds.enabled the chart renders exactly the CRDs
+// make generate wrote (plus the release's labels and the keep policy);
+// without it, none.
+func TestRenderedCRDs(t *testing.T) {
+	want := crdObjects(t)
+	var have []string
+	for _, o := range objects(t, render(t, defaultRelease)) {
+		if kind(o) != "CustomResourceDefinition" {
+			continue
+		}
+		have = append(have, name(o))
+		md := o["metadata"].(map[string]any)
+		if got := dig(md, "annotations", "helm.sh/resource-policy"); got != "keep" {
+			t.Errorf("CRD %s: helm.sh/resource-policy is %v, want keep", name(o), got)
+		}
+		if got := dig(md, "labels", "app.kubernetes.io/instance"); got != defaultRelease.name {
+			t.Errorf("CRD %s: instance label %v", name(o), got)
+		}
+		delete(md, "labels")
+		delete(md["annotations"].(map[string]any), "helm.sh/resource-policy")
+		if diff := cmp.Diff(want[name(o)], o); diff != "" {
+			t.Errorf("CRD %s differs from charts/tollgate/crds (-generated +rendered):\n%s", name(o), diff)
+		}
+	}
+	if diff := cmp.Diff(slices.Sorted(maps.Keys(want)), slices.Sorted(slices.Values(have))); diff != "" {
+		t.Errorf("rendered CRDs (-generated +rendered):\n%s", diff)
+	}
+	for _, o := range objects(t, render(t, fullRelease)) {
+		if kind(o) == "CustomResourceDefinition" {
+			t.Errorf("crds.enabled=false still renders CRD %s", name(o))
+		}
+	}
+}
+
+// TestLibraryPolicyList keeps files/library-policies.txt, the ids
+// rollout.mode sets to warn or audit, equal to the built-in library's: an
+// id the library lacks would stop the server (a misspelled policy id in the
+// config is an error), and a missing one would stay in enforce.
+func TestLibraryPolicyList(t *testing.T) {
+	mods, err := policies.ReadFS(library.FS(), "library", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := policies.New(context.Background(), policies.Options{Modules: mods})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, m := range eng.Policies() {
+		want = append(want, m.ID)
+	}
+	slices.Sort(want)
+
+	path := filepath.Join(chartDir(t), "files", "library-policies.txt")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var have []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
+			have = append(have, line)
+		}
+	}
+	if diff := cmp.Diff(want, have); diff != "" {
+		t.Errorf("%s differs from the library's policy ids (-library +file):\n%s", path, diff)
+	}
+}
+
+// TestRolloutModes: warn and audit turn every library policy to that
+// action, keep an action the config sets, and open the validating webhook;
+// enforce leaves the config alone and fails closed.
+func TestRolloutModes(t *testing.T) {
+	for _, tc := range []struct {
+		mode, failurePolicy string
+	}{
+		{"enforce", "Fail"},
+		{"warn", "Ignore"},
+		{"audit", "Ignore"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			out, _, err := helm(t, "template", "tollgate", chartDir(t), "--namespace", "tollgate-system",
+				"--set", "rollout.mode="+tc.mode, "--set", "config.policies.images-no-latest.action=enforce")
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := objects(t, out)
+			vwc := find(t, objs, "ValidatingWebhookConfiguration", "tollgate")
+			if got := dig(vwc, "webhooks", 0, "failurePolicy"); got != tc.failurePolicy {
+				t.Errorf("validating failurePolicy %v, want %s", got, tc.failurePolicy)
+			}
+			cm := find(t, objs, "ConfigMap", "tollgate")
+			cfg, err := policies.ParseConfig([]byte(dig(cm, "data", "config.yaml").(string)))
+			if err != nil {
+				t.Fatalf("the rendered config does not parse: %v", err)
+			}
+			for id, o := range cfg.Policies {
+				want := tc.mode
+				if tc.mode == "enforce" || id == "images-no-latest" {
+					want = "enforce"
+					if tc.mode == "enforce" && id != "images-no-latest" {
+						t.Errorf("enforce mode sets policy %s", id)
+					}
+				}
+				if string(o.Action) != want {
+					t.Errorf("policy %s: action %q, want %q", id, o.Action, want)
+				}
+			}
+			if tc.mode != "enforce" && len(cfg.Policies) != 24 {
+				t.Errorf("%d policies in the config, want the library's 24", len(cfg.Policies))
+			}
+		})
+	}
+}
+
+// TestDashboardJSON: the dashboard is JSON with a panel per query, and
+// every query parses as PromQL (TestPrometheusRules feeds them to promtool).
+func TestDashboardJSON(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(chartDir(t), "files", "dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		UID    string `json:"uid"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Type    string `json:"type"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatalf("dashboard.json: %v", err)
+	}
+	if dash.UID == "" {
+		t.Error("dashboard.json has no uid")
+	}
+	exprs := dashboardExprs(t)
+	if len(exprs) < 20 {
+		t.Errorf("only %d queries in the dashboard", len(exprs))
+	}
+	for _, p := range dash.Panels {
+		if p.Type != "row" && len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+	}
+}
