@@ -44,7 +44,11 @@ func writeMarkdown(w io.Writer, r *Report) error {
 	if d := r.Denials; d != nil {
 		p("| Admission period | %s – %s |\n", humanTime(d.From), humanTime(d.To))
 	}
-	p("| Tollgate | %s (scanner %s) |\n", md(r.Versions.Tollgate), md(r.Versions.Scanner))
+	if r.Versions.Scanner == "" || r.Versions.Scanner == r.Versions.Tollgate {
+		p("| Tollgate | %s |\n", md(r.Versions.Tollgate))
+	} else {
+		p("| Tollgate | %s (scanner %s) |\n", md(r.Versions.Tollgate), md(r.Versions.Scanner))
+	}
 	lib := md(r.Versions.PolicyLibrary)
 	if r.Versions.PolicyDigest != "" {
 		lib += " (" + code(r.Versions.PolicyDigest) + ")"
