@@ -38,6 +38,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
+	"github.com/tollgate-dev/tollgate/policies/library"
 	"github.com/tollgate-dev/tollgate/scanners/audit"
 	"github.com/tollgate-dev/tollgate/webhook/certs"
 )
@@ -101,6 +102,8 @@ type ServerOptions struct {
 	Images imagesig.Options
 	// Audit configures the background audit (on the leader).
 	Audit AuditOptions
+	// Version is the binary's, recorded on the reports the audit writes.
+	Version string
 	// FinOps configures budgets: prices, Prometheus, the scan interval
 	// and alert routes. The zero value prices with OpenCost's defaults,
 	// counts requests only and sends no alerts.
@@ -592,8 +595,9 @@ func newAuditor(mgr manager.Manager, opts ServerOptions, state *StateHolder, reg
 	return audit.New(audit.Options{
 		Reader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(),
 		Engine: func() *audit.Engine { return AuditEngine(state.Load()) },
-		Sink:   &audit.ReportWriter{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), MaxResults: opts.Audit.MaxResults},
-		Skip:   []string{opts.Namespace}, Interval: opts.Audit.Interval,
+		Sink: &audit.ReportWriter{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), MaxResults: opts.Audit.MaxResults,
+			ScannerVersion: opts.Version, LibraryVersion: library.Version},
+		Skip: []string{opts.Namespace}, Interval: opts.Audit.Interval,
 		Registerer: reg, Logger: logger.With("component", "audit"),
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tollgate-dev/tollgate/compliance"
 	"github.com/tollgate-dev/tollgate/policies"
 )
 
@@ -50,6 +51,9 @@ type ReportWriter struct {
 	// MaxResults caps the results kept in one report (default 1000); the
 	// summary still counts them all.
 	MaxResults int
+	// ScannerVersion and LibraryVersion are recorded on each report, for
+	// the compliance report's cover.
+	ScannerVersion, LibraryVersion string
 }
 
 // Write implements Sink.
@@ -102,6 +106,14 @@ func (w *ReportWriter) Write(ctx context.Context, scan *Scan) error {
 	sort.Strings(keys)
 	for _, ns := range keys {
 		obj := buildReport(api.group+"/"+api.version, api.kind(ns), ns, name, scan, limit)
+		anns := obj.GetAnnotations()
+		if w.ScannerVersion != "" {
+			anns[compliance.AnnotationScannerVersion] = w.ScannerVersion
+		}
+		if w.LibraryVersion != "" {
+			anns[compliance.AnnotationLibraryVersion] = w.LibraryVersion
+		}
+		obj.SetAnnotations(anns)
 		if err := w.upsert(ctx, obj); err != nil {
 			errs = append(errs, err)
 		}

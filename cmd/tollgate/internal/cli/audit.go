@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/library"
 	"github.com/tollgate-dev/tollgate/scanners/audit"
 	"github.com/tollgate-dev/tollgate/webhook"
 )
@@ -79,7 +80,7 @@ func runAudit(ctx context.Context, f *auditFlags, stdio IO) error {
 			return err
 		}
 	}
-	mods, data, err := f.modules(false)
+	mods, data, err := f.modules()
 	if err != nil {
 		return err
 	}
@@ -116,7 +117,7 @@ func runAudit(ctx context.Context, f *auditFlags, stdio IO) error {
 	}
 	var sink audit.Sink = printSink{}
 	if f.writeReports {
-		sink = &audit.ReportWriter{Client: c, Mapper: mapper, MaxResults: f.maxResults}
+		sink = &audit.ReportWriter{Client: c, Mapper: mapper, MaxResults: f.maxResults, ScannerVersion: Version(), LibraryVersion: library.Version}
 	}
 	a, err := audit.New(audit.Options{Reader: c, Mapper: mapper, Engine: func() *audit.Engine { return webhook.AuditEngine(holder.Load()) },
 		Sink: sink, Skip: []string{f.namespace}})

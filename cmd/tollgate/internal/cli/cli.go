@@ -119,7 +119,7 @@ func (f *policyFlags) load(ctx context.Context) (*policies.Engine, error) {
 			return nil, err
 		}
 	}
-	mods, data, err := f.modules(false)
+	mods, data, err := f.modules()
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,9 @@ func (f *policyFlags) load(ctx context.Context) (*policies.Engine, error) {
 	return e, nil
 }
 
-func (f *policyFlags) modules(withTests bool) ([]policies.Module, map[string]any, error) {
+// modules reads the built-in library and the --policy paths (tests left
+// out: they belong to `tollgate test`, which reads its own).
+func (f *policyFlags) modules() ([]policies.Module, map[string]any, error) {
 	var mods []policies.Module
 	data := map[string]any{}
 	if !f.noBuiltin {
@@ -147,7 +149,7 @@ func (f *policyFlags) modules(withTests bool) ([]policies.Module, map[string]any
 		mods = append(mods, lib...)
 	}
 	for _, p := range f.policies {
-		m, d, err := policies.ReadPath(p, withTests)
+		m, d, err := policies.ReadPath(p, false)
 		if err != nil {
 			return nil, nil, err
 		}

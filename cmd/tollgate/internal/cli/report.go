@@ -279,7 +279,7 @@ func (f *reportFlags) fromManifests(ctx context.Context, stdin io.Reader, now ti
 	if err != nil {
 		return in, err
 	}
-	mods, _, err := f.modules(false)
+	mods, _, err := f.modules()
 	if err != nil {
 		return in, err
 	}

@@ -127,7 +127,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 			return err
 		}
 	}
-	mods, data, err := f.modules(false)
+	mods, data, err := f.modules()
 	if err != nil {
 		return err
 	}
@@ -171,6 +171,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		LeaderElection: f.leaderElect, ShutdownDelay: f.shutdownDelay,
 		FinOps:      fo,
 		Audit:       webhook.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval},
+		Version:     Version(),
 		Images:      imagesig.Options{Timeout: f.imageTimeout, CacheTTL: f.imageCacheTTL, CacheSize: f.imageCacheSize, Insecure: f.insecureRegistries},
 		DecisionLog: webhook.NewDecisionLog(dlog), Logger: logger,
 		Ready: func() { logger.Info("ready: admission is served") },

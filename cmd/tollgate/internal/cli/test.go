@@ -43,7 +43,7 @@ does not compile.`,
 				args = []string{"."}
 			}
 			start := time.Now()
-			mods, data, err := f.modules(false)
+			mods, data, err := f.modules()
 			if err != nil {
 				return err
 			}
