@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -157,6 +158,27 @@ func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 		wantErr: true,
 		check:   contains("[budget/ml/monthly] this adds $", "namespace ml is forecast at $", "of its $0.05 monthly budget"),
 	}, {
+		say: "Compliance. The server audits everything already running in the background (every 10 minutes, and when\n" +
+			"policies change) into openreports.io Reports; tollgate audit runs one now:",
+		show: "tollgate audit --write-reports --config test/demo/config.yaml",
+		run: func(ctx context.Context) (string, error) {
+			return tollgateRun(ctx, env, true, "audit", "--kubeconfig", env.cluster.KubeconfigPath(), "--write-reports",
+				"--config", filepath.Join(env.root, "test", "demo", "config.yaml"))
+		},
+		check: contains("Audited", "images-no-latest", "Deployment shop/worker"),
+	}, {
+		say:   "",
+		args:  []string{"get", "reports", "-A"},
+		check: contains("shop", "tollgate"),
+	}, {
+		say:  "A report for auditors: per framework, the controls passed, failed and manual, the failing resources,\nthe exceptions in force and the admission denials from the decision log:",
+		show: "tollgate report --decision-log .tollgate/demo/decisions.log --output .tollgate/demo/compliance-report.html",
+		run: func(ctx context.Context) (string, error) {
+			return tollgateRun(ctx, env, false, "report", "--kubeconfig", env.cluster.KubeconfigPath(), "--cluster-name", "demo",
+				"--decision-log", filepath.Join(env.dir, "decisions.log"), "--output", filepath.Join(env.dir, "compliance-report.html"))
+		},
+		check: contains("compliance-report.html", "cis", "pss", "passed"),
+	}, {
 		say:   "Re-applying the bare Deployment changes nothing: the mutations are idempotent (generation stays 1).",
 		args:  []string{"apply", "-f", m("web.yaml")},
 		check: contains("deployment.apps/web unchanged"),
@@ -196,6 +218,7 @@ func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 	}
 	total := len(steps) + 1
 	fmt.Fprintf(w, "\n%d of %d steps behaved as narrated. The decision log is in .tollgate/demo/decisions.log.\n", passed, total)
+	fmt.Fprintf(w, "The compliance report is in %s (open it in a browser; it prints as a PDF).\n", rel(env.root, filepath.Join(env.dir, "compliance-report.html")))
 	if passed != total {
 		return 1
 	}
