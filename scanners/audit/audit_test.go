@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -332,5 +333,50 @@ func TestAuditTwentyThousandObjects(t *testing.T) {
 	summary, _, _ := unstructured.NestedMap(bulk.Object, "summary")
 	if len(results(bulk)) != 100 || summary["warn"].(int64) != n {
 		t.Errorf("report: %d results listed, summary %v; want 100 listed of %d", len(results(bulk)), summary, n)
+	}
+}
+
+// TestAuditFallsBackToWGPolicyReports: where only the policy working
+// group's PolicyReport API is installed, the audit writes that.
+func TestAuditFallsBackToWGPolicyReports(t *testing.T) {
+	ctx := context.Background()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(root, "compliance", "testdata", "crds", "wgpolicyk8s.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(crds, "wgpolicyk8s.yaml"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := cluster.Start(ctx, cluster.Options{CRDDirs: []string{crds}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Stop()
+	c, err := client.New(cl.Config(), client.Options{Scheme: webhook.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, deployment("shop", "agent", true)); err != nil {
+		t.Fatal(err)
+	}
+	a := newAuditor(t, c, cl.Config(), engine(t), nil)
+	if _, err := a.ScanOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := &unstructured.Unstructured{}
+	r.SetGroupVersionKind(schema.GroupVersionKind{Group: "wgpolicyk8s.io", Version: "v1alpha2", Kind: "PolicyReport"})
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "tollgate"}, r); err != nil {
+		t.Fatalf("no PolicyReport in shop: %v", err)
+	}
+	if len(find(r, "agent")) == 0 {
+		t.Errorf("the PolicyReport has no result for shop/agent: %v", results(r))
 	}
 }
