@@ -503,7 +503,7 @@ func readModuleFile(t *testing.T, module, file string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	out, _, err := run(ctx, t.TempDir(), []string{"GOFLAGS=-mod=mod"}, "", "go", "mod", "download", "-json", module)
+	out, _, err := run(ctx, t.TempDir(), nil, "", "go", "mod", "download", "-json", module)
 	if err != nil {
 		t.Fatalf("downloading %s: %v", module, err)
 	}
