@@ -44,6 +44,7 @@ type serveFlags struct {
 	insecureRegistries             bool
 	finops, audit                  bool
 	auditInterval                  time.Duration
+	auditMaxResults                int
 	prices, prometheusURL          string
 	alertRoutes, clusterName       string
 	scanInterval                   time.Duration
@@ -99,6 +100,7 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.BoolVar(&f.insecureRegistries, "allow-insecure-registries", false, "allow plain-HTTP registries (local development only; signatures are still verified)")
 	fl.BoolVar(&f.audit, "audit", true, "audit everything the policies match in the background (on the leader) and write PolicyReports")
 	fl.DurationVar(&f.auditInterval, "audit-interval", 10*time.Minute, "how often the background audit rescans (changes to policies, exceptions or config rescan sooner)")
+	fl.IntVar(&f.auditMaxResults, "audit-max-results", 1000, "results kept in one PolicyReport (its summary counts them all)")
 	fl.BoolVar(&f.finops, "finops", true, "tally spend against Budgets (on the leader) and check changes against them at admission")
 	fl.StringVar(&f.prices, "prices", "", "price catalogue file (OpenCost custom-pricing keys; default: OpenCost's defaults, USD)")
 	fl.StringVar(&f.prometheusURL, "prometheus", "", "Prometheus URL for usage and node prices (default: requests only)")
@@ -170,7 +172,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		Modules: mods, Data: data, Config: cfg, ConfigName: f.configName, PolicyTimeout: f.timeout,
 		LeaderElection: f.leaderElect, ShutdownDelay: f.shutdownDelay,
 		FinOps:      fo,
-		Audit:       webhook.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval},
+		Audit:       webhook.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval, MaxResults: f.auditMaxResults},
 		Version:     Version(),
 		Images:      imagesig.Options{Timeout: f.imageTimeout, CacheTTL: f.imageCacheTTL, CacheSize: f.imageCacheSize, Insecure: f.insecureRegistries},
 		DecisionLog: webhook.NewDecisionLog(dlog), Logger: logger,
