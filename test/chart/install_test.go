@@ -46,7 +46,8 @@ var integrationCRDs = []struct{ module, file string }{
 //     kube-system and the release namespace;
 //   - the server, as the service account, creates its CA, patches caBundle
 //     into the chart's configurations, takes the leader Lease, writes
-//     TollgatePolicy and Budget status and is never forbidden anything;
+//     TollgatePolicy and Budget status, audits a workload from before it
+//     into a Report, and is never forbidden anything;
 //   - the README's path: a labelled namespace, a Deployment admitted and
 //     hardened, a privileged one denied;
 //   - the emergency exit: with the server gone, deleting the validating
@@ -89,9 +90,11 @@ func TestInstall(t *testing.T) {
 		crds.Write(wg)
 		k.applyAndEstablish(crds.String())
 		k.applyAndEstablish(generatedCRDs(t))
-		for _, ns := range []string{fullRelease.namespace, "payments", "search"} {
+		for _, ns := range []string{fullRelease.namespace, "payments", "search", "legacy"} {
 			k.namespace(ns)
 		}
+		// A workload from before Tollgate, for the audit to find.
+		k.run("apply", "-f", "-", deployment("legacy", "node-agent", true))
 		k.apply(full)
 	}) {
 		return
@@ -195,6 +198,12 @@ spec:
 `)
 		waitFor(t, 30*time.Second, "the TollgatePolicy's status", func() bool {
 			return k.run("get", "tollgatepolicy", "no-team-change", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`) == "True"
+		})
+		// The background audit, as the service account: it lists what the
+		// policies match and writes the namespace's Report.
+		waitFor(t, time.Minute, "the audit's Report on the Deployment from before Tollgate", func() bool {
+			out, _, _ := c.Kubectl(ctx, "get", "reports.openreports.io", "-n", "legacy", "tollgate", "-o", "jsonpath={.results[*].policy}")
+			return strings.Contains(out, "pss-baseline-privileged")
 		})
 	}) {
 		t.Logf("tollgate serve log:\n%s", tail(srv.log(), 8<<10))
@@ -343,6 +352,7 @@ func checkRBAC(t *testing.T, k *kubectl) {
 		{def, true, "get secrets/pull-secret -n shop"},
 		{def, true, "get serviceaccounts/default -n shop"},
 		{def, true, "create reports.openreports.io -n shop"},
+		{def, true, "watch reports.openreports.io --all-namespaces"},
 		{def, true, "delete policyreports.wgpolicyk8s.io -n shop"},
 		{def, true, "create clusterreports.openreports.io"},
 		{def, true, "create events -n " + ns},
@@ -387,7 +397,7 @@ func checkRBAC(t *testing.T, k *kubectl) {
 		{full, false, "patch validatingwebhookconfigurations.admissionregistration.k8s.io/gate"},
 		{full, true, "list ingresses.networking.k8s.io --all-namespaces"},
 		{full, true, "create leases.coordination.k8s.io -n " + fullRelease.namespace},
-		// readPullSecrets and reports off.
+		// readPullSecrets and the audit off.
 		{lean, false, "get secrets/pull-secret -n shop"},
 		{lean, false, "get serviceaccounts/default -n shop"},
 		{lean, true, "get secrets/budget-webhooks -n " + offRelease.namespace},

@@ -97,7 +97,8 @@ func TestPrometheusRules(t *testing.T) {
 }
 
 // alertTests feed series to the full release's rules (job gate-metrics,
-// scan interval 2m) and say which alerts fire, with what.
+// budget scans every 2m, audits every 15m) and say which alerts fire, with
+// what.
 const alertTests = `
 rule_files: [rules.yaml]
 evaluation_interval: 1m
@@ -133,6 +134,11 @@ tests:
         values: '0 60x30'
       - series: 'tollgate_finops_last_scan_timestamp_seconds{job="gate-metrics", pod="gate-b"}'
         values: '0x30'
+      # The leader audited at 1m, then never again.
+      - series: 'tollgate_audit_last_scan_timestamp_seconds{job="gate-metrics", pod="gate-a"}'
+        values: '0 60x60'
+      - series: 'tollgate_audit_scan_errors{job="gate-metrics", pod="gate-a"}'
+        values: '2x60'
     alert_rule_test:
       - eval_time: 4m
         alertname: TollgateDown
@@ -192,4 +198,24 @@ tests:
             exp_annotations:
               summary: No budget scan has finished for 13m 0s.
               description: The leader runs the budget scanner every 2m; none has finished in 3 intervals. Spend and alerts are behind; see the leader's log.
+      - eval_time: 50m
+        alertname: TollgateAuditStale
+        exp_alerts: []
+      - eval_time: 53m
+        alertname: TollgateAuditStale
+        exp_alerts:
+          - exp_labels: {severity: warning}
+            exp_annotations:
+              summary: No audit scan has finished for 52m 0s.
+              description: The leader audits every 15m; none has finished in 3 intervals. The Reports are behind; see the leader's log.
+      - eval_time: 29m
+        alertname: TollgateAuditErrors
+        exp_alerts: []
+      - eval_time: 31m
+        alertname: TollgateAuditErrors
+        exp_alerts:
+          - exp_labels: {severity: warning}
+            exp_annotations:
+              summary: The audit cannot judge everything.
+              description: 'The last audit scans could not list 2 kinds or ran into failing policies. A kind a policy names needs read access: rbac.extraReadRules.'
 `
