@@ -29,7 +29,16 @@ func TestBackgroundAuditThroughTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer kubectl(t, "delete", "tollgatepolicy", "audit-trigger", "--ignore-not-found")
-	eventually(t, 60*time.Second, func() error {
+	defer func() {
+		if t.Failed() {
+			for _, line := range strings.Split(env.serverLog.String(), "\n") {
+				if strings.Contains(line, "audit") {
+					t.Log(line)
+				}
+			}
+		}
+	}()
+	eventually(t, 3*time.Minute, func() error {
 		r := &unstructured.Unstructured{}
 		r.SetGroupVersionKind(schema.GroupVersionKind{Group: "openreports.io", Version: "v1alpha1", Kind: "Report"})
 		if err := env.client.Get(ctx, client.ObjectKey{Namespace: "audited", Name: "tollgate"}, r); err != nil {
