@@ -308,8 +308,8 @@ func (r *Reviewer) Validate(ctx context.Context, req *admissionv1.AdmissionReque
 func denialMessage(req *admissionv1.AdmissionRequest, denials []string) string {
 	var b strings.Builder
 	name := req.Name
-	if req.Namespace != "" {
-		name = req.Namespace + "/" + name
+	if req.Namespace != "" && !(req.Kind.Group == "" && req.Kind.Kind == "Namespace") {
+		name = req.Namespace + "/" + name // a Namespace's request names itself as its namespace
 	}
 	noun := "violations"
 	if len(denials) == 1 {
