@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
@@ -73,22 +72,13 @@ func runAudit(ctx context.Context, f *auditFlags, stdio IO) error {
 	if f.format != "text" && f.format != "json" {
 		return fmt.Errorf("--format %q: want text or json", f.format)
 	}
-	var cfg *policies.Config
-	if f.config != "" {
-		var err error
-		if cfg, err = policies.LoadConfig(f.config); err != nil {
-			return err
-		}
-	}
-	mods, data, err := f.modules()
+	cfg, mods, data, err := f.serverPolicies()
 	if err != nil {
 		return err
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = f.kubeconfig
-	restCfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	restCfg, err := restConfig(f.kubeconfig)
 	if err != nil {
-		return fmt.Errorf("--kubeconfig: %w", err)
+		return err
 	}
 	c, err := client.New(restCfg, client.Options{Scheme: webhook.Scheme()})
 	if err != nil {

@@ -1,4 +1,5 @@
-// Package cli holds Tollgate's commands (check, test, policies, version):
+// Package cli holds Tollgate's commands (check, test, policies, serve,
+// verify-image, cost, audit, report, version):
 // flag parsing and wiring of the engine to files and output. Behaviour lives
 // here, tested, so main stays a one-liner.
 package cli
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/library"
@@ -134,6 +137,35 @@ func (f *policyFlags) load(ctx context.Context) (*policies.Engine, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// restConfig reads the kubeconfig at path, or else $KUBECONFIG,
+// ~/.kube/config, or the in-cluster service account.
+func restConfig(path string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig: %w", err)
+	}
+	return cfg, nil
+}
+
+// serverPolicies reads what a command that judges like the server starts
+// from: the --config file (nil when none) and the modules.
+func (f *policyFlags) serverPolicies() (*policies.Config, []policies.Module, map[string]any, error) {
+	var cfg *policies.Config
+	if f.config != "" {
+		var err error
+		if cfg, err = policies.LoadConfig(f.config); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	mods, data, err := f.modules()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, mods, data, nil
 }
 
 // modules reads the built-in library and the --policy paths (tests left

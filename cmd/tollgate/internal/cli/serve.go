@@ -12,12 +12,10 @@ import (
 	"github.com/spf13/cobra"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tollgate-dev/tollgate/finops"
 	"github.com/tollgate-dev/tollgate/finops/alerts"
-	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/webhook"
 )
@@ -122,22 +120,13 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		return err
 	}
 
-	var cfg *policies.Config
-	if f.config != "" {
-		var err error
-		if cfg, err = policies.LoadConfig(f.config); err != nil {
-			return err
-		}
-	}
-	mods, data, err := f.modules()
+	cfg, mods, data, err := f.serverPolicies()
 	if err != nil {
 		return err
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = f.kubeconfig
-	rest, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	rest, err := restConfig(f.kubeconfig)
 	if err != nil {
-		return fmt.Errorf("--kubeconfig: %w", err)
+		return err
 	}
 	rest.QPS, rest.Burst = 50, 100
 
