@@ -20,8 +20,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/finops"
@@ -31,6 +29,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/test/cluster"
 	promtest "github.com/tollgate-dev/tollgate/test/prometheus"
+	"github.com/tollgate-dev/tollgate/webhook"
 )
 
 // receiver stands in for Slack: it checks each payload is a Block Kit
@@ -80,11 +79,23 @@ func (r *receiver) setFailing(f bool) {
 	r.mu.Unlock()
 }
 
-func scheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(s)
-	_ = v1alpha1.AddToScheme(s)
-	return s
+// startCluster runs an API server with Tollgate's CRDs for one test.
+func startCluster(t *testing.T) client.Client {
+	t.Helper()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := cluster.Start(context.Background(), cluster.Options{CRDDirs: []string{filepath.Join(root, "charts", "tollgate", "crds")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Stop() })
+	c, err := client.New(cl.Config(), client.Options{Scheme: webhook.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // runningPod creates a pod asking cpu cores and memory GiB and marks it
@@ -123,19 +134,7 @@ func getBudget(t *testing.T, c client.Client, ns, name string) *v1alpha1.Budget 
 // fires nothing.
 func TestScannerAgainstTheAPIServer(t *testing.T) {
 	ctx := context.Background()
-	root, err := cluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := cluster.Start(ctx, cluster.Options{CRDDirs: []string{filepath.Join(root, "charts", "tollgate", "crds")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Stop()
-	c, err := client.New(cl.Config(), client.Options{Scheme: scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := startCluster(t)
 	for _, ns := range []*corev1.Namespace{
 		{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{"team": "payments"}, Annotations: map[string]string{alerts.ChannelAnnotation: "payments"}}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "search", Labels: map[string]string{"team": "search"}}},
@@ -322,19 +321,7 @@ func TestScannerAgainstTheAPIServer(t *testing.T) {
 // the usage (max of request and usage), not the request.
 func TestScannerUsesPrometheusUsage(t *testing.T) {
 	ctx := context.Background()
-	root, err := cluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := cluster.Start(ctx, cluster.Options{CRDDirs: []string{filepath.Join(root, "charts", "tollgate", "crds")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Stop()
-	c, err := client.New(cl.Config(), client.Options{Scheme: scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := startCluster(t)
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,9 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/tollgate-dev/tollgate/test/registry"
 )
 
 // imagePolicyYAML trusts pem for host/team/**, and denies everything else.
@@ -42,26 +39,7 @@ spec:
 }
 
 func TestCheckImagePolicies(t *testing.T) {
-	ctx := context.Background()
-	reg, err := registry.Start(ctx, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Stop()
-	sv, pem, err := registry.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := reg.PushRandom(ctx, "team/app", "1.0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := registry.Sign(ctx, signed, sv); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.PushRandom(ctx, "team/unsigned", "1.0"); err != nil {
-		t.Fatal(err)
-	}
+	reg, pem, _ := signedRegistry(t)
 	host := reg.Host()
 	dir := t.TempDir()
 	write(t, dir, "policy.yaml", imagePolicyYAML(host, pem))

@@ -7,16 +7,22 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/tollgate-dev/tollgate/test/registry"
 )
 
-func TestVerifyImage(t *testing.T) {
+// signedRegistry starts a real registry holding team/app:1.0 signed by a
+// new key and team/unsigned:1.0; it returns the registry, the key's PEM and
+// the signed digest.
+func signedRegistry(t *testing.T) (*registry.Registry, []byte, name.Digest) {
+	t.Helper()
 	ctx := context.Background()
 	reg, err := registry.Start(ctx, registry.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer reg.Stop()
+	t.Cleanup(func() { _ = reg.Stop() })
 	sv, pem, err := registry.NewKey()
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +37,11 @@ func TestVerifyImage(t *testing.T) {
 	if _, err := reg.PushRandom(ctx, "team/unsigned", "1.0"); err != nil {
 		t.Fatal(err)
 	}
+	return reg, pem, signed
+}
+
+func TestVerifyImage(t *testing.T) {
+	reg, pem, signed := signedRegistry(t)
 	dir := t.TempDir()
 	keyFile := write(t, dir, "release.pub", string(pem))
 	indented := "              " + strings.ReplaceAll(strings.TrimSpace(string(pem)), "\n", "\n              ")
