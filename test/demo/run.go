@@ -33,6 +33,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	mode := fs.String("mode", "demo", "demo (narrated tour, then stop) or dev (keep running until interrupted)")
+	stateDir := fs.String("state-dir", "", "where the kubeconfig, logs and certificates go (default .tollgate/MODE in the repository); emptied first")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -40,7 +41,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "demo: -mode %q: want demo or dev\n", *mode)
 		return 2
 	}
-	env, err := start(ctx, *mode, stdout)
+	env, err := start(ctx, *mode, *stateDir, stdout)
 	if env != nil {
 		defer env.stop(stdout)
 	}
@@ -49,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *mode == "dev" {
-		kubeconfig, _ := filepath.Rel(env.root, env.cluster.KubeconfigPath())
+		kubeconfig := rel(env.root, env.cluster.KubeconfigPath())
 		fmt.Fprintf(stdout, "ready: Tollgate is enforcing on https://127.0.0.1:%d\n", env.port)
 		fmt.Fprintf(stdout, "  export KUBECONFIG=%s\n  bin/k8s/kubectl apply -f test/demo/manifests/namespace.yaml\n", kubeconfig)
 		fmt.Fprintf(stdout, "  logs: %s/tollgate.log, decisions: %s/decisions.log; Ctrl-C stops everything\n", rel(env.root, env.dir), rel(env.root, env.dir))
@@ -59,12 +60,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return tour(ctx, env, stdout)
 }
 
-func start(ctx context.Context, mode string, out io.Writer) (*localEnv, error) {
+// stateDir is where a run keeps its files: dir if given, else
+// .tollgate/MODE in the repository, so `make dev` always leaves its
+// kubeconfig at .tollgate/dev/kubeconfig.
+func stateDir(root, mode, dir string) (string, error) {
+	if dir == "" {
+		return filepath.Join(root, ".tollgate", mode), nil
+	}
+	return filepath.Abs(dir)
+}
+
+func start(ctx context.Context, mode, dir string, out io.Writer) (*localEnv, error) {
 	root, err := cluster.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
-	env := &localEnv{root: root, dir: filepath.Join(root, ".tollgate", mode)}
+	if dir, err = stateDir(root, mode, dir); err != nil {
+		return nil, err
+	}
+	env := &localEnv{root: root, dir: dir}
 	if err := os.RemoveAll(env.dir); err != nil {
 		return nil, err
 	}
@@ -184,8 +198,10 @@ func (e *localEnv) stop(out io.Writer) {
 	fmt.Fprintln(out, "Stopped tollgate, kube-controller-manager, kube-apiserver, etcd and the registry.")
 }
 
+// rel names p from the repository root, where the README's commands run,
+// or absolutely when p lies outside it.
 func rel(root, p string) string {
-	if r, err := filepath.Rel(root, p); err == nil {
+	if r, err := filepath.Rel(root, p); err == nil && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator)) {
 		return r
 	}
 	return p
