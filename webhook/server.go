@@ -96,6 +96,9 @@ type ServerOptions struct {
 	// ShutdownDelay keeps serving (not ready) this long after a stop
 	// signal, so load balancers stop sending before the server goes.
 	ShutdownDelay time.Duration
+	// PprofAddress, when set, serves Go's /debug/pprof there (plain HTTP;
+	// keep it on loopback) to find where a busy server spends its CPU.
+	PprofAddress string
 	// Images configures image verification: the registry deadline (by
 	// default half a second inside the request's), the verdict cache, and
 	// whether plain-HTTP registries are allowed.
@@ -219,6 +222,7 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
+		PprofBindAddress:        opts.PprofAddress,
 		WebhookServer:           srv,
 		LeaderElection:          opts.LeaderElection,
 		LeaderElectionID:        opts.Name + "-leader",

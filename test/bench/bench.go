@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -38,6 +41,10 @@ type bench struct {
 	server  *server
 	seq     atomic.Uint64
 	results *results
+	// pprofPort is where the server serves /debug/pprof with -profile.
+	pprofPort int
+	// metricsURL and certDir reach the server's /metrics.
+	metricsURL, certDir string
 }
 
 // benchmark sets up, runs every phase and tears down. It returns what it
@@ -100,7 +107,17 @@ func benchmark(ctx context.Context, opts options, log *slog.Logger) (_ *results,
 		return b.results, err
 	}
 	serverLog := &tailBuffer{max: 16 << 10}
-	srvOpts := serverOptions{Binary: binary, Kubeconfig: c.KubeconfigPath(), Port: port, CertDir: certDir, Log: serverLog}
+	b.metricsURL, b.certDir = fmt.Sprintf("https://127.0.0.1:%d/metrics", port), certDir
+	srvOpts := serverOptions{Binary: binary, Kubeconfig: c.KubeconfigPath(), Port: port, CertDir: certDir, Log: serverLog, Args: opts.serveArgs}
+	if opts.profileDir != "" {
+		if err := os.MkdirAll(opts.profileDir, 0o755); err != nil {
+			return b.results, fmt.Errorf("-profile: %w", err)
+		}
+		if srvOpts.PprofPort, err = freePort(); err != nil {
+			return b.results, err
+		}
+		b.pprofPort = srvOpts.PprofPort
+	}
 	defer func() {
 		if b.server != nil {
 			if err := b.server.stop(); err != nil {
@@ -250,9 +267,15 @@ func (b *bench) measure(ctx context.Context, name, target string, l load, do req
 	peakReset := resetPeak(b.server.Pid()) == nil
 	cpu0 := cpuTimes(pids)
 	host0, hostErr0 := hostBusy()
+	profiled := b.profile(ctx, name, l)
+	reviews0, reviewsErr0 := b.reviews(ctx)
 	start := time.Now()
 	o := generate(ctx, l, &b.seq, do)
 	wall := time.Since(start)
+	reviews1, reviewsErr1 := b.reviews(ctx)
+	if err := <-profiled; err != nil {
+		b.log.Warn("no CPU profile", "phase", name, "error", err)
+	}
 	cpu1 := cpuTimes(pids)
 	host1, hostErr1 := hostBusy()
 
@@ -277,6 +300,16 @@ func (b *bench) measure(ctx context.Context, name, target string, l load, do req
 	// CPUs.
 	if hostErr0 == nil && hostErr1 == nil && wall > 0 {
 		res.CPUCores["other"] = max((host1-host0).Seconds()/wall.Seconds()-ours, 0)
+	}
+	if err := errors.Join(reviewsErr0, reviewsErr1); err != nil {
+		b.log.Warn("no review counts", "phase", name, "error", err)
+	} else {
+		res.Reviews = map[string]float64{}
+		for webhook, n := range reviews1 {
+			if d := n - reviews0[webhook]; d > 0 {
+				res.Reviews[webhook] = d
+			}
+		}
 	}
 	if m, err := readMemory(b.server.Pid()); err == nil {
 		res.ServerRSSBytes, res.ServerHWMBytes = m.RSS, m.HWM
@@ -346,3 +379,78 @@ func indent(s string) string {
 // hostCPUs is how many CPUs the benchmark, the server and the control plane
 // share.
 func hostCPUs() int { return runtime.NumCPU() }
+
+// profile records a CPU profile of tollgate serve over most of the phase
+// into -profile DIR, named after the phase and its load. The channel
+// yields once the profile is written (at once without -profile).
+func (b *bench) profile(ctx context.Context, name string, l load) <-chan error {
+	done := make(chan error, 1)
+	if b.pprofPort == 0 {
+		done <- nil
+		return done
+	}
+	seconds := max(int(b.opts.duration.Seconds())-1, 1)
+	file := filepath.Join(b.opts.profileDir, strings.NewReplacer(" ", "-", "/", "-per-", ",", "").Replace(name+"-"+l.String())+".pprof")
+	go func() {
+		url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", b.pprofPort, seconds)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			done <- fmt.Errorf("%s: %s", url, resp.Status)
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(file, body, 0o644)
+		}
+		done <- err
+	}()
+	return done
+}
+
+// reviews reads how many admission requests the server has answered, by
+// webhook (mutate, validate), from its tollgate_admission_requests_total.
+func (b *bench) reviews(ctx context.Context) (map[string]float64, error) {
+	client, err := httpsClient(b.certDir, 1, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer client.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.metricsURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", b.metricsURL, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.metricsURL, err)
+	}
+	counts := map[string]float64{}
+	if f := families["tollgate_admission_requests_total"]; f != nil {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "webhook" {
+					counts[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return counts, nil
+}

@@ -54,6 +54,10 @@ type phaseResult struct {
 	// Connections counts the TCP connections the load generator opened to
 	// the server (direct phases): with keep-alive, about one per worker.
 	Connections int64 `json:"connections,omitempty"`
+	// Reviews counts the admission requests tollgate serve answered during
+	// the phase, by webhook (mutate, validate): for an API server phase,
+	// how many calls each pod cost.
+	Reviews map[string]float64 `json:"reviews,omitempty"`
 
 	// ServerRSSBytes and ServerHWMBytes are VmRSS and VmHWM of tollgate
 	// serve at the end of the phase; the peak covers the phase only when
@@ -153,8 +157,8 @@ func (r *results) print(w io.Writer) {
 			fmtMs(ph.LatencyMs.P50), fmtMs(ph.LatencyMs.P95), fmtMs(ph.LatencyMs.P99), fmtMs(ph.LatencyMs.Max), ph.Connections)
 	}
 
-	p("\nPod creates through kube-apiserver (client-go, compliant pods)\n")
-	p("%-9s %-13s %9s %7s %9s %9s %9s %9s %9s\n", "webhooks", "load", "pods", "errors", "pods/s", "p50", "p95", "p99", "max")
+	p("\nPod creates through kube-apiserver (client-go, compliant pods); calls: /mutate and /validate calls per pod\n")
+	p("%-9s %-13s %9s %7s %9s %9s %9s %9s %9s %9s\n", "webhooks", "load", "pods", "errors", "pods/s", "p50", "p95", "p99", "max", "calls")
 	for _, ph := range r.Phases {
 		if ph.Target != "apiserver" {
 			continue
@@ -163,8 +167,12 @@ func (r *results) print(w io.Writer) {
 		if ph.Webhooks {
 			hooks = "tollgate"
 		}
-		p("%-9s %-13s %9d %7d %9.1f %9s %9s %9s %9s\n", hooks, ph.Load, ph.Requests, ph.Errors, ph.PerSecond,
-			fmtMs(ph.LatencyMs.P50), fmtMs(ph.LatencyMs.P95), fmtMs(ph.LatencyMs.P99), fmtMs(ph.LatencyMs.Max))
+		calls := "-"
+		if ph.Reviews != nil && ph.Requests > 0 {
+			calls = fmt.Sprintf("%.1f+%.1f", ph.Reviews["mutate"]/float64(ph.Requests), ph.Reviews["validate"]/float64(ph.Requests))
+		}
+		p("%-9s %-13s %9d %7d %9.1f %9s %9s %9s %9s %9s\n", hooks, ph.Load, ph.Requests, ph.Errors, ph.PerSecond,
+			fmtMs(ph.LatencyMs.P50), fmtMs(ph.LatencyMs.P95), fmtMs(ph.LatencyMs.P99), fmtMs(ph.LatencyMs.Max), calls)
 	}
 
 	if len(r.Overhead) > 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -17,6 +18,10 @@ type options struct {
 	out      string
 	rate     float64
 	apiRate  float64
+	// profileDir receives a CPU profile of tollgate serve for each phase.
+	profileDir string
+	// serveArgs are extra flags for tollgate serve.
+	serveArgs []string
 }
 
 // validate names the flag that cannot work.
@@ -50,6 +55,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.out, "out", "", "also write the results as JSON to this file")
 	fs.Float64Var(&opts.rate, "rate", 500, "arrival rate of the direct open-loop phase, requests per second")
 	fs.Float64Var(&opts.apiRate, "api-rate", 200, "arrival rate of the fixed-rate API server phases, pods per second")
+	fs.StringVar(&opts.profileDir, "profile", "", "write a CPU profile of tollgate serve for each phase into this directory (go tool pprof bin/tollgate FILE)")
+	fs.Func("serve-arg", "an extra flag for tollgate serve, e.g. -serve-arg=--gc-percent=200 (repeatable)", func(v string) error {
+		if !strings.HasPrefix(v, "--") {
+			return fmt.Errorf("%q: want a flag of tollgate serve, starting with --", v)
+		}
+		opts.serveArgs = append(opts.serveArgs, v)
+		return nil
+	})
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

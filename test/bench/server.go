@@ -33,6 +33,10 @@ type serverOptions struct {
 	ManageWebhooks bool
 	// Log receives the server's output.
 	Log io.Writer
+	// PprofPort, when not 0, serves /debug/pprof on 127.0.0.1.
+	PprofPort int
+	// Args are extra flags.
+	Args []string
 }
 
 // Timeouts of the server's start and stop.
@@ -67,6 +71,10 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		"--decision-log", "",
 		"--log-level", "warn",
 	}
+	if opts.PprofPort != 0 {
+		args = append(args, "--pprof-address", "127.0.0.1:"+strconv.Itoa(opts.PprofPort))
+	}
+	args = append(args, opts.Args...)
 	cmd := exec.Command(opts.Binary, args...)
 	cmd.Stdout, cmd.Stderr = opts.Log, opts.Log
 	cmd.SysProcAttr = sysProcAttr()

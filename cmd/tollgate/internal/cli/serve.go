@@ -35,6 +35,7 @@ type serveFlags struct {
 	mutateTimeout, validateTimeout int32
 	shutdownDelay                  time.Duration
 	decisionLog, logLevel          string
+	pprofAddress                   string
 	gcPercent                      int
 	memoryLimit                    string
 	imageTimeout, imageCacheTTL    time.Duration
@@ -86,6 +87,7 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.StringVar(&f.serviceName, "service-name", "", "Service in --namespace the API server calls")
 	fl.Int32Var(&f.servicePort, "service-port", 443, "port of --service-name")
 	fl.BoolVar(&f.manageWebhooks, "manage-webhook-configurations", true, "create and update the webhook configurations")
+	fl.StringVar(&f.pprofAddress, "pprof-address", "", "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6060 (plain HTTP: keep it on loopback); off when empty")
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect one replica for certificate rotation, status writes and configuration updates")
 	fl.Int32Var(&f.mutateTimeout, "mutate-timeout", 3, "timeoutSeconds of the mutating webhook")
 	fl.Int32Var(&f.validateTimeout, "validate-timeout", 5, "timeoutSeconds of the validating webhook")
@@ -159,7 +161,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		ManageWebhooks: f.manageWebhooks, URL: f.webhookURL, Service: svc,
 		MutateTimeout: f.mutateTimeout, ValidateTimeout: f.validateTimeout,
 		Modules: mods, Data: data, Config: cfg, ConfigName: f.configName, PolicyTimeout: f.timeout,
-		LeaderElection: f.leaderElect, ShutdownDelay: f.shutdownDelay,
+		LeaderElection: f.leaderElect, ShutdownDelay: f.shutdownDelay, PprofAddress: f.pprofAddress,
 		FinOps:      fo,
 		Audit:       webhook.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval, MaxResults: f.auditMaxResults},
 		Version:     Version(),
