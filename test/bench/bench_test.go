@@ -285,6 +285,7 @@ func TestRunRejectsBadFlagsBeforeStartingAnything(t *testing.T) {
 		{[]string{"-tollgate", ""}, 2, "-tollgate: want the path"},
 		{[]string{"extra"}, 2, `unexpected arguments ["extra"]`},
 		{[]string{"-nope"}, 2, "flag provided but not defined: -nope"},
+		{[]string{"-serve-arg", "gc-percent=200"}, 2, `"gc-percent=200": want a flag of tollgate serve, starting with --`},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
