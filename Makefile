@@ -32,6 +32,7 @@ DEBS            := /usr/bin/docker-registry:docker-registry /usr/bin/prometheus:
 SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BENCHTIME       ?= 2s
 BENCH_DURATION  ?= 10s
+BENCH_ARGS      ?=
 
 .PHONY: all demo dev tools debs helm chart image-binary build test unit policy-test lint bench testdata generate clean FORCE
 
@@ -119,7 +120,7 @@ lint: $(GOLANGCI_LINT)
 # through the real API server with and without the webhooks (test/bench).
 bench: build tools debs
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -cpu 1 ./policies/... ./webhook/ ./finops/...
-	$(GO) run ./test/bench -duration $(BENCH_DURATION) -out $(BIN)/bench.json
+	$(GO) run ./test/bench -duration $(BENCH_DURATION) -out $(BIN)/bench.json $(BENCH_ARGS)
 
 # Regenerate deepcopy functions and the CRDs from policies/api, and the
 # chart's CRD templates from them (charts/tollgate/templates/crds).
