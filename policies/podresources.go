@@ -93,6 +93,51 @@ func containerRequests(c map[string]any) map[string]float64 {
 	return out
 }
 
+// resourceFields converts to Go only the parts of a pod spec PodRequests
+// reads — spec.resources and each container's resources and restartPolicy
+// — rather than the whole spec, which a webhook request would pay for on
+// every evaluation. ok is false when v is not an object.
+func resourceFields(v ast.Value) (spec map[string]any, ok bool) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, false
+	}
+	spec = map[string]any{}
+	if res := obj.Get(ast.InternedTerm("resources")); res != nil {
+		if j, err := ast.JSON(res.Value); err == nil {
+			spec["resources"] = j
+		}
+	}
+	for _, field := range []string{"containers", "initContainers"} {
+		list := obj.Get(ast.InternedTerm(field))
+		if list == nil {
+			continue
+		}
+		arr, isArr := list.Value.(*ast.Array)
+		if !isArr {
+			continue
+		}
+		out := make([]any, 0, arr.Len())
+		arr.Foreach(func(t *ast.Term) {
+			c, isObj := t.Value.(ast.Object)
+			if !isObj {
+				return
+			}
+			m := map[string]any{}
+			for _, key := range []string{"resources", "restartPolicy"} {
+				if f := c.Get(ast.InternedTerm(key)); f != nil {
+					if j, err := ast.JSON(f.Value); err == nil {
+						m[key] = j
+					}
+				}
+			}
+			out = append(out, m)
+		})
+		spec[field] = out
+	}
+	return spec, true
+}
+
 // quantityValue reads a JSON-shaped quantity: a string or a number.
 func quantityValue(q any) (float64, bool) {
 	var text string
@@ -120,11 +165,7 @@ func quantityValue(q any) (float64, bool) {
 
 // podRequestsBuiltin is tollgate.pod_requests(spec).
 func podRequestsBuiltin(_ rego.BuiltinContext, args []*ast.Term) (*ast.Term, error) {
-	v, err := ast.JSON(args[0].Value)
-	if err != nil {
-		return nil, nil //nolint:nilerr // not JSON-shaped: undefined
-	}
-	spec, ok := v.(map[string]any)
+	spec, ok := resourceFields(args[0].Value)
 	if !ok {
 		return nil, nil
 	}

@@ -1,8 +1,11 @@
 package policies_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
+
+	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -45,6 +48,36 @@ func TestPodRequests(t *testing.T) {
 			if diff := cmp.Diff(tt.want, policies.PodRequests(spec)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
+			// The Rego builtin reads only the fields it needs from the
+			// spec's AST; it must agree with PodRequests on the whole spec.
+			if diff := cmp.Diff(tt.want, podRequestsInRego(t, spec)); diff != "" {
+				t.Errorf("tollgate.pod_requests (-want +got):\n%s", diff)
+			}
 		})
 	}
+}
+
+// podRequestsInRego evaluates tollgate.pod_requests(input) in Rego.
+func podRequestsInRego(t *testing.T, spec map[string]any) map[string]float64 {
+	t.Helper()
+	opts := []func(*rego.Rego){rego.Query("x := tollgate.pod_requests(input)"), rego.Input(spec), rego.StrictBuiltinErrors(true)}
+	for _, b := range policies.StandardBuiltins() {
+		opts = append(opts, rego.FunctionDyn(&rego.Function{Name: b.Name, Decl: b.Decl}, b.Impl))
+	}
+	rs, err := rego.New(opts...).Eval(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 {
+		t.Fatalf("tollgate.pod_requests is undefined: %v", rs)
+	}
+	out := map[string]float64{}
+	for k, v := range rs[0].Bindings["x"].(map[string]any) {
+		f, err := v.(json.Number).Float64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[k] = f
+	}
+	return out
 }
