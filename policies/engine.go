@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -338,7 +339,7 @@ func (e *Engine) inputValue(in *Input, tmplPath []string, hasPod bool) (ast.Valu
 		if len(f.val) == 0 {
 			continue
 		}
-		v, err := ast.InterfaceToValue(f.val)
+		v, err := ast.InterfaceToValue(withoutManagedFields(f.val))
 		if err != nil {
 			return nil, fmt.Errorf("converting input.%s: %w", f.key, err)
 		}
@@ -375,6 +376,26 @@ func (e *Engine) inputValue(in *Input, tmplPath []string, hasPod bool) (ast.Valu
 		}
 	}
 	return obj, nil
+}
+
+// withoutManagedFields returns obj without metadata.managedFields, sharing
+// everything else. Server-side apply's record of which manager set which
+// field is bookkeeping no decision should rest on, and on a typical object
+// it is as large as the spec: converting it for Rego cost about 15% of an
+// evaluation. obj itself is left as it is.
+func withoutManagedFields(obj map[string]any) map[string]any {
+	meta, ok := obj["metadata"].(map[string]any)
+	if !ok {
+		return obj
+	}
+	if _, ok := meta["managedFields"]; !ok {
+		return obj
+	}
+	meta = maps.Clone(meta)
+	delete(meta, "managedFields")
+	obj = maps.Clone(obj)
+	obj["metadata"] = meta
+	return obj
 }
 
 // evalAll evaluates every policy in one query; any failure is returned so

@@ -485,3 +485,52 @@ func TestOverridesOfUnknownPoliciesAreErrors(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// managedFieldsPolicy reports what it can see of server-side apply's
+// bookkeeping, and that the rest of the metadata is there.
+const managedFieldsPolicy = `# METADATA
+# title: Sees managedFields
+# custom:
+#   id: test-managed-fields
+package test.managedfields
+
+violation contains "managedFields visible" if input.object.metadata.managedFields
+
+violation contains "old managedFields visible" if input.oldObject.metadata.managedFields
+
+violation contains "namespace managedFields visible" if input.namespace.metadata.managedFields
+
+violation contains "labels missing" if not input.object.metadata.labels.team
+`
+
+// TestManagedFieldsAreNotPolicyInput: metadata.managedFields is left out of
+// what policies see (object, oldObject, namespace), the rest of the
+// metadata is not, and the caller's objects keep theirs.
+func TestManagedFieldsAreNotPolicyInput(t *testing.T) {
+	e := newEngine(t, map[string]string{"mf.rego": managedFieldsPolicy})
+	withMF := func(name string) map[string]any {
+		return map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{
+			"name": name, "namespace": "shop", "labels": map[string]any{"team": "payments"},
+			"managedFields": []any{map[string]any{"manager": "kubectl", "operation": "Apply", "fieldsV1": map[string]any{"f:data": map[string]any{}}}},
+		}}
+	}
+	obj, old := withMF("c"), withMF("c")
+	ns := map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{
+		"name": "shop", "managedFields": []any{map[string]any{"manager": "kubectl"}},
+	}}
+	in := policies.ObjectInput(policies.SourceAdmission, obj, ns)
+	in.OldObject, in.Operation = old, "UPDATE"
+	if d := e.Evaluate(context.Background(), in); len(d.Findings) != 0 || len(d.Errors) != 0 {
+		t.Errorf("policies saw managedFields or lost labels: %+v %v", d.Findings, d.Errors)
+	}
+	for name, m := range map[string]map[string]any{"object": obj, "oldObject": old, "namespace": ns} {
+		if _, ok := m["metadata"].(map[string]any)["managedFields"]; !ok {
+			t.Errorf("the caller's %s lost its managedFields", name)
+		}
+	}
+	// Metadata that is not an object is passed as it is.
+	odd := map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": "not an object"}
+	if d := e.Evaluate(context.Background(), policies.ObjectInput(policies.SourceAdmission, odd, nil)); len(d.Findings) != 1 || d.Findings[0].Message != "labels missing" {
+		t.Errorf("odd metadata: %+v %v", d.Findings, d.Errors)
+	}
+}
