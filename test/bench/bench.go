@@ -454,3 +454,22 @@ func (b *bench) reviews(ctx context.Context) (map[string]float64, error) {
 	}
 	return counts, nil
 }
+
+// childProcesses returns the pids of this process's children by the name
+// of their executable.
+func childProcesses() (map[string]int, error) {
+	procs, err := cluster.Processes()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for pid, p := range procs {
+		if p.PPID == os.Getpid() {
+			out[p.Name] = pid
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no child processes found in /proc")
+	}
+	return out, nil
+}

@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -126,37 +124,4 @@ func statFields(pid int) ([]string, error) {
 		return nil, fmt.Errorf("process %d stat: no command name", pid)
 	}
 	return strings.Fields(string(data[i+1:])), nil
-}
-
-// childProcesses returns the pids of this process's children by command
-// name (the first 15 bytes of it, as the kernel keeps it).
-func childProcesses() (map[string]int, error) {
-	self := os.Getpid()
-	dirs, err := filepath.Glob("/proc/[0-9]*")
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int{}
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(filepath.Base(d))
-		if err != nil {
-			continue
-		}
-		fields, err := statFields(pid)
-		if err != nil || len(fields) < 2 {
-			continue // it exited meanwhile
-		}
-		if ppid, _ := strconv.Atoi(fields[1]); ppid != self {
-			continue
-		}
-		comm, err := os.ReadFile(filepath.Join(d, "comm"))
-		if err != nil {
-			continue
-		}
-		out[strings.TrimSpace(string(comm))] = pid
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no child processes found in /proc")
-	}
-	return out, nil
 }

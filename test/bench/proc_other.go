@@ -22,8 +22,7 @@ type memory struct {
 	RSS, HWM int64 // bytes
 }
 
-func readMemory(int) (memory, error)          { return memory{}, errNoProc }
-func resetPeak(int) error                     { return errNoProc }
-func cpuTime(int) (time.Duration, error)      { return 0, errNoProc }
-func hostBusy() (time.Duration, error)        { return 0, errNoProc }
-func childProcesses() (map[string]int, error) { return nil, errNoProc }
+func readMemory(int) (memory, error)     { return memory{}, errNoProc }
+func resetPeak(int) error                { return errNoProc }
+func cpuTime(int) (time.Duration, error) { return 0, errNoProc }
+func hostBusy() (time.Duration, error)   { return 0, errNoProc }

@@ -565,34 +565,15 @@ func writeFile(t *testing.T, path, content string) {
 // control-plane binary, by PID.
 func childProcesses(t *testing.T) map[int]string {
 	t.Helper()
-	entries, err := os.ReadDir("/proc")
+	procs, err := Processes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	self := os.Getpid()
 	children := map[int]string{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue // exited meanwhile
-		}
-		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-		i := bytes.LastIndexByte(stat, ')')
-		fields := strings.Fields(string(stat[i+1:]))
-		if len(fields) < 2 || fields[1] != strconv.Itoa(self) {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		argv0, _, _ := bytes.Cut(cmdline, []byte{0})
-		if name := filepath.Base(string(argv0)); slices.Contains(controlPlaneNames, name) {
-			children[pid] = name
+	for pid, p := range procs {
+		if p.PPID == self && slices.Contains(controlPlaneNames, p.Name) {
+			children[pid] = p.Name
 		}
 	}
 	return children

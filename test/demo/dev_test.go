@@ -5,10 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -87,14 +88,21 @@ func TestDevKeepsRunningThenStopsEverything(t *testing.T) {
 		t.Errorf("applying the demo namespace as the ready lines suggest: %v\n%s", err, res)
 	}
 
-	started := descendants(t, cmd.Process.Pid)
+	procs, err := cluster.Processes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := map[int]string{}
+	for pid, p := range cluster.Descendants(procs, cmd.Process.Pid) {
+		started[pid] = p.Name
+	}
 	t.Cleanup(func() { // whatever the test leaves running
 		for pid := range started {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
 	for _, want := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "tollgate", "docker-registry"} {
-		if !hasName(started, want) {
+		if !slices.Contains(slices.Collect(maps.Values(started)), want) {
 			t.Errorf("no %s among the processes dev started: %v", want, started)
 		}
 	}
@@ -161,57 +169,6 @@ func kubectlRun(ctx context.Context, kubectl, kubeconfig, stdin string, args ...
 	}
 	out, err := c.CombinedOutput()
 	return string(out), err
-}
-
-// descendants returns every process below pid, by PID, with its command
-// name, read from /proc.
-func descendants(t *testing.T, pid int) map[int]string {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	parent := map[int]int{}
-	names := map[int]string{}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue // exited meanwhile
-		}
-		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-		open, closing := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-		fields := strings.Fields(string(stat[closing+1:]))
-		if open < 0 || len(fields) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(fields[1])
-		parent[p], names[p] = ppid, string(stat[open+1:closing])
-	}
-	found := map[int]string{}
-	for p := range parent {
-		for q := parent[p]; q > 1; q = parent[q] {
-			if q == pid {
-				found[p] = names[p]
-				break
-			}
-		}
-	}
-	return found
-}
-
-func hasName(procs map[int]string, name string) bool {
-	for _, n := range procs {
-		// comm is cut at 15 bytes: kube-controller-manager shows as
-		// kube-controller.
-		if n == name || (len(n) == 15 && strings.HasPrefix(name, n)) {
-			return true
-		}
-	}
-	return false
 }
 
 func TestStateDir(t *testing.T) {
