@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
 // benchNS is the labelled namespace every object of the benchmark lives in.
@@ -102,7 +103,7 @@ func benchmark(ctx context.Context, opts options, log *slog.Logger) (_ *results,
 			log.Warn("removing the certificate directory failed", "error", err)
 		}
 	}()
-	port, err := freePort()
+	port, err := proc.FreePort()
 	if err != nil {
 		return b.results, err
 	}
@@ -113,7 +114,7 @@ func benchmark(ctx context.Context, opts options, log *slog.Logger) (_ *results,
 		if err := os.MkdirAll(opts.profileDir, 0o755); err != nil {
 			return b.results, fmt.Errorf("-profile: %w", err)
 		}
-		if srvOpts.PprofPort, err = freePort(); err != nil {
+		if srvOpts.PprofPort, err = proc.FreePort(); err != nil {
 			return b.results, err
 		}
 		b.pprofPort = srvOpts.PprofPort
@@ -458,7 +459,7 @@ func (b *bench) reviews(ctx context.Context) (map[string]float64, error) {
 // childProcesses returns the pids of this process's children by the name
 // of their executable.
 func childProcesses() (map[string]int, error) {
-	procs, err := cluster.Processes()
+	procs, err := proc.Processes()
 	if err != nil {
 		return nil, err
 	}

@@ -6,18 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
-
-// sysProcAttr puts the server in a process group of its own, which stop
-// signals as a whole, and has the kernel kill it if the benchmark dies
-// without stopping it. (Pdeathsig fires when the thread that started the
-// child exits; the Go runtime only ends threads whose goroutine locked
-// them, which nothing here does.)
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-}
 
 // memory is a process's resident set: now and its peak (the high-water
 // mark) since it started or since resetPeak.

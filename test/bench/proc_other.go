@@ -4,18 +4,11 @@ package main
 
 import (
 	"errors"
-	"syscall"
 	"time"
 )
 
 // errNoProc is returned where the measurements need Linux's /proc.
 var errNoProc = errors.New("process statistics need Linux /proc")
-
-// sysProcAttr puts the server in a process group of its own, which stop
-// signals as a whole.
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true}
-}
 
 // memory is a process's resident set: now and its peak.
 type memory struct {

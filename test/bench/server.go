@@ -10,13 +10,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
 // serverOptions say how to run `tollgate serve`.
@@ -47,12 +47,7 @@ const (
 
 // server is a running `tollgate serve` child process.
 type server struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has exited and been reaped
-	err  error         // what Wait returned; read after done is closed
-
-	stopOnce sync.Once
-	stopErr  error
+	*proc.Process
 }
 
 // startServer starts `tollgate serve` in a process group of its own and
@@ -75,18 +70,11 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		args = append(args, "--pprof-address", "127.0.0.1:"+strconv.Itoa(opts.PprofPort))
 	}
 	args = append(args, opts.Args...)
-	cmd := exec.Command(opts.Binary, args...)
-	cmd.Stdout, cmd.Stderr = opts.Log, opts.Log
-	cmd.SysProcAttr = sysProcAttr()
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start(opts.Binary, args, nil, opts.Log)
+	if err != nil {
 		return nil, fmt.Errorf("starting %s: %w", opts.Binary, err)
 	}
-	s := &server{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		s.err = cmd.Wait()
-		close(s.done)
-	}()
+	s := &server{p}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.stop())
@@ -100,9 +88,6 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 	return s, nil
 }
 
-// Pid is the server's process id.
-func (s *server) Pid() int { return s.cmd.Process.Pid }
-
 // waitReady polls /readyz until it answers 200, the server exits or ctx
 // ends.
 func (s *server) waitReady(ctx context.Context, opts serverOptions) error {
@@ -112,8 +97,8 @@ func (s *server) waitReady(ctx context.Context, opts serverOptions) error {
 	last := errors.New("not polled yet")
 	for {
 		select {
-		case <-s.done:
-			return fmt.Errorf("tollgate serve exited before it was ready: %w", s.err)
+		case <-s.Done():
+			return fmt.Errorf("tollgate serve exited before it was ready: %w", s.ExitErr())
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for tollgate serve to be ready: %w (last: %w)", ctx.Err(), last)
 		case <-tick.C:
@@ -151,39 +136,9 @@ func probe(ctx context.Context, client *http.Client, url string) error {
 	return nil
 }
 
-// stop sends SIGTERM to the server's process group, SIGKILL after
-// serverStopGrace, and waits for the server to exit; a SIGKILL to the
-// group follows in every case, for anything that outlived it. Only the
-// first call acts.
-func (s *server) stop() error {
-	s.stopOnce.Do(func() {
-		pgid := s.cmd.Process.Pid
-		select {
-		case <-s.done:
-		default:
-			s.stopErr = signalGroup(pgid, syscall.SIGTERM)
-			timer := time.NewTimer(serverStopGrace)
-			select {
-			case <-s.done:
-			case <-timer.C:
-				s.stopErr = errors.Join(s.stopErr, signalGroup(pgid, syscall.SIGKILL))
-				<-s.done
-			}
-			timer.Stop()
-		}
-		s.stopErr = errors.Join(s.stopErr, signalGroup(pgid, syscall.SIGKILL))
-	})
-	return s.stopErr
-}
-
-// signalGroup sends sig to process group pgid; a group that is gone is
-// not an error.
-func signalGroup(pgid int, sig syscall.Signal) error {
-	if err := syscall.Kill(-pgid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("sending %v to process group %d: %w", sig, pgid, err)
-	}
-	return nil
-}
+// stop ends the server: SIGTERM to its process group, SIGKILL after
+// serverStopGrace. Only the first call acts.
+func (s *server) stop() error { return s.Stop(serverStopGrace) }
 
 // httpsClient is an HTTP/1.1 client with keep-alive that trusts only the
 // CA bundle the server wrote to certDir/ca.crt, keeping up to conns idle
@@ -220,19 +175,6 @@ func httpsClient(certDir string, conns int, dials *atomic.Int64) (*http.Client, 
 			DisableCompression:  true,
 		},
 	}, nil
-}
-
-// freePort returns a TCP port on 127.0.0.1 that nothing listens on now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	return port, nil
 }
 
 // tailBuffer keeps the last max bytes written to it, for error messages.

@@ -18,6 +18,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
 // The CRDs of the optional integrations, taken from the projects' own
@@ -60,7 +61,7 @@ func TestInstall(t *testing.T) {
 	tollgate := binary(t, "tollgate", "run make build")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	logs := &syncBuffer{}
+	logs := &proc.Buffer{}
 	c, err := cluster.Start(ctx, cluster.Options{Log: logs})
 	if err != nil {
 		t.Fatalf("starting the control plane: %v", err)
@@ -554,7 +555,7 @@ spec:
 type server struct {
 	dir  string // the pod's files
 	cmd  *exec.Cmd
-	out  syncBuffer
+	out  proc.Buffer
 	once sync.Once
 	done chan struct{}
 }
@@ -599,7 +600,7 @@ func (s *server) start(t *testing.T, k *kubectl, bin, render string) {
 			}
 		}
 	}
-	port, err := cluster.FreePort()
+	port, err := proc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -687,23 +688,6 @@ func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func tail(s string, n int) string {

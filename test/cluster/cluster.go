@@ -29,7 +29,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +40,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
 // BinDirEnv names the environment variable that overrides the default
@@ -192,16 +193,6 @@ func RepoRoot() (string, error) {
 	return repoRoot(wd)
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	return port, l.Close()
-}
-
 // repoRoot returns the nearest directory, from dir up, whose go.mod
 // declares rootModule. Other modules on the way, such as test/tools, are
 // skipped.
@@ -248,7 +239,7 @@ type Cluster struct {
 	cfg        *rest.Config
 	kubeconfig string
 	cmdEnv     []string // environment of kubectl and kube-controller-manager
-	kcm        *process
+	kcm        *proc.Process
 
 	stopOnce sync.Once
 	stopErr  error
@@ -350,7 +341,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 
 	if opts.ControllerManager {
 		kcmOut := newOutput(controllerManagerBinary, log)
-		c.kcm, err = startProcess(filepath.Join(opts.BinDir, controllerManagerBinary),
+		c.kcm, err = proc.Start(filepath.Join(opts.BinDir, controllerManagerBinary),
 			controllerManagerArgs(c.kubeconfig), c.cmdEnv, kcmOut)
 		if err != nil {
 			return nil, fmt.Errorf("starting kube-controller-manager: %w", err)
@@ -486,7 +477,7 @@ func (c *Cluster) Stop() error {
 func (c *Cluster) stop() error {
 	var errs []error
 	if c.kcm != nil {
-		if err := c.kcm.stop(killGrace); err != nil {
+		if err := c.kcm.Stop(killGrace); err != nil {
 			errs = append(errs, fmt.Errorf("stopping kube-controller-manager: %w", err))
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +24,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
 // controlPlaneNames are the base names of the binaries a cluster runs as
@@ -182,42 +183,6 @@ func TestOutput(t *testing.T) {
 	}
 }
 
-func TestProcessStopKillsGroup(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("reads /proc")
-	}
-	// The shell and its child ignore SIGTERM, so only the SIGKILL to the
-	// whole group can end both.
-	out := newOutput("sh", &syncWriter{w: &bytes.Buffer{}})
-	p, err := startProcess("/bin/sh", []string{"-c", `trap "" TERM; sleep 300 & echo "child $!"; wait`}, nil, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var child int
-	for deadline := time.Now().Add(10 * time.Second); child == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the shell never printed its child's PID; output: %q", out.lastLines())
-		}
-		if s, ok := strings.CutPrefix(out.lastLines(), "child "); ok {
-			child, _ = strconv.Atoi(strings.TrimSpace(s))
-		}
-	}
-
-	start := time.Now()
-	if err := p.stop(300 * time.Millisecond); err != nil {
-		t.Fatalf("stop() = %v", err)
-	}
-	if took := time.Since(start); took < 300*time.Millisecond {
-		t.Errorf("stop() took %s; the shell ignores SIGTERM, so it should have waited for the grace period", took)
-	}
-	select {
-	case <-p.done:
-	default:
-		t.Fatal("stop() returned before the process was reaped")
-	}
-	waitGone(t, []int{p.cmd.Process.Pid, child}, 5*time.Second)
-}
-
 // TestCluster starts a full cluster and uses it the way the end-to-end
 // tests do.
 func TestCluster(t *testing.T) {
@@ -227,7 +192,7 @@ func TestCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	var log lockedBuffer
+	var log proc.Buffer
 	kubeconfig := filepath.Join(t.TempDir(), "new-dir", "kubeconfig")
 	begin := time.Now()
 	c, err := Start(ctx, Options{
@@ -565,7 +530,7 @@ func writeFile(t *testing.T, path, content string) {
 // control-plane binary, by PID.
 func childProcesses(t *testing.T) map[int]string {
 	t.Helper()
-	procs, err := Processes()
+	procs, err := proc.Processes()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -661,23 +626,4 @@ func decodeProcAddr(t *testing.T, s string) string {
 		t.Fatalf("parsing %q: unexpected address length", s)
 	}
 	return net.JoinHostPort(net.IP(ip).String(), strconv.FormatUint(port, 10))
-}
-
-// lockedBuffer is a bytes.Buffer safe for the cluster's writers and the
-// test's reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

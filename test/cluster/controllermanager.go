@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
 // controllers are the kube-controller-manager controllers a cluster runs:
@@ -82,7 +84,7 @@ const probeName = "tollgate-cluster-probe"
 // proves that it runs, reaches the API server and has synced its caches.
 // It then deletes the Deployment; the garbage collector removes the
 // ReplicaSet. It fails at once if kcm exits.
-func waitForControllers(ctx context.Context, cfg *rest.Config, kcm *process) error {
+func waitForControllers(ctx context.Context, cfg *rest.Config, kcm *proc.Process) error {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("creating a client: %w", err)
@@ -128,8 +130,8 @@ func waitForControllers(ctx context.Context, cfg *rest.Config, kcm *process) err
 			}
 		}
 		select {
-		case <-kcm.done:
-			return fmt.Errorf("kube-controller-manager exited: %w", kcm.exitErr())
+		case <-kcm.Done():
+			return fmt.Errorf("kube-controller-manager exited: %w", kcm.ExitErr())
 		case <-ctx.Done():
 			if err == nil {
 				err = errors.New("the probe Deployment has no ReplicaSet")

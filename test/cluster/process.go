@@ -2,87 +2,11 @@ package cluster
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
-	"time"
 )
-
-// process is a child started in a process group of its own, so that
-// stopping it also stops anything it started.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has exited and been reaped
-	err  error         // what Wait returned; read only after done is closed
-}
-
-// startProcess starts path with args and env, its stdout and stderr going
-// to out. The child also gets SIGKILL if this process dies first, where the
-// platform allows (see sysProcAttr).
-func startProcess(path string, args, env []string, out io.Writer) (*process, error) {
-	cmd := exec.Command(path, args...)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = sysProcAttr()
-	// Wait also waits for the output to be copied; a grandchild that
-	// outlived the group kill must not hold it up.
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// exitErr describes how the process ended. Call it after done is closed.
-func (p *process) exitErr() error {
-	if p.err == nil {
-		return errors.New("exit status 0")
-	}
-	return p.err
-}
-
-// stop sends SIGTERM to the process group, SIGKILL after grace if the
-// process is still running, and waits until it has exited. A SIGKILL to the
-// group follows in every case, for members that outlived the leader.
-func (p *process) stop(grace time.Duration) error {
-	pgid := p.cmd.Process.Pid
-	select {
-	case <-p.done:
-	default:
-		if err := signalGroup(pgid, syscall.SIGTERM); err != nil {
-			return err
-		}
-		timer := time.NewTimer(grace)
-		defer timer.Stop()
-		select {
-		case <-p.done:
-		case <-timer.C:
-			if err := signalGroup(pgid, syscall.SIGKILL); err != nil {
-				return err
-			}
-			<-p.done
-		}
-	}
-	return signalGroup(pgid, syscall.SIGKILL)
-}
-
-// signalGroup sends sig to every process in the group pgid; a group that
-// no longer exists is not an error.
-func signalGroup(pgid int, sig syscall.Signal) error {
-	if err := syscall.Kill(-pgid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("sending %v to process group %d: %w", sig, pgid, err)
-	}
-	return nil
-}
 
 // syncWriter serialises writes from the processes of one cluster to the
 // caller's Log.

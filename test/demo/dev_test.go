@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
 // TestDevKeepsRunningThenStopsEverything runs what `make dev` runs: the
@@ -88,12 +89,12 @@ func TestDevKeepsRunningThenStopsEverything(t *testing.T) {
 		t.Errorf("applying the demo namespace as the ready lines suggest: %v\n%s", err, res)
 	}
 
-	procs, err := cluster.Processes()
+	procs, err := proc.Processes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	started := map[int]string{}
-	for pid, p := range cluster.Descendants(procs, cmd.Process.Pid) {
+	for pid, p := range proc.Descendants(procs, cmd.Process.Pid) {
 		started[pid] = p.Name
 	}
 	t.Cleanup(func() { // whatever the test leaves running

@@ -9,13 +9,12 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
 // localEnv is the control plane and the Tollgate process serving it.
@@ -23,7 +22,7 @@ type localEnv struct {
 	root     string
 	dir      string
 	cluster  *cluster.Cluster
-	tollgate *exec.Cmd
+	tollgate *proc.Process
 	port     int
 	images   *demoImages
 	finops   *demoFinOps
@@ -111,14 +110,14 @@ func start(ctx context.Context, mode, dir string, out io.Writer) (*localEnv, err
 		return env, err
 	}
 
-	if env.port, err = cluster.FreePort(); err != nil {
+	if env.port, err = proc.FreePort(); err != nil {
 		return env, err
 	}
 	tlog, err := os.Create(filepath.Join(env.dir, "tollgate.log"))
 	if err != nil {
 		return env, err
 	}
-	env.tollgate = exec.Command(filepath.Join(root, "bin", "tollgate"), "serve",
+	env.tollgate, err = proc.Start(filepath.Join(root, "bin", "tollgate"), []string{"serve",
 		"--kubeconfig", env.cluster.KubeconfigPath(),
 		"--host", "127.0.0.1", "--port", fmt.Sprint(env.port),
 		"--webhook-url", fmt.Sprintf("https://127.0.0.1:%d", env.port),
@@ -127,10 +126,8 @@ func start(ctx context.Context, mode, dir string, out io.Writer) (*localEnv, err
 		"--decision-log", filepath.Join(env.dir, "decisions.log"),
 		"--allow-insecure-registries", // the demo registry speaks plain HTTP on loopback
 		"--alert-routes", env.finops.routes, "--budget-scan-interval", "2s", "--cluster-name", "demo",
-	)
-	env.tollgate.Stdout, env.tollgate.Stderr = tlog, tlog
-	env.tollgate.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := env.tollgate.Start(); err != nil {
+	}, nil, tlog)
+	if err != nil {
 		return env, fmt.Errorf("starting bin/tollgate (run make build): %w", err)
 	}
 	fmt.Fprintf(out, "Starting tollgate serve on https://127.0.0.1:%d (self-managed CA, webhooks registered by URL) ...\n", env.port)
@@ -148,8 +145,10 @@ func (e *localEnv) waitEnforcing(ctx context.Context) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	probe := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"probe","namespace":"default"},"spec":{"containers":[{"name":"c","image":"x:1","securityContext":{"privileged":true}}]}}`
 	for time.Now().Before(deadline) {
-		if e.tollgate.ProcessState != nil {
-			return errors.New("tollgate serve exited")
+		select {
+		case <-e.tollgate.Done():
+			return fmt.Errorf("tollgate serve exited: %w", e.tollgate.ExitErr())
+		default:
 		}
 		resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d/readyz", e.port))
 		if err == nil {
@@ -172,16 +171,9 @@ func (e *localEnv) waitEnforcing(ctx context.Context) error {
 
 // stop ends Tollgate (SIGTERM, then SIGKILL) and the control plane.
 func (e *localEnv) stop(out io.Writer) {
-	if e.tollgate != nil && e.tollgate.Process != nil {
-		pgid := e.tollgate.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = e.tollgate.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-done
+	if e.tollgate != nil {
+		if err := e.tollgate.Stop(10 * time.Second); err != nil {
+			fmt.Fprintf(out, "stopping tollgate: %v\n", err)
 		}
 	}
 	if e.images != nil {

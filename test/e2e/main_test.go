@@ -6,7 +6,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -25,6 +24,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/policies/library"
 	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/proc"
 	"github.com/tollgate-dev/tollgate/webhook"
 )
 
@@ -33,8 +33,8 @@ var env struct {
 	cluster   *cluster.Cluster
 	kube      *kubernetes.Clientset
 	client    client.Client
-	decision  *syncBuffer
-	serverLog *syncBuffer
+	decision  *proc.Buffer
+	serverLog *proc.Buffer
 	port      int
 	// registryCalls counts the shared server's registry requests by
 	// method and path.
@@ -60,7 +60,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	logs := &syncBuffer{}
+	logs := &proc.Buffer{}
 	c, err := cluster.Start(ctx, cluster.Options{
 		ControllerManager: true,
 		CRDDirs:           []string{filepath.Join(root, "charts", "tollgate", "crds"), filepath.Join(root, "scanners", "audit", "testdata")},
@@ -81,9 +81,9 @@ func run(m *testing.M) int {
 		return 1
 	}
 
-	env.decision = &syncBuffer{}
+	env.decision = &proc.Buffer{}
 	env.registryCalls = &countingTransport{counts: map[string]int{}}
-	serverLog := &syncBuffer{}
+	serverLog := &proc.Buffer{}
 	stop, port, err := startServer(ctx, serverOptions{name: "tollgate", log: serverLog, decisions: env.decision, registry: env.registryCalls})
 	env.serverLog = serverLog
 	if err != nil {
@@ -105,7 +105,7 @@ func run(m *testing.M) int {
 
 type serverOptions struct {
 	name                     string
-	log, decisions           *syncBuffer
+	log, decisions           *proc.Buffer
 	caValidity, certValidity time.Duration
 	publishGrace, certCheck  time.Duration
 	unmanaged                bool  // do not register webhook configurations
@@ -124,7 +124,7 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 	if err != nil {
 		return nil, 0, err
 	}
-	if port, err = cluster.FreePort(); err != nil {
+	if port, err = proc.FreePort(); err != nil {
 		return nil, 0, err
 	}
 	certDir, err := os.MkdirTemp("", "tollgate-certs-")
@@ -207,24 +207,6 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
-}
-
-// syncBuffer is a bytes.Buffer safe for a server writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // kubectl runs kubectl, failing the test on error.

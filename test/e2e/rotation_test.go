@@ -20,6 +20,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
 // TestCertRotationWhileRequestsFlow runs a second `tollgate serve`, with its
@@ -30,7 +32,7 @@ import (
 func TestCertRotationWhileRequestsFlow(t *testing.T) {
 	ctx := context.Background()
 	teamNamespace(t, "rotation")
-	decisions, logs := &syncBuffer{}, &syncBuffer{}
+	decisions, logs := &proc.Buffer{}, &proc.Buffer{}
 	stop, port, err := startServer(ctx, serverOptions{
 		name: "tollgate-rotation", log: logs, decisions: decisions,
 		caValidity: 24 * time.Second, certValidity: 12 * time.Second,

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
 // slowPolicy judges only example.com/Slow objects (which no API server
@@ -46,9 +48,9 @@ func TestReadinessAndGracefulShutdown(t *testing.T) {
 	defer kubectl(t, "delete", "tollgatepolicy", "slow")
 	waitPolicyReady(t, "slow", "True")
 
-	logs := &syncBuffer{}
+	logs := &proc.Buffer{}
 	stop, port, err := startServer(ctx, serverOptions{
-		name: "tollgate-drain", log: logs, decisions: &syncBuffer{}, unmanaged: true,
+		name: "tollgate-drain", log: logs, decisions: &proc.Buffer{}, unmanaged: true,
 		validateTimeout: 30,
 	})
 	if err != nil {

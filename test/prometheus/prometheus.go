@@ -6,19 +6,18 @@
 package prometheus
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
 // Default binaries, from Debian's prometheus package.
@@ -38,11 +37,10 @@ type Options struct {
 
 // Server is a running Prometheus.
 type Server struct {
-	url    string
-	dir    string
-	cmd    *exec.Cmd
-	out    *bytes.Buffer
-	exited chan struct{}
+	url     string
+	dir     string
+	process *proc.Process
+	out     *proc.Buffer
 
 	stopOnce sync.Once
 	stopErr  error
@@ -65,7 +63,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir, out: &bytes.Buffer{}}
+	s := &Server{dir: dir, out: &proc.Buffer{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -87,27 +85,23 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 1h\nscrape_configs: []\n"), 0o600); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := proc.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	s.url = "http://" + addr
-	s.cmd = exec.Command(opts.Binary, //nolint:gosec // the test's own binary
-		"--config.file="+cfg, "--storage.tsdb.path="+data, "--web.listen-address="+addr,
-		"--storage.tsdb.retention.time=30d", "--log.level=warn")
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
+	s.process, err = proc.Start(opts.Binary, []string{
+		"--config.file=" + cfg, "--storage.tsdb.path=" + data, "--web.listen-address=" + addr,
+		"--storage.tsdb.retention.time=30d", "--log.level=warn"}, nil, s.out)
+	if err != nil {
 		return nil, fmt.Errorf("prometheus: %w", err)
 	}
-	s.exited = make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(s.exited) }()
 	deadline := time.Now().Add(30 * time.Second)
 	hc := &http.Client{Timeout: time.Second}
 	for {
 		select {
-		case <-s.exited:
+		case <-s.process.Done():
 			return nil, fmt.Errorf("prometheus exited:\n%s", s.out.String())
 		default:
 		}
@@ -135,11 +129,8 @@ func (s *Server) URL() string { return s.url }
 // Stop kills Prometheus and removes its data. It is idempotent.
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
-		if s.cmd != nil && s.cmd.Process != nil {
-			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-			if s.exited != nil {
-				<-s.exited
-			}
+		if s.process != nil {
+			_ = s.process.Stop(0)
 		}
 		s.stopErr = os.RemoveAll(s.dir)
 	})
@@ -185,12 +176,3 @@ func (h *Series) add(name, typ, labels string, start, end time.Time, step time.D
 // String is the OpenMetrics text. All samples of one family must be
 // added together (OpenMetrics groups them).
 func (h *Series) String() string { return h.b.String() + "# EOF\n" }
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}

@@ -8,22 +8,20 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
 // DefaultBinary is where Debian's docker-registry package installs the
@@ -42,11 +40,10 @@ type Options struct {
 
 // Registry is a running registry.
 type Registry struct {
-	host   string
-	dir    string
-	cmd    *exec.Cmd
-	out    *bytes.Buffer
-	exited chan struct{}
+	host    string
+	dir     string
+	process *proc.Process
+	out     *proc.Buffer
 	// auth is the basic auth the registry requires, nil when none.
 	auth authn.Authenticator
 
@@ -69,14 +66,14 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
-	r := &Registry{dir: dir, out: &bytes.Buffer{}}
+	r := &Registry{dir: dir, out: &proc.Buffer{}}
 	ok := false
 	defer func() {
 		if !ok {
 			_ = r.Stop()
 		}
 	}()
-	port, err := freePort()
+	port, err := proc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -108,15 +105,9 @@ storage:
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
-	r.cmd = exec.Command(opts.Binary, "serve", cfgPath)
-	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := r.cmd.Start(); err != nil {
+	if r.process, err = proc.Start(opts.Binary, []string{"serve", cfgPath}, nil, r.out); err != nil {
 		return nil, fmt.Errorf("starting the registry: %w", err)
 	}
-	exited := make(chan struct{})
-	r.exited = exited
-	go func() { _ = r.cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + r.host + "/v2/") //nolint:noctx // a readiness probe with its own deadline loop
@@ -128,7 +119,7 @@ storage:
 			}
 		}
 		select {
-		case <-exited:
+		case <-r.process.Done():
 			return nil, fmt.Errorf("the registry exited: %s", strings.TrimSpace(r.out.String()))
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -151,22 +142,10 @@ func (r *Registry) Host() string { return r.host }
 // Stop kills the registry and removes its storage. It is idempotent.
 func (r *Registry) Stop() error {
 	r.stopOnce.Do(func() {
-		if r.cmd != nil && r.cmd.Process != nil {
-			_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-			if r.exited != nil {
-				<-r.exited
-			}
+		if r.process != nil {
+			_ = r.process.Stop(0)
 		}
 		r.stopErr = os.RemoveAll(r.dir)
 	})
 	return r.stopErr
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	return port, l.Close()
 }
