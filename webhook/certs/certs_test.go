@@ -24,6 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
 const (
@@ -54,31 +56,13 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// logBuffer collects log output; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is a Rotator over a fake API server.
 type env struct {
 	c     client.WithWatch
 	clock *clock
 	opts  Options
 	r     *Rotator
-	logs  *logBuffer
+	logs  *proc.Buffer
 }
 
 func webhookConfigs() []client.Object {
@@ -108,7 +92,7 @@ func newEnv(t *testing.T, objs []client.Object, funcs *interceptor.Funcs, mutate
 	if funcs != nil {
 		b = b.WithInterceptorFuncs(*funcs)
 	}
-	e := &env{c: b.Build(), clock: &clock{now: t0}, logs: &logBuffer{}}
+	e := &env{c: b.Build(), clock: &clock{now: t0}, logs: &proc.Buffer{}}
 	e.opts = Options{
 		Client:             e.c,
 		Namespace:          testNamespace,

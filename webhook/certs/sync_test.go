@@ -26,6 +26,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
 func (e *env) sync(t *testing.T) {
@@ -266,7 +268,7 @@ func TestCertwatcherReloadsSyncedFiles(t *testing.T) {
 func (e *env) replica(t *testing.T) *env {
 	t.Helper()
 	o := *e
-	o.logs = &logBuffer{}
+	o.logs = &proc.Buffer{}
 	o.opts.CertDir = t.TempDir()
 	o.opts.Logger = slog.New(slog.NewTextHandler(o.logs, nil))
 	r, err := New(o.opts)
