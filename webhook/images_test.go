@@ -19,27 +19,13 @@ import (
 func imageReviewFixture(t *testing.T, mode, unmatched string) (*reviewFixture, *registry.Registry, string, string) {
 	t.Helper()
 	ctx := context.Background()
-	reg, err := registry.Start(ctx, registry.Options{})
+	reg, err := registry.StartSigned(ctx, "team/app", "team/unsigned")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = reg.Stop() })
-	sv, pem, err := registry.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := reg.PushRandom(ctx, "team/app", "1.0")
-	if err == nil {
-		err = registry.Sign(ctx, d, sv)
-	}
-	if err == nil {
-		_, err = reg.PushRandom(ctx, "team/unsigned", "1.0")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 	p, err := imagesig.Compile(ctx, v1alpha1.ImagePolicySpec{Mode: mode, Unmatched: unmatched, Images: []v1alpha1.ImageRule{{
-		Glob: reg.Host() + "/team/**", Authorities: []v1alpha1.Authority{{Name: "release", Key: &v1alpha1.KeyAuthority{Data: string(pem)}}},
+		Glob: reg.Host() + "/team/**", Authorities: []v1alpha1.Authority{{Name: "release", Key: &v1alpha1.KeyAuthority{Data: string(reg.KeyPEM)}}},
 	}}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +35,7 @@ func imageReviewFixture(t *testing.T, mode, unmatched string) (*reviewFixture, *
 	st.Images = []ImagePolicy{{Name: "corp", Policy: p}}
 	f.reviewer.opts.State.Store(&st)
 	f.reviewer.opts.Images = &ImageGate{Verifier: imagesig.NewVerifier(imagesig.Options{Insecure: true, Timeout: 2 * time.Second}), Parallel: 2, Metrics: f.metrics}
-	return f, reg, reg.Host() + "/team/app:1.0", d.DigestStr()
+	return f, reg.Registry, reg.Host() + "/team/app:1.0", reg.Image.DigestStr()
 }
 
 func podWith(images ...string) string {

@@ -25,28 +25,12 @@ type demoImages struct {
 }
 
 func startImages(ctx context.Context, dir string) (*demoImages, error) {
-	reg, err := registry.Start(ctx, registry.Options{})
+	set, err := registry.StartSigned(ctx, "payments/api", "payments/untrusted")
 	if err != nil {
-		return nil, err
-	}
-	sv, pem, err := registry.NewKey()
-	if err != nil {
-		_ = reg.Stop()
-		return nil, err
-	}
-	host := reg.Host()
-	d, err := reg.PushRandom(ctx, "payments/api", "1.0")
-	if err == nil {
-		err = registry.Sign(ctx, d, sv)
-	}
-	if err == nil {
-		_, err = reg.PushRandom(ctx, "payments/untrusted", "1.0")
-	}
-	if err != nil {
-		_ = reg.Stop()
 		return nil, fmt.Errorf("preparing the demo registry: %w", err)
 	}
-	im := &demoImages{reg: reg, signed: host + "/payments/api:1.0", digest: d.DigestStr(),
+	reg, pem, host := set.Registry, set.KeyPEM, set.Host()
+	im := &demoImages{reg: reg, signed: host + "/payments/api:1.0", digest: set.Image.DigestStr(),
 		policy:         filepath.Join(dir, "image-policy.yaml"),
 		signedDeploy:   filepath.Join(dir, "api.yaml"),
 		unsignedDeploy: filepath.Join(dir, "untrusted.yaml"),

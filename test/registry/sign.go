@@ -324,3 +324,42 @@ func NewKey() (*signature.ECDSASignerVerifier, []byte, error) {
 	}
 	return sv, pem, nil
 }
+
+// Signed is a registry holding one image signed by a fresh key and one
+// left unsigned: what most image-policy tests, and the demo, start from.
+type Signed struct {
+	*Registry
+	// Key signed Image; KeyPEM is its public key for a policy.
+	Key    *signature.ECDSASignerVerifier
+	KeyPEM []byte
+	// Image is the signed image's digest; Unsigned is the other one's.
+	Image, Unsigned name.Digest
+}
+
+// StartSigned starts a registry and pushes signedRepo:1.0, signed by a new
+// key, and unsignedRepo:1.0. On failure nothing is left running.
+func StartSigned(ctx context.Context, signedRepo, unsignedRepo string) (_ *Signed, err error) {
+	reg, err := Start(ctx, Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = reg.Stop()
+		}
+	}()
+	s := &Signed{Registry: reg}
+	if s.Key, s.KeyPEM, err = NewKey(); err != nil {
+		return nil, err
+	}
+	if s.Image, err = reg.PushRandom(ctx, signedRepo, "1.0"); err != nil {
+		return nil, err
+	}
+	if err = Sign(ctx, s.Image, s.Key); err != nil {
+		return nil, err
+	}
+	if s.Unsigned, err = reg.PushRandom(ctx, unsignedRepo, "1.0"); err != nil {
+		return nil, err
+	}
+	return s, nil
+}

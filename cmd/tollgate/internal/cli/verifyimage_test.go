@@ -17,27 +17,12 @@ import (
 // the signed digest.
 func signedRegistry(t *testing.T) (*registry.Registry, []byte, name.Digest) {
 	t.Helper()
-	ctx := context.Background()
-	reg, err := registry.Start(ctx, registry.Options{})
+	reg, err := registry.StartSigned(context.Background(), "team/app", "team/unsigned")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = reg.Stop() })
-	sv, pem, err := registry.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := reg.PushRandom(ctx, "team/app", "1.0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := registry.Sign(ctx, signed, sv); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.PushRandom(ctx, "team/unsigned", "1.0"); err != nil {
-		t.Fatal(err)
-	}
-	return reg, pem, signed
+	return reg.Registry, reg.KeyPEM, reg.Image
 }
 
 func TestVerifyImage(t *testing.T) {
