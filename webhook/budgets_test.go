@@ -9,7 +9,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/tollgate-dev/tollgate/finops"
+	"github.com/tollgate-dev/tollgate/finops/budget"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+	core "github.com/tollgate-dev/tollgate/policies/review"
 )
 
 // deployment asks for replicas × (cpu cores, memory GiB).
@@ -45,7 +47,7 @@ func TestBudgetAwareAdmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFixture(t, nil, nil)
-	f.reviewer.opts.Budgets = &BudgetGate{Budgets: b.Build(), Estimator: est}
+	f.reviewer.opts.Core = core.New(core.Options{Now: f.reviewer.opts.Now, Gates: []core.Evaluator{&budget.Gate{Budgets: b.Build(), Estimator: est}}})
 
 	// 2 replicas × (1 core × 0.031611 + 2 GiB × 0.004237) × 730 h
 	// = 2 × 0.040085 × 730 = $58.5241/month.

@@ -16,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	core "github.com/tollgate-dev/tollgate/policies/review"
 )
 
 // Names of the webhooks inside the configurations Tollgate generates.
@@ -56,7 +58,7 @@ var alwaysExcluded = []string{"kube-system"}
 // kube-system, Tollgate's namespace and the config's exempt namespaces.
 // The intercepted resources are those the loaded policies judge; webhook
 // configurations, leases and access reviews are never among them.
-func Configurations(st *State, mapper meta.RESTMapper, opts ConfigurationOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+func Configurations(st *core.Set, mapper meta.RESTMapper, opts ConfigurationOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
 	if opts.Name == "" {
 		return nil, nil, errors.New("webhook configurations: Name is required")
 	}
@@ -69,7 +71,7 @@ func Configurations(st *State, mapper meta.RESTMapper, opts ConfigurationOptions
 	if opts.ValidateTimeout == 0 {
 		opts.ValidateTimeout = 5
 	}
-	mutateKinds, validateKinds := interceptedKinds(st)
+	mutateKinds, validateKinds := core.Kinds(st)
 	mutateRules, err := rules(mapper, mutateKinds)
 	if err != nil {
 		return nil, nil, err
@@ -143,49 +145,6 @@ func Configurations(st *State, mapper meta.RESTMapper, opts ConfigurationOptions
 		}},
 	}
 	return mwc, vwc, nil
-}
-
-// workloadKinds carry a pod (template): both webhooks see them.
-var workloadKinds = []schema.GroupKind{
-	{Kind: "Pod"}, {Kind: "PodTemplate"}, {Kind: "ReplicationController"},
-	{Group: "apps", Kind: "Deployment"}, {Group: "apps", Kind: "ReplicaSet"},
-	{Group: "apps", Kind: "StatefulSet"}, {Group: "apps", Kind: "DaemonSet"},
-	{Group: "batch", Kind: "Job"}, {Group: "batch", Kind: "CronJob"},
-}
-
-// interceptedKinds are the kinds each webhook must see: workloads (and
-// PersistentVolumeClaims, for ownership labels) for mutation; for
-// validation, workloads plus every kind a loaded policy names.
-func interceptedKinds(st *State) (mutate, validate []schema.GroupKind) {
-	cfg := st.Engine.Config()
-	mutate = slices.Clone(workloadKinds)
-	for _, pc := range cfg.PodControllers {
-		mutate = append(mutate, schema.GroupKind{Group: pc.Group, Kind: pc.Kind})
-	}
-	validate = slices.Clone(mutate)
-	mutate = append(mutate, schema.GroupKind{Kind: "PersistentVolumeClaim"})
-	add := func(kinds []string) {
-		for _, k := range kinds {
-			group, kind, ok := strings.Cut(k, "/")
-			if !ok {
-				group, kind = "", k
-			}
-			if group == "core" {
-				group = ""
-			}
-			if kind == "*" || kind == "" {
-				continue // "every kind" is never turned into intercepting everything
-			}
-			validate = append(validate, schema.GroupKind{Group: group, Kind: kind})
-		}
-	}
-	for _, m := range st.Engine.Policies() {
-		add(m.Kinds)
-	}
-	for _, o := range cfg.Policies {
-		add(o.Kinds)
-	}
-	return mutate, validate
 }
 
 // rules turns kinds into admission rules, one per API group, with pods'

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
+	core "github.com/tollgate-dev/tollgate/policies/review"
 	"github.com/tollgate-dev/tollgate/test/registry"
 )
 
@@ -32,9 +33,9 @@ func imageReviewFixture(t *testing.T, mode, unmatched string) (*reviewFixture, *
 	}
 	f := newFixture(t, nil, nil)
 	st := *f.reviewer.opts.State.Load()
-	st.Images = []ImagePolicy{{Name: "corp", Policy: p}}
+	st.Images = []core.ImagePolicy{{Name: "corp", Policy: p}}
 	f.reviewer.opts.State.Store(&st)
-	f.reviewer.opts.Images = &ImageGate{Verifier: imagesig.NewVerifier(imagesig.Options{Insecure: true, Timeout: 2 * time.Second}), Parallel: 2, Metrics: f.metrics}
+	f.reviewer.opts.Core = core.New(core.Options{Now: f.reviewer.opts.Now, Images: &core.ImageGate{Verifier: imagesig.NewVerifier(imagesig.Options{Insecure: true, Timeout: 2 * time.Second}), Parallel: 2, Metrics: f.metrics}})
 	return f, reg.Registry, reg.Host() + "/team/app:1.0", reg.Image.DigestStr()
 }
 

@@ -76,8 +76,21 @@ func dryRunLabel(dry bool) string {
 	return "false"
 }
 
-// imageVerdict counts one image verified against one policy.
-func (m *Metrics) imageVerdict(policy string, res *imagesig.Result, err error) {
+// Reloaded counts a reload of the policy set by result and, after a good
+// one, sets the number of policies loaded; it implements loader.Observer.
+func (m *Metrics) Reloaded(result string, policies int) {
+	if m == nil {
+		return
+	}
+	m.reloads.WithLabelValues(result).Inc()
+	if policies >= 0 {
+		m.loaded.Set(float64(policies))
+	}
+}
+
+// ImageVerdict counts one image verified against one policy; it
+// implements review.VerdictObserver.
+func (m *Metrics) ImageVerdict(policy string, res *imagesig.Result, err error) {
 	if m == nil {
 		return
 	}

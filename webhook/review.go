@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tollgate-dev/tollgate/policies"
+	core "github.com/tollgate-dev/tollgate/policies/review"
 )
 
 // MaxBodyBytes is the largest AdmissionReview accepted: the API server's
@@ -36,8 +37,11 @@ const (
 	maxWarningLen       = 240
 )
 
-// Reviewer answers admission requests with the engine. It is the shared
-// core of the mutating and validating endpoints.
+// Reviewer answers admission requests: it is the HTTP adapter of the
+// review core for the mutating and validating endpoints. It reads the
+// AdmissionReview, decides what needs no judgement, reads the namespace,
+// asks the core, and answers in the API server's terms with the decision
+// log and metrics written.
 type Reviewer struct {
 	opts      ReviewerOptions
 	sample    atomic.Uint64
@@ -46,8 +50,11 @@ type Reviewer struct {
 
 // ReviewerOptions are the Reviewer's dependencies.
 type ReviewerOptions struct {
-	// State holds the engine and exceptions in force.
-	State *StateHolder
+	// State holds the policy set in force.
+	State *core.Holder
+	// Core is the review core admission judges through (with the image
+	// gate and the budget gate); nil gives one with neither.
+	Core *core.Reviewer
 	// Namespaces reads the namespace of each namespaced object.
 	Namespaces NamespaceGetter
 	// OwnNamespace is Tollgate's namespace: never judged.
@@ -55,12 +62,6 @@ type ReviewerOptions struct {
 	// Timeout bounds a request; it should sit inside the webhook
 	// configuration's timeoutSeconds. Default 4s.
 	Timeout time.Duration
-	// Images verifies container images against the image policies in
-	// force; nil leaves images unchecked.
-	Images *ImageGate
-	// Budgets warns about or denies changes that would take a Budget's
-	// forecast over its amount; nil leaves budgets out.
-	Budgets *BudgetGate
 	// Metrics, DecisionLog and Logger may be nil.
 	Metrics     *Metrics
 	DecisionLog *DecisionLog
@@ -103,6 +104,9 @@ func NewReviewer(opts ReviewerOptions) (*Reviewer, error) {
 	if opts.ProfileEvery == 0 {
 		opts.ProfileEvery = 64
 	}
+	if opts.Core == nil {
+		opts.Core = core.New(core.Options{Now: opts.Now})
+	}
 	return &Reviewer{opts: opts}, nil
 }
 
@@ -128,7 +132,7 @@ var neverJudged = map[string]bool{
 }
 
 // skip says why a request is allowed without judging it, or "".
-func (r *Reviewer) skip(st *State, req *admissionv1.AdmissionRequest) string {
+func (r *Reviewer) skip(st *core.Set, req *admissionv1.AdmissionRequest) string {
 	switch req.Operation {
 	case admissionv1.Delete, admissionv1.Connect:
 		return "operation " + string(req.Operation) + " is not judged"
@@ -151,7 +155,7 @@ func (r *Reviewer) skip(st *State, req *admissionv1.AdmissionRequest) string {
 
 // prepare builds the engine input, reading the namespace. A request that
 // needs no judgement returns a nil input and the reason.
-func (r *Reviewer) prepare(ctx context.Context, st *State, req *admissionv1.AdmissionRequest) (*policies.Input, string, error) {
+func (r *Reviewer) prepare(ctx context.Context, st *core.Set, req *admissionv1.AdmissionRequest) (*policies.Input, string, error) {
 	if why := r.skip(st, req); why != "" {
 		return nil, why, nil
 	}
@@ -179,7 +183,7 @@ func (r *Reviewer) prepare(ctx context.Context, st *State, req *admissionv1.Admi
 // begin loads the state and prepares the input of a request, with the
 // allowing response it starts from. A nil input (and nil error) means the
 // request needs no judgement: the response is the answer.
-func (r *Reviewer) begin(ctx context.Context, req *admissionv1.AdmissionRequest) (*State, *admissionv1.AdmissionResponse, *policies.Input, error) {
+func (r *Reviewer) begin(ctx context.Context, req *admissionv1.AdmissionRequest) (*core.Set, *admissionv1.AdmissionResponse, *policies.Input, error) {
 	st := r.opts.State.Load()
 	if st == nil {
 		return nil, nil, nil, errors.New("policies are not loaded yet")
@@ -201,15 +205,10 @@ func (r *Reviewer) Mutate(ctx context.Context, req *admissionv1.AdmissionRequest
 	if err != nil || in == nil {
 		return resp, err
 	}
-	var pins []policies.ImagePin
-	if r.opts.Images != nil && len(st.Images) > 0 {
-		var notes []string
-		pins, notes = r.opts.Images.Pins(ctx, st, in, req.Namespace)
-		for _, n := range notes {
-			r.opts.Logger.DebugContext(ctx, "image not pinned", "uid", req.UID, "reason", n)
-		}
+	m, notes, merr := r.opts.Core.Mutate(ctx, st, in)
+	for _, n := range notes {
+		r.opts.Logger.DebugContext(ctx, "image not pinned", "uid", req.UID, "reason", n)
 	}
-	m, merr := st.Engine.Mutate(in, pins...)
 	if merr != nil {
 		// The object is malformed in a way defaulting cannot handle; the
 		// validator and the API server's own validation judge it.
@@ -240,51 +239,8 @@ func (r *Reviewer) Validate(ctx context.Context, req *admissionv1.AdmissionReque
 	if err != nil || in == nil {
 		return resp, err
 	}
-	d := st.Engine.Evaluate(ctx, in)
-	if r.opts.Images != nil && len(st.Images) > 0 {
-		d.Findings = append(d.Findings, r.opts.Images.Check(ctx, st, in, req.Namespace)...)
-	}
-	if r.opts.Budgets != nil {
-		// Budgets are advice about money, not safety: one that cannot be
-		// read is a warning, never a reason to stop the cluster's changes.
-		found, err := r.opts.Budgets.Check(ctx, in, req.Namespace)
-		if err != nil {
-			found = []policies.Finding{{Policy: "budget", Action: policies.ActionWarn, Severity: policies.SeverityLow,
-				Message: "the cost of this change could not be checked against budgets: " + err.Error()}}
-		}
-		d.Findings = append(d.Findings, found...)
-	}
-	d.ApplyExceptions(in, st.Exceptions, r.opts.Now())
-	if req.SubResource == "ephemeralcontainers" {
-		// kubectl debug: judge what it adds, not the pod it attaches to.
-		d.Findings = slices.DeleteFunc(d.Findings, func(f policies.Finding) bool {
-			return !strings.HasPrefix(f.Path, "spec.ephemeralContainers")
-		})
-	}
-	var denials, warnings []string
-	for _, f := range d.Findings {
-		if f.Waived() {
-			continue
-		}
-		line := fmt.Sprintf("[%s] %s", f.Policy, f.Message)
-		if f.Path != "" {
-			line = fmt.Sprintf("[%s] %s: %s", f.Policy, f.Path, f.Message)
-		}
-		switch f.Action {
-		case policies.ActionEnforce:
-			denials = append(denials, line)
-		case policies.ActionWarn:
-			warnings = append(warnings, line)
-		}
-	}
-	for _, e := range d.Errors {
-		line := fmt.Sprintf("[%s] could not be evaluated: %v", e.Policy, e.Err)
-		if st.action(e.Policy) == policies.ActionEnforce {
-			denials = append(denials, line) // an enforced policy fails closed
-		} else {
-			warnings = append(warnings, line)
-		}
-	}
+	v := r.opts.Core.Review(ctx, st, in)
+	denials, warnings := v.Denials, v.Warnings
 	if len(denials) > 0 {
 		resp.Allowed = false
 		resp.Result = &metav1.Status{
@@ -299,7 +255,7 @@ func (r *Reviewer) Validate(ctx context.Context, req *admissionv1.AdmissionReque
 		}
 		resp.Warnings = append(resp.Warnings, truncate("tollgate: "+w))
 	}
-	r.record(ctx, st, WebhookValidate, req, in, resp, d, nil)
+	r.record(ctx, st, WebhookValidate, req, in, resp, &v.Decision, nil)
 	r.maybeProfile(st, in)
 	return resp, nil
 }
@@ -335,7 +291,7 @@ func truncate(s string) string {
 }
 
 // record writes the decision log entry and the metrics of one request.
-func (r *Reviewer) record(ctx context.Context, st *State, webhook string, req *admissionv1.AdmissionRequest, in *policies.Input, resp *admissionv1.AdmissionResponse, d *policies.Decision, m *policies.Mutation) {
+func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req *admissionv1.AdmissionRequest, in *policies.Input, resp *admissionv1.AdmissionResponse, d *policies.Decision, m *policies.Mutation) {
 	dry := in.DryRun
 	if r.opts.Metrics != nil && !dry && d != nil {
 		for _, f := range d.Findings {
@@ -379,7 +335,7 @@ func (r *Reviewer) record(ctx context.Context, st *State, webhook string, req *a
 // maybeProfile times each policy on its own for a sample of real
 // requests. It runs after the response, off the request path, one at a
 // time: a sample that finds the previous one still running is skipped.
-func (r *Reviewer) maybeProfile(st *State, in *policies.Input) {
+func (r *Reviewer) maybeProfile(st *core.Set, in *policies.Input) {
 	if r.opts.Metrics == nil || r.opts.ProfileEvery < 0 || in.DryRun {
 		return
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/library"
+	core "github.com/tollgate-dev/tollgate/policies/review"
 )
 
 // fakeNamespaces serves namespaces from a map; a missing one is an error,
@@ -58,8 +59,8 @@ func newFixture(t testing.TB, extra []policies.Module, cfg *policies.Config, exc
 	if err != nil {
 		t.Fatal(err)
 	}
-	holder := &StateHolder{}
-	holder.Store(NewState(e, exceptions, 1))
+	holder := &core.Holder{}
+	holder.Store(core.NewSet(e, exceptions, 1))
 	reg := prometheus.NewRegistry()
 	f := &reviewFixture{log: &bytes.Buffer{}, metrics: NewMetrics(reg), reg: reg}
 	f.reviewer, err = NewReviewer(ReviewerOptions{

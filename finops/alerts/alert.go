@@ -29,6 +29,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/tollgate-dev/tollgate/finops"
 )
 
 // Alert is one budget threshold crossed, with what a team needs to act on
@@ -343,56 +345,6 @@ func percent(p float64) string {
 	return strconv.FormatFloat(math.Floor(p), 'f', 0, 64) + " %"
 }
 
-// symbols of the currencies written before the amount; others follow it
-// as a code ("4,120 CHF").
-var symbols = map[string]string{
-	"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹",
-	"CAD": "CA$", "AUD": "A$", "CNY": "CN¥",
-}
-
-// money shows an amount the way a person reads a bill: whole units with
-// thousands separators from 100 up, cents below ("$4,120", "$12.40").
-func money(v float64, currency string) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return "n/a"
-	}
-	sign := ""
-	if v < 0 {
-		sign, v = "-", -v
-	}
-	var digits string
-	switch {
-	case v >= 1e15:
-		digits = strconv.FormatFloat(v, 'g', 4, 64)
-	case v >= 100 || v == math.Trunc(v):
-		digits = group(strconv.FormatFloat(math.Round(v), 'f', 0, 64))
-	default:
-		digits = strconv.FormatFloat(v, 'f', 2, 64)
-	}
-	if sym, ok := symbols[currency]; ok {
-		return sign + sym + digits
-	}
-	if currency == "" {
-		return sign + digits
-	}
-	return sign + digits + " " + currency
-}
-
-// group puts thousands separators into a string of digits.
-func group(digits string) string {
-	if len(digits) <= 3 {
-		return digits
-	}
-	var b strings.Builder
-	first := len(digits) % 3
-	if first > 0 {
-		b.WriteString(digits[:first])
-	}
-	for i := first; i < len(digits); i += 3 {
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(digits[i : i+3])
-	}
-	return b.String()
-}
+// money shows an amount the way a person reads a bill: whole units from
+// 100 up, cents below ("$4,120", "$12.40").
+func money(v float64, currency string) string { return finops.Money(v, currency, finops.WholeFrom100) }

@@ -282,38 +282,29 @@ func indexCluster(c finops.Cluster) *clusterIndex {
 func (idx *clusterIndex) scope(b *v1alpha1.Budget) (finops.Cluster, string, []map[string]string, error) {
 	sub := finops.Cluster{Nodes: idx.all.Nodes, Jobs: idx.all.Jobs, Usage: idx.all.Usage, NodePrices: idx.all.NodePrices}
 	own := idx.namespaces[b.Namespace].Annotations
-	if sel := b.Spec.Scope.Selector; sel != nil {
-		selector, err := metav1.LabelSelectorAsSelector(sel)
-		if err != nil {
-			return sub, "", nil, fmt.Errorf("spec.scope.selector: %w", err)
-		}
-		if selector.Empty() {
-			return sub, "", nil, errors.New("spec.scope.selector: empty; it would count the whole cluster (name the labels, such as team)")
-		}
-		matches := func(objLabels map[string]string, ns string) bool {
-			return selector.Matches(withNamespaceLabels(objLabels, idx.namespaces[ns].Labels))
-		}
+	scope, err := ScopeOf(b)
+	if err != nil {
+		return sub, "", nil, err
+	}
+	if scope.Selector != nil {
 		for _, p := range idx.all.Pods {
-			if matches(p.Labels, p.Namespace) {
+			if scope.Covers(p.Namespace, idx.namespaces[p.Namespace].Labels, p.Labels) {
 				sub.Pods = append(sub.Pods, p)
 			}
 		}
 		for _, pvc := range idx.all.PersistentVolumeClaims {
-			if matches(pvc.Labels, pvc.Namespace) {
+			if scope.Covers(pvc.Namespace, idx.namespaces[pvc.Namespace].Labels, pvc.Labels) {
 				sub.PersistentVolumeClaims = append(sub.PersistentVolumeClaims, pvc)
 			}
 		}
-		return sub, selector.String(), []map[string]string{own}, nil
+		return sub, scope.String(), []map[string]string{own}, nil
 	}
-	ns := b.Spec.Scope.Namespace
-	if ns == "" {
-		ns = b.Namespace
-	}
+	ns := scope.Namespace
 	sub.Pods, sub.PersistentVolumeClaims = idx.pods[ns], idx.claims[ns]
 	if n, ok := idx.namespaces[ns]; ok {
 		sub.Namespaces = []corev1.Namespace{n}
 	}
-	return sub, "namespace " + ns, []map[string]string{idx.namespaces[ns].Annotations, own}, nil
+	return sub, scope.String(), []map[string]string{idx.namespaces[ns].Annotations, own}, nil
 }
 
 // withNamespaceLabels is a pod's labels, with its namespace's for the keys
@@ -375,8 +366,8 @@ func (s *Scanner) scanBudget(ctx context.Context, b *v1alpha1.Budget, idx *clust
 		st.ObservedGeneration = b.Generation
 		st.Scope = scope
 		st.PeriodStart, st.PeriodEnd = &metav1.Time{Time: ledger.PeriodStart}, &metav1.Time{Time: ledger.PeriodEnd}
-		st.Spend = money(ledger.Spend)
-		st.Forecast = money(br.Forecast)
+		st.Spend = finops.Amount(ledger.Spend)
+		st.Forecast = finops.Amount(br.Forecast)
 		st.HourlyRate = strconv.FormatFloat(br.Hourly, 'f', 4, 64)
 		st.Utilization = percent(ledger.Spend, amount)
 		st.LastScanTime = &metav1.Time{Time: ledger.LastScan}
@@ -469,8 +460,6 @@ func setReady(st *v1alpha1.BudgetStatus, gen int64, err error) {
 	}
 	apimeta.SetStatusCondition(&st.Conditions, cond)
 }
-
-func money(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 
 func percent(spend, amount float64) string {
 	if amount <= 0 {

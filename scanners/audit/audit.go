@@ -1,7 +1,7 @@
 // Package audit is the background audit: it lists every object of the
 // kinds the policies match — in pages, one page in memory at a time —
-// judges each with the same engine as admission (no operation, as an
-// audit), and hands the findings, grouped by namespace, to a Sink that
+// judges each through the same review core as admission (no operation, as
+// an audit), and hands the findings, grouped by namespace, to a Sink that
 // writes them as PolicyReports. It rescans on an interval and whenever the
 // policies, exceptions or config change.
 package audit
@@ -24,18 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/review"
 )
-
-// Engine is what a scan judges with: the engine and the exceptions in
-// force, read once per scan so a reload mid-scan never mixes versions.
-type Engine struct {
-	Engine     *policies.Engine
-	Exceptions []policies.Exception
-	// Kinds are the kinds the policies match (the validating webhook's).
-	Kinds []schema.GroupKind
-	// Generation identifies the policies' version in the reports.
-	Generation int64
-}
 
 // Options configure an Auditor.
 type Options struct {
@@ -43,8 +33,13 @@ type Options struct {
 	Reader client.Reader
 	// Mapper resolves kinds to resources and says which are namespaced.
 	Mapper apimeta.RESTMapper
-	// Engine returns what to judge with now; nil means not loaded yet.
-	Engine func() *Engine
+	// Policies returns the set to judge with now (read once per scan, so
+	// a reload mid-scan never mixes versions); nil means not loaded yet.
+	Policies func() *review.Set
+	// Reviewer is the review core the audit judges through (default: one
+	// with no image gate and no gates: the audit judges stored objects
+	// as they are, without the registry or Budgets).
+	Reviewer *review.Reviewer
 	// Sink receives each scan's results.
 	Sink Sink
 	// Skip names namespaces never audited (Tollgate's own; the config's
@@ -105,8 +100,11 @@ type Auditor struct {
 
 // New checks the options.
 func New(opts Options) (*Auditor, error) {
-	if opts.Reader == nil || opts.Mapper == nil || opts.Engine == nil || opts.Sink == nil {
-		return nil, errors.New("audit: Reader, Mapper, Engine and Sink are required")
+	if opts.Reader == nil || opts.Mapper == nil || opts.Policies == nil || opts.Sink == nil {
+		return nil, errors.New("audit: Reader, Mapper, Policies and Sink are required")
+	}
+	if opts.Reviewer == nil {
+		opts.Reviewer = review.New(review.Options{Now: opts.Now})
 	}
 	if opts.Interval <= 0 {
 		opts.Interval = 10 * time.Minute
@@ -148,7 +146,7 @@ func (a *Auditor) Run(ctx context.Context) error {
 	tick := time.NewTicker(a.opts.Interval)
 	defer tick.Stop()
 	for {
-		if a.opts.Engine() != nil {
+		if a.opts.Policies() != nil {
 			if _, err := a.ScanOnce(ctx); err != nil && ctx.Err() == nil {
 				a.opts.Logger.ErrorContext(ctx, "audit scan failed", "error", err)
 			}
@@ -171,24 +169,24 @@ func (a *Auditor) Run(ctx context.Context) error {
 // ScanOnce lists and judges everything the policies match, then writes
 // the results through the Sink.
 func (a *Auditor) ScanOnce(ctx context.Context) (*Scan, error) {
-	eng := a.opts.Engine()
-	if eng == nil || eng.Engine == nil {
+	set := a.opts.Policies()
+	if set == nil || set.Engine == nil {
 		return nil, errors.New("audit: policies are not loaded yet")
 	}
-	scan := &Scan{Started: a.opts.Now(), Generation: eng.Generation, Scanned: map[string]int{}, Evaluated: map[string]int{}, Results: map[string][]Result{}}
+	scan := &Scan{Started: a.opts.Now(), Generation: set.Generation, Scanned: map[string]int{}, Evaluated: map[string]int{}, Results: map[string][]Result{}}
 	namespaces, err := a.namespaces(ctx)
 	if err != nil {
 		return nil, err
 	}
 	skip := map[string]bool{}
-	for _, ns := range append(slices.Clone(a.opts.Skip), eng.Engine.Config().ExemptNamespaces...) {
+	for _, ns := range append(slices.Clone(a.opts.Skip), set.Engine.Config().ExemptNamespaces...) {
 		skip[ns] = true
 	}
+	_, kinds := review.Kinds(set)
 	audited := map[schema.GroupKind]bool{}
-	for _, gk := range eng.Kinds {
+	for _, gk := range kinds {
 		audited[gk] = true
 	}
-	kinds := slices.Clone(eng.Kinds)
 	sort.Slice(kinds, func(i, j int) bool { return kinds[i].String() < kinds[j].String() })
 	for _, gk := range slices.Compact(kinds) {
 		if err := ctx.Err(); err != nil {
@@ -201,7 +199,7 @@ func (a *Auditor) ScanOnce(ctx context.Context) (*Scan, error) {
 			}
 			continue // a kind this cluster does not serve
 		}
-		if err := a.scanKind(ctx, eng, mapping, namespaces, skip, audited, scan); err != nil {
+		if err := a.scanKind(ctx, set, mapping, namespaces, skip, audited, scan); err != nil {
 			scan.Errors = append(scan.Errors, fmt.Sprintf("%s: %v", gk, err))
 		}
 	}
@@ -237,7 +235,7 @@ func (a *Auditor) namespaces(ctx context.Context) (map[string]map[string]any, er
 }
 
 // scanKind judges one kind page by page; only findings are kept.
-func (a *Auditor) scanKind(ctx context.Context, eng *Engine, m *apimeta.RESTMapping, namespaces map[string]map[string]any, skip map[string]bool, audited map[schema.GroupKind]bool, scan *Scan) error {
+func (a *Auditor) scanKind(ctx context.Context, set *review.Set, m *apimeta.RESTMapping, namespaces map[string]map[string]any, skip map[string]bool, audited map[schema.GroupKind]bool, scan *Scan) error {
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(m.GroupVersionKind.GroupVersion().WithKind(m.GroupVersionKind.Kind + "List"))
 	namespaced := m.Scope.Name() == apimeta.RESTScopeNameNamespace
@@ -261,8 +259,7 @@ func (a *Auditor) scanKind(ctx context.Context, eng *Engine, m *apimeta.RESTMapp
 				nsObj = namespaces[ns]
 			}
 			in := policies.ObjectInput(policies.SourceAudit, obj.Object, nsObj)
-			d := eng.Engine.Evaluate(ctx, in)
-			d.ApplyExceptions(in, eng.Exceptions, a.opts.Now())
+			d := a.opts.Reviewer.Review(ctx, set, in)
 			scan.Scanned[kind]++
 			scan.Evaluated[ns] += d.Applied
 			res := Resource{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: ns, Name: obj.GetName(), UID: string(obj.GetUID())}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/library"
+	"github.com/tollgate-dev/tollgate/policies/review"
 	"github.com/tollgate-dev/tollgate/scanners/audit"
 	"github.com/tollgate-dev/tollgate/test/cluster"
 	"github.com/tollgate-dev/tollgate/webhook"
@@ -69,7 +70,16 @@ func start(t *testing.T) (*cluster.Cluster, client.Client, *rest.Config) {
 	return cl, c, cl.Config()
 }
 
-func engine(t *testing.T, exceptions ...policies.Exception) *audit.Engine {
+// kindsOnly is a plugin that judges nothing and names kinds to audit.
+type kindsOnly []policies.GroupVersionKind
+
+func (kindsOnly) Evaluate(context.Context, *policies.Input) *policies.Decision {
+	return &policies.Decision{}
+}
+
+func (k kindsOnly) Kinds() []policies.GroupVersionKind { return k }
+
+func engine(t *testing.T, exceptions ...policies.Exception) *review.Set {
 	t.Helper()
 	lib, err := policies.ReadFS(library.FS(), "library", false)
 	if err != nil {
@@ -80,13 +90,13 @@ func engine(t *testing.T, exceptions ...policies.Exception) *audit.Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &audit.Engine{Engine: e, Exceptions: exceptions, Generation: 7, Kinds: []schema.GroupKind{
-		{Kind: "Pod"}, {Group: "apps", Kind: "Deployment"}, {Group: "apps", Kind: "ReplicaSet"}, {Kind: "ConfigMap"}, {Kind: "Namespace"},
+	return review.NewSet(e, exceptions, 7, review.Plugin{Name: "kinds", Evaluator: kindsOnly{
+		{Kind: "ConfigMap"}, {Kind: "Namespace"},
 		{Group: "example.com", Kind: "Missing"}, // not served here: skipped
-	}}
+	}})
 }
 
-func newAuditor(t *testing.T, c client.Client, cfg *rest.Config, eng *audit.Engine, reg prometheus.Registerer) *audit.Auditor {
+func newAuditor(t *testing.T, c client.Client, cfg *rest.Config, eng *review.Set, reg prometheus.Registerer) *audit.Auditor {
 	t.Helper()
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
@@ -96,7 +106,7 @@ func newAuditor(t *testing.T, c client.Client, cfg *rest.Config, eng *audit.Engi
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := audit.New(audit.Options{Reader: c, Mapper: mapper, Engine: func() *audit.Engine { return eng },
+	a, err := audit.New(audit.Options{Reader: c, Mapper: mapper, Policies: func() *review.Set { return eng },
 		Sink: &audit.ReportWriter{Client: c, Mapper: mapper, MaxResults: 100}, Skip: []string{"tollgate-system"}, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)

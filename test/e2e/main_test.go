@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tollgate-dev/tollgate/cmd/tollgate/serve"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/policies/library"
@@ -135,9 +136,9 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- webhook.Serve(sctx, webhook.ServerOptions{
+		done <- serve.Run(sctx, serve.Options{
 			REST: env.cluster.Config(), Host: "127.0.0.1", Port: port,
-			CertDir: certDir, CertMode: webhook.CertModeSelf,
+			CertDir: certDir, CertMode: serve.CertModeSelf,
 			CAValidity: o.caValidity, CertValidity: o.certValidity, CAPublishGrace: orDuration(o.publishGrace, time.Second),
 			CertCheckInterval: orDuration(o.certCheck, time.Second),
 			Namespace:         "tollgate-system", Name: o.name,
@@ -147,7 +148,7 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			Images: imagesig.Options{Insecure: true, Transport: o.registry, CacheTTL: time.Hour},
 			// Budget status is seeded by the tests; the scanner's own
 			// accounting is tested in finops/budget.
-			FinOps:      webhook.FinOpsOptions{ScanInterval: 24 * time.Hour},
+			FinOps:      serve.FinOpsOptions{ScanInterval: 24 * time.Hour},
 			DecisionLog: webhook.NewDecisionLog(o.decisions),
 			Logger:      slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			Ready:       func() { close(ready) },

@@ -16,6 +16,8 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/library"
+	"github.com/tollgate-dev/tollgate/policies/loader"
+	"github.com/tollgate-dev/tollgate/policies/review"
 	"github.com/tollgate-dev/tollgate/scanners/audit"
 	"github.com/tollgate-dev/tollgate/webhook"
 )
@@ -94,22 +96,22 @@ func runAudit(ctx context.Context, f *auditFlags, stdio IO) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	holder := &webhook.StateHolder{}
-	loader, err := webhook.NewLoader(webhook.LoaderOptions{
+	holder := &review.Holder{}
+	ld, err := loader.New(loader.Options{
 		Client: c, Base: mods, BaseData: data, FileConfig: cfg, ConfigName: f.configName, State: holder,
 		PolicyTimeout: f.timeout, Secrets: c, WriteStatus: func() bool { return false },
 	})
 	if err != nil {
 		return err
 	}
-	if _, err := loader.Reload(ctx); err != nil {
+	if _, err := ld.Reload(ctx); err != nil {
 		return fmt.Errorf("loading the cluster's policies: %w", err)
 	}
 	var sink audit.Sink = printSink{}
 	if f.writeReports {
 		sink = &audit.ReportWriter{Client: c, Mapper: mapper, MaxResults: f.maxResults, ScannerVersion: Version(), LibraryVersion: library.Version}
 	}
-	a, err := audit.New(audit.Options{Reader: c, Mapper: mapper, Engine: func() *audit.Engine { return webhook.AuditEngine(holder.Load()) },
+	a, err := audit.New(audit.Options{Reader: c, Mapper: mapper, Policies: holder.Load,
 		Sink: sink, Skip: []string{f.namespace}})
 	if err != nil {
 		return err

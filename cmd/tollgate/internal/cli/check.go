@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/tollgate-dev/tollgate/cmd/tollgate/internal/output"
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/policies/manifest"
+	"github.com/tollgate-dev/tollgate/policies/review"
 )
 
 type checkFlags struct {
@@ -28,6 +31,9 @@ type checkFlags struct {
 	imageTimeout     time.Duration
 	// cost prints the monthly cost estimate of the inputs.
 	cost bool
+	// noMutate judges the manifests as written, without the mutation
+	// admission would make first.
+	noMutate bool
 }
 
 func newCheckCmd(stdio IO) *cobra.Command {
@@ -38,6 +44,13 @@ func newCheckCmd(stdio IO) *cobra.Command {
 		Long: `Check runs the admission engine over manifests: files, directories (recursed
 for .yaml, .yml and .json), or - for standard input; multi-document YAML, JSON,
 kind: List, helm template and kustomize build output.
+
+Check judges what the cluster would store: it first makes the changes
+Tollgate's mutating webhook makes at admission (ownership labels from the
+namespace, a hardened security context, default requests and limits, image
+pins with --verify-images), lists them, and then judges the result, so a pull
+request is only asked for what the platform does not inject. --no-mutate
+judges the manifests exactly as written.
 
 Namespaces defined in the inputs give namespace context (ownership labels) to
 the workloads in them; --namespaces supplies more without checking them.
@@ -73,6 +86,7 @@ input error (the message names the file and line).`,
 	c.Flags().BoolVar(&f.verifyImages, "verify-images", false, "verify image signatures against the registries (default: no registry is contacted)")
 	c.Flags().BoolVar(&f.insecureRegistry, "insecure-registry", false, "with --verify-images: allow plain-HTTP registries")
 	c.Flags().DurationVar(&f.imageTimeout, "image-timeout", 10*time.Second, "with --verify-images: deadline of the registry calls for one image")
+	c.Flags().BoolVar(&f.noMutate, "no-mutate", false, "judge the manifests as written, without the mutations admission would make first")
 	c.Flags().BoolVar(&f.cost, "cost", false, "after the report, print the monthly cost estimate of the workloads to standard error (default prices; see tollgate cost estimate)")
 	return c
 }
@@ -113,9 +127,16 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 		}
 	}
 	report.Files = len(files)
-	images := loadCheckImages(cmd.Context(), f, docs, report)
+	set := review.NewSet(engine, nil, 0)
+	set.Images = loadCheckImages(cmd.Context(), f, docs, report)
+	gate := &review.ImageGate{Parallel: 4}
+	if f.verifyImages {
+		gate.Verifier = imagesig.NewVerifier(imagesig.Options{Insecure: f.insecureRegistry, Timeout: f.imageTimeout})
+	}
+	core := review.New(review.Options{Images: gate})
+	judged := make([]manifest.Document, len(docs)) // what the cluster would store
 
-	for _, d := range docs {
+	for i, d := range docs {
 		report.Objects++
 		ns := d.Namespace()
 		if ns == "" && d.Kind() != "Namespace" {
@@ -130,12 +151,17 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 			nsObj = namespaces[ns]
 		}
 		in := policies.ObjectInput(policies.SourceCheck, obj, nsObj)
-		decision := engine.Evaluate(cmd.Context(), in)
-		decision.Findings = append(decision.Findings, images.findings(cmd.Context(), engine, in)...)
-		for _, pe := range decision.Errors {
+		if !f.noMutate {
+			obj = mutateForCheck(cmd.Context(), core, set, in, &d, ns, report)
+			in = policies.ObjectInput(policies.SourceCheck, obj, nsObj)
+		}
+		judged[i] = d
+		judged[i].Object = obj
+		verdict := core.Review(cmd.Context(), set, in)
+		for _, pe := range verdict.Errors {
 			report.Problems = append(report.Problems, output.Problem{File: d.File, Line: d.Line, Policy: pe.Policy, Message: pe.Error()})
 		}
-		for _, fnd := range decision.Findings {
+		for _, fnd := range verdict.Findings {
 			line := d.Line
 			if segs, err := policies.ParsePath(fnd.Path); err == nil && len(segs) > 0 {
 				line = d.LineOf(segs)
@@ -153,7 +179,7 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 
 	var cost *costReport
 	if f.cost {
-		cost = checkCost(docs, f.namespace, report)
+		cost = checkCost(judged, f.namespace, report)
 	}
 
 	w := stdio.Out
@@ -186,6 +212,26 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 		return &exitError{ExitFindings}
 	}
 	return nil
+}
+
+// mutateForCheck makes the changes admission would make to one object and
+// records them in the report; it returns the object as the cluster would
+// store it. An object defaulting cannot handle is judged as written, as the
+// webhook admits it with a warning.
+func mutateForCheck(ctx context.Context, core *review.Reviewer, set *review.Set, in *policies.Input, d *manifest.Document, ns string, report *output.Report) map[string]any {
+	m, _, err := core.Mutate(ctx, set, in)
+	if err != nil || m.Empty() {
+		return in.Object
+	}
+	mutated, err := review.Apply(in.Object, m)
+	if err != nil {
+		report.Problems = append(report.Problems, output.Problem{File: d.File, Line: d.Line, Message: "applying the admission defaults: " + err.Error()})
+		return in.Object
+	}
+	report.Mutations = append(report.Mutations, output.Mutation{
+		File: d.File, Line: d.Line, APIVersion: d.APIVersion(), Kind: d.Kind(), Namespace: ns, Name: d.Name(), Patch: m.Patch,
+	})
+	return mutated
 }
 
 func withNamespace(obj map[string]any, ns string) map[string]any {

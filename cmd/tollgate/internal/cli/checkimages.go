@@ -7,46 +7,23 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tollgate-dev/tollgate/cmd/tollgate/internal/output"
-	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/policies/manifest"
+	"github.com/tollgate-dev/tollgate/policies/review"
 )
 
-// checkImages is the image-policy part of `tollgate check`: the image
-// policies found in the inputs and --image-policy files, and a verifier
-// used only with --verify-images.
-type checkImages struct {
-	policies []namedImagePolicy
-	verifier *imagesig.Verifier // nil: offline
-	// results caches one verification per image and policy.
-	results map[string]imageOutcome
-}
-
-type namedImagePolicy struct {
-	name   string
-	policy *imagesig.Policy
-}
-
-type imageOutcome struct {
-	res *imagesig.Result
-	err error
-}
-
 // loadCheckImages compiles the TollgateImagePolicy documents of the inputs
-// and of the --image-policy files. Offline (no --verify-images), keys kept
+// and of the --image-policy files; the review core's image gate judges with
+// them (offline without --verify-images). Offline (no --verify-images), keys kept
 // in Secrets are not needed: only globs and the unmatched action are used.
-func loadCheckImages(ctx context.Context, f *checkFlags, docs []manifest.Document, report *output.Report) *checkImages {
-	ci := &checkImages{results: map[string]imageOutcome{}}
-	if f.verifyImages {
-		ci.verifier = imagesig.NewVerifier(imagesig.Options{Insecure: f.insecureRegistry, Timeout: f.imageTimeout})
-	}
+func loadCheckImages(ctx context.Context, f *checkFlags, docs []manifest.Document, report *output.Report) []review.ImagePolicy {
+	var out []review.ImagePolicy
 	add := func(file string, line int, obj map[string]any) {
 		raw, _ := json.Marshal(obj)
 		var p v1alpha1.TollgateImagePolicy
@@ -64,7 +41,7 @@ func loadCheckImages(ctx context.Context, f *checkFlags, docs []manifest.Documen
 				Message: fmt.Sprintf("TollgateImagePolicy %s: %v", p.Name, err)})
 			return
 		}
-		ci.policies = append(ci.policies, namedImagePolicy{name: p.Name, policy: compiled})
+		out = append(out, review.ImagePolicy{Name: p.Name, Policy: compiled})
 	}
 	for _, path := range f.imagePolicies {
 		pdocs, err := manifest.Load([]string{path}, nil, manifest.Options{})
@@ -88,7 +65,7 @@ func loadCheckImages(ctx context.Context, f *checkFlags, docs []manifest.Documen
 			add(d.File, d.Line, d.Object)
 		}
 	}
-	return ci
+	return out
 }
 
 func isImagePolicy(d *manifest.Document) bool {
@@ -104,45 +81,3 @@ func offlineKey(context.Context, v1alpha1.SecretKeyRef) ([]byte, error) {
 	}
 	return cryptoutils.MarshalPublicKeyToPEM(k.Public())
 }
-
-// findings judges the images of one object. Offline, an image no rule of
-// a policy matches gets that policy's unmatched action; with a verifier,
-// every image is verified against the registry too.
-func (ci *checkImages) findings(ctx context.Context, engine *policies.Engine, in *policies.Input) []policies.Finding {
-	if len(ci.policies) == 0 {
-		return nil
-	}
-	var out []policies.Finding
-	for _, img := range engine.Images(in) {
-		for _, p := range ci.policies {
-			if ci.verifier == nil && p.policy.Matches(img.Image) {
-				continue // needs the registry
-			}
-			o := ci.verify(ctx, p, img.Image)
-			switch {
-			case o.err != nil:
-				out = append(out, imagesig.Finding(p.name, img, p.policy.FailAction(), "could not be verified: "+o.err.Error()))
-			case o.res.Action != imagesig.ActionAllow:
-				out = append(out, imagesig.Finding(p.name, img, o.res.Action, o.res.Reason))
-			}
-		}
-	}
-	return out
-}
-
-func (ci *checkImages) verify(ctx context.Context, p namedImagePolicy, image string) imageOutcome {
-	key := p.name + "|" + image
-	if o, ok := ci.results[key]; ok {
-		return o
-	}
-	v := ci.verifier
-	if v == nil {
-		v = offlineVerifier // only unmatched images reach here: no registry call
-	}
-	res, err := v.Verify(ctx, p.policy, image, nil)
-	o := imageOutcome{res, err}
-	ci.results[key] = o
-	return o
-}
-
-var offlineVerifier = imagesig.NewVerifier(imagesig.Options{Timeout: time.Second})

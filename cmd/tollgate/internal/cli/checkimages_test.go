@@ -53,8 +53,14 @@ func TestCheckImagePolicies(t *testing.T) {
 	if !strings.Contains(out, "spec.containers[1].image") || !strings.Contains(out, "release: no signatures found") {
 		t.Errorf("verify output lacks the unsigned image:\n%s", out)
 	}
-	if strings.Contains(out, "spec.containers[0].image") {
+	findings, injected, _ := strings.Cut(out, "admission would inject")
+	if strings.Contains(findings, "spec.containers[0].image") {
 		t.Errorf("the signed image was reported:\n%s", out)
+	}
+	// The signed image is pinned to the digest it verified, as admission
+	// pins it; the unsigned one is not.
+	if !strings.Contains(injected, "~ spec.containers[0].image: \""+host+"/team/app:1.0@sha256:") || strings.Contains(injected, "spec.containers[1].image") {
+		t.Errorf("the signed image is not pinned in the mutations:\n%s", out)
 	}
 
 	// Offline: only the image no rule matches is judged; no registry is

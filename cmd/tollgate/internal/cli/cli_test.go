@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tollgate-dev/tollgate/cmd/tollgate/internal/output"
 )
 
 // run runs the CLI in-process and returns its exit code and output.
@@ -43,7 +46,9 @@ type jsonReport struct {
 	Summary struct {
 		Objects, Files, Findings int
 		Passed                   bool
+		ByAction                 struct{ Enforce, Warn, Audit int }
 	} `json:"summary"`
+	Mutations []output.Mutation `json:"mutations"`
 }
 
 func checkJSON(t *testing.T, stdin string, args ...string) (int, jsonReport, string) {
@@ -70,10 +75,10 @@ func TestCheckHardenedDeploymentPasses(t *testing.T) {
 
 // The acceptance case: a privileged Deployment running as root with a
 // hostPath volume fails with one finding per violated control, each with
-// file, line and field path.
+// file, line and field path (as written: --no-mutate).
 func TestCheckPrivilegedDeploymentFails(t *testing.T) {
 	file := manifests + "privileged.yaml"
-	code, r, errs := checkJSON(t, "", file)
+	code, r, errs := checkJSON(t, "", "--no-mutate", file)
 	if code != ExitFindings {
 		t.Fatalf("exit %d, want 1; stderr %s", code, errs)
 	}
@@ -129,7 +134,9 @@ func TestCheckFormats(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &doc); err != nil || code != ExitFindings {
 			t.Fatalf("exit %d, %v", code, err)
 		}
-		if doc.Version != "2.1.0" || len(doc.Runs) != 1 || len(doc.Runs[0].Results) != 8 {
+		// What the cluster would store: the hardening admission injects
+		// (seccomp, runAsNonRoot, dropped capabilities) no longer fails.
+		if doc.Version != "2.1.0" || len(doc.Runs) != 1 || len(doc.Runs[0].Results) != 5 {
 			t.Fatalf("sarif: %+v", doc)
 		}
 		loc := doc.Runs[0].Results[0].Locations[0].PhysicalLocation
@@ -162,7 +169,7 @@ func TestCheckFormats(t *testing.T) {
 		if err != nil || code != ExitFindings || out != "" || !json.Valid(b) {
 			t.Fatalf("exit %d, stdout %q, file %v", code, out, err)
 		}
-		if !strings.Contains(errs, "8 enforce") {
+		if !strings.Contains(errs, "5 enforce") {
 			t.Errorf("stderr summary: %q", errs)
 		}
 	})
@@ -382,7 +389,7 @@ violation contains "never" if {
 	if code != ExitUsage {
 		t.Errorf("exit %d, want 2: a policy that did not finish leaves the check incomplete", code)
 	}
-	if len(r.Results) != 8 {
+	if len(r.Results) != 5 {
 		t.Errorf("the other policies must still report: %d results", len(r.Results))
 	}
 	if !strings.Contains(errs, "user-loop") && !strings.Contains(fmt.Sprint(r), "user-loop") {
@@ -487,5 +494,84 @@ func TestPoliciesAndVersion(t *testing.T) {
 	code, out, _ = run(t, "", "version")
 	if code != ExitOK || !strings.Contains(out, "policy library") {
 		t.Errorf("exit %d\n%s", code, out)
+	}
+}
+
+// check judges what the cluster would store: the hardening, resources and
+// namespace labels admission injects are shown as mutations, not asked of
+// the author; --no-mutate gives the manifests as written.
+func TestCheckJudgesWhatTheClusterStores(t *testing.T) {
+	demo := "../../../../test/demo/manifests/"
+	web, ns := demo+"web.yaml", demo+"namespace.yaml"
+
+	code, raw, errs := checkJSON(t, "", "--no-mutate", web)
+	if code != ExitFindings || raw.Summary.ByAction.Enforce != 10 || len(raw.Mutations) != 0 {
+		t.Fatalf("--no-mutate: exit %d, %d enforce, %d mutations; %s", code, raw.Summary.ByAction.Enforce, len(raw.Mutations), errs)
+	}
+
+	// Without the namespace only the labels it would supply are missing.
+	code, r, _ := checkJSON(t, "", web)
+	var policiesLeft []string
+	for _, res := range r.Results {
+		policiesLeft = append(policiesLeft, res.Policy)
+	}
+	if code != ExitFindings || len(r.Results) != 3 || slices.ContainsFunc(policiesLeft, func(p string) bool { return p != "ownership-labels" }) {
+		t.Fatalf("exit %d, want 3 ownership-labels findings, got %v", code, policiesLeft)
+	}
+	if len(r.Mutations) != 1 || r.Mutations[0].Name != "web" || r.Mutations[0].Line != 2 {
+		t.Fatalf("mutations: %+v", r.Mutations)
+	}
+	paths := map[string]any{}
+	for _, op := range r.Mutations[0].Patch {
+		if op.Op != "add" {
+			t.Errorf("op %s %s: admission only adds", op.Op, op.Path)
+		}
+		paths[op.Path] = op.Value
+	}
+	for _, p := range []string{
+		"/spec/template/spec/securityContext",
+		"/spec/template/spec/containers/0/securityContext/capabilities",
+		"/spec/template/spec/containers/0/resources",
+	} {
+		if _, ok := paths[p]; !ok {
+			t.Errorf("no %s in the patch: %v", p, paths)
+		}
+	}
+
+	// With its namespace the Deployment passes, and the text shows the
+	// labels copied from it.
+	code, out, _ := run(t, "", "check", ns, web)
+	if code != ExitOK {
+		t.Fatalf("with the namespace: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{
+		"admission would inject",
+		`+ spec.template.spec.containers[0].securityContext.capabilities: {"drop":["ALL"]}`,
+		`+ spec.template.metadata.labels.cost-center: "CC-1234"`,
+		"2 objects checked in 2 files: 0 enforce",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	// SARIF carries the patch in the run's properties.
+	_, sarif, _ := run(t, "", "check", "--format", "sarif", web)
+	var doc struct {
+		Runs []struct {
+			Properties struct {
+				Mutations []output.Mutation `json:"mutations"`
+			} `json:"properties"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(sarif), &doc); err != nil || len(doc.Runs) != 1 || len(doc.Runs[0].Properties.Mutations) != 1 {
+		t.Errorf("sarif mutations: %v %+v", err, doc)
+	}
+
+	// The cost of what would run: the defaulted requests are charged.
+	_, priced, _ := run(t, "", "cost", "estimate", "-f", "json", web)
+	_, unpriced, _ := run(t, "", "cost", "estimate", "--no-mutate", "-f", "json", web)
+	if !strings.Contains(priced, `"cpu": 0.2`) || strings.Contains(unpriced, `"cpu": 0.2`) {
+		t.Errorf("cost estimate does not charge the defaulted requests:\n%s\n--no-mutate:\n%s", priced, unpriced)
 	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +17,9 @@ import (
 
 	"github.com/tollgate-dev/tollgate/cmd/tollgate/internal/output"
 	"github.com/tollgate-dev/tollgate/finops"
+	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/manifest"
+	"github.com/tollgate-dev/tollgate/policies/review"
 )
 
 // maxPricesBytes bounds the prices file: a catalogue is a few kilobytes.
@@ -40,9 +43,11 @@ func newCostCmd(stdio IO) *cobra.Command {
 }
 
 type costEstimateFlags struct {
-	prices string
-	format string
-	nodes  int
+	prices   string
+	format   string
+	nodes    int
+	config   string
+	noMutate bool
 }
 
 func newCostEstimateCmd(stdio IO) *cobra.Command {
@@ -68,6 +73,11 @@ without a cpu or memory request is not charged for it, and a note says so.
 
 cpu, memory, gpu and storage are totals over all replicas.
 
+Like tollgate check, it prices what the cluster would store: the requests and
+limits admission defaults (from --config's mutations.resources, or the
+built-in defaults) are charged where a container sets none; --no-mutate
+prices the manifests exactly as written.
+
 Exit status: 0 when every workload was priced, 2 for a usage or input error
 (malformed YAML, a quantity that does not parse, negative replicas); the
 message names the file and line.`,
@@ -80,17 +90,19 @@ message names the file and line.`,
 			}
 			return nil
 		},
-		RunE: func(_ *cobra.Command, args []string) error {
-			return runCostEstimate(stdio, &f, args)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCostEstimate(cmd.Context(), stdio, &f, args)
 		},
 	}
 	c.Flags().StringVar(&f.prices, "prices", "", "price catalogue (OpenCost custom pricing, YAML or JSON); default: OpenCost's default prices")
 	c.Flags().StringVarP(&f.format, "format", "f", "table", "output format: table or json")
 	c.Flags().IntVar(&f.nodes, "nodes", 1, "nodes a DaemonSet runs on, one pod each")
+	c.Flags().StringVar(&f.config, "config", "", "Tollgate config file whose mutations admission makes (default: the built-in defaults)")
+	c.Flags().BoolVar(&f.noMutate, "no-mutate", false, "price the manifests as written, without the requests and limits admission would default")
 	return c
 }
 
-func runCostEstimate(stdio IO, f *costEstimateFlags, args []string) error {
+func runCostEstimate(ctx context.Context, stdio IO, f *costEstimateFlags, args []string) error {
 	if f.format != "table" && f.format != "json" {
 		return fmt.Errorf("--format %q: want table or json", f.format)
 	}
@@ -109,6 +121,14 @@ func runCostEstimate(stdio IO, f *costEstimateFlags, args []string) error {
 	if err != nil {
 		printInputErrors(stdio.Err, err)
 		return &exitError{ExitUsage}
+	}
+	if !f.noMutate {
+		pf := policyFlags{config: f.config, timeout: policies.DefaultPolicyTimeout}
+		engine, err := pf.load(ctx)
+		if err != nil {
+			return err
+		}
+		docs = admitted(ctx, engine, docs, "")
 	}
 	report, errs := estimateDocs(est, docs, "")
 	if len(errs) > 0 {
@@ -232,9 +252,9 @@ func writeCostTable(w io.Writer, r *costReport) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n",
 			clean(row.Kind), clean(objectName(row.Namespace, row.Name)), row.Replicas,
 			formatAmount(row.CPU), formatBytes(row.Memory), formatAmount(row.GPU), formatBytes(row.Storage),
-			formatMoney(row.Monthly.Total))
+			finops.Amount(row.Monthly.Total))
 	}
-	fmt.Fprintf(tw, "TOTAL\t\t\t\t\t\t\t%s\n", formatMoney(r.Total.Total))
+	fmt.Fprintf(tw, "TOTAL\t\t\t\t\t\t\t%s\n", finops.Amount(r.Total.Total))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -304,10 +324,6 @@ func formatBytes(v float64) string {
 	return strconv.FormatFloat(math.Round(v/unit*100)/100, 'f', -1, 64) + suffix
 }
 
-func formatMoney(v float64) string {
-	return strconv.FormatFloat(v, 'f', 2, 64)
-}
-
 // clean escapes characters that would let a manifest's names and values
 // move the cursor or recolour the terminal.
 func clean(s string) string {
@@ -330,4 +346,36 @@ func checkCost(docs []manifest.Document, namespace string, report *output.Report
 	r, errs := estimateDocs(est, docs, namespace)
 	addProblems(report, errors.Join(errs...))
 	return r
+}
+
+// admitted returns the documents as the cluster would store them: each
+// mutated as admission mutates it, with the namespace context of the
+// Namespaces among them. A document defaulting cannot handle stays as
+// written.
+func admitted(ctx context.Context, engine *policies.Engine, docs []manifest.Document, namespace string) []manifest.Document {
+	namespaces := map[string]map[string]any{}
+	for _, d := range docs {
+		if d.Kind() == "Namespace" && d.APIVersion() == "v1" {
+			namespaces[d.Name()] = d.Object
+		}
+	}
+	set := review.NewSet(engine, nil, 0)
+	core := review.New(review.Options{})
+	out := make([]manifest.Document, len(docs))
+	for i, d := range docs {
+		out[i] = d
+		ns := d.Namespace()
+		if ns == "" && d.Kind() != "Namespace" {
+			ns = namespace
+		}
+		in := policies.ObjectInput(policies.SourceCheck, d.Object, namespaces[ns])
+		m, _, err := core.Mutate(ctx, set, in)
+		if err != nil {
+			continue
+		}
+		if mutated, err := review.Apply(d.Object, m); err == nil {
+			out[i].Object = mutated
+		}
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tollgate-dev/tollgate/finops"
 	"github.com/tollgate-dev/tollgate/policies/manifest"
 )
 
@@ -67,7 +68,7 @@ spec:
 
 func TestCostEstimateTable(t *testing.T) {
 	file := write(t, t.TempDir(), "app.yaml", costManifests)
-	code, out, errs := run(t, "", "cost", "estimate", file)
+	code, out, errs := run(t, "", "cost", "estimate", "--no-mutate", file)
 	if code != ExitOK {
 		t.Fatalf("exit %d, want 0; stderr %s", code, errs)
 	}
@@ -109,7 +110,7 @@ type costJSON struct {
 
 func TestCostEstimateJSON(t *testing.T) {
 	file := write(t, t.TempDir(), "app.yaml", costManifests)
-	code, out, errs := run(t, "", "cost", "estimate", "--format", "json", "--nodes", "4", file)
+	code, out, errs := run(t, "", "cost", "estimate", "--no-mutate", "--format", "json", "--nodes", "4", file)
 	if code != ExitOK {
 		t.Fatalf("exit %d, want 0; stderr %s", code, errs)
 	}
@@ -150,7 +151,7 @@ func TestCostEstimateJSON(t *testing.T) {
 		t.Errorf("db: %+v", db)
 	}
 	// The same input gives the same bytes.
-	_, again, _ := run(t, "", "cost", "estimate", "--format", "json", "--nodes", "4", file)
+	_, again, _ := run(t, "", "cost", "estimate", "--no-mutate", "--format", "json", "--nodes", "4", file)
 	if again != out {
 		t.Error("JSON output differs between runs")
 	}
@@ -307,7 +308,7 @@ func TestCostEstimateUsageErrors(t *testing.T) {
 }
 
 func TestCostEstimateStdinAndEmpty(t *testing.T) {
-	code, out, _ := run(t, costManifests, "cost", "estimate", "-")
+	code, out, _ := run(t, costManifests, "cost", "estimate", "--no-mutate", "-")
 	if code != ExitOK || !strings.Contains(out, "TOTAL") || !strings.Contains(out, "120.94") {
 		t.Errorf("stdin: exit %d\n%s", code, out)
 	}
@@ -384,7 +385,7 @@ func TestCostTableMatchesJSON(t *testing.T) {
 	_, table, _ := run(t, "", "cost", "estimate", file)
 	for _, w := range r.Workloads {
 		cents := math.Round(w.Monthly.Total*100) / 100
-		if !strings.Contains(table, formatMoney(cents)) {
+		if !strings.Contains(table, finops.Amount(cents)) {
 			t.Errorf("%s %s: %v not in the table", w.Kind, w.Name, cents)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/policies/library"
 	"github.com/tollgate-dev/tollgate/policies/manifest"
+	"github.com/tollgate-dev/tollgate/policies/review"
 )
 
 // Limits on what the report reads whole: keys are a few hundred bytes.
@@ -314,6 +315,8 @@ func (f *reportFlags) fromManifests(ctx context.Context, stdin io.Reader, now ti
 	}
 	in.Exceptions = exceptions
 
+	set := review.NewSet(engine, exceptions, 0)
+	core := review.New(review.Options{Now: func() time.Time { return now }})
 	counted := compliance.Summary{}
 	for i := range docs {
 		d := &docs[i]
@@ -328,8 +331,7 @@ func (f *reportFlags) fromManifests(ctx context.Context, stdin io.Reader, now ti
 			nsObj = namespaces[ns]
 		}
 		input := policies.ObjectInput(policies.SourceCheck, obj, nsObj)
-		decision := engine.Evaluate(ctx, input)
-		decision.ApplyExceptions(input, exceptions, now)
+		decision := core.Review(ctx, set, input)
 		in.Objects++
 		res := compliance.ResourceOf(obj)
 		failed := map[string]bool{}

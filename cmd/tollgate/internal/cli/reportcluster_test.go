@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -22,6 +21,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/policies/library"
+	"github.com/tollgate-dev/tollgate/policies/review"
 	"github.com/tollgate-dev/tollgate/scanners/audit"
 	"github.com/tollgate-dev/tollgate/test/cluster"
 	"github.com/tollgate-dev/tollgate/webhook"
@@ -218,9 +218,8 @@ func scanForReport(t *testing.T, c client.Client, cfg *rest.Config, exceptions .
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := &audit.Engine{Engine: e, Exceptions: exceptions, Generation: 1,
-		Kinds: []schema.GroupKind{{Group: "apps", Kind: "Deployment"}, {Kind: "Namespace"}}}
-	a, err := audit.New(audit.Options{Reader: c, Mapper: mapper, Engine: func() *audit.Engine { return eng },
+	eng := review.NewSet(e, exceptions, 1)
+	a, err := audit.New(audit.Options{Reader: c, Mapper: mapper, Policies: func() *review.Set { return eng },
 		Sink: &audit.ReportWriter{Client: c, Mapper: mapper}})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
+	"github.com/tollgate-dev/tollgate/cmd/tollgate/serve"
 	"github.com/tollgate-dev/tollgate/finops"
 	"github.com/tollgate-dev/tollgate/finops/alerts"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
@@ -75,7 +76,7 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.StringVar(&f.host, "host", "0.0.0.0", "address to listen on")
 	fl.IntVar(&f.port, "port", 9443, "HTTPS port")
 	fl.StringVar(&f.certDir, "cert-dir", "/tmp/tollgate/certs", "directory holding tls.crt and tls.key")
-	fl.StringVar(&f.certMode, "cert-mode", webhook.CertModeSelf, "self (own CA with rotation) or files (certificates provided, e.g. by cert-manager)")
+	fl.StringVar(&f.certMode, "cert-mode", serve.CertModeSelf, "self (own CA with rotation) or files (certificates provided, e.g. by cert-manager)")
 	fl.StringVar(&f.certSecret, "cert-secret", "", "Secret holding the self-managed CA and certificate (default <name>-webhook-tls)")
 	fl.DurationVar(&f.caValidity, "ca-validity", 0, "validity of the self-managed CA (default 1 year)")
 	fl.DurationVar(&f.certValidity, "cert-validity", 0, "validity of the serving certificate (default 90 days)")
@@ -153,7 +154,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 	if f.serviceName != "" {
 		svc = &admissionregistrationv1.ServiceReference{Namespace: f.namespace, Name: f.serviceName, Port: &f.servicePort}
 	}
-	return webhook.Serve(cmd.Context(), webhook.ServerOptions{
+	return serve.Run(cmd.Context(), serve.Options{
 		REST: rest, Host: f.host, Port: f.port,
 		CertDir: f.certDir, CertMode: f.certMode, CertSecret: f.certSecret,
 		CAValidity: f.caValidity, CertValidity: f.certValidity, CAPublishGrace: f.caPublishGrace,
@@ -163,7 +164,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		Modules: mods, Data: data, Config: cfg, ConfigName: f.configName, PolicyTimeout: f.timeout,
 		LeaderElection: f.leaderElect, ShutdownDelay: f.shutdownDelay, PprofAddress: f.pprofAddress,
 		FinOps:      fo,
-		Audit:       webhook.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval, MaxResults: f.auditMaxResults},
+		Audit:       serve.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval, MaxResults: f.auditMaxResults},
 		Version:     Version(),
 		Images:      imagesig.Options{Timeout: f.imageTimeout, CacheTTL: f.imageCacheTTL, CacheSize: f.imageCacheSize, Insecure: f.insecureRegistries},
 		DecisionLog: webhook.NewDecisionLog(dlog), Logger: logger,
@@ -174,8 +175,8 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 // finOps reads the FinOps flags: the price catalogue and alert routes
 // files are checked here, so a mistake stops the server with the file and
 // field rather than surfacing at the first alert.
-func (f *serveFlags) finOps() (webhook.FinOpsOptions, error) {
-	fo := webhook.FinOpsOptions{Disabled: !f.finops, PrometheusURL: f.prometheusURL, ScanInterval: f.scanInterval, Cluster: f.clusterName}
+func (f *serveFlags) finOps() (serve.FinOpsOptions, error) {
+	fo := serve.FinOpsOptions{Disabled: !f.finops, PrometheusURL: f.prometheusURL, ScanInterval: f.scanInterval, Cluster: f.clusterName}
 	if f.prices != "" {
 		data, err := readLimitedFile(f.prices, 1<<20)
 		if err != nil {

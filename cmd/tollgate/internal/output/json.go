@@ -16,7 +16,9 @@ type jsonReport struct {
 	Version  string        `json:"version"`
 	Results  []jsonResult  `json:"results"`
 	Problems []jsonProblem `json:"problems"`
-	Summary  Summary       `json:"summary"`
+	// Mutations are what admission would inject; left out when none.
+	Mutations []Mutation `json:"mutations,omitempty"`
+	Summary   Summary    `json:"summary"`
 }
 
 type jsonResult struct {
@@ -54,6 +56,7 @@ func writeJSON(w io.Writer, r *Report) error {
 		Problems: []jsonProblem{},
 		Summary:  r.Summary(),
 	}
+	doc.Mutations = sortedMutations(r.Mutations)
 	for _, res := range sortedResults(r.Results) {
 		controls := res.Controls
 		if controls == nil {

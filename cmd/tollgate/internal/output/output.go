@@ -73,6 +73,9 @@ type Report struct {
 	Files int
 	// Objects is the number of objects checked.
 	Objects int
+	// Mutations are what admission would change in the objects before
+	// judging them; the findings are of the mutated objects.
+	Mutations []Mutation
 }
 
 // ActionCounts counts findings by their effective action.

@@ -34,6 +34,13 @@ type sarifRun struct {
 	Tool        sarifTool         `json:"tool"`
 	Invocations []sarifInvocation `json:"invocations"`
 	Results     []sarifResult     `json:"results"`
+	// Properties carry what admission would inject (the JSON patch per
+	// object); SARIF's property bag is where tools keep such extras.
+	Properties *sarifRunProps `json:"properties,omitempty"`
+}
+
+type sarifRunProps struct {
+	Mutations []Mutation `json:"mutations"`
 }
 
 type sarifTool struct {
@@ -140,6 +147,9 @@ func writeSARIF(w io.Writer, r *Report) error {
 		}},
 		Invocations: []sarifInvocation{{ExecutionSuccessful: len(r.Problems) == 0}},
 		Results:     []sarifResult{},
+	}
+	if len(r.Mutations) > 0 {
+		run.Properties = &sarifRunProps{Mutations: sortedMutations(r.Mutations)}
 	}
 	for _, res := range sortedResults(r.Results) {
 		controls := make([]string, len(res.Controls))

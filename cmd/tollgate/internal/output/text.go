@@ -33,8 +33,20 @@ func writeText(w io.Writer, r *Report) error {
 			p.block("      ", "        ", "remediation: "+res.Remediation)
 		}
 	}
-	if len(r.Problems) > 0 {
+	if len(r.Mutations) > 0 {
 		if len(results) > 0 {
+			p.line("")
+		}
+		p.line("admission would inject (judged above as the cluster would store it):")
+		for _, m := range sortedMutations(r.Mutations) {
+			p.line("  %s (%s:%d)", objectRef(Result{Kind: m.Kind, Namespace: m.Namespace, Name: m.Name}), m.File, m.Line)
+			for _, d := range diffLines(m.Patch) {
+				p.block("    ", "      ", d)
+			}
+		}
+	}
+	if len(r.Problems) > 0 {
+		if len(results) > 0 || len(r.Mutations) > 0 {
 			p.line("")
 		}
 		p.line("problems:")
@@ -42,7 +54,7 @@ func writeText(w io.Writer, r *Report) error {
 			p.block("  ", "    ", problemLine(pr))
 		}
 	}
-	if len(results) > 0 || len(r.Problems) > 0 {
+	if len(results) > 0 || len(r.Problems) > 0 || len(r.Mutations) > 0 {
 		p.line("")
 	}
 	p.line("%s", summaryLine(r.Summary()))

@@ -1,4 +1,4 @@
-package webhook
+package review
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
@@ -26,14 +25,25 @@ type ImagePolicy struct {
 	Policy *imagesig.Policy
 }
 
-// ImageGate verifies the images of the objects the webhooks see against the
-// image policies in force. The mutating webhook resolves each tag once,
-// verifies that digest and pins the image to it; the validating webhook
-// requires a digest and checks it was verified, from the verifier's cache
-// or by verifying again. It never reads anything a user could set on the
-// object to learn what was verified.
+// VerdictObserver counts image verdicts (the server's metrics).
+type VerdictObserver interface {
+	ImageVerdict(policy string, res *imagesig.Result, err error)
+}
+
+// ImageGate verifies the images of the objects reviewed against the image
+// policies of the set. Mutation resolves each tag once, verifies that
+// digest and pins the image to it; review requires a digest and checks it
+// was verified, from the verifier's cache or by verifying again. It never
+// reads anything a user could set on the object to learn what was
+// verified.
+//
+// Without a Verifier the gate is offline (`tollgate check` without
+// --verify-images): no registry is contacted, images a rule matches are
+// not judged, and an image no rule of a policy matches gets that policy's
+// unmatched action.
 type ImageGate struct {
-	// Verifier verifies and caches verdicts by digest and policy.
+	// Verifier verifies and caches verdicts by digest and policy; nil
+	// means offline.
 	Verifier *imagesig.Verifier
 	// Keychains gives the registry credentials of a pod: its
 	// imagePullSecrets and its service account's. Nil means anonymous.
@@ -42,7 +52,7 @@ type ImageGate struct {
 	Parallel int
 	Logger   *slog.Logger
 	// Metrics counts verifications by policy and result; may be nil.
-	Metrics *Metrics
+	Metrics VerdictObserver
 	// Now is the clock of the unreachable-registry memory.
 	Now func() time.Time
 
@@ -132,13 +142,13 @@ type imageCheck struct {
 // judgedImages lists the images of a request the gate judges: on UPDATE
 // only those the update brings (an image already in the old object was
 // judged when it came in).
-func judgedImages(st *State, in *policies.Input) []policies.ContainerImage {
-	imgs := st.Engine.Images(in)
-	if in.Operation != string(admissionv1.Update) || in.OldObject == nil || len(imgs) == 0 {
+func judgedImages(s *Set, in *policies.Input) []policies.ContainerImage {
+	imgs := s.Engine.Images(in)
+	if in.Operation != "UPDATE" || in.OldObject == nil || len(imgs) == 0 {
 		return imgs
 	}
 	old := map[string]bool{}
-	for _, o := range st.Engine.OldImages(in) {
+	for _, o := range s.Engine.OldImages(in) {
 		old[o.List+"/"+o.Container+"/"+o.Image] = true
 	}
 	return slices.DeleteFunc(imgs, func(c policies.ContainerImage) bool { return old[c.List+"/"+c.Container+"/"+c.Image] })
@@ -146,8 +156,8 @@ func judgedImages(st *State, in *policies.Input) []policies.ContainerImage {
 
 // matched reports whether any policy has a rule for the image, which is
 // when the gate needs the registry.
-func matched(st *State, image string) bool {
-	for _, p := range st.Images {
+func matched(s *Set, image string) bool {
+	for _, p := range s.Images {
 		if p.Policy.Matches(image) {
 			return true
 		}
@@ -158,7 +168,7 @@ func matched(st *State, image string) bool {
 // verify checks each distinct image once: resolve (when resolve is set
 // and the image carries no digest), then every policy on the resolved
 // reference.
-func (g *ImageGate) verify(ctx context.Context, st *State, in *policies.Input, ns string, imgs []policies.ContainerImage, resolve bool) map[string]*imageCheck {
+func (g *ImageGate) verify(ctx context.Context, s *Set, in *policies.Input, imgs []policies.ContainerImage, resolve bool) map[string]*imageCheck {
 	checks := map[string]*imageCheck{}
 	var todo []*imageCheck
 	for _, c := range imgs {
@@ -175,7 +185,7 @@ func (g *ImageGate) verify(ctx context.Context, st *State, in *policies.Input, n
 			if g.Keychains == nil {
 				return
 			}
-			kc, err := g.Keychains.Keychain(ctx, ns, podSpec(st, in))
+			kc, err := g.Keychains.Keychain(ctx, objectNamespace(in), podSpec(s, in))
 			if err != nil {
 				if g.Logger != nil {
 					g.Logger.WarnContext(ctx, "reading registry credentials failed; verifying anonymously", "error", err)
@@ -188,11 +198,11 @@ func (g *ImageGate) verify(ctx context.Context, st *State, in *policies.Input, n
 	sem := make(chan struct{}, max(g.Parallel, 1))
 	var wg sync.WaitGroup
 	for _, ic := range todo {
-		if !matched(st, ic.image) {
+		if !matched(s, ic.image) {
 			// No rule anywhere: each policy's unmatched action, no registry call.
-			for _, p := range st.Images {
+			for _, p := range s.Images {
 				ic.results[p.Name], ic.errs[p.Name] = g.Verifier.Verify(ctx, p.Policy, ic.image, nil)
-				g.Metrics.imageVerdict(p.Name, ic.results[p.Name], ic.errs[p.Name])
+				g.observe(p.Name, ic.results[p.Name], ic.errs[p.Name])
 			}
 			continue
 		}
@@ -209,11 +219,11 @@ func (g *ImageGate) verify(ctx context.Context, st *State, in *policies.Input, n
 				// the registry (the cancelled context ends any call at once).
 				cctx, cancel := context.WithCancel(ctx)
 				cancel()
-				for _, p := range st.Images {
+				for _, p := range s.Images {
 					if ic.results[p.Name], ic.errs[p.Name] = g.Verifier.Verify(cctx, p.Policy, ic.image, nil); ic.errs[p.Name] != nil {
 						ic.errs[p.Name] = downErr
 					}
-					g.Metrics.imageVerdict(p.Name, ic.results[p.Name], ic.errs[p.Name])
+					g.observe(p.Name, ic.results[p.Name], ic.errs[p.Name])
 				}
 				return
 			}
@@ -224,9 +234,9 @@ func (g *ImageGate) verify(ctx context.Context, st *State, in *policies.Input, n
 					return
 				}
 			}
-			for _, p := range st.Images {
+			for _, p := range s.Images {
 				ic.results[p.Name], ic.errs[p.Name] = g.Verifier.Verify(ctx, p.Policy, ic.resolved, kc)
-				g.Metrics.imageVerdict(p.Name, ic.results[p.Name], ic.errs[p.Name])
+				g.observe(p.Name, ic.results[p.Name], ic.errs[p.Name])
 				if ic.errs[p.Name] != nil {
 					g.noteUnreachable(ic.image, ic.errs[p.Name])
 				}
@@ -241,12 +251,12 @@ func (g *ImageGate) verify(ctx context.Context, st *State, in *policies.Input, n
 // rule for while another verified it), for the mutating webhook; and
 // the warnings of images that could not be verified, which the validating
 // webhook turns into its verdict.
-func (g *ImageGate) Pins(ctx context.Context, st *State, in *policies.Input, ns string) ([]policies.ImagePin, []string) {
-	imgs := judgedImages(st, in)
-	if len(st.Images) == 0 || len(imgs) == 0 {
-		return nil, nil
+func (g *ImageGate) Pins(ctx context.Context, s *Set, in *policies.Input) ([]policies.ImagePin, []string) {
+	imgs := judgedImages(s, in)
+	if len(s.Images) == 0 || len(imgs) == 0 || g.Verifier == nil {
+		return nil, nil // offline: nothing is resolved, nothing pinned
 	}
-	checks := g.verify(ctx, st, in, ns, imgs, true)
+	checks := g.verify(ctx, s, in, imgs, true)
 	var pins []policies.ImagePin
 	var notes []string
 	for _, c := range imgs {
@@ -256,7 +266,7 @@ func (g *ImageGate) Pins(ctx context.Context, st *State, in *policies.Input, ns 
 			continue
 		}
 		verified, failed := false, false
-		for _, p := range st.Images {
+		for _, p := range s.Images {
 			res, err := ic.results[p.Name], ic.errs[p.Name]
 			switch {
 			case err != nil || res.Action != imagesig.ActionAllow:
@@ -277,19 +287,22 @@ func (g *ImageGate) Pins(ctx context.Context, st *State, in *policies.Input, ns 
 // An image without one is looked up anyway, so the finding says why it
 // was not pinned (a registry down, no signature, or a mutating webhook
 // that did not run).
-func (g *ImageGate) Check(ctx context.Context, st *State, in *policies.Input, ns string) []policies.Finding {
-	imgs := judgedImages(st, in)
-	if len(st.Images) == 0 || len(imgs) == 0 {
+func (g *ImageGate) Check(ctx context.Context, s *Set, in *policies.Input) []policies.Finding {
+	imgs := judgedImages(s, in)
+	if len(s.Images) == 0 || len(imgs) == 0 {
 		return nil
 	}
-	checks := g.verify(ctx, st, in, ns, imgs, true)
+	if g.Verifier == nil {
+		return g.checkOffline(ctx, s, imgs)
+	}
+	checks := g.verify(ctx, s, in, imgs, true)
 	var findings []policies.Finding
 	add := func(c policies.ContainerImage, p ImagePolicy, action, reason string) {
 		findings = append(findings, imagesig.Finding(p.Name, c, action, reason))
 	}
 	for _, c := range imgs {
 		ic := checks[c.Image]
-		for _, p := range st.Images {
+		for _, p := range s.Images {
 			res, err := ic.results[p.Name], ic.errs[p.Name]
 			switch {
 			case ic.err != nil:
@@ -328,8 +341,8 @@ func hasDigest(image string) bool {
 }
 
 // podSpec is the pod spec of the object (a Pod's, or its template's).
-func podSpec(st *State, in *policies.Input) map[string]any {
-	tmpl, ok := st.Engine.PodTemplatePath(in.Kind)
+func podSpec(s *Set, in *policies.Input) map[string]any {
+	tmpl, ok := s.Engine.PodTemplatePath(in.Kind)
 	if !ok {
 		return nil
 	}
@@ -343,4 +356,50 @@ func podSpec(st *State, in *policies.Input) map[string]any {
 	m, _ := cur.(map[string]any)
 	spec, _ := m["spec"].(map[string]any)
 	return spec
+}
+
+// offlineVerifier judges images no rule matches: the policy's unmatched
+// action, with no registry call.
+var offlineVerifier = imagesig.NewVerifier(imagesig.Options{Timeout: time.Second})
+
+// checkOffline judges images without a registry: an image a rule of a
+// policy matches needs the registry and is not judged; any other gets the
+// policy's unmatched action.
+func (g *ImageGate) checkOffline(ctx context.Context, s *Set, imgs []policies.ContainerImage) []policies.Finding {
+	var out []policies.Finding
+	for _, img := range imgs {
+		for _, p := range s.Images {
+			if p.Policy.Matches(img.Image) {
+				continue
+			}
+			res, err := offlineVerifier.Verify(ctx, p.Policy, img.Image, nil)
+			switch {
+			case err != nil:
+				out = append(out, imagesig.Finding(p.Name, img, p.Policy.FailAction(), "could not be verified: "+err.Error()))
+			case res.Action != imagesig.ActionAllow:
+				out = append(out, imagesig.Finding(p.Name, img, res.Action, res.Reason))
+			}
+		}
+	}
+	return out
+}
+
+func (g *ImageGate) observe(policy string, res *imagesig.Result, err error) {
+	if g.Metrics != nil {
+		g.Metrics.ImageVerdict(policy, res, err)
+	}
+}
+
+// objectNamespace is the namespace the input's object lives in: its own
+// metadata.namespace, else that of the Namespace given with it.
+func objectNamespace(in *policies.Input) string {
+	for _, obj := range []map[string]any{in.Object, in.OldObject} {
+		meta, _ := obj["metadata"].(map[string]any)
+		if ns, _ := meta["namespace"].(string); ns != "" {
+			return ns
+		}
+	}
+	meta, _ := in.Namespace["metadata"].(map[string]any)
+	name, _ := meta["name"].(string)
+	return name
 }

@@ -1,4 +1,9 @@
-package webhook
+// Package serve is the wiring of `tollgate serve`: it assembles the
+// loader, the review core with its image and budget gates, the webhook's
+// HTTP adapter, certificates, the background audit and the budget scanner
+// into one controller-runtime manager, and runs it. Behaviour lives in the
+// packages it wires; this one only connects them.
+package serve
 
 import (
 	"context"
@@ -20,8 +25,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -39,7 +42,10 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/policies/library"
+	"github.com/tollgate-dev/tollgate/policies/loader"
+	"github.com/tollgate-dev/tollgate/policies/review"
 	"github.com/tollgate-dev/tollgate/scanners/audit"
+	"github.com/tollgate-dev/tollgate/webhook"
 	"github.com/tollgate-dev/tollgate/webhook/certs"
 )
 
@@ -53,8 +59,8 @@ const (
 	CertModeFiles = "files"
 )
 
-// ServerOptions configure `tollgate serve`.
-type ServerOptions struct {
+// Options configure `tollgate serve`.
+type Options struct {
 	// REST is the API server connection.
 	REST *rest.Config
 	// Host and Port the HTTPS server listens on.
@@ -112,7 +118,7 @@ type ServerOptions struct {
 	// counts requests only and sends no alerts.
 	FinOps FinOpsOptions
 	// DecisionLog receives one JSON line per decision.
-	DecisionLog *DecisionLog
+	DecisionLog *webhook.DecisionLog
 	Logger      *slog.Logger
 	// Ready, when set, is called once the server answers admission
 	// requests.
@@ -149,7 +155,7 @@ type FinOpsOptions struct {
 }
 
 // Validate checks the options and names the bad one.
-func (o *ServerOptions) Validate() error {
+func (o *Options) Validate() error {
 	switch {
 	case o.REST == nil:
 		return errors.New("serve: no API server connection (--kubeconfig)")
@@ -175,17 +181,9 @@ func (o *ServerOptions) Validate() error {
 	return nil
 }
 
-// Scheme knows the kinds the server reads and writes.
-func Scheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(s)
-	_ = v1alpha1.AddToScheme(s)
-	return s
-}
-
-// Serve runs the admission server until ctx ends, then drains in-flight
+// Run runs the admission server until ctx ends, then drains in-flight
 // requests and returns.
-func Serve(ctx context.Context, opts ServerOptions) error {
+func Run(ctx context.Context, opts Options) error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
@@ -200,7 +198,7 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 	if opts.CertSecret == "" {
 		opts.CertSecret = opts.Name + "-webhook-tls"
 	}
-	scheme := Scheme()
+	scheme := webhook.Scheme()
 	direct, err := client.New(opts.REST, client.Options{Scheme: scheme})
 	if err != nil {
 		return fmt.Errorf("connecting to the API server: %w", err)
@@ -249,8 +247,8 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 	// Tollgate's series in a registry of this server's own (tests run two
 	// servers in one process); /metrics serves them with controller-runtime's.
 	reg := prometheus.NewRegistry()
-	metrics := NewMetrics(reg)
-	state := &StateHolder{}
+	metrics := webhook.NewMetrics(reg)
+	state := &review.Holder{}
 	requestTimeout := time.Duration(min(opts.MutateTimeout, opts.ValidateTimeout))*time.Second - 500*time.Millisecond
 	if opts.PolicyTimeout <= 0 || opts.PolicyTimeout > requestTimeout {
 		opts.PolicyTimeout = requestTimeout // a policy's deadline sits inside the webhook's
@@ -258,9 +256,9 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 	if opts.Images.Timeout <= 0 || opts.Images.Timeout > requestTimeout-500*time.Millisecond {
 		opts.Images.Timeout = max(requestTimeout-500*time.Millisecond, 500*time.Millisecond) // registry calls end before the request does
 	}
-	images := &ImageGate{
+	images := &review.ImageGate{
 		Verifier:  imagesig.NewVerifier(opts.Images),
-		Keychains: &PullSecrets{Reader: mgr.GetAPIReader()},
+		Keychains: &webhook.PullSecrets{Reader: mgr.GetAPIReader()},
 		Parallel:  4,
 		Logger:    logger,
 		Metrics:   metrics,
@@ -269,11 +267,14 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 	if err != nil {
 		return err
 	}
-	reviewer, err := NewReviewer(ReviewerOptions{
-		Budgets:      budgets,
-		Images:       images,
+	gates := []review.Evaluator{}
+	if budgets != nil {
+		gates = append(gates, budgets)
+	}
+	reviewer, err := webhook.NewReviewer(webhook.ReviewerOptions{
+		Core:         review.New(review.Options{Images: images, Gates: gates}),
 		State:        state,
-		Namespaces:   &CachedNamespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()},
+		Namespaces:   &webhook.CachedNamespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()},
 		OwnNamespace: opts.Namespace,
 		Timeout:      requestTimeout,
 		Metrics:      metrics,
@@ -288,13 +289,13 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 	if err != nil {
 		return err
 	}
-	loader, err := NewLoader(LoaderOptions{
+	ld, err := loader.New(loader.Options{
 		Client: mgr.GetClient(), Cache: mgr.GetCache(),
 		Base: opts.Modules, BaseData: opts.Data, FileConfig: opts.Config, ConfigName: opts.ConfigName,
 		PolicyTimeout: opts.PolicyTimeout, State: state, WriteStatus: leader,
 		Secrets: mgr.GetAPIReader(),
 		Metrics: metrics, Logger: logger,
-		OnLoad: func(ctx context.Context, st *State) {
+		OnLoad: func(ctx context.Context, st *review.Set) {
 			if auditor != nil {
 				auditor.Trigger() // policies, exceptions or config changed
 			}
@@ -309,7 +310,7 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := mgr.Add(loader); err != nil {
+	if err := mgr.Add(ld); err != nil {
 		return fmt.Errorf("adding the loader: %w", err)
 	}
 	if rotator != nil {
@@ -380,8 +381,8 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 		}
 		return nil
 	}
-	srv.Register("/mutate", reviewer.Handler(WebhookMutate, reviewer.Mutate))
-	srv.Register("/validate", reviewer.Handler(WebhookValidate, reviewer.Validate))
+	srv.Register("/mutate", reviewer.Handler(webhook.WebhookMutate, reviewer.Mutate))
+	srv.Register("/validate", reviewer.Handler(webhook.WebhookValidate, reviewer.Validate))
 	srv.Register("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }))
 	srv.Register("/readyz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if err := ready(); err != nil {
@@ -416,7 +417,7 @@ func Serve(ctx context.Context, opts ServerOptions) error {
 }
 
 // waitReady polls readiness and then the HTTPS endpoint itself.
-func waitReady(ctx context.Context, opts ServerOptions, ready func() error) error {
+func waitReady(ctx context.Context, opts Options, ready func() error) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	addr := net.JoinHostPort(opts.Host, fmt.Sprint(opts.Port))
@@ -439,7 +440,7 @@ func waitReady(ctx context.Context, opts ServerOptions, ready func() error) erro
 	}
 }
 
-func startCerts(ctx context.Context, c client.Client, opts ServerOptions, logger *slog.Logger) (*certs.Rotator, error) {
+func startCerts(ctx context.Context, c client.Client, opts Options, logger *slog.Logger) (*certs.Rotator, error) {
 	if err := ensureNamespace(ctx, c, opts.Namespace); err != nil {
 		return nil, err
 	}
@@ -501,7 +502,7 @@ func ensureNamespace(ctx context.Context, c client.Client, name string) error {
 	return nil
 }
 
-func applyConfigurations(ctx context.Context, c client.Client, mapper meta.RESTMapper, rotator *certs.Rotator, st *State, opts ServerOptions) error {
+func applyConfigurations(ctx context.Context, c client.Client, mapper meta.RESTMapper, rotator *certs.Rotator, st *review.Set, opts Options) error {
 	var bundle []byte
 	if rotator != nil {
 		var err error
@@ -509,14 +510,14 @@ func applyConfigurations(ctx context.Context, c client.Client, mapper meta.RESTM
 			return err
 		}
 	}
-	mwc, vwc, err := Configurations(st, mapper, ConfigurationOptions{
+	mwc, vwc, err := webhook.Configurations(st, mapper, webhook.ConfigurationOptions{
 		Name: opts.Name, URL: opts.URL, Service: opts.Service, CABundle: bundle,
 		OwnNamespace: opts.Namespace, MutateTimeout: opts.MutateTimeout, ValidateTimeout: opts.ValidateTimeout,
 	})
 	if err != nil {
 		return err
 	}
-	return ApplyConfigurations(ctx, c, mwc, vwc)
+	return webhook.ApplyConfigurations(ctx, c, mwc, vwc)
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -531,7 +532,7 @@ func (leaderRunnable) NeedLeaderElection() bool { return true }
 
 // finOps builds budget-aware admission and the budget scanner from the
 // options; both nil when FinOps is disabled.
-func finOps(mgr manager.Manager, opts ServerOptions, reg prometheus.Registerer, logger *slog.Logger) (*BudgetGate, *budget.Scanner, error) {
+func finOps(mgr manager.Manager, opts Options, reg prometheus.Registerer, logger *slog.Logger) (*budget.Gate, *budget.Scanner, error) {
 	fo := opts.FinOps
 	if fo.Disabled {
 		return nil, nil, nil
@@ -587,31 +588,21 @@ func finOps(mgr manager.Manager, opts ServerOptions, reg prometheus.Registerer, 
 	if err != nil {
 		return nil, nil, err
 	}
-	return &BudgetGate{Budgets: mgr.GetClient(), Estimator: est}, scanner, nil
+	return &budget.Gate{Budgets: mgr.GetClient(), Estimator: est}, scanner, nil
 }
 
-// newAuditor builds the background audit over the state the loader keeps;
+// newAuditor builds the background audit over the set the loader keeps;
 // nil when disabled.
-func newAuditor(mgr manager.Manager, opts ServerOptions, state *StateHolder, reg prometheus.Registerer, logger *slog.Logger) (*audit.Auditor, error) {
+func newAuditor(mgr manager.Manager, opts Options, state *review.Holder, reg prometheus.Registerer, logger *slog.Logger) (*audit.Auditor, error) {
 	if opts.Audit.Disabled {
 		return nil, nil
 	}
 	return audit.New(audit.Options{
 		Reader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(),
-		Engine: func() *audit.Engine { return AuditEngine(state.Load()) },
+		Policies: state.Load,
 		Sink: &audit.ReportWriter{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), MaxResults: opts.Audit.MaxResults,
 			ScannerVersion: opts.Version, LibraryVersion: library.Version},
 		Skip: []string{opts.Namespace}, Interval: opts.Audit.Interval,
 		Registerer: reg, Logger: logger.With("component", "audit"),
 	})
-}
-
-// AuditEngine is what the audit judges with in a state: its engine,
-// exceptions, and the kinds the validating webhook sees.
-func AuditEngine(st *State) *audit.Engine {
-	if st == nil {
-		return nil
-	}
-	_, kinds := interceptedKinds(st)
-	return &audit.Engine{Engine: st.Engine, Exceptions: st.Exceptions, Kinds: kinds, Generation: st.Generation}
 }

@@ -1,4 +1,4 @@
-package webhook
+package loader
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
+	"github.com/tollgate-dev/tollgate/policies/review"
 )
 
 // maxKeySecretBytes bounds a document read from a Secret for an image
@@ -39,7 +40,7 @@ const imageRecheck = 10 * time.Second
 // error (nil when it loaded, or when it is unchanged and in force), and
 // whether some should be compiled again in imageRecheck. A policy that no
 // longer compiles keeps its last good version in force.
-func (l *Loader) imagePolicies(ctx context.Context) ([]ImagePolicy, []v1alpha1.TollgateImagePolicy, map[string]error, bool) {
+func (l *Loader) imagePolicies(ctx context.Context) ([]review.ImagePolicy, []v1alpha1.TollgateImagePolicy, map[string]error, bool) {
 	var list v1alpha1.TollgateImagePolicyList
 	if err := l.opts.Client.List(ctx, &list); err != nil {
 		if !apimeta.IsNoMatchError(err) {
@@ -78,10 +79,10 @@ func (l *Loader) imagePolicies(ctx context.Context) ([]ImagePolicy, []v1alpha1.T
 	return l.imagesInForce(), list.Items, results, recheck
 }
 
-func (l *Loader) imagesInForce() []ImagePolicy {
-	out := make([]ImagePolicy, 0, len(l.goodImages))
+func (l *Loader) imagesInForce() []review.ImagePolicy {
+	out := make([]review.ImagePolicy, 0, len(l.goodImages))
 	for name, lp := range l.goodImages {
-		out = append(out, ImagePolicy{Name: name, Policy: lp.policy})
+		out = append(out, review.ImagePolicy{Name: name, Policy: lp.policy})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -144,7 +145,7 @@ func (l *Loader) RecheckImages(ctx context.Context) {
 	l.recheckImages = recheck
 	if !sameImagePolicies(images, cur.Images) {
 		l.generation++
-		st := NewState(cur.Engine, cur.Exceptions, l.generation)
+		st := review.NewSet(cur.Engine, cur.Exceptions, l.generation, cur.Plugins...)
 		st.Images = images
 		l.opts.State.Store(st)
 		l.opts.Logger.InfoContext(ctx, "image policies reloaded", "generation", l.generation, "imagePolicies", len(images))
@@ -154,7 +155,7 @@ func (l *Loader) RecheckImages(ctx context.Context) {
 	}
 }
 
-func sameImagePolicies(a, b []ImagePolicy) bool {
+func sameImagePolicies(a, b []review.ImagePolicy) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -1,4 +1,4 @@
-package webhook
+package loader
 
 import (
 	"bytes"
@@ -28,13 +28,14 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/policies/review"
 )
 
 // maxBundleBytes bounds a bundle fetched for a TollgatePolicy.
 const maxBundleBytes = 16 << 20
 
-// LoaderOptions are the Loader's inputs.
-type LoaderOptions struct {
+// Options are the Loader's inputs.
+type Options struct {
 	// Client reads Tollgate's objects (from the cache) and writes their
 	// status.
 	Client client.Client
@@ -51,10 +52,10 @@ type LoaderOptions struct {
 	// PolicyTimeout bounds one policy on one request.
 	PolicyTimeout time.Duration
 	// State receives each successful load.
-	State *StateHolder
+	State *review.Holder
 	// OnLoad runs after each successful load (regenerating webhook
 	// configurations, for one).
-	OnLoad func(ctx context.Context, st *State)
+	OnLoad func(ctx context.Context, st *review.Set)
 	// WriteStatus says whether this replica writes object status (the
 	// leader does; every replica loads).
 	WriteStatus func() bool
@@ -63,7 +64,7 @@ type LoaderOptions struct {
 	Secrets client.Reader
 	// HTTPClient fetches bundles.
 	HTTPClient *http.Client
-	Metrics    *Metrics
+	Metrics    Observer
 	Logger     *slog.Logger
 	Now        func() time.Time
 }
@@ -73,7 +74,7 @@ type LoaderOptions struct {
 // the engine off the request path and swaps it in whole. A policy or config that does not load
 // is reported in its status and the last good version stays in force.
 type Loader struct {
-	opts    LoaderOptions
+	opts    Options
 	trigger chan struct{}
 
 	mu         sync.Mutex
@@ -94,8 +95,8 @@ type loadedPolicy struct {
 	ids        []string
 }
 
-// NewLoader checks the options.
-func NewLoader(opts LoaderOptions) (*Loader, error) {
+// New checks the options.
+func New(opts Options) (*Loader, error) {
 	if opts.Client == nil || opts.State == nil {
 		return nil, errors.New("loader: Client and State are required")
 	}
@@ -252,20 +253,17 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 		engine, err = l.build(ctx, cfg, list.Items)
 	}
 	if err != nil {
-		l.opts.Metrics.reload("error")
+		l.reloaded("error", -1)
 		return time.Time{}, err
 	}
 	exceptions, exStatus, next := l.exceptions(ctx, engine.Config())
 	images, imageItems, imageResults, recheck := l.imagePolicies(ctx)
 	l.recheckImages = recheck
 	l.generation++
-	st := NewState(engine, exceptions, l.generation)
+	st := review.NewSet(engine, exceptions, l.generation)
 	st.Images = images
 	l.opts.State.Store(st)
-	l.opts.Metrics.reload("ok")
-	if l.opts.Metrics != nil {
-		l.opts.Metrics.loaded.Set(float64(len(engine.Policies())))
-	}
+	l.reloaded("ok", len(engine.Policies()))
 	l.opts.Logger.InfoContext(ctx, "policies loaded", "generation", l.generation, "policies", len(engine.Policies()),
 		"clusterPolicies", len(l.good), "exceptions", len(exceptions), "imagePolicies", len(images))
 	if l.opts.OnLoad != nil {
@@ -552,9 +550,16 @@ func (l *Loader) setObjectStatus(ctx context.Context, obj client.Object, st *v1a
 	}
 }
 
-func (m *Metrics) reload(result string) {
-	if m != nil {
-		m.reloads.WithLabelValues(result).Inc()
+// Observer counts reloads (the server's metrics).
+type Observer interface {
+	// Reloaded counts one reload by result ("ok", "error") and, after a
+	// good one, the number of policies loaded (-1 after a bad one).
+	Reloaded(result string, policies int)
+}
+
+func (l *Loader) reloaded(result string, n int) {
+	if l.opts.Metrics != nil {
+		l.opts.Metrics.Reloaded(result, n)
 	}
 }
 

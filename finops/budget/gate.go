@@ -1,38 +1,47 @@
-package webhook
+package budget
 
 import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/finops"
-	"github.com/tollgate-dev/tollgate/finops/budget"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 )
 
-// BudgetGate is budget-aware admission: it estimates the monthly cost a
+// Gate is budget-aware admission: it estimates the monthly cost a
 // workload change adds and, for each Budget whose scope covers it, warns
 // or denies (per the Budget's action) when the Budget's forecast plus the
 // change would exceed its amount. It reads Budgets from the cache the
 // scanner's status writes keep current, and sends nothing: a dry run is
 // judged the same, with no side effect.
-type BudgetGate struct {
+type Gate struct {
 	// Budgets lists the Budgets (from an informer cache).
 	Budgets client.Reader
 	// Estimator prices workloads with the same catalogue as the scanner.
 	Estimator *finops.Estimator
 }
 
-// Check returns the findings of one request: one per Budget the change
+// Evaluate implements the review core's Evaluator: the findings of one
+// change, one per Budget it would take over its amount. Budgets are advice
+// about money, not safety: Budgets that cannot be read give a warning,
+// never a reason to stop the cluster's changes.
+func (g *Gate) Evaluate(ctx context.Context, in *policies.Input) *policies.Decision {
+	found, err := g.Check(ctx, in)
+	if err != nil {
+		found = []policies.Finding{{Policy: "budget", Action: policies.ActionWarn, Severity: policies.SeverityLow,
+			Message: "the cost of this change could not be checked against budgets: " + err.Error()}}
+	}
+	return &policies.Decision{Findings: found}
+}
+
+// Check returns the findings of one change: one per Budget the change
 // would take over its amount. Changes that save money, and kinds that cost
 // nothing, find nothing.
-func (g *BudgetGate) Check(ctx context.Context, in *policies.Input, ns string) ([]policies.Finding, error) {
+func (g *Gate) Check(ctx context.Context, in *policies.Input) ([]policies.Finding, error) {
 	if g == nil || in.Object == nil || in.SubResource != "" {
 		return nil, nil
 	}
@@ -45,21 +54,33 @@ func (g *BudgetGate) Check(ctx context.Context, in *policies.Input, ns string) (
 		return nil, fmt.Errorf("reading Budgets: %w", err)
 	}
 	var nsLabels map[string]string
+	ns := ""
 	if in.Namespace != nil {
 		if meta, ok := in.Namespace["metadata"].(map[string]any); ok {
 			nsLabels = stringMap(meta["labels"])
+			ns, _ = meta["name"].(string)
+		}
+	}
+	if meta, ok := in.Object["metadata"].(map[string]any); ok {
+		if own, _ := meta["namespace"].(string); own != "" {
+			ns = own
 		}
 	}
 	podLabels := templateLabels(in.Object)
 	added := change.Monthly.Total
 	cur := g.Estimator.Currency()
+	money := func(v float64) string { return finops.Money(v, cur, finops.Cents) }
 	var out []policies.Finding
 	for i := range list.Items {
 		b := &list.Items[i]
-		if b.Spec.Action == v1alpha1.BudgetActionNone || !covers(b, ns, nsLabels, podLabels) {
+		if b.Spec.Action == v1alpha1.BudgetActionNone {
 			continue
 		}
-		amount, err := budget.ParseAmount(b.Spec.Amount)
+		scope, err := ScopeOf(b)
+		if err != nil || !scope.Covers(ns, nsLabels, podLabels) {
+			continue
+		}
+		amount, err := ParseAmount(b.Spec.Amount)
 		if err != nil || amount <= 0 {
 			continue
 		}
@@ -67,18 +88,12 @@ func (g *BudgetGate) Check(ctx context.Context, in *policies.Input, ns string) (
 		if forecast+added <= amount {
 			continue
 		}
-		who := "namespace " + ns
-		if sel := b.Spec.Scope.Selector; sel != nil {
-			who = metav1.FormatLabelSelector(sel)
-		} else if b.Spec.Scope.Namespace != "" {
-			who = "namespace " + b.Spec.Scope.Namespace
-		}
 		period := b.Spec.Period
 		if period == "" {
 			period = v1alpha1.PeriodMonthly
 		}
 		msg := fmt.Sprintf("this adds %s/month; %s is forecast at %s of its %s %s budget (%s/%s), %s with this change",
-			amountText(added, cur), who, amountText(forecast, cur), amountText(amount, cur), period, b.Namespace, b.Name, amountText(forecast+added, cur))
+			money(added), scope, money(forecast), money(amount), period, b.Namespace, b.Name, money(forecast+added))
 		action := policies.ActionWarn
 		if b.Spec.Action == v1alpha1.BudgetActionDeny {
 			action = policies.ActionEnforce
@@ -90,29 +105,6 @@ func (g *BudgetGate) Check(ctx context.Context, in *policies.Input, ns string) (
 		})
 	}
 	return out, nil
-}
-
-// covers reports whether a Budget's scope counts the object's pods.
-func covers(b *v1alpha1.Budget, ns string, nsLabels, podLabels map[string]string) bool {
-	if sel := b.Spec.Scope.Selector; sel != nil {
-		s, err := metav1.LabelSelectorAsSelector(sel)
-		if err != nil || s.Empty() {
-			return false
-		}
-		set := labels.Set{}
-		for k, v := range nsLabels {
-			set[k] = v
-		}
-		for k, v := range podLabels {
-			set[k] = v
-		}
-		return s.Matches(set)
-	}
-	scope := b.Spec.Scope.Namespace
-	if scope == "" {
-		scope = b.Namespace
-	}
-	return scope == ns
 }
 
 // templateLabels are the labels the object's pods will carry: a pod's own,
@@ -150,27 +142,4 @@ func stringMap(v any) map[string]string {
 		}
 	}
 	return out
-}
-
-// amountText writes money for a person: $1,234.56, or 1,234.56 EUR.
-func amountText(v float64, currency string) string {
-	s := strconv.FormatFloat(v, 'f', 2, 64)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	whole, frac, _ := strings.Cut(s, ".")
-	var b strings.Builder
-	for i, r := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	out := b.String() + "." + frac
-	if neg {
-		out = "-" + out
-	}
-	if currency == "USD" || currency == "" {
-		return "$" + out
-	}
-	return out + " " + currency
 }

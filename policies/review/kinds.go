@@ -1,0 +1,74 @@
+package review
+
+import (
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/tollgate-dev/tollgate/policies"
+)
+
+// KindLister is the optional capability of a plugin that judges kinds
+// beyond the workloads (its constraints' or policies' match).
+type KindLister interface {
+	Kinds() []policies.GroupVersionKind
+}
+
+// workloadKinds carry a pod (template): they are mutated and judged.
+var workloadKinds = []schema.GroupKind{
+	{Kind: "Pod"}, {Kind: "PodTemplate"}, {Kind: "ReplicationController"},
+	{Group: "apps", Kind: "Deployment"}, {Group: "apps", Kind: "ReplicaSet"},
+	{Group: "apps", Kind: "StatefulSet"}, {Group: "apps", Kind: "DaemonSet"},
+	{Group: "batch", Kind: "Job"}, {Group: "batch", Kind: "CronJob"},
+}
+
+// Kinds are the kinds a set mutates and judges: the workloads and the
+// config's pod controllers both; PersistentVolumeClaims are mutated
+// (ownership labels for cost); every kind a policy, a config override or a
+// plugin names is judged. The webhook configurations intercept them and the
+// audit lists them. "Every kind" is never turned into intercepting
+// everything.
+func Kinds(s *Set) (mutate, validate []schema.GroupKind) {
+	cfg := s.Engine.Config()
+	mutate = slices.Clone(workloadKinds)
+	for _, pc := range cfg.PodControllers {
+		mutate = append(mutate, schema.GroupKind{Group: pc.Group, Kind: pc.Kind})
+	}
+	validate = slices.Clone(mutate)
+	mutate = append(mutate, schema.GroupKind{Kind: "PersistentVolumeClaim"})
+	add := func(group, kind string) {
+		if group == "core" {
+			group = ""
+		}
+		if kind == "*" || kind == "" || group == "*" {
+			return
+		}
+		if gk := (schema.GroupKind{Group: group, Kind: kind}); !slices.Contains(validate, gk) {
+			validate = append(validate, gk)
+		}
+	}
+	addNamed := func(kinds []string) {
+		for _, k := range kinds {
+			group, kind, ok := strings.Cut(k, "/")
+			if !ok {
+				group, kind = "", k
+			}
+			add(group, kind)
+		}
+	}
+	for _, m := range s.Engine.Policies() {
+		addNamed(m.Kinds)
+	}
+	for _, o := range cfg.Policies {
+		addNamed(o.Kinds)
+	}
+	for _, p := range s.Plugins {
+		if kl, ok := p.Evaluator.(KindLister); ok {
+			for _, k := range kl.Kinds() {
+				add(k.Group, k.Kind)
+			}
+		}
+	}
+	return mutate, validate
+}

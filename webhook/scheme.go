@@ -1,0 +1,17 @@
+package webhook
+
+import (
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+)
+
+// Scheme knows the kinds Tollgate reads and writes: Kubernetes' own and
+// Tollgate's (tollgate.dev/v1alpha1).
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = v1alpha1.AddToScheme(s)
+	return s
+}
