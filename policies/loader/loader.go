@@ -62,6 +62,12 @@ type Options struct {
 	// Secrets reads the Secrets image policies keep keys in (live, not
 	// from a cluster-wide cache); nil refuses secretRef keys.
 	Secrets client.Reader
+	// Formats load other policy formats from the cluster (Gatekeeper,
+	// ValidatingAdmissionPolicy) into the set beside the Rego engine.
+	Formats []Format
+	// Events records what a format did not load on its objects; nil
+	// records nothing (the log still says).
+	Events EventRecorder
 	// HTTPClient fetches bundles.
 	HTTPClient *http.Client
 	Metrics    Observer
@@ -85,6 +91,7 @@ type Loader struct {
 	// recheckImages: some image policy reads Secrets or did not load.
 	recheckImages bool
 	base          map[string]bool
+	reported      reportedProblems
 }
 
 type loadedPolicy struct {
@@ -260,11 +267,11 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 	images, imageItems, imageResults, recheck := l.imagePolicies(ctx)
 	l.recheckImages = recheck
 	l.generation++
-	st := review.NewSet(engine, exceptions, l.generation)
+	st := review.NewSet(engine, exceptions, l.generation, l.plugins(ctx)...)
 	st.Images = images
 	l.opts.State.Store(st)
-	l.reloaded("ok", len(engine.Policies()))
-	l.opts.Logger.InfoContext(ctx, "policies loaded", "generation", l.generation, "policies", len(engine.Policies()),
+	l.reloaded("ok", len(st.Policies()))
+	l.opts.Logger.InfoContext(ctx, "policies loaded", "generation", l.generation, "policies", len(st.Policies()),
 		"clusterPolicies", len(l.good), "exceptions", len(exceptions), "imagePolicies", len(images))
 	if l.opts.OnLoad != nil {
 		l.opts.OnLoad(ctx, st)

@@ -1,0 +1,82 @@
+package loader
+
+import (
+	"context"
+	"sync"
+
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tollgate-dev/tollgate/policies/review"
+)
+
+// Format loads one policy format from the cluster beside Tollgate's own
+// (Gatekeeper templates and constraints, ValidatingAdmissionPolicies). Each
+// reload asks it for its plugin as the cluster holds it now; a format keeps
+// its own last good version of anything that stops loading.
+type Format interface {
+	// Load compiles the format's policies. It returns the plugin to judge
+	// with (never a zero Evaluator) and what did not load, per object.
+	Load(ctx context.Context, c client.Client) (review.Plugin, []Problem)
+	// Watch starts the informers whose events reload; it is called before
+	// every load, so kinds that appear later (a new template's constraint
+	// kind) are watched from then on.
+	Watch(ctx context.Context, c cache.Cache, reload func()) error
+}
+
+// Problem is an object of a format that did not load, and why.
+type Problem struct {
+	Object  client.Object
+	Message string
+}
+
+// EventRecorder records what did not load as Events on the objects (the
+// manager's recorder); it is the status channel of formats whose objects
+// Tollgate does not own, so another controller's status is never touched.
+type EventRecorder interface {
+	Eventf(object client.Object, eventtype, reason, messageFmt string, args ...any)
+}
+
+// plugins loads every format, and reports problems it had not reported for
+// the same object and message yet.
+func (l *Loader) plugins(ctx context.Context) []review.Plugin {
+	var out []review.Plugin
+	for _, f := range l.opts.Formats {
+		if l.opts.Cache != nil {
+			if err := f.Watch(ctx, l.opts.Cache, l.Trigger); err != nil {
+				l.opts.Logger.ErrorContext(ctx, "watching a policy format failed", "error", err)
+			}
+		}
+		p, problems := f.Load(ctx, l.opts.Client)
+		out = append(out, p)
+		for _, pr := range problems {
+			l.opts.Logger.WarnContext(ctx, "policy not loaded", "format", p.Name, "kind", pr.Object.GetObjectKind().GroupVersionKind().Kind,
+				"namespace", pr.Object.GetNamespace(), "name", pr.Object.GetName(), "error", pr.Message)
+			if l.opts.Events != nil && l.opts.WriteStatus() && l.reported.first(pr) {
+				l.opts.Events.Eventf(pr.Object, "Warning", "NotLoaded", "%s", limit(pr.Message))
+			}
+		}
+	}
+	return out
+}
+
+// reportedProblems remembers the problems already recorded as Events, so a
+// reload does not repeat them.
+type reportedProblems struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (r *reportedProblems) first(p Problem) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil || len(r.seen) > 10000 {
+		r.seen = map[string]bool{}
+	}
+	key := string(p.Object.GetUID()) + "/" + p.Object.GetResourceVersion() + "/" + p.Message
+	if r.seen[key] {
+		return false
+	}
+	r.seen[key] = true
+	return true
+}
