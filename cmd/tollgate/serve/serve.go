@@ -381,8 +381,13 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return nil
 	}
-	srv.Register("/mutate", reviewer.Handler(webhook.WebhookMutate, reviewer.Mutate))
-	srv.Register("/validate", reviewer.Handler(webhook.WebhookValidate, reviewer.Validate))
+	// mgrCtx ends after the shutdown delay: the manager stops its
+	// runnables, the webhook server among them, which stops accepting and
+	// waits for the reviews in flight.
+	mgrCtx, stopMgr := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMgr()
+	srv.Register("/mutate", keepThroughShutdown(mgrCtx, reviewer.Handler(webhook.WebhookMutate, reviewer.Mutate)))
+	srv.Register("/validate", keepThroughShutdown(mgrCtx, reviewer.Handler(webhook.WebhookValidate, reviewer.Validate)))
 	srv.Register("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }))
 	srv.Register("/readyz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if err := ready(); err != nil {
@@ -393,8 +398,6 @@ func Run(ctx context.Context, opts Options) error {
 	}))
 	srv.Register("/metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
 
-	mgrCtx, stopMgr := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopMgr()
 	go func() {
 		<-ctx.Done()
 		stopping.Store(true)
@@ -414,6 +417,29 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("serving: %w", err)
 	}
 	return nil
+}
+
+// keepThroughShutdown gives h a request context that stopping the server
+// does not cancel, so that a review in flight when the server stops is
+// answered rather than cut short. controller-runtime's webhook server bases
+// every request's context on the context it runs with, which the manager
+// cancels when it stops, at the moment the server begins its graceful
+// shutdown. serving ends just before that. While serving lasts, a client
+// that goes away still cancels its request; once it has ended the two
+// cannot be told apart, and a review runs to its own deadline (the
+// reviewer's timeout, inside the webhook's).
+func keepThroughShutdown(serving context.Context, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+		defer cancel()
+		stop := context.AfterFunc(r.Context(), func() {
+			if serving.Err() == nil {
+				cancel()
+			}
+		})
+		defer stop()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // waitReady polls readiness and then the HTTPS endpoint itself.

@@ -1,8 +1,12 @@
 package serve
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/client-go/rest"
@@ -37,6 +41,64 @@ func TestOptionsValidate(t *testing.T) {
 			tc.change(&o)
 			if err := o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestKeepThroughShutdown: a review keeps its context when the server's
+// stop cancels the request's, and loses it when the client goes away while
+// the server serves.
+func TestKeepThroughShutdown(t *testing.T) {
+	type key struct{}
+	cases := []struct {
+		name       string
+		stopFirst  bool // the server stops before the request's context ends
+		wantCancel bool
+	}{
+		{"client goes away while serving", false, true},
+		{"server stops", true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			serving, stopServing := context.WithCancel(context.Background())
+			defer stopServing()
+			reqCtx, endRequest := context.WithCancel(context.WithValue(context.Background(), key{}, "kept"))
+			defer endRequest()
+
+			got := make(chan context.Context, 1)
+			release := make(chan struct{})
+			h := keepThroughShutdown(serving, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				got <- r.Context()
+				<-release
+			}))
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(reqCtx, http.MethodPost, "/validate", nil))
+			}()
+			ctx := <-got
+			if v, _ := ctx.Value(key{}).(string); v != "kept" {
+				t.Errorf("the review's context lost the request's values")
+			}
+			if tc.stopFirst {
+				stopServing()
+			}
+			endRequest()
+			select {
+			case <-ctx.Done():
+				if !tc.wantCancel {
+					t.Errorf("the review's context was cancelled when the server stopped")
+				}
+			case <-time.After(200 * time.Millisecond):
+				if tc.wantCancel {
+					t.Errorf("the review's context lives on after its client went away")
+				}
+			}
+			close(release)
+			<-done
+			if ctx.Err() == nil {
+				t.Errorf("the review's context outlives its handler")
 			}
 		})
 	}
