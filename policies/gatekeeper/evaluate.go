@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	clienterrors "github.com/open-policy-agent/frameworks/constraint/pkg/client/errors"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/client/drivers"
+	clienterrors "github.com/open-policy-agent/frameworks/constraint/pkg/client/errors"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/client/reviews"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/types"
 	mutationtypes "github.com/open-policy-agent/gatekeeper/v3/pkg/mutation/types"

@@ -113,6 +113,11 @@ func errorsOf(d *policies.Decision) map[string]string {
 	return out
 }
 
+// teamMissing is TgRequiredLabels/team-label's finding.
+func teamMissing() finding {
+	return finding{"TgRequiredLabels/team-label", policies.ActionEnforce, policies.SeverityHigh, "label team is missing", "metadata.labels.team"}
+}
+
 func TestEvaluate(t *testing.T) {
 	e := compile(t, load(t, "testdata/policies"), gatekeeper.Options{})
 	billing := namespace("prod-a", "billing", "enabled")
@@ -127,7 +132,7 @@ func TestEvaluate(t *testing.T) {
 		replicas   = "TgReplicaLimit/max-five"
 		sticky     = "TgOwnerChange/owner-is-sticky"
 	)
-	teamMissing := finding{team, policies.ActionEnforce, policies.SeverityHigh, "label team is missing", "metadata.labels.team"}
+	teamMissing := teamMissing()
 
 	tests := []struct {
 		name    string

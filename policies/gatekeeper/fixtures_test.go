@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/tollgate-dev/tollgate/policies"
@@ -136,3 +137,5 @@ func clone(o map[string]any) map[string]any {
 	c["metadata"] = maps.Clone(meta(o))
 	return c
 }
+
+func slicesSort(s []string) { slices.Sort(s) }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	templatesv1alpha1 "github.com/open-policy-agent/frameworks/constraint/pkg/apis/templates/v1alpha1"
 	templatesv1beta1 "github.com/open-policy-agent/frameworks/constraint/pkg/apis/templates/v1beta1"
 	constraintclient "github.com/open-policy-agent/frameworks/constraint/pkg/client"
+	"github.com/open-policy-agent/frameworks/constraint/pkg/client/crds"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/client/drivers"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/core/templates"
 	celschema "github.com/open-policy-agent/gatekeeper/v3/pkg/drivers/k8scel/schema"
@@ -22,6 +24,7 @@ import (
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/target"
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/util"
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
+	apiextensionsvalidation "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/validation"
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
@@ -164,11 +167,13 @@ func (l *loader) addTemplate(ctx context.Context, o Object) {
 
 	crd, err := l.client.CreateCRD(ctx, tmpl)
 	if err != nil {
-		l.fail(o.Source, "spec.crd.spec.validation.openAPIV3Schema", err)
+		for _, fe := range diagnoseSchema(ctx, tmpl, err) {
+			l.fail(o.Source, fe.field, fe.err)
+		}
 		return
 	}
 	if _, err := l.client.AddTemplate(ctx, tmpl); err != nil {
-		field, err := codeError(obj, tmpl, err)
+		field, err := diagnoseCode(obj, tmpl, err)
 		l.fail(o.Source, field, err)
 		return
 	}
@@ -206,7 +211,7 @@ func decodeTemplate(obj map[string]any) (*templates.ConstraintTemplate, string, 
 	if err := json.Unmarshal(raw, versioned); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			return nil, typeErr.Field, fmt.Errorf("want %s, found %s", typeErr.Type, typeErr.Value)
+			return nil, typeErr.Field, fmt.Errorf("want %s, found %s", kindName(typeErr.Type), typeErr.Value)
 		}
 		return nil, "", err
 	}
@@ -217,15 +222,62 @@ func decodeTemplate(obj map[string]any) (*templates.ConstraintTemplate, string, 
 	return tmpl, "", nil
 }
 
+// kindName says what a Go type is as JSON.
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Pointer:
+		return kindName(t.Elem())
+	default:
+		return "a number"
+	}
+}
+
 // regoFile finds the module an OPA error is about in the names the Rego
 // driver gives them: "template" for the template's rego, libs["lib_N"]
 // for its libs. The row follows.
 var regoFile = regexp.MustCompile(`(template|libs\["lib_(\d+)"\]):(\d+)`)
 
-// codeError points an error from a driver's AddTemplate at the template's
-// code: the Rego (or one of its libs) or the CEL source, whichever the
-// client uses (CEL when both are present, as in Gatekeeper).
-func codeError(obj map[string]any, tmpl *templates.ConstraintTemplate, err error) (string, error) {
+// diagnoseSchema points a template whose CRD does not validate at the
+// fields of its parameters' schema. The CRD nests the schema under
+// spec.parameters; the template has it at spec.crd.spec.validation.
+func diagnoseSchema(ctx context.Context, tmpl *templates.ConstraintTemplate, err error) []fieldError {
+	const (
+		inCRD      = "spec.validation.openAPIV3Schema.properties[spec].properties[parameters]"
+		inTemplate = "spec.crd.spec.validation.openAPIV3Schema"
+	)
+	crd, cerr := crds.CreateCRD(tmpl, crds.CreateSchema(tmpl, &target.K8sValidationTarget{}))
+	if cerr != nil {
+		return []fieldError{{inTemplate, err}}
+	}
+	var out []fieldError
+	for _, fe := range apiextensionsvalidation.ValidateCustomResourceDefinition(ctx, crd) {
+		field, ok := strings.CutPrefix(fe.Field, inCRD)
+		if !ok {
+			continue
+		}
+		out = append(out, fieldError{inTemplate + field, errors.New(fe.ErrorBody())})
+	}
+	if len(out) == 0 {
+		return []fieldError{{inTemplate, err}}
+	}
+	return out
+}
+
+// frameworkNoise is what the framework puts before OPA's own errors.
+var frameworkNoise = regexp.MustCompile(`^((invalid ConstraintTemplate|unable to compile modules|invalid module): )+(\d+ errors? occurred: )?`)
+
+// diagnoseCode points an error from a driver's AddTemplate at the
+// template's code: the Rego (or one of its libs) or the CEL source,
+// whichever the client uses (CEL when both are present, as in Gatekeeper).
+func diagnoseCode(obj map[string]any, tmpl *templates.ConstraintTemplate, err error) (string, error) {
 	codeIndex := func(engine string) int {
 		return slices.IndexFunc(tmpl.Spec.Targets[0].Code, func(c templates.Code) bool { return c.Engine == engine })
 	}
@@ -238,20 +290,24 @@ func codeError(obj map[string]any, tmpl *templates.ConstraintTemplate, err error
 			prefix = fmt.Sprintf("spec.targets[0].code[%d].source.", i)
 		}
 	}
-	msg := err.Error()
+	msg := frameworkNoise.ReplaceAllString(err.Error(), "")
 	m := regoFile.FindStringSubmatch(msg)
 	if m == nil {
-		return prefix + "rego", err
+		return prefix + "rego", errors.New(msg)
 	}
 	field := prefix + "rego"
 	if m[2] != "" {
 		field = prefix + "libs[" + m[2] + "]"
 	}
-	// The driver's module names mean nothing to the author: say "line N".
-	msg = regoFile.ReplaceAllStringFunc(msg, func(s string) string {
+	return field, errors.New(regoLines(msg))
+}
+
+// regoLines rewrites the Rego driver's module names, which mean nothing
+// to the author, as "line N".
+func regoLines(msg string) string {
+	return regoFile.ReplaceAllStringFunc(msg, func(s string) string {
 		return "line " + regoFile.FindStringSubmatch(s)[3]
 	})
-	return field, errors.New(msg)
 }
 
 // nested walks maps (string keys) and lists (int indexes); nil if absent.
@@ -310,15 +366,21 @@ func (l *loader) addConstraint(ctx context.Context, o Object) *loadedConstraint 
 			l.fail(o.Source, fe.field, fe.err)
 		}
 	}
-	action, err := util.GetEnforcementAction(obj)
-	if err != nil {
-		l.fail(o.Source, "spec.enforcementAction", err)
-	} else if err := util.ValidateEnforcementAction(action, obj); err != nil {
-		field := "spec.enforcementAction"
-		if action == util.Scoped {
-			field = "spec.scopedEnforcementActions"
+	written, _, err := unstructured.NestedString(obj, "spec", "enforcementAction")
+	action := util.EnforcementAction(written)
+	switch {
+	case err != nil:
+		l.fail(o.Source, "spec.enforcementAction", errors.New("want a string"))
+	case action == "":
+		action = util.Deny
+	case action == util.Scoped:
+		if err := util.ValidateEnforcementAction(action, obj); err != nil {
+			l.fail(o.Source, "spec.scopedEnforcementActions", err)
 		}
-		l.fail(o.Source, field, err)
+	default:
+		if err := util.ValidateEnforcementAction(action, obj); err != nil {
+			l.fail(o.Source, "spec.enforcementAction", err)
+		}
 	}
 	ann, annErrs := readAnnotations(u.GetAnnotations())
 	for _, fe := range annErrs {
