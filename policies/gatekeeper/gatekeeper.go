@@ -104,8 +104,8 @@ func newClient() (*constraintclient.Client, error) {
 	}
 	c, err := constraintclient.NewClient(
 		constraintclient.Targets(&target.K8sValidationTarget{}),
-		constraintclient.Driver(&guard{Driver: celDriver, failed: celFailure}),
-		constraintclient.Driver(&guard{Driver: regoDriver, failed: regoFailure}),
+		constraintclient.Driver(&guard{Driver: celDriver, failure: celFailure}),
+		constraintclient.Driver(&guard{Driver: regoDriver, failure: regoFailure}),
 		constraintclient.EnforcementPoints(util.WebhookEnforcementPoint, util.AuditEnforcementPoint, util.GatorEnforcementPoint),
 	)
 	if err != nil {
@@ -125,7 +125,19 @@ func newClient() (*constraintclient.Client, error) {
 // every good template and constraint still loads. The Evaluator is never
 // nil.
 func Compile(ctx context.Context, objs []Object, opts Options) (*Evaluator, error) {
+	c, err := newClient()
+	if err != nil {
+		e, _ := compile(ctx, nil, opts, nil)
+		return e, err
+	}
+	return compile(ctx, objs, opts, c)
+}
+
+// compile loads objs into c, the constraint client; the Evaluator it
+// returns is never nil. With a nil client it holds nothing.
+func compile(ctx context.Context, objs []Object, opts Options, c *constraintclient.Client) (*Evaluator, error) {
 	e := &Evaluator{
+		client:      c,
 		timeout:     opts.PolicyTimeout,
 		constraints: map[drivers.ConstraintKey]*constraint{},
 		metas:       []policies.Metadata{},
@@ -137,11 +149,9 @@ func Compile(ctx context.Context, objs []Object, opts Options) (*Evaluator, erro
 	if err := opts.Validate(); err != nil {
 		return e, err
 	}
-	c, err := newClient()
-	if err != nil {
-		return e, err
+	if c == nil {
+		return e, nil
 	}
-	e.client = c
 
 	l := &loader{client: c, templates: map[string]*template{}, failedKinds: map[string]string{}}
 	var templs, cons []Object

@@ -28,8 +28,9 @@ import (
 //     out and recorded as that constraint's error.
 type guard struct {
 	drivers.Driver
-	// failed reports whether a result is an evaluation error.
-	failed func(*types.Result) bool
+	// failure reports whether a result is an evaluation error rather than
+	// a violation, and if so says what went wrong.
+	failure func(*types.Result) (string, bool)
 }
 
 var _ drivers.Driver = (*guard)(nil)
@@ -116,13 +117,14 @@ var errPanic = errors.New("panic in policy evaluation")
 func (g *guard) sift(ctx context.Context, p *probe, resp *drivers.QueryResponse) *drivers.QueryResponse {
 	kept := resp.Results[:0:0]
 	for _, r := range resp.Results {
-		if r.Constraint == nil || !g.failed(r) {
+		msg, failed := g.failure(r)
+		if r.Constraint == nil || !failed {
 			kept = append(kept, r)
 			continue
 		}
-		err := errors.New(r.Msg)
+		err := errors.New(msg)
 		if ctx.Err() != nil {
-			err = fmt.Errorf("%s: %w", r.Msg, context.Cause(ctx))
+			err = fmt.Errorf("%s: %w", msg, context.Cause(ctx))
 		}
 		p.fail(r.Constraint, err)
 	}
@@ -136,11 +138,14 @@ func (g *guard) sift(ctx context.Context, p *probe, resp *drivers.QueryResponse)
 // of the template with the error as message and no details.
 var regoError = regexp.MustCompile(`^(\S+:\d+(:\d+)?: )?eval_[a-z_]+_error: `)
 
-func regoFailure(r *types.Result) bool {
+func regoFailure(r *types.Result) (string, bool) {
 	if d, ok := r.Metadata["details"]; ok && d != nil {
-		return false
+		return "", false
 	}
-	return regoError.MatchString(r.Msg)
+	if !regoError.MatchString(r.Msg) {
+		return "", false
+	}
+	return regoLines(r.Msg), true
 }
 
 // celFailure recognises the messages Kubernetes' CEL admission code gives
@@ -148,7 +153,7 @@ func regoFailure(r *types.Result) bool {
 // driver reports as a denial when the template's failurePolicy is Fail.
 // The prefixes are the ones k8s.io/apiserver itself classifies errors by
 // (policy/validating.ErrorType) and the ones its evaluator writes.
-func celFailure(r *types.Result) bool {
+func celFailure(r *types.Result) (string, bool) {
 	msg := strings.TrimPrefix(r.Msg, "[") // several match condition errors
 	for _, prefix := range []string{
 		"compilation",
@@ -160,8 +165,8 @@ func celFailure(r *types.Result) bool {
 		"internal error converting ExpressionAccessor",
 	} {
 		if strings.HasPrefix(msg, prefix) {
-			return true
+			return r.Msg, true
 		}
 	}
-	return strings.HasPrefix(msg, "expression '") && strings.Contains(msg, "' resulted in error: ")
+	return r.Msg, strings.HasPrefix(msg, "expression '") && strings.Contains(msg, "' resulted in error: ")
 }
