@@ -38,7 +38,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, in *policies.Input) *policies.
 	if len(e.constraints) == 0 {
 		return d
 	}
-	ep, ok := enforcementPoints[in.Source]
+	ep, ok := enforcementPoint(in.Source)
 	if !ok {
 		e.failAll(d, fmt.Errorf("input source %q is not admission, audit or check", in.Source))
 		return d
@@ -61,8 +61,8 @@ func (e *Evaluator) Evaluate(ctx context.Context, in *policies.Input) *policies.
 	applied := p.matched
 	for _, r := range resp.Results() {
 		key := drivers.ConstraintKeyFrom(r.Constraint)
-		c := e.constraints[key]
-		if c == nil {
+		m := e.constraints[key]
+		if m == nil {
 			continue
 		}
 		applied[key] = true
@@ -79,12 +79,12 @@ func (e *Evaluator) Evaluate(ctx context.Context, in *policies.Input) *policies.
 		if action == "" {
 			continue
 		}
-		d.Findings = append(d.Findings, finding(&c.meta, r, action))
+		d.Findings = append(d.Findings, finding(m, r, action))
 	}
 	for key, err := range p.errs {
-		if c := e.constraints[key]; c != nil {
+		if m := e.constraints[key]; m != nil {
 			applied[key] = true
-			d.Errors = append(d.Errors, &policies.PolicyError{Policy: c.meta.ID, Err: err})
+			d.Errors = append(d.Errors, &policies.PolicyError{Policy: m.ID, Err: err})
 		}
 	}
 	d.Applied = len(applied)

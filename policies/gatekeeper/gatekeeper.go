@@ -68,24 +68,24 @@ type Evaluator struct {
 	// templates, the constraints, data.inventory and the review itself.
 	client  *constraintclient.Client
 	timeout time.Duration
-	// constraints are the loaded constraints by kind and name.
-	constraints map[drivers.ConstraintKey]*constraint
+	// constraints are the loaded constraints' metadata by kind and name.
+	constraints map[drivers.ConstraintKey]*policies.Metadata
 	metas       []policies.Metadata
 	kinds       []policies.GroupVersionKind
 }
 
-// constraint is what Tollgate knows of a loaded constraint besides what
-// the client holds.
-type constraint struct {
-	meta policies.Metadata
-}
-
-// enforcementPoints are Gatekeeper's names for where a review happens, by
-// Tollgate input source. Scoped enforcement actions refer to them.
-var enforcementPoints = map[string]string{
-	policies.SourceAdmission: util.WebhookEnforcementPoint,
-	policies.SourceAudit:     util.AuditEnforcementPoint,
-	policies.SourceCheck:     util.GatorEnforcementPoint,
+// enforcementPoint is Gatekeeper's name for where a review happens, by
+// Tollgate input source. Scoped enforcement actions refer to it.
+func enforcementPoint(source string) (string, bool) {
+	switch source {
+	case policies.SourceAdmission:
+		return util.WebhookEnforcementPoint, true
+	case policies.SourceAudit:
+		return util.AuditEnforcementPoint, true
+	case policies.SourceCheck:
+		return util.GatorEnforcementPoint, true
+	}
+	return "", false
 }
 
 // newClient builds the client the way Gatekeeper does: its Kubernetes
@@ -139,7 +139,7 @@ func compile(ctx context.Context, objs []Object, opts Options, c *constraintclie
 	e := &Evaluator{
 		client:      c,
 		timeout:     opts.PolicyTimeout,
-		constraints: map[drivers.ConstraintKey]*constraint{},
+		constraints: map[drivers.ConstraintKey]*policies.Metadata{},
 		metas:       []policies.Metadata{},
 		kinds:       []policies.GroupVersionKind{},
 	}
@@ -175,7 +175,7 @@ func compile(ctx context.Context, objs []Object, opts Options, c *constraintclie
 	}
 	for _, o := range cons {
 		if c := l.addConstraint(ctx, o); c != nil {
-			e.constraints[drivers.ConstraintKey{Kind: c.kind, Name: c.name}] = &constraint{meta: c.meta}
+			e.constraints[drivers.ConstraintKey{Kind: c.kind, Name: c.name}] = &c.meta
 			e.metas = append(e.metas, c.meta)
 			e.kinds = append(e.kinds, c.kinds...)
 		}
