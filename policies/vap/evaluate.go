@@ -37,18 +37,22 @@ import (
 // validating dispatcher, with the compiled validator wrapped to record its
 // decisions: the dispatcher answers with the first denial only, and a
 // finding is wanted for every failed validation of every binding.
-func (e *Evaluator) Evaluate(ctx context.Context, in *policies.Input) *policies.Decision {
-	d := &policies.Decision{Findings: []policies.Finding{}}
+func (e *Evaluator) Evaluate(ctx context.Context, in *policies.Input) (d *policies.Decision) {
+	d = &policies.Decision{Findings: []policies.Finding{}}
 	if len(e.validating) == 0 {
 		return d
 	}
+	// A panic in a binding's dispatch is that binding's error; one out
+	// here (a caller's RESTMapper, say) is every policy's.
+	defer func() {
+		if r := recover(); r != nil {
+			d.Findings = []policies.Finding{}
+			d.Errors = e.failAll(fmt.Errorf("panic: %v", r))
+		}
+	}()
 	req, err := e.newRequest(in)
 	if err != nil {
-		for _, p := range e.validating {
-			if len(p.bindings) > 0 {
-				d.Errors = append(d.Errors, &policies.PolicyError{Policy: p.meta.ID, Err: err})
-			}
-		}
+		d.Errors = e.failAll(err)
 		return d
 	}
 	if excludedResources[req.resource.GroupResource()] {
@@ -74,17 +78,34 @@ func (e *Evaluator) Evaluate(ctx context.Context, in *policies.Input) *policies.
 	return d
 }
 
+// failAll is err for every policy that has a binding.
+func (e *Evaluator) failAll(err error) []*policies.PolicyError {
+	var errs []*policies.PolicyError
+	for _, p := range e.validating {
+		if len(p.bindings) > 0 {
+			errs = append(errs, &policies.PolicyError{Policy: p.meta.ID, Err: err})
+		}
+	}
+	return errs
+}
+
 // recorder wraps a compiled validator to keep what it decided.
 type recorder struct {
 	validating.Validator
 	called  bool
 	results []validating.ValidateResult
+	// interrupted is the context's error if it ended by the time a
+	// validation returned: its decisions may be CEL's "interrupted".
+	interrupted error
 }
 
 func (r *recorder) Validate(ctx context.Context, resource schema.GroupVersionResource, attr *admission.VersionedAttributes, params runtime.Object, ns *corev1.Namespace, budget int64, authz authorizer.Authorizer) validating.ValidateResult {
 	res := r.Validator.Validate(ctx, resource, attr, params, ns, budget, authz)
 	r.called = true
 	r.results = append(r.results, res)
+	if err := ctx.Err(); err != nil && r.interrupted == nil {
+		r.interrupted = err
+	}
 	return res
 }
 
@@ -105,8 +126,9 @@ func (e *Evaluator) evaluateBinding(ctx context.Context, d *policies.Decision, d
 		Evaluator:     rec,
 	}
 	err := dispatcher.Dispatch(ctx, req.attributes(false), e.objects, []validating.PolicyHook{hook})
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		d.Errors = append(d.Errors, &policies.PolicyError{Policy: id, Err: fmt.Errorf("binding %s: %w", b.binding.Name, ctxErr)})
+	if rec.interrupted != nil {
+		d.Applied++
+		d.Errors = append(d.Errors, &policies.PolicyError{Policy: id, Err: fmt.Errorf("binding %s: %w", b.binding.Name, rec.interrupted)})
 		return
 	}
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
 	"github.com/tollgate-dev/tollgate/policies"
@@ -118,9 +120,9 @@ func TestEvaluateParams(t *testing.T) {
 		},
 		{name: "by selector, none found, Allow", in: input(deployment("etl", inNamespace("other"), withLabels("tier", "batch"), replicas(5)))},
 		{
-			name: "by name, not found, Deny",
-			in:   input(deployment("redis", inNamespace("shop"), withLabels("tier", "cache"), replicas(1))),
-			want: []policies.Finding{finding("max-replicas-cache", "could not be evaluated: failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction", policies.ActionEnforce)},
+			name:    "by name, not found, Deny",
+			in:      input(deployment("redis", inNamespace("shop"), withLabels("tier", "cache"), replicas(1))),
+			want:    []policies.Finding{finding("max-replicas-cache", "could not be evaluated: failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction", policies.ActionEnforce)},
 			applied: 1,
 		},
 		{name: "by name, not found, Allow", in: input(deployment("mq", inNamespace("shop"), withLabels("tier", "queue"), replicas(100)))},
@@ -138,9 +140,9 @@ func TestEvaluateParams(t *testing.T) {
 		}})
 		e.SetParams(nil)
 		runEval(t, e, []evalCase{{
-			name: "old params gone",
-			in:   input(deployment("web", inNamespace("shop"), withLabels("tier", "web"), replicas(3))),
-			want: []policies.Finding{finding("max-replicas-web", "could not be evaluated: failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction", policies.ActionEnforce)},
+			name:    "old params gone",
+			in:      input(deployment("web", inNamespace("shop"), withLabels("tier", "web"), replicas(3))),
+			want:    []policies.Finding{finding("max-replicas-web", "could not be evaluated: failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction", policies.ActionEnforce)},
 			applied: 1,
 		}})
 	})
@@ -211,8 +213,8 @@ func TestEvaluateUpdate(t *testing.T) {
 			want: denied("alice may not scale web down from 5 to 2"), applied: 1,
 		},
 		{
-			name: "scale down by sre",
-			in:   input(deployment("web", inNamespace("shop"), replicas(2)), withOld(old), withOperation("UPDATE"), withUser("bob", "dev", "sre")),
+			name:    "scale down by sre",
+			in:      input(deployment("web", inNamespace("shop"), replicas(2)), withOld(old), withOperation("UPDATE"), withUser("bob", "dev", "sre")),
 			applied: 1,
 		},
 		{name: "scale up", in: input(deployment("web", inNamespace("shop"), replicas(9)), withOld(old), withOperation("UPDATE")), applied: 1},
@@ -225,9 +227,9 @@ func TestEvaluateUpdate(t *testing.T) {
 		{
 			// Offline there is no user; in a cluster every user is at least
 			// in system:authenticated. request.userInfo.groups is absent.
-			name: "no user",
-			in:   input(deployment("web", inNamespace("shop"), replicas(1)), withOld(old)),
-			want: denied("could not be evaluated: expression 'object.spec.replicas >= oldObject.spec.replicas || 'sre' in request.userInfo.groups' resulted in error: no such key: groups"),
+			name:    "no user",
+			in:      input(deployment("web", inNamespace("shop"), replicas(1)), withOld(old)),
+			want:    denied("could not be evaluated: expression 'object.spec.replicas >= oldObject.spec.replicas || 'sre' in request.userInfo.groups' resulted in error: no such key: groups"),
 			applied: 1,
 		},
 	})
@@ -484,24 +486,70 @@ func TestPoliciesMetadata(t *testing.T) {
 	}
 }
 
-func TestEvaluateBadInput(t *testing.T) {
-	e := compile(t, Options{}, "team-label.yaml")
-	d := e.Evaluate(context.Background(), &policies.Input{Object: map[string]any{"metadata": map[string]any{"name": "x"}}})
-	if len(d.Errors) != 1 || d.Errors[0].Policy != "ValidatingAdmissionPolicy/require-team-label" {
-		t.Errorf("Evaluate of an object without kind: errors %v, want one for require-team-label", d.Errors)
+// panickyMapper is a caller's RESTMapper gone wrong.
+type panickyMapper struct{ meta.RESTMapper }
+
+func (panickyMapper) RESTMapping(schema.GroupKind, ...string) (*meta.RESTMapping, error) {
+	panic("mapper exploded")
+}
+
+func TestEvaluateErrors(t *testing.T) {
+	e := compile(t, Options{}, "team-label.yaml", "failure.yaml")
+	ids := func(d *policies.Decision) []string {
+		var out []string
+		for _, pe := range d.Errors {
+			out = append(out, pe.Policy)
+		}
+		return out
 	}
+	all := []string{"ValidatingAdmissionPolicy/cost-center-fail", "ValidatingAdmissionPolicy/cost-center-ignore", "ValidatingAdmissionPolicy/require-team-label"}
+
+	d := e.Evaluate(context.Background(), &policies.Input{Object: map[string]any{"metadata": map[string]any{"name": "x"}}})
+	if diff := cmp.Diff(all, ids(d)); diff != "" {
+		t.Errorf("object without kind: errors (-want +got):\n%s", diff)
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	d = e.Evaluate(ctx, input(deployment("web", inNamespace("prod")), withNamespace(namespace("prod", "env", "prod"))))
+	if diff := cmp.Diff([]string{"ValidatingAdmissionPolicy/require-team-label"}, ids(d)); diff != "" {
+		t.Errorf("cancelled context: errors (-want +got):\n%s", diff) // the binding that matched
+	}
 	for _, pe := range d.Errors {
 		if !errors.Is(pe, context.Canceled) {
 			t.Errorf("error %v does not wrap context.Canceled", pe)
 		}
 	}
+	if len(d.Findings) != 0 {
+		t.Errorf("cancelled context: findings %+v", d.Findings)
+	}
+
+	e = compile(t, Options{Mapper: panickyMapper{}}, "team-label.yaml", "failure.yaml")
+	d = e.Evaluate(context.Background(), input(deployment("web", inNamespace("prod"))))
+	if diff := cmp.Diff(all, ids(d)); diff != "" {
+		t.Errorf("panicking mapper: errors (-want +got):\n%s", diff)
+	}
+	if len(d.Errors) > 0 && !strings.Contains(d.Errors[0].Error(), "panic: mapper exploded") {
+		t.Errorf("panicking mapper: error %v", d.Errors[0])
+	}
+}
+
+func TestDuplicateNames(t *testing.T) {
+	objs := load(t, "failure.yaml")
+	objs = append(objs, Object{Source: "again.yaml", Object: objs[0].Object})
+	e, err := Compile(context.Background(), objs, Options{})
+	var le *LoadError
+	if !errors.As(err, &le) || le.Source != "again.yaml" || le.Field != "metadata.name" || !strings.Contains(le.Err.Error(), "first loaded from testdata/failure.yaml:3") {
+		t.Errorf("Compile with a duplicate policy: %v", err)
+	}
+	if len(e.Policies()) != 2 {
+		t.Errorf("%d policies loaded, want 2", len(e.Policies()))
+	}
 }
 
 func TestConcurrentEvaluate(t *testing.T) {
-	e := compile(t, Options{Params: raw(t, "params.yaml")}, "replicas.yaml", "images.yaml")
+	params := raw(t, "params.yaml")
+	e := compile(t, Options{Params: params}, "replicas.yaml", "images.yaml")
 	in := input(deployment("web", inNamespace("shop"), withLabels("tier", "web"), replicas(7)))
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
@@ -510,7 +558,7 @@ func TestConcurrentEvaluate(t *testing.T) {
 			defer wg.Done()
 			for j := 0; j < 20; j++ {
 				if i == 0 {
-					e.SetParams(raw(t, "params.yaml"))
+					e.SetParams(params)
 					continue
 				}
 				d := e.Evaluate(context.Background(), in)
