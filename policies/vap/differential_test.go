@@ -116,7 +116,7 @@ func asMap(t *testing.T, o runtime.Object) map[string]any {
 }
 
 func TestDifferential(t *testing.T) {
-	files := []string{"team-label.yaml", "replicas.yaml", "images.yaml", "scale.yaml", "failure.yaml", "context.yaml"}
+	files := []string{"team-label.yaml", "replicas.yaml", "images.yaml", "scale.yaml", "failure.yaml", "context.yaml", "audit.yaml"}
 	namespaces := []map[string]any{
 		namespace("prod", "env", "prod"), namespace("dev", "env", "dev"), namespace("shop"), namespace("jobs"),
 		namespace("platform"), namespace("kube-system", "env", "prod"), namespace("team-a", "owner", "alice"),
@@ -157,12 +157,17 @@ func TestDifferential(t *testing.T) {
 	p := plugin(t, cluster)
 	e := compile(t, Options{Params: params, Namespaces: namespaces}, files...)
 
-	resources := map[string]string{"Deployment": "deployments", "DaemonSet": "daemonsets", "ConfigMap": "configmaps", "Pod": "pods"}
+	resources := map[string]string{"Deployment": "deployments", "DaemonSet": "daemonsets", "ConfigMap": "configmaps", "Pod": "pods", "Secret": "secrets"}
 	type request struct {
 		name     string
 		op       admission.Operation
 		obj, old map[string]any
 		user     *user.DefaultInfo
+	}
+	secret := func(typ string, set ...func(map[string]any)) map[string]any {
+		s := obj("v1", "Secret", "creds", append([]func(map[string]any){inNamespace("shop")}, set...)...)
+		s["type"] = typ
+		return s
 	}
 	alice := &user.DefaultInfo{Name: "alice", Groups: []string{"dev", "system:authenticated"}}
 	old := deployment("web", inNamespace("shop"), replicas(5))
@@ -186,6 +191,9 @@ func TestDifferential(t *testing.T) {
 		{name: "good cost center", op: admission.Create, obj: obj("v1", "ConfigMap", "c", inNamespace("shop"), withLabels("cost-center", "cc-9"))},
 		{name: "pod, owned namespace", op: admission.Create, obj: obj("v1", "Pod", "p", inNamespace("team-a")), user: alice},
 		{name: "pod, unowned namespace", op: admission.Create, obj: obj("v1", "Pod", "p", inNamespace("shop")), user: alice},
+		{name: "secret, owner", op: admission.Create, obj: secret("Opaque", withLabels("owner", "alice"))},
+		{name: "secret, basic-auth", op: admission.Create, obj: secret("kubernetes.io/basic-auth", withLabels("owner", "alice"))},
+		{name: "secret, no owner", op: admission.Create, obj: secret("Opaque")},
 	}
 	for _, r := range requests {
 		t.Run(r.name, func(t *testing.T) {

@@ -189,7 +189,7 @@ func (e *Evaluator) evaluateBinding(ctx context.Context, d *policies.Decision, d
 		for _, a := range res.AuditAnnotations {
 			if a.Action == validating.AuditAnnotationActionError {
 				// The dispatcher denies on these whatever validationActions say.
-				add(policies.ActionEnforce, fmt.Sprintf("could not be evaluated: auditAnnotations %s: %s", a.Key, a.Error))
+				add(policies.ActionEnforce, "could not be evaluated: "+a.Error)
 			}
 		}
 	}

@@ -268,6 +268,36 @@ func TestFailurePolicy(t *testing.T) {
 	})
 }
 
+func TestAuditAnnotations(t *testing.T) {
+	e := compile(t, Options{}, "audit.yaml")
+	finding := func(action policies.Action, msg string) policies.Finding {
+		return policies.Finding{
+			Policy: "ValidatingAdmissionPolicy/secret-owner", Title: "secret-owner (binding secret-owner)",
+			Message: msg, Severity: policies.SeverityMedium, Action: action,
+		}
+	}
+	secret := func(typ string, set ...func(map[string]any)) map[string]any {
+		s := obj("v1", "Secret", "creds", append([]func(map[string]any){inNamespace("shop")}, set...)...)
+		s["type"] = typ
+		return s
+	}
+	runEval(t, e, []evalCase{
+		{name: "annotation published", in: input(secret("Opaque", withLabels("owner", "alice"))), applied: 1},
+		{
+			name: "validation warns",
+			in:   input(secret("kubernetes.io/basic-auth", withLabels("owner", "alice"))),
+			want: []policies.Finding{finding(policies.ActionWarn, "basic-auth Secrets are not allowed")}, applied: 1,
+		},
+		{
+			name: "failing annotation denies whatever the binding says",
+			in:   input(secret("Opaque", withLabels("app", "web"))),
+			want: []policies.Finding{finding(policies.ActionEnforce,
+				"could not be evaluated: expression 'string(object.metadata.labels['owner'])' resulted in error: no such key: owner")},
+			applied: 1,
+		},
+	})
+}
+
 // recordingAuthorizer allows what allow says and keeps what it was asked.
 type recordingAuthorizer struct {
 	allow bool
