@@ -22,8 +22,11 @@
 //     Warn is warn, else Audit is audit.
 //   - Severity, Controls and Remediation come from the annotations
 //     tollgate.dev/severity, tollgate.dev/controls ("cis:5.2.1, pss:baseline")
-//     and tollgate.dev/remediation, the binding's winning over the policy's;
+//     and tollgate.dev/remediation, the binding's replacing the policy's;
 //     the severity defaults to medium.
+//
+// Policies lists the ValidatingAdmissionPolicies only: MutatingAdmissionPolicies
+// produce patches, not findings.
 //
 // # Errors
 //
@@ -44,8 +47,8 @@
 // the webhook and the audit pass the real thing where there is one):
 //
 //   - Namespaces come from Input.Namespace, else Options.Namespaces, else a
-//     Namespace with only its name and the kubernetes.io/metadata.name label
-//     the API server puts on every namespace.
+//     Namespace with only its name; each gets the kubernetes.io/metadata.name
+//     label the API server puts on every namespace.
 //   - A namespaced object without metadata.namespace is judged in the
 //     namespace of Input.Namespace, else "default", as kubectl would send it.
 //   - Kinds map to resources through Options.Mapper, else a table of the
@@ -56,6 +59,13 @@
 //   - authorizer checks get Options.Authorizer's answer; without one every
 //     check has no opinion and reports an error, so allowed() is false and
 //     errored() is true.
+//   - request.userInfo is Input.UserInfo: empty for `tollgate check` and the
+//     audit, where an expression reading request.userInfo.groups fails (no
+//     such key) and follows failurePolicy. In a cluster every user is at
+//     least in system:authenticated.
+//   - Numbers are read as the API server's JSON decoder reads them: integers
+//     as int, others as double; a float64 with an integral value counts as
+//     an integer.
 //   - matchPolicy Equivalent matches what Exact matches: an offline object
 //     cannot be converted to another version of its kind.
 //   - Objects are judged as given: the API server's defaulting of built-in

@@ -499,6 +499,23 @@ func TestIgnoresOtherObjects(t *testing.T) {
 	}
 }
 
+func TestV1beta1(t *testing.T) {
+	objs := load(t, "team-label.yaml", "mutating.yaml")
+	for _, o := range objs {
+		o.Object["apiVersion"] = "admissionregistration.k8s.io/v1beta1"
+	}
+	e, err := Compile(context.Background(), objs, Options{Namespaces: []map[string]any{namespace("prod", "env", "prod")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := e.Evaluate(context.Background(), input(deployment("web", inNamespace("prod")))); len(d.Findings) != 1 {
+		t.Errorf("v1beta1 policy: findings %+v, want one", d.Findings)
+	}
+	if ops, err := e.Mutate(context.Background(), input(deployment("web", inNamespace("prod")))); err != nil || len(ops) != 1 {
+		t.Errorf("v1beta1 mutating policy: %+v, %v; want one op", ops, err)
+	}
+}
+
 func TestPoliciesMetadata(t *testing.T) {
 	e := compile(t, Options{}, "team-label.yaml", "images.yaml", "failure.yaml")
 	var got []string
