@@ -1,0 +1,170 @@
+package vap
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gomodules.xyz/jsonpatch/v2"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/matching"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/mutating"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/mutating/patch"
+	"k8s.io/client-go/applyconfigurations"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/tollgate-dev/tollgate/policies"
+)
+
+// Mutate applies the MutatingAdmissionPolicies whose bindings select the
+// input, through the API server's mutating dispatcher, and returns the JSON
+// patch from in.Object to the result (nil when nothing changes). As in the
+// API server, policies run in turn on the output of the previous ones (in
+// name order here; the API server's order is not defined), and once more
+// if a mutation changed the object and a policy asks to be reinvoked.
+//
+// A policy that fails under failurePolicy Fail makes Mutate fail, as the
+// request would be denied; under Ignore it is skipped. Only CREATE, UPDATE
+// and CONNECT are mutated. ApplyConfiguration merges built-in kinds by
+// their schema (lists merged by key, as the API server does); other kinds
+// are merged without a schema, so their lists are replaced whole.
+func (e *Evaluator) Mutate(ctx context.Context, in *policies.Input) (ops []policies.PatchOperation, err error) {
+	if len(e.mutating) == 0 || in == nil || in.Object == nil {
+		return nil, nil
+	}
+	req, err := e.newRequest(in)
+	if err != nil {
+		return nil, err
+	}
+	switch req.operation {
+	case admission.Create, admission.Update, admission.Connect:
+	default:
+		return nil, nil
+	}
+	if excludedResources[req.resource.GroupResource()] {
+		return nil, nil
+	}
+
+	ps := e.params.Load()
+	var hooks []mutating.PolicyHook
+	for _, p := range e.mutating {
+		if len(p.bindings) == 0 {
+			continue
+		}
+		informer, scope := e.paramsFor(ps, p.policy.Spec.ParamKind)
+		hooks = append(hooks, mutating.PolicyHook{
+			Policy:        p.policy,
+			Bindings:      p.bindings,
+			ParamInformer: informer,
+			ParamScope:    scope,
+			Evaluator:     p.evaluator,
+		})
+	}
+	if len(hooks) == 0 {
+		return nil, nil
+	}
+
+	defer func() {
+		if r := recover(); r != nil {
+			ops, err = nil, fmt.Errorf("mutating admission policies: panic: %v", r)
+		}
+	}()
+	attr := req.attributes(true)
+	dispatcher := mutating.NewDispatcher(e.authz, matching.NewMatcher(req.namespaces, offlineClient{}), e.typeConverters())
+	if err := dispatcher.Dispatch(ctx, attr, e.objects, hooks); err != nil {
+		return nil, fmt.Errorf("mutating admission policy: %w", err)
+	}
+	// What admission's reinvoker does around the mutating chain.
+	if rc := attr.GetReinvocationContext(); rc.ShouldReinvoke() {
+		rc.SetIsReinvoke()
+		if err := dispatcher.Dispatch(ctx, attr, e.objects, hooks); err != nil {
+			return nil, fmt.Errorf("mutating admission policy: %w", err)
+		}
+	}
+	after, ok := attr.GetObject().(*unstructured.Unstructured)
+	if !ok {
+		return nil, fmt.Errorf("mutating admission policies returned a %T", attr.GetObject())
+	}
+	return diff(req.object.(*unstructured.Unstructured).Object, after.Object)
+}
+
+// diff is the JSON patch from before to after.
+func diff(before, after map[string]any) ([]policies.PatchOperation, error) {
+	a, err := json.Marshal(before)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(after)
+	if err != nil {
+		return nil, err
+	}
+	patch, err := jsonpatch.CreatePatch(a, b)
+	if err != nil {
+		return nil, err
+	}
+	if len(patch) == 0 {
+		return nil, nil
+	}
+	// CreatePatch walks maps in random order: sort for a stable output.
+	// Keys of one object commute; ops on one array keep their order.
+	slices.SortStableFunc(patch, func(a, b jsonpatch.Operation) int {
+		ap, ak := splitPointer(a.Path)
+		bp, bk := splitPointer(b.Path)
+		if c := strings.Compare(ap, bp); c != 0 {
+			return c
+		}
+		if isIndex(ak) && isIndex(bk) {
+			return 0
+		}
+		return strings.Compare(ak, bk)
+	})
+	out := make([]policies.PatchOperation, len(patch))
+	for i, op := range patch {
+		out[i] = policies.PatchOperation{Op: op.Operation, Path: op.Path, Value: op.Value}
+	}
+	return out, nil
+}
+
+func splitPointer(p string) (parent, last string) {
+	i := strings.LastIndexByte(p, '/')
+	return p[:i+1], p[i+1:]
+}
+
+func isIndex(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil || s == "-"
+}
+
+// typeConverters gives the mutating dispatcher a schema for each kind: the
+// built-in kinds' from client-go (what the API server's static converter
+// knows), and for the rest a converter that deduces the structure from the
+// object itself (the API server would read the CRD's schema).
+type typeConverters struct {
+	static, deduced managedfields.TypeConverter
+}
+
+var _ patch.TypeConverterManager = (*typeConverters)(nil)
+
+func newTypeConverters() patch.TypeConverterManager {
+	return &typeConverters{
+		static:  applyconfigurations.NewTypeConverter(clientgoscheme.Scheme),
+		deduced: managedfields.NewDeducedTypeConverter(),
+	}
+}
+
+func (t *typeConverters) Run(context.Context) {}
+
+func (t *typeConverters) GetTypeConverter(gvk schema.GroupVersionKind) managedfields.TypeConverter {
+	stub := &unstructured.Unstructured{}
+	stub.SetGroupVersionKind(gvk)
+	if _, err := t.static.ObjectToTyped(stub); err == nil {
+		return t.static
+	}
+	return t.deduced
+}
