@@ -24,6 +24,7 @@ import (
 	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
+	gojsonpatch "gomodules.xyz/jsonpatch/v2"
 
 	"github.com/tollgate-dev/tollgate/policies"
 )
@@ -245,19 +246,85 @@ func Line(f *policies.Finding) string {
 	return fmt.Sprintf("[%s] %s", f.Policy, f.Message)
 }
 
+// Mutator is the optional capability of a plugin that mutates as well as
+// judges (MutatingAdmissionPolicies): the JSON patch it makes to the
+// input's object.
+type Mutator interface {
+	Mutate(ctx context.Context, in *policies.Input) ([]policies.PatchOperation, error)
+}
+
 // Mutate is what the cluster would change in the input's object before it
-// is judged: the engine's defaults (ownership labels, security context,
-// resources) and, with an image gate, each verified image pinned to its
-// digest. Notes say why an image was not pinned. An error means the object
-// is malformed in a way defaulting cannot handle.
+// is judged, in the API server's order: the plugins that mutate (where they
+// run on the input's source), then Tollgate's own defaults (ownership
+// labels, security context, resources) and, with an image gate, each
+// verified image pinned to its digest. Notes say why an image was not
+// pinned. An error means the object is malformed in a way defaulting cannot
+// handle, or a plugin failed.
 func (r *Reviewer) Mutate(ctx context.Context, s *Set, in *policies.Input) (*policies.Mutation, []string, error) {
+	original := in
+	var pluginOps []policies.PatchOperation
+	for _, p := range s.Plugins {
+		m, ok := p.Evaluator.(Mutator)
+		if !ok || slices.Contains(p.SkipSources, in.Source) {
+			continue
+		}
+		ops, err := m.Mutate(ctx, in)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", p.Name, err)
+		}
+		if len(ops) == 0 {
+			continue
+		}
+		obj, err := Apply(in.Object, &policies.Mutation{Patch: ops})
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", p.Name, err)
+		}
+		next := *in
+		next.Object = obj
+		in = &next
+		pluginOps = append(pluginOps, ops...)
+	}
 	var pins []policies.ImagePin
 	var notes []string
 	if r.opts.Images != nil && len(s.Images) > 0 {
 		pins, notes = r.opts.Images.Pins(ctx, s, in)
 	}
 	m, err := s.Engine.Mutate(in, pins...)
-	return m, notes, err
+	if err != nil || len(pluginOps) == 0 {
+		return m, notes, err
+	}
+	// Plugins changed the object first: the patch is from the object as
+	// given to what all of them together make of it.
+	final, err := Apply(in.Object, m)
+	if err != nil {
+		return nil, notes, err
+	}
+	patch, err := diff(original.Object, final)
+	if err != nil {
+		return nil, notes, err
+	}
+	return &policies.Mutation{Patch: patch, Injected: m.Injected}, notes, nil
+}
+
+// diff is the JSON patch from one object to another.
+func diff(from, to map[string]any) ([]policies.PatchOperation, error) {
+	a, err := json.Marshal(from)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(to)
+	if err != nil {
+		return nil, err
+	}
+	ops, err := gojsonpatch.CreatePatch(a, b)
+	if err != nil {
+		return nil, fmt.Errorf("comparing the mutated object: %w", err)
+	}
+	out := make([]policies.PatchOperation, len(ops))
+	for i, op := range ops {
+		out[i] = policies.PatchOperation{Op: op.Operation, Path: op.Path, Value: op.Value}
+	}
+	return out, nil
 }
 
 // Apply returns the object with a mutation's patch applied, as the API

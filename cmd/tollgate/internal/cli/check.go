@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate-dev/tollgate/cmd/tollgate/internal/output"
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/gatekeeper"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/policies/manifest"
 	"github.com/tollgate-dev/tollgate/policies/review"
+	"github.com/tollgate-dev/tollgate/policies/vap"
 )
 
 type checkFlags struct {
@@ -100,7 +105,7 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 	if err != nil {
 		return err
 	}
-	report := &output.Report{Tool: "tollgate", Version: Version(), Policies: engine.Policies()}
+	report := &output.Report{Tool: "tollgate", Version: Version()}
 
 	docs, loadErr := manifest.Load(args, stdio.In, manifest.Options{Ignore: f.ignore})
 	addProblems(report, loadErr)
@@ -127,7 +132,14 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 		}
 	}
 	report.Files = len(files)
-	set := review.NewSet(engine, nil, 0)
+	policyDocs, err := f.policyObjects()
+	if err != nil {
+		return err
+	}
+	plugins, perr := f.plugins(cmd.Context(), append(slices.Clone(docs), policyDocs...))
+	addProblems(report, perr)
+	set := review.NewSet(engine, nil, 0, plugins...)
+	report.Policies = set.Policies()
 	set.Images = loadCheckImages(cmd.Context(), f, docs, report)
 	gate := &review.ImageGate{Parallel: 4}
 	if f.verifyImages {
@@ -268,7 +280,12 @@ func addProblems(r *output.Report, err error) {
 			r.Problems = append(r.Problems, output.Problem{File: me.File, Line: me.Line, Message: me.Msg})
 			continue
 		}
-		r.Problems = append(r.Problems, output.Problem{Message: e.Error()})
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			addProblems(r, errors.Join(j.Unwrap()...)) // a format's joined load errors
+			continue
+		}
+		file, line, msg := sourceOf(e)
+		r.Problems = append(r.Problems, output.Problem{File: file, Line: line, Message: msg})
 	}
 }
 
@@ -280,4 +297,28 @@ func printSummary(w io.Writer, r *output.Report) {
 	}
 	fmt.Fprintf(w, "tollgate: %d objects in %d files: %d enforce, %d warn, %d audit findings, %d problems: %s\n",
 		s.Objects, s.Files, s.ByAction.Enforce, s.ByAction.Warn, s.ByAction.Audit, s.Problems, verdict)
+}
+
+// sourceOf splits a policy load error of a Gatekeeper or
+// ValidatingAdmissionPolicy object into the file and line its source names
+// and the rest of the message.
+func sourceOf(err error) (string, int, string) {
+	var source string
+	var gk *gatekeeper.LoadError
+	var va *vap.LoadError
+	switch {
+	case errors.As(err, &gk):
+		source = gk.Source
+	case errors.As(err, &va):
+		source = va.Source
+	default:
+		return "", 0, err.Error()
+	}
+	i := strings.LastIndexByte(source, ':')
+	line, lerr := strconv.Atoi(source[i+1:])
+	file := source[:max(i, 0)]
+	if i < 0 || lerr != nil {
+		return "", 0, err.Error()
+	}
+	return file, line, strings.TrimPrefix(err.Error(), source+": ")
 }

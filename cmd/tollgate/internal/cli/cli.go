@@ -9,7 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,6 +22,9 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/library"
+	"github.com/tollgate-dev/tollgate/policies/loader"
+	"github.com/tollgate-dev/tollgate/policies/manifest"
+	"github.com/tollgate-dev/tollgate/policies/review"
 )
 
 // Exit codes shared by every command.
@@ -108,7 +115,7 @@ type policyFlags struct {
 
 func (f *policyFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.config, "config", "", "Tollgate config file (YAML); defaults apply when omitted")
-	c.Flags().StringArrayVar(&f.policies, "policy", nil, "extra policies: a .rego file, a directory or an OPA bundle (.tar.gz); repeatable")
+	c.Flags().StringArrayVar(&f.policies, "policy", nil, "extra policies: a .rego file, a directory (its .rego files, and its YAML and JSON files with Gatekeeper templates and constraints or ValidatingAdmissionPolicies), a YAML or JSON file of those, or an OPA bundle (.tar.gz); repeatable")
 	c.Flags().BoolVar(&f.noBuiltin, "no-builtin", false, "do not load the built-in policy library")
 	c.Flags().DurationVar(&f.timeout, "policy-timeout", policies.DefaultPolicyTimeout, "longest one policy may take on one object")
 }
@@ -181,6 +188,9 @@ func (f *policyFlags) modules() ([]policies.Module, map[string]any, error) {
 		mods = append(mods, lib...)
 	}
 	for _, p := range f.policies {
+		if isManifestFile(p) {
+			continue // Gatekeeper or ValidatingAdmissionPolicy objects: policyObjects reads them
+		}
 		m, d, err := policies.ReadPath(p, false)
 		if err != nil {
 			return nil, nil, err
@@ -191,4 +201,53 @@ func (f *policyFlags) modules() ([]policies.Module, map[string]any, error) {
 		}
 	}
 	return mods, data, nil
+}
+
+// isManifestFile reports whether a --policy path is a YAML or JSON file of
+// policy objects rather than Rego.
+func isManifestFile(p string) bool {
+	switch strings.ToLower(filepath.Ext(p)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// policyObjects reads the Gatekeeper templates and constraints and the
+// ValidatingAdmissionPolicies of the --policy paths. A YAML or JSON file
+// named there is read whole, so it may carry the objects its policies read
+// too (a policy's ConfigMap param); in a directory only the policy objects
+// count, and files that are not Kubernetes objects (test fixtures) are
+// skipped.
+func (f *policyFlags) policyObjects() ([]manifest.Document, error) {
+	var out []manifest.Document
+	for _, p := range f.policies {
+		st, err := os.Stat(p)
+		switch {
+		case err != nil && isManifestFile(p):
+			return nil, fmt.Errorf("--policy: %w", err)
+		case err != nil:
+			continue // ReadPath reports it
+		case st.IsDir():
+			docs, _ := manifest.Load([]string{p}, nil, manifest.Options{})
+			out = append(out, slices.DeleteFunc(docs, func(d manifest.Document) bool { return loader.FormatOf(d.Object) == "" })...)
+		case isManifestFile(p):
+			docs, err := manifest.Load([]string{p}, nil, manifest.Options{})
+			if err != nil {
+				return nil, fmt.Errorf("--policy: %w", err)
+			}
+			out = append(out, docs...)
+		}
+	}
+	return out, nil
+}
+
+// plugins compiles the other policy formats found among the documents
+// (the inputs, and the --policy objects) for check and report --from.
+func (f *policyFlags) plugins(ctx context.Context, docs []manifest.Document) ([]review.Plugin, error) {
+	objs := make([]loader.Object, len(docs))
+	for i, d := range docs {
+		objs[i] = loader.Object{Source: fmt.Sprintf("%s:%d", d.File, d.Line), Object: d.Object}
+	}
+	return loader.FromObjects(ctx, objs, loader.FileOptions{PolicyTimeout: f.timeout})
 }

@@ -315,7 +315,16 @@ func (f *reportFlags) fromManifests(ctx context.Context, stdin io.Reader, now ti
 	}
 	in.Exceptions = exceptions
 
-	set := review.NewSet(engine, exceptions, 0)
+	policyDocs, err := f.policyObjects()
+	if err != nil {
+		return in, err
+	}
+	plugins, err := f.plugins(ctx, append(slices.Clone(docs), policyDocs...))
+	if err != nil {
+		// A report for auditors is never made from half the policies.
+		return in, fmt.Errorf("loading the policies: %w", err)
+	}
+	set := review.NewSet(engine, exceptions, 0, plugins...)
 	core := review.New(review.Options{Now: func() time.Time { return now }})
 	counted := compliance.Summary{}
 	for i := range docs {
