@@ -20,6 +20,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
+	"sigs.k8s.io/yaml"
 
 	"github.com/tollgate-dev/tollgate/policies"
 )
@@ -45,6 +46,9 @@ type Options struct {
 	Verbose bool
 	// Timeout bounds each Rego test; 0 means 10s.
 	Timeout time.Duration
+	// AllowEmpty accepts paths with no Rego test and no fixture suite (the
+	// caller runs other suites there, such as Gatekeeper's).
+	AllowEmpty bool
 }
 
 // Summary counts what ran.
@@ -87,7 +91,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) (Summary, error) {
 		}
 		suites = append(suites, found...)
 	}
-	if len(tests) == 0 && len(suites) == 0 {
+	if len(tests) == 0 && len(suites) == 0 && !opts.AllowEmpty {
 		return sum, fmt.Errorf("no _test.rego files and no %s suites under %s", SuiteFile, strings.Join(opts.Paths, ", "))
 	}
 	modules, err := overlay(opts.Modules, own)
@@ -170,7 +174,7 @@ func findSuites(root string) ([]string, error) {
 		if d.IsDir() && p != root && strings.HasPrefix(d.Name(), ".") {
 			return fs.SkipDir
 		}
-		if !d.IsDir() && d.Name() == SuiteFile {
+		if !d.IsDir() && d.Name() == SuiteFile && !gatorSuite(p) {
 			dirs = append(dirs, filepath.Dir(p))
 		}
 		return nil
@@ -248,4 +252,18 @@ func runRego(ctx context.Context, opts Options, filter *regexp.Regexp, mods []po
 		}
 	}
 	return sum, nil
+}
+
+// gatorSuite reports whether a suite.yaml is a Gatekeeper (gator) Suite,
+// which `tollgate test` runs with gator's runner instead.
+func gatorSuite(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	return yaml.Unmarshal(b, &head) == nil && head.Kind == "Suite" && strings.HasPrefix(head.APIVersion, "test.gatekeeper.sh/")
 }

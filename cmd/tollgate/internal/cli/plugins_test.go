@@ -120,3 +120,22 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// tollgate test runs a team's gator suites unchanged; a failing assertion
+// fails the run.
+func TestTestRunsGatorSuites(t *testing.T) {
+	gk := demoManifests + "gatekeeper"
+	code, out, errs := run(t, "", "test", gk)
+	if code != ExitOK || !strings.Contains(out, "--- PASS: wrong-channel") || !strings.Contains(out, "3 passed, 0 failed") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	dir := t.TempDir()
+	for _, f := range []string{"template.yaml", "constraint.yaml", "cases/labelled.yaml", "cases/unlabelled.yaml", "cases/wrong-channel.yaml"} {
+		write(t, dir, f, readFile(t, filepath.Join(gk, f)))
+	}
+	write(t, dir, "suite.yaml", strings.Replace(readFile(t, filepath.Join(gk, "suite.yaml")), "violations: no", "violations: 1", 1))
+	code, out, _ = run(t, "", "test", dir)
+	if code != ExitFindings || !strings.Contains(out, "--- FAIL: labelled") || !strings.Contains(out, "2 passed, 1 failed") {
+		t.Errorf("a failing assertion: exit %d\n%s", code, out)
+	}
+}

@@ -1,11 +1,17 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tollgate-dev/tollgate/policies/gatekeeper"
 	"github.com/tollgate-dev/tollgate/policies/policytest"
 )
 
@@ -17,7 +23,7 @@ func newTestCmd(stdio IO) *cobra.Command {
 	)
 	c := &cobra.Command{
 		Use:   "test [flags] [PATH...]",
-		Short: "Run policy unit tests (_test.rego) and fixture suites",
+		Short: "Run policy unit tests (_test.rego), fixture suites and Gatekeeper (gator) suites",
 		Long: `Test runs the Rego unit tests (files ending in _test.rego) and the fixture
 suites (directories with a suite.yaml) found under each PATH (default: .), with
 the policies found there. Built-in policies are loaded too, so suites for your
@@ -36,6 +42,11 @@ A fixture suite is a directory:
   denied/*.yaml     must produce at least one, exactly the expected ones when
                     a case names the file (message is a substring)
 
+Gatekeeper suites (kind: Suite, apiVersion test.gatekeeper.sh/v1alpha1, as
+gator verify reads them) found under each PATH run unchanged, with gator's own
+runner: each test's template and constraint, each case's object and its
+assertions (violations: yes, no or a count; message).
+
 Exit status: 0 all passed, 1 a test failed, 2 usage error or a policy that
 does not compile.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -47,17 +58,31 @@ does not compile.`,
 			if err != nil {
 				return err
 			}
+			var gator []string
+			for _, p := range args {
+				if st, err := os.Stat(p); err == nil && st.IsDir() && hasGatorSuite(p) {
+					gator = append(gator, p)
+				}
+			}
 			// Paths are loaded by the runner itself, with their tests; the
 			// built-in library and --policy are the extra modules.
 			sum, err := policytest.Run(cmd.Context(), policytest.Options{
-				Paths:   args,
-				Modules: mods,
-				Data:    data,
-				Run:     run,
-				Verbose: verbose,
+				Paths:      args,
+				Modules:    mods,
+				Data:       data,
+				Run:        run,
+				Verbose:    verbose,
+				AllowEmpty: len(gator) > 0,
 			}, stdio.Out)
 			if err != nil {
 				return err
+			}
+			for _, p := range gator {
+				passed, failed, err := gatekeeper.RunSuites(cmd.Context(), os.DirFS(p), ".", stdio.Out)
+				if err != nil {
+					return fmt.Errorf("%s: %w", p, err)
+				}
+				sum.Passed, sum.Failed = sum.Passed+passed, sum.Failed+failed
 			}
 			elapsed := time.Since(start).Round(time.Millisecond)
 			if sum.Failed > 0 {
@@ -72,4 +97,23 @@ does not compile.`,
 	c.Flags().StringVar(&run, "run", "", "run only tests and fixture cases matching this regexp")
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every test, not only failures")
 	return c
+}
+
+// hasGatorSuite reports whether a directory holds a gator Suite file.
+func hasGatorSuite(dir string) bool {
+	found := false
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || found {
+			return fs.SkipDir
+		}
+		if d.IsDir() || !isManifestFile(p) {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(b, []byte("test.gatekeeper.sh/")) && strings.Contains(string(b), "kind: Suite") {
+			found = true
+		}
+		return nil
+	})
+	return found
 }
