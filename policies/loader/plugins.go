@@ -18,9 +18,9 @@ type Format interface {
 	// Load compiles the format's policies. It returns the plugin to judge
 	// with (never a zero Evaluator) and what did not load, per object.
 	Load(ctx context.Context, c client.Client) (review.Plugin, []Problem)
-	// Watch starts the informers whose events reload; it is called before
-	// every load, so kinds that appear later (a new template's constraint
-	// kind) are watched from then on.
+	// Watch starts the informers whose events reload; it is called after
+	// every load, so kinds that load found (a new template's constraint
+	// kind, a policy's param kind) are watched from then on.
 	Watch(ctx context.Context, c cache.Cache, reload func()) error
 }
 
@@ -42,13 +42,16 @@ type EventRecorder interface {
 func (l *Loader) plugins(ctx context.Context) []review.Plugin {
 	var out []review.Plugin
 	for _, f := range l.opts.Formats {
+		p, problems := f.Load(ctx, l.opts.Client)
+		out = append(out, p)
 		if l.opts.Cache != nil {
+			// After the load, so the kinds it found (a template's
+			// constraint kind, a policy's param kind) are watched at once:
+			// their informers' first events reload with them.
 			if err := f.Watch(ctx, l.opts.Cache, l.Trigger); err != nil {
 				l.opts.Logger.ErrorContext(ctx, "watching a policy format failed", "error", err)
 			}
 		}
-		p, problems := f.Load(ctx, l.opts.Client)
-		out = append(out, p)
 		for _, pr := range problems {
 			l.opts.Logger.WarnContext(ctx, "policy not loaded", "format", p.Name, "kind", pr.Object.GetObjectKind().GroupVersionKind().Kind,
 				"namespace", pr.Object.GetNamespace(), "name", pr.Object.GetName(), "error", pr.Message)

@@ -294,6 +294,7 @@ func Run(ctx context.Context, opts Options) error {
 		Base: opts.Modules, BaseData: opts.Data, FileConfig: opts.Config, ConfigName: opts.ConfigName,
 		PolicyTimeout: opts.PolicyTimeout, State: state, WriteStatus: leader,
 		Secrets: mgr.GetAPIReader(),
+		Formats: []loader.Format{loader.NewVAPFormat(loader.VAPOptions{Mapper: mgr.GetRESTMapper(), Logger: logger})},
 		Metrics: metrics, Logger: logger,
 		OnLoad: func(ctx context.Context, st *review.Set) {
 			if auditor != nil {

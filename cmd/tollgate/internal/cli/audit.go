@@ -100,6 +100,7 @@ func runAudit(ctx context.Context, f *auditFlags, stdio IO) error {
 	ld, err := loader.New(loader.Options{
 		Client: c, Base: mods, BaseData: data, FileConfig: cfg, ConfigName: f.configName, State: holder,
 		PolicyTimeout: f.timeout, Secrets: c, WriteStatus: func() bool { return false },
+		Formats: []loader.Format{loader.NewVAPFormat(loader.VAPOptions{Mapper: mapper})},
 	})
 	if err != nil {
 		return err
