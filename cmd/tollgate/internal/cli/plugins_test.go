@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,5 +138,32 @@ func TestTestRunsGatorSuites(t *testing.T) {
 	code, out, _ = run(t, "", "test", dir)
 	if code != ExitFindings || !strings.Contains(out, "--- FAIL: labelled") || !strings.Contains(out, "2 passed, 1 failed") {
 		t.Errorf("a failing assertion: exit %d\n%s", code, out)
+	}
+}
+
+// A MutatingAdmissionPolicy changes the object before Tollgate's own
+// defaults, as the API server orders them; check shows both in one patch
+// and judges the result.
+func TestCheckMutatingAdmissionPolicy(t *testing.T) {
+	code, r, errs := checkJSON(t, "", "--policy", manifests+"vap/mutating.yaml", demoManifests+"namespace.yaml", demoManifests+"web.yaml")
+	if code != ExitOK || len(r.Mutations) != 1 {
+		t.Fatalf("exit %d, %d mutations; %s", code, len(r.Mutations), errs)
+	}
+	var labels, hardened bool
+	for _, op := range r.Mutations[0].Patch {
+		if op.Path == "/metadata/labels" && strings.Contains(fmt.Sprint(op.Value), "rollout-tier:canary") {
+			labels = true
+		}
+		if op.Path == "/spec/template/spec/securityContext" {
+			hardened = true
+		}
+	}
+	if !labels || !hardened {
+		t.Errorf("the patch lacks the policy's label (%v) or Tollgate's hardening (%v): %+v", labels, hardened, r.Mutations[0].Patch)
+	}
+	// Without the policy, no such label.
+	_, r, _ = checkJSON(t, "", demoManifests+"namespace.yaml", demoManifests+"web.yaml")
+	if strings.Contains(fmt.Sprint(r.Mutations), "rollout-tier") {
+		t.Errorf("the label comes from elsewhere: %+v", r.Mutations)
 	}
 }
