@@ -7,6 +7,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tollgate-dev/tollgate/policies/review"
 )
 
 func newPoliciesCmd(stdio IO) *cobra.Command {
@@ -23,7 +25,16 @@ func newPoliciesCmd(stdio IO) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			metas := e.Policies()
+			docs, err := f.policyObjects()
+			if err != nil {
+				return err
+			}
+			plugins, err := f.plugins(cmd.Context(), docs)
+			if err != nil {
+				return err
+			}
+			// Effective actions: the config's overrides, each format's own.
+			metas := review.NewSet(e, nil, 0, plugins...).Policies()
 			if asJSON {
 				enc := json.NewEncoder(stdio.Out)
 				enc.SetIndent("", "  ")
@@ -37,7 +48,7 @@ func newPoliciesCmd(stdio IO) *cobra.Command {
 				for j, c := range m.Controls {
 					controls[j] = c.String()
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, e.Action(m), m.Severity, m.Scope, strings.Join(controls, ","), m.Title)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Action, m.Severity, m.Scope, strings.Join(controls, ","), m.Title)
 			}
 			return tw.Flush()
 		},
