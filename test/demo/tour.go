@@ -77,6 +77,36 @@ func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 		args:  []string{"apply", "-f", m("latest.yaml")},
 		check: contains("Warning: tollgate: [images-no-latest]", "deployment.apps/worker created"),
 	}, {
+		say: "Gatekeeper policies run unchanged. A team's ConstraintTemplate and Constraint from its repository\n" +
+			"(Services need an alert-channel label) are applied as they are; Tollgate creates the constraint's CRD\n" +
+			"as Gatekeeper would:",
+		args:  []string{"apply", "-f", m("gatekeeper/template.yaml")},
+		check: contains("constrainttemplate.templates.gatekeeper.sh/teamrequiredlabels created"),
+	}, {
+		say:   "",
+		args:  []string{"apply", "-f", m("gatekeeper/constraint.yaml")},
+		check: contains("teamrequiredlabels.constraints.gatekeeper.sh/services-need-alert-channel created"),
+		retry: 30 * time.Second, // until the constraint's CRD is established
+	}, {
+		say:     "Tollgate loads it within a second or two; a server-side dry run of a Service without the label gets the verdict:",
+		args:    []string{"apply", "--dry-run=server", "-f", m("service.yaml")},
+		wantErr: true,
+		check:   contains(`[TeamRequiredLabels/services-need-alert-channel]`),
+		retry:   30 * time.Second, // until the constraint is loaded
+	}, {
+		say:     "And the real apply is denied at admission, named by the constraint's kind and name:",
+		args:    []string{"apply", "-f", m("service.yaml")},
+		wantErr: true,
+		check:   contains(`denied the request`, `[TeamRequiredLabels/services-need-alert-channel] Service web must carry the labels {"alert-channel"}`),
+	}, {
+		say:  "The same policy, the same message, in a pull request, before anything reaches the cluster:",
+		show: "tollgate check --policy test/demo/manifests/gatekeeper test/demo/manifests/namespace.yaml test/demo/manifests/service.yaml",
+		run: func(ctx context.Context) (string, error) {
+			return tollgateRun(ctx, env, true, "check", "--policy", filepath.Join(env.root, m("gatekeeper")),
+				filepath.Join(env.root, m("namespace.yaml")), filepath.Join(env.root, m("service.yaml")))
+		},
+		check: contains(`ENFORCE [medium] TeamRequiredLabels/services-need-alert-channel: Service web must carry the labels {"alert-channel"}`, "FAILED"),
+	}, {
 		say:   "The platform trusts only images signed by its release key (cosign): a TollgateImagePolicy for the team registry.",
 		args:  []string{"apply", "-f", gen(im.policy)},
 		check: contains("tollgateimagepolicy.tollgate.dev/release-signed created"),
