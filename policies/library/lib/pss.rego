@@ -30,6 +30,9 @@ minor := to_number(m[1]) if {
 	some m in regex.find_all_string_submatch_n(`^v1\.(0|[1-9][0-9]*)$`, version, 1)
 }
 
+# judged names the version judged for messages: "v1.29", or "latest".
+judged := sprintf("v1.%d", [minor]) if minor != null else := "latest"
+
 # at_least(m) holds when the version judged is v1.m or newer; latest is
 # newer than every release.
 at_least(m) if minor >= m

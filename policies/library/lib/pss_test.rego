@@ -45,3 +45,9 @@ test_future_minor_is_newer_than_every_control if {
 	pss.at_least(35) with input as _labelled("v1.99")
 	pss.at_least(35) with input as _labelled("v1.99999999999999999999")
 }
+
+test_judged_names_the_version if {
+	pss.judged == "latest" with input as {}
+	pss.judged == "v1.24" with input as {"config": {"podSecurity": {"version": "v1.24"}}}
+	pss.judged == "latest" with input as _labelled("v1.05")
+}
