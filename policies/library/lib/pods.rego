@@ -41,12 +41,12 @@ _container_fields := {
 # {"kind": "container" | "initContainer" | "ephemeralContainer",
 #  "container": {...}, "path": ["spec", "containers", 0]}. A null entry is
 # an empty container, as the API server decodes it.
-containers contains {"kind": kind, "container": _entry(c), "path": ["spec", field, i]} if {
+containers contains {"kind": kind, "container": container, "path": ["spec", field, i]} if {
 	some field, kind in _container_fields
 	list := spec[field]
 	is_array(list)
 	some i, c in list
-	_entry(c)
+	container := _entry(c)
 }
 
 # resource_containers is containers without the ephemeral ones: the
@@ -58,11 +58,11 @@ resource_containers contains c if {
 
 # volumes is every volume of the pod as {"volume": {...}, "path": ["spec", "volumes", 0]};
 # a null entry is an empty volume.
-volumes contains {"volume": _entry(v), "path": ["spec", "volumes", i]} if {
+volumes contains {"volume": volume, "path": ["spec", "volumes", i]} if {
 	list := spec.volumes
 	is_array(list)
 	some i, v in list
-	_entry(v)
+	volume := _entry(v)
 }
 
 # _entry is a list entry as the API server decodes it: an object, or an

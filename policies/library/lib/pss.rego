@@ -35,6 +35,8 @@ judged := sprintf("v1.%d", [minor]) if minor != null else := "latest"
 
 # at_least(m) holds when the version judged is v1.m or newer; latest is
 # newer than every release.
-at_least(m) if minor >= m
+at_least(m) if _newest >= m
 
-at_least(_) if not minor
+_newest := n if {
+	n := minor
+} else := 1000000

@@ -29,26 +29,35 @@ package tollgate.pss.baseline.host_probes
 import data.tollgate.lib.pods
 import data.tollgate.lib.pss
 
-# The handlers that take a host, as paths inside a container.
-_handlers contains [probe, handler] if {
-	some probe in ["livenessProbe", "readinessProbe", "startupProbe"]
-	some handler in ["httpGet", "tcpSocket"]
-}
+_probes := ["livenessProbe", "readinessProbe", "startupProbe"]
 
-_handlers contains ["lifecycle", hook, handler] if {
-	some hook in ["postStart", "preStop"]
-	some handler in ["httpGet", "tcpSocket"]
-}
+_hooks := ["postStart", "preStop"]
 
-violation contains {"msg": msg, "path": array.concat(c.path, field)} if {
+# The handlers that reach a host: httpGet and tcpSocket.
+_kinds := ["httpGet", "tcpSocket"]
+
+violation contains _violation(c, [probe, kind, "host"], host) if {
 	pss.at_least(34)
 	some c in pods.containers
-	some handler in _handlers
-	field := array.concat(handler, ["host"])
-	host := object.get(c.container, field, null)
+	some probe in _probes
+	some kind in _kinds
+	host := c.container[probe][kind].host
 	not host in {"", null}
-	msg := sprintf(
+}
+
+violation contains _violation(c, ["lifecycle", hook, kind, "host"], host) if {
+	pss.at_least(34)
+	some c in pods.containers
+	some hook in _hooks
+	some kind in _kinds
+	host := c.container.lifecycle[hook][kind].host
+	not host in {"", null}
+}
+
+_violation(c, field, host) := {
+	"msg": sprintf(
 		"%s sets %s to %q; probes and lifecycle hooks may not name a host (without one they reach the pod)",
 		[pods.describe(c), concat(".", field), host],
-	)
+	),
+	"path": array.concat(c.path, field),
 }

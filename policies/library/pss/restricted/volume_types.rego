@@ -70,9 +70,10 @@ _disallowed := {
 
 violation contains {"msg": msg, "path": array.concat(v.path, [source])} if {
 	some v in pods.volumes
+	some source, value in v.volume
+	source in _disallowed
+	value != null
 	not _has_allowed_source(v.volume)
-	some source in _disallowed
-	v.volume[source] != null
 	msg := sprintf(
 		"volume %q is of type %s, which the restricted Pod Security Standard does not allow",
 		[object.get(v.volume, "name", ""), source],
@@ -80,6 +81,7 @@ violation contains {"msg": msg, "path": array.concat(v.path, [source])} if {
 }
 
 _has_allowed_source(volume) if {
-	some source in _allowed
-	volume[source] != null
+	some source, value in volume
+	source in _allowed
+	value != null
 }
