@@ -32,6 +32,10 @@ type Versions struct {
 	// digest of every policy module evaluated, built-in or not.
 	PolicyLibrary string `json:"policyLibrary"`
 	PolicyDigest  string `json:"policyDigest,omitempty"`
+	// PodSecurity is the Pod Security Standards version the policies
+	// judged by (the config's podSecurity.version: "latest" or
+	// "v1.<minor>"); the pss framework's version names it.
+	PodSecurity string `json:"podSecurity,omitempty"`
 }
 
 // Input is what a report is built from.
@@ -103,6 +107,22 @@ type Report struct {
 	// log was read.
 	Denials *Denials `json:"denials,omitempty"`
 	Notes   []string `json:"notes,omitempty"`
+}
+
+// frameworkVersion is the version a report shows for a framework: the data
+// file's, except for the Pod Security Standards when the version the
+// policies judged by is known: "Kubernetes v1.30 (Baseline and
+// Restricted)", or for latest the release it stands for, "Kubernetes v1.36
+// (latest; Baseline and Restricted)".
+func frameworkVersion(fw *Framework, v Versions) string {
+	switch {
+	case fw.ID != "pss" || v.PodSecurity == "":
+		return fw.Version
+	case v.PodSecurity == "latest":
+		return "Kubernetes " + policies.PodSecurityLatest + " (latest; Baseline and Restricted)"
+	default:
+		return "Kubernetes " + v.PodSecurity + " (Baseline and Restricted)"
+	}
 }
 
 // FailedControls counts the failed controls of every framework.
@@ -259,7 +279,7 @@ func Build(in Input) *Report {
 
 	for i := range in.Frameworks {
 		fw := &in.Frameworks[i]
-		fr := FrameworkResult{ID: fw.ID, Name: fw.Name, Version: fw.Version, URL: fw.URL, Description: fw.Description, Controls: []ControlResult{}}
+		fr := FrameworkResult{ID: fw.ID, Name: fw.Name, Version: frameworkVersion(fw, in.Versions), URL: fw.URL, Description: fw.Description, Controls: []ControlResult{}}
 		for j := range fw.Controls {
 			c := &fw.Controls[j]
 			cr := buildControl(fw.ID, c, results, in.Denials)

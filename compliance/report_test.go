@@ -169,7 +169,7 @@ func fixtureInput(t *testing.T) Input {
 	return Input{
 		GeneratedAt: fixtureNow,
 		Cluster:     &Cluster{Name: "prod-eu-1", Server: "https://10.20.0.1:6443", KubernetesVersion: "v1.34.3", UID: "6f1f2b7e-3c4d-4e5f-8a9b-0c1d2e3f4a5b"},
-		Versions:    Versions{Tollgate: "v0.9.0", Scanner: "v0.9.0", PolicyLibrary: "0.1.0", PolicyDigest: "sha256:3b5d…"},
+		Versions:    Versions{Tollgate: "v0.9.0", Scanner: "v0.9.0", PolicyLibrary: "0.1.0", PolicyDigest: "sha256:3b5d…", PodSecurity: "latest"},
 		Frameworks:  builtin(t),
 		Results:     results,
 		Counted:     counted,
@@ -331,5 +331,28 @@ func TestHTMLEscapes(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "<script>alert") {
 		t.Error("a message was rendered as markup")
+	}
+}
+
+// TestPodSecurityVersion: the pss framework's version names the version of
+// the standard the policies judged by; other frameworks keep theirs.
+func TestPodSecurityVersion(t *testing.T) {
+	for _, tc := range []struct{ judged, want string }{
+		{"", "Kubernetes v1.36 (Baseline and Restricted)"},
+		{"latest", "Kubernetes " + policies.PodSecurityLatest + " (latest; Baseline and Restricted)"},
+		{"v1.30", "Kubernetes v1.30 (Baseline and Restricted)"},
+	} {
+		r := Build(Input{Frameworks: builtin(t), Versions: Versions{PodSecurity: tc.judged}})
+		got := map[string]string{}
+		for _, f := range r.Frameworks {
+			got[f.ID] = f.Version
+		}
+		want := map[string]string{
+			"cis": "v1.10.0 (section 5)", "nsa": "v1.2 (August 2022)",
+			"soc2": "2017 TSC (revised points of focus, 2022) — CC6, CC7, CC8", "pss": tc.want,
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("podSecurity %q: versions (-want +got):\n%s", tc.judged, diff)
+		}
 	}
 }

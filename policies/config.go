@@ -60,6 +60,9 @@ type Config struct {
 	// PodControllers adds kinds that carry a pod template, such as Argo
 	// Rollouts, so pod policies judge them too.
 	PodControllers []PodController `json:"podControllers,omitempty"`
+	// PodSecurity says which version of the Pod Security Standards the
+	// library's pss-* policies judge by.
+	PodSecurity PodSecurity `json:"podSecurity"`
 	// Mutations are the defaults the mutating webhook injects.
 	Mutations Mutations `json:"mutations"`
 	// Exceptions says where PolicyException objects are honoured.
@@ -192,6 +195,24 @@ type PolicyOverride struct {
 	Kinds []string `json:"kinds,omitempty"`
 }
 
+// PodSecurity configures the Pod Security Standards policies.
+type PodSecurity struct {
+	// Version is the version of the standard judged by: "latest" (the
+	// default; empty means the same) or "v1.<minor>", as Pod Security
+	// admission's pod-security.kubernetes.io/enforce-version label takes
+	// it. A Namespace that carries that label is judged by the label's
+	// version.
+	Version string `json:"version"`
+}
+
+// PodSecurityLatest is the Kubernetes release whose Pod Security Standards
+// "latest" stands for: the newest release the library follows.
+const PodSecurityLatest = "v1.36"
+
+// podSecurityVersionRE is what Pod Security admission accepts besides
+// "latest" (k8s.io/pod-security-admission/api.ParseVersion).
+var podSecurityVersionRE = regexp.MustCompile(`^v1\.(0|[1-9][0-9]*)$`)
+
 // PodController tells the engine where a kind keeps its pod template.
 type PodController struct {
 	Group string `json:"group"`
@@ -213,6 +234,7 @@ func DefaultConfig() *Config {
 		},
 		ExemptNamespaces: []string{"kube-system", "kube-public", "kube-node-lease"},
 		Parameters:       defaultParameters(),
+		PodSecurity:      PodSecurity{Version: "latest"},
 		Mutations: Mutations{
 			Ownership: OwnershipMutation{Enabled: true},
 			SecurityContext: SecurityContextMutation{SecurityContextDefaults: SecurityContextDefaults{
@@ -339,6 +361,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	if file.Exceptions != nil {
 		cfg.Exceptions = *file.Exceptions
 	}
+	if file.PodSecurity != nil && file.PodSecurity.Version != "" {
+		cfg.PodSecurity.Version = file.PodSecurity.Version
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -384,6 +409,7 @@ type configFile struct {
 	PodControllers   []PodController           `json:"podControllers"`
 	Mutations        json.RawMessage           `json:"mutations"`
 	Exceptions       *ExceptionSettings        `json:"exceptions"`
+	PodSecurity      *PodSecurity              `json:"podSecurity"`
 }
 
 type labelRuleFile struct {
@@ -437,6 +463,9 @@ func (c *Config) Validate() error {
 				errs = append(errs, fmt.Errorf("policies.%s.action: %w", id, err))
 			}
 		}
+	}
+	if v := c.PodSecurity.Version; v != "" && v != "latest" && !podSecurityVersionRE.MatchString(v) {
+		errs = append(errs, fmt.Errorf(`podSecurity.version: %q is neither "latest" nor "v1.<minor>" (v1.0 to %s)`, v, PodSecurityLatest))
 	}
 	for i, pc := range c.PodControllers {
 		if pc.Kind == "" {
@@ -535,15 +564,20 @@ func (c *Config) regoView() (map[string]any, error) {
 	// A JSON round trip gives the plain map/slice/number shapes the Rego
 	// value conversion expects.
 	labels := c.Labels
+	podSecurity := c.PodSecurity
+	if podSecurity.Version == "" {
+		podSecurity.Version = "latest"
+	}
 	for _, r := range []*LabelRule{&labels.Team, &labels.Owner, &labels.CostCenter, &labels.Environment} {
 		if r.Allowed == nil {
 			r.Allowed = []string{}
 		}
 	}
 	b, err := json.Marshal(struct {
-		Labels     LabelSchema    `json:"labels"`
-		Parameters map[string]any `json:"parameters"`
-	}{labels, c.Parameters})
+		Labels      LabelSchema    `json:"labels"`
+		Parameters  map[string]any `json:"parameters"`
+		PodSecurity PodSecurity    `json:"podSecurity"`
+	}{labels, c.Parameters, podSecurity})
 	if err != nil {
 		return nil, fmt.Errorf("encoding config for policies: %w", err)
 	}

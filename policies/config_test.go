@@ -54,6 +54,7 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 		{"bad kind", "kind: Deployment\n", "kind: value must be 'Config'"},
 		{"bad template", "podControllers: [{kind: Rollout, template: 'spec..template'}]\n", "podControllers[0].template: 'spec..template' does not match pattern"},
 		{"bad naming pattern", "parameters:\n  naming: {patterns: {Deployment: '[z-a]'}}\n", "parameters.naming.patterns.Deployment"},
+		{"bad pod security version", "podSecurity: {version: '1.30'}\n", "podSecurity.version: '1.30' does not match pattern"},
 		{"not yaml", "labels: [\n", "parsing"},
 		{"wrong type", "labels: 3\n", "labels: got number, want object"},
 	}
@@ -64,6 +65,36 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 				t.Errorf("got %v, want an error mentioning %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// podSecurity.version defaults to latest, takes v1.<minor>, and anything
+// else is refused, from a file or from Go.
+func TestPodSecurityVersion(t *testing.T) {
+	if got := policies.DefaultConfig().PodSecurity.Version; got != "latest" {
+		t.Errorf("default version %q, want latest", got)
+	}
+	for doc, want := range map[string]string{
+		"podSecurity: {version: v1.0}\n":   "v1.0",
+		"podSecurity: {version: v1.33}\n":  "v1.33",
+		"podSecurity: {version: latest}\n": "latest",
+		"podSecurity: {}\n":                "latest",
+	} {
+		cfg, err := policies.ParseConfig([]byte(doc))
+		if err != nil {
+			t.Errorf("%q: %v", doc, err)
+			continue
+		}
+		if cfg.PodSecurity.Version != want {
+			t.Errorf("%q: version %q, want %q", doc, cfg.PodSecurity.Version, want)
+		}
+	}
+	for _, v := range []string{"v1.05", "v2.0", "1.30", "Latest"} {
+		cfg := policies.DefaultConfig()
+		cfg.PodSecurity.Version = v
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "podSecurity.version") {
+			t.Errorf("version %q: got %v, want an error naming podSecurity.version", v, err)
+		}
 	}
 }
 

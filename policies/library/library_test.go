@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/library"
+	"github.com/tollgate-dev/tollgate/policies/policytest"
 )
 
 // policyFile is one policy module of the library with its metadata.
@@ -190,5 +191,23 @@ func TestFS(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(library.Version) {
 		t.Errorf("Version %q is not MAJOR.MINOR.PATCH", library.Version)
+	}
+}
+
+// TestRegoTestsAndSuites runs what `tollgate test policies/library` runs:
+// every _test.rego file and every fixture suite, through the engine.
+func TestRegoTestsAndSuites(t *testing.T) {
+	var out strings.Builder
+	sum, err := policytest.Run(t.Context(), policytest.Options{Paths: []string{"."}, Verbose: testing.Verbose()}, &out)
+	if err != nil {
+		t.Fatalf("running the library's tests: %v\n%s", err, out.String())
+	}
+	if sum.Failed > 0 {
+		t.Errorf("%d of %d failed:\n%s", sum.Failed, sum.Passed+sum.Failed, out.String())
+	} else if testing.Verbose() {
+		t.Logf("%d passed:\n%s", sum.Passed, out.String())
+	}
+	if sum.Passed < 100 {
+		t.Errorf("only %d tests and fixtures passed; the runner found too few", sum.Passed)
 	}
 }

@@ -206,6 +206,9 @@ func runRego(ctx context.Context, opts Options, filter *regexp.Regexp, mods []po
 			Func: rego.FunctionDyn(&rego.Function{Name: b.Name, Decl: b.Decl}, b.Impl),
 		})
 	}
+	if data == nil {
+		data = map[string]any{} // the store's root must be an object
+	}
 	store := inmem.NewFromObject(data)
 	runner := tester.NewRunner().
 		SetCompiler(policies.NewCompiler(builtins)).

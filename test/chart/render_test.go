@@ -206,8 +206,8 @@ func TestRolloutModes(t *testing.T) {
 					t.Errorf("policy %s: action %q, want %q", id, o.Action, want)
 				}
 			}
-			if tc.mode != "enforce" && len(cfg.Policies) != 24 {
-				t.Errorf("%d policies in the config, want the library's 24", len(cfg.Policies))
+			if tc.mode != "enforce" && len(cfg.Policies) != 26 {
+				t.Errorf("%d policies in the config, want the library's 26", len(cfg.Policies))
 			}
 		})
 	}

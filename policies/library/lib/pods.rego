@@ -39,13 +39,14 @@ _container_fields := {
 
 # containers is every container of the pod, init and ephemeral ones included:
 # {"kind": "container" | "initContainer" | "ephemeralContainer",
-#  "container": {...}, "path": ["spec", "containers", 0]}.
-containers contains {"kind": kind, "container": c, "path": ["spec", field, i]} if {
+#  "container": {...}, "path": ["spec", "containers", 0]}. A null entry is
+# an empty container, as the API server decodes it.
+containers contains {"kind": kind, "container": container, "path": ["spec", field, i]} if {
 	some field, kind in _container_fields
 	list := spec[field]
 	is_array(list)
 	some i, c in list
-	is_object(c)
+	container := _entry(c)
 }
 
 # resource_containers is containers without the ephemeral ones: the
@@ -55,17 +56,28 @@ resource_containers contains c if {
 	c.kind != "ephemeralContainer"
 }
 
-# volumes is every volume of the pod as {"volume": {...}, "path": ["spec", "volumes", 0]}.
-volumes contains {"volume": v, "path": ["spec", "volumes", i]} if {
+# volumes is every volume of the pod as {"volume": {...}, "path": ["spec", "volumes", 0]};
+# a null entry is an empty volume.
+volumes contains {"volume": volume, "path": ["spec", "volumes", i]} if {
 	list := spec.volumes
 	is_array(list)
 	some i, v in list
-	is_object(v)
+	volume := _entry(v)
 }
+
+# _entry is a list entry as the API server decodes it: an object, or an
+# empty one for null; undefined for anything else.
+_entry(e) := e if is_object(e)
+
+_entry(null) := {}
 
 # is_windows holds for pods that declare spec.os.name: windows; the Pod
 # Security Standards exempt them from the Linux-only restricted controls.
 is_windows if spec.os.name == "windows"
+
+# in_user_namespace holds for pods that run in a user namespace
+# (spec.hostUsers: false): root in the container is not root on the node.
+in_user_namespace if spec.hostUsers == false
 
 _kind_words := {
 	"container": "container",

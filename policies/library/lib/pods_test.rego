@@ -37,7 +37,7 @@ test_no_pod_means_no_containers if {
 
 test_malformed_containers_are_ignored if {
 	count(pods.containers) == 0 with input as {"pod": {"spec": {"containers": {"name": "app"}}}}
-	count(pods.containers) == 1 with input as {"pod": {"spec": {"containers": [{"name": "app"}, "junk", null]}}}
+	count(pods.containers) == 2 with input as {"pod": {"spec": {"containers": [{"name": "app"}, "junk", null]}}}
 }
 
 test_null_security_context_reads_as_empty if {
@@ -71,4 +71,21 @@ test_field_path if {
 test_annotations if {
 	pods.annotations == {"a": "b"} with input as {"pod": _pod}
 	pods.annotations == {} with input as {"pod": {"metadata": {"annotations": null}}}
+}
+
+test_in_user_namespace_only_for_host_users_false if {
+	pods.in_user_namespace with input as {"pod": {"spec": {"hostUsers": false}}}
+	not pods.in_user_namespace with input as {"pod": {"spec": {"hostUsers": true}}}
+	not pods.in_user_namespace with input as {"pod": {"spec": {"hostUsers": null}}}
+	not pods.in_user_namespace with input as {"pod": {"spec": {}}}
+}
+
+# A null entry decodes as an empty container or volume; other values are
+# no container.
+test_null_entries_are_empty if {
+	inp := {"pod": {"spec": {"containers": [null, "x", {"name": "app"}], "volumes": [null]}}}
+	cs := {[c.path, c.container] | some c in pods.containers} with input as inp
+	cs == {[["spec", "containers", 0], {}], [["spec", "containers", 2], {"name": "app"}]}
+	vs := {[v.path, v.volume] | some v in pods.volumes} with input as inp
+	vs == {[["spec", "volumes", 0], {}]}
 }

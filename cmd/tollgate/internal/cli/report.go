@@ -284,7 +284,10 @@ func (f *reportFlags) fromManifests(ctx context.Context, stdin io.Reader, now ti
 	if err != nil {
 		return in, err
 	}
-	in.Versions = compliance.Versions{Scanner: Version(), PolicyLibrary: library.Version, PolicyDigest: modulesDigest(mods)}
+	in.Versions = compliance.Versions{
+		Scanner: Version(), PolicyLibrary: library.Version, PolicyDigest: modulesDigest(mods),
+		PodSecurity: engine.Config().PodSecurity.Version,
+	}
 	if f.noBuiltin {
 		in.Versions.PolicyLibrary = "not loaded (--no-builtin)"
 	}

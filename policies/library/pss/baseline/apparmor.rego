@@ -4,7 +4,8 @@
 #   AppArmor confines what a container's processes may do. The baseline Pod
 #   Security Standard forbids turning it off: a profile, set on the pod, on a
 #   container or through the legacy per-container annotation, must be the
-#   runtime's default or a profile loaded on the node.
+#   runtime's default or a profile loaded on the node. A profile without a
+#   type sets none of these; an empty annotation sets no profile.
 # custom:
 #   id: pss-baseline-apparmor
 #   severity: medium
@@ -32,8 +33,7 @@ _allowed_types := {"RuntimeDefault", "Localhost"}
 _annotation_prefix := "container.apparmor.security.beta.kubernetes.io/"
 
 violation contains {"msg": msg, "path": path} if {
-	profile_type := pods.security_context.appArmorProfile.type
-	profile_type != null
+	profile_type := _profile_type(pods.security_context)
 	not profile_type in _allowed_types
 	path := array.concat(pods.security_context_path, ["appArmorProfile", "type"])
 	msg := sprintf(
@@ -44,8 +44,7 @@ violation contains {"msg": msg, "path": path} if {
 
 violation contains {"msg": msg, "path": pods.field_path(c, ["appArmorProfile", "type"])} if {
 	some c in pods.containers
-	profile_type := pods.security_context_of(c).appArmorProfile.type
-	profile_type != null
+	profile_type := _profile_type(pods.security_context_of(c))
 	not profile_type in _allowed_types
 	msg := sprintf(
 		"%s sets AppArmor profile type %q (securityContext.appArmorProfile.type); only RuntimeDefault and Localhost are allowed",
@@ -63,6 +62,19 @@ violation contains {"msg": msg, "path": ["metadata", "annotations", key]} if {
 		[key, value, container],
 	)
 }
+
+# _profile_type is the type of a securityContext's appArmorProfile, "" when
+# the profile leaves it out; undefined when there is no profile.
+_profile_type(sc) := t if {
+	profile := sc.appArmorProfile
+	is_object(profile)
+	t := _string(object.get(profile, "type", ""))
+}
+
+_string(s) := s if is_string(s) else := ""
+
+# An empty annotation sets no profile: the runtime's default applies.
+_allowed_annotation_value("")
 
 _allowed_annotation_value("runtime/default")
 

@@ -57,11 +57,37 @@ test_legacy_annotation_denied if {
 test_legacy_annotation_other_values_denied if {
 	v := apparmor.violation with input as {"pod": {
 		"metadata": {"annotations": {
-			"container.apparmor.security.beta.kubernetes.io/a": "",
-			"container.apparmor.security.beta.kubernetes.io/b": "localhost",
-			"container.apparmor.security.beta.kubernetes.io/c": "docker-default",
+			"container.apparmor.security.beta.kubernetes.io/a": "localhost",
+			"container.apparmor.security.beta.kubernetes.io/b": "docker-default",
 		}},
-		"spec": {"containers": [{"name": "a"}, {"name": "b"}, {"name": "c"}]},
+		"spec": {"containers": [{"name": "a"}, {"name": "b"}]},
 	}}
-	count(v) == 3
+	count(v) == 2
+}
+
+# An empty annotation sets no profile (k8s.io/pod-security-admission allows
+# it: the runtime's default applies).
+test_empty_annotation_allowed if {
+	count(apparmor.violation) == 0 with input as {"pod": {
+		"metadata": {"annotations": {"container.apparmor.security.beta.kubernetes.io/a": ""}},
+		"spec": {"containers": [{"name": "a"}]},
+	}}
+}
+
+# A profile without a type is no RuntimeDefault or Localhost profile; a
+# null profile is no profile.
+test_profile_without_type_denied if {
+	v := apparmor.violation with input as {"pod": {"spec": {
+		"securityContext": {"appArmorProfile": {}},
+		"containers": [
+			{"name": "a", "securityContext": {"appArmorProfile": {"type": null}}},
+			{"name": "b", "securityContext": {"appArmorProfile": {"type": ""}}},
+			{"name": "c", "securityContext": {"appArmorProfile": null}},
+		],
+	}}}
+	{x.path | some x in v} == {
+		["spec", "securityContext", "appArmorProfile", "type"],
+		["spec", "containers", 0, "securityContext", "appArmorProfile", "type"],
+		["spec", "containers", 1, "securityContext", "appArmorProfile", "type"],
+	}
 }

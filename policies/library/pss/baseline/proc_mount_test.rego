@@ -26,3 +26,12 @@ test_init_container_denied if {
 	}}}
 	{x.path | some x in v} == {["spec", "initContainers", 0, "securityContext", "procMount"]}
 }
+
+# From v1.35 a pod in a user namespace may unmask /proc.
+test_user_namespace_allowed_from_v1_35 if {
+	pod := {"spec": {"hostUsers": false, "containers": [{"name": "a", "securityContext": {"procMount": "Unmasked"}}]}}
+	count(proc_mount.violation) == 0 with input as {"pod": pod}
+	count(proc_mount.violation) == 0 with input as {"pod": pod, "config": {"podSecurity": {"version": "v1.35"}}}
+	count(proc_mount.violation) == 1 with input as {"pod": pod, "config": {"podSecurity": {"version": "v1.34"}}}
+	count(proc_mount.violation) == 1 with input as {"pod": json.patch(pod, [{"op": "replace", "path": "/spec/hostUsers", "value": true}])}
+}

@@ -3,8 +3,8 @@
 # description: >-
 #   SELinux labels confine a container. The baseline Pod Security Standard
 #   allows only the container types (container_t, container_init_t,
-#   container_kvm_t, container_engine_t) and forbids setting a custom SELinux
-#   user or role, on the pod and on every container.
+#   container_kvm_t, and from v1.31 container_engine_t) and forbids setting a
+#   custom SELinux user or role, on the pod and on every container.
 # custom:
 #   id: pss-baseline-selinux
 #   severity: medium
@@ -22,12 +22,17 @@
 #   remediation: >-
 #     Remove securityContext.seLinuxOptions.user and .role, and leave
 #     seLinuxOptions.type unset or set it to container_t, container_init_t,
-#     container_kvm_t or container_engine_t.
+#     container_kvm_t or (from v1.31) container_engine_t.
 package tollgate.pss.baseline.selinux
 
 import data.tollgate.lib.pods
+import data.tollgate.lib.pss
 
-_allowed_types := {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+_allowed_types := {"", "container_t", "container_init_t", "container_kvm_t"}
+
+_allowed_type(t) if t in _allowed_types
+
+_allowed_type("container_engine_t") if pss.at_least(31)
 
 # Each target is a securityContext with the path of its seLinuxOptions and a
 # name for messages.
@@ -46,9 +51,9 @@ violation contains {"msg": msg, "path": array.concat(t.path, ["type"])} if {
 	some t in _targets
 	selinux_type := t.options.type
 	selinux_type != null
-	not selinux_type in _allowed_types
+	not _allowed_type(selinux_type)
 	msg := sprintf(
-		"%s sets SELinux type %q (securityContext.seLinuxOptions.type); only container_t, container_init_t, container_kvm_t and container_engine_t are allowed",
+		"%s sets SELinux type %q (securityContext.seLinuxOptions.type); only container_t, container_init_t, container_kvm_t and container_engine_t (from v1.31) are allowed",
 		[t.who, selinux_type],
 	)
 }

@@ -20,7 +20,7 @@ test_unset_allowed if {
 
 test_spc_t_denied if {
 	selinux.violation == {{
-		"msg": `container "app" sets SELinux type "spc_t" (securityContext.seLinuxOptions.type); only container_t, container_init_t, container_kvm_t and container_engine_t are allowed`,
+		"msg": `container "app" sets SELinux type "spc_t" (securityContext.seLinuxOptions.type); only container_t, container_init_t, container_kvm_t and container_engine_t (from v1.31) are allowed`,
 		"path": ["spec", "containers", 0, "securityContext", "seLinuxOptions", "type"],
 	}} with input as {"pod": {"spec": {"containers": [
 		{"name": "app", "securityContext": {"seLinuxOptions": {"type": "spc_t"}}},
@@ -34,7 +34,7 @@ test_pod_user_and_role_denied if {
 	}}}
 	v == {
 		{
-			"msg": `pod sets SELinux type "unconfined_t" (securityContext.seLinuxOptions.type); only container_t, container_init_t, container_kvm_t and container_engine_t are allowed`,
+			"msg": `pod sets SELinux type "unconfined_t" (securityContext.seLinuxOptions.type); only container_t, container_init_t, container_kvm_t and container_engine_t (from v1.31) are allowed`,
 			"path": ["spec", "securityContext", "seLinuxOptions", "type"],
 		},
 		{
@@ -54,4 +54,11 @@ test_ephemeral_container_role_denied if {
 		"ephemeralContainers": [{"name": "debug", "securityContext": {"seLinuxOptions": {"role": "sysadm_r"}}}],
 	}}}
 	{x.path | some x in v} == {["spec", "ephemeralContainers", 0, "securityContext", "seLinuxOptions", "role"]}
+}
+
+# container_engine_t is a container type from v1.31.
+test_container_engine_t_from_v1_31 if {
+	pod := {"spec": {"containers": [{"name": "app", "securityContext": {"seLinuxOptions": {"type": "container_engine_t"}}}]}}
+	count(selinux.violation) == 1 with input as {"pod": pod, "config": {"podSecurity": {"version": "v1.30"}}}
+	count(selinux.violation) == 0 with input as {"pod": pod, "config": {"podSecurity": {"version": "v1.31"}}}
 }

@@ -3,8 +3,9 @@
 # description: >-
 #   The restricted Pod Security Standard requires every container to drop all
 #   Linux capabilities and to add back at most NET_BIND_SERVICE. Dropping ALL
-#   also removes NET_RAW, which runtimes grant by default. Windows pods are
-#   exempt.
+#   also removes NET_RAW, which runtimes grant by default. The control starts
+#   at v1.22 (before, the baseline control judges added capabilities); from
+#   v1.25 Windows pods are exempt.
 # custom:
 #   id: pss-restricted-capabilities
 #   severity: medium
@@ -29,16 +30,19 @@
 package tollgate.pss.restricted.capabilities
 
 import data.tollgate.lib.pods
+import data.tollgate.lib.pss
 
 violation contains {"msg": msg, "path": pods.field_path(c, ["capabilities", "drop"])} if {
-	not pods.is_windows
+	pss.at_least(22)
+	not _exempt
 	some c in pods.containers
 	not _drops_all(c)
 	msg := sprintf("%s does not drop ALL capabilities (securityContext.capabilities.drop must include ALL)", [pods.describe(c)])
 }
 
 violation contains {"msg": msg, "path": pods.field_path(c, ["capabilities", "add", i])} if {
-	not pods.is_windows
+	pss.at_least(22)
+	not _exempt
 	some c in pods.containers
 	added := pods.security_context_of(c).capabilities.add
 	is_array(added)
@@ -54,4 +58,10 @@ _drops_all(c) if {
 	dropped := pods.security_context_of(c).capabilities.drop
 	is_array(dropped)
 	"ALL" in dropped
+}
+
+# From v1.25 the control is Linux-only: Windows pods are exempt.
+_exempt if {
+	pss.at_least(25)
+	pods.is_windows
 }

@@ -43,3 +43,16 @@ test_windows_pods_exempt if {
 		"containers": [{"name": "app", "securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}],
 	}}}
 }
+
+_at(version, pod) := {"pod": pod, "config": {"podSecurity": {"version": version}}}
+
+# The control starts at v1.22 (before, only the baseline one judges added
+# capabilities); Windows pods are exempt from v1.25.
+test_versions if {
+	linux := {"spec": {"containers": [{"name": "app"}]}}
+	windows := {"spec": {"os": {"name": "windows"}, "containers": [{"name": "app"}]}}
+	count(capabilities.violation) == 0 with input as _at("v1.21", linux)
+	count(capabilities.violation) == 1 with input as _at("v1.22", linux)
+	count(capabilities.violation) == 1 with input as _at("v1.24", windows)
+	count(capabilities.violation) == 0 with input as _at("v1.25", windows)
+}

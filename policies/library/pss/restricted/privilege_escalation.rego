@@ -4,7 +4,8 @@
 #   Unless allowPrivilegeEscalation is false, a process in the container can
 #   gain more privileges than its parent, through setuid binaries or file
 #   capabilities. The restricted Pod Security Standard requires every
-#   container to set it to false. Windows pods are exempt.
+#   container to set it to false (from v1.8). From v1.25 Windows pods are
+#   exempt.
 # custom:
 #   id: pss-restricted-privilege-escalation
 #   severity: high
@@ -25,9 +26,11 @@
 package tollgate.pss.restricted.privilege_escalation
 
 import data.tollgate.lib.pods
+import data.tollgate.lib.pss
 
 violation contains {"msg": msg, "path": pods.field_path(c, ["allowPrivilegeEscalation"])} if {
-	not pods.is_windows
+	pss.at_least(8)
+	not _exempt
 	some c in pods.containers
 	value := object.get(pods.security_context_of(c), "allowPrivilegeEscalation", null)
 	value != false
@@ -40,3 +43,9 @@ _message(c, value) := sprintf(
 	"%s allows privilege escalation (securityContext.allowPrivilegeEscalation: %v)",
 	[pods.describe(c), value],
 ) if value != null
+
+# From v1.25 the control is Linux-only: Windows pods are exempt.
+_exempt if {
+	pss.at_least(25)
+	pods.is_windows
+}

@@ -45,3 +45,15 @@ test_windows_pods_exempt if {
 		"containers": [{"name": "app"}],
 	}}}
 }
+
+_at(version, pod) := {"pod": pod, "config": {"podSecurity": {"version": version}}}
+
+# The control starts at v1.8; Windows pods are exempt from v1.25.
+test_versions if {
+	linux := {"spec": {"containers": [{"name": "app"}]}}
+	windows := {"spec": {"os": {"name": "windows"}, "containers": [{"name": "app"}]}}
+	count(privilege_escalation.violation) == 0 with input as _at("v1.7", linux)
+	count(privilege_escalation.violation) == 1 with input as _at("v1.8", linux)
+	count(privilege_escalation.violation) == 1 with input as _at("v1.24", windows)
+	count(privilege_escalation.violation) == 0 with input as _at("v1.25", windows)
+}

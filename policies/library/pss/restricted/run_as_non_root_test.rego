@@ -70,3 +70,13 @@ test_windows_pods_are_not_exempt if {
 		"containers": [{"name": "app"}],
 	}}}
 }
+
+_at(version, pod) := {"pod": pod, "config": {"podSecurity": {"version": version}}}
+
+# From v1.35 pods in a user namespace are exempt.
+test_user_namespace_from_v1_35 if {
+	userns := {"spec": {"hostUsers": false, "securityContext": {"runAsNonRoot": false}, "containers": [{"name": "app"}]}}
+	count(run_as_non_root.violation) == 2 with input as _at("v1.34", userns)
+	count(run_as_non_root.violation) == 0 with input as _at("v1.35", userns)
+	count(run_as_non_root.violation) == 0 with input as {"pod": userns}
+}

@@ -37,3 +37,17 @@ test_container_root_denied_even_if_pod_is_not if {
 		},
 	}
 }
+
+_at(version, pod) := {"pod": pod, "config": {"podSecurity": {"version": version}}}
+
+# The control starts at v1.23; from v1.35 pods in a user namespace are
+# exempt.
+test_versions if {
+	root := {"spec": {"securityContext": {"runAsUser": 0}, "containers": [{"name": "app"}]}}
+	userns := {"spec": {"hostUsers": false, "securityContext": {"runAsUser": 0}, "containers": [{"name": "app"}]}}
+	count(run_as_user.violation) == 0 with input as _at("v1.22", root)
+	count(run_as_user.violation) == 1 with input as _at("v1.23", root)
+	count(run_as_user.violation) == 1 with input as _at("v1.34", userns)
+	count(run_as_user.violation) == 0 with input as _at("v1.35", userns)
+	count(run_as_user.violation) == 1 with input as _at("v1.35", root)
+}

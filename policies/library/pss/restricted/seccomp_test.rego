@@ -52,3 +52,38 @@ test_windows_pods_exempt if {
 		"containers": [{"name": "app"}],
 	}}}
 }
+
+_at(version, pod) := {"pod": pod, "config": {"podSecurity": {"version": version}}}
+
+# The control starts at v1.19 (before, the baseline one judges the seccomp
+# annotations); Windows pods are exempt from v1.25.
+test_versions if {
+	linux := {"spec": {"containers": [{"name": "app"}]}}
+	windows := {"spec": {"os": {"name": "windows"}, "containers": [{"name": "app"}]}}
+	count(seccomp.violation) == 0 with input as _at("v1.18", linux)
+	count(seccomp.violation) == 1 with input as _at("v1.19", linux)
+	count(seccomp.violation) == 1 with input as _at("v1.24", windows)
+	count(seccomp.violation) == 0 with input as _at("v1.25", windows)
+}
+
+# A profile without a type is no RuntimeDefault or Localhost profile; a
+# null one is no profile.
+test_profile_without_type_denied if {
+	v := seccomp.violation with input as {"pod": {"spec": {
+		"securityContext": {"seccompProfile": {}},
+		"containers": [
+			{"name": "app", "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}},
+			{"name": "side", "securityContext": {"seccompProfile": null}},
+		],
+	}}}
+	v == {
+		{
+			"msg": `pod sets seccomp profile type "" (securityContext.seccompProfile.type); it must be RuntimeDefault or Localhost`,
+			"path": ["spec", "securityContext", "seccompProfile", "type"],
+		},
+		{
+			"msg": `container "side" has no seccomp profile: set securityContext.seccompProfile.type to RuntimeDefault on the container or the pod`,
+			"path": ["spec", "containers", 1, "securityContext", "seccompProfile", "type"],
+		},
+	}
+}

@@ -14,7 +14,8 @@ test_allowed_volume_types if {
 			{"name": "f", "persistentVolumeClaim": {"claimName": "data"}},
 			{"name": "g", "projected": {"sources": []}},
 			{"name": "h", "secret": {"secretName": "tls"}},
-			{"name": "i"},
+			{"name": "i", "image": {"reference": "registry.corp.example/models/llama:1.0", "pullPolicy": "IfNotPresent"}},
+			{"name": "j"},
 		],
 	}}}
 }
@@ -43,5 +44,23 @@ test_host_path_and_nfs_denied if {
 test_null_source_ignored if {
 	count(volume_types.violation) == 0 with input as {"pod": {"spec": {"volumes": [
 		{"name": "a", "emptyDir": {}, "hostPath": null},
+	]}}}
+}
+
+# A volume with no source (or only null ones) is an emptyDir: the API server
+# defaults it to one. A key the API does not know is no source.
+test_no_source_is_an_empty_dir if {
+	count(volume_types.violation) == 0 with input as {"pod": {"spec": {"volumes": [
+		{"name": "a"},
+		{"name": "b", "hostPath": null},
+		{"name": "c", "hostpath": {"path": "/"}},
+	]}}}
+}
+
+# The standard allows a volume as soon as one allowed source is set; the API
+# server accepts one source per volume.
+test_any_allowed_source_allows if {
+	count(volume_types.violation) == 0 with input as {"pod": {"spec": {"volumes": [
+		{"name": "a", "emptyDir": {}, "hostPath": {"path": "/"}},
 	]}}}
 }
