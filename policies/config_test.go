@@ -54,6 +54,7 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 		{"bad kind", "kind: Deployment\n", "kind: value must be 'Config'"},
 		{"bad template", "podControllers: [{kind: Rollout, template: 'spec..template'}]\n", "podControllers[0].template: 'spec..template' does not match pattern"},
 		{"bad naming pattern", "parameters:\n  naming: {patterns: {Deployment: '[z-a]'}}\n", "parameters.naming.patterns.Deployment"},
+		{"sync kind without a version", "gatekeeper:\n  sync: [{kind: Service}]\n", "gatekeeper.sync[0]: missing property 'version'"},
 		{"not yaml", "labels: [\n", "parsing"},
 		{"wrong type", "labels: 3\n", "labels: got number, want object"},
 	}
