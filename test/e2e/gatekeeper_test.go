@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +178,45 @@ func TestGatekeeperConstraints(t *testing.T) {
 	applyEventually(t, requiredLabelsConstraint("TeamRequiredLabels", deny, "deny", "Service", "alert-channel"))
 	defer kubectl(t, "delete", "--ignore-not-found", "teamrequiredlabels.constraints.gatekeeper.sh", deny, warn)
 	applyEventually(t, requiredLabelsConstraint("TeamRequiredLabels", warn, "warn", "ConfigMap", "owner"))
+
+	// A constraint that matches every kind: judged wherever Tollgate
+	// intercepts, never a reason to intercept everything.
+	applyEventually(t, `apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: TeamRequiredLabels
+metadata: {name: everything-recorded}
+spec:
+  enforcementAction: dryrun
+  match: {namespaces: ["gk-none"]}
+  parameters: {labels: [team]}
+`)
+	defer kubectl(t, "delete", "--ignore-not-found", "teamrequiredlabels.constraints.gatekeeper.sh", "everything-recorded")
+
+	t.Run("the webhook intercepts the kinds constraints match, never everything", func(t *testing.T) {
+		eventually(t, time.Minute, func() error {
+			vwc, err := env.kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "tollgate", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			var core []string
+			for _, r := range vwc.Webhooks[0].Rules {
+				for _, g := range r.APIGroups {
+					if g == "*" {
+						return fmt.Errorf("a rule intercepts every API group: %+v", r)
+					}
+					if g == "" {
+						core = append(core, r.Resources...)
+					}
+				}
+				if slices.Contains(r.Resources, "*") || slices.Contains(r.Resources, "*/*") {
+					return fmt.Errorf("a rule intercepts every resource: %+v", r)
+				}
+			}
+			if !slices.Contains(core, "services") || !slices.Contains(core, "configmaps") {
+				return fmt.Errorf("core resources intercepted: %v", core)
+			}
+			return nil
+		})
+	})
 
 	t.Run("deny", func(t *testing.T) {
 		eventually(t, time.Minute, func() error {
