@@ -91,8 +91,9 @@ func (o *GatekeeperOptions) Validate() error {
 // as a Problem; so is one that never loaded, while the rest load.
 //
 // Referential templates read data.inventory: the kinds the config's
-// gatekeeper.sync names are kept in it from informers, and the inventory
-// is refilled whenever the evaluator is compiled again.
+// gatekeeper.sync names are kept in it from informers; an evaluator
+// compiled again (or for other synced kinds) is filled from the informers'
+// caches before it is published.
 type GatekeeperFormat struct {
 	opts GatekeeperOptions
 
@@ -338,13 +339,12 @@ func (f *GatekeeperFormat) Load(ctx context.Context, c client.Client) (review.Pl
 	for _, o := range objs {
 		prints[source(o)] = fingerprint(o)
 	}
-	compiled := f.compiled == nil || !maps.Equal(prints, f.compiled)
-	if compiled {
+	// A new evaluator is filled before it is published, so no review sees
+	// an inventory half refilled: a change of the synced kinds compiles too.
+	if f.compiled == nil || !maps.Equal(prints, f.compiled) || !slices.Equal(f.sync, f.synced) {
 		f.compile(ctx, objs)
 		f.compiled = prints
 		clear(f.crdsChecked)
-	}
-	if compiled || !slices.Equal(f.sync, f.synced) {
 		f.fillInventory(ctx)
 	}
 	return GatekeeperPlugin(f.evaluator), append(slices.Clone(f.problems), f.writeCRDs(ctx, templates)...)
@@ -515,14 +515,11 @@ func leaves(err error) []error {
 	return []error{err}
 }
 
-// fillInventory empties data.inventory and adds every object of the
-// synced kinds whose informers have synced; the others' first events add
-// theirs.
+// fillInventory fills the data.inventory of a new evaluator with every
+// object of the synced kinds whose informers have synced; the others'
+// first events add theirs.
 func (f *GatekeeperFormat) fillInventory(ctx context.Context) {
 	f.synced = slices.Clone(f.sync)
-	if err := f.evaluator.WipeData(ctx); err != nil {
-		f.opts.Logger.ErrorContext(ctx, "wiping data.inventory failed", "error", err)
-	}
 	if f.cache == nil {
 		return
 	}
