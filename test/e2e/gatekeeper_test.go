@@ -111,7 +111,7 @@ func applyEventually(t *testing.T, manifest string) {
 	eventually(t, time.Minute, func() error {
 		_, stderr, err := apply(t, manifest)
 		if err != nil {
-			return fmt.Errorf("%v: %s", err, stderr)
+			return fmt.Errorf("%w: %s", err, stderr)
 		}
 		return nil
 	})
@@ -237,7 +237,7 @@ spec:
 		eventually(t, time.Minute, func() error {
 			_, stderr, err := apply(t, configMap("gk-shop", "settings", nil))
 			if err != nil {
-				return fmt.Errorf("a warn constraint denied: %v %s", err, stderr)
+				return fmt.Errorf("a warn constraint denied: %w %s", err, stderr)
 			}
 			if want := "Warning: tollgate: [TeamRequiredLabels/configmaps-should-name-owner] metadata.labels.owner: ConfigMap settings has no owner label"; !strings.Contains(stderr, want) {
 				return fmt.Errorf("no warning %q:\n%s", want, stderr)
@@ -408,7 +408,7 @@ spec:
 	kubectl(t, "delete", "service", "-n", "gk-a", "shop")
 	eventually(t, 30*time.Second, func() error {
 		if _, stderr, err := apply(t, claim("gk-b", "storefront", "shop.example.com"), "--dry-run=server"); err != nil {
-			return fmt.Errorf("still denied: %v %s", err, stderr)
+			return fmt.Errorf("still denied: %w %s", err, stderr)
 		}
 		return nil
 	})
