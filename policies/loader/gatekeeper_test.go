@@ -242,12 +242,19 @@ func TestGatekeeperFormatConstraintCRDs(t *testing.T) {
 		template("teamdenied", "TeamDenied", strings.ReplaceAll(labelsRego, "teamrequiredlabels", "teamdenied"), 1),
 		foreign, stale, adopted,
 	)
+	// Beside Gatekeeper (--gatekeeper-crds=false): no CRD is written.
+	if _, probs := format(t, loader.GatekeeperOptions{CRDs: c}).Load(ctx, c); len(probs) != 0 {
+		t.Fatalf("problems: %v", problems(probs))
+	}
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := c.Get(ctx, client.ObjectKey{Name: "teamrequiredlabels.constraints.gatekeeper.sh"}, crd); err == nil {
+		t.Fatal("a CRD was created with CreateConstraintCRDs off")
+	}
 	leader := false
 	f := format(t, loader.GatekeeperOptions{CreateConstraintCRDs: true, CRDs: c, Leader: func() bool { return leader }})
 	if _, probs := f.Load(ctx, c); len(probs) != 0 {
 		t.Fatalf("problems: %v", problems(probs))
 	}
-	crd := &apiextensionsv1.CustomResourceDefinition{}
 	if err := c.Get(ctx, client.ObjectKey{Name: "teamrequiredlabels.constraints.gatekeeper.sh"}, crd); err == nil {
 		t.Fatal("a replica that is not the leader created a CRD")
 	}
