@@ -269,10 +269,11 @@ func (f *GatekeeperFormat) unwatch(gvk schema.GroupVersionKind) {
 
 // policyHandler reloads on templates and constraints that changed in what
 // Tollgate loads: a status write alone (Gatekeeper's, when it runs beside)
-// changes neither generation, labels nor annotations.
+// changes neither generation, labels nor annotations. Called with mu held.
 func (f *GatekeeperFormat) policyHandler() toolscache.ResourceEventHandler {
+	reload := f.reload
 	return toolscache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { f.reload() },
+		AddFunc: func(any) { reload() },
 		UpdateFunc: func(oldObj, newObj any) {
 			o, ok1 := oldObj.(client.Object)
 			n, ok2 := newObj.(client.Object)
@@ -280,9 +281,9 @@ func (f *GatekeeperFormat) policyHandler() toolscache.ResourceEventHandler {
 				maps.Equal(o.GetLabels(), n.GetLabels()) && maps.Equal(o.GetAnnotations(), n.GetAnnotations()) {
 				return
 			}
-			f.reload()
+			reload()
 		},
-		DeleteFunc: func(any) { f.reload() },
+		DeleteFunc: func(any) { reload() },
 	}
 }
 
