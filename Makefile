@@ -122,10 +122,14 @@ bench: build tools debs
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -cpu 1 ./policies/... ./webhook/ ./finops/...
 	$(GO) run ./test/bench -duration $(BENCH_DURATION) -out $(BIN)/bench.json $(BENCH_ARGS)
 
-# Regenerate deepcopy functions and the CRDs from policies/api, and the
-# chart's CRD templates from them (charts/tollgate/templates/crds).
+# Regenerate deepcopy functions and the CRDs from policies/api, copy
+# Gatekeeper's ConstraintTemplate CRD from the constraint framework module
+# Tollgate builds with, and write the chart's CRD templates from them
+# (charts/tollgate/templates/crds).
+GATEKEEPER_CRD  := templates.gatekeeper.sh_constrainttemplates.yaml
 generate:
 	$(GO) run $(CONTROLLER_GEN) object paths=./policies/api/... crd output:crd:artifacts:config=charts/tollgate/crds
+	install -m 644 "$$($(GO) list -m -f '{{.Dir}}' github.com/open-policy-agent/frameworks/constraint)/config/crds/$(GATEKEEPER_CRD)" charts/tollgate/crds/$(GATEKEEPER_CRD)
 	$(GO) test ./test/chart -count=1 -run '^TestCRDTemplates$$' -update
 
 # Rebuild the OPA bundle the engine tests load, with the real `opa build`.

@@ -67,6 +67,17 @@ type Config struct {
 	Mutations Mutations `json:"mutations"`
 	// Exceptions says where PolicyException objects are honoured.
 	Exceptions ExceptionSettings `json:"exceptions"`
+	// Gatekeeper configures the Gatekeeper templates and constraints read
+	// from the cluster.
+	Gatekeeper GatekeeperConfig `json:"gatekeeper"`
+}
+
+// GatekeeperConfig configures Gatekeeper templates and constraints.
+type GatekeeperConfig struct {
+	// Sync names the kinds kept in data.inventory, which referential
+	// templates read (Gatekeeper's Config spec.sync.syncOnly). Tollgate
+	// must be allowed to list and watch them.
+	Sync []GroupVersionKind `json:"sync,omitempty"`
 }
 
 // Mutations configures what the mutating webhook adds to workloads.
@@ -364,6 +375,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	if file.PodSecurity != nil && file.PodSecurity.Version != "" {
 		cfg.PodSecurity.Version = file.PodSecurity.Version
 	}
+	if file.Gatekeeper != nil {
+		cfg.Gatekeeper = *file.Gatekeeper
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -410,6 +424,7 @@ type configFile struct {
 	Mutations        json.RawMessage           `json:"mutations"`
 	Exceptions       *ExceptionSettings        `json:"exceptions"`
 	PodSecurity      *PodSecurity              `json:"podSecurity"`
+	Gatekeeper       *GatekeeperConfig         `json:"gatekeeper"`
 }
 
 type labelRuleFile struct {
@@ -473,6 +488,14 @@ func (c *Config) Validate() error {
 		}
 		if pc.Template == "" || strings.HasPrefix(pc.Template, ".") || strings.HasSuffix(pc.Template, ".") || strings.Contains(pc.Template, "..") {
 			errs = append(errs, fmt.Errorf("podControllers[%d].template: %q is not a dotted path such as spec.template", i, pc.Template))
+		}
+	}
+	for i, k := range c.Gatekeeper.Sync {
+		if k.Version == "" {
+			errs = append(errs, fmt.Errorf("gatekeeper.sync[%d].version: required", i))
+		}
+		if k.Kind == "" {
+			errs = append(errs, fmt.Errorf("gatekeeper.sync[%d].kind: required", i))
 		}
 	}
 	for _, part := range []struct {

@@ -55,6 +55,7 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 		{"bad template", "podControllers: [{kind: Rollout, template: 'spec..template'}]\n", "podControllers[0].template: 'spec..template' does not match pattern"},
 		{"bad naming pattern", "parameters:\n  naming: {patterns: {Deployment: '[z-a]'}}\n", "parameters.naming.patterns.Deployment"},
 		{"bad pod security version", "podSecurity: {version: '1.30'}\n", "podSecurity.version: '1.30' does not match pattern"},
+		{"sync kind without a version", "gatekeeper:\n  sync: [{kind: Service}]\n", "gatekeeper.sync[0]: missing property 'version'"},
 		{"not yaml", "labels: [\n", "parsing"},
 		{"wrong type", "labels: 3\n", "labels: got number, want object"},
 	}

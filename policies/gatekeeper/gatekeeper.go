@@ -14,6 +14,7 @@ import (
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/drivers/k8scel"
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/target"
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/util"
+	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 
 	"github.com/tollgate-dev/tollgate/policies"
 )
@@ -72,6 +73,9 @@ type Evaluator struct {
 	constraints map[drivers.ConstraintKey]*policies.Metadata
 	metas       []policies.Metadata
 	kinds       []policies.GroupVersionKind
+	// crds are the loaded templates' constraint CRDs, as the framework
+	// client made them (its internal apiextensions type), sorted by name.
+	crds []*apiextensions.CustomResourceDefinition
 }
 
 // enforcementPoint is Gatekeeper's name for where a review happens, by
@@ -173,6 +177,10 @@ func compile(ctx context.Context, objs []Object, opts Options, c *constraintclie
 	for _, o := range templs {
 		l.addTemplate(ctx, o)
 	}
+	for _, t := range l.templates {
+		e.crds = append(e.crds, t.crd)
+	}
+	slices.SortFunc(e.crds, func(a, b *apiextensions.CustomResourceDefinition) int { return strings.Compare(a.Name, b.Name) })
 	for _, o := range cons {
 		if c := l.addConstraint(ctx, o); c != nil {
 			e.constraints[drivers.ConstraintKey{Kind: c.kind, Name: c.name}] = &c.meta

@@ -267,7 +267,7 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 	images, imageItems, imageResults, recheck := l.imagePolicies(ctx)
 	l.recheckImages = recheck
 	l.generation++
-	st := review.NewSet(engine, exceptions, l.generation, l.plugins(ctx)...)
+	st := review.NewSet(engine, exceptions, l.generation, l.plugins(ctx, engine.Config())...)
 	st.Images = images
 	l.opts.State.Store(st)
 	l.reloaded("ok", len(st.Policies()))

@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/review"
 )
 
@@ -24,6 +25,13 @@ type Format interface {
 	Watch(ctx context.Context, c cache.Cache, reload func()) error
 }
 
+// Configurer is the optional capability of a format that reads the config
+// in force (Gatekeeper's gatekeeper.sync); it is called before Watch and
+// Load on every reload.
+type Configurer interface {
+	Configure(cfg *policies.Config)
+}
+
 // Problem is an object of a format that did not load, and why.
 type Problem struct {
 	Object  client.Object
@@ -37,11 +45,14 @@ type EventRecorder interface {
 	Eventf(object client.Object, eventtype, reason, messageFmt string, args ...any)
 }
 
-// plugins loads every format, and reports problems it had not reported for
-// the same object and message yet.
-func (l *Loader) plugins(ctx context.Context) []review.Plugin {
+// plugins loads every format with the config in force, and reports
+// problems it had not reported for the same object and message yet.
+func (l *Loader) plugins(ctx context.Context, cfg *policies.Config) []review.Plugin {
 	var out []review.Plugin
 	for _, f := range l.opts.Formats {
+		if c, ok := f.(Configurer); ok {
+			c.Configure(cfg)
+		}
 		p, problems := f.Load(ctx, l.opts.Client)
 		out = append(out, p)
 		if l.opts.Cache != nil {

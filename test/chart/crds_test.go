@@ -2,6 +2,7 @@ package chart
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,15 +11,21 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
 )
 
+// gatekeeperCRD is the file of Gatekeeper's ConstraintTemplate CRD, which
+// `make generate` copies from the constraint framework module.
+const gatekeeperCRD = "templates.gatekeeper.sh_constrainttemplates.yaml"
+
 // crdTemplate wraps a CRD that `make generate` wrote into the chart's
-// template for it: installed while crds.enabled, kept on uninstall while
+// template for it: installed while crds.enabled (and, for Gatekeeper's
+// ConstraintTemplate, gatekeeper.installCRDs), kept on uninstall while
 // crds.keep, labelled like the release.
-func crdTemplate(generated []byte) ([]byte, error) {
+func crdTemplate(file string, generated []byte) ([]byte, error) {
 	if bytes.Contains(generated, []byte("{{")) {
 		return nil, errors.New("the CRD contains {{, which Helm would read as a template action")
 	}
@@ -28,7 +35,11 @@ func crdTemplate(generated []byte) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	b.WriteString("{{- /* Generated from charts/tollgate/crds by `make generate`; do not edit. */ -}}\n")
-	b.WriteString("{{- if .Values.crds.enabled }}\n")
+	if file == gatekeeperCRD {
+		b.WriteString("{{- if and .Values.crds.enabled .Values.gatekeeper.installCRDs }}\n")
+	} else {
+		b.WriteString("{{- if .Values.crds.enabled }}\n")
+	}
 	b.Write(bytes.Replace(bytes.TrimPrefix(generated, []byte("---\n")), []byte(meta), []byte(meta+
 		"    {{- if .Values.crds.keep }}\n"+
 		"    helm.sh/resource-policy: keep\n"+
@@ -60,7 +71,7 @@ func TestCRDTemplates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tpl, err := crdTemplate(data)
+		tpl, err := crdTemplate(filepath.Base(f), data)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -103,6 +114,29 @@ func TestCRDTemplates(t *testing.T) {
 	slices.Sort(wantNames)
 	if diff := cmp.Diff(wantNames, haveNames); diff != "" {
 		t.Errorf("CRD templates (-generated +templates), run make generate:\n%s", diff)
+	}
+}
+
+// TestGatekeeperCRD keeps the chart's ConstraintTemplate CRD equal to the
+// one of the constraint framework module Tollgate builds with (make
+// generate copies it).
+func TestGatekeeperCRD(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir, _, err := run(ctx, repoRoot(t), nil, "", "go", "list", "-m", "-f", "{{.Dir}}", "github.com/open-policy-agent/frameworks/constraint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(strings.TrimSpace(dir), "config", "crds", gatekeeperCRD))
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := os.ReadFile(filepath.Join(chartDir(t), "crds", gatekeeperCRD))
+	if err != nil {
+		t.Fatalf("%v: run make generate", err)
+	}
+	if !bytes.Equal(want, have) {
+		t.Errorf("charts/tollgate/crds/%s differs from the constraint framework module's; run make generate", gatekeeperCRD)
 	}
 }
 

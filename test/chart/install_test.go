@@ -47,8 +47,9 @@ var integrationCRDs = []struct{ module, file string }{
 //     kube-system and the release namespace;
 //   - the server, as the service account, creates its CA, patches caBundle
 //     into the chart's configurations, takes the leader Lease, writes
-//     TollgatePolicy and Budget status, audits a workload from before it
-//     into a Report, and is never forbidden anything;
+//     TollgatePolicy and Budget status, creates a Gatekeeper template's
+//     constraint CRD and an Event on a broken one, audits a workload from
+//     before it into a Report, and is never forbidden anything;
 //   - the README's path: a labelled namespace, a Deployment admitted and
 //     hardened, a privileged one denied;
 //   - the emergency exit: with the server gone, deleting the validating
@@ -199,6 +200,32 @@ spec:
 `)
 		waitFor(t, 30*time.Second, "the TollgatePolicy's status", func() bool {
 			return k.run("get", "tollgatepolicy", "no-team-change", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`) == "True"
+		})
+		// A Gatekeeper template: the server, as the service account, creates
+		// its constraint CRD; a broken one is a Warning Event.
+		k.run("apply", "-f", "-", gatekeeperTemplate("teamrequiredlabels", "TeamRequiredLabels", "not input.review.object.metadata.labels[label]"))
+		k.run("apply", "-f", "-", gatekeeperTemplate("teambroken", "TeamBroken", "not input[.review"))
+		waitFor(t, time.Minute, "the constraint CRD", func() bool {
+			out, _, _ := c.Kubectl(ctx, "get", "crd", "teamrequiredlabels.constraints.gatekeeper.sh", "-o", `jsonpath={.metadata.labels.app\.kubernetes\.io/managed-by}`)
+			return out == "tollgate"
+		})
+		// Constraints of the new kind: read, never written. (kubectl can only
+		// ask about a kind once it is served.)
+		for _, tc := range []struct{ args, want string }{
+			{"list teamrequiredlabels.constraints.gatekeeper.sh", "yes"},
+			{"watch teamrequiredlabels.constraints.gatekeeper.sh", "yes"},
+			{"update teamrequiredlabels.constraints.gatekeeper.sh --subresource=status", "no"},
+			{"delete teamrequiredlabels.constraints.gatekeeper.sh", "no"},
+		} {
+			sa := "system:serviceaccount:" + defaultRelease.namespace + ":tollgate"
+			out, _, _ := c.Kubectl(ctx, append([]string{"auth", "can-i", "--as", sa}, strings.Fields(tc.args)...)...)
+			if got := strings.TrimSpace(out); got != tc.want {
+				t.Errorf("can-i %s = %q, want %s", tc.args, got, tc.want)
+			}
+		}
+		waitFor(t, time.Minute, "the Event on the broken template", func() bool {
+			out, _, _ := c.Kubectl(ctx, "get", "events", "-n", "default", "--field-selector", "involvedObject.name=teambroken", "-o", "jsonpath={.items[*].reason}")
+			return strings.Contains(out, "NotLoaded")
 		})
 		// The background audit, as the service account: it lists what the
 		// policies match and writes the namespace's Report.
@@ -357,6 +384,13 @@ func checkRBAC(t *testing.T, k *kubectl) {
 		{def, true, "delete policyreports.wgpolicyk8s.io -n shop"},
 		{def, true, "create clusterreports.openreports.io"},
 		{def, true, "create events -n " + ns},
+		{def, true, "list constrainttemplates.templates.gatekeeper.sh"},
+		{def, true, "watch constrainttemplates.templates.gatekeeper.sh"},
+		{def, true, "create customresourcedefinitions.apiextensions.k8s.io"},
+		{def, true, "get customresourcedefinitions.apiextensions.k8s.io/teamrequiredlabels.constraints.gatekeeper.sh"},
+		{def, true, "update customresourcedefinitions.apiextensions.k8s.io/teamrequiredlabels.constraints.gatekeeper.sh"},
+		{def, true, "create events.events.k8s.io -n default"},
+		{def, true, "patch events.events.k8s.io -n default"},
 		// What it must never do.
 		{def, false, "list secrets --all-namespaces"},
 		{def, false, "watch secrets --all-namespaces"},
@@ -388,6 +422,14 @@ func checkRBAC(t *testing.T, k *kubectl) {
 		{def, false, "create clusterrolebindings.rbac.authorization.k8s.io"},
 		{def, false, "impersonate users"},
 		{def, false, "create serviceaccounts/token -n shop"},
+		// Gatekeeper's objects are read, never written; CRDs are never
+		// listed, watched or deleted.
+		{def, false, "update constrainttemplates.templates.gatekeeper.sh"},
+		{def, false, "delete customresourcedefinitions.apiextensions.k8s.io/teamrequiredlabels.constraints.gatekeeper.sh"},
+		{def, false, "list customresourcedefinitions.apiextensions.k8s.io"},
+		{def, false, "watch customresourcedefinitions.apiextensions.k8s.io"},
+		{def, false, "patch customresourcedefinitions.apiextensions.k8s.io/tollgatepolicies.tollgate.dev"},
+		{def, false, "create events.events.k8s.io -n shop"},
 		// Pull secrets only in the listed namespaces; no certificate
 		// Secret or webhook configuration writes with cert-manager.
 		{full, true, "get secrets/pull-secret -n search"},
@@ -404,6 +446,10 @@ func checkRBAC(t *testing.T, k *kubectl) {
 		{lean, true, "get secrets/budget-webhooks -n " + offRelease.namespace},
 		{lean, false, "create reports.openreports.io -n shop"},
 		{lean, true, "list pods --all-namespaces"},
+		// Beside Gatekeeper (gatekeeper.createConstraintCRDs=false): no CRD writes.
+		{lean, false, "create customresourcedefinitions.apiextensions.k8s.io"},
+		{lean, false, "update customresourcedefinitions.apiextensions.k8s.io/teamrequiredlabels.constraints.gatekeeper.sh"},
+		{lean, true, "list constrainttemplates.templates.gatekeeper.sh"},
 	} {
 		want := map[bool]string{true: "yes", false: "no"}[tc.allowed]
 		args := append([]string{"auth", "can-i", "--as", tc.as}, strings.Fields(tc.args)...)
@@ -527,6 +573,33 @@ func readModuleFile(t *testing.T, module, file string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// gatekeeperTemplate is a ConstraintTemplate of kind requiring the labels
+// its constraints list; cond is the Rego condition on a label.
+func gatekeeperTemplate(name, kind, cond string) string {
+	return fmt.Sprintf(`apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: %[1]s}
+spec:
+  crd:
+    spec:
+      names: {kind: %[2]s}
+      validation:
+        openAPIV3Schema:
+          type: object
+          properties:
+            labels: {type: array, items: {type: string}}
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package %[1]s
+
+        violation[{"msg": sprintf("label %%v is missing", [label])}] {
+          label := input.parameters.labels[_]
+          %[3]s
+        }
+`, name, kind, cond)
 }
 
 // deployment is a Deployment in ns; privileged makes it break the

@@ -98,7 +98,8 @@ func withoutCRDs(stream string) string {
 
 // TestRenderedCRDs: with crds.enabled the chart renders exactly the CRDs
 // make generate wrote (plus the release's labels and the keep policy);
-// without it, none.
+// without it, none; with gatekeeper.installCRDs=false, all but Gatekeeper's
+// ConstraintTemplate.
 func TestRenderedCRDs(t *testing.T) {
 	want := crdObjects(t)
 	var have []string
@@ -127,6 +128,18 @@ func TestRenderedCRDs(t *testing.T) {
 		if kind(o) == "CustomResourceDefinition" {
 			t.Errorf("crds.enabled=false still renders CRD %s", name(o))
 		}
+	}
+	// Beside Gatekeeper (gatekeeper.installCRDs=false): Tollgate's own
+	// CRDs, not Gatekeeper's ConstraintTemplate.
+	have = nil
+	for _, o := range objects(t, render(t, offRelease)) {
+		if kind(o) == "CustomResourceDefinition" {
+			have = append(have, name(o))
+		}
+	}
+	wantOwn := slices.DeleteFunc(slices.Sorted(maps.Keys(want)), func(n string) bool { return n == "constrainttemplates.templates.gatekeeper.sh" })
+	if diff := cmp.Diff(wantOwn, slices.Sorted(slices.Values(have))); diff != "" {
+		t.Errorf("CRDs rendered with gatekeeper.installCRDs=false (-want +rendered):\n%s", diff)
 	}
 }
 

@@ -47,6 +47,9 @@ policies:
   images-no-latest: {action: warn}
 exceptions:
   namespaces: [platform-exceptions]
+gatekeeper:
+  sync:
+    - {version: v1, kind: Service}
 `
 
 func TestMain(m *testing.M) {

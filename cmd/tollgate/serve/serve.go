@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -113,6 +114,9 @@ type Options struct {
 	Audit AuditOptions
 	// Version is the binary's, recorded on the reports the audit writes.
 	Version string
+	// Gatekeeper configures the Gatekeeper templates and constraints read
+	// from the cluster.
+	Gatekeeper GatekeeperOptions
 	// FinOps configures budgets: prices, Prometheus, the scan interval
 	// and alert routes. The zero value prices with OpenCost's defaults,
 	// counts requests only and sends no alerts.
@@ -134,6 +138,14 @@ type AuditOptions struct {
 	Interval time.Duration
 	// MaxResults caps the results of one report (default 1000).
 	MaxResults int
+}
+
+// GatekeeperOptions configure Gatekeeper templates and constraints.
+type GatekeeperOptions struct {
+	// NoConstraintCRDs leaves the CRDs of the templates' constraint kinds
+	// to Gatekeeper, running beside (--gatekeeper-crds=false). By default
+	// the leader creates them as Gatekeeper would.
+	NoConstraintCRDs bool
 }
 
 // FinOpsOptions configure the budget scanner and budget-aware admission.
@@ -289,12 +301,20 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	gk, err := loader.NewGatekeeperFormat(loader.GatekeeperOptions{
+		PolicyTimeout: opts.PolicyTimeout, CreateConstraintCRDs: !opts.Gatekeeper.NoConstraintCRDs, CRDs: direct,
+		Leader: leader, Logger: logger.With("component", "gatekeeper"),
+	})
+	if err != nil {
+		return err
+	}
 	ld, err := loader.New(loader.Options{
 		Client: mgr.GetClient(), Cache: mgr.GetCache(),
 		Base: opts.Modules, BaseData: opts.Data, FileConfig: opts.Config, ConfigName: opts.ConfigName,
 		PolicyTimeout: opts.PolicyTimeout, State: state, WriteStatus: leader,
 		Secrets: mgr.GetAPIReader(),
-		Formats: []loader.Format{loader.NewVAPFormat(loader.VAPOptions{Mapper: mgr.GetRESTMapper(), Logger: logger})},
+		Formats: []loader.Format{gk, loader.NewVAPFormat(loader.VAPOptions{Mapper: mgr.GetRESTMapper(), Logger: logger})},
+		Events:  eventRecorder{mgr.GetEventRecorder("tollgate")},
 		Metrics: metrics, Logger: logger,
 		OnLoad: func(ctx context.Context, st *review.Set) {
 			if auditor != nil {
@@ -324,6 +344,17 @@ func Run(ctx context.Context, opts Options) error {
 			return nil
 		})); err != nil {
 			return fmt.Errorf("adding the certificate rotator: %w", err)
+		}
+	}
+	// The elected leader reloads at once, to write what only the leader
+	// writes (constraint CRDs, Events on what did not load).
+	if opts.LeaderElection {
+		if err := mgr.Add(leaderRunnable(func(ctx context.Context) error {
+			ld.Trigger()
+			<-ctx.Done()
+			return nil
+		})); err != nil {
+			return err
 		}
 	}
 	// The elected leader brings the configurations up to date at once.
@@ -548,6 +579,18 @@ func applyConfigurations(ctx context.Context, c client.Client, mapper meta.RESTM
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// eventRecorder records the loader's Events with the events.k8s.io API
+// (controller-runtime's GetEventRecorderFor, of the core API, is
+// deprecated).
+type eventRecorder struct{ events.EventRecorder }
+
+var _ loader.EventRecorder = eventRecorder{}
+
+// Eventf implements loader.EventRecorder.
+func (r eventRecorder) Eventf(obj client.Object, eventtype, reason, messageFmt string, args ...any) {
+	r.EventRecorder.Eventf(obj, nil, eventtype, reason, "Load", messageFmt, args...)
+}
 
 // leaderRunnable runs f on the elected leader only.
 type leaderRunnable func(ctx context.Context) error

@@ -48,6 +48,7 @@ type serveFlags struct {
 	prices, prometheusURL          string
 	alertRoutes, clusterName       string
 	scanInterval                   time.Duration
+	gatekeeperCRDs                 bool
 }
 
 func newServeCmd(stdio IO) *cobra.Command {
@@ -59,7 +60,7 @@ func newServeCmd(stdio IO) *cobra.Command {
 labels, a hardened security context and resource defaults; /validate judges
 the final object with the policy engine. Policies, config and exceptions are
 read from the cluster (TollgatePolicy, TollgateConfig, TollgateException) and
-hot-reloaded. /healthz, /readyz and /metrics are served on the same port.
+hot-reloaded, and so are Gatekeeper ConstraintTemplates and Constraints. /healthz, /readyz and /metrics are served on the same port.
 
 With --cert-mode=self (the default) Tollgate runs its own CA, rotates it and
 the serving certificate, and patches caBundle in the webhook configurations;
@@ -108,6 +109,7 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.DurationVar(&f.scanInterval, "budget-scan-interval", 5*time.Minute, "how often spend is added to Budgets")
 	fl.StringVar(&f.alertRoutes, "alert-routes", "", "budget alert routes file: the default channel and channels (slack, teams, cloudevents) with webhook URLs in Secrets")
 	fl.StringVar(&f.clusterName, "cluster-name", "", "the cluster's name in budget alerts")
+	fl.BoolVar(&f.gatekeeperCRDs, "gatekeeper-crds", true, "create the CRD of each Gatekeeper ConstraintTemplate's constraint kind, as Gatekeeper does (on the leader); false when Gatekeeper runs beside and creates them")
 	fl.IntVar(&f.gcPercent, "gc-percent", 400, "Go GC target percentage (GOGC, which wins when set); higher trades memory for CPU")
 	fl.StringVar(&f.memoryLimit, "memory-limit", "64Mi", "soft limit of the Go heap (GOMEMLIMIT, which wins when set): the GC works harder near it; 0 for none")
 	return c
@@ -166,6 +168,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		FinOps:      fo,
 		Audit:       serve.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval, MaxResults: f.auditMaxResults},
 		Version:     Version(),
+		Gatekeeper:  serve.GatekeeperOptions{NoConstraintCRDs: !f.gatekeeperCRDs},
 		Images:      imagesig.Options{Timeout: f.imageTimeout, CacheTTL: f.imageCacheTTL, CacheSize: f.imageCacheSize, Insecure: f.insecureRegistries},
 		DecisionLog: webhook.NewDecisionLog(dlog), Logger: logger,
 		Ready: func() { logger.Info("ready: admission is served") },
