@@ -196,7 +196,7 @@ func (f *VAPFormat) Watch(ctx context.Context, c cache.Cache, reload func()) err
 	}
 	f.mu.Unlock()
 	for _, obj := range todo {
-		inf, err := c.GetInformer(ctx, obj)
+		inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false)) // a param kind Tollgate may not read must not stall the reload
 		if err != nil {
 			return fmt.Errorf("watching %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, err)
 		}
