@@ -16,7 +16,7 @@ const demoManifests = "../../../../test/demo/manifests/"
 func TestCheckGatekeeperAndVAP(t *testing.T) {
 	ns, svc := demoManifests+"namespace.yaml", demoManifests+"service.yaml"
 	gk := demoManifests + "gatekeeper"
-	vapFile, big := manifests+"vap/replicas.yaml", manifests+"vap/big.yaml"
+	vapFile, big := demoManifests+"vap/replicas.yaml", demoManifests+"vap/big.yaml"
 
 	code, r, errs := checkJSON(t, "", "--policy", gk, "--policy", vapFile, ns, svc, big)
 	if code != ExitFindings {
@@ -37,7 +37,7 @@ func TestCheckGatekeeperAndVAP(t *testing.T) {
 	}
 
 	// The same policies given among the inputs count the same way.
-	code, r2, _ := checkJSON(t, "", gk, vapFile, ns, svc, big)
+	code, r2, _ := checkJSON(t, "", gk+"/template.yaml", gk+"/constraint.yaml", vapFile, ns, svc, big)
 	if code != ExitFindings || len(r2.Results) != len(r.Results) {
 		t.Errorf("policies among the inputs: exit %d, %d results, want %d", code, len(r2.Results), len(r.Results))
 	}
@@ -145,7 +145,7 @@ func TestTestRunsGatorSuites(t *testing.T) {
 // defaults, as the API server orders them; check shows both in one patch
 // and judges the result.
 func TestCheckMutatingAdmissionPolicy(t *testing.T) {
-	code, r, errs := checkJSON(t, "", "--policy", manifests+"vap/mutating.yaml", demoManifests+"namespace.yaml", demoManifests+"web.yaml")
+	code, r, errs := checkJSON(t, "", "--policy", demoManifests+"vap/mutating.yaml", demoManifests+"namespace.yaml", demoManifests+"web.yaml")
 	if code != ExitOK || len(r.Mutations) != 1 {
 		t.Fatalf("exit %d, %d mutations; %s", code, len(r.Mutations), errs)
 	}
