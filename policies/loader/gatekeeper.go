@@ -389,8 +389,8 @@ func (f *GatekeeperFormat) list(ctx context.Context, c client.Reader) (map[strin
 		cl := &unstructured.UnstructuredList{}
 		cl.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 		if err := c.List(ctx, cl); err != nil {
-			if apimeta.IsNoMatchError(err) {
-				continue // no CRD yet, so no constraints
+			if apimeta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
+				continue // no CRD (yet, or any more: the mapper may still know it), so no constraints
 			}
 			return nil, nil, fmt.Errorf("listing %s constraints: %w", gvk.Kind, err)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -289,5 +290,28 @@ func TestGatekeeperFormatConstraintCRDs(t *testing.T) {
 		if changed := len(got.Spec.Versions) > 0; changed != tc.changed {
 			t.Errorf("%s: changed %v, want %v", tc.name, changed, tc.changed)
 		}
+	}
+}
+
+// TestGatekeeperFormatCRDGone: a constraint kind whose CRD was deleted
+// (while the API server's mapping of it is still cached) has no
+// constraints; its template loads and its CRD is created again.
+func TestGatekeeperFormatCRDGone(t *testing.T) {
+	ctx := context.Background()
+	c := clusterWith(t, []string{"TeamRequiredLabels"}, interceptor.Funcs{
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if list.GetObjectKind().GroupVersionKind().Kind == "TeamRequiredLabelsList" {
+				return apierrors.NewNotFound(schema.GroupResource{Group: "constraints.gatekeeper.sh", Resource: "teamrequiredlabels"}, "")
+			}
+			return c.List(ctx, list, opts...)
+		},
+	}, template("teamrequiredlabels", "TeamRequiredLabels", labelsRego, 1))
+	f := format(t, loader.GatekeeperOptions{CreateConstraintCRDs: true, CRDs: c})
+	if _, probs := f.Load(ctx, c); len(probs) != 0 {
+		t.Fatalf("problems: %v", problems(probs))
+	}
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := c.Get(ctx, client.ObjectKey{Name: "teamrequiredlabels.constraints.gatekeeper.sh"}, crd); err != nil {
+		t.Fatalf("the CRD was not created again: %v", err)
 	}
 }

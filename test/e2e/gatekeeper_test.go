@@ -165,6 +165,7 @@ func TestGatekeeperConstraints(t *testing.T) {
 	if _, _, err := apply(t, service("gk-shop", "legacy", nil, nil)); err != nil {
 		t.Fatal(err)
 	}
+	defer kubectl(t, "delete", "--ignore-not-found", "-n", "gk-shop", "service/legacy", "service/web", "configmap/settings")
 	defer kubectl(t, "delete", "--ignore-not-found", "crd", "teamrequiredlabels.constraints.gatekeeper.sh", "teambrokenrego.constraints.gatekeeper.sh")
 	defer kubectl(t, "delete", "--ignore-not-found", "constrainttemplate", "teamrequiredlabels", "teambrokenrego")
 	if _, _, err := apply(t, fmt.Sprintf(requiredLabelsTemplate, "teamrequiredlabels", "TeamRequiredLabels")); err != nil {
@@ -372,6 +373,7 @@ func TestGatekeeperReferentialTemplate(t *testing.T) {
 	if _, _, err := apply(t, claim("gk-a", "shop", "shop.example.com")); err != nil {
 		t.Fatal(err)
 	}
+	defer kubectl(t, "delete", "--ignore-not-found", "-n", "gk-a", "service/shop")
 	defer kubectl(t, "delete", "--ignore-not-found", "crd", "teamuniquehostname.constraints.gatekeeper.sh")
 	defer kubectl(t, "delete", "--ignore-not-found", "constrainttemplate", "teamuniquehostname")
 	if _, _, err := apply(t, uniqueHostnameTemplate); err != nil {
@@ -400,6 +402,7 @@ spec:
 	if _, stderr, err := apply(t, claim("gk-b", "blog", "blog.example.com")); err != nil {
 		t.Fatalf("a free hostname was denied: %v\n%s", err, stderr)
 	}
+	defer kubectl(t, "delete", "--ignore-not-found", "-n", "gk-b", "service/blog")
 	// A Service created after it.
 	eventually(t, 30*time.Second, func() error {
 		return denied(t, claim("gk-a", "blog-copy", "blog.example.com"), "already claimed by Service gk-b/blog")
