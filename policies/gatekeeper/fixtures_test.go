@@ -3,7 +3,6 @@ package gatekeeper_test
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"testing"
 
@@ -130,12 +129,6 @@ func admitted(op string, obj, old, ns map[string]any, user string) *policies.Inp
 	in.Operation = op
 	in.UserInfo = &policies.UserInfo{Username: user, UID: "uid-" + user, Groups: []string{"system:authenticated"}}
 	return in
-}
-
-func clone(o map[string]any) map[string]any {
-	c := maps.Clone(o)
-	c["metadata"] = maps.Clone(meta(o))
-	return c
 }
 
 func slicesSort(s []string) { slices.Sort(s) }
