@@ -75,7 +75,7 @@ func TestImageGateInReview(t *testing.T) {
 		{"a matched image without a digest", podWith(signed), false,
 			"[image-policy/corp] spec.containers[0].image: " + signed + " is not pinned to its digest; it verifies as " + signed + "@" + digest},
 		{"unsigned", podWith(host + "/team/unsigned:1.0"), false, "release: no signatures found"},
-		{"unmatched, denied by the policy", podWith("docker.io/library/nginx:1.27"), false, "no rule of the image policy matches index.docker.io/library/nginx"},
+		{"unmatched, denied by the policy", podWith("docker.io/library/nginx:1.27"), false, "no rule of the image policy matches docker.io/library/nginx"},
 		{"a malformed reference", podWith("UPPER/Case::bad"), false, "could not be verified: image \"UPPER/Case::bad\""},
 	}
 	for _, tc := range cases {

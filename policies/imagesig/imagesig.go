@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -117,12 +118,44 @@ func Compile(ctx context.Context, spec v1alpha1.ImagePolicySpec, secrets SecretR
 // Enforce reports whether a failed verification denies (else it warns).
 func (p *Policy) Enforce() bool { return p.enforce }
 
+// dockerHub is Docker Hub's registry as Tollgate names it everywhere: in
+// findings, in image-policy globs and in the library's registry policies
+// (distribution/reference's canonical form). Its aliases are normalised to
+// it, so a glob written for docker.io/library/* matches every Hub image.
+const dockerHub = "docker.io"
+
+// hubAliases are the other names of Docker Hub's registry.
+var hubAliases = []string{"index.docker.io", "registry-1.docker.io"}
+
+// Repository is the canonical repository of a reference, without tag or
+// digest: go-containerregistry's name with Docker Hub as docker.io
+// ("docker.io/library/nginx", "registry.corp.example/team/app").
+func Repository(ref name.Reference) string {
+	repo := ref.Context()
+	if reg := repo.RegistryStr(); reg == name.DefaultRegistry || slices.Contains(hubAliases, reg) {
+		return dockerHub + "/" + repo.RepositoryStr()
+	}
+	return repo.Name()
+}
+
+// canonicalGlob writes a glob's Docker Hub alias as docker.io, the form
+// Repository gives.
+func canonicalGlob(glob string) string {
+	for _, alias := range hubAliases {
+		if rest, ok := strings.CutPrefix(glob, alias+"/"); ok {
+			return dockerHub + "/" + rest
+		}
+	}
+	return glob
+}
+
 // globRegexp turns a glob on a canonical repository ("registry/team/*")
 // into an anchored regexp: "*" within a path segment, "**" across them.
 func globRegexp(glob string) (*regexp.Regexp, error) {
 	if glob == "" {
 		return nil, errors.New("empty")
 	}
+	glob = canonicalGlob(glob)
 	var b strings.Builder
 	b.WriteString("^")
 	for i := 0; i < len(glob); i++ {
@@ -292,7 +325,7 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, keychain
 	if err != nil {
 		return nil, fmt.Errorf("image %q: %w", image, err)
 	}
-	repo := ref.Context().Name()
+	repo := Repository(ref)
 	var r *rule
 	for i := range p.rules {
 		if p.rules[i].re.MatchString(repo) {

@@ -48,7 +48,7 @@ func (p *Policy) Matches(image string) bool {
 	if err != nil {
 		return false
 	}
-	repo := ref.Context().Name()
+	repo := Repository(ref)
 	for i := range p.rules {
 		if p.rules[i].re.MatchString(repo) {
 			return true

@@ -73,7 +73,7 @@ func TestCheckImagePolicies(t *testing.T) {
 		t.Fatalf("offline: exit %d\n%s%s", code, out, stderr)
 	}
 	for _, want := range []string{
-		"image-policy/corp-images", "spec.containers[2].image", "no rule of the image policy matches index.docker.io/library/nginx",
+		"image-policy/corp-images", "spec.containers[2].image", "no rule of the image policy matches docker.io/library/nginx",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("offline output lacks %q:\n%s", want, out)
