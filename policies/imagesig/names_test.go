@@ -52,9 +52,9 @@ func TestOneCanonicalFormForDockerHub(t *testing.T) {
 		}
 	}
 	for img, want := range map[string]string{
-		"nginx":                         "docker.io/library/nginx",
-		"index.docker.io/team/app:1":    "docker.io/team/app",
-		"ghcr.io/corp/web:1.4":          "ghcr.io/corp/web",
+		"nginx":                      "docker.io/library/nginx",
+		"index.docker.io/team/app:1": "docker.io/team/app",
+		"ghcr.io/corp/web:1.4":       "ghcr.io/corp/web",
 		"127.0.0.1:5000/team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef": "127.0.0.1:5000/team/app",
 	} {
 		ref, err := name.ParseReference(img, name.WeakValidation)
