@@ -235,7 +235,7 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 }
 
 func (e *Engine) applicable(in *Input, hasPod bool) []*policy {
-	ns := in.objectNamespace()
+	ns := in.ObjectNamespace()
 	var out []*policy
 	for _, p := range e.policies {
 		if e.cfg.action(&p.meta) == ActionDisabled || e.cfg.exempt(p.meta.ID, ns) || !e.cfg.inScope(p.meta.ID, ns, in.Kind) {

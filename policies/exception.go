@@ -105,7 +105,7 @@ func (x *Exception) Covers(policy string, in *Input) bool {
 		name, _ = meta["generateName"].(string)
 	}
 	m := x.Match
-	if len(m.Namespaces) > 0 && !matchNamespace(m.Namespaces, in.objectNamespace()) {
+	if len(m.Namespaces) > 0 && !matchNamespace(m.Namespaces, in.ObjectNamespace()) {
 		return false
 	}
 	if len(m.Kinds) > 0 && !matchKinds(m.Kinds, in.Kind) {

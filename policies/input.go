@@ -121,10 +121,11 @@ func decodeRaw(raw []byte) (map[string]any, error) {
 	return m, nil
 }
 
-// objectNamespace is the namespace the object lives in: its own
+// ObjectNamespace is the namespace the object lives in: its own
 // metadata.namespace, else the Namespace given with it; a Namespace object
-// is its own namespace.
-func (in *Input) objectNamespace() string {
+// is its own namespace. Policy scopes, exceptions, registry credentials and
+// Budget scopes all read it, so they agree on where an object lives.
+func (in *Input) ObjectNamespace() string {
 	obj := in.Object
 	if obj == nil {
 		obj = in.OldObject

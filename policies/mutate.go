@@ -53,7 +53,7 @@ func (e *Engine) Mutate(in *Input, pins ...ImagePin) (*Mutation, error) {
 	}
 	p := &patcher{obj: deepCopyJSON(in.Object).(map[string]any), mut: mut}
 	cfg := e.cfg.Mutations
-	ns := in.objectNamespace()
+	ns := in.ObjectNamespace()
 	tmpl, hasTemplate := e.pods.template(in.Kind)
 	isPod := hasTemplate && len(tmpl) == 0
 	if in.SubResource != "" {

@@ -54,18 +54,10 @@ func (g *Gate) Check(ctx context.Context, in *policies.Input) ([]policies.Findin
 		return nil, fmt.Errorf("reading Budgets: %w", err)
 	}
 	var nsLabels map[string]string
-	ns := ""
-	if in.Namespace != nil {
-		if meta, ok := in.Namespace["metadata"].(map[string]any); ok {
-			nsLabels = stringMap(meta["labels"])
-			ns, _ = meta["name"].(string)
-		}
+	if meta, ok := in.Namespace["metadata"].(map[string]any); ok {
+		nsLabels = stringMap(meta["labels"])
 	}
-	if meta, ok := in.Object["metadata"].(map[string]any); ok {
-		if own, _ := meta["namespace"].(string); own != "" {
-			ns = own
-		}
-	}
+	ns := in.ObjectNamespace()
 	podLabels := templateLabels(in.Object)
 	added := change.Monthly.Total
 	cur := g.Estimator.Currency()

@@ -185,7 +185,7 @@ func (g *ImageGate) verify(ctx context.Context, s *Set, in *policies.Input, imgs
 			if g.Keychains == nil {
 				return
 			}
-			kc, err := g.Keychains.Keychain(ctx, objectNamespace(in), podSpec(s, in))
+			kc, err := g.Keychains.Keychain(ctx, in.ObjectNamespace(), podSpec(s, in))
 			if err != nil {
 				if g.Logger != nil {
 					g.Logger.WarnContext(ctx, "reading registry credentials failed; verifying anonymously", "error", err)
@@ -388,18 +388,4 @@ func (g *ImageGate) observe(policy string, res *imagesig.Result, err error) {
 	if g.Metrics != nil {
 		g.Metrics.ImageVerdict(policy, res, err)
 	}
-}
-
-// objectNamespace is the namespace the input's object lives in: its own
-// metadata.namespace, else that of the Namespace given with it.
-func objectNamespace(in *policies.Input) string {
-	for _, obj := range []map[string]any{in.Object, in.OldObject} {
-		meta, _ := obj["metadata"].(map[string]any)
-		if ns, _ := meta["namespace"].(string); ns != "" {
-			return ns
-		}
-	}
-	meta, _ := in.Namespace["metadata"].(map[string]any)
-	name, _ := meta["name"].(string)
-	return name
 }
