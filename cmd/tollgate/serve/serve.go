@@ -32,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -58,6 +59,16 @@ const (
 	// CertModeFiles: the certificate files in CertDir come from elsewhere
 	// (cert-manager); they are reloaded when they change.
 	CertModeFiles = "files"
+)
+
+// How /metrics is protected.
+const (
+	// MetricsAuthKubernetes admits a bearer token the API server
+	// authenticates (TokenReview) for a user it authorizes to get the
+	// non-resource URL /metrics (SubjectAccessReview).
+	MetricsAuthKubernetes = "kubernetes"
+	// MetricsAuthNone serves /metrics to anyone who reaches the port.
+	MetricsAuthNone = "none"
 )
 
 // Options configure `tollgate serve`.
@@ -121,6 +132,20 @@ type Options struct {
 	// and alert routes. The zero value prices with OpenCost's defaults,
 	// counts requests only and sends no alerts.
 	FinOps FinOpsOptions
+	// ClientAuth, when set, admits to /validate and /mutate only callers
+	// with a client certificate from its CA and an allowed name (the API
+	// server, configured with a kubeconfig for the webhook). When nil,
+	// every caller is served and its decisions are logged as
+	// unauthenticated, which the compliance report does not count as
+	// evidence.
+	ClientAuth *webhook.ClientAuthOptions
+	// MetricsAuth is MetricsAuthKubernetes (the default) or
+	// MetricsAuthNone.
+	MetricsAuth string
+	// MaxInFlight and MaxInFlightBytes bound each admission endpoint
+	// (zero: the webhook package's defaults; negative: unbounded).
+	MaxInFlight      int
+	MaxInFlightBytes int64
 	// DecisionLog receives one JSON line per decision.
 	DecisionLog *webhook.DecisionLog
 	Logger      *slog.Logger
@@ -183,6 +208,13 @@ func (o *Options) Validate() error {
 		return errors.New("serve: managing webhook configurations needs exactly one of --webhook-url and --service-name")
 	case o.MutateTimeout < 1 || o.MutateTimeout > 30 || o.ValidateTimeout < 1 || o.ValidateTimeout > 30:
 		return errors.New("serve: webhook timeouts must be 1 to 30 seconds")
+	case o.MetricsAuth != "" && o.MetricsAuth != MetricsAuthKubernetes && o.MetricsAuth != MetricsAuthNone:
+		return fmt.Errorf("serve: --metrics-auth %q: want %s or %s", o.MetricsAuth, MetricsAuthKubernetes, MetricsAuthNone)
+	}
+	if o.ClientAuth != nil {
+		if err := o.ClientAuth.Validate(); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
 	if o.URL != "" {
 		u, err := url.Parse(o.URL)
@@ -224,9 +256,23 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 
+	// Tollgate's series in a registry of this server's own (tests run two
+	// servers in one process); /metrics serves them with controller-runtime's.
+	reg := prometheus.NewRegistry()
+	metrics := webhook.NewMetrics(reg)
+	var clientAuth *webhook.ClientAuth
+	if opts.ClientAuth != nil {
+		ca := *opts.ClientAuth
+		ca.Metrics, ca.Logger = metrics, logger.With("component", "client-auth")
+		if clientAuth, err = webhook.NewClientAuth(ca); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	} else {
+		logger.Warn("no client CA: admission requests are not authenticated and their decisions are no evidence (--client-ca-file)")
+	}
 	srv := crwebhook.NewServer(crwebhook.Options{
 		Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir,
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }, clientAuth.TLSConfig},
 	})
 	mgr, err := ctrl.NewManager(opts.REST, manager.Options{
 		Scheme:                  scheme,
@@ -256,10 +302,6 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 
-	// Tollgate's series in a registry of this server's own (tests run two
-	// servers in one process); /metrics serves them with controller-runtime's.
-	reg := prometheus.NewRegistry()
-	metrics := webhook.NewMetrics(reg)
 	state := &review.Holder{}
 	requestTimeout := time.Duration(min(opts.MutateTimeout, opts.ValidateTimeout))*time.Second - 500*time.Millisecond
 	if opts.PolicyTimeout <= 0 || opts.PolicyTimeout > requestTimeout {
@@ -292,6 +334,7 @@ func Run(ctx context.Context, opts Options) error {
 		Metrics:      metrics,
 		DecisionLog:  opts.DecisionLog,
 		Logger:       logger,
+		MaxInFlight:  opts.MaxInFlight, MaxInFlightBytes: opts.MaxInFlightBytes,
 	})
 	if err != nil {
 		return err
@@ -418,8 +461,8 @@ func Run(ctx context.Context, opts Options) error {
 	// waits for the reviews in flight.
 	mgrCtx, stopMgr := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopMgr()
-	srv.Register("/mutate", keepThroughShutdown(mgrCtx, reviewer.Handler(webhook.WebhookMutate, reviewer.Mutate)))
-	srv.Register("/validate", keepThroughShutdown(mgrCtx, reviewer.Handler(webhook.WebhookValidate, reviewer.Validate)))
+	srv.Register("/mutate", keepThroughShutdown(mgrCtx, clientAuth.Wrap(webhook.WebhookMutate, reviewer.Handler(webhook.WebhookMutate, reviewer.Mutate))))
+	srv.Register("/validate", keepThroughShutdown(mgrCtx, clientAuth.Wrap(webhook.WebhookValidate, reviewer.Handler(webhook.WebhookValidate, reviewer.Validate))))
 	srv.Register("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }))
 	srv.Register("/readyz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if err := ready(); err != nil {
@@ -428,7 +471,12 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	}))
-	srv.Register("/metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
+	metricsHandler, err := protectMetrics(opts, mgr.GetHTTPClient(), logger,
+		promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
+	if err != nil {
+		return err
+	}
+	srv.Register("/metrics", metricsHandler)
 
 	go func() {
 		<-ctx.Done()
@@ -675,4 +723,20 @@ func newAuditor(mgr manager.Manager, opts Options, state *review.Holder, reg pro
 		Skip: []string{opts.Namespace}, Interval: opts.Audit.Interval,
 		Registerer: reg, Logger: logger.With("component", "audit"),
 	})
+}
+
+// protectMetrics puts h behind the authentication and authorization
+// --metrics-auth asks for: by default a bearer token checked with
+// TokenReview, for a user a SubjectAccessReview allows to get /metrics
+// (controller-runtime's filter for its own metrics server).
+func protectMetrics(opts Options, hc *http.Client, logger *slog.Logger, h http.Handler) (http.Handler, error) {
+	if opts.MetricsAuth == MetricsAuthNone {
+		logger.Warn("/metrics is served without authentication (--metrics-auth=none)")
+		return h, nil
+	}
+	filter, err := filters.WithAuthenticationAndAuthorization(opts.REST, hc)
+	if err != nil {
+		return nil, fmt.Errorf("serve: metrics authentication: %w", err)
+	}
+	return filter(logr.FromSlogHandler(logger.With("component", "metrics").Handler()), h)
 }
