@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -326,7 +327,7 @@ func TestChainAcrossRestarts(t *testing.T) {
 	}
 	// The second run removed whole: the third's start does not link.
 	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
-	cut := append(lines[:4:4], lines[6:]...)
+	cut := slices.Concat(lines[:4], lines[6:])
 	d = readChain(t, strings.Join(cut, "\n")+"\n", nil)
 	if d.Integrity[0].Status != compliance.IntegrityBroken {
 		t.Errorf("a removed run was not found: %+v", d.Integrity[0])

@@ -463,7 +463,7 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 		if hr.ContentLength > MaxBodyBytes {
 			r.opts.Metrics.rejectedRequest(webhook, "too_large")
 			w.Header().Set("Connection", "close")
-			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes is over the %d byte limit", hr.ContentLength, MaxBodyBytes))
+			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes: body is over the %d byte limit", hr.ContentLength, MaxBodyBytes))
 			return
 		}
 		weight := hr.ContentLength
