@@ -2,12 +2,10 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -135,7 +133,7 @@ func TestCertRotationWhileRequestsFlow(t *testing.T) {
 // creates its validating webhook answered.
 func validatedPods(t *testing.T, port int) int64 {
 	t.Helper()
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the test reads its own server
+	hc := apiServerClient(t) // with a token allowed to get /metrics
 	resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d/metrics", port))
 	if err != nil {
 		t.Fatal(err)

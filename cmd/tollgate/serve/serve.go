@@ -32,7 +32,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -723,20 +722,4 @@ func newAuditor(mgr manager.Manager, opts Options, state *review.Holder, reg pro
 		Skip: []string{opts.Namespace}, Interval: opts.Audit.Interval,
 		Registerer: reg, Logger: logger.With("component", "audit"),
 	})
-}
-
-// protectMetrics puts h behind the authentication and authorization
-// --metrics-auth asks for: by default a bearer token checked with
-// TokenReview, for a user a SubjectAccessReview allows to get /metrics
-// (controller-runtime's filter for its own metrics server).
-func protectMetrics(opts Options, hc *http.Client, logger *slog.Logger, h http.Handler) (http.Handler, error) {
-	if opts.MetricsAuth == MetricsAuthNone {
-		logger.Warn("/metrics is served without authentication (--metrics-auth=none)")
-		return h, nil
-	}
-	filter, err := filters.WithAuthenticationAndAuthorization(opts.REST, hc)
-	if err != nil {
-		return nil, fmt.Errorf("serve: metrics authentication: %w", err)
-	}
-	return filter(logr.FromSlogHandler(logger.With("component", "metrics").Handler()), h)
 }
