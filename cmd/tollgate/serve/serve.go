@@ -247,18 +247,12 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("connecting to the API server: %w", err)
 	}
 
-	// Certificates first: the HTTPS server cannot start without them.
-	var rotator *certs.Rotator
-	if opts.CertMode == CertModeSelf {
-		if rotator, err = startCerts(ctx, direct, opts, logger); err != nil {
-			return err
-		}
-	}
-
 	// Tollgate's series in a registry of this server's own (tests run two
 	// servers in one process); /metrics serves them with controller-runtime's.
 	reg := prometheus.NewRegistry()
 	metrics := webhook.NewMetrics(reg)
+	// The client CA is read before anything starts: a bad file stops the
+	// server with its path.
 	var clientAuth *webhook.ClientAuth
 	if opts.ClientAuth != nil {
 		ca := *opts.ClientAuth
@@ -269,6 +263,14 @@ func Run(ctx context.Context, opts Options) error {
 	} else {
 		logger.Warn("no client CA: admission requests are not authenticated and their decisions are no evidence (--client-ca-file)")
 	}
+	// Certificates first: the HTTPS server cannot start without them.
+	var rotator *certs.Rotator
+	if opts.CertMode == CertModeSelf {
+		if rotator, err = startCerts(ctx, direct, opts, logger); err != nil {
+			return err
+		}
+	}
+
 	srv := crwebhook.NewServer(crwebhook.Options{
 		Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }, clientAuth.TLSConfig},

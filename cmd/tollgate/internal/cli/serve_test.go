@@ -53,6 +53,13 @@ current-context: c
 		{"config", []string{"serve", "--config", "/nonexistent/tollgate.yaml"}, "reading config: stat /nonexistent/tollgate.yaml"},
 		{"kubeconfig missing", []string{"serve", "--kubeconfig", "/nonexistent/kubeconfig"}, "--kubeconfig: stat /nonexistent/kubeconfig"},
 		{"kubeconfig malformed", []string{"serve", "--kubeconfig", badKubeconfig}, "--kubeconfig: "},
+		{"client name without a CA", []string{"serve", "--kubeconfig", goodKubeconfig, "--client-name", "kube-apiserver"}, "--client-name needs --client-ca-file"},
+		{"client CA without names", []string{"serve", "--kubeconfig", goodKubeconfig, "--webhook-url", "https://127.0.0.1:9443", "--client-ca-file", badPrices}, "at least one allowed client name is required (--client-name)"},
+		{"client CA not a certificate", []string{"serve", "--kubeconfig", goodKubeconfig, "--webhook-url", "https://127.0.0.1:9443", "--client-ca-file", badPrices, "--client-name", "x"}, "no PEM certificate in it"},
+		{"metrics auth", []string{"serve", "--kubeconfig", goodKubeconfig, "--webhook-url", "https://127.0.0.1:9443", "--metrics-auth", "basic"}, `--metrics-auth "basic": want kubernetes or none`},
+		{"in-flight bytes", []string{"serve", "--kubeconfig", goodKubeconfig, "--max-in-flight-bytes", "1Mi"}, "--max-in-flight-bytes 1Mi: below the largest request"},
+		{"in-flight bytes not a quantity", []string{"serve", "--kubeconfig", goodKubeconfig, "--max-in-flight-bytes", "lots"}, `--max-in-flight-bytes "lots"`},
+		{"decision log key too short", []string{"serve", "--kubeconfig", goodKubeconfig, "--decision-log-key-file", badPrices}, "want at least 16"},
 		{"unknown flag", []string{"serve", "--ports", "1"}, "unknown flag: --ports"},
 		{"stray argument", []string{"serve", "now"}, `unknown command "now"`},
 	}
