@@ -57,7 +57,11 @@ func flood(ctx context.Context, opts options, log *slog.Logger, out io.Writer) e
 	if err != nil {
 		return fmt.Errorf("starting the control plane: %w", err)
 	}
-	defer c.Stop()
+	defer func() {
+		if err := c.Stop(); err != nil {
+			log.Warn("stopping the control plane failed", "error", err)
+		}
+	}()
 	body := floodBody()
 	cases := []floodCase{
 		{name: "unbounded (--max-in-flight=-1 --max-in-flight-bytes=0)", args: []string{"--max-in-flight=-1", "--max-in-flight-bytes=0"}, cert: true},
@@ -82,7 +86,7 @@ func floodOne(ctx context.Context, opts options, log *slog.Logger, c *cluster.Cl
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(certDir)
+	defer func() { _ = os.RemoveAll(certDir) }()
 	port, err := proc.FreePort()
 	if err != nil {
 		return "", err
@@ -94,7 +98,11 @@ func floodOne(ctx context.Context, opts options, log *slog.Logger, c *cluster.Cl
 	if err != nil {
 		return "", err
 	}
-	defer srv.stop()
+	defer func() {
+		if err := srv.stop(); err != nil {
+			log.Warn("stopping tollgate serve failed", "error", err)
+		}
+	}()
 	idle, err := readMemory(srv.Pid())
 	if err != nil {
 		return "", err
