@@ -203,7 +203,8 @@ func TestForgedReviewsAreRefused(t *testing.T) {
 }
 
 // TestMetricsNeedAuthorization: /metrics answers only a token the API
-// server authenticates, for a user allowed to get /metrics.
+// server authenticates, for a user allowed to get /metrics; pprof is not
+// served on the webhook port.
 func TestMetricsNeedAuthorization(t *testing.T) {
 	base := fmt.Sprintf("https://127.0.0.1:%d", env.port)
 	for _, tt := range []struct {
@@ -219,6 +220,10 @@ func TestMetricsNeedAuthorization(t *testing.T) {
 		if code, body := getURL(t, clientWith(nil, tt.token), base+"/metrics"); code != tt.code {
 			t.Errorf("%s: HTTP %d %s; want %d", tt.name, code, tail(body, 300), tt.code)
 		}
+	}
+	// pprof is not on the webhook port (only with --pprof-address).
+	if code, _ := getURL(t, apiServerClient(t), base+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ on the webhook port: HTTP %d, want 404", code)
 	}
 }
 
