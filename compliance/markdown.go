@@ -256,7 +256,7 @@ func writeMarkdownIntegrity(p func(string, ...any), logs []LogIntegrity) {
 	p("\n")
 	for _, l := range logs {
 		for _, e := range l.Problems {
-			p("- %s line %d: %s\n", md(e.Source), e.Line, md(e.Error))
+			p("- %s: %s\n", md(e.Source), md(e.Error)) // the message names the line
 		}
 		if l.MoreProblems > 0 {
 			p("- %s: … and %d more\n", md(l.Source), l.MoreProblems)
