@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -125,5 +126,26 @@ func TestDecisionLogFailureKeepsAdmitting(t *testing.T) {
 	}
 	if n := f.reviewer.opts.DecisionLog.Lost(); n != 1 {
 		t.Errorf("lost %d, want 1", n)
+	}
+}
+
+// TestRateLimit: beyond the burst a request gets a fast 429, counted.
+func TestRateLimit(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	f.reviewer.opts.RateLimit, f.reviewer.opts.Burst = 0.001, 2 // no refill during the test
+	h := f.reviewer.Handler(WebhookValidate, f.reviewer.Validate)
+	body := review(t, "CREATE", "Pod", "shop", "p", privilegedPod, "")
+	var codes []int
+	for range 4 {
+		codes = append(codes, post(h, body, "application/json").Code)
+	}
+	if want := []int{200, 200, 429, 429}; !slices.Equal(codes, want) {
+		t.Errorf("codes %v, want %v", codes, want)
+	}
+	if n := testutil.ToFloat64(f.metrics.rejected.WithLabelValues(WebhookValidate, "rate")); n != 2 {
+		t.Errorf("rejected{rate} = %v", n)
+	}
+	if err := (&ReviewerOptions{State: f.reviewer.opts.State, Namespaces: fakeNamespaces{}, RateLimit: -1}).Validate(); err == nil {
+		t.Error("a negative rate was accepted")
 	}
 }

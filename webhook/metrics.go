@@ -84,7 +84,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_admission_rejected_total",
-			Help: "Admission requests turned away before review with 429 (in_flight: too many requests in flight; in_flight_bytes: too many body bytes in flight) or 413 (too_large).",
+			Help: "Admission requests turned away before review with 429 (in_flight: too many requests in flight; in_flight_bytes: too many body bytes in flight; rate: over the rate limit) or 413 (too_large).",
 		}, []string{"webhook", "reason"}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.policyTime, m.violations, m.errors, m.reloads, m.loaded, m.inFlight, m.images,

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -81,6 +82,13 @@ type ReviewerOptions struct {
 	// turns a bound off.
 	MaxInFlight      int
 	MaxInFlightBytes int64
+	// RateLimit, when above 0, is a token bucket per endpoint: this many
+	// requests a second on average, Burst (default twice RateLimit, at
+	// least 1) at once; beyond it a fast 429. Off by default: a cluster's
+	// admission rate varies with its deployments, and the in-flight bounds
+	// already cap what a flood costs.
+	RateLimit float64
+	Burst     int
 }
 
 // Default bounds per endpoint: far above what a cluster sends in normal
@@ -101,6 +109,9 @@ func (o *ReviewerOptions) Validate() error {
 	}
 	if o.Timeout < 0 {
 		return errors.New("reviewer: Timeout must not be negative")
+	}
+	if o.RateLimit < 0 || o.Burst < 0 {
+		return errors.New("reviewer: RateLimit and Burst must not be negative")
 	}
 	if o.MaxInFlightBytes > 0 && o.MaxInFlightBytes < MaxBodyBytes {
 		return fmt.Errorf("reviewer: MaxInFlightBytes %d is below the largest request (%d bytes): such a request could never be answered", o.MaxInFlightBytes, MaxBodyBytes)
@@ -458,8 +469,23 @@ type ReviewFunc func(ctx context.Context, req *admissionv1.AdmissionRequest) (*a
 // writes the response in the version the request came in.
 func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 	limit := newInFlight(r.opts.MaxInFlight, r.opts.MaxInFlightBytes)
+	var bucket *rate.Limiter
+	if r.opts.RateLimit > 0 {
+		burst := r.opts.Burst
+		if burst == 0 {
+			burst = max(int(2*r.opts.RateLimit), 1)
+		}
+		bucket = rate.NewLimiter(rate.Limit(r.opts.RateLimit), burst)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
 		start := time.Now()
+		if bucket != nil && !bucket.Allow() {
+			r.opts.Metrics.rejectedRequest(webhook, "rate")
+			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Connection", "close") // the body is not read
+			httpError(w, http.StatusTooManyRequests, "tollgate: admission request rate over the limit; retry")
+			return
+		}
 		if hr.ContentLength > MaxBodyBytes {
 			r.opts.Metrics.rejectedRequest(webhook, "too_large")
 			w.Header().Set("Connection", "close")

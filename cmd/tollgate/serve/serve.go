@@ -145,6 +145,10 @@ type Options struct {
 	// (zero: the webhook package's defaults; negative: unbounded).
 	MaxInFlight      int
 	MaxInFlightBytes int64
+	// RateLimit and RateBurst, when RateLimit is above 0, are a token
+	// bucket per admission endpoint (requests a second, burst).
+	RateLimit float64
+	RateBurst int
 	// DecisionLog receives one JSON line per decision.
 	DecisionLog *webhook.DecisionLog
 	Logger      *slog.Logger
@@ -336,6 +340,7 @@ func Run(ctx context.Context, opts Options) error {
 		DecisionLog:  opts.DecisionLog,
 		Logger:       logger,
 		MaxInFlight:  opts.MaxInFlight, MaxInFlightBytes: opts.MaxInFlightBytes,
+		RateLimit: opts.RateLimit, Burst: opts.RateBurst,
 	})
 	if err != nil {
 		return err

@@ -54,6 +54,8 @@ type serveFlags struct {
 	maxInFlight                    int
 	maxInFlightBytes               string
 	decisionLogKeyFile             string
+	rateLimit                      float64
+	rateBurst                      int
 }
 
 func newServeCmd(stdio IO) *cobra.Command {
@@ -129,6 +131,8 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.StringVar(&f.metricsAuth, "metrics-auth", serve.MetricsAuthKubernetes, "protection of /metrics: kubernetes (bearer token checked with TokenReview, get /metrics allowed by SubjectAccessReview) or none")
 	fl.IntVar(&f.maxInFlight, "max-in-flight", webhook.DefaultMaxInFlight, "admission requests each endpoint answers at once; beyond it a fast 429 (negative: unbounded)")
 	fl.StringVar(&f.maxInFlightBytes, "max-in-flight-bytes", "32Mi", "request bytes each endpoint holds at once; beyond it a fast 429 (at least 7Mi, the largest request; 0 for unbounded)")
+	fl.Float64Var(&f.rateLimit, "rate-limit", 0, "admission requests a second each endpoint accepts on average (token bucket; beyond it a fast 429); 0: no limit")
+	fl.IntVar(&f.rateBurst, "rate-burst", 0, "requests above --rate-limit accepted at once (default twice the rate)")
 	fl.StringVar(&f.decisionLogKeyFile, "decision-log-key-file", "", "secret key keying the decision log's hash chain (HMAC-SHA256); give the same file to tollgate report")
 	fl.StringVar(&f.memoryLimit, "memory-limit", "64Mi", "soft limit of the Go heap (GOMEMLIMIT, which wins when set): the GC works harder near it; 0 for none")
 	return c
@@ -186,6 +190,9 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 	case len(f.clientNames) > 0:
 		return fmt.Errorf("--client-name needs --client-ca-file: the names are checked on certificates from that CA")
 	}
+	if f.rateLimit < 0 || f.rateBurst < 0 {
+		return fmt.Errorf("--rate-limit %g, --rate-burst %d: want 0 or more", f.rateLimit, f.rateBurst)
+	}
 	var inFlightBytes int64
 	if q, err := resource.ParseQuantity(f.maxInFlightBytes); err != nil {
 		return fmt.Errorf("--max-in-flight-bytes %q: want a quantity such as 32Mi: %w", f.maxInFlightBytes, err)
@@ -219,6 +226,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		DecisionLog: dlog, Logger: logger,
 		ClientAuth: clientAuth, MetricsAuth: f.metricsAuth,
 		MaxInFlight: f.maxInFlight, MaxInFlightBytes: inFlightBytes,
+		RateLimit: f.rateLimit, RateBurst: f.rateBurst,
 		Ready: func() { logger.Info("ready: admission is served") },
 	})
 }

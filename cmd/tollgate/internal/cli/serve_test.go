@@ -59,6 +59,7 @@ current-context: c
 		{"metrics auth", []string{"serve", "--kubeconfig", goodKubeconfig, "--webhook-url", "https://127.0.0.1:9443", "--metrics-auth", "basic"}, `--metrics-auth "basic": want kubernetes or none`},
 		{"in-flight bytes", []string{"serve", "--kubeconfig", goodKubeconfig, "--max-in-flight-bytes", "1Mi"}, "--max-in-flight-bytes 1Mi: below the largest request"},
 		{"in-flight bytes not a quantity", []string{"serve", "--kubeconfig", goodKubeconfig, "--max-in-flight-bytes", "lots"}, `--max-in-flight-bytes "lots"`},
+		{"negative rate", []string{"serve", "--kubeconfig", goodKubeconfig, "--rate-limit", "-1"}, "--rate-limit -1, --rate-burst 0: want 0 or more"},
 		{"decision log key too short", []string{"serve", "--kubeconfig", goodKubeconfig, "--decision-log-key-file", badPrices}, "want at least 16"},
 		{"unknown flag", []string{"serve", "--ports", "1"}, "unknown flag: --ports"},
 		{"stray argument", []string{"serve", "now"}, `unknown command "now"`},
