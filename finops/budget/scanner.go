@@ -307,17 +307,12 @@ func (idx *clusterIndex) scope(b *v1alpha1.Budget) (finops.Cluster, string, []ma
 	return sub, scope.String(), []map[string]string{idx.namespaces[ns].Annotations, own}, nil
 }
 
-// withNamespaceLabels is a pod's labels, with its namespace's for the keys
-// the pod does not carry (ownership labels the webhook had not yet copied).
+// withNamespaceLabels is a pod's labels as they are charged: its
+// namespace's value for every key the namespace sets, the pod's own for the
+// rest, so a workload cannot label itself out of (or into) a selector
+// Budget that names its namespace's team or cost-center.
 func withNamespaceLabels(obj, ns map[string]string) labels.Set {
-	out := make(labels.Set, len(obj)+len(ns))
-	for k, v := range ns {
-		out[k] = v
-	}
-	for k, v := range obj {
-		out[k] = v
-	}
-	return out
+	return labels.Set(finops.LabelsOfRecord(obj, ns))
 }
 
 func (s *Scanner) scanBudget(ctx context.Context, b *v1alpha1.Budget, idx *clusterIndex, stale bool, now time.Time) Figures {
