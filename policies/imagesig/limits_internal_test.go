@@ -21,7 +21,7 @@ func TestLimitTransport(t *testing.T) {
 		want string // error, or empty
 	}{
 		{"/abcde", ""},                      // 5000 bytes: exactly the cap
-		{"/abcdef", "more than 5000 bytes"}, // 6000
+		{"/abcdef", "larger than 5000 bytes"}, // 6000
 	} {
 		resp, err := client.Get(srv.URL + tc.path) //nolint:noctx // a local test server
 		if err != nil {
