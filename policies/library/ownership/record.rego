@@ -98,7 +98,7 @@ violation contains {"msg": msg, "path": array.concat(p, [key])} if {
 	got != null
 	got != want
 	msg := sprintf(
-		"label %q is %s, but namespace %q is %q: its spend is charged to the namespace's value, so this label names someone else",
+		"label %q is %s, but namespace %q sets it to %q: spend is charged to the namespace's value, so this label names someone else",
 		[key, _shown(got), _namespace_name, want],
 	)
 }

@@ -24,7 +24,7 @@ test_absent_labels_pass if {
 test_other_cost_center_on_template if {
 	v := record.violation with input as _deployment({}, {"cost-center": "cc-9999"})
 	v == {{
-		"msg": `label "cost-center" is "cc-9999", but namespace "payments" is "cc-1234": its spend is charged to the namespace's value, so this label names someone else`,
+		"msg": `label "cost-center" is "cc-9999", but namespace "payments" sets it to "cc-1234": spend is charged to the namespace's value, so this label names someone else`,
 		"path": ["spec", "template", "metadata", "labels", "cost-center"],
 	}}
 }
@@ -43,7 +43,7 @@ test_look_alikes_are_mismatches if {
 
 test_non_string_value if {
 	v := record.violation with input as _deployment({"cost-center": 1234}, {})
-	{x.msg | some x in v} == {`label "cost-center" is 1234 (not a string), but namespace "payments" is "cc-1234": its spend is charged to the namespace's value, so this label names someone else`}
+	{x.msg | some x in v} == {`label "cost-center" is 1234 (not a string), but namespace "payments" sets it to "cc-1234": spend is charged to the namespace's value, so this label names someone else`}
 }
 
 test_keys_the_namespace_does_not_set_are_free if {
