@@ -169,8 +169,8 @@ func TestHostileRegistryAnswersAreBounded(t *testing.T) {
 			if read > tc.cap+64<<10 {
 				t.Errorf("read %d bytes of the registry's answers; at most the cap (%d) and one chunk", read, tc.cap)
 			}
-			t.Logf("registry sent %d MiB into the socket, Tollgate read %d KiB; heap allocated during the call: %d MiB",
-				h.written.Load()>>20, read>>10, (after.TotalAlloc-before.TotalAlloc)>>20)
+			t.Logf("%v\nregistry sent %d MiB into the socket, Tollgate read %d KiB; heap allocated during the call: %d MiB",
+				err, h.written.Load()>>20, read>>10, (after.TotalAlloc-before.TotalAlloc)>>20)
 		})
 	}
 }

@@ -35,7 +35,7 @@
 #     Remove the label from the workload (Tollgate's mutating webhook copies
 #     the namespace's value) or set it to the namespace's value. A workload
 #     that another team pays for belongs in that team's namespace; where that
-#     cannot be, the platform team can approve a PolicyException for
+#     cannot be, the platform team can approve a TollgateException for
 #     ownership-of-record (its spend is still charged to the namespace).
 package tollgate.ownership.record
 
