@@ -6,7 +6,9 @@
 package tollgate.lib.owners
 
 # controlled holds for a Pod, ReplicaSet or Job whose controller Tollgate
-# found and judges: its own labels are the controller's template's.
+# found and judges: its own labels are the controller's template's. An
+# UPDATE that changes its labels (kubectl label on one pod) is the object's
+# own change, and is judged on the object.
 controlled if {
 	input.kind.kind in {"Pod", "ReplicaSet", "Job"}
 	c := input.controller
@@ -15,4 +17,10 @@ controlled if {
 	ref.uid == c.uid
 	ref.kind == c.kind
 	ref.name == c.name
+	not _labels_changed
+}
+
+_labels_changed if {
+	input.operation == "UPDATE"
+	object.get(input.object, ["metadata", "labels"], {}) != object.get(input, ["oldObject", "metadata", "labels"], {})
 }

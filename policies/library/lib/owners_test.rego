@@ -36,3 +36,19 @@ test_other_kinds_never_controlled if {
 	}
 	not owners.controlled with input as inp
 }
+
+_found := {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "api-7d9f", "uid": "u-1"}
+
+test_update_keeping_labels_stays_controlled if {
+	pod := object.union(_pod([_ref]), {"controller": _found, "operation": "UPDATE"})
+	inp := object.union(pod, {"oldObject": pod.object})
+	owners.controlled with input as inp
+}
+
+# kubectl label on one pod of a ReplicaSet is the pod's own change.
+test_update_changing_labels_is_judged_on_the_object if {
+	pod := object.union(_pod([_ref]), {"controller": _found, "operation": "UPDATE"})
+	relabelled := json.patch(pod, [{"op": "add", "path": "/object/metadata/labels", "value": {"cost-center": "cc-9"}}])
+	inp := object.union(relabelled, {"oldObject": pod.object})
+	not owners.controlled with input as inp
+}
