@@ -50,6 +50,13 @@ func TestOwnershipOfRecordThroughTheAPIServer(t *testing.T) {
 		t.Fatalf("look-alike team: %v\n%s", err, stderr)
 	}
 
+	// A claim is charged by its labels too.
+	pvc := fmt.Sprintf(`{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"data","namespace":%q,"labels":{"cost-center":"CC-9999"}},
+	 "spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}`, ns)
+	if _, stderr, err := apply(t, pvc, "--dry-run=server"); err == nil || !strings.Contains(stderr, "[ownership-of-record] metadata.labels.cost-center") {
+		t.Errorf("a claim charging another cost-center: %v\n%s", err, stderr)
+	}
+
 	// A label that is not one of record (owner) stays the workload's own;
 	// the ones of record are copied from the namespace.
 	if _, stderr, err := apply(t, recordDeployment(ns, "own-owner", 0, map[string]string{"owner": "bob"})); err != nil {
@@ -160,6 +167,11 @@ func TestForgedOwnershipThroughTheAPIServer(t *testing.T) {
 			}
 		})
 	}
+	// Named by the server (generateName), judged the same.
+	generated := strings.Replace(pod("", "v1", "ConfigMap", "decoy", string(cm.UID)), `"name":"",`, `"generateName":"forged-",`, 1)
+	if _, stderr, err := env.cluster.KubectlWithStdin(ctx, generated, "create", "-f", "-"); err == nil || !strings.Contains(stderr, `label "cost-center": the value is empty`) {
+		t.Errorf("a generateName pod claiming a ConfigMap: %v\n%s", err, stderr)
+	}
 	if pods, err := env.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err != nil || len(pods.Items) != 0 {
 		t.Fatalf("forged pods admitted: %v %v", pods, err)
 	}
@@ -172,6 +184,7 @@ func TestForgedOwnershipThroughTheAPIServer(t *testing.T) {
 	if _, stderr, err := apply(t, deploy); err != nil {
 		t.Fatalf("%v: %s", err, stderr)
 	}
+	var web string
 	eventually(t, 90*time.Second, func() error {
 		pods, err := env.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
 		if err != nil {
@@ -180,8 +193,14 @@ func TestForgedOwnershipThroughTheAPIServer(t *testing.T) {
 		if len(pods.Items) != 2 {
 			return fmt.Errorf("%d pods of the Deployment, want 2", len(pods.Items))
 		}
+		web = pods.Items[0].Name
 		return nil
 	})
+	// Relabelling one of those pods is the pod's own change: judged on it.
+	_, stderr, err := env.cluster.Kubectl(ctx, "label", "pod", web, "-n", ns, "cost-center=CC-9999", "--overwrite")
+	if err == nil || !strings.Contains(stderr, `[ownership-of-record] metadata.labels.cost-center: label "cost-center" is "CC-9999"`) {
+		t.Errorf("relabelling a Deployment's pod with another cost-center: %v\n%s", err, stderr)
+	}
 }
 
 // TestDockerHubImagesHaveOneName: an image policy written for
@@ -199,7 +218,8 @@ func TestDockerHubImagesHaveOneName(t *testing.T) {
 	}
 	t.Cleanup(func() { kubectl(t, "delete", "tollgateimagepolicy", "hub", "--ignore-not-found") })
 	waitImagePolicyReady(t, "hub")
-	for i, image := range []string{"nginx:1.27", "docker.io/library/nginx:1.27", "index.docker.io/library/nginx:1.27", "registry-1.docker.io/library/nginx:1.27", "library/nginx:1.27"} {
+	for i, image := range []string{"nginx:1.27", "docker.io/library/nginx:1.27", "index.docker.io/library/nginx:1.27", "registry-1.docker.io/library/nginx:1.27", "library/nginx:1.27",
+		"Docker.io/library/nginx:1.27", "index.docker.io:443/library/nginx:1.27"} {
 		var stderr string
 		eventually(t, 30*time.Second, func() error {
 			var err error
