@@ -65,7 +65,8 @@ _namespace_labels := l if {
 _namespace_name := object.get(input, ["namespace", "metadata", "name"], "")
 
 # Where an object carries labels that become a pod's or a claim's: its own
-# metadata, and each template on the way to its pod.
+# metadata, each template on the way to its pod, and a StatefulSet's claim
+# templates.
 _label_paths contains ["metadata", "labels"]
 
 _label_paths contains ["spec", "template", "metadata", "labels"] if {
@@ -81,6 +82,13 @@ _label_paths contains ["spec", "jobTemplate", "metadata", "labels"] if {
 _label_paths contains ["spec", "jobTemplate", "spec", "template", "metadata", "labels"] if {
 	input.kind.kind == "CronJob"
 	is_object(input.object.spec.jobTemplate.spec.template)
+}
+
+# A StatefulSet's claims are made from its volumeClaimTemplates.
+_label_paths contains ["spec", "volumeClaimTemplates", i, "metadata", "labels"] if {
+	input.kind.kind == "StatefulSet"
+	some i, t in input.object.spec.volumeClaimTemplates
+	is_object(t)
 }
 
 _skip if input.operation == "DELETE"

@@ -107,3 +107,21 @@ test_found_controller_skipped_claim_alone_not if {
 test_delete_skipped if {
 	count(record.violation) == 0 with input as object.union(_deployment({"team": "search"}, {}), {"operation": "DELETE"})
 }
+
+test_statefulset_claim_templates if {
+	inp := {
+		"kind": {"group": "apps", "version": "v1", "kind": "StatefulSet"},
+		"namespace": _ns,
+		"object": {
+			"metadata": {"name": "db"},
+			"spec": {
+				"template": {"metadata": {"labels": {"app": "db"}}},
+				"volumeClaimTemplates": [
+					{"metadata": {"name": "data", "labels": {"cost-center": "cc-1234"}}},
+					{"metadata": {"name": "logs", "labels": {"cost-center": "cc-9"}}},
+				],
+			},
+		},
+	}
+	{x.path | some x in record.violation} == {["spec", "volumeClaimTemplates", 1, "metadata", "labels", "cost-center"]} with input as inp
+}
