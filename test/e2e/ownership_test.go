@@ -104,8 +104,11 @@ spec:
 	wantBudget := "[budget/record/team-cap] this adds $29.26/month; team=payments is forecast at $140.00 of its $150.00 monthly budget"
 	eventually(t, 30*time.Second, func() error {
 		_, stderr, err = apply(t, stepOut, "--dry-run=server")
-		if err == nil || !strings.Contains(stderr, wantBudget) {
-			return fmt.Errorf("not denied by the Budget yet (its cache, the exception's): %v\n%s", err, stderr)
+		if err == nil {
+			return fmt.Errorf("admitted (the Budget's cache, the exception's): %s", stderr)
+		}
+		if !strings.Contains(stderr, wantBudget) {
+			return fmt.Errorf("not denied by the Budget yet: %w\n%s", err, stderr)
 		}
 		return nil
 	})
