@@ -71,6 +71,10 @@ func TestOwnersResolve(t *testing.T) {
 	owners.Add(
 		map[string]any{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": map[string]any{"name": "web-1", "namespace": "shop", "uid": "u1"}},
 		map[string]any{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": map[string]any{"name": "no-uid", "namespace": "shop"}},
+		// Malformed objects are skipped, never a panic.
+		nil,
+		map[string]any{"metadata": "x"},
+		map[string]any{"apiVersion": 1, "kind": []any{}, "metadata": map[string]any{"name": 2, "uid": true}},
 	)
 	tests := []struct {
 		name  string
