@@ -100,6 +100,13 @@ type Options struct {
 	// LeaderElection makes one replica the leader for certificate
 	// rotation, status writes and webhook configuration updates.
 	LeaderElection bool
+	// LeaseDuration, RenewDeadline and RetryPeriod time leader election:
+	// a standby takes over at most LeaseDuration after the leader last
+	// renewed; the leader steps down (and the process exits, for its
+	// supervisor to restart it) when it cannot renew for RenewDeadline,
+	// such as while the API server is away. Zero keeps controller-runtime's
+	// defaults (15s, 10s, 2s).
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// ShutdownDelay keeps serving (not ready) this long after a stop
 	// signal, so load balancers stop sending before the server goes.
 	ShutdownDelay time.Duration
@@ -184,6 +191,9 @@ func (o *Options) Validate() error {
 	case o.MutateTimeout < 1 || o.MutateTimeout > 30 || o.ValidateTimeout < 1 || o.ValidateTimeout > 30:
 		return errors.New("serve: webhook timeouts must be 1 to 30 seconds")
 	}
+	if err := o.validateLease(); err != nil {
+		return err
+	}
 	if o.URL != "" {
 		u, err := url.Parse(o.URL)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
@@ -191,6 +201,29 @@ func (o *Options) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validateLease checks the leader election timings as client-go's
+// elector would, but names the flags.
+func (o *Options) validateLease() error {
+	lease, renew, retry := orDefault(o.LeaseDuration, 15*time.Second), orDefault(o.RenewDeadline, 10*time.Second), orDefault(o.RetryPeriod, 2*time.Second)
+	switch {
+	case o.LeaseDuration < 0 || o.RenewDeadline < 0 || o.RetryPeriod < 0:
+		return errors.New("serve: leader election timings must not be negative")
+	case lease <= renew:
+		return fmt.Errorf("serve: --leader-elect-lease-duration %s must be longer than --leader-elect-renew-deadline %s", lease, renew)
+	case float64(renew) <= 1.2*float64(retry):
+		return fmt.Errorf("serve: --leader-elect-renew-deadline %s must be longer than 1.2 × --leader-elect-retry-period %s", renew, retry)
+	}
+	return nil
+}
+
+// orDefault is d, or def when d is zero.
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
 }
 
 // Run runs the admission server until ctx ends, then drains in-flight
@@ -237,6 +270,9 @@ func Run(ctx context.Context, opts Options) error {
 		LeaderElection:          opts.LeaderElection,
 		LeaderElectionID:        opts.Name + "-leader",
 		LeaderElectionNamespace: opts.Namespace,
+		LeaseDuration:           ptr(orDefault(opts.LeaseDuration, 15*time.Second)),
+		RenewDeadline:           ptr(orDefault(opts.RenewDeadline, 10*time.Second)),
+		RetryPeriod:             ptr(orDefault(opts.RetryPeriod, 2*time.Second)),
 		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		GracefulShutdownTimeout: ptr(30 * time.Second),
 	})
