@@ -1,0 +1,80 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// errStopped is returned by a restart of a cluster that Stop has stopped.
+var errStopped = errors.New("the cluster is stopped")
+
+// RestartAPIServer stops kube-apiserver (SIGTERM, SIGKILL after the stop
+// timeout) and starts it again on the same port, with the same serving
+// certificate, client CA and etcd, so that every client configuration and
+// kubeconfig handed out keeps working. It returns once the new process
+// answers /healthz. Fault tests call it while clients, informers and
+// webhooks are busy, to see how they ride out an API server that goes away
+// and comes back.
+//
+// ctx's deadline, if earlier than a minute away, bounds the start; envtest
+// cannot otherwise interrupt it. Restarts and Stop are serialised.
+func (c *Cluster) RestartAPIServer(ctx context.Context) error {
+	return c.restart(ctx, apiServerBinary, func(timeout time.Duration) error {
+		s := c.env.ControlPlane.APIServer
+		if err := s.Stop(); err != nil {
+			return fmt.Errorf("stopping kube-apiserver: %w", err)
+		}
+		s.StartTimeout = timeout
+		if err := s.Start(); err != nil {
+			return annotate(s.Out, fmt.Errorf("starting kube-apiserver again: %w", err))
+		}
+		return nil
+	})
+}
+
+// RestartEtcd stops etcd (SIGTERM, SIGKILL after the stop timeout) and
+// starts it again on the same client URL and data directory: everything
+// stored survives, and kube-apiserver, which keeps running, reconnects by
+// itself. It returns once etcd answers its health check; the API server
+// may take a moment longer to notice.
+//
+// ctx's deadline, if earlier than a minute away, bounds the start. Restarts
+// and Stop are serialised.
+func (c *Cluster) RestartEtcd(ctx context.Context) error {
+	return c.restart(ctx, etcdBinary, func(timeout time.Duration) error {
+		e := c.env.ControlPlane.Etcd
+		if err := e.Stop(); err != nil {
+			return fmt.Errorf("stopping etcd: %w", err)
+		}
+		e.StartTimeout = timeout
+		if err := e.Start(); err != nil {
+			return annotate(e.Out, fmt.Errorf("starting etcd again: %w", err))
+		}
+		return nil
+	})
+}
+
+// restart runs do under the restart lock, unless the cluster is stopped or
+// ctx is done.
+func (c *Cluster) restart(ctx context.Context, what string, do func(timeout time.Duration) error) error {
+	c.restartMu.Lock()
+	defer c.restartMu.Unlock()
+	if c.stopped || c.env == nil {
+		return fmt.Errorf("restarting %s: %w", what, errStopped)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("restarting %s: %w", what, err)
+	}
+	return do(startTimeout(ctx))
+}
+
+// annotate adds a process's last lines to err when w is its output.
+func annotate(w io.Writer, err error) error {
+	if o, ok := w.(*output); ok {
+		return o.annotate(err)
+	}
+	return err
+}
