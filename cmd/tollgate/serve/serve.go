@@ -367,7 +367,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := mgr.Add(ld); err != nil {
+	// Every replica loads policies, keeps its certificate files and
+	// watches its caches, leader or not: a standby must be ready to
+	// serve admission, and serves it (controller-runtime would run a
+	// runnable that does not say otherwise on the leader only).
+	if err := mgr.Add(everyReplica(ld.Start)); err != nil {
 		return fmt.Errorf("adding the loader: %w", err)
 	}
 	if rotator != nil {
@@ -375,7 +379,7 @@ func Run(ctx context.Context, opts Options) error {
 		if interval == 0 {
 			interval = time.Minute
 		}
-		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 			rotator.Run(ctx, leader, interval)
 			return nil
 		})); err != nil {
@@ -429,7 +433,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	var stopping, synced atomic.Bool
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 		synced.Store(mgr.GetCache().WaitForCacheSync(ctx))
 		return nil
 	})); err != nil {
@@ -635,6 +639,19 @@ func (f leaderRunnable) Start(ctx context.Context) error { return f(ctx) }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable.
 func (leaderRunnable) NeedLeaderElection() bool { return true }
+
+// everyReplica runs f on every replica, whether it leads or not.
+type everyReplica func(ctx context.Context) error
+
+var (
+	_ manager.LeaderElectionRunnable = everyReplica(nil)
+	_ manager.LeaderElectionRunnable = leaderRunnable(nil)
+)
+
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable.
+func (everyReplica) NeedLeaderElection() bool { return false }
 
 // finOps builds budget-aware admission and the budget scanner from the
 // options; both nil when FinOps is disabled.
