@@ -21,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/test/cluster"
@@ -47,6 +48,16 @@ policies:
   images-no-latest: {action: warn}
 `
 
+// faultPrices make a CPU core cost a cent a second, so that a Budget
+// crosses its thresholds within a run.
+const faultPrices = `
+currencyCode: USD
+CPU: "36"
+RAM: "0"
+GPU: "0"
+storage: "0"
+`
+
 // env is what every fault run shares: one control plane, haproxy in front
 // of the replicas' slots, an alert receiver and the files the replicas
 // read.
@@ -63,6 +74,7 @@ var env struct {
 	receiver  *receiver
 	routes    string
 	config    string
+	prices    string
 	mu        sync.Mutex
 	replicas  map[int]*replica // by slot port
 	nextIndex int
@@ -105,7 +117,9 @@ func run(m *testing.M) int {
 	}
 	defer c.Stop()
 	env.cluster = c
-	if env.kube, err = kubernetes.NewForConfig(c.Config()); err != nil {
+	cfg := c.Config()
+	cfg.WarningHandler = rest.NoWarnings{} // the audit run's pods are warned about by design
+	if env.kube, err = kubernetes.NewForConfig(cfg); err != nil {
 		return fail("%v", err)
 	}
 	if env.client, err = client.New(c.Config(), client.Options{Scheme: webhook.Scheme()}); err != nil {
@@ -127,6 +141,10 @@ channels:
 	if err := os.WriteFile(env.config, []byte(faultConfig), 0o600); err != nil {
 		return fail("%v", err)
 	}
+	env.prices = filepath.Join(env.dir, "prices.yaml")
+	if err := os.WriteFile(env.prices, []byte(faultPrices), 0o600); err != nil {
+		return fail("%v", err)
+	}
 	if err := setupNamespaces(ctx); err != nil {
 		return fail("%v", err)
 	}
@@ -142,12 +160,12 @@ channels:
 		}
 		env.slots = append(env.slots, p)
 	}
-	cfg := filepath.Join(env.dir, "haproxy.cfg")
-	if err := os.WriteFile(cfg, []byte(haproxyConfig(env.lbPort, env.slots)), 0o600); err != nil {
+	haCfg := filepath.Join(env.dir, "haproxy.cfg")
+	if err := os.WriteFile(haCfg, []byte(haproxyConfig(env.lbPort, env.slots)), 0o600); err != nil {
 		return fail("%v", err)
 	}
 	env.haLog = &proc.Buffer{}
-	if env.haproxy, err = proc.Start(haproxy, []string{"-db", "-f", cfg}, nil, env.haLog); err != nil {
+	if env.haproxy, err = proc.Start(haproxy, []string{"-db", "-f", haCfg}, nil, env.haLog); err != nil {
 		return fail("starting haproxy: %v", err)
 	}
 	defer env.haproxy.Stop(5 * time.Second)
@@ -269,7 +287,7 @@ func startReplica(extra ...string) (*replica, error) {
 		"--leader-elect-renew-deadline", renewDeadline.String(),
 		"--leader-elect-retry-period", retryPeriod.String(),
 		"--decision-log", filepath.Join(dir, "decisions.log"),
-		"--alert-routes", env.routes, "--cluster-name", "fault",
+		"--alert-routes", env.routes, "--cluster-name", "fault", "--prices", env.prices,
 		"--budget-scan-interval", "1s",
 		"--audit-interval", "2s",
 	}
