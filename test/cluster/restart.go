@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"time"
 )
 
@@ -12,7 +13,7 @@ import (
 var errStopped = errors.New("the cluster is stopped")
 
 // RestartAPIServer stops kube-apiserver (SIGTERM, SIGKILL after the stop
-// timeout) and starts it again on the same port, with the same serving
+// timeout of 15 seconds, which a busy API server can take) and starts it again on the same port, with the same serving
 // certificate, client CA and etcd, so that every client configuration and
 // kubeconfig handed out keeps working. It returns once the new process
 // answers /healthz. Fault tests call it while clients, informers and
@@ -24,8 +25,11 @@ var errStopped = errors.New("the cluster is stopped")
 func (c *Cluster) RestartAPIServer(ctx context.Context) error {
 	return c.restart(ctx, apiServerBinary, func(timeout time.Duration) error {
 		s := c.env.ControlPlane.APIServer
-		if err := s.Stop(); err != nil {
-			return fmt.Errorf("stopping kube-apiserver: %w", err)
+		// A stop that times out ends in SIGKILL: the restart goes on
+		// once the old process has let go of its port.
+		stopErr := s.Stop()
+		if err := waitPortFree(ctx, s.SecureServing.Address, s.SecureServing.Port); err != nil {
+			return fmt.Errorf("stopping kube-apiserver: %w", errors.Join(stopErr, err))
 		}
 		s.StartTimeout = timeout
 		if err := s.Start(); err != nil {
@@ -46,8 +50,9 @@ func (c *Cluster) RestartAPIServer(ctx context.Context) error {
 func (c *Cluster) RestartEtcd(ctx context.Context) error {
 	return c.restart(ctx, etcdBinary, func(timeout time.Duration) error {
 		e := c.env.ControlPlane.Etcd
-		if err := e.Stop(); err != nil {
-			return fmt.Errorf("stopping etcd: %w", err)
+		stopErr := e.Stop()
+		if err := waitPortFree(ctx, e.URL.Hostname(), e.URL.Port()); err != nil {
+			return fmt.Errorf("stopping etcd: %w", errors.Join(stopErr, err))
 		}
 		e.StartTimeout = timeout
 		if err := e.Start(); err != nil {
@@ -77,4 +82,26 @@ func annotate(w io.Writer, err error) error {
 		return o.annotate(err)
 	}
 	return err
+}
+
+// waitPortFree waits until nothing accepts connections on host:port any
+// more: the stopped process is gone, and a new one can listen there.
+func waitPortFree(ctx context.Context, host, port string) error {
+	addr := net.JoinHostPort(host, port)
+	deadline := time.Now().Add(stopTimeout)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return nil
+		}
+		_ = conn.Close()
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s still accepts connections %s after the stop", addr, stopTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -96,7 +96,11 @@ func runLoad(ctx context.Context, ns, prefix string, workers int, stop <-chan st
 				l.mu.Lock()
 				l.attempts = append(l.attempts, a)
 				l.mu.Unlock()
-				time.Sleep(10 * time.Millisecond)
+				pause := 10 * time.Millisecond
+				if a.err != nil && !a.violating {
+					pause = 100 * time.Millisecond // as a client backs off
+				}
+				time.Sleep(pause)
 			}
 		}()
 	}

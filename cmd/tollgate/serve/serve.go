@@ -102,10 +102,10 @@ type Options struct {
 	LeaderElection bool
 	// LeaseDuration, RenewDeadline and RetryPeriod time leader election:
 	// a standby takes over at most LeaseDuration after the leader last
-	// renewed; the leader steps down (and the process exits, for its
-	// supervisor to restart it) when it cannot renew for RenewDeadline,
-	// such as while the API server is away. Zero keeps controller-runtime's
-	// defaults (15s, 10s, 2s).
+	// renewed; the leader stops its leader's work (and stands for election
+	// again, serving admission all along) when it cannot renew for
+	// RenewDeadline, such as while the API server is away. Zero keeps
+	// client-go's usual values (15s, 10s, 2s).
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// ShutdownDelay keeps serving (not ready) this long after a stop
 	// signal, so load balancers stop sending before the server goes.
@@ -267,12 +267,6 @@ func Run(ctx context.Context, opts Options) error {
 		HealthProbeBindAddress:  "0",
 		PprofBindAddress:        opts.PprofAddress,
 		WebhookServer:           srv,
-		LeaderElection:          opts.LeaderElection,
-		LeaderElectionID:        opts.Name + "-leader",
-		LeaderElectionNamespace: opts.Namespace,
-		LeaseDuration:           ptr(orDefault(opts.LeaseDuration, 15*time.Second)),
-		RenewDeadline:           ptr(orDefault(opts.RenewDeadline, 10*time.Second)),
-		RetryPeriod:             ptr(orDefault(opts.RetryPeriod, 2*time.Second)),
 		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		GracefulShutdownTimeout: ptr(30 * time.Second),
 	})
@@ -280,17 +274,13 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 	mgr.GetWebhookServer() // adds srv to the manager's runnables
-	leader := func() bool {
-		if !opts.LeaderElection {
-			return true
-		}
-		select {
-		case <-mgr.Elected():
-			return true
-		default:
-			return false
-		}
+	// Leader election is Tollgate's own (leader.go): a lost lease stops
+	// the leader's work, not the process.
+	lead, err := newLeadership(opts, logger)
+	if err != nil {
+		return err
 	}
+	leader := lead.isLeader
 
 	// Tollgate's series in a registry of this server's own (tests run two
 	// servers in one process); /metrics serves them with controller-runtime's.
@@ -389,17 +379,15 @@ func Run(ctx context.Context, opts Options) error {
 	// The elected leader reloads at once, to write what only the leader
 	// writes (constraint CRDs, Events on what did not load).
 	if opts.LeaderElection {
-		if err := mgr.Add(leaderRunnable(func(ctx context.Context) error {
+		lead.add(func(ctx context.Context) error {
 			ld.Trigger()
 			<-ctx.Done()
 			return nil
-		})); err != nil {
-			return err
-		}
+		})
 	}
 	// The elected leader brings the configurations up to date at once.
 	if opts.ManageWebhooks && opts.LeaderElection {
-		if err := mgr.Add(leaderRunnable(func(ctx context.Context) error {
+		lead.add(func(ctx context.Context) error {
 			if st := state.Load(); st != nil {
 				if err := applyConfigurations(ctx, direct, mgr.GetRESTMapper(), rotator, st, opts); err != nil {
 					logger.ErrorContext(ctx, "updating webhook configurations failed", "error", err)
@@ -407,9 +395,7 @@ func Run(ctx context.Context, opts Options) error {
 			}
 			<-ctx.Done()
 			return nil
-		})); err != nil {
-			return err
-		}
+		})
 	}
 
 	// Namespaces are read on every request: their informer starts with the
@@ -419,18 +405,17 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("watching namespaces: %w", err)
 	}
 	if auditor != nil {
-		if err := mgr.Add(leaderRunnable(auditor.Run)); err != nil {
-			return fmt.Errorf("adding the audit: %w", err)
-		}
+		lead.add(auditor.Run)
 	}
 	if scanner != nil {
 		if _, err := mgr.GetCache().GetInformer(ctx, &v1alpha1.Budget{}); err != nil {
 			return fmt.Errorf("watching Budgets: %w", err)
 		}
 		// One replica tallies spend and sends alerts: the leader.
-		if err := mgr.Add(leaderRunnable(scanner.Run)); err != nil {
-			return fmt.Errorf("adding the budget scanner: %w", err)
-		}
+		lead.add(scanner.Run)
+	}
+	if err := mgr.Add(lead); err != nil {
+		return fmt.Errorf("adding leader election: %w", err)
 	}
 	var stopping, synced atomic.Bool
 	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
@@ -632,21 +617,10 @@ func (r eventRecorder) Eventf(obj client.Object, eventtype, reason, messageFmt s
 	r.EventRecorder.Eventf(obj, nil, eventtype, reason, "Load", messageFmt, args...)
 }
 
-// leaderRunnable runs f on the elected leader only.
-type leaderRunnable func(ctx context.Context) error
-
-func (f leaderRunnable) Start(ctx context.Context) error { return f(ctx) }
-
-// NeedLeaderElection implements manager.LeaderElectionRunnable.
-func (leaderRunnable) NeedLeaderElection() bool { return true }
-
 // everyReplica runs f on every replica, whether it leads or not.
 type everyReplica func(ctx context.Context) error
 
-var (
-	_ manager.LeaderElectionRunnable = everyReplica(nil)
-	_ manager.LeaderElectionRunnable = leaderRunnable(nil)
-)
+var _ manager.LeaderElectionRunnable = everyReplica(nil)
 
 func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
 

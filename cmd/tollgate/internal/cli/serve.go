@@ -94,7 +94,7 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.StringVar(&f.pprofAddress, "pprof-address", "", "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6060 (plain HTTP: keep it on loopback); off when empty")
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect one replica for certificate rotation, status writes and configuration updates")
 	fl.DurationVar(&f.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long a standby waits after the leader's last renewal before taking over")
-	fl.DurationVar(&f.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader tries to renew before it steps down and exits")
+	fl.DurationVar(&f.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader tries to renew before it stops the leader's work (admission goes on) and stands for election again")
 	fl.DurationVar(&f.retryPeriod, "leader-elect-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	fl.Int32Var(&f.mutateTimeout, "mutate-timeout", 3, "timeoutSeconds of the mutating webhook")
 	fl.Int32Var(&f.validateTimeout, "validate-timeout", 5, "timeoutSeconds of the validating webhook")
