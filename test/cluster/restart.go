@@ -28,7 +28,7 @@ func (c *Cluster) RestartAPIServer(ctx context.Context) error {
 		// A stop that times out ends in SIGKILL: the restart goes on
 		// once the old process has let go of its port.
 		stopErr := s.Stop()
-		if err := waitPortFree(ctx, s.SecureServing.Address, s.SecureServing.Port); err != nil {
+		if err := waitPortFree(ctx, s.Address, s.Port); err != nil {
 			return fmt.Errorf("stopping kube-apiserver: %w", errors.Join(stopErr, err))
 		}
 		s.StartTimeout = timeout
@@ -90,9 +90,9 @@ func waitPortFree(ctx context.Context, host, port string) error {
 	addr := net.JoinHostPort(host, port)
 	deadline := time.Now().Add(stopTimeout)
 	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return nil
+		conn, dialErr := net.DialTimeout("tcp", addr, time.Second)
+		if dialErr != nil {
+			return nil //nolint:nilerr // refused: nothing listens any more, which is what we wait for
 		}
 		_ = conn.Close()
 		if time.Now().After(deadline) {

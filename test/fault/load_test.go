@@ -12,7 +12,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -35,16 +34,6 @@ func violatingPod(ns, name string) *corev1.Pod {
 	p := compliantPod(ns, name)
 	priv := true
 	p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: &priv}
-	return p
-}
-
-// pricedPod asks for enough to cost something per second.
-func pricedPod(ns, name string) *corev1.Pod {
-	p := compliantPod(ns, name)
-	p.Spec.Containers[0].Resources = corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("16Gi")},
-		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("16Gi"), "nvidia.com/gpu": resource.MustParse("8")},
-	}
 	return p
 }
 
@@ -110,10 +99,10 @@ func runLoad(ctx context.Context, ns, prefix string, workers int, stop <-chan st
 // summary is what the load saw.
 type summary struct {
 	total, admitted, denied, failed int
-	violatingAdmitted                []string
-	failures                         map[string]int // error text (shortened) → count
-	firstFailure, lastFailure        time.Time
-	recovered                        time.Time // end of the first success that started after the last failure
+	violatingAdmitted               []string
+	failures                        map[string]int // error text (shortened) → count
+	firstFailure, lastFailure       time.Time
+	recovered                       time.Time // end of the first success that started after the last failure
 }
 
 func (l *load) summarize() summary {

@@ -359,7 +359,7 @@ func (r *replica) waitReady(ctx context.Context, timeout time.Duration) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-r.proc.Done():
-			return fmt.Errorf("%s exited: %v\n%s", r.name, r.proc.ExitErr(), tail(r.log.String(), 4<<10))
+			return fmt.Errorf("%s exited: %w\n%s", r.name, r.proc.ExitErr(), tail(r.log.String(), 4<<10))
 		default:
 		}
 		code, body := r.get(ctx, "/readyz")
@@ -449,7 +449,7 @@ func waitEnforcing(ctx context.Context, timeout time.Duration) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return fmt.Errorf("the webhooks never enforced through haproxy: last answer %v", err)
+	return fmt.Errorf("the webhooks never enforced through haproxy: last answer %w", err)
 }
 
 // receiver is the budget alert route: a loopback CloudEvents receiver that
