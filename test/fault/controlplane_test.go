@@ -70,7 +70,7 @@ func TestControlPlaneRestarts(t *testing.T) {
 				default:
 				}
 			}
-			next, err := leader(ctx, 2*leaseDuration)
+			next, err := leader(ctx, 3*leaseDuration)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -88,7 +88,7 @@ func TestLeaderKilledMidBudgetScan(t *testing.T) {
 	lead.kill()
 	close(release)
 
-	next, err := leader(ctx, 2*leaseDuration)
+	next, err := leader(ctx, 3*leaseDuration)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestLeaderKilledMidAudit(t *testing.T) {
 	t.Logf("leader killed mid-audit: %d of %d Reports rewritten by its last scan when it died", written, len(after))
 	addPods("audited-late", 5)
 
-	next, err := leader(ctx, 2*leaseDuration)
+	next, err := leader(ctx, 3*leaseDuration)
 	if err != nil {
 		t.Fatal(err)
 	}
