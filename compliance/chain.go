@@ -81,6 +81,10 @@ type chainCheck struct {
 	lastHash string
 	ended    int // line of the end record that closed the last chain; 0 if open
 	breaks   int // problems other than gap records
+	// torn are lines inside the chain that are not whole lines, not yet
+	// accounted for: the next gap or end record may count them as cut
+	// short by failed writes; otherwise they are damage.
+	torn []int
 }
 
 func newChainCheck(source string, key []byte) *chainCheck {
@@ -120,6 +124,7 @@ func (c *chainCheck) line(n int, text []byte, e *decisionEntry) bool {
 		c.res.Chains++
 	}
 	intact := c.verifyHash(n, content, sum)
+	c.settleTorn(n, e)
 	switch {
 	case !c.started && e.Record == recordStart:
 		// The file's first chained line anchors the chain.
@@ -200,12 +205,32 @@ func (c *chainCheck) verifyHash(n int, content []byte, sum string) bool {
 // cut short by a failed write or a truncation, or damaged.
 func (c *chainCheck) malformed(n int) {
 	if c.started {
-		c.problem(n, "line %d is not a whole log line: cut short (a failed write, a truncation) or damaged", n)
+		c.torn = append(c.torn, n)
 	}
+}
+
+// settleTorn decides, at chained line n, about the lines before it that
+// were not whole: as many as a gap or end record counts (its Torn) were
+// cut short by the server's failed writes, which the record accounts for;
+// the others are damage.
+func (c *chainCheck) settleTorn(n int, e *decisionEntry) {
+	accounted := 0
+	if e.Record == recordGap || e.Record == recordEnd {
+		accounted = e.Torn
+	}
+	for i, t := range c.torn {
+		if i < accounted {
+			c.note(t, "line %d: an entry cut short by a failed write, accounted for by the record on line %d", t, n)
+			continue
+		}
+		c.problem(t, "line %d is not a whole log line: cut short (a failed write, a truncation) or damaged", t)
+	}
+	c.torn = c.torn[:0]
 }
 
 // result finishes the verification.
 func (c *chainCheck) result() LogIntegrity {
+	c.settleTorn(c.lastLine+1, &decisionEntry{})
 	r := c.res
 	r.Open = c.started && c.ended == 0
 	switch {

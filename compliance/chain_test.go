@@ -234,8 +234,9 @@ func (w *flakyWriter) Write(p []byte) (int, error) {
 }
 
 // TestChainGap: entries that could not be written are counted, and the
-// first line written afterwards is a gap record the report shows; a line
-// cut short by the failure stays one damaged line.
+// first line written afterwards is a gap record the report shows; the
+// lines the failures cut short are counted by the gap record, so they are
+// told from damage: one more such line inserted breaks the chain.
 func TestChainGap(t *testing.T) {
 	for _, partial := range []bool{false, true} {
 		w := &flakyWriter{}
@@ -262,19 +263,31 @@ func TestChainGap(t *testing.T) {
 		}
 		d := readChain(t, w.buf.String(), nil)
 		in := d.Integrity[0]
-		want := compliance.IntegrityIncomplete
-		if partial {
-			want = compliance.IntegrityBroken // the half-written lines are damage
-		}
-		if d.Lost != 3 || in.Lost != 3 || in.Status != want || d.Denied != 2 {
+		if d.Lost != 3 || in.Lost != 3 || in.Status != compliance.IntegrityIncomplete || d.Denied != 2 {
 			t.Errorf("partial %v: lost %d status %q denied %d\n%s", partial, d.Lost, in.Status, d.Denied, w.buf.String())
 		}
-		gap := false
+		gap, cut := false, 0
 		for _, p := range in.Problems {
 			gap = gap || strings.Contains(p.Error, "could not write 3 entries")
+			if strings.Contains(p.Error, "cut short by a failed write, accounted for") {
+				cut++
+			}
 		}
 		if !gap {
 			t.Errorf("partial %v: no gap listed: %+v", partial, in.Problems)
+		}
+		if want := map[bool]int{false: 0, true: 3}[partial]; cut != want {
+			t.Errorf("partial %v: %d lines accounted for as cut short, want %d: %+v", partial, cut, want, in.Problems)
+		}
+		if !partial {
+			continue
+		}
+		// A fragment more than the gap record counts is damage.
+		lines := strings.Split(w.buf.String(), "\n")
+		forged := slices.Concat(lines[:2], []string{`{"time":"2025-06-30T12:00:00Z","uid":"x`}, lines[2:])
+		d = readChain(t, strings.Join(forged, "\n"), nil)
+		if in := d.Integrity[0]; in.Status != compliance.IntegrityBroken {
+			t.Errorf("an extra fragment before the gap record: status %q, want broken: %+v", in.Status, in.Problems)
 		}
 	}
 }

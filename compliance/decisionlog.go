@@ -40,6 +40,7 @@ type decisionEntry struct {
 	Prev      string    `json:"prev"`
 	Lost      int       `json:"lost"`
 	LostSince time.Time `json:"lostSince"`
+	Torn      int       `json:"torn"`
 }
 
 // DecisionLogOptions bounds what ReadDecisionLog counts.

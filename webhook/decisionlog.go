@@ -96,6 +96,11 @@ type chainRecord struct {
 	// and when the first of them was.
 	Lost      int       `json:"lost,omitempty"`
 	LostSince time.Time `json:"lostSince,omitzero"`
+	// Torn, on a gap or end record, counts the lines a failed write cut
+	// short since the last line written whole: fragments outside the
+	// chain that the record accounts for, so a reader tells them from
+	// damage.
+	Torn int `json:"torn,omitempty"`
 	chainFields
 }
 
@@ -169,6 +174,7 @@ type DecisionLog struct {
 	prev      string
 	lost      int
 	lostSince time.Time
+	torn      int  // lines cut short since the last line written whole
 	partial   bool // the last write stopped mid-line
 	closed    bool
 }
@@ -258,11 +264,11 @@ func (l *DecisionLog) Write(e *DecisionEntry) error {
 		l.started = true
 	}
 	if l.lost > 0 {
-		if err := l.writeLine(record(chainRecord{Time: l.opts.Now().UTC(), Record: RecordGap, Lost: l.lost, LostSince: l.lostSince})); err != nil {
+		if err := l.writeLine(record(chainRecord{Time: l.opts.Now().UTC(), Record: RecordGap, Lost: l.lost, LostSince: l.lostSince, Torn: l.torn})); err != nil {
 			l.lose(e.Time)
 			return err
 		}
-		l.lost, l.lostSince = 0, time.Time{}
+		l.lost, l.lostSince, l.torn = 0, time.Time{}, 0
 	}
 	if err := l.writeLine(func(c chainFields) any { return &entryLine{DecisionEntry: e, chainFields: c} }); err != nil {
 		l.lose(e.Time)
@@ -293,7 +299,7 @@ func (l *DecisionLog) Close() error {
 		return nil
 	}
 	l.closed = true
-	return l.writeLine(record(chainRecord{Time: l.opts.Now().UTC(), Record: RecordEnd, Lost: l.lost, LostSince: l.lostSince}))
+	return l.writeLine(record(chainRecord{Time: l.opts.Now().UTC(), Record: RecordEnd, Lost: l.lost, LostSince: l.lostSince, Torn: l.torn}))
 }
 
 func (l *DecisionLog) alg() string {
@@ -337,9 +343,17 @@ func (l *DecisionLog) writeLine(build func(c chainFields) any) error {
 	out = append(out, '"', '}', '\n')
 	n, err := l.w.Write(out)
 	if err != nil {
-		// Whatever part was written is a line cut short: the next write
-		// ends it first.
-		l.partial = l.partial && n == 0 || n > 0
+		// Whatever part of the line was written is a line cut short
+		// (counted for the next gap record); the next write ends it
+		// first. A leading newline that ended an earlier one is not.
+		start := 0
+		if l.partial {
+			start = 1
+		}
+		if n > start {
+			l.torn++
+		}
+		l.partial = n > start || (l.partial && n == 0)
 		return fmt.Errorf("writing decision log: %w", err)
 	}
 	l.partial = false
