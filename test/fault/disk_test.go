@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,15 +13,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/compliance"
 )
 
 // TestDecisionLogDiskFull: the only replica serving writes its decision
-// log to a 256 KiB tmpfs that is filled while pods are created, then
+// log to a 16 MiB tmpfs that is filled while pods are created, then
 // freed. Admission goes on by the documented rule (a decision log write
 // that fails does not fail the request); every decision is either in the
 // file or counted where an operator sees it: an error line with the
-// request's uid in the server log, and the decision-log error metric where
-// the server exports one.
+// request's uid in the server log, the decision-log error metric, and
+// the gap records `tollgate report` verifies.
 func TestDecisionLogDiskFull(t *testing.T) {
 	ctx := context.Background()
 	if os.Geteuid() != 0 {
@@ -30,8 +33,8 @@ func TestDecisionLogDiskFull(t *testing.T) {
 	if err := os.MkdirAll(mnt, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=256k"); err != nil {
-		t.Skipf("mounting a 256 KiB tmpfs at %s: %v (needs root and CAP_SYS_ADMIN)", mnt, err)
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=16m"); err != nil {
+		t.Skipf("mounting a 16 MiB tmpfs at %s: %v (needs root and CAP_SYS_ADMIN)", mnt, err)
 	}
 	defer func() {
 		if err := syscall.Unmount(mnt, syscall.MNT_DETACH); err != nil {
@@ -87,31 +90,32 @@ func TestDecisionLogDiskFull(t *testing.T) {
 		t.Errorf("%d creates failed while the decision log's disk was full: admission must go on", s.failed)
 	}
 
-	// Every decision is in the file or counted as lost.
+	// Every decision is in the file or counted as lost: in the server's
+	// log, in the error metric, and in the file's own gap records, which
+	// `tollgate report` reads.
 	_, metrics := r.get(ctx, "/metrics")
 	expected := loggedDecisions(metrics)
-	lost := logLines(r.log.String(), regexp.MustCompile(`^decision log write failed$`))
-	entries, torn := readDecisionLog(t, logPath)
-	t.Logf("decisions to log %d: %d in the file, %d write failures logged with their uid, %d torn lines", expected, entries, len(lost), torn)
-	if len(lost) == 0 {
+	failed := logLines(r.log.String(), regexp.MustCompile(`^decision log write failed$`))
+	errorsTotal := int(sumMetric(metrics, "tollgate_decision_log_errors_total"))
+	entries, integrity := readDecisionLog(t, logPath)
+	t.Logf("decisions to log %d: %d in the file, %d write failures logged, tollgate_decision_log_errors_total %d; report: %s, %d lost in gap records, %d notes",
+		expected, entries, len(failed), errorsTotal, integrity.Status, integrity.Lost, len(integrity.Problems))
+	if len(failed) == 0 {
 		t.Errorf("no write failed: the disk was never full")
 	}
-	// A write the full disk cut short leaves the start of its entry (its
-	// failure is logged), and the next entry written is glued to it: a
-	// torn line holds one whole entry that no reader can parse.
-	if got := entries + len(lost) + torn; got < expected {
-		t.Errorf("%d decisions to log, %d accounted for (%d in the file, %d failures logged, %d torn lines): entries vanished",
-			expected, got, entries, len(lost), torn)
+	if errorsTotal != len(failed) {
+		t.Errorf("tollgate_decision_log_errors_total = %d, %d failures logged", errorsTotal, len(failed))
 	}
-	if torn > 0 {
-		t.Logf("%d torn lines: each the start of an entry cut by the full disk and a whole entry glued after it, which a reader cannot parse", torn)
+	if integrity.Lost != errorsTotal {
+		t.Errorf("gap records count %d entries lost, the error metric %d", integrity.Lost, errorsTotal)
 	}
-	if strings.Contains(metrics, "tollgate_decision_log_errors_total") {
-		if n := int(sumMetric(metrics, "tollgate_decision_log_errors_total")); n != len(lost) {
-			t.Errorf("tollgate_decision_log_errors_total = %d, %d failures logged", n, len(lost))
-		}
-	} else {
-		t.Logf("this server exports no decision-log error metric: the lost entries show in its log only")
+	if integrity.Status != compliance.IntegrityIncomplete {
+		t.Errorf("the report reads the log as %q, want %q (lines cut short by the full disk are accounted for by the gap records): %+v",
+			integrity.Status, compliance.IntegrityIncomplete, integrity.Problems)
+	}
+	if got := entries + integrity.Lost; got < expected {
+		t.Errorf("%d decisions to log, %d accounted for (%d in the file, %d lost in gap records): entries vanished",
+			expected, got, entries, integrity.Lost)
 	}
 	// Writes resumed once space was freed.
 	after := 0
@@ -165,9 +169,10 @@ func loggedDecisions(metrics string) int {
 	return int(n)
 }
 
-// readDecisionLog counts the entries that parse and the lines that do
-// not (an entry cut short by the full disk).
-func readDecisionLog(t *testing.T, path string) (entries, torn int) {
+// readDecisionLog counts the entries of requests that were not dry runs
+// (the probes' dry runs are logged, not counted by the metric) and
+// verifies the log's chain as `tollgate report` does.
+func readDecisionLog(t *testing.T, path string) (entries int, integrity compliance.LogIntegrity) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -179,16 +184,21 @@ func readDecisionLog(t *testing.T, path string) (entries, torn int) {
 	for sc.Scan() {
 		var e struct {
 			UID    string `json:"uid"`
+			Record string `json:"record"`
 			DryRun bool   `json:"dryRun"`
 		}
-		switch {
-		case json.Unmarshal(sc.Bytes(), &e) != nil || e.UID == "":
-			torn++
-		case !e.DryRun: // the probes' dry runs are logged, not counted by the metric
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Record == "" && e.UID != "" && !e.DryRun {
 			entries++
 		}
 	}
-	return entries, torn
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	var d compliance.Denials
+	if err := d.ReadDecisionLog(f, compliance.DecisionLogOptions{Source: path}); err != nil {
+		t.Fatal(err)
+	}
+	return entries, d.Integrity[0]
 }
 
 // entryTimes returns the time of every entry that parses.
