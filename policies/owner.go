@@ -35,6 +35,23 @@ var controllerKinds = map[podKind][]podKind{
 	{"batch", "Job"}:       {{"batch", "CronJob"}},
 }
 
+// ControllerKinds lists every kind of controller ClaimedController can
+// name, as group and kind, so a server can watch them before it answers
+// its first review.
+func ControllerKinds() [][2]string {
+	seen := map[podKind]bool{}
+	var out [][2]string
+	for _, child := range []podKind{{"", "Pod"}, {"apps", "ReplicaSet"}, {"batch", "Job"}} {
+		for _, k := range controllerKinds[child] {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, [2]string{k.group, k.kind})
+			}
+		}
+	}
+	return out
+}
+
 // ClaimedController returns the controller an object of kind gvk names in
 // its ownerReferences, when that owner is of a kind that makes such objects
 // and names itself fully (kind, name and UID). The claim is only a claim:

@@ -25,6 +25,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -452,6 +453,16 @@ func Run(ctx context.Context, opts Options) error {
 	// Budgets, for budget-aware admission.
 	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{}); err != nil {
 		return fmt.Errorf("watching namespaces: %w", err)
+	}
+	// The controllers a Pod, ReplicaSet or Job may name are looked up on
+	// every review of one: their metadata informers start now too, so the
+	// first reviews read the cache rather than wait for it to sync.
+	for _, gk := range policies.ControllerKinds() {
+		m := &metav1.PartialObjectMetadata{}
+		m.SetGroupVersionKind(schema.GroupVersionKind{Group: gk[0], Version: "v1", Kind: gk[1]})
+		if _, err := mgr.GetCache().GetInformer(ctx, m); err != nil {
+			return fmt.Errorf("watching %s, the controllers objects name: %w", gk[1], err)
+		}
 	}
 	if auditor != nil {
 		lead.add(auditor.Run)
