@@ -3,8 +3,12 @@ package budget
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
+	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/finops"
@@ -18,12 +22,42 @@ import (
 // change would exceed its amount. It reads Budgets from the cache the
 // scanner's status writes keep current, and sends nothing: a dry run is
 // judged the same, with no side effect.
+//
+// The forecast a Budget's status holds is the scanner's, as of its last
+// scan. What this gate admitted since (a burst of creates, a scale) is not
+// in it yet: the gate keeps account of it in memory, per object, and adds
+// it to the forecast until a scan newer than the admission has counted it
+// (the scanner counts pending pods and replicas not yet created as well as
+// running ones). Each replica of the server keeps its own account.
 type Gate struct {
 	// Budgets lists the Budgets (from an informer cache).
 	Budgets client.Reader
 	// Estimator prices workloads with the same catalogue as the scanner.
 	Estimator *finops.Estimator
+	// Now is the clock admissions are recorded by (default time.Now).
+	Now func() time.Time
+
+	mu       sync.Mutex
+	admitted map[admittedKey]*admittedChange
 }
+
+// admittedKey names the object an admitted change was made to.
+type admittedKey struct{ group, kind, namespace, name string }
+
+// admittedChange is what the gate admitted for one object since a scan:
+// the object's monthly cost before the first change (base) and after the
+// last (latest), where it lives and the labels its pods carry.
+type admittedChange struct {
+	at           time.Time
+	base, latest float64
+	namespace    string
+	nsLabels     map[string]string
+	labels       map[string]string
+}
+
+// maxAdmitted bounds the account: beyond it the oldest entries go (the
+// next scan counts them).
+const maxAdmitted = 100000
 
 // Evaluate implements the review core's Evaluator: the findings of one
 // change, one per Budget it would take over its amount. Budgets are advice
@@ -38,21 +72,44 @@ func (g *Gate) Evaluate(ctx context.Context, in *policies.Input) *policies.Decis
 	return &policies.Decision{Findings: found}
 }
 
+// priced returns the change an input makes to the monthly cost. Whole
+// objects are priced as written; a pod's in-place resize is priced as the
+// pod itself, owned or not (its owner's template no longer says what it
+// reserves); a scale arrives judged as its parent at the new size (see
+// review.Subresources). Other subresources cost nothing.
+func (g *Gate) priced(in *policies.Input) (finops.Change, bool) {
+	oldObj, newObj := in.OldObject, in.Object
+	switch in.SubResource {
+	case "", "scale":
+	case "resize":
+		oldObj, newObj = withoutOwners(oldObj), withoutOwners(newObj)
+	default:
+		return finops.Change{}, false
+	}
+	change, err := g.Estimator.EstimateChange(oldObj, newObj)
+	if err != nil {
+		return finops.Change{}, false // an object that cannot be priced is judged by the other policies and the API server
+	}
+	return change, true
+}
+
 // Check returns the findings of one change: one per Budget the change
-// would take over its amount. Changes that save money, and kinds that cost
+// would take over its amount, counting what the gate admitted since the
+// Budget's last scan. Changes that save money, and kinds that cost
 // nothing, find nothing.
 func (g *Gate) Check(ctx context.Context, in *policies.Input) ([]policies.Finding, error) {
-	if g == nil || in.Object == nil || in.SubResource != "" {
+	if g == nil || in.Object == nil {
 		return nil, nil
 	}
-	change, err := g.Estimator.EstimateChange(in.OldObject, in.Object)
-	if err != nil || change.Monthly.Total <= 0 {
-		return nil, nil //nolint:nilerr // an object that cannot be priced is judged by the other policies and the API server
+	change, ok := g.priced(in)
+	if !ok || change.Monthly.Total <= 0 {
+		return nil, nil
 	}
 	var list v1alpha1.BudgetList
 	if err := g.Budgets.List(ctx, &list); err != nil {
 		return nil, fmt.Errorf("reading Budgets: %w", err)
 	}
+	g.forgetScanned(&list)
 	var nsLabels map[string]string
 	if meta, ok := in.Namespace["metadata"].(map[string]any); ok {
 		nsLabels = stringMap(meta["labels"])
@@ -60,6 +117,7 @@ func (g *Gate) Check(ctx context.Context, in *policies.Input) ([]policies.Findin
 	ns := in.ObjectNamespace()
 	podLabels := templateLabels(in.Object)
 	added := change.Monthly.Total
+	key := keyOf(in)
 	cur := g.Estimator.Currency()
 	money := func(v float64) string { return finops.Money(v, cur, finops.Cents) }
 	var out []policies.Finding
@@ -77,6 +135,7 @@ func (g *Gate) Check(ctx context.Context, in *policies.Input) ([]policies.Findin
 			continue
 		}
 		forecast, _ := strconv.ParseFloat(b.Status.Forecast, 64)
+		forecast += g.admittedSince(b, scope, key, in.Operation == "CREATE", change.Old.Monthly.Total)
 		if forecast+added <= amount {
 			continue
 		}
@@ -97,6 +156,132 @@ func (g *Gate) Check(ctx context.Context, in *policies.Input) ([]policies.Findin
 		})
 	}
 	return out, nil
+}
+
+// admittedSince is what the gate admitted, in the Budget's scope, after
+// its last scan and not yet in its forecast. The object being changed
+// counts what its earlier admitted changes added to the cost it has now
+// (old): a retried request is not counted twice, and a CREATE replaces
+// what was admitted for the same name before.
+func (g *Gate) admittedSince(b *v1alpha1.Budget, scope Scope, key admittedKey, create bool, old float64) float64 {
+	var since time.Time
+	if b.Status.LastScanTime != nil {
+		since = b.Status.LastScanTime.Time
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var sum float64
+	for k, a := range g.admitted {
+		if !a.at.After(since) || !scope.Covers(a.namespace, a.nsLabels, a.labels) {
+			continue
+		}
+		switch {
+		case k != key:
+			sum += max(a.latest-a.base, 0)
+		case !create:
+			sum += max(old-a.base, 0)
+		}
+	}
+	return sum
+}
+
+// Admitted implements review.Committer: it records a change the review
+// admitted (not a dry run), to count it until a scan has.
+func (g *Gate) Admitted(_ context.Context, in *policies.Input) {
+	if g == nil || in.Object == nil {
+		return
+	}
+	change, ok := g.priced(in)
+	if !ok || change.Monthly.Total == 0 {
+		return
+	}
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	key := keyOf(in)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.admitted == nil {
+		g.admitted = map[admittedKey]*admittedChange{}
+	}
+	a, ok := g.admitted[key]
+	if !ok || in.Operation == "CREATE" {
+		a = &admittedChange{base: change.Old.Monthly.Total}
+		g.admitted[key] = a
+	}
+	a.at, a.latest = now(), change.New.Monthly.Total
+	a.namespace, a.labels = in.ObjectNamespace(), templateLabels(in.Object)
+	if meta, ok := in.Namespace["metadata"].(map[string]any); ok {
+		a.nsLabels = stringMap(meta["labels"])
+	}
+	if len(g.admitted) > maxAdmitted {
+		g.pruneLocked()
+	}
+}
+
+// pruneLocked drops the oldest tenth of the account.
+func (g *Gate) pruneLocked() {
+	times := make([]time.Time, 0, len(g.admitted))
+	for _, a := range g.admitted {
+		times = append(times, a.at)
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	cut := times[len(times)/10]
+	for k, a := range g.admitted {
+		if !a.at.After(cut) {
+			delete(g.admitted, k)
+		}
+	}
+}
+
+// forgetScanned drops what every Budget's last scan has counted: what was
+// admitted before the oldest of their scans.
+func (g *Gate) forgetScanned(list *v1alpha1.BudgetList) {
+	var oldest time.Time
+	for i := range list.Items {
+		st := list.Items[i].Status.LastScanTime
+		if st == nil {
+			return // a Budget never scanned counts everything admitted
+		}
+		if oldest.IsZero() || st.Before(&metav1.Time{Time: oldest}) {
+			oldest = st.Time
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k, a := range g.admitted {
+		if !a.at.After(oldest) {
+			delete(g.admitted, k)
+		}
+	}
+}
+
+func keyOf(in *policies.Input) admittedKey {
+	meta, _ := in.Object["metadata"].(map[string]any)
+	name, _ := meta["name"].(string)
+	return admittedKey{in.Kind.Group, in.Kind.Kind, in.ObjectNamespace(), name}
+}
+
+// withoutOwners is a copy of obj with no ownerReferences.
+func withoutOwners(obj map[string]any) map[string]any {
+	if obj == nil {
+		return nil
+	}
+	out := make(map[string]any, len(obj))
+	for k, v := range obj {
+		out[k] = v
+	}
+	if meta, ok := obj["metadata"].(map[string]any); ok {
+		m := make(map[string]any, len(meta))
+		for k, v := range meta {
+			if k != "ownerReferences" {
+				m[k] = v
+			}
+		}
+		out["metadata"] = m
+	}
+	return out
 }
 
 // templateLabels are the labels the object's pods will carry: a pod's own,

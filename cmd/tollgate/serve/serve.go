@@ -284,7 +284,7 @@ func Run(ctx context.Context, opts Options) error {
 		gates = append(gates, budgets)
 	}
 	reviewer, err := webhook.NewReviewer(webhook.ReviewerOptions{
-		Core:         review.New(review.Options{Images: images, Gates: gates}),
+		Core:         review.New(review.Options{Images: images, Gates: gates, Parents: &webhook.Parents{Reader: mgr.GetAPIReader()}}),
 		State:        state,
 		Namespaces:   &webhook.CachedNamespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()},
 		OwnNamespace: opts.Namespace,
