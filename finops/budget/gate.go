@@ -39,6 +39,13 @@ type Gate struct {
 
 	mu       sync.Mutex
 	admitted map[admittedKey]*admittedChange
+	undo     map[*policies.Input]undo
+}
+
+// undo is what Settle restores when a counted change is denied after all.
+type undo struct {
+	key        admittedKey
+	prev, made *admittedChange
 }
 
 // admittedKey names the object an admitted change was made to.
@@ -63,13 +70,53 @@ const maxAdmitted = 100000
 // change, one per Budget it would take over its amount. Budgets are advice
 // about money, not safety: Budgets that cannot be read give a warning,
 // never a reason to stop the cluster's changes.
+//
+// An admission (not a dry run) that no Budget denies is counted at once,
+// in the same step as its check, so concurrent requests see each other;
+// Settle keeps or drops it once the review has decided.
 func (g *Gate) Evaluate(ctx context.Context, in *policies.Input) *policies.Decision {
-	found, err := g.Check(ctx, in)
+	if g == nil {
+		return &policies.Decision{}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	found, err := g.check(ctx, in)
 	if err != nil {
 		found = []policies.Finding{{Policy: "budget", Action: policies.ActionWarn, Severity: policies.SeverityLow,
 			Message: "the cost of this change could not be checked against budgets: " + err.Error()}}
 	}
+	denied := slices.ContainsFunc(found, func(f policies.Finding) bool { return f.Action == policies.ActionEnforce })
+	if !denied && in.Source == policies.SourceAdmission && !in.DryRun {
+		g.reserveLocked(in)
+	}
 	return &policies.Decision{Findings: found}
+}
+
+// Settle implements review.Committer: a change the review denied (for
+// this gate's reasons or another's) is no longer counted.
+func (g *Gate) Settle(_ context.Context, in *policies.Input, allowed bool) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	u, ok := g.undo[in]
+	if !ok {
+		return
+	}
+	delete(g.undo, in)
+	if allowed {
+		return
+	}
+	if u.prev == nil {
+		if g.admitted[u.key] == u.made {
+			delete(g.admitted, u.key)
+		}
+		return
+	}
+	if g.admitted[u.key] == u.made {
+		g.admitted[u.key] = u.prev
+	}
 }
 
 // priced returns the change an input makes to the monthly cost. Whole
@@ -98,7 +145,16 @@ func (g *Gate) priced(in *policies.Input) (finops.Change, bool) {
 // Budget's last scan. Changes that save money, and kinds that cost
 // nothing, find nothing.
 func (g *Gate) Check(ctx context.Context, in *policies.Input) ([]policies.Finding, error) {
-	if g == nil || in.Object == nil {
+	if g == nil {
+		return nil, nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.check(ctx, in)
+}
+
+func (g *Gate) check(ctx context.Context, in *policies.Input) ([]policies.Finding, error) {
+	if in.Object == nil {
 		return nil, nil
 	}
 	change, ok := g.priced(in)
@@ -168,8 +224,6 @@ func (g *Gate) admittedSince(b *v1alpha1.Budget, scope Scope, key admittedKey, c
 	if b.Status.LastScanTime != nil {
 		since = b.Status.LastScanTime.Time
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	var sum float64
 	for k, a := range g.admitted {
 		if !a.at.After(since) || !scope.Covers(a.namespace, a.nsLabels, a.labels) {
@@ -185,10 +239,10 @@ func (g *Gate) admittedSince(b *v1alpha1.Budget, scope Scope, key admittedKey, c
 	return sum
 }
 
-// Admitted implements review.Committer: it records a change the review
-// admitted (not a dry run), to count it until a scan has.
-func (g *Gate) Admitted(_ context.Context, in *policies.Input) {
-	if g == nil || in.Object == nil {
+// reserveLocked counts a change being admitted, remembering what it
+// replaced so that Settle can undo it.
+func (g *Gate) reserveLocked(in *policies.Input) {
+	if in.Object == nil {
 		return
 	}
 	change, ok := g.priced(in)
@@ -200,21 +254,22 @@ func (g *Gate) Admitted(_ context.Context, in *policies.Input) {
 		now = g.Now
 	}
 	key := keyOf(in)
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	if g.admitted == nil {
 		g.admitted = map[admittedKey]*admittedChange{}
+		g.undo = map[*policies.Input]undo{}
 	}
-	a, ok := g.admitted[key]
-	if !ok || in.Operation == "CREATE" {
-		a = &admittedChange{base: change.Old.Monthly.Total}
-		g.admitted[key] = a
+	prev := g.admitted[key]
+	a := &admittedChange{base: change.Old.Monthly.Total}
+	if prev != nil && in.Operation != "CREATE" {
+		a.base = prev.base
 	}
 	a.at, a.latest = now(), change.New.Monthly.Total
 	a.namespace, a.labels = in.ObjectNamespace(), templateLabels(in.Object)
 	if meta, ok := in.Namespace["metadata"].(map[string]any); ok {
 		a.nsLabels = stringMap(meta["labels"])
 	}
+	g.admitted[key] = a
+	g.undo[in] = undo{key: key, prev: prev, made: a}
 	if len(g.admitted) > maxAdmitted {
 		g.pruneLocked()
 	}
@@ -248,8 +303,6 @@ func (g *Gate) forgetScanned(list *v1alpha1.BudgetList) {
 			oldest = st.Time
 		}
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	for k, a := range g.admitted {
 		if !a.at.After(oldest) {
 			delete(g.admitted, k)

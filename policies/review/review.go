@@ -215,22 +215,20 @@ func (r *Reviewer) Review(ctx context.Context, s *Set, in *policies.Input) *Verd
 	}
 	d.ApplyExceptions(in, s.Exceptions, r.opts.Now())
 	v := decide(s, d)
-	if v.Allowed() && in.Source == policies.SourceAdmission && !in.DryRun {
-		for _, g := range r.opts.Gates {
-			if c, ok := g.(Committer); ok {
-				c.Admitted(ctx, in)
-			}
+	for _, g := range r.opts.Gates {
+		if c, ok := g.(Committer); ok {
+			c.Settle(ctx, in, v.Allowed())
 		}
 	}
 	return v
 }
 
 // Committer is the optional capability of a gate that keeps account of
-// what was admitted (the budget gate counts admitted changes until its
-// scanner sees them): Admitted is called for an admission request, not a
-// dry run, that the review allows.
+// what it admits (the budget gate counts admitted changes until its
+// scanner sees them): Settle tells it, after every review, whether the
+// input it judged was allowed in the end.
 type Committer interface {
-	Admitted(ctx context.Context, in *policies.Input)
+	Settle(ctx context.Context, in *policies.Input, allowed bool)
 }
 
 func merge(d, more *policies.Decision) {
