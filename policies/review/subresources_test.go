@@ -91,7 +91,9 @@ type parents struct {
 	err error
 }
 
-func (p parents) Parent(context.Context, *policies.Input) (map[string]any, error) { return p.obj, p.err }
+func (p parents) Parent(context.Context, *policies.Input) (map[string]any, error) {
+	return p.obj, p.err
+}
 
 func scaleInput(newReplicas, oldReplicas string) *policies.Input {
 	decode := func(s string) map[string]any {
