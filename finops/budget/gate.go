@@ -8,7 +8,9 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/finops"
@@ -34,6 +36,9 @@ type Gate struct {
 	Budgets client.Reader
 	// Estimator prices workloads with the same catalogue as the scanner.
 	Estimator *finops.Estimator
+	// Nodes counts the nodes a DaemonSet's pods would run on; nil charges
+	// a DaemonSet for the Estimator's node count.
+	Nodes NodeCounter
 	// Now is the clock admissions are recorded by (default time.Now).
 	Now func() time.Time
 
@@ -87,7 +92,7 @@ func (g *Gate) Evaluate(ctx context.Context, in *policies.Input) *policies.Decis
 	}
 	denied := slices.ContainsFunc(found, func(f policies.Finding) bool { return f.Action == policies.ActionEnforce })
 	if !denied && in.Source == policies.SourceAdmission && !in.DryRun {
-		g.reserveLocked(in)
+		g.reserveLocked(ctx, in)
 	}
 	return &policies.Decision{Findings: found}
 }
@@ -124,7 +129,7 @@ func (g *Gate) Settle(_ context.Context, in *policies.Input, allowed bool) {
 // pod itself, owned or not (its owner's template no longer says what it
 // reserves); a scale arrives judged as its parent at the new size (see
 // review.Subresources). Other subresources cost nothing.
-func (g *Gate) priced(in *policies.Input) (finops.Change, bool) {
+func (g *Gate) priced(ctx context.Context, in *policies.Input) (finops.Change, bool) {
 	oldObj, newObj := in.OldObject, in.Object
 	switch in.SubResource {
 	case "", "scale":
@@ -133,11 +138,76 @@ func (g *Gate) priced(in *policies.Input) (finops.Change, bool) {
 	default:
 		return finops.Change{}, false
 	}
-	change, err := g.Estimator.EstimateChange(oldObj, newObj)
-	if err != nil {
-		return finops.Change{}, false // an object that cannot be priced is judged by the other policies and the API server
+	var change finops.Change
+	if oldObj != nil {
+		est, _, err := g.estimatorFor(ctx, oldObj).Estimate(oldObj)
+		if err != nil {
+			return finops.Change{}, false // an object that cannot be priced is judged by the other policies and the API server
+		}
+		change.Old = est
 	}
+	est, _, err := g.estimatorFor(ctx, newObj).Estimate(newObj)
+	if err != nil {
+		return finops.Change{}, false
+	}
+	change.New = est
+	if in.Operation == "CREATE" && in.Kind.Group == "" && in.Kind.Kind == "PersistentVolumeClaim" && in.UserInfo != nil &&
+		slices.Contains(statefulSetControllers, in.UserInfo.Username) {
+		// A StatefulSet's claim, made from its volumeClaimTemplates: the
+		// StatefulSet's estimate counted it.
+		change.New = finops.WorkloadEstimate{}
+	}
+	change.Monthly = change.New.Monthly.Sub(change.Old.Monthly)
 	return change, true
+}
+
+// statefulSetControllers are the identities the StatefulSet controller
+// creates its pods' claims as (with and without per-controller
+// credentials): only kube-controller-manager holds them.
+var statefulSetControllers = []string{"system:serviceaccount:kube-system:statefulset-controller", "system:kube-controller-manager"}
+
+// NodeCounter counts the nodes whose labels match a nodeSelector (all
+// nodes for an empty one).
+type NodeCounter interface {
+	CountNodes(ctx context.Context, selector map[string]string) (int, error)
+}
+
+// estimatorFor is the Estimator for an object: for a DaemonSet, one that
+// charges the nodes its nodeSelector picks, when they can be counted.
+func (g *Gate) estimatorFor(ctx context.Context, obj map[string]any) *finops.Estimator {
+	if g.Nodes == nil || obj["kind"] != "DaemonSet" {
+		return g.Estimator
+	}
+	spec := dig(obj, []string{"spec", "template", "spec"})
+	n, err := g.Nodes.CountNodes(ctx, stringMap(spec["nodeSelector"]))
+	if err != nil {
+		return g.Estimator
+	}
+	return g.Estimator.WithNodes(n)
+}
+
+// NodeCount counts nodes from a reader of their metadata (an informer
+// cache: nodes are few, and their labels are all it keeps).
+type NodeCount struct {
+	Reader client.Reader
+}
+
+var _ NodeCounter = (*NodeCount)(nil)
+
+// CountNodes implements NodeCounter.
+func (c *NodeCount) CountNodes(ctx context.Context, selector map[string]string) (int, error) {
+	var list metav1.PartialObjectMetadataList
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
+	if err := c.Reader.List(ctx, &list); err != nil {
+		return 0, fmt.Errorf("listing nodes: %w", err)
+	}
+	n := 0
+	for i := range list.Items {
+		if labels.SelectorFromSet(selector).Matches(labels.Set(list.Items[i].Labels)) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Check returns the findings of one change: one per Budget the change
@@ -157,7 +227,7 @@ func (g *Gate) check(ctx context.Context, in *policies.Input) ([]policies.Findin
 	if in.Object == nil {
 		return nil, nil
 	}
-	change, ok := g.priced(in)
+	change, ok := g.priced(ctx, in)
 	if !ok || change.Monthly.Total <= 0 {
 		return nil, nil
 	}
@@ -241,11 +311,11 @@ func (g *Gate) admittedSince(b *v1alpha1.Budget, scope Scope, key admittedKey, c
 
 // reserveLocked counts a change being admitted, remembering what it
 // replaced so that Settle can undo it.
-func (g *Gate) reserveLocked(in *policies.Input) {
+func (g *Gate) reserveLocked(ctx context.Context, in *policies.Input) {
 	if in.Object == nil {
 		return
 	}
-	change, ok := g.priced(in)
+	change, ok := g.priced(ctx, in)
 	if !ok || change.Monthly.Total == 0 {
 		return
 	}

@@ -246,3 +246,59 @@ func TestCommittedCountsEachPodOnce(t *testing.T) {
 		t.Errorf("another namespace's Budget: %.6f/h", got)
 	}
 }
+
+// nodes counts a fixed set of node labels.
+type nodes []map[string]string
+
+func (n nodes) CountNodes(_ context.Context, sel map[string]string) (int, error) {
+	c := 0
+	for _, l := range n {
+		match := true
+		for k, v := range sel {
+			match = match && l[k] == v
+		}
+		if match {
+			c++
+		}
+	}
+	return c, nil
+}
+
+// A DaemonSet is charged for the nodes its nodeSelector picks; a claim
+// the StatefulSet controller makes is its StatefulSet's, already counted.
+func TestGateChargesDaemonSetsPerNodeAndStatefulSetClaimsOnce(t *testing.T) {
+	ds := func(selector string) *policies.Input {
+		m, err := policies.DecodeJSON(fmt.Appendf(nil, `{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent","namespace":"shop"},
+		 "spec":{"template":{"spec":{"nodeSelector":%s,"containers":[{"name":"c","image":"x","resources":{"requests":{"cpu":"1","memory":"2Gi"}}}]}}}}`, selector))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &policies.Input{Kind: policies.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"}, Operation: "CREATE", Object: m, Source: policies.SourceAdmission}
+	}
+	g := gateWith(t, "100", "0", nil, nil)
+	g.Nodes = nodes{{"pool": "gpu"}, {"pool": "gpu"}, {"pool": "web"}, {"pool": "gpu"}, {"pool": "web"}}
+	// Five nodes: $146.31.
+	if ok, msg := reviewed(g, ds(`{}`), false); ok || !strings.HasPrefix(msg, "this adds $146.31/month") {
+		t.Errorf("a DaemonSet on 5 nodes: allowed %v, %s", ok, msg)
+	}
+	// The two web nodes: $58.52.
+	if ok, msg := reviewed(g, ds(`{"pool":"web"}`), false); !ok {
+		t.Errorf("a DaemonSet on 2 nodes: %s", msg)
+	}
+
+	claim := func(user string) *policies.Input {
+		m, err := policies.DecodeJSON([]byte(`{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"data-db-0","namespace":"shop"},
+		 "spec":{"resources":{"requests":{"storage":"100Ti"}}}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &policies.Input{Kind: policies.GroupVersionKind{Version: "v1", Kind: "PersistentVolumeClaim"}, Operation: "CREATE", Object: m,
+			Source: policies.SourceAdmission, UserInfo: &policies.UserInfo{Username: user}}
+	}
+	if ok, _ := reviewed(g, claim("system:serviceaccount:kube-system:statefulset-controller"), false); !ok {
+		t.Error("the StatefulSet controller's claim was priced again")
+	}
+	if ok, msg := reviewed(g, claim("alice"), false); ok || !strings.HasPrefix(msg, "this adds $4,096.00/month") {
+		t.Errorf("alice's 100Ti claim: allowed %v, %s", ok, msg)
+	}
+}

@@ -346,3 +346,72 @@ func TestStorageCountsAgainstBudgets(t *testing.T) {
 		t.Fatalf("a small resize: %v\n%s", err, stderr)
 	}
 }
+
+// TestOtherPathsToResources: the other ways a change to resources reaches
+// etcd are judged the same — a server-side apply of spec.replicas, a Job's
+// parallelism raised, a DaemonSet charged for every node it would run on,
+// and requests a LimitRange defaults before the webhooks run.
+func TestOtherPathsToResources(t *testing.T) {
+	ctx := context.Background()
+	ns := "subres-paths"
+	teamNamespace(t, ns)
+	seedBudget(t, ns, "cap", "100", "deny", "0")
+
+	// Server-side apply: one replica, then four.
+	if _, stderr, err := apply(t, trainingDeployment(ns, "api", 1), "--server-side"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	_, stderr, err := apply(t, trainingDeployment(ns, "api", 4), "--server-side")
+	want := "[budget/subres-paths/cap] this adds $87.79/month; namespace subres-paths is forecast at $29.26 of its $100.00 monthly budget"
+	if err == nil || !strings.Contains(stderr, want) {
+		t.Errorf("a server-side apply of replicas past the Budget: %v\n%s\nwant %s", err, stderr, want)
+	}
+
+	// A Job's parallelism: one pod at a time, then five.
+	job := fmt.Sprintf(`{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"batch","namespace":%q},
+	 "spec":{"parallelism":1,"completions":10,"template":{"spec":{"restartPolicy":"Never",
+	  "containers":[{"name":"c","image":"ghcr.io/corp/train:1.0","resources":{"requests":{"cpu":"1","memory":"2Gi"},"limits":{"memory":"2Gi"}}}]}}}}`, ns)
+	if _, stderr, err := apply(t, job); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	_, stderr, err = env.cluster.Kubectl(ctx, "patch", "-n", ns, "job/batch", "--type=merge", "-p", `{"spec":{"parallelism":5}}`)
+	want = "[budget/subres-paths/cap] this adds $117.05/month; namespace subres-paths is forecast at $58.52 of its $100.00 monthly budget"
+	if err == nil || !strings.Contains(stderr, want) {
+		t.Errorf("a Job's parallelism past the Budget: %v\n%s\nwant %s", err, stderr, want)
+	}
+
+	// A DaemonSet runs a pod on each node its nodeSelector picks: three
+	// nodes of the pool, one of another.
+	for i, pool := range []string{"subres", "subres", "subres", "other"} {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("subres-node-%d", i), Labels: map[string]string{"pool": pool}}}
+		if err := env.client.Create(ctx, node); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = env.client.Delete(context.Background(), node) })
+	}
+	ds := fmt.Sprintf(`{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent","namespace":%q},
+	 "spec":{"selector":{"matchLabels":{"app":"agent"}},"template":{"metadata":{"labels":{"app":"agent"}},"spec":{"nodeSelector":{"pool":"subres"},
+	  "containers":[{"name":"c","image":"ghcr.io/corp/agent:1.0","resources":{"requests":{"cpu":"1","memory":"2Gi"},"limits":{"memory":"2Gi"}}}]}}}}`, ns)
+	want = "[budget/subres-paths/cap] this adds $87.79/month"
+	eventually(t, 30*time.Second, func() error { // the server's node cache
+		_, stderr, err := apply(t, ds, "--dry-run=server")
+		if err == nil || !strings.Contains(stderr, want) {
+			return fmt.Errorf("a DaemonSet on three nodes: %v\n%s\nwant %s", err, stderr, want)
+		}
+		return nil
+	})
+
+	// A LimitRange's defaults are applied before the webhooks: they are
+	// judged like requests written in the pod.
+	limits := "subres-limits"
+	teamNamespace(t, limits)
+	lr := fmt.Sprintf(`{"apiVersion":"v1","kind":"LimitRange","metadata":{"name":"big","namespace":%q},
+	 "spec":{"limits":[{"type":"Container","default":{"cpu":"12","memory":"1Gi"},"defaultRequest":{"cpu":"12","memory":"1Gi"}}]}}`, limits)
+	if _, stderr, err := apply(t, lr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	pod := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"defaulted","namespace":%q},"spec":{"containers":[{"name":"c","image":"ghcr.io/corp/app:1.0"}]}}`, limits)
+	if _, stderr, err := apply(t, pod); err == nil || !strings.Contains(stderr, "[resources-caps] spec.containers[0].resources.requests.cpu") {
+		t.Errorf("a pod the LimitRange gives 12 CPU: %v\n%s", err, stderr)
+	}
+}

@@ -658,7 +658,7 @@ func finOps(mgr manager.Manager, opts Options, reg prometheus.Registerer, logger
 	if err != nil {
 		return nil, nil, err
 	}
-	return &budget.Gate{Budgets: mgr.GetClient(), Estimator: est}, scanner, nil
+	return &budget.Gate{Budgets: mgr.GetClient(), Estimator: est, Nodes: &budget.NodeCount{Reader: mgr.GetClient()}}, scanner, nil
 }
 
 // newAuditor builds the background audit over the set the loader keeps;
