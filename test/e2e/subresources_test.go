@@ -396,7 +396,7 @@ func TestOtherPathsToResources(t *testing.T) {
 	eventually(t, 30*time.Second, func() error { // the server's node cache
 		_, stderr, err := apply(t, ds, "--dry-run=server")
 		if err == nil || !strings.Contains(stderr, want) {
-			return fmt.Errorf("a DaemonSet on three nodes: %v\n%s\nwant %s", err, stderr, want)
+			return fmt.Errorf("a DaemonSet on three nodes: %w\n%s\nwant %s", err, stderr, want)
 		}
 		return nil
 	})
