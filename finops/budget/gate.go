@@ -80,19 +80,23 @@ const maxAdmitted = 100000
 // in the same step as its check, so concurrent requests see each other;
 // Settle keeps or drops it once the review has decided.
 func (g *Gate) Evaluate(ctx context.Context, in *policies.Input) *policies.Decision {
-	if g == nil {
+	if g == nil || in.Object == nil {
 		return &policies.Decision{}
+	}
+	change, ok := g.priced(ctx, in)
+	if !ok || change.Monthly.Total <= 0 {
+		return &policies.Decision{} // saves money, or costs nothing: never stopped, nothing to count
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	found, err := g.check(ctx, in)
+	found, err := g.check(ctx, in, change)
 	if err != nil {
 		found = []policies.Finding{{Policy: "budget", Action: policies.ActionWarn, Severity: policies.SeverityLow,
 			Message: "the cost of this change could not be checked against budgets: " + err.Error()}}
 	}
 	denied := slices.ContainsFunc(found, func(f policies.Finding) bool { return f.Action == policies.ActionEnforce })
 	if !denied && in.Source == policies.SourceAdmission && !in.DryRun {
-		g.reserveLocked(ctx, in)
+		g.reserveLocked(in, change)
 	}
 	return &policies.Decision{Findings: found}
 }
@@ -218,12 +222,6 @@ func (g *Gate) Check(ctx context.Context, in *policies.Input) ([]policies.Findin
 	if g == nil {
 		return nil, nil
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.check(ctx, in)
-}
-
-func (g *Gate) check(ctx context.Context, in *policies.Input) ([]policies.Finding, error) {
 	if in.Object == nil {
 		return nil, nil
 	}
@@ -231,6 +229,13 @@ func (g *Gate) check(ctx context.Context, in *policies.Input) ([]policies.Findin
 	if !ok || change.Monthly.Total <= 0 {
 		return nil, nil
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.check(ctx, in, change)
+}
+
+// check judges a change that adds cost; the caller holds g.mu.
+func (g *Gate) check(ctx context.Context, in *policies.Input, change finops.Change) ([]policies.Finding, error) {
 	var list v1alpha1.BudgetList
 	if err := g.Budgets.List(ctx, &list); err != nil {
 		return nil, fmt.Errorf("reading Budgets: %w", err)
@@ -311,14 +316,7 @@ func (g *Gate) admittedSince(b *v1alpha1.Budget, scope Scope, key admittedKey, c
 
 // reserveLocked counts a change being admitted, remembering what it
 // replaced so that Settle can undo it.
-func (g *Gate) reserveLocked(ctx context.Context, in *policies.Input) {
-	if in.Object == nil {
-		return
-	}
-	change, ok := g.priced(ctx, in)
-	if !ok || change.Monthly.Total == 0 {
-		return
-	}
+func (g *Gate) reserveLocked(in *policies.Input, change finops.Change) {
 	now := time.Now
 	if g.Now != nil {
 		now = g.Now
@@ -339,6 +337,9 @@ func (g *Gate) reserveLocked(ctx context.Context, in *policies.Input) {
 		a.nsLabels = stringMap(meta["labels"])
 	}
 	g.admitted[key] = a
+	if len(g.undo) >= maxAdmitted {
+		clear(g.undo) // reviews that never settled (a panic contained between check and verdict)
+	}
 	g.undo[in] = undo{key: key, prev: prev, made: a}
 	if len(g.admitted) > maxAdmitted {
 		g.pruneLocked()
