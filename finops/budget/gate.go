@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -137,6 +138,13 @@ func (g *Gate) priced(ctx context.Context, in *policies.Input) (finops.Change, b
 	oldObj, newObj := in.OldObject, in.Object
 	switch in.SubResource {
 	case "", "scale":
+		if in.UserInfo != nil && !builtinController(in.UserInfo) {
+			// Only the built-in controllers make the objects their owner's
+			// estimate covers (a Deployment's ReplicaSets, a ReplicaSet's
+			// pods): anyone else's claim of a controller owner is no
+			// reason to price an object at nothing.
+			oldObj, newObj = withoutOwners(oldObj), withoutOwners(newObj)
+		}
 	case "resize":
 		oldObj, newObj = withoutOwners(oldObj), withoutOwners(newObj)
 	default:
@@ -163,6 +171,16 @@ func (g *Gate) priced(ctx context.Context, in *policies.Input) (finops.Change, b
 	}
 	change.Monthly = change.New.Monthly.Sub(change.Old.Monthly)
 	return change, true
+}
+
+// builtinController reports whether a user is one of
+// kube-controller-manager's identities (the controller manager's own, or a
+// controller's service account in kube-system) or a cluster administrator
+// (system:masters, which a controller manager run with admin credentials
+// also is, and who can remove any Budget anyway).
+func builtinController(u *policies.UserInfo) bool {
+	return u.Username == "system:kube-controller-manager" || strings.HasPrefix(u.Username, "system:serviceaccount:kube-system:") ||
+		slices.Contains(u.Groups, "system:masters")
 }
 
 // statefulSetControllers are the identities the StatefulSet controller

@@ -302,3 +302,29 @@ func TestGateChargesDaemonSetsPerNodeAndStatefulSetClaimsOnce(t *testing.T) {
 		t.Errorf("alice's 100Ti claim: allowed %v, %s", ok, msg)
 	}
 }
+
+// A pod that claims a controller owner is its owner's (priced at nothing)
+// only when a built-in controller made it; anyone else's is priced.
+func TestGatePricesForgedOwners(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		user   policies.UserInfo
+		priced bool
+	}{
+		{"a user", policies.UserInfo{Username: "alice", Groups: []string{"system:authenticated"}}, true},
+		{"another namespace's service account", policies.UserInfo{Username: "system:serviceaccount:shop:deployer"}, true},
+		{"the controller manager", policies.UserInfo{Username: "system:kube-controller-manager"}, false},
+		{"the ReplicaSet controller", policies.UserInfo{Username: "system:serviceaccount:kube-system:replicaset-controller"}, false},
+		{"a cluster administrator", policies.UserInfo{Username: "admin", Groups: []string{"system:masters"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := gateWith(t, "100", "90", nil, nil)
+			in := podInput("CREATE", "p", "1", "", true)
+			in.UserInfo = &tc.user
+			ok, msg := reviewed(g, in, false)
+			if ok == tc.priced {
+				t.Errorf("admitted %v (%s); priced %v", ok, msg, tc.priced)
+			}
+		})
+	}
+}

@@ -349,8 +349,9 @@ func TestStorageCountsAgainstBudgets(t *testing.T) {
 
 // TestOtherPathsToResources: the other ways a change to resources reaches
 // etcd are judged the same — a server-side apply of spec.replicas, a Job's
-// parallelism raised, a DaemonSet charged for every node it would run on,
-// and requests a LimitRange defaults before the webhooks run.
+// parallelism raised, a pod claiming a controller owner it does not have, a
+// DaemonSet charged for every node it would run on, and requests a
+// LimitRange defaults before the webhooks run.
 func TestOtherPathsToResources(t *testing.T) {
 	ctx := context.Background()
 	ns := "subres-paths"
@@ -378,6 +379,22 @@ func TestOtherPathsToResources(t *testing.T) {
 	want = "[budget/subres-paths/cap] this adds $117.05/month; namespace subres-paths is forecast at $58.52 of its $100.00 monthly budget"
 	if err == nil || !strings.Contains(stderr, want) {
 		t.Errorf("a Job's parallelism past the Budget: %v\n%s\nwant %s", err, stderr, want)
+	}
+
+	// A pod that claims a ReplicaSet as its controller, made by a user
+	// (not by the ReplicaSet controller), is priced as the pod it is.
+	rb := fmt.Sprintf(`{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"name":"alice-edit","namespace":%q},
+	 "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"edit"},"subjects":[{"kind":"User","name":"alice"}]}`, ns)
+	if _, stderr, err := apply(t, rb); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	forged := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"forged","namespace":%q,
+	 "ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"api-1","uid":"00000000-0000-0000-0000-000000000001","controller":true}]},
+	 "spec":{"containers":[{"name":"c","image":"ghcr.io/corp/train:1.0","resources":{"requests":{"cpu":"2","memory":"2Gi"},"limits":{"cpu":"2","memory":"2Gi"}}}]}}`, ns)
+	_, stderr, err = apply(t, forged, "--as=alice")
+	want = "[budget/subres-paths/cap] this adds $52.34/month; namespace subres-paths is forecast at $58.52 of its $100.00 monthly budget"
+	if err == nil || !strings.Contains(stderr, want) {
+		t.Errorf("a pod with a forged controller owner past the Budget: %v\n%s\nwant %s", err, stderr, want)
 	}
 
 	// A DaemonSet runs a pod on each node its nodeSelector picks: three
