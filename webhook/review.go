@@ -57,6 +57,10 @@ type ReviewerOptions struct {
 	Core *core.Reviewer
 	// Namespaces reads the namespace of each namespaced object.
 	Namespaces NamespaceGetter
+	// Owners finds the controller a Pod, ReplicaSet or Job claims; nil
+	// takes Namespaces when it is also an OwnerGetter (CachedNamespaces
+	// is), else every object is judged as itself.
+	Owners OwnerGetter
 	// OwnNamespace is Tollgate's namespace: never judged.
 	OwnNamespace string
 	// Timeout bounds a request; it should sit inside the webhook
@@ -94,6 +98,9 @@ func NewReviewer(opts ReviewerOptions) (*Reviewer, error) {
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = 4 * time.Second
+	}
+	if opts.Owners == nil {
+		opts.Owners, _ = opts.Namespaces.(OwnerGetter)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -176,6 +183,9 @@ func (r *Reviewer) prepare(ctx context.Context, st *core.Set, req *admissionv1.A
 	}
 	if req.Operation == admissionv1.Update && req.SubResource == "" && trivialUpdate(in.OldObject, in.Object) {
 		return nil, "only status, bookkeeping or finalizer removal changed", nil
+	}
+	if err := r.resolveController(ctx, in); err != nil {
+		return nil, "", err
 	}
 	return in, "", nil
 }

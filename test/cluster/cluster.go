@@ -243,6 +243,9 @@ type Cluster struct {
 
 	stopOnce sync.Once
 	stopErr  error
+
+	restartMu sync.Mutex // serialises restarts (restart.go) and Stop
+	stopped   bool       // set by Stop, under restartMu
 }
 
 // Start runs etcd, kube-apiserver and, if asked, kube-controller-manager,
@@ -470,7 +473,12 @@ func (c *Cluster) KubectlWithStdin(ctx context.Context, stdin string, args ...st
 // cluster's temporary directory. It waits for every process to exit. Only
 // the first call does anything; later calls return its result.
 func (c *Cluster) Stop() error {
-	c.stopOnce.Do(func() { c.stopErr = c.stop() })
+	c.stopOnce.Do(func() {
+		c.restartMu.Lock()
+		c.stopped = true
+		c.restartMu.Unlock()
+		c.stopErr = c.stop()
+	})
 	return c.stopErr
 }
 

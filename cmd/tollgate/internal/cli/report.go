@@ -330,6 +330,8 @@ func (f *reportFlags) fromManifests(ctx context.Context, stdin io.Reader, now ti
 	set := review.NewSet(engine, exceptions, 0, plugins...)
 	core := review.New(review.Options{Now: func() time.Time { return now }})
 	counted := compliance.Summary{}
+	owners := policies.Owners{}
+	owners.Add(manifestOwners(docs, f.namespace)...)
 	for i := range docs {
 		d := &docs[i]
 		ns := d.Namespace()
@@ -343,6 +345,7 @@ func (f *reportFlags) fromManifests(ctx context.Context, stdin io.Reader, now ti
 			nsObj = namespaces[ns]
 		}
 		input := policies.ObjectInput(policies.SourceCheck, obj, nsObj)
+		owners.Resolve(input)
 		decision := core.Review(ctx, set, input)
 		in.Objects++
 		res := compliance.ResourceOf(obj)

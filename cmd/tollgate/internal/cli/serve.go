@@ -33,6 +33,8 @@ type serveFlags struct {
 	webhookURL, serviceName        string
 	servicePort                    int32
 	manageWebhooks, leaderElect    bool
+	leaseDuration, renewDeadline   time.Duration
+	retryPeriod                    time.Duration
 	mutateTimeout, validateTimeout int32
 	shutdownDelay                  time.Duration
 	decisionLog, logLevel          string
@@ -91,6 +93,9 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.BoolVar(&f.manageWebhooks, "manage-webhook-configurations", true, "create and update the webhook configurations")
 	fl.StringVar(&f.pprofAddress, "pprof-address", "", "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6060 (plain HTTP: keep it on loopback); off when empty")
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect one replica for certificate rotation, status writes and configuration updates")
+	fl.DurationVar(&f.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long a standby waits after the leader's last renewal before taking over")
+	fl.DurationVar(&f.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader tries to renew before it stops the leader's work (admission goes on) and stands for election again")
+	fl.DurationVar(&f.retryPeriod, "leader-elect-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	fl.Int32Var(&f.mutateTimeout, "mutate-timeout", 3, "timeoutSeconds of the mutating webhook")
 	fl.Int32Var(&f.validateTimeout, "validate-timeout", 5, "timeoutSeconds of the validating webhook")
 	fl.DurationVar(&f.shutdownDelay, "shutdown-delay", 0, "keep serving (not ready) this long after SIGTERM")
@@ -164,7 +169,8 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		ManageWebhooks: f.manageWebhooks, URL: f.webhookURL, Service: svc,
 		MutateTimeout: f.mutateTimeout, ValidateTimeout: f.validateTimeout,
 		Modules: mods, Data: data, Config: cfg, ConfigName: f.configName, PolicyTimeout: f.timeout,
-		LeaderElection: f.leaderElect, ShutdownDelay: f.shutdownDelay, PprofAddress: f.pprofAddress,
+		LeaderElection: f.leaderElect, LeaseDuration: f.leaseDuration, RenewDeadline: f.renewDeadline, RetryPeriod: f.retryPeriod,
+		ShutdownDelay: f.shutdownDelay, PprofAddress: f.pprofAddress,
 		FinOps:      fo,
 		Audit:       serve.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval, MaxResults: f.auditMaxResults},
 		Version:     Version(),
