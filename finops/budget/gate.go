@@ -308,12 +308,14 @@ func (g *Gate) check(ctx context.Context, in *policies.Input, change finops.Chan
 }
 
 // admittedSince is what the gate admitted, in the Budget's scope, after
-// its last scan and not yet in its forecast. The object being changed
+// its last scan (or its creation) and not yet in its forecast. The object being changed
 // counts what its earlier admitted changes added to the cost it has now
 // (old): a retried request is not counted twice, and a CREATE replaces
 // what was admitted for the same name before.
 func (g *Gate) admittedSince(b *v1alpha1.Budget, scope Scope, key admittedKey, create bool, old float64) float64 {
-	var since time.Time
+	// Before its first scan a Budget counts from its creation, as its
+	// ledger does.
+	since := b.CreationTimestamp.Time
 	if b.Status.LastScanTime != nil {
 		since = b.Status.LastScanTime.Time
 	}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/tollgate-dev/tollgate/finops"
@@ -326,5 +327,31 @@ func TestGatePricesForgedOwners(t *testing.T) {
 				t.Errorf("admitted %v (%s); priced %v", ok, msg, tc.priced)
 			}
 		})
+	}
+}
+
+// Before its first scan a Budget counts what was admitted since its
+// creation, as its ledger counts spend.
+func TestGateCountsFromABudgetsCreation(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	clock := t0
+	g := gateWith(t, "100", "", nil, func() time.Time { return clock })
+	if ok, msg := reviewed(g, podInput("CREATE", "before", "2", "", false), false); !ok { // $52.34, admitted at t0
+		t.Fatal(msg)
+	}
+	var b v1alpha1.Budget
+	if err := g.Budgets.Get(context.Background(), client.ObjectKey{Namespace: "shop", Name: "cap"}, &b); err != nil {
+		t.Fatal(err)
+	}
+	b.CreationTimestamp = metav1.Time{Time: t0.Add(time.Second)}
+	g.Budgets = fake.NewClientBuilder().WithScheme(webhook.Scheme()).WithObjects(&b).Build()
+	clock = t0.Add(2 * time.Second)
+	// $52.34 more is within $100 when "before" is not counted.
+	if ok, msg := reviewed(g, podInput("CREATE", "after", "2", "", false), false); !ok {
+		t.Errorf("what was admitted before the Budget existed counted: %s", msg)
+	}
+	// And what was admitted after it is.
+	if ok, _ := reviewed(g, podInput("CREATE", "third", "2", "", false), false); ok {
+		t.Error("what was admitted after the Budget's creation was not counted")
 	}
 }
