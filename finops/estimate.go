@@ -66,6 +66,15 @@ func NewEstimator(o EstimateOptions) (*Estimator, error) {
 	return e, nil
 }
 
+// WithNodes is a copy of the Estimator that charges a DaemonSet for n
+// nodes (zero: none), such as the nodes a cluster has that its
+// nodeSelector picks.
+func (e *Estimator) WithNodes(n int) *Estimator {
+	c := *e
+	c.nodes = int64(max(n, 0))
+	return &c
+}
+
 // Currency is the currency of the estimates.
 func (e *Estimator) Currency() string { return e.prices.Currency }
 

@@ -22,6 +22,15 @@ type GroupVersionKind struct {
 	Kind    string `json:"kind"`
 }
 
+// GroupVersionResource names the resource a request was made on
+// (apps/v1 deployments), which a subresource request needs to find the
+// object it changes.
+type GroupVersionResource struct {
+	Group    string `json:"group"`
+	Version  string `json:"version"`
+	Resource string `json:"resource"`
+}
+
 // ParseAPIVersion splits "apps/v1" into group and version ("v1" is the
 // core group).
 func ParseAPIVersion(apiVersion, kind string) GroupVersionKind {
@@ -59,7 +68,10 @@ type Input struct {
 	UserInfo    *UserInfo
 	DryRun      bool
 	SubResource string
-	Source      string
+	// Resource is the resource the request was made on, with SubResource
+	// (deployments and scale); empty outside admission.
+	Resource GroupVersionResource
+	Source   string
 	// Controller is the object's controlling owner, set only by a caller
 	// that found it: of a kind that makes such objects (ClaimedController),
 	// in the object's namespace, with the UID its ownerReference names.
@@ -91,6 +103,7 @@ func AdmissionInput(req *admissionv1.AdmissionRequest, namespace map[string]any)
 		Operation:   string(req.Operation),
 		Namespace:   namespace,
 		SubResource: req.SubResource,
+		Resource:    GroupVersionResource{Group: req.Resource.Group, Version: req.Resource.Version, Resource: req.Resource.Resource},
 		Source:      SourceAdmission,
 		DryRun:      req.DryRun != nil && *req.DryRun,
 		UserInfo: &UserInfo{
@@ -114,6 +127,11 @@ func AdmissionInput(req *admissionv1.AdmissionRequest, namespace map[string]any)
 	}
 	return in, nil
 }
+
+// DecodeJSON decodes an object the way admission requests are decoded
+// (numbers as json.Number), for objects read from elsewhere and judged
+// beside a request's.
+func DecodeJSON(raw []byte) (map[string]any, error) { return decodeRaw(raw) }
 
 func decodeRaw(raw []byte) (map[string]any, error) {
 	if len(raw) == 0 {

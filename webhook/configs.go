@@ -72,11 +72,11 @@ func Configurations(st *core.Set, mapper meta.RESTMapper, opts ConfigurationOpti
 		opts.ValidateTimeout = 5
 	}
 	mutateKinds, validateKinds := core.Kinds(st)
-	mutateRules, err := rules(mapper, mutateKinds)
+	mutateRules, err := rules(mapper, mutateKinds, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	validateRules, err := rules(mapper, validateKinds)
+	validateRules, err := rules(mapper, validateKinds, false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -147,11 +147,13 @@ func Configurations(st *core.Set, mapper meta.RESTMapper, opts ConfigurationOpti
 	return mwc, vwc, nil
 }
 
-// rules turns kinds into admission rules, one per API group, with pods'
-// ephemeralcontainers subresource beside pods (kubectl debug must not
-// bypass the policies). Kinds the API server does not serve are skipped;
-// never-judged kinds are dropped.
-func rules(mapper meta.RESTMapper, kinds []schema.GroupKind) ([]admissionregistrationv1.RuleWithOperations, error) {
+// rules turns kinds into admission rules, one per API group, with the
+// subresources the review core judges beside their resource (see
+// review.Subresources: kubectl debug, an in-place resize or a scale must not
+// bypass the policies and the Budgets); mutated selects the mutating
+// webhook's. Kinds the API server does not serve are skipped; never-judged
+// kinds are dropped.
+func rules(mapper meta.RESTMapper, kinds []schema.GroupKind, mutated bool) ([]admissionregistrationv1.RuleWithOperations, error) {
 	byGroup := map[string][]string{}
 	for _, gk := range kinds {
 		if neverJudged[gk.Group+"/"+gk.Kind] {
@@ -165,12 +167,11 @@ func rules(mapper meta.RESTMapper, kinds []schema.GroupKind) ([]admissionregistr
 			return nil, fmt.Errorf("mapping %s to a resource: %w", gk, err)
 		}
 		res := m.Resource.Resource
-		if !slices.Contains(byGroup[gk.Group], res) {
-			byGroup[gk.Group] = append(byGroup[gk.Group], res)
+		if slices.Contains(byGroup[gk.Group], res) {
+			continue
 		}
-		if gk.Group == "" && gk.Kind == "Pod" {
-			byGroup[""] = append(byGroup[""], "pods/ephemeralcontainers")
-		}
+		byGroup[gk.Group] = append(byGroup[gk.Group], res)
+		byGroup[gk.Group] = append(byGroup[gk.Group], core.JudgedSubresources(gk.Group, res, mutated)...)
 	}
 	groups := make([]string, 0, len(byGroup))
 	for g := range byGroup {

@@ -182,7 +182,7 @@ func (r *Reviewer) skip(st *core.Set, req *admissionv1.AdmissionRequest) string 
 	case admissionv1.Delete, admissionv1.Connect:
 		return "operation " + string(req.Operation) + " is not judged"
 	}
-	if req.SubResource != "" && !(req.SubResource == "ephemeralcontainers" && req.Kind.Kind == "Pod") {
+	if req.SubResource != "" && !core.JudgedSubresource(req.Resource.Group, req.Resource.Resource, req.SubResource) {
 		return "subresource " + req.SubResource + " is not judged"
 	}
 	if neverJudged[req.Kind.Group+"/"+req.Kind.Kind] {

@@ -3,8 +3,15 @@ package budget
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/finops"
@@ -18,41 +25,240 @@ import (
 // change would exceed its amount. It reads Budgets from the cache the
 // scanner's status writes keep current, and sends nothing: a dry run is
 // judged the same, with no side effect.
+//
+// The forecast a Budget's status holds is the scanner's, as of its last
+// scan. What this gate admitted since (a burst of creates, a scale) is not
+// in it yet: the gate keeps account of it in memory, per object, and adds
+// it to the forecast until a scan newer than the admission has counted it
+// (the scanner counts pending pods and replicas not yet created as well as
+// running ones). Each replica of the server keeps its own account.
 type Gate struct {
 	// Budgets lists the Budgets (from an informer cache).
 	Budgets client.Reader
 	// Estimator prices workloads with the same catalogue as the scanner.
 	Estimator *finops.Estimator
+	// Nodes counts the nodes a DaemonSet's pods would run on; nil charges
+	// a DaemonSet for the Estimator's node count.
+	Nodes NodeCounter
+	// Now is the clock admissions are recorded by (default time.Now).
+	Now func() time.Time
+
+	mu       sync.Mutex
+	admitted map[admittedKey]*admittedChange
+	undo     map[*policies.Input]undo
 }
+
+// undo is what Settle restores when a counted change is denied after all.
+type undo struct {
+	key        admittedKey
+	prev, made *admittedChange
+}
+
+// admittedKey names the object an admitted change was made to.
+type admittedKey struct{ group, kind, namespace, name string }
+
+// admittedChange is what the gate admitted for one object since a scan:
+// the object's monthly cost before the first change (base) and after the
+// last (latest), where it lives and the labels its pods carry.
+type admittedChange struct {
+	at           time.Time
+	base, latest float64
+	namespace    string
+	nsLabels     map[string]string
+	labels       map[string]string
+}
+
+// maxAdmitted bounds the account: beyond it the oldest entries go (the
+// next scan counts them).
+const maxAdmitted = 100000
 
 // Evaluate implements the review core's Evaluator: the findings of one
 // change, one per Budget it would take over its amount. Budgets are advice
 // about money, not safety: Budgets that cannot be read give a warning,
 // never a reason to stop the cluster's changes.
+//
+// An admission (not a dry run) that no Budget denies is counted at once,
+// in the same step as its check, so concurrent requests see each other;
+// Settle keeps or drops it once the review has decided.
 func (g *Gate) Evaluate(ctx context.Context, in *policies.Input) *policies.Decision {
-	found, err := g.Check(ctx, in)
+	if g == nil || in.Object == nil {
+		return &policies.Decision{}
+	}
+	change, ok := g.priced(ctx, in)
+	if !ok || change.Monthly.Total <= 0 {
+		return &policies.Decision{} // saves money, or costs nothing: never stopped, nothing to count
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	found, err := g.check(ctx, in, change)
 	if err != nil {
 		found = []policies.Finding{{Policy: "budget", Action: policies.ActionWarn, Severity: policies.SeverityLow,
 			Message: "the cost of this change could not be checked against budgets: " + err.Error()}}
 	}
+	denied := slices.ContainsFunc(found, func(f policies.Finding) bool { return f.Action == policies.ActionEnforce })
+	if !denied && in.Source == policies.SourceAdmission && !in.DryRun {
+		g.reserveLocked(in, change)
+	}
 	return &policies.Decision{Findings: found}
 }
 
+// Settle implements review.Committer: a change the review denied (for
+// this gate's reasons or another's) is no longer counted.
+func (g *Gate) Settle(_ context.Context, in *policies.Input, allowed bool) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	u, ok := g.undo[in]
+	if !ok {
+		return
+	}
+	delete(g.undo, in)
+	if allowed {
+		return
+	}
+	if u.prev == nil {
+		if g.admitted[u.key] == u.made {
+			delete(g.admitted, u.key)
+		}
+		return
+	}
+	if g.admitted[u.key] == u.made {
+		g.admitted[u.key] = u.prev
+	}
+}
+
+// priced returns the change an input makes to the monthly cost. Whole
+// objects are priced as written; a pod's in-place resize is priced as the
+// pod itself, owned or not (its owner's template no longer says what it
+// reserves); a scale arrives judged as its parent at the new size (see
+// review.Subresources). Other subresources cost nothing.
+func (g *Gate) priced(ctx context.Context, in *policies.Input) (finops.Change, bool) {
+	oldObj, newObj := in.OldObject, in.Object
+	switch in.SubResource {
+	case "", "scale":
+		if in.UserInfo != nil && !builtinController(in.UserInfo) {
+			// Only the built-in controllers make the objects their owner's
+			// estimate covers (a Deployment's ReplicaSets, a ReplicaSet's
+			// pods): anyone else's claim of a controller owner is no
+			// reason to price an object at nothing.
+			oldObj, newObj = withoutOwners(oldObj), withoutOwners(newObj)
+		}
+	case "resize":
+		oldObj, newObj = withoutOwners(oldObj), withoutOwners(newObj)
+	default:
+		return finops.Change{}, false
+	}
+	var change finops.Change
+	if oldObj != nil {
+		est, _, err := g.estimatorFor(ctx, oldObj).Estimate(oldObj)
+		if err != nil {
+			return finops.Change{}, false // an object that cannot be priced is judged by the other policies and the API server
+		}
+		change.Old = est
+	}
+	est, _, err := g.estimatorFor(ctx, newObj).Estimate(newObj)
+	if err != nil {
+		return finops.Change{}, false
+	}
+	change.New = est
+	if in.Operation == "CREATE" && in.Kind.Group == "" && in.Kind.Kind == "PersistentVolumeClaim" && in.UserInfo != nil &&
+		slices.Contains(statefulSetControllers, in.UserInfo.Username) {
+		// A StatefulSet's claim, made from its volumeClaimTemplates: the
+		// StatefulSet's estimate counted it.
+		change.New = finops.WorkloadEstimate{}
+	}
+	change.Monthly = change.New.Monthly.Sub(change.Old.Monthly)
+	return change, true
+}
+
+// builtinController reports whether a user is one of
+// kube-controller-manager's identities (the controller manager's own, or a
+// controller's service account in kube-system) or a cluster administrator
+// (system:masters, which a controller manager run with admin credentials
+// also is, and who can remove any Budget anyway).
+func builtinController(u *policies.UserInfo) bool {
+	return u.Username == "system:kube-controller-manager" || strings.HasPrefix(u.Username, "system:serviceaccount:kube-system:") ||
+		slices.Contains(u.Groups, "system:masters")
+}
+
+// statefulSetControllers are the identities the StatefulSet controller
+// creates its pods' claims as (with and without per-controller
+// credentials): only kube-controller-manager holds them.
+var statefulSetControllers = []string{"system:serviceaccount:kube-system:statefulset-controller", "system:kube-controller-manager"}
+
+// NodeCounter counts the nodes whose labels match a nodeSelector (all
+// nodes for an empty one).
+type NodeCounter interface {
+	CountNodes(ctx context.Context, selector map[string]string) (int, error)
+}
+
+// estimatorFor is the Estimator for an object: for a DaemonSet, one that
+// charges the nodes its nodeSelector picks, when they can be counted.
+func (g *Gate) estimatorFor(ctx context.Context, obj map[string]any) *finops.Estimator {
+	if g.Nodes == nil || obj["kind"] != "DaemonSet" {
+		return g.Estimator
+	}
+	spec := dig(obj, []string{"spec", "template", "spec"})
+	n, err := g.Nodes.CountNodes(ctx, stringMap(spec["nodeSelector"]))
+	if err != nil {
+		return g.Estimator
+	}
+	return g.Estimator.WithNodes(n)
+}
+
+// NodeCount counts nodes from a reader of their metadata (an informer
+// cache: nodes are few, and their labels are all it keeps).
+type NodeCount struct {
+	Reader client.Reader
+}
+
+var _ NodeCounter = (*NodeCount)(nil)
+
+// CountNodes implements NodeCounter.
+func (c *NodeCount) CountNodes(ctx context.Context, selector map[string]string) (int, error) {
+	var list metav1.PartialObjectMetadataList
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
+	if err := c.Reader.List(ctx, &list); err != nil {
+		return 0, fmt.Errorf("listing nodes: %w", err)
+	}
+	n := 0
+	for i := range list.Items {
+		if labels.SelectorFromSet(selector).Matches(labels.Set(list.Items[i].Labels)) {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Check returns the findings of one change: one per Budget the change
-// would take over its amount. Changes that save money, and kinds that cost
+// would take over its amount, counting what the gate admitted since the
+// Budget's last scan. Changes that save money, and kinds that cost
 // nothing, find nothing.
 func (g *Gate) Check(ctx context.Context, in *policies.Input) ([]policies.Finding, error) {
-	if g == nil || in.Object == nil || in.SubResource != "" {
+	if g == nil {
 		return nil, nil
 	}
-	change, err := g.Estimator.EstimateChange(in.OldObject, in.Object)
-	if err != nil || change.Monthly.Total <= 0 {
-		return nil, nil //nolint:nilerr // an object that cannot be priced is judged by the other policies and the API server
+	if in.Object == nil {
+		return nil, nil
 	}
+	change, ok := g.priced(ctx, in)
+	if !ok || change.Monthly.Total <= 0 {
+		return nil, nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.check(ctx, in, change)
+}
+
+// check judges a change that adds cost; the caller holds g.mu.
+func (g *Gate) check(ctx context.Context, in *policies.Input, change finops.Change) ([]policies.Finding, error) {
 	var list v1alpha1.BudgetList
 	if err := g.Budgets.List(ctx, &list); err != nil {
 		return nil, fmt.Errorf("reading Budgets: %w", err)
 	}
+	g.forgetScanned(&list)
 	var nsLabels map[string]string
 	if meta, ok := in.Namespace["metadata"].(map[string]any); ok {
 		nsLabels = stringMap(meta["labels"])
@@ -60,6 +266,7 @@ func (g *Gate) Check(ctx context.Context, in *policies.Input) ([]policies.Findin
 	ns := in.ObjectNamespace()
 	podLabels := templateLabels(in.Object)
 	added := change.Monthly.Total
+	key := keyOf(in)
 	cur := g.Estimator.Currency()
 	money := func(v float64) string { return finops.Money(v, cur, finops.Cents) }
 	var out []policies.Finding
@@ -77,6 +284,7 @@ func (g *Gate) Check(ctx context.Context, in *policies.Input) ([]policies.Findin
 			continue
 		}
 		forecast, _ := strconv.ParseFloat(b.Status.Forecast, 64)
+		forecast += g.admittedSince(b, scope, key, in.Operation == "CREATE", change.Old.Monthly.Total)
 		if forecast+added <= amount {
 			continue
 		}
@@ -97,6 +305,127 @@ func (g *Gate) Check(ctx context.Context, in *policies.Input) ([]policies.Findin
 		})
 	}
 	return out, nil
+}
+
+// admittedSince is what the gate admitted, in the Budget's scope, after
+// its last scan (or its creation) and not yet in its forecast. The object being changed
+// counts what its earlier admitted changes added to the cost it has now
+// (old): a retried request is not counted twice, and a CREATE replaces
+// what was admitted for the same name before.
+func (g *Gate) admittedSince(b *v1alpha1.Budget, scope Scope, key admittedKey, create bool, old float64) float64 {
+	// Before its first scan a Budget counts from its creation, as its
+	// ledger does.
+	since := b.CreationTimestamp.Time
+	if b.Status.LastScanTime != nil {
+		since = b.Status.LastScanTime.Time
+	}
+	var sum float64
+	for k, a := range g.admitted {
+		if !a.at.After(since) || !scope.Covers(a.namespace, a.nsLabels, a.labels) {
+			continue
+		}
+		switch {
+		case k != key:
+			sum += max(a.latest-a.base, 0)
+		case !create:
+			sum += max(old-a.base, 0)
+		}
+	}
+	return sum
+}
+
+// reserveLocked counts a change being admitted, remembering what it
+// replaced so that Settle can undo it.
+func (g *Gate) reserveLocked(in *policies.Input, change finops.Change) {
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	key := keyOf(in)
+	if g.admitted == nil {
+		g.admitted = map[admittedKey]*admittedChange{}
+		g.undo = map[*policies.Input]undo{}
+	}
+	prev := g.admitted[key]
+	a := &admittedChange{base: change.Old.Monthly.Total}
+	if prev != nil && in.Operation != "CREATE" {
+		a.base = prev.base
+	}
+	a.at, a.latest = now(), change.New.Monthly.Total
+	a.namespace, a.labels = in.ObjectNamespace(), templateLabels(in.Object)
+	if meta, ok := in.Namespace["metadata"].(map[string]any); ok {
+		a.nsLabels = stringMap(meta["labels"])
+	}
+	g.admitted[key] = a
+	if len(g.undo) >= maxAdmitted {
+		clear(g.undo) // reviews that never settled (a panic contained between check and verdict)
+	}
+	g.undo[in] = undo{key: key, prev: prev, made: a}
+	if len(g.admitted) > maxAdmitted {
+		g.pruneLocked()
+	}
+}
+
+// pruneLocked drops the oldest tenth of the account.
+func (g *Gate) pruneLocked() {
+	times := make([]time.Time, 0, len(g.admitted))
+	for _, a := range g.admitted {
+		times = append(times, a.at)
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	cut := times[len(times)/10]
+	for k, a := range g.admitted {
+		if !a.at.After(cut) {
+			delete(g.admitted, k)
+		}
+	}
+}
+
+// forgetScanned drops what every Budget's last scan has counted: what was
+// admitted before the oldest of their scans.
+func (g *Gate) forgetScanned(list *v1alpha1.BudgetList) {
+	var oldest time.Time
+	for i := range list.Items {
+		st := list.Items[i].Status.LastScanTime
+		if st == nil {
+			return // a Budget never scanned counts everything admitted
+		}
+		if oldest.IsZero() || st.Before(&metav1.Time{Time: oldest}) {
+			oldest = st.Time
+		}
+	}
+	for k, a := range g.admitted {
+		if !a.at.After(oldest) {
+			delete(g.admitted, k)
+		}
+	}
+}
+
+func keyOf(in *policies.Input) admittedKey {
+	meta, _ := in.Object["metadata"].(map[string]any)
+	name, _ := meta["name"].(string)
+	return admittedKey{in.Kind.Group, in.Kind.Kind, in.ObjectNamespace(), name}
+}
+
+// withoutOwners is a copy of obj with no ownerReferences.
+func withoutOwners(obj map[string]any) map[string]any {
+	if obj == nil {
+		return nil
+	}
+	out := make(map[string]any, len(obj))
+	for k, v := range obj {
+		out[k] = v
+	}
+	if meta, ok := obj["metadata"].(map[string]any); ok {
+		m := make(map[string]any, len(meta))
+		for k, v := range meta {
+			if k != "ownerReferences" {
+				m[k] = v
+			}
+		}
+		out["metadata"] = m
+	}
+	return out
 }
 
 // templateLabels are the labels the object's pods will carry: a pod's own,

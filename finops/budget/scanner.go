@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -129,6 +130,9 @@ type Figures struct {
 	Namespace, Name string
 	Scope           string
 	Hourly          float64
+	// Committed is the hourly cost of what is admitted but not running
+	// (see Committed), which the forecast counts beside Hourly.
+	Committed       float64
 	Spend, Forecast float64
 	Amount          float64
 	// Alerted are the thresholds alerted by this scan; Failed those whose
@@ -156,6 +160,11 @@ func (s *Scanner) Scan(ctx context.Context) (*Report, error) {
 		}
 	}
 	rep.Tally = s.opts.Model.Tally(c)
+	w, err := ListControllers(ctx, s.opts.Reader)
+	if err != nil {
+		return rep, err
+	}
+	committed := Commit(s.opts.Model, c, w)
 
 	var budgets v1alpha1.BudgetList
 	if err := s.opts.Client.List(ctx, &budgets); err != nil {
@@ -164,7 +173,7 @@ func (s *Scanner) Scan(ctx context.Context) (*Report, error) {
 	idx := indexCluster(c)
 	for i := range budgets.Items {
 		b := &budgets.Items[i]
-		br := s.scanBudget(ctx, b, idx, rep.Stale, now)
+		br := s.scanBudget(ctx, b, idx, committed, rep.Stale, now)
 		rep.Budgets = append(rep.Budgets, br)
 	}
 	s.metrics.observe(rep)
@@ -227,7 +236,8 @@ func WithUsage(c *finops.Cluster, snap *usage.Snapshot) {
 // itemList is a typed list whose items are T.
 type itemList[T any] interface {
 	client.ObjectList
-	*corev1.PodList | *corev1.NodeList | *corev1.PersistentVolumeClaimList | *corev1.NamespaceList | *batchv1.JobList
+	*corev1.PodList | *corev1.NodeList | *corev1.PersistentVolumeClaimList | *corev1.NamespaceList | *batchv1.JobList |
+		*appsv1.DeploymentList | *appsv1.ReplicaSetList | *appsv1.StatefulSetList | *corev1.ReplicationControllerList
 }
 
 func listAll[T any, L itemList[T]](ctx context.Context, r client.Reader, list L) ([]T, error) {
@@ -315,7 +325,7 @@ func withNamespaceLabels(obj, ns map[string]string) labels.Set {
 	return labels.Set(finops.LabelsOfRecord(obj, ns))
 }
 
-func (s *Scanner) scanBudget(ctx context.Context, b *v1alpha1.Budget, idx *clusterIndex, stale bool, now time.Time) Figures {
+func (s *Scanner) scanBudget(ctx context.Context, b *v1alpha1.Budget, idx *clusterIndex, committed *Committed, stale bool, now time.Time) Figures {
 	br := Figures{Namespace: b.Namespace, Name: b.Name}
 	fail := func(err error) Figures {
 		br.Err = err
@@ -345,7 +355,12 @@ func (s *Scanner) scanBudget(ctx context.Context, b *v1alpha1.Budget, idx *clust
 		return fail(err)
 	}
 	ledger.Accrue(br.Hourly, now)
-	br.Spend, br.Forecast = ledger.Spend, ledger.Forecast(br.Hourly, now)
+	// Spend accrues what ran; the forecast adds what is admitted and
+	// about to run.
+	if br.Committed, err = committed.Hourly(s.opts.Model, b); err != nil {
+		return fail(err)
+	}
+	br.Spend, br.Forecast = ledger.Spend, ledger.Forecast(br.Hourly+br.Committed, now)
 
 	// Thresholds: recorded before they are sent (a restart after the
 	// record retries an undelivered one, never repeats a delivered one).

@@ -146,7 +146,8 @@ func TestScannerAgainstTheAPIServer(t *testing.T) {
 	}
 	// Two running pods of 2 cores and 4 GiB: 2 × (2 × 0.031611 + 4 ×
 	// 0.004237) = $0.16034 an hour with OpenCost's default prices. The
-	// pending and the finished pod cost nothing.
+	// finished pod costs nothing; the pending one is not charged yet, but
+	// the forecast counts it, as it will run.
 	runningPod(t, c, "shop", "api-1", "2", "4Gi", corev1.PodRunning)
 	runningPod(t, c, "shop", "api-2", "2", "4Gi", corev1.PodRunning)
 	runningPod(t, c, "shop", "api-3", "2", "4Gi", corev1.PodPending)
@@ -231,9 +232,27 @@ func TestScannerAgainstTheAPIServer(t *testing.T) {
 	}
 
 	s := newScanner(nil, reg)
-	scan(s, 5*time.Hour+time.Minute)
+	first := scan(s, 5*time.Hour+time.Minute)
 	if got, want := spendOf(), hourly*(5+1.0/60); math.Abs(got-want) > 0.006 {
 		t.Errorf("spend after 5h01 %.4f, want %.4f", got, want)
+	}
+	shopFigures := 0
+	for _, f := range first.Budgets {
+		if f.Namespace != "shop" {
+			continue
+		}
+		shopFigures++
+		_, end := budget.Period("monthly", clock)
+		left := end.Sub(clock).Hours()
+		if want := hourly / 2; math.Abs(f.Committed-want) > 1e-9 {
+			t.Errorf("committed %.6f/h, want the pending pod's %.6f/h", f.Committed, want)
+		}
+		if want := f.Spend + (hourly+hourly/2)*left; math.Abs(f.Forecast-want) > 1e-6 {
+			t.Errorf("forecast %.4f, want %.4f: spend, and the running and pending pods for the %.0f hours left", f.Forecast, want, left)
+		}
+	}
+	if shopFigures != 1 {
+		t.Errorf("%d figures for shop's Budget", shopFigures)
 	}
 	if got := payments.got(); len(got) != 1 || !strings.Contains(got[0], "50") || !strings.Contains(got[0], "shop") {
 		t.Fatalf("after 50 %%: payments got %d messages: %v", len(got), got)

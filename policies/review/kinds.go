@@ -24,8 +24,8 @@ var workloadKinds = []schema.GroupKind{
 }
 
 // Kinds are the kinds a set mutates and judges: the workloads and the
-// config's pod controllers both; PersistentVolumeClaims are mutated
-// (ownership labels for cost); every kind a policy, a config override or a
+// config's pod controllers both, and PersistentVolumeClaims (ownership
+// labels for cost, and the Budgets their storage counts against); every kind a policy, a config override or a
 // plugin names is judged. The webhook configurations intercept them and the
 // audit lists them. "Every kind" is never turned into intercepting
 // everything.
@@ -35,8 +35,9 @@ func Kinds(s *Set) (mutate, validate []schema.GroupKind) {
 	for _, pc := range cfg.PodControllers {
 		mutate = append(mutate, schema.GroupKind{Group: pc.Group, Kind: pc.Kind})
 	}
-	validate = slices.Clone(mutate)
+	// Claims are priced: the budget gate judges them (and resizes).
 	mutate = append(mutate, schema.GroupKind{Kind: "PersistentVolumeClaim"})
+	validate = slices.Clone(mutate)
 	add := func(group, kind string) {
 		if group == "core" {
 			group = ""

@@ -19,7 +19,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -142,6 +141,9 @@ type Options struct {
 	// evaluators; they hold no policies of their own that reload (the
 	// budget gate reads Budgets as they stand).
 	Gates []Evaluator
+	// Parents reads the object a subresource request changes (a scale's
+	// Deployment); nil judges no scale.
+	Parents Parents
 	// Now is the clock exceptions expire by.
 	Now func() time.Time
 }
@@ -177,7 +179,22 @@ func (v *Verdict) Allowed() bool { return len(v.Denials) == 0 }
 // Review judges one input with a set: the Rego engine, the set's plugins
 // that run on the input's source, image policies, the gates; then the
 // exceptions in force; then the decision per action.
+//
+// A subresource request is judged as the object it changes (see
+// Subresources): a scale as its parent at the new size, read through
+// Options.Parents. Only the findings on the fields the subresource can
+// change count (kubectl debug is judged on what it adds, not on the pod it
+// attaches to), beside what the gates find about the change.
 func (r *Reviewer) Review(ctx context.Context, s *Set, in *policies.Input) *Verdict {
+	judged, err := r.subject(ctx, in)
+	if err != nil {
+		d := &policies.Decision{Findings: []policies.Finding{{
+			Policy: "subresource", Action: policies.ActionWarn, Severity: policies.SeverityLow,
+			Message: "this " + in.SubResource + " request could not be judged: " + err.Error(),
+		}}}
+		return decide(s, d)
+	}
+	in = judged
 	d := s.Engine.Evaluate(ctx, in)
 	for _, p := range s.Plugins {
 		if slices.Contains(p.SkipSources, in.Source) {
@@ -185,20 +202,33 @@ func (r *Reviewer) Review(ctx context.Context, s *Set, in *policies.Input) *Verd
 		}
 		merge(d, p.Evaluator.Evaluate(ctx, in))
 	}
-	if r.opts.Images != nil && len(s.Images) > 0 {
+	if r.opts.Images != nil && len(s.Images) > 0 && imagesChange(in) {
 		d.Findings = append(d.Findings, r.opts.Images.Check(ctx, s, in)...)
 	}
+	d.Findings = onlyChanged(in, d.Findings, false)
 	for _, g := range r.opts.Gates {
-		merge(d, g.Evaluate(ctx, in))
+		gd := g.Evaluate(ctx, in)
+		if gd != nil {
+			gd.Findings = onlyChanged(in, gd.Findings, true)
+		}
+		merge(d, gd)
 	}
 	d.ApplyExceptions(in, s.Exceptions, r.opts.Now())
-	if in.SubResource == "ephemeralcontainers" {
-		// kubectl debug: judge what it adds, not the pod it attaches to.
-		d.Findings = slices.DeleteFunc(d.Findings, func(f policies.Finding) bool {
-			return !strings.HasPrefix(f.Path, "spec.ephemeralContainers")
-		})
+	v := decide(s, d)
+	for _, g := range r.opts.Gates {
+		if c, ok := g.(Committer); ok {
+			c.Settle(ctx, in, v.Allowed())
+		}
 	}
-	return decide(s, d)
+	return v
+}
+
+// Committer is the optional capability of a gate that keeps account of
+// what it admits (the budget gate counts admitted changes until its
+// scanner sees them): Settle tells it, after every review, whether the
+// input it judged was allowed in the end.
+type Committer interface {
+	Settle(ctx context.Context, in *policies.Input, allowed bool)
 }
 
 func merge(d, more *policies.Decision) {

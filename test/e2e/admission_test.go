@@ -333,7 +333,7 @@ func TestNeverIntercepted(t *testing.T) {
 		for _, r := range wh.rules {
 			for _, res := range r.Resources {
 				switch res {
-				case "leases", "validatingwebhookconfigurations", "mutatingwebhookconfigurations", "tokenreviews", "subjectaccessreviews", "*", "*/*", "pods/status", "deployments/scale":
+				case "leases", "validatingwebhookconfigurations", "mutatingwebhookconfigurations", "tokenreviews", "subjectaccessreviews", "*", "*/*", "pods/status", "deployments/status", "pods/exec", "pods/eviction":
 					t.Errorf("%s intercepts %s", wh.name, res)
 				}
 			}

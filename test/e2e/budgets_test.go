@@ -39,8 +39,12 @@ func TestBudgetAwareAdmissionThroughTheAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = env.client.Delete(ctx, b) })
-		// The forecast the scanner would have written.
-		b.Status.Forecast = forecast
+		// The forecast the scanner would have written, scanning now:
+		// what was admitted before is in it. A status keeps whole
+		// seconds: the current one is waited out.
+		time.Sleep(time.Second)
+		now := metav1.Now()
+		b.Status.Forecast, b.Status.LastScanTime = forecast, &now
 		if err := env.client.Status().Update(ctx, b); err != nil {
 			t.Fatal(err)
 		}

@@ -358,7 +358,7 @@ func Run(ctx context.Context, opts Options) error {
 		gates = append(gates, budgets)
 	}
 	reviewer, err := webhook.NewReviewer(webhook.ReviewerOptions{
-		Core:         review.New(review.Options{Images: images, Gates: gates}),
+		Core:         review.New(review.Options{Images: images, Gates: gates, Parents: &webhook.Parents{Reader: mgr.GetAPIReader()}}),
 		State:        state,
 		Namespaces:   &webhook.CachedNamespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()},
 		OwnNamespace: opts.Namespace,
@@ -750,7 +750,7 @@ func finOps(mgr manager.Manager, opts Options, reg prometheus.Registerer, logger
 	if err != nil {
 		return nil, nil, err
 	}
-	return &budget.Gate{Budgets: mgr.GetClient(), Estimator: est}, scanner, nil
+	return &budget.Gate{Budgets: mgr.GetClient(), Estimator: est, Nodes: &budget.NodeCount{Reader: mgr.GetClient()}}, scanner, nil
 }
 
 // newAuditor builds the background audit over the set the loader keeps;
