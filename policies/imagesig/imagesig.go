@@ -133,7 +133,11 @@ var hubAliases = []string{"index.docker.io", "registry-1.docker.io"}
 func Repository(ref name.Reference) string {
 	repo := ref.Context()
 	if reg := repo.RegistryStr(); reg == name.DefaultRegistry || slices.Contains(hubAliases, reg) {
-		return dockerHub + "/" + repo.RepositoryStr()
+		path := repo.RepositoryStr()
+		if !strings.Contains(path, "/") {
+			path = "library/" + path // as docker.io/nginx is docker.io/library/nginx, in every alias
+		}
+		return dockerHub + "/" + path
 	}
 	return repo.Name()
 }
@@ -321,9 +325,9 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, keychain
 	if v.opts.Insecure {
 		nameOpts = append(nameOpts, name.Insecure)
 	}
-	ref, err := name.ParseReference(image, nameOpts...)
+	ref, err := ParseReference(image, nameOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("image %q: %w", image, err)
+		return nil, err
 	}
 	repo := Repository(ref)
 	var r *rule
