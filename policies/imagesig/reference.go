@@ -20,21 +20,21 @@ import (
 func ParseReference(image string, opts ...name.Option) (name.Reference, error) {
 	named, err := reference.ParseNormalizedNamed(image)
 	if err != nil {
-		return nil, fmt.Errorf("image reference %q: %w", image, err)
+		return nil, fmt.Errorf("image %q: %w", image, err)
 	}
 	domain := reference.Domain(named)
 	if domain == "" {
-		return nil, fmt.Errorf("image reference %q: %q is not a registry host", image, strings.Split(reference.Path(named), "/")[0])
+		return nil, fmt.Errorf("image %q: %q is not a registry host", image, strings.Split(reference.Path(named), "/")[0])
 	}
 	opts = append([]name.Option{name.WeakValidation}, opts...)
 	reg, err := name.NewRegistry(domain, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("image reference %q: %w", image, err)
+		return nil, fmt.Errorf("image %q: %w", image, err)
 	}
 	repo := reg.Repo(reference.Path(named))
 	if d, ok := named.(reference.Digested); ok {
 		if d.Digest().Algorithm() != "sha256" {
-			return nil, fmt.Errorf("image reference %q: digest algorithm %s: only sha256 digests can be verified", image, d.Digest().Algorithm())
+			return nil, fmt.Errorf("image %q: digest algorithm %s: only sha256 digests can be verified", image, d.Digest().Algorithm())
 		}
 		if ref, err := name.NewDigest(image, opts...); err == nil && ref.Context() == repo {
 			return ref, nil // keeps a tag written beside the digest (repo:tag@sha256:...)
