@@ -7,7 +7,7 @@
 #   make helm    bin/helm, built from the Go module proxy (test/tools/helm)
 #   make chart   lint the Helm chart and run its tests (test/chart)
 #   make image-binary  static binaries for the Dockerfile (bin/image/<os>-<arch>)
-#   make debs    Debian's docker-registry and prometheus (apt-get), which tests and the demo run
+#   make debs    Debian's docker-registry, prometheus and haproxy (apt-get), which tests and the demo run
 #   make test    unit tests (race detector), end-to-end tests against the real
 #                API server, the policy library's Rego tests and fixture suites
 #   make fuzz    every native Go fuzz target for FUZZTIME each (default 2m), one
@@ -31,9 +31,10 @@ K8S_VERSION     := v1.34.3
 # Stamp the version kubectl and the API server report (a module build has none).
 K8S_VERSION_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,-X $(p).gitVersion=$(K8S_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=34 -X $(p).gitTreeState=clean)
 # Debian packages the tests and the demo run on loopback (binary:package):
-# the distribution registry and Prometheus; installed with apt-get when
-# missing (sudo unless root).
-DEBS            := /usr/bin/docker-registry:docker-registry /usr/bin/prometheus:prometheus /usr/bin/promtool:prometheus
+# the distribution registry, Prometheus, and haproxy (the load balancer of
+# the fault runs in test/fault); installed with apt-get when missing (sudo
+# unless root).
+DEBS            := /usr/bin/docker-registry:docker-registry /usr/bin/prometheus:prometheus /usr/bin/promtool:prometheus /usr/sbin/haproxy:haproxy
 SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BENCHTIME       ?= 2s
 # Native Go fuzz targets, package:Target, in the order `make fuzz` runs them.

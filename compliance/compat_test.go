@@ -18,12 +18,12 @@ func TestReadsWhatServeWrites(t *testing.T) {
 	log := webhook.NewDecisionLog(&buf)
 	at := time.Date(2025, 6, 30, 12, 0, 0, 0, time.UTC)
 	for _, e := range []*webhook.DecisionEntry{
-		{Time: at, UID: "1", User: "alice", Operation: "CREATE", Kind: "Pod", Namespace: "ns", Name: "a", Allowed: false,
+		{Time: at, UID: "1", User: "alice", Operation: "CREATE", Kind: "Pod", Namespace: "ns", Name: "a", Allowed: false, Authenticated: true,
 			Findings: []policies.Finding{{Policy: "pss-baseline-privileged", Message: "privileged", Action: policies.ActionEnforce,
 				Controls: []policies.Control{{Framework: "cis", ID: "5.2.2"}}}}},
-		{Time: at, UID: "2", User: "alice", Operation: "CREATE", Kind: "Pod", Namespace: "ns", Name: "a", Allowed: false, DryRun: true,
+		{Time: at, UID: "2", User: "alice", Operation: "CREATE", Kind: "Pod", Namespace: "ns", Name: "a", Allowed: false, DryRun: true, Authenticated: true,
 			Findings: []policies.Finding{{Policy: "pss-baseline-privileged", Message: "privileged", Action: policies.ActionEnforce}}},
-		{Time: at, UID: "3", User: "bob", Operation: "UPDATE", Kind: "Deployment", Namespace: "ns", Name: "b", Allowed: true,
+		{Time: at, UID: "3", User: "bob", Operation: "UPDATE", Kind: "Deployment", Namespace: "ns", Name: "b", Allowed: true, Authenticated: true,
 			Findings: []policies.Finding{{Policy: "images-no-latest", Message: "latest", Action: policies.ActionWarn}}},
 	} {
 		if err := log.Write(e); err != nil {

@@ -27,6 +27,19 @@ type decisionEntry struct {
 	DryRun    bool               `json:"dryRun"`
 	Allowed   *bool              `json:"allowed"`
 	Findings  []policies.Finding `json:"findings"`
+	// Authenticated and Client say who called (see
+	// webhook.DecisionEntry); a line without them is unauthenticated.
+	Authenticated bool   `json:"authenticated"`
+	Client        string `json:"client"`
+	// The chain fields (see webhook.DecisionLog): a record line (start,
+	// end, gap) or an entry, its sequence number, the hash of the line
+	// before, and its own hash.
+	Record    string    `json:"record"`
+	Alg       string    `json:"alg"`
+	Seq       uint64    `json:"seq"`
+	Prev      string    `json:"prev"`
+	Lost      int       `json:"lost"`
+	LostSince time.Time `json:"lostSince"`
 }
 
 // DecisionLogOptions bounds what ReadDecisionLog counts.
@@ -42,6 +55,10 @@ type DecisionLogOptions struct {
 	MaxLineBytes int
 	// Source names the log in messages (default "decision log").
 	Source string
+	// Key verifies the hashes of a chain keyed with HMAC-SHA256 (tollgate
+	// serve --decision-log-key-file); without it only the links of such a
+	// chain are checked.
+	Key []byte
 }
 
 // maxLineErrors bounds how many malformed lines are listed one by one;
@@ -69,6 +86,17 @@ type Denials struct {
 	// before From or after To.
 	DryRun        int `json:"dryRun"`
 	OutsidePeriod int `json:"outsidePeriod"`
+	// Unauthenticated counts entries left out because their caller was
+	// not authenticated (no client certificate from the API server: anyone
+	// who reached the webhook could have sent them); Tampered entries
+	// left out because their line does not match its hash.
+	Unauthenticated int `json:"unauthenticated"`
+	Tampered        int `json:"tampered"`
+	// Lost counts entries the server could not write (gap records) in the
+	// period.
+	Lost int `json:"lost"`
+	// Integrity is the verification of each log's hash chain.
+	Integrity []LogIntegrity `json:"integrity"`
 	// Malformed counts lines that are not decision log entries;
 	// MalformedLines lists the first of them with the reason.
 	Malformed      int         `json:"malformed"`
@@ -135,8 +163,10 @@ func (d *Denials) ReadDecisionLog(r io.Reader, opts DecisionLogOptions) error {
 		index[d.ByPolicy[i].Policy] = i
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
+	chain := newChainCheck(source, opts.Key)
 	line := 0
 	bad := func(msg string) {
+		chain.malformed(line)
 		d.Malformed++
 		if len(d.MalformedLines) < maxLineErrors {
 			d.MalformedLines = append(d.MalformedLines, LineError{Source: source, Line: line, Error: msg})
@@ -163,29 +193,49 @@ func (d *Denials) ReadDecisionLog(r io.Reader, opts DecisionLogOptions) error {
 				bad("not a decision log entry: " + jerr.Error())
 				break
 			}
-			if e.Time.IsZero() || e.Allowed == nil {
+			if e.Record == "" && (e.Time.IsZero() || e.Allowed == nil) {
 				bad("not a decision log entry: no time or allowed field")
 				break
 			}
-			d.add(&e, opts, index)
+			intact := chain.line(line, text, &e)
+			switch {
+			case e.Record == recordGap:
+				if d.inPeriod(e.Time, opts) {
+					d.Lost += e.Lost
+				}
+			case e.Record != "":
+			case !intact:
+				d.Tampered++
+			default:
+				d.add(&e, opts, index)
+			}
 		}
 		if errors.Is(err, io.EOF) {
 			break
 		}
 	}
+	d.Integrity = append(d.Integrity, chain.result())
 	slices.SortStableFunc(d.ByPolicy, func(a, b PolicyDenials) int {
 		return cmp.Or(cmp.Compare(b.Denied+b.Warned, a.Denied+a.Warned), cmp.Compare(a.Policy, b.Policy))
 	})
 	return nil
 }
 
+func (d *Denials) inPeriod(t time.Time, opts DecisionLogOptions) bool {
+	return (opts.From.IsZero() || !t.Before(opts.From)) && (opts.To.IsZero() || !t.After(opts.To))
+}
+
 func (d *Denials) add(e *decisionEntry, opts DecisionLogOptions, index map[string]int) {
-	if (!opts.From.IsZero() && e.Time.Before(opts.From)) || (!opts.To.IsZero() && e.Time.After(opts.To)) {
+	if !d.inPeriod(e.Time, opts) {
 		d.OutsidePeriod++
 		return
 	}
 	if e.DryRun {
 		d.DryRun++
+		return
+	}
+	if !e.Authenticated {
+		d.Unauthenticated++
 		return
 	}
 	d.Requests++

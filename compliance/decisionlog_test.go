@@ -56,7 +56,7 @@ func TestDecisionLog(t *testing.T) {
 func TestDecisionLogWindowAndExamples(t *testing.T) {
 	entry := func(ts time.Time, name string) string {
 		return `{"time":"` + ts.Format(time.RFC3339) + `","uid":"u","operation":"CREATE","kind":"Pod","namespace":"ns","name":"` + name +
-			`","dryRun":false,"allowed":false,"findings":[{"policy":"p","message":"no","severity":"high","action":"enforce"}]}`
+			`","dryRun":false,"allowed":false,"findings":[{"policy":"p","message":"no","severity":"high","action":"enforce"}],"authenticated":true}`
 	}
 	base := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	var lines []string
@@ -86,7 +86,7 @@ func TestDecisionLogWindowAndExamples(t *testing.T) {
 // TestDecisionLogLongLines: a line over the limit is malformed, in the
 // middle and at the end of the log, and the lines around it still count.
 func TestDecisionLogLongLines(t *testing.T) {
-	ok := `{"time":"2025-06-01T00:00:00Z","allowed":false,"findings":[{"policy":"p","action":"enforce"}]}`
+	ok := `{"time":"2025-06-01T00:00:00Z","allowed":false,"findings":[{"policy":"p","action":"enforce"}],"authenticated":true}`
 	long := `{"x":"` + strings.Repeat("y", 200<<10) + `"}`
 	for _, text := range []string{ok + "\n" + long + "\n" + ok + "\n", ok + "\n" + ok + "\r\n" + long} {
 		var d Denials

@@ -217,6 +217,9 @@ func writeMarkdownDenials(p func(string, ...any), d *Denials) {
 	}
 	p("From %s to %s: %s logged, %d denied, %d admitted with warnings. Dry runs left out: %d; entries outside the period: %d.\n\n",
 		humanTime(d.From), humanTime(d.To), plural(d.Requests, "admission request"), d.Denied, d.Warned, d.DryRun, d.OutsidePeriod)
+	p("Only requests from the authenticated API server count as evidence: %s left out (no verified client certificate); %s left out because the line does not match its hash; %s the server could not write.\n\n",
+		plural(d.Unauthenticated, "unauthenticated entry"), plural(d.Tampered, "edited entry"), plural(d.Lost, "entry"))
+	writeMarkdownIntegrity(p, d.Integrity)
 	if len(d.ByPolicy) > 0 {
 		p("| Policy | Denied | Warned | Controls |\n|---|--:|--:|---|\n")
 		for i := range d.ByPolicy {
@@ -240,6 +243,38 @@ func writeMarkdownDenials(p func(string, ...any), d *Denials) {
 		}
 		p("\n")
 	}
+}
+
+func writeMarkdownIntegrity(p func(string, ...any), logs []LogIntegrity) {
+	if len(logs) == 0 {
+		return
+	}
+	p("| Decision log | Integrity | Lines in the chain | Lines without chain fields | Problems |\n|---|---|--:|--:|--:|\n")
+	for _, l := range logs {
+		p("| %s | %s | %d | %d | %d |\n", md(l.Source), integrityText(&l), l.Chained, l.Unchained, len(l.Problems)+l.MoreProblems)
+	}
+	p("\n")
+	for _, l := range logs {
+		for _, e := range l.Problems {
+			p("- %s: %s\n", md(e.Source), md(e.Error)) // the message names the line
+		}
+		if l.MoreProblems > 0 {
+			p("- %s: … and %d more\n", md(l.Source), l.MoreProblems)
+		}
+	}
+	p("\n")
+}
+
+// integrityText is a log's status with what qualifies it.
+func integrityText(l *LogIntegrity) string {
+	s := l.Status
+	if l.Open && l.Status != IntegrityOpen {
+		s += "; last chain open"
+	}
+	if l.Unkeyed {
+		s += "; keyed hashes not checked (no key given)"
+	}
+	return s
 }
 
 // latestDenials merges the policies' examples, newest first, and keeps n.

@@ -60,7 +60,8 @@ type ModelOptions struct {
 	// Prices is the catalogue; nil means DefaultPrices.
 	Prices *Prices
 	// TeamLabel and CostCenterLabel are the label keys read for the team
-	// and cost-center groups, from the pod, else from its namespace.
+	// and cost-center groups, from the namespace, else from the pod (see
+	// LabelOfRecord).
 	// Empty means DefaultTeamLabel and DefaultCostCenterLabel.
 	TeamLabel       string
 	CostCenterLabel string
@@ -154,8 +155,10 @@ type Cluster struct {
 	// charged once, to the first running pod that mounts it, else to its
 	// namespace with its own labels.
 	PersistentVolumeClaims []corev1.PersistentVolumeClaim
-	// Namespaces give team, cost-center and label values to pods that do
-	// not carry them; every listed namespace appears in Tally.Namespaces.
+	// Namespaces give team, cost-center and label values to their pods
+	// and claims: a value the namespace sets wins over the object's own
+	// (see LabelOfRecord); every listed namespace appears in
+	// Tally.Namespaces.
 	Namespaces []corev1.Namespace
 	// Jobs, when given, resolve each Job to the CronJob that owns it. Left
 	// nil, a Job named "<name>-<8 or more digits>" is taken to be one of
@@ -542,10 +545,10 @@ func (t *tally) add(namespace string, labels map[string]string, kind, name strin
 	t.out.Hourly = t.out.Hourly.Add(s)
 	nsLabels := t.nsLabels[namespace]
 	t.namespaces.add(namespace, pods, volumes, s)
-	t.teams.add(labelOf(labels, nsLabels, t.m.team), pods, volumes, s)
-	t.costCenter.add(labelOf(labels, nsLabels, t.m.costCenter), pods, volumes, s)
+	t.teams.add(LabelOfRecord(labels, nsLabels, t.m.team), pods, volumes, s)
+	t.costCenter.add(LabelOfRecord(labels, nsLabels, t.m.costCenter), pods, volumes, s)
 	for i, key := range t.m.labels {
-		t.labels[i].add(labelOf(labels, nsLabels, key), pods, volumes, s)
+		t.labels[i].add(LabelOfRecord(labels, nsLabels, key), pods, volumes, s)
 	}
 	if t.workloads == nil {
 		return
@@ -562,14 +565,34 @@ func (t *tally) add(namespace string, labels map[string]string, kind, name strin
 	w.Hourly = w.Hourly.Add(s)
 }
 
-// labelOf reads a label from the object, else from its namespace: the
-// webhook copies ownership labels onto pods, but pods created before it
-// ran, and claims, may lack them.
-func labelOf(labels, nsLabels map[string]string, key string) string {
-	if v := labels[key]; v != "" {
+// LabelOfRecord is the value a pod or claim is charged under for one label
+// key: its namespace's when the namespace sets one, else the object's own.
+// Namespaces are the platform's, workloads their developers': a workload
+// that carries another team's cost-center, or a team label outside its
+// Budget's selector, must not move its spend there. The cost model, the
+// Budget scanner and the budget gate all read labels through it (Tollgate's
+// ownership-of-record policy reports the mismatch itself as a finding).
+func LabelOfRecord(labels, nsLabels map[string]string, key string) string {
+	if v := nsLabels[key]; v != "" {
 		return v
 	}
-	return nsLabels[key]
+	return labels[key]
+}
+
+// LabelsOfRecord is every label of an object as it is charged: the
+// object's labels, with its namespace's in place of them for each key the
+// namespace sets (see LabelOfRecord).
+func LabelsOfRecord(labels, nsLabels map[string]string) map[string]string {
+	out := make(map[string]string, len(labels)+len(nsLabels))
+	for k, v := range labels {
+		out[k] = v
+	}
+	for k, v := range nsLabels {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // workloadOf names the workload a pod belongs to: its controller, with a

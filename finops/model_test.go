@@ -134,6 +134,7 @@ func model(t testing.TB, o ModelOptions) *Model {
 //	                   claim vol, bound at 10Gi (5Gi asked): 10 × 0.00005479452
 //	                   = 0.0005479452; together                               = 0.0130479452
 //	F data/orphan      claim no pod mounts, 100Gi: 100 × 0.00005479452        = 0.005479452
+//	                   (labelled team storage, charged to its namespace's data)
 //	  data/waiting     Pending claim: not charged
 func TestTally(t *testing.T) {
 	prices := DefaultPrices()
@@ -152,7 +153,7 @@ func TestTally(t *testing.T) {
 		},
 		Pods: []corev1.Pod{
 			pod("shop", "web-5d8f-a", onNode("n1"), ownedBy("ReplicaSet", "web-5d8f"),
-				podLabels("pod-template-hash", "5d8f", "team", "web", "env", "staging"), container("app", "1", "2Gi")),
+				podLabels("pod-template-hash", "5d8f", "team", "web", "env", "staging", "cost-center", "cc-other"), container("app", "1", "2Gi")),
 			pod("shop", "web-5d8f-b", onNode("n2"), ownedBy("ReplicaSet", "web-5d8f"),
 				podLabels("pod-template-hash", "5d8f"), container("app", "1", "2Gi")),
 			pod("shop", "queued", phase(corev1.PodPending), container("app", "8", "8Gi")),
@@ -189,7 +190,10 @@ func TestTally(t *testing.T) {
 		Currency: "USD", Pods: 5, Charged: 4, Volumes: 2,
 		Hourly: all.Hourly, Monthly: all.Monthly,
 		Namespaces: []Group{group("data", 2, 2, d, e, f), group("idle", 0, 0), group("shop", 2, 0, a, b)},
-		Teams:      []Group{group("data", 2, 1, d, e), group("storage", 0, 1, f), group("web", 2, 0, a, b)},
+		// The orphan claim's own team "storage" and pod A's own cost-center
+		// "cc-other" lose to their namespace's: spend is charged to the
+		// namespace's ownership labels of record.
+		Teams: []Group{group("data", 2, 2, d, e, f), group("web", 2, 0, a, b)},
 		CostCenters: []Group{
 			group("", 2, 2, d, e, f), group("cc-1", 2, 0, a, b),
 		},

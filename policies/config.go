@@ -93,7 +93,12 @@ type Mutations struct {
 type OwnershipMutation struct {
 	Enabled bool `json:"enabled"`
 	// Overwrite replaces a workload's value that differs from the
-	// Namespace's; by default the workload's own value is kept.
+	// Namespace's. By default the workload's own value is kept and judged:
+	// for the team and cost-center keys the Namespace sets, the
+	// ownership-of-record policy reports the difference, and spend and
+	// Budget scopes follow the Namespace's value whatever the workload
+	// says; labels the Namespace does not set (and owner and environment)
+	// stay the workload's own.
 	Overwrite bool `json:"overwrite"`
 }
 

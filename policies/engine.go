@@ -346,6 +346,14 @@ func (e *Engine) inputValue(in *Input, tmplPath []string, hasPod bool) (ast.Valu
 		values[f.key] = v
 		obj.Insert(ast.StringTerm(f.key), ast.NewTerm(v))
 	}
+	if c := in.Controller; c != nil {
+		obj.Insert(ast.StringTerm("controller"), ast.ObjectTerm(
+			ast.Item(ast.StringTerm("apiVersion"), ast.StringTerm(c.APIVersion)),
+			ast.Item(ast.StringTerm("kind"), ast.StringTerm(c.Kind)),
+			ast.Item(ast.StringTerm("name"), ast.StringTerm(c.Name)),
+			ast.Item(ast.StringTerm("uid"), ast.StringTerm(c.UID)),
+		))
+	}
 	if u := in.UserInfo; u != nil {
 		groups := make([]*ast.Term, len(u.Groups))
 		for i, g := range u.Groups {

@@ -40,7 +40,8 @@ type ExceptionMatch struct {
 	Kinds []string `json:"kinds,omitempty"`
 	// Names are object names or globs.
 	Names []string `json:"names,omitempty"`
-	// Labels must all be present on the object with these values.
+	// Labels must all be present on the object with these values; a key
+	// its namespace sets is read from the namespace (the label of record).
 	Labels map[string]string `json:"labels,omitempty"`
 }
 
@@ -114,9 +115,18 @@ func (x *Exception) Covers(policy string, in *Input) bool {
 	if len(m.Names) > 0 && !matchNamespace(m.Names, name) {
 		return false
 	}
+	// Labels are read as they are charged: the namespace's value for each
+	// key the namespace sets, so a workload cannot label itself into an
+	// exception granted to another team's workloads.
 	labels, _ := meta["labels"].(map[string]any)
+	nsMeta, _ := in.Namespace["metadata"].(map[string]any)
+	nsLabels, _ := nsMeta["labels"].(map[string]any)
 	for k, v := range m.Labels {
-		if labels[k] != v {
+		got := labels[k]
+		if nv, _ := nsLabels[k].(string); nv != "" {
+			got = nv
+		}
+		if got != v {
 			return false
 		}
 	}

@@ -6,6 +6,14 @@ import (
 	"time"
 )
 
+// labelled is a Deployment with labels, in a namespace with labels.
+func labelled(ns string, labels, nsLabels map[string]any) *Input {
+	return ObjectInput(SourceAdmission, map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": "w", "namespace": ns, "labels": labels},
+	}, map[string]any{"metadata": map[string]any{"name": ns, "labels": nsLabels}})
+}
+
 func TestExceptions(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	legacy := Exception{
@@ -43,6 +51,20 @@ func TestExceptions(t *testing.T) {
 			return x
 		}, deployment("shop", "legacy-app"), "pss-baseline-privileged", false},
 		{"kind mismatch", func(x Exception) Exception { x.Match.Kinds = []string{"batch/Job"}; return x }, deployment("shop", "legacy-app"), "pss-baseline-privileged", false},
+		// A workload cannot label itself into another team's exception:
+		// a key its namespace sets is read from the namespace.
+		{"label the namespace contradicts", func(x Exception) Exception {
+			x.Match = ExceptionMatch{Labels: map[string]string{"team": "vendor"}}
+			return x
+		}, labelled("shop", map[string]any{"team": "vendor"}, map[string]any{"team": "payments"}), "pss-baseline-privileged", false},
+		{"label the namespace sets", func(x Exception) Exception {
+			x.Match = ExceptionMatch{Labels: map[string]string{"team": "vendor"}}
+			return x
+		}, labelled("vendor", nil, map[string]any{"team": "vendor"}), "pss-baseline-privileged", true},
+		{"label the namespace leaves unset", func(x Exception) Exception {
+			x.Match = ExceptionMatch{Labels: map[string]string{"app": "legacy"}}
+			return x
+		}, labelled("shop", map[string]any{"app": "legacy"}, map[string]any{"team": "payments"}), "pss-baseline-privileged", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

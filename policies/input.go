@@ -60,6 +60,13 @@ type Input struct {
 	DryRun      bool
 	SubResource string
 	Source      string
+	// Controller is the object's controlling owner, set only by a caller
+	// that found it: of a kind that makes such objects (ClaimedController),
+	// in the object's namespace, with the UID its ownerReference names.
+	// Policies see it as input.controller and judge a Pod, ReplicaSet or Job
+	// at its controller only then; an ownerReference alone is a claim
+	// anyone can write.
+	Controller *OwnerRef
 }
 
 // ObjectInput is the input for a manifest or a listed object: no operation,

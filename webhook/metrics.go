@@ -21,6 +21,12 @@ type Metrics struct {
 	loaded     prometheus.Gauge
 	inFlight   *prometheus.GaugeVec
 	images     *prometheus.CounterVec
+	// unauthenticated, caReloads, logErrors and rejected count what the
+	// gate refused and what the decision log lost.
+	unauthenticated *prometheus.CounterVec
+	caReloads       *prometheus.CounterVec
+	logErrors       prometheus.Counter
+	rejected        *prometheus.CounterVec
 }
 
 // NewMetrics registers the series with reg.
@@ -64,8 +70,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tollgate_image_verifications_total",
 			Help: "Image verifications by image policy and result: verified, failed, unmatched, cached (a verdict from the cache) or error (the registry could not be asked).",
 		}, []string{"policy", "result"}),
+		unauthenticated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_admission_unauthenticated_total",
+			Help: "Requests to an admission endpoint refused before review because the client certificate was missing (no_certificate), did not verify against the client CA (untrusted) or named no allowed client (name).",
+		}, []string{"webhook", "reason"}),
+		caReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_client_ca_reloads_total",
+			Help: "Reloads of the client CA file after it changed, by result (success, error: the CA in force is kept).",
+		}, []string{"result"}),
+		logErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_decision_log_errors_total",
+			Help: "Decision log entries that could not be written (admission went on); the next line written is a gap record counting them.",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_admission_rejected_total",
+			Help: "Admission requests turned away before review with 429 (in_flight: too many requests in flight; in_flight_bytes: too many body bytes in flight; rate: over the rate limit) or 413 (too_large).",
+		}, []string{"webhook", "reason"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.policyTime, m.violations, m.errors, m.reloads, m.loaded, m.inFlight, m.images)
+	reg.MustRegister(m.requests, m.latency, m.policyTime, m.violations, m.errors, m.reloads, m.loaded, m.inFlight, m.images,
+		m.unauthenticated, m.caReloads, m.logErrors, m.rejected)
 	return m
 }
 
@@ -125,4 +148,32 @@ func (m *Metrics) observeRequest(webhook, op, kind, decision string, dry bool, t
 	}
 	m.requests.WithLabelValues(webhook, op, kind, decision, dryRunLabel(dry)).Inc()
 	m.latency.WithLabelValues(webhook, dryRunLabel(dry)).Observe(took.Seconds())
+}
+
+func (m *Metrics) unauthenticatedRequest(webhook, reason string) {
+	if m == nil {
+		return
+	}
+	m.unauthenticated.WithLabelValues(webhook, reason).Inc()
+}
+
+func (m *Metrics) clientCAReloaded(result string) {
+	if m == nil {
+		return
+	}
+	m.caReloads.WithLabelValues(result).Inc()
+}
+
+func (m *Metrics) decisionLogError() {
+	if m == nil {
+		return
+	}
+	m.logErrors.Inc()
+}
+
+func (m *Metrics) rejectedRequest(webhook, reason string) {
+	if m == nil {
+		return
+	}
+	m.rejected.WithLabelValues(webhook, reason).Inc()
 }

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,9 +14,11 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,6 +61,10 @@ type ReviewerOptions struct {
 	Core *core.Reviewer
 	// Namespaces reads the namespace of each namespaced object.
 	Namespaces NamespaceGetter
+	// Owners finds the controller a Pod, ReplicaSet or Job claims; nil
+	// takes Namespaces when it is also an OwnerGetter (CachedNamespaces
+	// is), else every object is judged as itself.
+	Owners OwnerGetter
 	// OwnNamespace is Tollgate's namespace: never judged.
 	OwnNamespace string
 	// Timeout bounds a request; it should sit inside the webhook
@@ -72,7 +79,30 @@ type ReviewerOptions struct {
 	ProfileEvery int
 	// Now is the clock exceptions expire by.
 	Now func() time.Time
+	// MaxInFlight bounds the requests each endpoint answers at once
+	// (default 100); MaxInFlightBytes the request bytes they may hold
+	// (default 32 MiB, by Content-Length, a body without one counting as
+	// MaxBodyBytes). A request beyond either gets a fast 429 with
+	// Retry-After rather than a place in an unbounded queue. Negative
+	// turns a bound off.
+	MaxInFlight      int
+	MaxInFlightBytes int64
+	// RateLimit, when above 0, is a token bucket per endpoint: this many
+	// requests a second on average, Burst (default twice RateLimit, at
+	// least 1) at once; beyond it a fast 429. Off by default: a cluster's
+	// admission rate varies with its deployments, and the in-flight bounds
+	// already cap what a flood costs.
+	RateLimit float64
+	Burst     int
 }
+
+// Default bounds per endpoint: far above what a cluster sends in normal
+// load (objects are mostly a few KiB, answered in a few ms), low enough
+// that a flood of large bodies stays within the chart's memory limit.
+const (
+	DefaultMaxInFlight      = 100
+	DefaultMaxInFlightBytes = 32 << 20
+)
 
 // Validate checks the options.
 func (o *ReviewerOptions) Validate() error {
@@ -85,6 +115,12 @@ func (o *ReviewerOptions) Validate() error {
 	if o.Timeout < 0 {
 		return errors.New("reviewer: Timeout must not be negative")
 	}
+	if o.RateLimit < 0 || o.Burst < 0 {
+		return errors.New("reviewer: RateLimit and Burst must not be negative")
+	}
+	if o.MaxInFlightBytes > 0 && o.MaxInFlightBytes < MaxBodyBytes {
+		return fmt.Errorf("reviewer: MaxInFlightBytes %d is below the largest request (%d bytes): such a request could never be answered", o.MaxInFlightBytes, MaxBodyBytes)
+	}
 	return nil
 }
 
@@ -95,6 +131,9 @@ func NewReviewer(opts ReviewerOptions) (*Reviewer, error) {
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = 4 * time.Second
+	}
+	if opts.Owners == nil {
+		opts.Owners, _ = opts.Namespaces.(OwnerGetter)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -107,6 +146,12 @@ func NewReviewer(opts ReviewerOptions) (*Reviewer, error) {
 	}
 	if opts.Core == nil {
 		opts.Core = core.New(core.Options{Now: opts.Now})
+	}
+	if opts.MaxInFlight == 0 {
+		opts.MaxInFlight = DefaultMaxInFlight
+	}
+	if opts.MaxInFlightBytes == 0 {
+		opts.MaxInFlightBytes = DefaultMaxInFlightBytes
 	}
 	return &Reviewer{opts: opts}, nil
 }
@@ -177,6 +222,9 @@ func (r *Reviewer) prepare(ctx context.Context, st *core.Set, req *admissionv1.A
 	}
 	if req.Operation == admissionv1.Update && req.SubResource == "" && trivialUpdate(in.OldObject, in.Object) {
 		return nil, "only status, bookkeeping or finalizer removal changed", nil
+	}
+	if err := r.resolveController(ctx, in); err != nil {
+		return nil, "", err
 	}
 	return in, "", nil
 }
@@ -313,6 +361,8 @@ func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req
 		SubResource: req.SubResource, Namespace: req.Namespace, Name: objectName(req, in),
 		DryRun: dry, Allowed: resp.Allowed, Generation: st.Generation,
 	}
+	caller := CallerFrom(ctx)
+	entry.Authenticated, entry.Client = caller.Authenticated, caller.Name
 	if d != nil {
 		entry.Findings = d.Findings
 		for _, e := range d.Errors {
@@ -329,6 +379,9 @@ func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req
 		entry.Injected, entry.PatchOps = m.Injected, len(m.Patch)
 	}
 	if err := r.opts.DecisionLog.Write(entry); err != nil {
+		// Admission goes on: the entry is counted and the log records
+		// the gap when it can write again.
+		r.opts.Metrics.decisionLogError()
 		r.opts.Logger.ErrorContext(ctx, "decision log write failed", "uid", req.UID, "error", err)
 	}
 }
@@ -426,8 +479,43 @@ type ReviewFunc func(ctx context.Context, req *admissionv1.AdmissionRequest) (*a
 // spent, contains panics in a response that keeps the request UID, and
 // writes the response in the version the request came in.
 func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
+	limit := newInFlight(r.opts.MaxInFlight, r.opts.MaxInFlightBytes)
+	var bucket *rate.Limiter
+	if r.opts.RateLimit > 0 {
+		burst := r.opts.Burst
+		if burst == 0 {
+			burst = max(int(2*r.opts.RateLimit), 1)
+		}
+		bucket = rate.NewLimiter(rate.Limit(r.opts.RateLimit), burst)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
 		start := time.Now()
+		if bucket != nil && !bucket.Allow() {
+			r.opts.Metrics.rejectedRequest(webhook, "rate")
+			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Connection", "close") // the body is not read
+			httpError(w, http.StatusTooManyRequests, "tollgate: admission request rate over the limit; retry")
+			return
+		}
+		if hr.ContentLength > MaxBodyBytes {
+			r.opts.Metrics.rejectedRequest(webhook, "too_large")
+			w.Header().Set("Connection", "close")
+			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes: body is over the %d byte limit", hr.ContentLength, MaxBodyBytes))
+			return
+		}
+		weight := hr.ContentLength
+		if weight < 0 {
+			weight = MaxBodyBytes // unknown until read: the most it may be
+		}
+		release, reason := limit.acquire(weight)
+		if reason != "" {
+			r.opts.Metrics.rejectedRequest(webhook, reason)
+			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Connection", "close") // the body is not read
+			httpError(w, http.StatusTooManyRequests, "tollgate: too many admission requests in flight ("+strings.ReplaceAll(reason, "_", " ")+"); retry")
+			return
+		}
+		defer release()
 		defer r.opts.Metrics.track(webhook)()
 		if hr.Method != http.MethodPost {
 			httpError(w, http.StatusMethodNotAllowed, "admission reviews are POSTed")
@@ -437,12 +525,16 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 			httpError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: want application/json", hr.Header.Get("Content-Type")))
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(hr.Body, MaxBodyBytes+1))
+		// Sized by Content-Length: reading does not double the buffer.
+		buf := bytes.NewBuffer(make([]byte, 0, min(weight, MaxBodyBytes)+bytes.MinRead))
+		_, err := buf.ReadFrom(io.LimitReader(hr.Body, MaxBodyBytes+1))
+		body := buf.Bytes()
 		if err != nil {
 			httpError(w, http.StatusBadRequest, "reading body: "+err.Error())
 			return
 		}
 		if len(body) > MaxBodyBytes {
+			r.opts.Metrics.rejectedRequest(webhook, "too_large")
 			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over the %d byte limit", MaxBodyBytes))
 			return
 		}
@@ -564,4 +656,41 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, msg+"\n")
+}
+
+// inFlight bounds the requests an endpoint answers at once, by count and
+// by body bytes, without queueing: a request that does not fit is turned
+// away at once.
+type inFlight struct {
+	mu                 sync.Mutex
+	maxCount, count    int
+	maxBytes, bytesNow int64
+}
+
+func newInFlight(maxCount int, maxBytes int64) *inFlight {
+	return &inFlight{maxCount: maxCount, maxBytes: maxBytes}
+}
+
+// acquire takes a place for a request of weight bytes: the release func,
+// or the reason it does not fit.
+func (l *inFlight) acquire(weight int64) (func(), string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.maxCount > 0 && l.count >= l.maxCount:
+		return nil, "in_flight"
+	case l.maxBytes > 0 && l.bytesNow+weight > l.maxBytes:
+		return nil, "in_flight_bytes"
+	}
+	l.count++
+	l.bytesNow += weight
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			l.count--
+			l.bytesNow -= weight
+			l.mu.Unlock()
+		})
+	}, ""
 }

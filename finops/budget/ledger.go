@@ -79,8 +79,12 @@ func LedgerFromStatus(b *v1alpha1.Budget, now time.Time) (Ledger, error) {
 
 // Accrue adds the spend since the last scan at an hourly rate. Time
 // before the last scan is never counted twice, and time after now never
-// at all; a clock that went back adds nothing.
+// at all; a clock that went back adds nothing. Spend is counted in whole
+// seconds, the precision status.lastScanTime keeps: the fraction of a
+// second past the last whole one is left for the next scan, which reads
+// its start back from the status and would otherwise count it again.
 func (l *Ledger) Accrue(rate float64, now time.Time) {
+	now = now.Truncate(time.Second)
 	if now.After(l.PeriodEnd) {
 		now = l.PeriodEnd
 	}

@@ -1,8 +1,10 @@
 package budget
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -123,5 +125,46 @@ func TestLedgerBadStatusAndCreationMidPeriod(t *testing.T) {
 		if _, err := ParseAmount(bad); err == nil {
 			t.Errorf("amount %q accepted", bad)
 		}
+	}
+}
+
+// TestLedgerRoundTripsThroughStatus: scans at odd fractions of a second,
+// each reading the ledger back from the status as written to the API
+// server (times in whole seconds, spend as a decimal string), count the
+// Budget's life once: no fraction of a second twice, no cent lost to
+// rounding.
+func TestLedgerRoundTripsThroughStatus(t *testing.T) {
+	created := at("2026-11-11T00:00:00Z")
+	b := &v1alpha1.Budget{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(created)},
+		Spec: v1alpha1.BudgetSpec{Amount: "1000", Period: "monthly"}}
+	const rate = 216.0 // $0.06 a second
+	now := created
+	for i := range 40 {
+		now = now.Add(time.Second + time.Duration(i%7)*137*time.Millisecond)
+		l, err := LedgerFromStatus(b, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Accrue(rate, now)
+		raw, err := json.Marshal(v1alpha1.BudgetStatus{PeriodStart: &metav1.Time{Time: l.PeriodStart},
+			Spend: spendString(l.Spend), LastScanTime: &metav1.Time{Time: l.LastScan}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Status = v1alpha1.BudgetStatus{}
+		if err := json.Unmarshal(raw, &b.Status); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spend, err := strconv.ParseFloat(b.Status.Spend, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := rate * b.Status.LastScanTime.Sub(created).Hours()
+	if math.Abs(spend-want) > 1e-5 {
+		t.Errorf("spend after 40 scans %s, want %.6f: time was counted twice or lost", b.Status.Spend, want)
+	}
+	if lag := now.Sub(b.Status.LastScanTime.Time); lag < 0 || lag >= time.Second {
+		t.Errorf("last scan recorded %s before the scan: want less than a second", lag)
 	}
 }

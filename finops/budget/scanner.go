@@ -307,17 +307,12 @@ func (idx *clusterIndex) scope(b *v1alpha1.Budget) (finops.Cluster, string, []ma
 	return sub, scope.String(), []map[string]string{idx.namespaces[ns].Annotations, own}, nil
 }
 
-// withNamespaceLabels is a pod's labels, with its namespace's for the keys
-// the pod does not carry (ownership labels the webhook had not yet copied).
+// withNamespaceLabels is a pod's labels as they are charged: its
+// namespace's value for every key the namespace sets, the pod's own for the
+// rest, so a workload cannot label itself out of (or into) a selector
+// Budget that names its namespace's team or cost-center.
 func withNamespaceLabels(obj, ns map[string]string) labels.Set {
-	out := make(labels.Set, len(obj)+len(ns))
-	for k, v := range ns {
-		out[k] = v
-	}
-	for k, v := range obj {
-		out[k] = v
-	}
-	return out
+	return labels.Set(finops.LabelsOfRecord(obj, ns))
 }
 
 func (s *Scanner) scanBudget(ctx context.Context, b *v1alpha1.Budget, idx *clusterIndex, stale bool, now time.Time) Figures {
@@ -366,7 +361,7 @@ func (s *Scanner) scanBudget(ctx context.Context, b *v1alpha1.Budget, idx *clust
 		st.ObservedGeneration = b.Generation
 		st.Scope = scope
 		st.PeriodStart, st.PeriodEnd = &metav1.Time{Time: ledger.PeriodStart}, &metav1.Time{Time: ledger.PeriodEnd}
-		st.Spend = finops.Amount(ledger.Spend)
+		st.Spend = spendString(ledger.Spend)
 		st.Forecast = finops.Amount(br.Forecast)
 		st.HourlyRate = strconv.FormatFloat(br.Hourly, 'f', 4, 64)
 		st.Utilization = percent(ledger.Spend, amount)
@@ -452,6 +447,11 @@ func (s *Scanner) writeStatus(ctx context.Context, b *v1alpha1.Budget, f func(*v
 	}
 	return nil
 }
+
+// spendString is status.spend: to a millionth, since the next scan adds
+// to the value read back from it, and a value rounded to cents would gain
+// or lose up to half a cent on every scan.
+func spendString(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }
 
 func setReady(st *v1alpha1.BudgetStatus, gen int64, err error) {
 	cond := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Scanned", Message: "spend is tallied", ObservedGeneration: gen}

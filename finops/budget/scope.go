@@ -12,8 +12,9 @@ import (
 
 // Scope is the part of the cluster a Budget counts, compiled from its
 // spec.scope: one namespace (the Budget's own by default), or a label
-// selector over the labels of pods and claims, with their namespace's
-// labels for the keys they do not carry. The scanner tallies by it and the
+// selector over the labels of pods and claims as they are charged: their
+// namespace's value for each key the namespace sets, their own for the rest
+// (finops.LabelsOfRecord). The scanner tallies by it and the
 // admission gate asks it whether a change counts, so both agree on what a
 // Budget covers.
 type Scope struct {

@@ -21,8 +21,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -128,29 +130,68 @@ const dockerHub = "docker.io"
 var hubAliases = []string{"index.docker.io", "registry-1.docker.io"}
 
 // Repository is the canonical repository of a reference, without tag or
-// digest: go-containerregistry's name with Docker Hub as docker.io
-// ("docker.io/library/nginx", "registry.corp.example/team/app").
+// digest: go-containerregistry's name with its registry canonical
+// (canonicalRegistry): "docker.io/library/nginx",
+// "registry.corp.example/team/app".
 func Repository(ref name.Reference) string {
 	repo := ref.Context()
-	if reg := repo.RegistryStr(); reg == name.DefaultRegistry || slices.Contains(hubAliases, reg) {
-		path := repo.RepositoryStr()
-		if !strings.Contains(path, "/") {
-			path = "library/" + path // as docker.io/nginx is docker.io/library/nginx, in every alias
-		}
-		return dockerHub + "/" + path
+	reg, path := canonicalRegistry(repo.RegistryStr()), repo.RepositoryStr()
+	if reg == dockerHub && !strings.Contains(path, "/") {
+		path = "library/" + path // as docker.io/nginx is docker.io/library/nginx, in every alias
 	}
-	return repo.Name()
+	return reg + "/" + path
 }
 
-// canonicalGlob writes a glob's Docker Hub alias as docker.io, the form
-// Repository gives.
-func canonicalGlob(glob string) string {
-	for _, alias := range hubAliases {
-		if rest, ok := strings.CutPrefix(glob, alias+"/"); ok {
-			return dockerHub + "/" + rest
+// canonicalRegistry writes a registry host the one way Tollgate matches it.
+// Every spelling that reaches the same registry is one name, so a glob
+// written for one cannot be stepped around with another the container
+// runtime pulls from just the same: host names are lower-cased (DNS and TLS
+// ignore case: Ghcr.io is ghcr.io), the HTTPS default port is dropped
+// (ghcr.io:443 and ghcr.io:0443 are ghcr.io), IP addresses are written in their shortest form
+// with IPv4-mapped IPv6 unmapped ([::ffff:127.0.0.1]:5000 is
+// 127.0.0.1:5000), and Docker Hub's aliases are docker.io.
+func canonicalRegistry(reg string) string {
+	host, port := reg, ""
+	if i := strings.LastIndexByte(reg, ':'); i >= 0 && !strings.Contains(reg[i:], "]") {
+		host, port = reg[:i], reg[i+1:]
+	}
+	host = strings.ToLower(host)
+	if ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")); err == nil {
+		ip = ip.Unmap()
+		host = ip.String()
+		if ip.Is6() {
+			host = "[" + host + "]"
 		}
 	}
-	return glob
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		port = strconv.FormatUint(n, 10) // :05000 dials :5000
+		if n == 443 {
+			port = ""
+		}
+	}
+	if port == "" && (host == dockerHub || slices.Contains(hubAliases, host)) {
+		return dockerHub
+	}
+	if port != "" {
+		return host + ":" + port
+	}
+	if !strings.ContainsAny(host, ".[") && host != "localhost" {
+		// Without a dot or a port a host reads as a Docker Hub namespace
+		// (upper/app is docker.io/upper/app): keep it as written.
+		return reg
+	}
+	return host
+}
+
+// canonicalGlob writes a glob's registry as canonicalRegistry writes it,
+// so a glob written with an alias (index.docker.io/library/*,
+// GHCR.io:443/corp/*) matches the same images as the canonical one.
+func canonicalGlob(glob string) string {
+	reg, rest, ok := strings.Cut(glob, "/")
+	if !ok || strings.ContainsAny(reg, "*?") || !strings.ContainsAny(reg, ".:[") && reg != "localhost" {
+		return glob // no registry segment, or a pattern over registries
+	}
+	return canonicalRegistry(reg) + "/" + rest
 }
 
 // globRegexp turns a glob on a canonical repository ("registry/team/*")

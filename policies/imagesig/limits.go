@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -92,26 +93,49 @@ type listed struct {
 func (l listed) Get() ([]oci.Signature, error) { return l.list, nil }
 
 // limitTransport caps every body a registry sends: no answer (a
-// manifest, an error page, a token) makes a verification read without
-// end.
+// manifest, an error page, a token from its auth endpoint) makes a
+// verification read without end. Every registry call of the Verifier, tag
+// resolution and the token exchange included, goes through it.
 type limitTransport struct {
 	next  http.RoundTripper
 	limit int64
 }
 
+// maxAuthAnswerBytes bounds an answer from outside a registry's /v2/ API:
+// its token endpoint (the realm its 401 names, which may be another host).
+// A token is a few KiB; 64 KiB is go-containerregistry's own cap since
+// v0.21.
+const maxAuthAnswerBytes = 64 << 10
+
 func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	limit := t.limit
+	if !strings.HasPrefix(req.URL.Path, "/v2/") {
+		limit = min(limit, maxAuthAnswerBytes)
+	}
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
 		return resp, err
 	}
-	resp.Body = &limitedBody{ReadCloser: resp.Body, left: t.limit, limit: t.limit, host: req.URL.Host}
+	if resp.ContentLength > limit {
+		// Said up front: refused before a byte of it is read.
+		_ = resp.Body.Close()
+		return nil, tooLarge(req, limit)
+	}
+	resp.Body = &limitedBody{ReadCloser: resp.Body, left: limit, limit: limit, req: req}
 	return resp, nil
+}
+
+// tooLarge is the error of an answer over the cap, naming the registry
+// host (or its auth endpoint's) and the cap.
+func tooLarge(req *http.Request, limit int64) error {
+	return fmt.Errorf("registry %s: the answer to %s %s is larger than %d bytes, the most Tollgate reads of one registry answer",
+		req.URL.Host, req.Method, req.URL.Path, limit)
 }
 
 type limitedBody struct {
 	io.ReadCloser
 	left, limit int64
-	host        string
+	req         *http.Request
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
@@ -121,7 +145,7 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if int64(n) > b.left {
 		n, b.left = int(b.left), 0
-		return n, fmt.Errorf("%s sent more than %d bytes in one answer; at most that is read", b.host, b.limit)
+		return n, tooLarge(b.req, b.limit)
 	}
 	b.left -= int64(n)
 	return n, err

@@ -20,8 +20,8 @@ func TestLimitTransport(t *testing.T) {
 		path string
 		want string // error, or empty
 	}{
-		{"/abcde", ""},                      // 5000 bytes: exactly the cap
-		{"/abcdef", "more than 5000 bytes"}, // 6000
+		{"/abcde", ""},                        // 5000 bytes: exactly the cap
+		{"/abcdef", "larger than 5000 bytes"}, // 6000
 	} {
 		resp, err := client.Get(srv.URL + tc.path) //nolint:noctx // a local test server
 		if err != nil {

@@ -7,10 +7,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -64,6 +66,7 @@ func imageSeeds(t testing.TB) []string {
 // canonical is distribution/reference's normalised form of a reference:
 // its repository, tag and digest. Docker Hub's aliases name Docker Hub:
 // Tollgate documents index.docker.io and registry-1.docker.io as docker.io,
+// and each registry host in one spelling (canonicalHost),
 // where a one-segment name is in library/ as it is on docker.io.
 func canonical(s string) (repo, tag, digest string, err error) {
 	named, err := reference.ParseNormalizedNamed(s)
@@ -76,7 +79,8 @@ func canonical(s string) (repo, tag, digest string, err error) {
 		// a path of Docker Hub's, and no runtime can pull it.
 		return "", "", "", errors.New("no registry")
 	}
-	if domain == "index.docker.io" || domain == "registry-1.docker.io" {
+	domain = canonicalHost(domain)
+	if domain == "docker.io" || domain == "index.docker.io" || domain == "registry-1.docker.io" {
 		domain = "docker.io"
 		if !strings.Contains(path, "/") {
 			path = "library/" + path
@@ -104,6 +108,38 @@ func validAuthority(host string) bool {
 		return false
 	}
 	return true
+}
+
+// canonicalHost spells a registry host as the README documents: every
+// spelling the runtime reaches the same registry by is one name (the host
+// lower-cased, the HTTPS port dropped, the port as a number, an IP address
+// in its shortest form), unless the host would then read as a Docker Hub
+// namespace (no dot, no port, not localhost), which keeps its spelling.
+func canonicalHost(domain string) string {
+	host, port := domain, ""
+	if i := strings.LastIndexByte(domain, ':'); i >= 0 && !strings.Contains(domain[i:], "]") {
+		host, port = domain[:i], domain[i+1:]
+	}
+	host = strings.ToLower(host)
+	if ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")); err == nil {
+		host = ip.Unmap().String()
+		if ip.Unmap().Is6() {
+			host = "[" + host + "]"
+		}
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		port = strconv.FormatUint(n, 10)
+		if n == 443 {
+			port = ""
+		}
+	}
+	switch {
+	case port != "":
+		return host + ":" + port
+	case !strings.ContainsAny(host, ".[") && host != "localhost":
+		return domain
+	}
+	return host
 }
 
 // FuzzReferenceAgreesWithDistribution parses any string as Tollgate's

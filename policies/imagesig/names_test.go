@@ -66,3 +66,79 @@ func TestOneCanonicalFormForDockerHub(t *testing.T) {
 		}
 	}
 }
+
+// Every spelling of a registry that the container runtime pulls from just
+// the same is one name: a glob cannot be stepped around by writing the
+// host in capitals, with the HTTPS port, or an IP address in a longer
+// form; and an alias in the glob matches the canonical spelling.
+func TestRegistrySpellingsAreOneName(t *testing.T) {
+	digest := "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for img, want := range map[string]string{
+		"Ghcr.io/corp/app:1":                          "ghcr.io/corp/app",
+		"GHCR.IO:443/corp/app" + digest:               "ghcr.io/corp/app",
+		"ghcr.io:8443/corp/app":                       "ghcr.io:8443/corp/app",
+		"Docker.io/library/nginx":                     "docker.io/library/nginx",
+		"index.docker.io:443/library/nginx:1.27":      "docker.io/library/nginx",
+		"REGISTRY-1.DOCKER.IO/library/nginx":          "docker.io/library/nginx",
+		"nginx:1.27" + digest:                         "docker.io/library/nginx",
+		"LOCALHOST:5000/team/app":                     "localhost:5000/team/app",
+		"localhost/team/app":                          "localhost/team/app",
+		"[::1]:5000/team/app":                         "[::1]:5000/team/app",
+		"[0:0:0:0:0:0:0:1]:5000/team/app":             "[::1]:5000/team/app",
+		"[::ffff:127.0.0.1]:5000/team/app":            "127.0.0.1:5000/team/app",
+		"[::FFFF:7F00:1]:5000/team/app":               "127.0.0.1:5000/team/app",
+		"[2001:DB8::1]/team/app":                      "[2001:db8::1]/team/app",
+		"127.0.0.1:5000/team/app:1.0":                 "127.0.0.1:5000/team/app",
+		"registry.corp.example:5000/team/app:1.0":     "registry.corp.example:5000/team/app",
+		"registry.corp.example:443/team/app:1.0":      "registry.corp.example/team/app",
+		"registry.corp.example:0443/team/app:1.0":     "registry.corp.example/team/app",
+		"registry.corp.example:05000/team/app:1.0":    "registry.corp.example:5000/team/app",
+		"mirror.example/docker.io/library/nginx:1.27": "mirror.example/docker.io/library/nginx",
+	} {
+		ref, err := name.ParseReference(img, name.WeakValidation)
+		if err != nil {
+			t.Errorf("%s: %v", img, err)
+			continue
+		}
+		if got := imagesig.Repository(ref); got != want {
+			t.Errorf("Repository(%s) = %s, want %s", img, got, want)
+		}
+	}
+
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := cryptoutils.MarshalPublicKeyToPEM(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		glob        string
+		match, miss []string
+	}{
+		{"ghcr.io/corp/*", []string{"Ghcr.io/corp/app", "ghcr.io:443/corp/app:1", "GHCR.IO/corp/app" + digest}, []string{"ghcr.io:8443/corp/app", "ghcr.io.evil.example/corp/app", "ghcr.io/corporate/app"}},
+		{"GHCR.io:443/corp/*", []string{"ghcr.io/corp/app"}, []string{"ghcr.io/other/app"}},
+		{"127.0.0.1:5000/team/**", []string{"[::ffff:7f00:1]:5000/team/app", "127.0.0.1:5000/team/a/b"}, []string{"127.0.0.1:5001/team/app", "[::1]:5000/team/app"}},
+		{"[::1]:5000/team/*", []string{"[0:0::1]:5000/team/app"}, []string{"127.0.0.1:5000/team/app"}},
+		{"localhost:5000/team/*", []string{"LOCALHOST:5000/team/app"}, []string{"localhost/team/app"}},
+		{"*.corp.example/team/*", []string{"eu.corp.example/team/app"}, []string{"corp.example/team/app"}},
+	} {
+		p, err := imagesig.Compile(context.Background(), v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageRule{{
+			Glob: tc.glob, Authorities: []v1alpha1.Authority{{Name: "a", Key: &v1alpha1.KeyAuthority{Data: string(pem)}}},
+		}}}, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.glob, err)
+		}
+		for _, img := range tc.match {
+			if !p.Matches(img) {
+				t.Errorf("glob %s does not match %s", tc.glob, img)
+			}
+		}
+		for _, img := range tc.miss {
+			if p.Matches(img) {
+				t.Errorf("glob %s matches %s", tc.glob, img)
+			}
+		}
+	}
+}

@@ -30,7 +30,7 @@ func (v *Verifier) Resolve(ctx context.Context, image string, keychain authn.Key
 	}
 	ctx, cancel := context.WithTimeout(ctx, v.opts.Timeout)
 	defer cancel()
-	d, err := resolve(ref, []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain), remote.WithTransport(v.opts.Transport)})
+	d, err := resolve(ref, []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain), remote.WithTransport(v.transport)})
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("resolving %s to a digest: the registry did not answer within %s", ref, v.opts.Timeout)

@@ -159,6 +159,7 @@ func runSuite(ctx context.Context, opts Options, filter *regexp.Regexp, dir stri
 		}
 	}
 	namespaces := map[string]map[string]any{}
+	owners := policies.Owners{}
 	if s.Namespaces != "" {
 		docs, err := manifest.Load([]string{filepath.Join(dir, s.Namespaces)}, nil, manifest.Options{})
 		if err != nil {
@@ -168,6 +169,7 @@ func runSuite(ctx context.Context, opts Options, filter *regexp.Regexp, dir stri
 			if d.Kind() == "Namespace" {
 				namespaces[d.Name()] = d.Object
 			}
+			owners.Add(d.Object) // the cluster's objects: controllers fixtures may name
 		}
 	}
 	cases := map[string]*Case{}
@@ -215,6 +217,7 @@ func runSuite(ctx context.Context, opts Options, filter *regexp.Regexp, dir stri
 				}
 				ns := namespaces[doc.Namespace()]
 				in := policies.ObjectInput(policies.SourceCheck, v.object, ns)
+				owners.Resolve(in)
 				d := engine.Evaluate(ctx, in)
 				var got []policies.Finding
 				for _, f := range d.Findings {

@@ -18,7 +18,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -241,6 +243,7 @@ func (a *Auditor) scanKind(ctx context.Context, set *review.Set, m *apimeta.REST
 	namespaced := m.Scope.Name() == apimeta.RESTScopeNameNamespace
 	opts := []client.ListOption{client.Limit(a.opts.PageSize)}
 	kind := m.GroupVersionKind.GroupKind().String()
+	found := map[policies.OwnerRef]bool{}
 	for {
 		if err := a.opts.Reader.List(ctx, list, opts...); err != nil {
 			return fmt.Errorf("listing: %w", err)
@@ -251,7 +254,11 @@ func (a *Auditor) scanKind(ctx context.Context, set *review.Set, m *apimeta.REST
 			if namespaced && skip[ns] || !namespaced && m.GroupVersionKind.Kind == "Namespace" && skip[obj.GetName()] {
 				continue
 			}
-			if ownedByAudited(obj, audited) {
+			owned, err := a.ownedByAudited(ctx, obj, audited, found)
+			if err != nil {
+				return err
+			}
+			if owned {
 				continue // its controller is judged: one finding, not one per pod
 			}
 			var nsObj map[string]any
@@ -280,19 +287,34 @@ func (a *Auditor) scanKind(ctx context.Context, set *review.Set, m *apimeta.REST
 	}
 }
 
-// ownedByAudited reports whether an object's controller is of an audited
-// kind (a Deployment's ReplicaSet, a ReplicaSet's Pod).
-func ownedByAudited(obj *unstructured.Unstructured, audited map[schema.GroupKind]bool) bool {
-	for _, ref := range obj.GetOwnerReferences() {
-		if ref.Controller == nil || !*ref.Controller {
-			continue
-		}
-		gv, err := schema.ParseGroupVersion(ref.APIVersion)
-		if err == nil && audited[schema.GroupKind{Group: gv.Group, Kind: ref.Kind}] {
-			return true
-		}
+// ownedByAudited reports whether an object is judged at its controller
+// instead (a Deployment's ReplicaSet, a ReplicaSet's Pod): its controller
+// must be of a kind that makes such objects, of an audited kind, and exist
+// in its namespace with the UID its ownerReference names. An
+// ownerReference alone is a claim anyone can write; an object whose claim
+// does not hold is judged as itself. found remembers the look-ups of one
+// listing, so the pods of one ReplicaSet read it once.
+func (a *Auditor) ownedByAudited(ctx context.Context, obj *unstructured.Unstructured, audited map[schema.GroupKind]bool, found map[policies.OwnerRef]bool) (bool, error) {
+	gvk := obj.GroupVersionKind()
+	ref, ok := policies.ClaimedController(policies.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind}, obj.Object)
+	if !ok || !audited[schema.GroupKind{Group: ref.Group(), Kind: ref.Kind}] {
+		return false, nil
 	}
-	return false
+	if f, ok := found[ref]; ok {
+		return f, nil
+	}
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(schema.GroupVersionKind{Group: ref.Group(), Version: "v1", Kind: ref.Kind})
+	err := a.opts.Reader.Get(ctx, client.ObjectKey{Namespace: obj.GetNamespace(), Name: ref.Name}, m)
+	switch {
+	case apierrors.IsNotFound(err):
+		found[ref] = false
+	case err != nil:
+		return false, fmt.Errorf("reading %s %s/%s, the controller of %s: %w", ref.Kind, obj.GetNamespace(), ref.Name, obj.GetName(), err)
+	default:
+		found[ref] = string(m.UID) == ref.UID
+	}
+	return found[ref], nil
 }
 
 func toAny(m map[string]string) map[string]any {

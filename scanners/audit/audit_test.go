@@ -183,8 +183,27 @@ func TestAuditWritesReports(t *testing.T) {
 		deployment("shop", "web", false), deployment("shop", "agent", true), deployment("vendor", "agent", true),
 		deployment("tollgate-system", "tollgate", true), // Tollgate's own namespace: never audited
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "batch", Name: "settings"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "decoy"}},
 	} {
 		if err := c.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Bare privileged pods that claim a controller: a ConfigMap (an
+	// audited kind, but not one that makes pods) and a ReplicaSet that does
+	// not exist. Neither claim holds, so both are judged as themselves.
+	var decoy corev1.ConfigMap
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "decoy"}, &decoy); err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	for name, owner := range map[string]metav1.OwnerReference{
+		"forged-configmap": {APIVersion: "v1", Kind: "ConfigMap", Name: "decoy", UID: decoy.UID, Controller: &yes},
+		"forged-missing":   {APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "nowhere-5d8f", UID: "0b6c5a9e-0000-4000-8000-000000000001", Controller: &yes},
+	} {
+		tmpl := deployment("shop", name, true).Spec.Template
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, OwnerReferences: []metav1.OwnerReference{owner}}, Spec: tmpl.Spec}
+		if err := c.Create(ctx, pod); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -218,6 +237,15 @@ func TestAuditWritesReports(t *testing.T) {
 	props := privileged["properties"].(map[string]any)
 	if !strings.Contains(props["controls"].(string), "pss:") || !strings.Contains(props["path"].(string), "privileged") {
 		t.Errorf("properties %v: want control ids and the path", props)
+	}
+	for _, name := range []string{"forged-configmap", "forged-missing"} {
+		found := false
+		for _, r := range find(shop, name) {
+			found = found || r["policy"] == "pss-baseline-privileged" && r["result"] == "fail"
+		}
+		if !found {
+			t.Errorf("the pod %s, whose claimed controller does not hold, was not judged: %v", name, find(shop, name))
+		}
 	}
 	if web := find(shop, "web"); len(web) != 0 {
 		t.Errorf("the hardened Deployment has results: %v", web)

@@ -22,6 +22,8 @@ type options struct {
 	profileDir string
 	// serveArgs are extra flags for tollgate serve.
 	serveArgs []string
+	// flood runs the memory flood instead of the load phases.
+	flood bool
 }
 
 // validate names the flag that cannot work.
@@ -56,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&opts.rate, "rate", 500, "arrival rate of the direct open-loop phase, requests per second")
 	fs.Float64Var(&opts.apiRate, "api-rate", 200, "arrival rate of the fixed-rate API server phases, pods per second")
 	fs.StringVar(&opts.profileDir, "profile", "", "write a CPU profile of tollgate serve for each phase into this directory (go tool pprof bin/tollgate FILE)")
+	fs.BoolVar(&opts.flood, "flood", false, "instead of the load phases, flood /validate with 200 concurrent 3 MiB reviews and report the server's peak memory, unbounded, with the default in-flight bounds, and with a client CA required")
 	fs.Func("serve-arg", "an extra flag for tollgate serve, e.g. -serve-arg=--gc-percent=200 (repeatable)", func(v string) error {
 		if !strings.HasPrefix(v, "--") {
 			return fmt.Errorf("%q: want a flag of tollgate serve, starting with --", v)
@@ -79,6 +82,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if opts.flood {
+		if err := flood(ctx, opts, log, stdout); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			if ctx.Err() != nil {
+				return 130
+			}
+			return 1
+		}
+		return 0
+	}
 	res, err := benchmark(ctx, opts, log)
 	res.summarise()
 	if len(res.Phases) > 0 {

@@ -65,6 +65,7 @@ func startServer(ctx context.Context, opts serverOptions) (_ *server, err error)
 		"--manage-webhook-configurations=" + strconv.FormatBool(opts.ManageWebhooks),
 		"--decision-log", "",
 		"--log-level", "warn",
+		"--metrics-auth", "none", // the benchmark reads the counters itself
 	}
 	if opts.PprofPort != 0 {
 		args = append(args, "--pprof-address", "127.0.0.1:"+strconv.Itoa(opts.PprofPort))

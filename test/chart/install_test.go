@@ -391,6 +391,9 @@ func checkRBAC(t *testing.T, k *kubectl) {
 		{def, true, "update customresourcedefinitions.apiextensions.k8s.io/teamrequiredlabels.constraints.gatekeeper.sh"},
 		{def, true, "create events.events.k8s.io -n default"},
 		{def, true, "patch events.events.k8s.io -n default"},
+		{def, true, "create tokenreviews.authentication.k8s.io"},        // who reads /metrics
+		{def, true, "create subjectaccessreviews.authorization.k8s.io"}, // and may they
+		{def, false, "get tokenreviews.authentication.k8s.io"},
 		// What it must never do.
 		{def, false, "list secrets --all-namespaces"},
 		{def, false, "watch secrets --all-namespaces"},

@@ -102,6 +102,22 @@ func TestBadValues(t *testing.T) {
 		values: "metrics:\n  service: {enabled: false}\n  serviceMonitor: {enabled: true}\n",
 		want:   []string{"metrics.serviceMonitor.enabled needs metrics.service.enabled"},
 	}, {
+		name:   "client authentication without a CA",
+		values: "server:\n  clientAuth: {enabled: true}\n",
+		want:   []string{"server.clientAuth.enabled needs exactly one of server.clientAuth.caConfigMap and server.clientAuth.caSecret"},
+	}, {
+		name:   "client authentication without names",
+		values: "server:\n  clientAuth: {enabled: true, caSecret: ca, names: []}\n",
+		want:   []string{"server.clientAuth.enabled needs server.clientAuth.names"},
+	}, {
+		name:   "metrics auth unknown",
+		values: "metrics:\n  auth: basic\n",
+		want:   []string{"at '/metrics/auth'", "'kubernetes', 'none'"},
+	}, {
+		name:   "metrics reader without a namespace",
+		values: "metrics:\n  readers: [{name: prometheus}]\n",
+		want:   []string{"at '/metrics/readers/0': missing property 'namespace'"},
+	}, {
 		name:   "not YAML",
 		values: "replicas: [3\n",
 		want:   []string{"bad.yaml: error converting YAML to JSON: yaml: line 1: did not find expected ',' or ']'"},

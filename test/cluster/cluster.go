@@ -104,6 +104,12 @@ type Options struct {
 	// the cluster's temporary directory, removed by Stop. A file given here
 	// is left in place by Stop.
 	KubeconfigPath string
+	// WebhookClientCert makes kube-apiserver present a client certificate
+	// (common name WebhookClientName, from a CA of the cluster's own) to
+	// every admission webhook, through its AdmissionConfiguration, so that
+	// `tollgate serve --client-ca-file` can tell it from other callers.
+	// [Cluster.WebhookClientCAFile] is the CA to give it.
+	WebhookClientCert bool
 	// Log receives the output of etcd, kube-apiserver and
 	// kube-controller-manager, one line at a time, each prefixed with the
 	// process name. Nil discards it; the last lines of each process are
@@ -241,8 +247,16 @@ type Cluster struct {
 	cmdEnv     []string // environment of kubectl and kube-controller-manager
 	kcm        *proc.Process
 
+	// With WebhookClientCert: the CA of kube-apiserver's webhook client
+	// certificate, and its file.
+	clientCA     *ClientCA
+	clientCAFile string
+
 	stopOnce sync.Once
 	stopErr  error
+
+	restartMu sync.Mutex // serialises restarts (restart.go) and Stop
+	stopped   bool       // set by Stop, under restartMu
 }
 
 // Start runs etcd, kube-apiserver and, if asked, kube-controller-manager,
@@ -301,6 +315,19 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	// A throwaway test store: skipping fsync makes writes (tests that
 	// create thousands of objects) an order of magnitude faster.
 	etcd.Configure().Set("unsafe-no-fsync", "true")
+	apiServer := &envtest.APIServer{
+		Path:    filepath.Join(opts.BinDir, apiServerBinary),
+		CertDir: filepath.Join(dir, "apiserver"),
+		Out:     apiOut,
+		Err:     apiOut,
+	}
+	if opts.WebhookClientCert {
+		var admissionConfig string
+		if c.clientCA, c.clientCAFile, admissionConfig, err = writeWebhookClient(dir); err != nil {
+			return nil, err
+		}
+		apiServer.Configure().Set("admission-control-config-file", admissionConfig)
+	}
 	c.env = &envtest.Environment{
 		BinaryAssetsDirectory: opts.BinDir,
 		CRDDirectoryPaths:     opts.CRDDirs,
@@ -312,13 +339,8 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		ControlPlane: envtest.ControlPlane{
 			// Paths are set explicitly so that KUBEBUILDER_ASSETS and
 			// TEST_ASSET_* in the environment cannot swap the binaries.
-			Etcd: etcd,
-			APIServer: &envtest.APIServer{
-				Path:    filepath.Join(opts.BinDir, apiServerBinary),
-				CertDir: filepath.Join(dir, "apiserver"),
-				Out:     apiOut,
-				Err:     apiOut,
-			},
+			Etcd:        etcd,
+			APIServer:   apiServer,
 			KubectlPath: filepath.Join(opts.BinDir, kubectlBinary),
 		},
 	}
@@ -424,6 +446,15 @@ func (c *Cluster) Config() *rest.Config {
 	return rest.CopyConfig(c.cfg)
 }
 
+// WebhookClientCAFile is the PEM file of the CA that signs the client
+// certificate kube-apiserver presents to webhooks; empty without
+// Options.WebhookClientCert. Tests may replace its content.
+func (c *Cluster) WebhookClientCAFile() string { return c.clientCAFile }
+
+// WebhookClientCA is that CA, to issue other certificates from it; nil
+// without Options.WebhookClientCert.
+func (c *Cluster) WebhookClientCA() *ClientCA { return c.clientCA }
+
 // KubeconfigPath returns the path of the admin kubeconfig.
 func (c *Cluster) KubeconfigPath() string {
 	return c.kubeconfig
@@ -470,7 +501,12 @@ func (c *Cluster) KubectlWithStdin(ctx context.Context, stdin string, args ...st
 // cluster's temporary directory. It waits for every process to exit. Only
 // the first call does anything; later calls return its result.
 func (c *Cluster) Stop() error {
-	c.stopOnce.Do(func() { c.stopErr = c.stop() })
+	c.stopOnce.Do(func() {
+		c.restartMu.Lock()
+		c.stopped = true
+		c.restartMu.Unlock()
+		c.stopErr = c.stop()
+	})
 	return c.stopErr
 }
 

@@ -92,6 +92,7 @@ func start(ctx context.Context, mode, dir string, out io.Writer) (*localEnv, err
 	began := time.Now()
 	env.cluster, err = cluster.Start(ctx, cluster.Options{
 		ControllerManager: true,
+		WebhookClientCert: true, // kube-apiserver presents a client certificate to the webhooks
 		CRDDirs:           []string{filepath.Join(root, "charts", "tollgate", "crds"), filepath.Join(root, "scanners", "audit", "testdata")},
 		KubeconfigPath:    filepath.Join(env.dir, "kubeconfig"),
 		Log:               cpLog,
@@ -124,13 +125,15 @@ func start(ctx context.Context, mode, dir string, out io.Writer) (*localEnv, err
 		"--cert-dir", filepath.Join(env.dir, "certs"),
 		"--config", filepath.Join(root, "test", "demo", "config.yaml"),
 		"--decision-log", filepath.Join(env.dir, "decisions.log"),
+		// Only the API server's client certificate gets a review.
+		"--client-ca-file", env.cluster.WebhookClientCAFile(), "--client-name", cluster.WebhookClientName,
 		"--allow-insecure-registries", // the demo registry speaks plain HTTP on loopback
 		"--alert-routes", env.finops.routes, "--budget-scan-interval", "2s", "--cluster-name", "demo",
 	}, nil, tlog)
 	if err != nil {
 		return env, fmt.Errorf("starting bin/tollgate (run make build): %w", err)
 	}
-	fmt.Fprintf(out, "Starting tollgate serve on https://127.0.0.1:%d (self-managed CA, webhooks registered by URL) ...\n", env.port)
+	fmt.Fprintf(out, "Starting tollgate serve on https://127.0.0.1:%d (self-managed CA, webhooks registered by URL,\n  only the API server's client certificate admitted) ...\n", env.port)
 	if err := env.waitEnforcing(ctx); err != nil {
 		return env, fmt.Errorf("%w (see %s)", err, rel(root, filepath.Join(env.dir, "tollgate.log")))
 	}

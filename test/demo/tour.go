@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -207,7 +208,15 @@ func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 			return tollgateRun(ctx, env, false, "report", "--kubeconfig", env.cluster.KubeconfigPath(), "--cluster-name", "demo",
 				"--decision-log", filepath.Join(env.dir, "decisions.log"), "--output", filepath.Join(env.dir, "compliance-report.html"))
 		},
-		check: contains("compliance-report.html", "cis", "pss", "passed"),
+		check: contains("compliance-report.html", "cis", "pss", "passed", "from the authenticated API server", ": verified"),
+	}, {
+		say: "Only the API server may ask for a review: an AdmissionReview POSTed straight to the webhook, without\n" +
+			"the API server's client certificate, is refused before it is read, and leaves no trace in the decision log:",
+		show: fmt.Sprintf("curl -k -X POST -H 'Content-Type: application/json' -d @forged-review.json https://127.0.0.1:%d/validate", env.port),
+		run: func(ctx context.Context) (string, error) {
+			return forgedReview(ctx, env)
+		},
+		check: contains("HTTP 401", "a client certificate signed by the configured client CA is required", "no decision logged for forged-1"),
 	}, {
 		say:   "Re-applying the bare Deployment changes nothing: the mutations are idempotent (generation stays 1).",
 		args:  []string{"apply", "-f", m("web.yaml")},
@@ -239,8 +248,9 @@ func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 		}
 	}
 	// Observability: the server's own counters.
-	fmt.Fprintf(w, "── Prometheus metrics on https://127.0.0.1:%d/metrics (requests by webhook, kind and decision):\n", env.port)
-	if lines, err := metrics(env.port); err != nil {
+	fmt.Fprintf(w, "── Prometheus metrics on https://127.0.0.1:%d/metrics (requests by webhook, kind and decision; the\n"+
+		"   scraper's token is checked with the API server, and it may get /metrics):\n", env.port)
+	if lines, err := metrics(ctx, env); err != nil {
 		fmt.Fprintf(w, "✗ %v\n", err)
 	} else {
 		fmt.Fprintln(w, indent(lines))
@@ -286,11 +296,35 @@ func runStep(ctx context.Context, env *localEnv, s step) (string, error) {
 	}
 }
 
-func metrics(port int) (string, error) {
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // our own server
-	resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d/metrics", port))
+// metrics scrapes /metrics as Prometheus would: with the token of a
+// ServiceAccount allowed to get /metrics.
+func metrics(ctx context.Context, env *localEnv) (string, error) {
+	for _, args := range [][]string{
+		{"create", "serviceaccount", "demo-scraper", "-n", "default"},
+		{"create", "clusterrole", "demo-metrics-reader", "--verb=get", "--non-resource-url=/metrics"},
+		{"create", "clusterrolebinding", "demo-metrics-reader", "--clusterrole=demo-metrics-reader", "--serviceaccount=default:demo-scraper"},
+	} {
+		if _, stderr, err := env.cluster.Kubectl(ctx, args...); err != nil && !strings.Contains(stderr, "AlreadyExists") {
+			return "", err
+		}
+	}
+	token, _, err := env.cluster.Kubectl(ctx, "create", "token", "demo-scraper", "-n", "default")
 	if err != nil {
 		return "", err
+	}
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // our own server
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/metrics", env.port), nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(token))
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return "", fmt.Errorf("/metrics: HTTP %d", resp.StatusCode)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -332,4 +366,37 @@ func indent(s string) string {
 		return "  (no output)"
 	}
 	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+// forgedReview POSTs an AdmissionReview to /validate without a client
+// certificate, as anyone who reaches the port could.
+func forgedReview(ctx context.Context, env *localEnv) (string, error) {
+	body := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"forged-1",` +
+		`"kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},` +
+		`"namespace":"shop","name":"forged","operation":"CREATE","userInfo":{"username":"mallory"},` +
+		`"object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"forged","namespace":"shop"},"spec":{"containers":[{"name":"c","image":"nginx"}]}}}}`
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // our own server
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("https://127.0.0.1:%d/validate", env.port), strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	text, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	out := fmt.Sprintf("HTTP %d %s", resp.StatusCode, strings.TrimSpace(string(text)))
+	log, err := os.ReadFile(filepath.Join(env.dir, "decisions.log"))
+	if err != nil {
+		return out, err
+	}
+	if strings.Contains(string(log), `"uid":"forged-1"`) {
+		return out + "\nthe forged review was logged as a decision", nil
+	}
+	return out + "\n(no decision logged for forged-1)", nil
 }

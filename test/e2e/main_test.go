@@ -6,6 +6,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -67,6 +68,7 @@ func run(m *testing.M) int {
 	logs := &proc.Buffer{}
 	c, err := cluster.Start(ctx, cluster.Options{
 		ControllerManager: true,
+		WebhookClientCert: true,
 		CRDDirs:           []string{filepath.Join(root, "charts", "tollgate", "crds"), filepath.Join(root, "scanners", "audit", "testdata")},
 		Log:               logs,
 	})
@@ -116,6 +118,9 @@ type serverOptions struct {
 	validateTimeout          int32 // default 8
 	shutdownDelay            time.Duration
 	registry                 http.RoundTripper // registry calls of image verification
+	// clientCAFile is the client CA the server trusts (default: the
+	// cluster's, whose certificate kube-apiserver presents).
+	clientCAFile string
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -153,8 +158,11 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			// accounting is tested in finops/budget.
 			FinOps:      serve.FinOpsOptions{ScanInterval: 24 * time.Hour},
 			DecisionLog: webhook.NewDecisionLog(o.decisions),
-			Logger:      slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			Ready:       func() { close(ready) },
+			ClientAuth: &webhook.ClientAuthOptions{
+				CAFile: cmp.Or(o.clientCAFile, env.cluster.WebhookClientCAFile()), Names: []string{cluster.WebhookClientName},
+			},
+			Logger: slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			Ready:  func() { close(ready) },
 		})
 	}()
 	select {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -57,7 +56,7 @@ func TestReadinessAndGracefulShutdown(t *testing.T) {
 		t.Fatalf("%v\n%s", err, logs.String())
 	}
 	defer stop()
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the test's own server
+	hc := apiServerClient(t) // a certificate as the API server's, and a token for /metrics
 	base := fmt.Sprintf("https://127.0.0.1:%d", port)
 	if code := get(t, hc, base+"/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz = %d after Ready", code)

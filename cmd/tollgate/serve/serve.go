@@ -60,6 +60,16 @@ const (
 	CertModeFiles = "files"
 )
 
+// How /metrics is protected.
+const (
+	// MetricsAuthKubernetes admits a bearer token the API server
+	// authenticates (TokenReview) for a user it authorizes to get the
+	// non-resource URL /metrics (SubjectAccessReview).
+	MetricsAuthKubernetes = "kubernetes"
+	// MetricsAuthNone serves /metrics to anyone who reaches the port.
+	MetricsAuthNone = "none"
+)
+
 // Options configure `tollgate serve`.
 type Options struct {
 	// REST is the API server connection.
@@ -100,6 +110,13 @@ type Options struct {
 	// LeaderElection makes one replica the leader for certificate
 	// rotation, status writes and webhook configuration updates.
 	LeaderElection bool
+	// LeaseDuration, RenewDeadline and RetryPeriod time leader election:
+	// a standby takes over at most LeaseDuration after the leader last
+	// renewed; the leader stops its leader's work (and stands for election
+	// again, serving admission all along) when it cannot renew for
+	// RenewDeadline, such as while the API server is away. Zero keeps
+	// client-go's usual values (15s, 10s, 2s).
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// ShutdownDelay keeps serving (not ready) this long after a stop
 	// signal, so load balancers stop sending before the server goes.
 	ShutdownDelay time.Duration
@@ -121,6 +138,24 @@ type Options struct {
 	// and alert routes. The zero value prices with OpenCost's defaults,
 	// counts requests only and sends no alerts.
 	FinOps FinOpsOptions
+	// ClientAuth, when set, admits to /validate and /mutate only callers
+	// with a client certificate from its CA and an allowed name (the API
+	// server, configured with a kubeconfig for the webhook). When nil,
+	// every caller is served and its decisions are logged as
+	// unauthenticated, which the compliance report does not count as
+	// evidence.
+	ClientAuth *webhook.ClientAuthOptions
+	// MetricsAuth is MetricsAuthKubernetes (the default) or
+	// MetricsAuthNone.
+	MetricsAuth string
+	// MaxInFlight and MaxInFlightBytes bound each admission endpoint
+	// (zero: the webhook package's defaults; negative: unbounded).
+	MaxInFlight      int
+	MaxInFlightBytes int64
+	// RateLimit and RateBurst, when RateLimit is above 0, are a token
+	// bucket per admission endpoint (requests a second, burst).
+	RateLimit float64
+	RateBurst int
 	// DecisionLog receives one JSON line per decision.
 	DecisionLog *webhook.DecisionLog
 	Logger      *slog.Logger
@@ -183,6 +218,16 @@ func (o *Options) Validate() error {
 		return errors.New("serve: managing webhook configurations needs exactly one of --webhook-url and --service-name")
 	case o.MutateTimeout < 1 || o.MutateTimeout > 30 || o.ValidateTimeout < 1 || o.ValidateTimeout > 30:
 		return errors.New("serve: webhook timeouts must be 1 to 30 seconds")
+	case o.MetricsAuth != "" && o.MetricsAuth != MetricsAuthKubernetes && o.MetricsAuth != MetricsAuthNone:
+		return fmt.Errorf("serve: --metrics-auth %q: want %s or %s", o.MetricsAuth, MetricsAuthKubernetes, MetricsAuthNone)
+	}
+	if o.ClientAuth != nil {
+		if err := o.ClientAuth.Validate(); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	if err := o.validateLease(); err != nil {
+		return err
 	}
 	if o.URL != "" {
 		u, err := url.Parse(o.URL)
@@ -191,6 +236,29 @@ func (o *Options) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validateLease checks the leader election timings as client-go's
+// elector would, but names the flags.
+func (o *Options) validateLease() error {
+	lease, renew, retry := orDefault(o.LeaseDuration, 15*time.Second), orDefault(o.RenewDeadline, 10*time.Second), orDefault(o.RetryPeriod, 2*time.Second)
+	switch {
+	case o.LeaseDuration < 0 || o.RenewDeadline < 0 || o.RetryPeriod < 0:
+		return errors.New("serve: leader election timings must not be negative")
+	case lease <= renew:
+		return fmt.Errorf("serve: --leader-elect-lease-duration %s must be longer than --leader-elect-renew-deadline %s", lease, renew)
+	case float64(renew) <= 1.2*float64(retry):
+		return fmt.Errorf("serve: --leader-elect-renew-deadline %s must be longer than 1.2 × --leader-elect-retry-period %s", renew, retry)
+	}
+	return nil
+}
+
+// orDefault is d, or def when d is zero.
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
 }
 
 // Run runs the admission server until ctx ends, then drains in-flight
@@ -216,6 +284,22 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("connecting to the API server: %w", err)
 	}
 
+	// Tollgate's series in a registry of this server's own (tests run two
+	// servers in one process); /metrics serves them with controller-runtime's.
+	reg := prometheus.NewRegistry()
+	metrics := webhook.NewMetrics(reg)
+	// The client CA is read before anything starts: a bad file stops the
+	// server with its path.
+	var clientAuth *webhook.ClientAuth
+	if opts.ClientAuth != nil {
+		ca := *opts.ClientAuth
+		ca.Metrics, ca.Logger = metrics, logger.With("component", "client-auth")
+		if clientAuth, err = webhook.NewClientAuth(ca); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	} else {
+		logger.Warn("no client CA: admission requests are not authenticated and their decisions are no evidence (--client-ca-file)")
+	}
 	// Certificates first: the HTTPS server cannot start without them.
 	var rotator *certs.Rotator
 	if opts.CertMode == CertModeSelf {
@@ -226,7 +310,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	srv := crwebhook.NewServer(crwebhook.Options{
 		Host: opts.Host, Port: opts.Port, CertDir: opts.CertDir,
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }, clientAuth.TLSConfig},
 	})
 	mgr, err := ctrl.NewManager(opts.REST, manager.Options{
 		Scheme:                  scheme,
@@ -234,9 +318,6 @@ func Run(ctx context.Context, opts Options) error {
 		HealthProbeBindAddress:  "0",
 		PprofBindAddress:        opts.PprofAddress,
 		WebhookServer:           srv,
-		LeaderElection:          opts.LeaderElection,
-		LeaderElectionID:        opts.Name + "-leader",
-		LeaderElectionNamespace: opts.Namespace,
 		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		GracefulShutdownTimeout: ptr(30 * time.Second),
 	})
@@ -244,22 +325,14 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 	mgr.GetWebhookServer() // adds srv to the manager's runnables
-	leader := func() bool {
-		if !opts.LeaderElection {
-			return true
-		}
-		select {
-		case <-mgr.Elected():
-			return true
-		default:
-			return false
-		}
+	// Leader election is Tollgate's own (leader.go): a lost lease stops
+	// the leader's work, not the process.
+	lead, err := newLeadership(opts, logger)
+	if err != nil {
+		return err
 	}
+	leader := lead.isLeader
 
-	// Tollgate's series in a registry of this server's own (tests run two
-	// servers in one process); /metrics serves them with controller-runtime's.
-	reg := prometheus.NewRegistry()
-	metrics := webhook.NewMetrics(reg)
 	state := &review.Holder{}
 	requestTimeout := time.Duration(min(opts.MutateTimeout, opts.ValidateTimeout))*time.Second - 500*time.Millisecond
 	if opts.PolicyTimeout <= 0 || opts.PolicyTimeout > requestTimeout {
@@ -292,6 +365,8 @@ func Run(ctx context.Context, opts Options) error {
 		Metrics:      metrics,
 		DecisionLog:  opts.DecisionLog,
 		Logger:       logger,
+		MaxInFlight:  opts.MaxInFlight, MaxInFlightBytes: opts.MaxInFlightBytes,
+		RateLimit: opts.RateLimit, Burst: opts.RateBurst,
 	})
 	if err != nil {
 		return err
@@ -331,7 +406,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := mgr.Add(ld); err != nil {
+	// Every replica loads policies, keeps its certificate files and
+	// watches its caches, leader or not: a standby must be ready to
+	// serve admission, and serves it (controller-runtime would run a
+	// runnable that does not say otherwise on the leader only).
+	if err := mgr.Add(everyReplica(ld.Start)); err != nil {
 		return fmt.Errorf("adding the loader: %w", err)
 	}
 	if rotator != nil {
@@ -339,7 +418,7 @@ func Run(ctx context.Context, opts Options) error {
 		if interval == 0 {
 			interval = time.Minute
 		}
-		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 			rotator.Run(ctx, leader, interval)
 			return nil
 		})); err != nil {
@@ -349,17 +428,15 @@ func Run(ctx context.Context, opts Options) error {
 	// The elected leader reloads at once, to write what only the leader
 	// writes (constraint CRDs, Events on what did not load).
 	if opts.LeaderElection {
-		if err := mgr.Add(leaderRunnable(func(ctx context.Context) error {
+		lead.add(func(ctx context.Context) error {
 			ld.Trigger()
 			<-ctx.Done()
 			return nil
-		})); err != nil {
-			return err
-		}
+		})
 	}
 	// The elected leader brings the configurations up to date at once.
 	if opts.ManageWebhooks && opts.LeaderElection {
-		if err := mgr.Add(leaderRunnable(func(ctx context.Context) error {
+		lead.add(func(ctx context.Context) error {
 			if st := state.Load(); st != nil {
 				if err := applyConfigurations(ctx, direct, mgr.GetRESTMapper(), rotator, st, opts); err != nil {
 					logger.ErrorContext(ctx, "updating webhook configurations failed", "error", err)
@@ -367,9 +444,7 @@ func Run(ctx context.Context, opts Options) error {
 			}
 			<-ctx.Done()
 			return nil
-		})); err != nil {
-			return err
-		}
+		})
 	}
 
 	// Namespaces are read on every request: their informer starts with the
@@ -379,21 +454,20 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("watching namespaces: %w", err)
 	}
 	if auditor != nil {
-		if err := mgr.Add(leaderRunnable(auditor.Run)); err != nil {
-			return fmt.Errorf("adding the audit: %w", err)
-		}
+		lead.add(auditor.Run)
 	}
 	if scanner != nil {
 		if _, err := mgr.GetCache().GetInformer(ctx, &v1alpha1.Budget{}); err != nil {
 			return fmt.Errorf("watching Budgets: %w", err)
 		}
 		// One replica tallies spend and sends alerts: the leader.
-		if err := mgr.Add(leaderRunnable(scanner.Run)); err != nil {
-			return fmt.Errorf("adding the budget scanner: %w", err)
-		}
+		lead.add(scanner.Run)
+	}
+	if err := mgr.Add(lead); err != nil {
+		return fmt.Errorf("adding leader election: %w", err)
 	}
 	var stopping, synced atomic.Bool
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
 		synced.Store(mgr.GetCache().WaitForCacheSync(ctx))
 		return nil
 	})); err != nil {
@@ -418,8 +492,8 @@ func Run(ctx context.Context, opts Options) error {
 	// waits for the reviews in flight.
 	mgrCtx, stopMgr := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopMgr()
-	srv.Register("/mutate", keepThroughShutdown(mgrCtx, reviewer.Handler(webhook.WebhookMutate, reviewer.Mutate)))
-	srv.Register("/validate", keepThroughShutdown(mgrCtx, reviewer.Handler(webhook.WebhookValidate, reviewer.Validate)))
+	srv.Register("/mutate", keepThroughShutdown(mgrCtx, clientAuth.Wrap(webhook.WebhookMutate, reviewer.Handler(webhook.WebhookMutate, reviewer.Mutate))))
+	srv.Register("/validate", keepThroughShutdown(mgrCtx, clientAuth.Wrap(webhook.WebhookValidate, reviewer.Handler(webhook.WebhookValidate, reviewer.Validate))))
 	srv.Register("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }))
 	srv.Register("/readyz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if err := ready(); err != nil {
@@ -428,7 +502,12 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	}))
-	srv.Register("/metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
+	metricsHandler, err := protectMetrics(opts, mgr.GetHTTPClient(), logger,
+		promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
+	if err != nil {
+		return err
+	}
+	srv.Register("/metrics", metricsHandler)
 
 	go func() {
 		<-ctx.Done()
@@ -592,13 +671,15 @@ func (r eventRecorder) Eventf(obj client.Object, eventtype, reason, messageFmt s
 	r.EventRecorder.Eventf(obj, nil, eventtype, reason, "Load", messageFmt, args...)
 }
 
-// leaderRunnable runs f on the elected leader only.
-type leaderRunnable func(ctx context.Context) error
+// everyReplica runs f on every replica, whether it leads or not.
+type everyReplica func(ctx context.Context) error
 
-func (f leaderRunnable) Start(ctx context.Context) error { return f(ctx) }
+var _ manager.LeaderElectionRunnable = everyReplica(nil)
+
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable.
-func (leaderRunnable) NeedLeaderElection() bool { return true }
+func (everyReplica) NeedLeaderElection() bool { return false }
 
 // finOps builds budget-aware admission and the budget scanner from the
 // options; both nil when FinOps is disabled.

@@ -10,6 +10,8 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/client-go/rest"
+
+	"github.com/tollgate-dev/tollgate/webhook"
 )
 
 func TestOptionsValidate(t *testing.T) {
@@ -34,6 +36,12 @@ func TestOptionsValidate(t *testing.T) {
 		{"both URL and service", func(o *Options) { o.Service = &admissionregistrationv1.ServiceReference{Name: "x"} }, "exactly one of"},
 		{"timeouts", func(o *Options) { o.ValidateTimeout = 31 }, "timeouts must be 1 to 30 seconds"},
 		{"plain http URL", func(o *Options) { o.URL = "http://127.0.0.1:9443" }, "want https://host:port"},
+		{"metrics auth", func(o *Options) { o.MetricsAuth = "basic" }, `--metrics-auth "basic": want kubernetes or none`},
+		{"client CA without names", func(o *Options) { o.ClientAuth = &webhook.ClientAuthOptions{CAFile: "/ca.crt"} }, "--client-name"},
+		{"lease not longer than renew", func(o *Options) { o.LeaseDuration, o.RenewDeadline = 5*time.Second, 5*time.Second }, "--leader-elect-lease-duration 5s must be longer than --leader-elect-renew-deadline 5s"},
+		{"lease shorter than the default renew", func(o *Options) { o.LeaseDuration = 8 * time.Second }, "must be longer than --leader-elect-renew-deadline 10s"},
+		{"renew within the retry jitter", func(o *Options) { o.RenewDeadline, o.RetryPeriod = 3*time.Second, 3*time.Second }, "--leader-elect-renew-deadline 3s must be longer than 1.2 × --leader-elect-retry-period 3s"},
+		{"negative timing", func(o *Options) { o.RetryPeriod = -time.Second }, "must not be negative"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,8 +10,10 @@
 #   optional label must be valid when present. A workload missing a label
 #   passes when its namespace carries a valid value and
 #   parameters.ownership.inheritFromNamespace is on (the default), since
-#   Tollgate's mutating webhook copies it. Pods, ReplicaSets and Jobs owned by
-#   a controller are judged at that controller.
+#   Tollgate's mutating webhook copies it. Pods, ReplicaSets and Jobs are
+#   judged at their controller only when Tollgate found that controller
+#   (input.controller: of a kind that makes them, in the same namespace, with
+#   the UID the ownerReference names); an ownerReference alone proves nothing.
 # custom:
 #   id: ownership-labels
 #   severity: medium
@@ -36,6 +38,7 @@
 package tollgate.ownership.labels
 
 import data.tollgate.lib.labels
+import data.tollgate.lib.owners
 
 _default_schema := {
 	"team": {"key": "team", "required": true, "pattern": "", "allowed": []},
@@ -90,16 +93,11 @@ _inherit if {
 	object.get(input, ["config", "parameters", "ownership", "inheritFromNamespace"], true) != false
 }
 
-# Pods, ReplicaSets and Jobs made by a controller are judged at the controller.
-_controlled if {
-	input.kind.kind in {"Pod", "ReplicaSet", "Job"}
-	some ref in object.get(input.object, ["metadata", "ownerReferences"], [])
-	ref.controller == true
-}
-
 _skip if input.operation == "DELETE"
 
-_skip if _controlled
+# Pods, ReplicaSets and Jobs made by a controller Tollgate found are judged
+# at the controller.
+_skip if owners.controlled
 
 # A required label missing from the object, and not inherited.
 violation contains {"msg": msg, "path": ["metadata", "labels"]} if {

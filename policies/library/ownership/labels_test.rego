@@ -164,16 +164,32 @@ test_entry_key_defaults_to_name if {
 test_controlled_objects_skipped if {
 	pod := {
 		"kind": {"group": "", "version": "v1", "kind": "Pod"},
-		"object": {"metadata": {"name": "api-7d9f-x", "ownerReferences": [{"kind": "ReplicaSet", "name": "api-7d9f", "controller": true}]}},
+		"object": {"metadata": {"name": "api-7d9f-x", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "api-7d9f", "uid": "u-1", "controller": true}]}},
+		"controller": {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "api-7d9f", "uid": "u-1"},
 		"config": _config,
 	}
 	count(labels.violation) == 0 with input as pod
 	job := {
 		"kind": {"group": "batch", "version": "v1", "kind": "Job"},
-		"object": {"metadata": {"name": "nightly-1", "ownerReferences": [{"kind": "CronJob", "name": "nightly", "controller": true}]}},
+		"object": {"metadata": {"name": "nightly-1", "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "nightly", "uid": "u-2", "controller": true}]}},
+		"controller": {"apiVersion": "batch/v1", "kind": "CronJob", "name": "nightly", "uid": "u-2"},
 		"config": _config,
 	}
 	count(labels.violation) == 0 with input as job
+}
+
+# A controller reference Tollgate did not find (input.controller unset, or
+# another UID) is a claim anyone can write: the pod is judged as a bare pod.
+test_claimed_controller_not_trusted if {
+	ref := {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "u-9", "controller": true}
+	pod := {
+		"kind": {"group": "", "version": "v1", "kind": "Pod"},
+		"object": {"metadata": {"name": "p", "labels": {"cost-center": "CC 1"}, "ownerReferences": [ref]}},
+		"config": _config,
+	}
+	{x.path | some x in labels.violation} == {["metadata", "labels"], ["metadata", "labels", "cost-center"]} with input as pod
+	forged := object.union(pod, {"controller": {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "x", "uid": "u-1"}})
+	count(labels.violation) == 3 with input as forged
 }
 
 test_non_controller_owner_not_skipped if {

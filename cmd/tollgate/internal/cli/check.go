@@ -112,7 +112,11 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 
 	// Namespace context: --namespaces files first, then the inputs' own
 	// Namespaces, which win because they are what this change applies.
+	// Every object of both is a controller a Pod, ReplicaSet or Job may
+	// name: it is judged at that controller only when the controller is
+	// there, with the UID it names.
 	namespaces := map[string]map[string]any{}
+	owners := policies.Owners{}
 	if len(f.namespaces) > 0 {
 		nsDocs, err := manifest.Load(f.namespaces, nil, manifest.Options{})
 		if err != nil {
@@ -123,7 +127,9 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 				namespaces[d.Name()] = d.Object
 			}
 		}
+		owners.Add(manifestOwners(nsDocs, f.namespace)...)
 	}
+	owners.Add(manifestOwners(docs, f.namespace)...)
 	files := map[string]bool{}
 	for _, d := range docs {
 		files[d.File] = true
@@ -163,9 +169,11 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 			nsObj = namespaces[ns]
 		}
 		in := policies.ObjectInput(policies.SourceCheck, obj, nsObj)
+		owners.Resolve(in)
 		if !f.noMutate {
 			obj = mutateForCheck(cmd.Context(), core, set, in, &d, ns, report)
 			in = policies.ObjectInput(policies.SourceCheck, obj, nsObj)
+			owners.Resolve(in)
 		}
 		judged[i] = d
 		judged[i].Object = obj
@@ -244,6 +252,21 @@ func mutateForCheck(ctx context.Context, core *review.Reviewer, set *review.Set,
 		File: d.File, Line: d.Line, APIVersion: d.APIVersion(), Kind: d.Kind(), Namespace: ns, Name: d.Name(), Patch: m.Patch,
 	})
 	return mutated
+}
+
+// manifestOwners are the objects of docs as they would be stored, with
+// ns for those that name no namespace (Namespaces and cluster-scoped kinds
+// are never anyone's controller, so giving them one does no harm).
+func manifestOwners(docs []manifest.Document, ns string) []map[string]any {
+	out := make([]map[string]any, 0, len(docs))
+	for _, d := range docs {
+		obj := d.Object
+		if d.Namespace() == "" && ns != "" {
+			obj = withNamespace(obj, ns)
+		}
+		out = append(out, obj)
+	}
+	return out
 }
 
 func withNamespace(obj map[string]any, ns string) map[string]any {

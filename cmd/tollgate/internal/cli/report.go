@@ -38,6 +38,7 @@ type reportFlags struct {
 	output        string
 	since         string
 	decisionLogs  []string
+	decisionKey   string
 	frameworksDir string
 	signKey       string
 	from          []string
@@ -105,6 +106,7 @@ func newReportCmd(stdio IO) *cobra.Command {
 	fl.StringVarP(&f.output, "output", "o", "", "write the report to this file (default: standard output)")
 	fl.StringVar(&f.since, "since", "30d", "period of the admission denials: a duration such as 720h or 30d, ending now")
 	fl.StringArrayVar(&f.decisionLogs, "decision-log", nil, "decision log of tollgate serve (JSON lines) to count denials and warnings from; repeatable")
+	fl.StringVar(&f.decisionKey, "decision-log-key-file", "", "key of a decision log chain keyed by tollgate serve --decision-log-key-file, to verify its hashes")
 	fl.StringVar(&f.frameworksDir, "frameworks-dir", "", "directory of framework data files (*.yaml) replacing or adding to the built-in ones")
 	fl.StringVar(&f.signKey, "sign-key", "", "cosign private key to sign the report with (password in COSIGN_PASSWORD); writes OUTPUT.sig")
 	fl.StringArrayVar(&f.from, "from", nil, "report on manifests instead of a cluster: files, directories or - (repeatable; more paths may follow)")
@@ -215,10 +217,19 @@ func runReport(ctx context.Context, f *reportFlags, stdio IO) error {
 	in.Frameworks = frameworks
 	in.Versions.Tollgate = Version()
 
+	if f.decisionKey != "" && len(f.decisionLogs) == 0 {
+		return fmt.Errorf("--decision-log-key-file needs --decision-log")
+	}
 	if len(f.decisionLogs) > 0 {
+		var key []byte
+		if f.decisionKey != "" {
+			if key, err = readKeyFile(f.decisionKey); err != nil {
+				return fmt.Errorf("--decision-log-key-file: %w", err)
+			}
+		}
 		d := &compliance.Denials{}
 		for _, p := range f.decisionLogs {
-			if err := readDecisionLog(d, p, now.Add(-since), now); err != nil {
+			if err := readDecisionLog(d, p, now.Add(-since), now, key); err != nil {
 				return err
 			}
 		}
@@ -250,6 +261,13 @@ func runReport(ctx context.Context, f *reportFlags, stdio IO) error {
 		s := fw.Summary
 		fmt.Fprintf(stdio.Out, "  %-5s %d passed, %d passed with exceptions, %d failed, %d manual\n", fw.ID, s.Passed, s.PassedWithExceptions, s.Failed, s.Manual)
 	}
+	if d := report.Denials; d != nil {
+		fmt.Fprintf(stdio.Out, "  evidence: %d admission requests from the authenticated API server; %d unauthenticated, %d edited left out; %d lost\n",
+			d.Requests, d.Unauthenticated, d.Tampered, d.Lost)
+		for _, l := range d.Integrity {
+			fmt.Fprintf(stdio.Out, "  decision log %s: %s (%d problems)\n", l.Source, l.Status, len(l.Problems)+l.MoreProblems)
+		}
+	}
 	if sig != nil {
 		sigPath := f.output + ".sig"
 		if err := os.WriteFile(sigPath, append(sig, '\n'), 0o644); err != nil {
@@ -260,7 +278,7 @@ func runReport(ctx context.Context, f *reportFlags, stdio IO) error {
 	return nil
 }
 
-func readDecisionLog(d *compliance.Denials, p string, from, to time.Time) error {
+func readDecisionLog(d *compliance.Denials, p string, from, to time.Time, key []byte) error {
 	file, err := os.Open(p)
 	if err != nil {
 		return fmt.Errorf("--decision-log: %w", err)
@@ -269,7 +287,7 @@ func readDecisionLog(d *compliance.Denials, p string, from, to time.Time) error 
 	if fi, err := file.Stat(); err == nil && fi.IsDir() {
 		return fmt.Errorf("--decision-log: %s is a directory", p)
 	}
-	return d.ReadDecisionLog(file, compliance.DecisionLogOptions{From: from, To: to, Source: p})
+	return d.ReadDecisionLog(file, compliance.DecisionLogOptions{From: from, To: to, Source: p, Key: key})
 }
 
 // fromManifests evaluates manifests as tollgate check does, and records
@@ -330,6 +348,8 @@ func (f *reportFlags) fromManifests(ctx context.Context, stdin io.Reader, now ti
 	set := review.NewSet(engine, exceptions, 0, plugins...)
 	core := review.New(review.Options{Now: func() time.Time { return now }})
 	counted := compliance.Summary{}
+	owners := policies.Owners{}
+	owners.Add(manifestOwners(docs, f.namespace)...)
 	for i := range docs {
 		d := &docs[i]
 		ns := d.Namespace()
@@ -343,6 +363,7 @@ func (f *reportFlags) fromManifests(ctx context.Context, stdin io.Reader, now ti
 			nsObj = namespaces[ns]
 		}
 		input := policies.ObjectInput(policies.SourceCheck, obj, nsObj)
+		owners.Resolve(input)
 		decision := core.Review(ctx, set, input)
 		in.Objects++
 		res := compliance.ResourceOf(obj)

@@ -12,6 +12,8 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 
 	"github.com/tollgate-dev/tollgate/compliance"
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/webhook"
 )
 
 // reportJSON runs tollgate report with --format json and decodes it.
@@ -174,7 +176,7 @@ func TestReportDecisionLog(t *testing.T) {
 	now := time.Now().UTC()
 	entry := func(ago time.Duration, dryRun bool) string {
 		return fmt.Sprintf(`{"time":%q,"uid":"u","user":"alice","operation":"CREATE","kind":"Pod","namespace":"shop","name":"p","dryRun":%t,"allowed":false,`+
-			`"findings":[{"policy":"pss-baseline-privileged","message":"privileged","severity":"critical","action":"enforce"}],"generation":1}`,
+			`"findings":[{"policy":"pss-baseline-privileged","message":"privileged","severity":"critical","action":"enforce"}],"generation":1,"authenticated":true}`,
 			now.Add(-ago).Format(time.RFC3339), dryRun)
 	}
 	log := write(t, dir, "decisions.jsonl", strings.Join([]string{
@@ -334,5 +336,62 @@ func TestReportSignVerify(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tc.want)
 			}
 		})
+	}
+}
+
+// TestReportDecisionLogChain: a keyed chain verifies with its key, an
+// edited line is flagged with its number in the summary and the report,
+// and bad key files are refused with what is wrong.
+func TestReportDecisionLogChain(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := write(t, dir, "key", "0123456789abcdef0123456789abcdef\n")
+	path := filepath.Join(dir, "decisions.jsonl")
+	l, f, err := webhook.OpenDecisionLog(path, webhook.DecisionLogOptions{Key: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		e := &webhook.DecisionEntry{Time: time.Now().UTC(), UID: fmt.Sprint(i), Operation: "CREATE", Kind: "v1/Pod", Namespace: "shop", Name: "p",
+			Authenticated: i > 0, Client: "kube-apiserver",
+			Findings: []policies.Finding{{Policy: "pss-baseline-privileged", Message: "privileged", Action: policies.ActionEnforce}}}
+		if err := l.Write(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	r, _ := reportJSON(t, "--from", manifests, "--decision-log", path, "--decision-log-key-file", keyFile)
+	if d := r.Denials; d.Denied != 2 || d.Unauthenticated != 1 || d.Integrity[0].Status != compliance.IntegrityVerified {
+		t.Fatalf("denials %+v", d)
+	}
+
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := write(t, dir, "edited.jsonl", strings.Replace(string(data), `"uid":"2"`, `"uid":"9"`, 1))
+	out := filepath.Join(dir, "report.md")
+	code, stdout, stderr := run(t, "", "report", "--from", manifests, "--decision-log", edited, "--decision-log-key-file", keyFile, "--output", out)
+	if code != 0 || !strings.Contains(stdout, "edited.jsonl: broken (1 problems)") || !strings.Contains(stdout, "1 unauthenticated, 1 edited left out") {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	md, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "line 4 was edited: its hash does not match its content") {
+		t.Errorf("the report does not flag line 4:\n%s", md)
+	}
+
+	for _, tt := range []struct{ name, key, want string }{
+		{"short key", write(t, dir, "short", "abc\n"), "the key is 3 bytes, want at least 16"},
+		{"missing key", filepath.Join(dir, "nope"), "--decision-log-key-file"},
+	} {
+		code, _, stderr := run(t, "", "report", "--from", manifests, "--decision-log", path, "--decision-log-key-file", tt.key)
+		if code == 0 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%s: exit %d, stderr %q; want %q", tt.name, code, stderr, tt.want)
+		}
 	}
 }

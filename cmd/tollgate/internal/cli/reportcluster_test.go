@@ -113,7 +113,7 @@ func TestReportCluster(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now().UTC()
 	log := write(t, dir, "decisions.jsonl", fmt.Sprintf(
-		`{"time":%q,"uid":"1","user":"alice@corp.example","operation":"CREATE","kind":"Deployment","namespace":"shop","name":"debug","dryRun":false,"allowed":false,"findings":[{"policy":"pss-baseline-privileged","message":"container \"shell\" is privileged","severity":"critical","action":"enforce"}],"generation":1}
+		`{"time":%q,"uid":"1","user":"alice@corp.example","operation":"CREATE","kind":"Deployment","namespace":"shop","name":"debug","dryRun":false,"allowed":false,"findings":[{"policy":"pss-baseline-privileged","message":"container \"shell\" is privileged","severity":"critical","action":"enforce"}],"generation":1,"authenticated":true}
 {"time":%q,"uid":"2","user":"alice@corp.example","operation":"CREATE","kind":"Deployment","namespace":"shop","name":"debug","dryRun":true,"allowed":false,"findings":[{"policy":"pss-baseline-privileged","message":"privileged","severity":"critical","action":"enforce"}],"generation":1}
 not json
 `, now.Add(-time.Hour).Format(time.RFC3339), now.Add(-time.Hour).Format(time.RFC3339)))

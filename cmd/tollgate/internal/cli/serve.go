@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"runtime/debug"
@@ -33,6 +32,8 @@ type serveFlags struct {
 	webhookURL, serviceName        string
 	servicePort                    int32
 	manageWebhooks, leaderElect    bool
+	leaseDuration, renewDeadline   time.Duration
+	retryPeriod                    time.Duration
 	mutateTimeout, validateTimeout int32
 	shutdownDelay                  time.Duration
 	decisionLog, logLevel          string
@@ -49,6 +50,14 @@ type serveFlags struct {
 	alertRoutes, clusterName       string
 	scanInterval                   time.Duration
 	gatekeeperCRDs                 bool
+	clientCAFile                   string
+	clientNames                    []string
+	metricsAuth                    string
+	maxInFlight                    int
+	maxInFlightBytes               string
+	decisionLogKeyFile             string
+	rateLimit                      float64
+	rateBurst                      int
 }
 
 func newServeCmd(stdio IO) *cobra.Command {
@@ -61,6 +70,14 @@ labels, a hardened security context and resource defaults; /validate judges
 the final object with the policy engine. Policies, config and exceptions are
 read from the cluster (TollgatePolicy, TollgateConfig, TollgateException) and
 hot-reloaded, and so are Gatekeeper ConstraintTemplates and Constraints. /healthz, /readyz and /metrics are served on the same port.
+
+With --client-ca-file and --client-name, /mutate and /validate answer only
+the API server: a caller without a client certificate from that CA naming an
+allowed client gets 401 or 403 and is not reviewed (the CA file is reloaded
+when it changes). Without them every caller is served and its decisions are
+logged as unauthenticated, which tollgate report does not count as evidence.
+/metrics asks for a bearer token the API server authenticates and
+authorizes for get on /metrics (--metrics-auth=none turns that off).
 
 With --cert-mode=self (the default) Tollgate runs its own CA, rotates it and
 the serving certificate, and patches caBundle in the webhook configurations;
@@ -91,6 +108,9 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.BoolVar(&f.manageWebhooks, "manage-webhook-configurations", true, "create and update the webhook configurations")
 	fl.StringVar(&f.pprofAddress, "pprof-address", "", "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6060 (plain HTTP: keep it on loopback); off when empty")
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "elect one replica for certificate rotation, status writes and configuration updates")
+	fl.DurationVar(&f.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long a standby waits after the leader's last renewal before taking over")
+	fl.DurationVar(&f.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader tries to renew before it stops the leader's work (admission goes on) and stands for election again")
+	fl.DurationVar(&f.retryPeriod, "leader-elect-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	fl.Int32Var(&f.mutateTimeout, "mutate-timeout", 3, "timeoutSeconds of the mutating webhook")
 	fl.Int32Var(&f.validateTimeout, "validate-timeout", 5, "timeoutSeconds of the validating webhook")
 	fl.DurationVar(&f.shutdownDelay, "shutdown-delay", 0, "keep serving (not ready) this long after SIGTERM")
@@ -111,6 +131,14 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.StringVar(&f.clusterName, "cluster-name", "", "the cluster's name in budget alerts")
 	fl.BoolVar(&f.gatekeeperCRDs, "gatekeeper-crds", true, "create the CRD of each Gatekeeper ConstraintTemplate's constraint kind, as Gatekeeper does (on the leader); false when Gatekeeper runs beside and creates them")
 	fl.IntVar(&f.gcPercent, "gc-percent", 400, "Go GC target percentage (GOGC, which wins when set); higher trades memory for CPU")
+	fl.StringVar(&f.clientCAFile, "client-ca-file", "", "PEM CA bundle that signs the API server's client certificate; when set, /mutate and /validate refuse callers without a certificate from it (reloaded when the file changes)")
+	fl.StringArrayVar(&f.clientNames, "client-name", nil, "allowed common name or DNS name of the API server's client certificate; repeatable, required with --client-ca-file")
+	fl.StringVar(&f.metricsAuth, "metrics-auth", serve.MetricsAuthKubernetes, "protection of /metrics: kubernetes (bearer token checked with TokenReview, get /metrics allowed by SubjectAccessReview) or none")
+	fl.IntVar(&f.maxInFlight, "max-in-flight", webhook.DefaultMaxInFlight, "admission requests each endpoint answers at once; beyond it a fast 429 (negative: unbounded)")
+	fl.StringVar(&f.maxInFlightBytes, "max-in-flight-bytes", "32Mi", "request bytes each endpoint holds at once; beyond it a fast 429 (at least 7Mi, the largest request; 0 for unbounded)")
+	fl.Float64Var(&f.rateLimit, "rate-limit", 0, "admission requests a second each endpoint accepts on average (token bucket; beyond it a fast 429); 0: no limit")
+	fl.IntVar(&f.rateBurst, "rate-burst", 0, "requests above --rate-limit accepted at once (default twice the rate)")
+	fl.StringVar(&f.decisionLogKeyFile, "decision-log-key-file", "", "secret key keying the decision log's hash chain (HMAC-SHA256); give the same file to tollgate report")
 	fl.StringVar(&f.memoryLimit, "memory-limit", "64Mi", "soft limit of the Go heap (GOMEMLIMIT, which wins when set): the GC works harder near it; 0 for none")
 	return c
 }
@@ -135,18 +163,48 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 	}
 	rest.QPS, rest.Burst = 50, 100
 
-	var dlog io.Writer
+	dlogOpts := webhook.DecisionLogOptions{}
+	if f.decisionLogKeyFile != "" {
+		if dlogOpts.Key, err = readKeyFile(f.decisionLogKeyFile); err != nil {
+			return fmt.Errorf("--decision-log-key-file: %w", err)
+		}
+	}
+	var dlog *webhook.DecisionLog
 	switch f.decisionLog {
 	case "":
 	case "-":
-		dlog = stdio.Out
+		dlog = webhook.NewChainedDecisionLog(stdio.Out, dlogOpts)
 	default:
-		file, err := os.OpenFile(f.decisionLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		l, file, err := webhook.OpenDecisionLog(f.decisionLog, dlogOpts)
 		if err != nil {
 			return fmt.Errorf("--decision-log: %w", err)
 		}
 		defer file.Close()
-		dlog = file
+		dlog = l
+	}
+	// The end record closes the chain when the server stops cleanly.
+	defer func() {
+		if err := dlog.Close(); err != nil {
+			logger.Error("closing the decision log failed", "error", err)
+		}
+	}()
+	var clientAuth *webhook.ClientAuthOptions
+	switch {
+	case f.clientCAFile != "":
+		clientAuth = &webhook.ClientAuthOptions{CAFile: f.clientCAFile, Names: f.clientNames}
+	case len(f.clientNames) > 0:
+		return fmt.Errorf("--client-name needs --client-ca-file: the names are checked on certificates from that CA")
+	}
+	if f.rateLimit < 0 || f.rateBurst < 0 {
+		return fmt.Errorf("--rate-limit %g, --rate-burst %d: want 0 or more", f.rateLimit, f.rateBurst)
+	}
+	var inFlightBytes int64
+	if q, err := resource.ParseQuantity(f.maxInFlightBytes); err != nil {
+		return fmt.Errorf("--max-in-flight-bytes %q: want a quantity such as 32Mi: %w", f.maxInFlightBytes, err)
+	} else if inFlightBytes = q.Value(); inFlightBytes == 0 {
+		inFlightBytes = -1
+	} else if inFlightBytes < webhook.MaxBodyBytes {
+		return fmt.Errorf("--max-in-flight-bytes %s: below the largest request (7Mi), which could never be answered", f.maxInFlightBytes)
 	}
 	fo, err := f.finOps()
 	if err != nil {
@@ -164,13 +222,17 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		ManageWebhooks: f.manageWebhooks, URL: f.webhookURL, Service: svc,
 		MutateTimeout: f.mutateTimeout, ValidateTimeout: f.validateTimeout,
 		Modules: mods, Data: data, Config: cfg, ConfigName: f.configName, PolicyTimeout: f.timeout,
-		LeaderElection: f.leaderElect, ShutdownDelay: f.shutdownDelay, PprofAddress: f.pprofAddress,
+		LeaderElection: f.leaderElect, LeaseDuration: f.leaseDuration, RenewDeadline: f.renewDeadline, RetryPeriod: f.retryPeriod,
+		ShutdownDelay: f.shutdownDelay, PprofAddress: f.pprofAddress,
 		FinOps:      fo,
 		Audit:       serve.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval, MaxResults: f.auditMaxResults},
 		Version:     Version(),
 		Gatekeeper:  serve.GatekeeperOptions{NoConstraintCRDs: !f.gatekeeperCRDs},
 		Images:      imagesig.Options{Timeout: f.imageTimeout, CacheTTL: f.imageCacheTTL, CacheSize: f.imageCacheSize, Insecure: f.insecureRegistries},
-		DecisionLog: webhook.NewDecisionLog(dlog), Logger: logger,
+		DecisionLog: dlog, Logger: logger,
+		ClientAuth: clientAuth, MetricsAuth: f.metricsAuth,
+		MaxInFlight: f.maxInFlight, MaxInFlightBytes: inFlightBytes,
+		RateLimit: f.rateLimit, RateBurst: f.rateBurst,
 		Ready: func() { logger.Info("ready: admission is served") },
 	})
 }
@@ -231,4 +293,18 @@ func tuneGC(percent int, limit string) error {
 	}
 	debug.SetMemoryLimit(q.Value())
 	return nil
+}
+
+// readKeyFile reads a secret key: at least 16 bytes, surrounding
+// whitespace (a trailing newline) trimmed.
+func readKeyFile(path string) ([]byte, error) {
+	data, err := readLimitedFile(path, 64<<10)
+	if err != nil {
+		return nil, err
+	}
+	key := []byte(strings.TrimSpace(string(data)))
+	if len(key) < 16 {
+		return nil, fmt.Errorf("%s: the key is %d bytes, want at least 16", path, len(key))
+	}
+	return key, nil
 }
