@@ -10,6 +10,11 @@
 #   make debs    Debian's docker-registry, prometheus and haproxy (apt-get), which tests and the demo run
 #   make test    unit tests (race detector), end-to-end tests against the real
 #                API server, the policy library's Rego tests and fixture suites
+#   make fuzz    every native Go fuzz target for FUZZTIME each (default 2m), one
+#                after another (FUZZ_TARGETS lists them); `make test` runs each
+#                for FUZZTIME_SHORT (fuzz-short), and plain `go test` runs their
+#                seed corpora. A failing input is written to the package's
+#                testdata/fuzz/<Target>/: commit it with the fix, as a regression test
 #   make lint    gofmt, go vet, golangci-lint (installed into bin/ on first use)
 #   make bench   engine benchmarks and the admission load test (latency, req/s, RSS)
 
@@ -32,10 +37,20 @@ K8S_VERSION_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-g
 DEBS            := /usr/bin/docker-registry:docker-registry /usr/bin/prometheus:prometheus /usr/bin/promtool:prometheus /usr/sbin/haproxy:haproxy
 SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BENCHTIME       ?= 2s
+# Native Go fuzz targets, package:Target, in the order `make fuzz` runs them.
+FUZZ_TARGETS    := \
+	./webhook:FuzzAdmissionHandler \
+	./policies/manifest:FuzzRead ./policies/manifest:FuzzReadRoundTrip \
+	./policies/imagesig:FuzzReferenceAgreesWithDistribution ./policies/imagesig:FuzzGlobAliases \
+	./policies:FuzzCompile ./policies:FuzzConfig ./policies:FuzzExceptions \
+	./policies/library:FuzzPSSDifferential \
+	./finops:FuzzPrices ./finops/budget:FuzzBudget ./finops/alerts:FuzzAlertRoutes
+FUZZTIME        ?= 2m
+FUZZTIME_SHORT  ?= 4s
 BENCH_DURATION  ?= 10s
 BENCH_ARGS      ?=
 
-.PHONY: all demo dev tools debs helm chart image-binary build test unit policy-test lint bench testdata generate clean FORCE
+.PHONY: all demo dev tools debs helm chart image-binary build test unit policy-test fuzz fuzz-short lint bench testdata generate clean FORCE
 
 all: build test
 
@@ -99,13 +114,27 @@ $(BIN)/tollgate-local: FORCE
 build:
 	$(GO) build -o $(BIN)/tollgate ./cmd/tollgate
 
-test: build tools debs helm unit policy-test
+test: build tools debs helm unit policy-test fuzz-short
 
 unit: build tools debs helm
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 policy-test: build
 	$(BIN)/tollgate test policies/library
+
+# Each fuzz target in turn; the first failure stops the run, with the
+# failing input written under the package's testdata/fuzz/.
+run-fuzz = @set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t\#\#*:}; echo "fuzz $$name ($$pkg) for $(1)"; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(1) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+		echo "$$out" | grep -v '^fuzz: elapsed' || true; \
+	done
+
+fuzz:
+	$(call run-fuzz,$(FUZZTIME))
+
+fuzz-short:
+	$(call run-fuzz,$(FUZZTIME_SHORT))
 
 $(GOLANGCI_LINT):
 	GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/tollgate-dev/tollgate/policies"
 )
 
 // HoursPerMonth is the month every monthly figure uses, as OpenCost does:
@@ -287,7 +289,7 @@ const (
 func ParsePrices(data []byte) (*Prices, error) {
 	js, err := sigsyaml.YAMLToJSON(data)
 	if err != nil {
-		return nil, fmt.Errorf("prices: not YAML or JSON: %w", err)
+		return nil, fmt.Errorf("prices: not YAML or JSON: %w", policies.YAMLError(data, err))
 	}
 	var doc any
 	dec := json.NewDecoder(bytes.NewReader(js))

@@ -22,14 +22,24 @@ func (e *CompileError) Error() string {
 
 func formatASTErrors(err error) []string {
 	var errs ast.Errors
-	if !errors.As(err, &errs) {
+	var one *ast.Error
+	switch {
+	case errors.As(err, &errs):
+	case errors.As(err, &one):
+		errs = ast.Errors{one}
+	default:
 		return []string{err.Error()}
 	}
 	out := make([]string, 0, len(errs))
 	for _, e := range errs {
+		if e.Location == nil && e.Message == "error limit reached" {
+			out = append(out, fmt.Sprintf("(the compiler stops after %d problems: more may follow)", ast.CompileErrorLimitDefault))
+			continue
+		}
 		loc := "<unknown>"
 		if e.Location != nil {
-			loc = fmt.Sprintf("%s:%d:%d", e.Location.File, e.Location.Row, e.Location.Col)
+			// An empty module is reported at row 0; editors count from 1.
+			loc = fmt.Sprintf("%s:%d:%d", e.Location.File, max(e.Location.Row, 1), e.Location.Col)
 		}
 		out = append(out, fmt.Sprintf("%s: %s: %s", loc, e.Code, e.Message))
 	}

@@ -316,7 +316,7 @@ func LoadConfig(path string) (*Config, error) {
 func ParseConfig(data []byte) (*Config, error) {
 	doc, err := yaml.YAMLToJSON(data)
 	if err != nil {
-		return nil, fmt.Errorf("parsing: %w", err)
+		return nil, fmt.Errorf("parsing: %w", YAMLError(data, err))
 	}
 	doc, err = configSpec(doc)
 	if err != nil {

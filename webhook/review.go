@@ -22,6 +22,7 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tollgate-dev/tollgate/policies"
 	core "github.com/tollgate-dev/tollgate/policies/review"
@@ -543,7 +544,7 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 			Request    *admissionv1.AdmissionRequest `json:"request"`
 		}
 		if err := json.Unmarshal(body, &ar); err != nil {
-			httpError(w, http.StatusBadRequest, "malformed AdmissionReview: "+err.Error())
+			malformed(w, body, "malformed AdmissionReview: "+err.Error())
 			return
 		}
 		switch {
@@ -619,6 +620,36 @@ func (r *Reviewer) contain(ctx context.Context, logger *slog.Logger, webhook str
 		resp.UID = req.UID
 	}
 	return resp, err
+}
+
+// malformed answers a body that does not decode as an AdmissionReview. When
+// its envelope and request.uid still read (a field of the request has the
+// wrong type), the answer is an AdmissionReview that denies with the UID,
+// as every review the API server sends is answered; otherwise HTTP 400.
+func malformed(w http.ResponseWriter, body []byte, msg string) {
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Request    *struct {
+			UID string `json:"uid"`
+		} `json:"request"`
+	}
+	_ = json.Unmarshal(body, &head) // a field of the wrong type leaves it empty and the rest read
+	if head.Kind != "AdmissionReview" || (head.APIVersion != "admission.k8s.io/v1" && head.APIVersion != "admission.k8s.io/v1beta1") ||
+		head.Request == nil || head.Request.UID == "" {
+		httpError(w, http.StatusBadRequest, msg)
+		return
+	}
+	resp := &admissionv1.AdmissionResponse{UID: types.UID(head.Request.UID), Result: &metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusBadRequest, Reason: metav1.StatusReasonBadRequest, Message: msg,
+	}}
+	out, err := json.Marshal(map[string]any{"apiVersion": head.APIVersion, "kind": "AdmissionReview", "response": resp})
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "encoding response: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
 }
 
 func httpError(w http.ResponseWriter, code int, msg string) {

@@ -8,6 +8,7 @@ package budget
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -62,7 +63,8 @@ func LedgerFromStatus(b *v1alpha1.Budget, now time.Time) (Ledger, error) {
 		spend := 0.0
 		if st.Spend != "" {
 			var err error
-			if spend, err = strconv.ParseFloat(st.Spend, 64); err != nil || spend < 0 {
+			// NaN and Inf parse; they are no spend (NaN fails both tests).
+			if spend, err = strconv.ParseFloat(st.Spend, 64); err != nil || !(spend >= 0 && spend <= math.MaxFloat64) {
 				return Ledger{}, fmt.Errorf("status.spend %q is not a decimal", st.Spend)
 			}
 		}

@@ -135,7 +135,11 @@ var hubAliases = []string{"index.docker.io", "registry-1.docker.io"}
 // "registry.corp.example/team/app".
 func Repository(ref name.Reference) string {
 	repo := ref.Context()
-	return canonicalRegistry(repo.RegistryStr()) + "/" + repo.RepositoryStr()
+	reg, path := canonicalRegistry(repo.RegistryStr()), repo.RepositoryStr()
+	if reg == dockerHub && !strings.Contains(path, "/") {
+		path = "library/" + path // as docker.io/nginx is docker.io/library/nginx, in every alias
+	}
+	return reg + "/" + path
 }
 
 // canonicalRegistry writes a registry host the one way Tollgate matches it.
@@ -170,6 +174,11 @@ func canonicalRegistry(reg string) string {
 	}
 	if port != "" {
 		return host + ":" + port
+	}
+	if !strings.ContainsAny(host, ".[") && host != "localhost" {
+		// Without a dot or a port a host reads as a Docker Hub namespace
+		// (upper/app is docker.io/upper/app): keep it as written.
+		return reg
 	}
 	return host
 }
@@ -357,9 +366,9 @@ func (v *Verifier) Verify(ctx context.Context, p *Policy, image string, keychain
 	if v.opts.Insecure {
 		nameOpts = append(nameOpts, name.Insecure)
 	}
-	ref, err := name.ParseReference(image, nameOpts...)
+	ref, err := ParseReference(image, nameOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("image %q: %w", image, err)
+		return nil, err
 	}
 	repo := Repository(ref)
 	var r *rule

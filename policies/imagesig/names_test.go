@@ -119,7 +119,7 @@ func TestRegistrySpellingsAreOneName(t *testing.T) {
 	}{
 		{"ghcr.io/corp/*", []string{"Ghcr.io/corp/app", "ghcr.io:443/corp/app:1", "GHCR.IO/corp/app" + digest}, []string{"ghcr.io:8443/corp/app", "ghcr.io.evil.example/corp/app", "ghcr.io/corporate/app"}},
 		{"GHCR.io:443/corp/*", []string{"ghcr.io/corp/app"}, []string{"ghcr.io/other/app"}},
-		{"127.0.0.1:5000/team/**", []string{"[::ffff:127.0.0.1]:5000/team/app", "127.0.0.1:5000/team/a/b"}, []string{"127.0.0.1:5001/team/app", "[::1]:5000/team/app"}},
+		{"127.0.0.1:5000/team/**", []string{"[::ffff:7f00:1]:5000/team/app", "127.0.0.1:5000/team/a/b"}, []string{"127.0.0.1:5001/team/app", "[::1]:5000/team/app"}},
 		{"[::1]:5000/team/*", []string{"[0:0::1]:5000/team/app"}, []string{"127.0.0.1:5000/team/app"}},
 		{"localhost:5000/team/*", []string{"LOCALHOST:5000/team/app"}, []string{"localhost/team/app"}},
 		{"*.corp.example/team/*", []string{"eu.corp.example/team/app"}, []string{"corp.example/team/app"}},

@@ -18,9 +18,9 @@ func (v *Verifier) Resolve(ctx context.Context, image string, keychain authn.Key
 	if v.opts.Insecure {
 		nameOpts = append(nameOpts, name.Insecure)
 	}
-	ref, err := name.ParseReference(image, nameOpts...)
+	ref, err := ParseReference(image, nameOpts...)
 	if err != nil {
-		return "", fmt.Errorf("image %q: %w", image, err)
+		return "", err
 	}
 	if _, ok := ref.(name.Digest); ok {
 		return image, nil
@@ -44,7 +44,7 @@ func (v *Verifier) Resolve(ctx context.Context, image string, keychain authn.Key
 // Matches reports whether a rule of the policy matches the image, that is
 // whether judging it needs the registry.
 func (p *Policy) Matches(image string) bool {
-	ref, err := name.ParseReference(image, name.WeakValidation)
+	ref, err := ParseReference(image)
 	if err != nil {
 		return false
 	}

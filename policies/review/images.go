@@ -118,7 +118,7 @@ func unreachable(err error) bool {
 }
 
 func registryHost(image string) string {
-	ref, err := name.ParseReference(image, name.WeakValidation)
+	ref, err := imagesig.ParseReference(image)
 	if err != nil {
 		return ""
 	}
@@ -332,7 +332,7 @@ func explain(err error) string {
 
 // hasDigest reports whether a reference names a digest (repo@sha256:...).
 func hasDigest(image string) bool {
-	ref, err := name.ParseReference(image, name.WeakValidation)
+	ref, err := imagesig.ParseReference(image)
 	if err != nil {
 		return strings.Contains(image, "@")
 	}
