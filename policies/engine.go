@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -66,11 +67,24 @@ type Engine struct {
 	timeout  time.Duration
 	pods     podControllers
 	policies []*policy
-	// all evaluates every policy in one pass; when it fails (one policy
-	// errors, panics or times out) the engine falls back to evaluating the
-	// applicable policies one by one so the others still report.
-	all rego.PreparedEvalQuery
+	// prepareQuery prepares a query with the engine's compiler, store and
+	// built-ins.
+	prepareQuery func(query string) (rego.PreparedEvalQuery, error)
+	// combined holds, per set of applicable policies (their ids joined),
+	// one prepared query that evaluates exactly those in one pass: a
+	// policy that does not apply to an input is never evaluated, so a slow
+	// policy for one kind costs nothing on the others. The sets are few
+	// (by kind and namespace scope); past maxCombined of them the engine
+	// evaluates one policy at a time. When a combined query fails (one
+	// policy errors, panics or times out) the engine falls back to
+	// evaluating the applicable policies one by one so the others still
+	// report.
+	combinedMu sync.Mutex
+	combined   map[string]*rego.PreparedEvalQuery
 }
+
+// maxCombined bounds the prepared combined queries an engine keeps.
+const maxCombined = 256
 
 type policy struct {
 	meta  Metadata
@@ -127,24 +141,51 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return rego.New(append(slices.Clone(regoOpts), rego.Query(query))...).PrepareForEval(ctx)
 	}
 
-	var all strings.Builder
-	all.WriteString("{")
-	for i, m := range metas {
+	for _, m := range metas {
 		q, err := prepare(m.Package + ".violation")
 		if err != nil {
 			return nil, fmt.Errorf("preparing policy %s (%s:%d): %w", m.ID, m.Source, m.Line, err)
 		}
 		e.policies = append(e.policies, &policy{meta: m, query: q})
-		if i > 0 {
-			all.WriteString(", ")
-		}
-		all.WriteString(strconv.Quote(m.ID) + ": " + m.Package + ".violation")
 	}
-	all.WriteString("}")
-	if e.all, err = prepare(all.String()); err != nil {
-		return nil, fmt.Errorf("preparing policies: %w", err)
-	}
+	e.prepareQuery = prepare
+	e.combined = map[string]*rego.PreparedEvalQuery{}
 	return e, nil
+}
+
+// combinedQuery returns the prepared query that evaluates exactly ps in
+// one pass, preparing it on first use; nil when the engine keeps
+// maxCombined already or it cannot be prepared (each policy is then
+// evaluated on its own).
+func (e *Engine) combinedQuery(ps []*policy) *rego.PreparedEvalQuery {
+	var key strings.Builder
+	for _, p := range ps {
+		key.WriteString(p.meta.ID)
+		key.WriteByte(0)
+	}
+	e.combinedMu.Lock()
+	defer e.combinedMu.Unlock()
+	if q, ok := e.combined[key.String()]; ok {
+		return q
+	}
+	if len(e.combined) >= maxCombined {
+		return nil
+	}
+	var query strings.Builder
+	query.WriteString("{")
+	for i, p := range ps {
+		if i > 0 {
+			query.WriteString(", ")
+		}
+		query.WriteString(strconv.Quote(p.meta.ID) + ": " + p.meta.Package + ".violation")
+	}
+	query.WriteString("}")
+	q, err := e.prepareQuery(query.String())
+	if err != nil {
+		return nil
+	}
+	e.combined[key.String()] = &q
+	return &q
 }
 
 // checkOverrides rejects config overrides of policies that are not loaded:
@@ -202,7 +243,7 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 		return d
 	}
 
-	results, err := e.evalAll(ctx, input)
+	results, err := e.evalAll(ctx, applicable, input)
 	if err != nil {
 		// Find the culprit: evaluate each applicable policy on its own.
 		results = map[string]any{}
@@ -406,9 +447,13 @@ func withoutManagedFields(obj map[string]any) map[string]any {
 	return obj
 }
 
-// evalAll evaluates every policy in one query; any failure is returned so
-// the caller can isolate it.
-func (e *Engine) evalAll(ctx context.Context, input ast.Value) (results map[string]any, err error) {
+// evalAll evaluates the policies ps in one query; any failure is returned
+// so the caller can isolate it.
+func (e *Engine) evalAll(ctx context.Context, ps []*policy, input ast.Value) (results map[string]any, err error) {
+	all := e.combinedQuery(ps)
+	if all == nil {
+		return nil, errors.New("no combined query")
+	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	defer func() {
@@ -416,7 +461,7 @@ func (e *Engine) evalAll(ctx context.Context, input ast.Value) (results map[stri
 			results, err = nil, fmt.Errorf("panic: %v", r)
 		}
 	}()
-	rs, err := e.all.Eval(ctx, rego.EvalParsedInput(input))
+	rs, err := all.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
 		return nil, err
 	}

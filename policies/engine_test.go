@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -363,6 +364,50 @@ violation contains "boom" if test.explode(input.object.metadata.name)
 		if pe.Policy == "test-loop" && !errors.Is(pe, context.DeadlineExceeded) {
 			t.Errorf("timeout error does not wrap DeadlineExceeded: %v", pe)
 		}
+	}
+}
+
+// TestPoliciesForOtherKindsAreNotEvaluated: a policy is evaluated only on
+// the kinds it names, so a slow or failing policy for one kind costs the
+// others nothing (the audit judges every stored object; admission every
+// request). The counting built-in sees every evaluation.
+func TestPoliciesForOtherKindsAreNotEvaluated(t *testing.T) {
+	var calls atomic.Int64
+	count := policies.Builtin{
+		Name: "test.count",
+		Decl: types.NewFunction(types.Args(types.S), types.B),
+		Impl: func(rego.BuiltinContext, []*ast.Term) (*ast.Term, error) {
+			calls.Add(1)
+			return ast.BooleanTerm(true), nil
+		},
+	}
+	other := `# METADATA
+# custom:
+#   id: test-other-kind
+#   scope: object
+#   kinds: [example.com/Other]
+package test.other
+
+violation contains "counted" if test.count(input.object.metadata.name)
+`
+	e := newEngine(t, map[string]string{"privileged.rego": privilegedPolicy, "other.rego": other},
+		func(o *policies.Options) { o.Builtins = []policies.Builtin{count} })
+	pod := wrap("v1", "Pod", map[string]any{"spec": map[string]any{"containers": []any{
+		map[string]any{"name": "app", "securityContext": map[string]any{"privileged": true}},
+	}}})
+	for range 3 {
+		d := e.Evaluate(context.Background(), policies.ObjectInput(policies.SourceCheck, pod, nil))
+		if len(d.Findings) != 1 || d.Findings[0].Policy != "test-privileged" || len(d.Errors) != 0 {
+			t.Fatalf("pod: %+v %v", d.Findings, d.Errors)
+		}
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("the policy for example.com/Other was evaluated %d times on Pods", n)
+	}
+	obj := wrap("example.com/v1", "Other", map[string]any{})
+	d := e.Evaluate(context.Background(), policies.ObjectInput(policies.SourceCheck, obj, nil))
+	if len(d.Findings) != 1 || d.Findings[0].Policy != "test-other-kind" || calls.Load() != 1 {
+		t.Errorf("Other: %+v, %d calls", d.Findings, calls.Load())
 	}
 }
 
