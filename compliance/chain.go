@@ -1,28 +1,9 @@
 package compliance
 
 import (
-	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"hash"
-)
 
-// The decision log's hash chain, as `tollgate serve` writes it
-// (webhook.DecisionLog): every line carries seq (1, 2, … across the file),
-// prev (the hash of the line before) and, last, its own hash over the
-// bytes before it: SHA-256, or HMAC-SHA256 with a secret key. A process
-// starts with a start record linked to the file's last line and ends with
-// an end record; a gap record counts entries that could not be written.
-// This package verifies the chain without importing the webhook.
-const (
-	recordStart = "start"
-	recordEnd   = "end"
-	recordGap   = "gap"
-	algHMAC     = "hmac-sha256"
-	hashField   = `,"hash":"`
-	hashLen     = 2 * sha256.Size
+	"github.com/tollgate-dev/tollgate/compliance/logchain"
 )
 
 // Integrity statuses of a decision log.
@@ -109,7 +90,7 @@ func (c *chainCheck) note(line int, format string, args ...any) {
 // reports whether it is intact: its own hash matches (or cannot be
 // checked). Breaks in the links are problems of the log, not of the line.
 func (c *chainCheck) line(n int, text []byte, e *decisionEntry) bool {
-	content, sum, ok := splitHash(text)
+	content, sum, ok := logchain.SplitHash(text)
 	if !ok {
 		if c.started {
 			c.problem(n, "line %d has no chain fields inside a chained log: inserted", n)
@@ -119,24 +100,24 @@ func (c *chainCheck) line(n int, text []byte, e *decisionEntry) bool {
 		return true
 	}
 	c.res.Chained++
-	if e.Record == recordStart {
+	if e.Record == logchain.RecordStart {
 		c.alg = e.Alg
 		c.res.Chains++
 	}
 	intact := c.verifyHash(n, content, sum)
 	c.settleTorn(n, e)
 	switch {
-	case !c.started && e.Record == recordStart:
+	case !c.started && e.Record == logchain.RecordStart:
 		// The file's first chained line anchors the chain.
 		if c.res.Unchained > 0 && e.Prev != "" {
 			c.problem(n, "line %d starts a chain linked to a line that is not the one before it", n)
 		}
 	case !c.started:
 		c.problem(n, "line %d (sequence %d) is inside a chain whose start is not in this log: lines before it were removed, or the log was rotated by copying", n, e.Seq)
-	case e.Record == recordStart && e.Prev != "" && c.ended == 0:
+	case e.Record == logchain.RecordStart && e.Prev != "" && c.ended == 0:
 		c.note(n, "line %d: the server restarted without ending the chain before it (a crash or a kill): entries being written then may be missing", n)
 		c.checkLink(n, e)
-	case e.Record == recordStart && e.Prev == "":
+	case e.Record == logchain.RecordStart && e.Prev == "":
 		// A new chain not linked to the one before (a log on standard
 		// output, restarted): sound only if the one before ended.
 		if c.ended == 0 {
@@ -145,7 +126,7 @@ func (c *chainCheck) line(n int, text []byte, e *decisionEntry) bool {
 		if e.Seq != 1 {
 			c.problem(n, "line %d starts a chain at sequence %d, not 1", n, e.Seq)
 		}
-	case c.ended != 0 && e.Record != recordStart:
+	case c.ended != 0 && e.Record != logchain.RecordStart:
 		c.problem(n, "line %d follows the end of the chain (line %d) without a start record: appended", n, c.ended)
 	default:
 		c.checkLink(n, e)
@@ -154,10 +135,10 @@ func (c *chainCheck) line(n int, text []byte, e *decisionEntry) bool {
 	c.lastLine, c.lastSeq, c.lastHash = n, e.Seq, sum
 	c.ended = 0
 	switch e.Record {
-	case recordEnd:
+	case logchain.RecordEnd:
 		c.ended = n
 		c.res.Lost += e.Lost
-	case recordGap:
+	case logchain.RecordGap:
 		c.res.Lost += e.Lost
 		c.note(n, "line %d: the server could not write %d entries from %s (gap record)", n, e.Lost, e.LostSince.UTC().Format("2006-01-02 15:04:05Z"))
 	}
@@ -180,20 +161,20 @@ func (c *chainCheck) checkLink(n int, e *decisionEntry) {
 // chain read without the key cannot be checked; it is flagged once.
 func (c *chainCheck) verifyHash(n int, content []byte, sum string) bool {
 	switch {
-	case c.alg == algHMAC && len(c.key) == 0:
+	case c.alg == logchain.HMACSHA256 && len(c.key) == 0:
 		c.res.Unkeyed = true
 		return true
-	case c.alg == algHMAC:
-		if lineHash(c.key, content) == sum {
+	case c.alg == logchain.HMACSHA256:
+		if logchain.LineHash(c.key, content) == sum {
 			return true
 		}
 	case c.alg == "":
 		// Before a start record: either algorithm may apply.
-		if lineHash(nil, content) == sum || (len(c.key) > 0 && lineHash(c.key, content) == sum) {
+		if logchain.LineHash(nil, content) == sum || (len(c.key) > 0 && logchain.LineHash(c.key, content) == sum) {
 			return true
 		}
 	default:
-		if lineHash(nil, content) == sum {
+		if logchain.LineHash(nil, content) == sum {
 			return true
 		}
 	}
@@ -215,7 +196,7 @@ func (c *chainCheck) malformed(n int) {
 // the others are damage.
 func (c *chainCheck) settleTorn(n int, e *decisionEntry) {
 	accounted := 0
-	if e.Record == recordGap || e.Record == recordEnd {
+	if e.Record == logchain.RecordGap || e.Record == logchain.RecordEnd {
 		accounted = e.Torn
 	}
 	for i, t := range c.torn {
@@ -248,25 +229,4 @@ func (c *chainCheck) result() LogIntegrity {
 		r.Status = IntegrityVerified
 	}
 	return r
-}
-
-// lineHash is webhook.LineHash: SHA-256, or HMAC-SHA256 with key.
-func lineHash(key, content []byte) string {
-	var h hash.Hash
-	if len(key) > 0 {
-		h = hmac.New(sha256.New, key)
-	} else {
-		h = sha256.New()
-	}
-	h.Write(content)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// splitHash is webhook.SplitHash.
-func splitHash(line []byte) (content []byte, sum string, ok bool) {
-	n := len(line) - len(hashField) - hashLen - 2
-	if n < 1 || !bytes.HasSuffix(line, []byte(`"}`)) || string(line[n:n+len(hashField)]) != hashField {
-		return nil, "", false
-	}
-	return line[:n], string(line[n+len(hashField) : len(line)-2]), true
 }

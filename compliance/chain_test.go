@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tollgate-dev/tollgate/compliance"
+	"github.com/tollgate-dev/tollgate/compliance/logchain"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/webhook"
 )
@@ -150,17 +151,17 @@ func TestChainTampering(t *testing.T) {
 
 // rehash recomputes a line's own hash after an edit.
 func rehash(line string, key []byte) string {
-	content, _, ok := webhook.SplitHash([]byte(line))
+	content, _, ok := logchain.SplitHash([]byte(line))
 	if !ok {
 		panic("not a chained line: " + line)
 	}
-	return string(content) + `,"hash":"` + webhook.LineHash(key, content) + `"}`
+	return string(content) + `,"hash":"` + logchain.LineHash(key, content) + `"}`
 }
 
 // forge makes line follow prev: the sequence number and prev hash of a
 // line after it, and its own hash recomputed with key.
 func forge(prev, line string, key []byte) string {
-	_, prevSum, _ := webhook.SplitHash([]byte(prev))
+	_, prevSum, _ := logchain.SplitHash([]byte(prev))
 	var seq int
 	if i := strings.Index(prev, `"seq":`); i >= 0 {
 		rest := prev[i+6:]
@@ -168,11 +169,11 @@ func forge(prev, line string, key []byte) string {
 			seq = seq*10 + int(rest[j]-'0')
 		}
 	}
-	content, _, _ := webhook.SplitHash([]byte(line))
+	content, _, _ := logchain.SplitHash([]byte(line))
 	s := string(content)
 	i := strings.Index(s, `"seq":`)
 	s = s[:i] + `"seq":` + itoa(seq+1) + `,"prev":"` + prevSum + `"`
-	return rehash(s+`,"hash":"`+strings.Repeat("0", webhook.HashLen)+`"}`, key)
+	return rehash(s+`,"hash":"`+strings.Repeat("0", logchain.HashLen)+`"}`, key)
 }
 
 func itoa(n int) string {

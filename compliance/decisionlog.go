@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/compliance/logchain"
 	"github.com/tollgate-dev/tollgate/policies"
 )
 
@@ -200,7 +201,7 @@ func (d *Denials) ReadDecisionLog(r io.Reader, opts DecisionLogOptions) error {
 			}
 			intact := chain.line(line, text, &e)
 			switch {
-			case e.Record == recordGap:
+			case e.Record == logchain.RecordGap:
 				if d.inPeriod(e.Time, opts) {
 					d.Lost += e.Lost
 				}

@@ -2,18 +2,15 @@ package webhook
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/compliance/logchain"
 	"github.com/tollgate-dev/tollgate/policies"
 )
 
@@ -48,32 +45,6 @@ type DecisionEntry struct {
 	Client        string `json:"client,omitempty"`
 }
 
-// Chain records: lines of the decision log that are not decisions but
-// mark where a chain starts, ends, or lost entries.
-const (
-	// RecordStart opens a chain: the first line a process writes. Its
-	// prev is the hash of the file's last line when it continues a file,
-	// empty when it starts one.
-	RecordStart = "start"
-	// RecordEnd closes a chain when the process stops cleanly; a chain
-	// without one was cut short (a crash, or lines removed from its end).
-	RecordEnd = "end"
-	// RecordGap says how many entries could not be written (a full disk)
-	// before this line.
-	RecordGap = "gap"
-)
-
-// Hash algorithms of the chain, named on its start record.
-const (
-	// ChainSHA256 hashes each line with SHA-256: any edit, removal,
-	// insertion or reordering shows, except lines appended after the
-	// chain's end by someone who recomputes the hashes.
-	ChainSHA256 = "sha256"
-	// ChainHMACSHA256 keys the hashes with a secret: without the key,
-	// no line can be forged anywhere, the end included.
-	ChainHMACSHA256 = "hmac-sha256"
-)
-
 // chainFields are the fields every line of the log carries: seq counts
 // lines from 1 across the file, prev is the hash of the line before
 // (empty on a file's first line), and the line's own hash comes last,
@@ -102,37 +73,6 @@ type chainRecord struct {
 	// damage.
 	Torn int `json:"torn,omitempty"`
 	chainFields
-}
-
-// hashField is what precedes a line's own hash: every line ends with
-// ,"hash":"<64 hex digits>"}.
-const hashField = `,"hash":"`
-
-// HashLen is the length of a line's hash in hex.
-const HashLen = 2 * sha256.Size
-
-// LineHash computes the hash of a line's content (its bytes before the
-// hash field) with key, or plain SHA-256 when key is empty. The report
-// verifies with the same function.
-func LineHash(key, content []byte) string {
-	var h hash.Hash
-	if len(key) > 0 {
-		h = hmac.New(sha256.New, key)
-	} else {
-		h = sha256.New()
-	}
-	h.Write(content)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// SplitHash splits a chained line into the content its hash covers and the
-// hash; ok is false when the line carries no hash field.
-func SplitHash(line []byte) (content []byte, sum string, ok bool) {
-	n := len(line) - len(hashField) - HashLen - 2
-	if n < 1 || !bytes.HasSuffix(line, []byte(`"}`)) || string(line[n:n+len(hashField)]) != hashField {
-		return nil, "", false
-	}
-	return line[:n], string(line[n+len(hashField) : len(line)-2]), true
 }
 
 // DecisionLogOptions configure a chained decision log.
@@ -213,7 +153,7 @@ func OpenDecisionLog(path string, opts DecisionLogOptions) (*DecisionLog, *os.Fi
 	// The chain continues from the last whole chained line; a line cut
 	// short after it stays outside the chain.
 	for i := len(lines) - 1; i >= 0; i-- {
-		content, sum, ok := SplitHash(lines[i])
+		content, sum, ok := logchain.SplitHash(lines[i])
 		if !ok {
 			continue
 		}
@@ -257,14 +197,14 @@ func (l *DecisionLog) Write(e *DecisionEntry) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.started {
-		if err := l.writeLine(record(chainRecord{Time: l.opts.Now().UTC(), Record: RecordStart, Alg: l.alg(), Writer: l.opts.Writer})); err != nil {
+		if err := l.writeLine(record(chainRecord{Time: l.opts.Now().UTC(), Record: logchain.RecordStart, Alg: l.alg(), Writer: l.opts.Writer})); err != nil {
 			l.lose(e.Time)
 			return err
 		}
 		l.started = true
 	}
 	if l.lost > 0 {
-		if err := l.writeLine(record(chainRecord{Time: l.opts.Now().UTC(), Record: RecordGap, Lost: l.lost, LostSince: l.lostSince, Torn: l.torn})); err != nil {
+		if err := l.writeLine(record(chainRecord{Time: l.opts.Now().UTC(), Record: logchain.RecordGap, Lost: l.lost, LostSince: l.lostSince, Torn: l.torn})); err != nil {
 			l.lose(e.Time)
 			return err
 		}
@@ -299,14 +239,14 @@ func (l *DecisionLog) Close() error {
 		return nil
 	}
 	l.closed = true
-	return l.writeLine(record(chainRecord{Time: l.opts.Now().UTC(), Record: RecordEnd, Lost: l.lost, LostSince: l.lostSince, Torn: l.torn}))
+	return l.writeLine(record(chainRecord{Time: l.opts.Now().UTC(), Record: logchain.RecordEnd, Lost: l.lost, LostSince: l.lostSince, Torn: l.torn}))
 }
 
 func (l *DecisionLog) alg() string {
 	if len(l.opts.Key) > 0 {
-		return ChainHMACSHA256
+		return logchain.HMACSHA256
 	}
-	return ChainSHA256
+	return logchain.SHA256
 }
 
 func (l *DecisionLog) lose(at time.Time) {
@@ -332,13 +272,13 @@ func (l *DecisionLog) writeLine(build func(c chainFields) any) error {
 		return fmt.Errorf("encoding decision log line: %w", err)
 	}
 	content := b[:len(b)-1]
-	sum := LineHash(l.opts.Key, content)
-	out := make([]byte, 0, len(b)+len(hashField)+HashLen+4)
+	sum := logchain.LineHash(l.opts.Key, content)
+	out := make([]byte, 0, len(b)+len(logchain.HashField)+logchain.HashLen+4)
 	if l.partial {
 		out = append(out, '\n')
 	}
 	out = append(out, content...)
-	out = append(out, hashField...)
+	out = append(out, logchain.HashField...)
 	out = append(out, sum...)
 	out = append(out, '"', '}', '\n')
 	n, err := l.w.Write(out)
