@@ -122,19 +122,13 @@ unit: build tools debs helm
 policy-test: build
 	$(BIN)/tollgate test policies/library
 
-# Each fuzz target in turn; the first failure stops the run, with the
-# failing input written under the package's testdata/fuzz/.
-run-fuzz = @set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t\#\#*:}; echo "fuzz $$name ($$pkg) for $(1)"; \
-		out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(1) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
-		echo "$$out" | grep -v '^fuzz: elapsed' || true; \
-	done
-
+# Each fuzz target in turn (test/fuzz.sh); the first finding stops the
+# run, with the failing input written under the package's testdata/fuzz/.
 fuzz:
-	$(call run-fuzz,$(FUZZTIME))
+	GO=$(GO) test/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)
 
 fuzz-short:
-	$(call run-fuzz,$(FUZZTIME_SHORT))
+	GO=$(GO) test/fuzz.sh $(FUZZTIME_SHORT) $(FUZZ_TARGETS)
 
 $(GOLANGCI_LINT):
 	GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
