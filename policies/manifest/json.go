@@ -43,7 +43,7 @@ func (p *parser) readJSON(data []byte) {
 				describeValue(v), listHint(node.Kind == yaml.SequenceNode))
 			continue
 		}
-		p.addObject(obj, node, 1, line, index, "")
+		p.addObject(obj, node, lineMap{base: 1}, line, index, "")
 	}
 }
 

@@ -58,9 +58,9 @@ type Document struct {
 	// node is the object's yaml.v3 node tree; only line numbers are read
 	// from it. It may be nil, in which case LineOf returns Line.
 	node *yaml.Node
-	// base is the absolute line of node line 1, because each YAML document
-	// is parsed on its own.
-	base int
+	// lines turns lines of node into lines of File, because each YAML
+	// document is parsed on its own and YAML counts line breaks its own way.
+	lines lineMap
 }
 
 // APIVersion returns the object's apiVersion, such as "apps/v1".
@@ -136,7 +136,7 @@ func (d *Document) LineOf(path []any) int {
 
 // abs turns a line of the document's node tree into a line of File.
 func (d *Document) abs(nodeLine int) int {
-	return d.base + nodeLine - 1
+	return d.lines.abs(nodeLine)
 }
 
 // resolveAlias follows YAML aliases to the node they name, so that a path

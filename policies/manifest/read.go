@@ -194,6 +194,7 @@ func hasContent(data []byte) bool {
 
 // yamlDocument decodes one YAML document.
 func (p *parser) yamlDocument(c chunk, index int) {
+	lines := newLineMap(c.data, c.line)
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(c.data))
 	errV3 := dec.Decode(&doc)
@@ -206,7 +207,7 @@ func (p *parser) yamlDocument(c chunk, index int) {
 			if err != nil {
 				line, _, _ = yamlErrorLine(err.Error(), c)
 			} else if len(extra.Content) > 0 {
-				line = c.line + extra.Content[0].Line - 1
+				line = lines.abs(extra.Content[0].Line)
 			}
 			p.fail(line, `invalid YAML: content after the end of the document; separate documents with a line "---"`)
 			return
@@ -235,8 +236,8 @@ func (p *parser) yamlDocument(c chunk, index int) {
 		return
 	}
 	root := doc.Content[0]
-	rootLine := c.line + root.Line - 1
-	if !p.checkTree(root, c.line) {
+	rootLine := lines.abs(root.Line)
+	if !p.checkTree(root, lines) {
 		return
 	}
 	if root.Kind != yaml.MappingNode {
@@ -264,14 +265,14 @@ func (p *parser) yamlDocument(c chunk, index int) {
 		p.fail(rootLine, "nesting is deeper than %d levels once YAML aliases are expanded", p.opts.MaxDepth)
 		return
 	}
-	p.addObject(obj, root, c.line, rootLine, index, "")
+	p.addObject(obj, root, lines, rootLine, index, "")
 }
 
 // checkTree rejects nesting deeper than MaxDepth, before any recursive
 // decoder walks it, and duplicate mapping keys, which kubectl resolves by
 // silently keeping the last value: a check could then pass on a field the
 // reader of the file never saw. It reports whether the tree is acceptable.
-func (p *parser) checkTree(root *yaml.Node, base int) bool {
+func (p *parser) checkTree(root *yaml.Node, lines lineMap) bool {
 	ok := true
 	var walk func(n *yaml.Node, depth int) bool
 	walk = func(n *yaml.Node, depth int) bool {
@@ -281,7 +282,7 @@ func (p *parser) checkTree(root *yaml.Node, base int) bool {
 			return true
 		}
 		if depth++; depth > p.opts.MaxDepth {
-			p.fail(base+n.Line-1, "nesting is deeper than %d levels", p.opts.MaxDepth)
+			p.fail(lines.abs(n.Line), "nesting is deeper than %d levels", p.opts.MaxDepth)
 			ok = false
 			return false
 		}
@@ -293,10 +294,10 @@ func (p *parser) checkTree(root *yaml.Node, base int) bool {
 			if seen != nil && i%2 == 0 && c.Kind == yaml.ScalarNode && !(c.Value == "<<" && c.Style == 0) {
 				key := yamlKey(c)
 				if first, dup := seen[key]; dup {
-					p.fail(base+c.Line-1, "duplicate key %q (first at line %d): kubectl keeps only the last value; remove one", key, first)
+					p.fail(lines.abs(c.Line), "duplicate key %q (first at line %d): kubectl keeps only the last value; remove one", key, first)
 					ok = false
 				} else {
-					seen[key] = base + c.Line - 1
+					seen[key] = lines.abs(c.Line)
 				}
 			}
 			if !walk(c, depth) {
@@ -353,10 +354,9 @@ func yamlErrorLine(msg string, c chunk) (line int, text string, atEnd bool) {
 		if n, err := strconv.Atoi(num); found && err == nil {
 			msg = text
 			if isParserProblem(text) {
-				line = c.line + n
-			} else {
-				line = c.line + n - 1
+				n++
 			}
+			line = newLineMap(c.data, c.line).abs(n)
 		}
 	} else if name, ok := strings.CutPrefix(msg, "unknown anchor '"); ok {
 		// The message has no line; the first use of the alias is the place.
@@ -368,7 +368,7 @@ func yamlErrorLine(msg string, c chunk) (line int, text string, atEnd bool) {
 		num, text, found := strings.Cut(rest, ": ")
 		if n, err := strconv.Atoi(num); found && err == nil {
 			msg = text
-			line = c.line + n - 1
+			line = newLineMap(c.data, c.line).abs(n)
 		}
 	}
 	last := c.line + bytes.Count(bytes.TrimRight(c.data, " \t\r\n"), []byte("\n"))
@@ -429,9 +429,9 @@ func listHint(isList bool) string {
 
 // addObject validates a decoded object and appends it, or its items when it
 // is a List, to the documents. node is the object's node tree (nil when
-// unknown), base the absolute line of node line 1, and where the position of
+// unknown), lines the map from its lines to the file's, and where the position of
 // a List item ("items[2]: ") to prefix messages with.
-func (p *parser) addObject(obj map[string]any, node *yaml.Node, base, line, index int, where string) {
+func (p *parser) addObject(obj map[string]any, node *yaml.Node, lines lineMap, line, index int, where string) {
 	kindV, hasKind := obj["kind"]
 	apiV, hasAPI := obj["apiVersion"]
 	kind, kindIsString := kindV.(string)
@@ -458,14 +458,14 @@ func (p *parser) addObject(obj map[string]any, node *yaml.Node, base, line, inde
 
 	itemsV, hasItems := obj["items"]
 	if kind != "List" && !(strings.HasSuffix(kind, "List") && hasItems) {
-		p.docs = append(p.docs, Document{File: p.file, Line: line, Index: index, Object: obj, node: node, base: base})
+		p.docs = append(p.docs, Document{File: p.file, Line: line, Index: index, Object: obj, node: node, lines: lines})
 		return
 	}
 	var itemsNode *yaml.Node
 	itemsLine := line
 	if node != nil {
 		if k, v := lookupKey(resolveAlias(node), "items"); k != nil {
-			itemsNode, itemsLine = resolveAlias(v), base+k.Line-1
+			itemsNode, itemsLine = resolveAlias(v), lines.abs(k.Line)
 		}
 	}
 	if itemsV == nil {
@@ -481,7 +481,7 @@ func (p *parser) addObject(obj map[string]any, node *yaml.Node, base, line, inde
 		itemLine := itemsLine
 		if itemsNode != nil && itemsNode.Kind == yaml.SequenceNode && i < len(itemsNode.Content) {
 			itemNode = resolveAlias(itemsNode.Content[i])
-			itemLine = base + itemsNode.Content[i].Line - 1
+			itemLine = lines.abs(itemsNode.Content[i].Line)
 		}
 		itemWhere := fmt.Sprintf("%sitems[%d]: ", where, i)
 		item, ok := it.(map[string]any)
@@ -498,7 +498,7 @@ func (p *parser) addObject(obj map[string]any, node *yaml.Node, base, line, inde
 				item["apiVersion"] = api
 			}
 		}
-		p.addObject(item, itemNode, base, itemLine, index, itemWhere)
+		p.addObject(item, itemNode, lines, itemLine, index, itemWhere)
 		if p.stopped {
 			return
 		}
@@ -531,4 +531,65 @@ func describeValue(v any) string {
 		return "an object"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// lineMap turns a line as the YAML parsers number them within one document
+// into a line of the file. YAML also ends a line at a lone carriage return
+// and at NEL, LS and PS (U+0085, U+2028, U+2029); editors, diffs and grep
+// end lines at "\n" only, and a problem must be reported on the line where
+// the user will find it.
+type lineMap struct {
+	base int   // file line of the document's first line
+	file []int // file line of YAML line i+1; nil when both count alike
+}
+
+// newLineMap maps the lines of one document's text, which starts on file
+// line base.
+func newLineMap(data []byte, base int) lineMap {
+	m := lineMap{base: base}
+	odd := false
+	for i := 0; i < len(data) && !odd; i++ {
+		switch {
+		case data[i] == '\r' && (i+1 == len(data) || data[i+1] != '\n'):
+			odd = true
+		case data[i] == 0xC2 && i+1 < len(data) && data[i+1] == 0x85:
+			odd = true
+		case data[i] == 0xE2 && i+2 < len(data) && data[i+1] == 0x80 && (data[i+2] == 0xA8 || data[i+2] == 0xA9):
+			odd = true
+		}
+	}
+	if !odd {
+		return m
+	}
+	line := base
+	m.file = append(m.file, line)
+	for i := 0; i < len(data); i++ {
+		switch {
+		case data[i] == '\n':
+			line++
+		case data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n':
+			continue // counted at the "\n"
+		case data[i] == '\r':
+		case data[i] == 0xC2 && i+1 < len(data) && data[i+1] == 0x85:
+			i++
+		case data[i] == 0xE2 && i+2 < len(data) && data[i+1] == 0x80 && (data[i+2] == 0xA8 || data[i+2] == 0xA9):
+			i += 2
+		default:
+			continue
+		}
+		m.file = append(m.file, line)
+	}
+	return m
+}
+
+// abs returns the file line of YAML line n of the document. A line past
+// the end (a parser error at the end of the input) is the document's last.
+func (m lineMap) abs(n int) int {
+	if m.file == nil {
+		return m.base + n - 1
+	}
+	if n < 1 {
+		return m.base
+	}
+	return m.file[min(n, len(m.file))-1]
 }

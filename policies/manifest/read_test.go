@@ -366,6 +366,17 @@ func TestRead(t *testing.T) {
 			},
 		},
 		{
+			// YAML ends a line at a lone "\r" and at NEL, LS and PS; the
+			// user's editor and grep do not, so lines are counted at "\n".
+			name: "YAML line breaks that are not newlines",
+			in:   "\r0\n---\napiVersion: v1\rkind: Pod\u2028metadata:\u0085  name: a\r  name: b\r\n---\n\u2029- x\n",
+			wantErrs: []string{
+				"f.yaml:1: document is a number, not a mapping; a Kubernetes object is a mapping with apiVersion and kind",
+				`f.yaml:3: duplicate key "name" (first at line 3): kubectl keeps only the last value; remove one`,
+				`f.yaml:5: document is a list, not a mapping; a Kubernetes object is a mapping with apiVersion and kind; to hold several objects use "---" separators or a kind: List object with items`,
+			},
+		},
+		{
 			name: "missing kind, apiVersion or both",
 			in: lines(
 				"apiVersion: v1",
