@@ -480,7 +480,7 @@ func (c *Config) Validate() error {
 		o := c.Policies[id]
 		if o.Action != "" {
 			if _, err := ParseAction(string(o.Action)); err != nil {
-				errs = append(errs, fmt.Errorf("policies.%s.action: %w", id, err))
+				errs = append(errs, fmt.Errorf("policies%s.action: %w", keyPath(id), err))
 			}
 		}
 	}
@@ -525,17 +525,29 @@ func (c *Config) Validate() error {
 			for _, kind := range slices.Sorted(maps.Keys(pats)) {
 				s, ok := pats[kind].(string)
 				if !ok {
-					errs = append(errs, fmt.Errorf("parameters.naming.patterns.%s: want a string", kind))
+					errs = append(errs, fmt.Errorf("parameters.naming.patterns%s: want a string", keyPath(kind)))
 					continue
 				}
 				if _, err := regexp.Compile(s); err != nil {
-					errs = append(errs, fmt.Errorf("parameters.naming.patterns.%s: %w", kind, err))
+					errs = append(errs, fmt.Errorf("parameters.naming.patterns%s: %w", keyPath(kind), err))
 				}
 			}
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// keyPath is a map key as a step of a field path in a problem: ".key"
+// when the key is a plain name, else `["key"]`, so that a key such as
+// "000" or "a.b" cannot be misread as other steps.
+func keyPath(key string) string {
+	if plainKeyRE.MatchString(key) {
+		return "." + key
+	}
+	return "[" + strconv.Quote(key) + "]"
+}
+
+var plainKeyRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
 
 // validateSchema checks a config document against ConfigSchema, so every
 // problem is reported with the path of the field it is in.

@@ -124,7 +124,7 @@ func FuzzCompile(f *testing.F) {
 // configProblem is how each problem of a config begins: the field path it
 // is at, "(top level)", or a parse error that gives the line.
 var (
-	configProblem = regexp.MustCompile(`^(\(top level\)|[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*|\[\d+\]|\["[^"]*"\])*:)`)
+	configProblem = regexp.MustCompile(`^(\(top level\)|[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9_-]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\])*:)`)
 	yamlProblem   = regexp.MustCompile(`^parsing: .*\bline \d+: `)
 )
 
@@ -145,7 +145,7 @@ func FuzzConfig(f *testing.F) {
 		"apiVersion: tollgate.dev/v1alpha1\nkind: TollgateConfig\nmetadata: {name: c}\nspec: {}\n",
 		"kind: TollgateConfig\nspec: null\n", "policies: {x: {action: deny}}\n", "podSecurity: {version: v1.99}\n",
 		"labels: {team: {pattern: '('}}\n", "mutations: {securityContext: {runAsUser: -1}}\n", "a: [\n",
-		"parameters: {naming: {patterns: {Pod: '[a-'}}}\n", "{\"labels\": {\"team\": {\"required\": \"yes\"}}}",
+		"parameters: {naming: {patterns: {Pod: '[a-'}}}\n", "parameters: {naming: {patterns: {'a\"b.c': '('}}}\n", "{\"labels\": {\"team\": {\"required\": \"yes\"}}}",
 	} {
 		f.Add([]byte(doc))
 	}
