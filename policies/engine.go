@@ -334,13 +334,14 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 		cached = map[string]any{}
 		keys = map[string][32]byte{}
 		pending = make([]*policy, 0, len(applicable))
+		memo := digests{}
 		for _, p := range applicable {
 			if p.reads.uncacheable != "" {
 				e.cache.uncacheable.Add(1)
 				pending = append(pending, p)
 				continue
 			}
-			k := verdictKey(p.meta.ID, p.reads.root, input)
+			k := verdictKey(p.meta.ID, p.reads.root, input, memo)
 			if v, ok := e.cache.get(k); ok {
 				cached[p.meta.ID] = v
 				continue

@@ -118,25 +118,63 @@ func toValue(x any, n *readNode) (ast.Value, error) {
 var hashers = sync.Pool{New: func() any { return &keyHasher{h: sha256.New()} }}
 
 type keyHasher struct {
-	h   hash.Hash
-	buf []byte
+	h    hash.Hash
+	buf  []byte
+	memo digests
 }
+
+// digests memoizes, for one input, the digest of each object or array read
+// whole: most policies read the same containers.
+type digests map[ast.Value][32]byte
 
 // verdictKey is the cache key of a policy's verdict on input: its id and
 // the values at exactly the paths it reads (input.config is left out: it is
 // fixed for the engine's life and the cache lives in the engine).
-func verdictKey(id string, reads *readNode, input ast.Value) [32]byte {
+func verdictKey(id string, reads *readNode, input ast.Value, memo digests) [32]byte {
 	kh := hashers.Get().(*keyHasher)
 	defer hashers.Put(kh)
-	kh.h.Reset()
-	kh.buf = kh.buf[:0]
+	kh.reset(memo)
 	kh.str(id)
 	kh.value(input, reads, true)
+	return kh.sum()
+}
+
+func (kh *keyHasher) reset(memo digests) {
+	kh.h.Reset()
+	kh.buf = kh.buf[:0]
+	kh.memo = memo
+}
+
+func (kh *keyHasher) sum() [32]byte {
 	kh.flush()
 	var out [32]byte
 	kh.h.Sum(out[:0])
 	return out
 }
+
+// whole writes a composite value read whole as its own digest.
+func (kh *keyHasher) whole(v ast.Value) bool {
+	switch v.(type) {
+	case ast.Object, *ast.Array:
+	default:
+		return false
+	}
+	d, ok := kh.memo[v]
+	if !ok {
+		sub := hashers.Get().(*keyHasher)
+		sub.reset(kh.memo)
+		sub.value(v, wholeNode, false)
+		d = sub.sum()
+		hashers.Put(sub)
+		kh.memo[v] = d
+	}
+	kh.tag('h')
+	kh.buf = append(kh.buf, d[:]...)
+	return true
+}
+
+// wholeNode reads everything.
+var wholeNode = &readNode{whole: true}
 
 func (kh *keyHasher) flush() {
 	kh.h.Write(kh.buf)
@@ -162,6 +200,9 @@ func (kh *keyHasher) str(s string) {
 // lengths before contents, object members in key order, so different read
 // values never encode the same.
 func (kh *keyHasher) value(v ast.Value, n *readNode, root bool) {
+	if n.whole && n != wholeNode && kh.whole(v) {
+		return
+	}
 	switch v := v.(type) {
 	case ast.Null:
 		kh.tag('n')
@@ -205,7 +246,7 @@ func (kh *keyHasher) value(v ast.Value, n *readNode, root bool) {
 				}
 			}
 			kh.tag('k')
-			kh.value(k.Value, &readNode{whole: true}, false)
+			kh.value(k.Value, wholeNode, false)
 			kh.value(v.Get(k).Value, c, false)
 		}
 		kh.tag('e')

@@ -156,7 +156,9 @@ func (n *readNode) paths() []string {
 			out = append(out, p.String())
 			return
 		case n.any == nil && len(n.kids) == 0:
-			out = append(out, p.String()+" (type)")
+			if len(p) > 0 { // the input itself is always an object
+				out = append(out, p.String()+" (type)")
+			}
 			return
 		}
 		if n.any != nil {
@@ -376,10 +378,12 @@ func (s *scope) count(r *ast.Rule, aliasable bool) {
 					l, r := ts[1], ts[2]
 					if v, ok := l.Value.(ast.Var); ok && isSource(r) {
 						s.bind(v, r, false)
-						term(r)
+						if isRef(r) {
+							term(r)
+						}
 						continue
 					}
-					if v, ok := r.Value.(ast.Var); ok && isSource(l) {
+					if v, ok := r.Value.(ast.Var); ok && isRef(l) {
 						s.bind(v, l, false)
 						term(l)
 						continue
@@ -417,13 +421,17 @@ func (s *scope) count(r *ast.Rule, aliasable bool) {
 }
 
 // isSource holds for what a followed variable may be bound to: a ref, or
-// input itself.
+// another variable (x := y compiles to x = y; y is then followed through x,
+// or read whole where x is not followed).
+func isRef(t *ast.Term) bool {
+	_, ok := t.Value.(ast.Ref)
+	return ok
+}
+
 func isSource(t *ast.Term) bool {
-	switch v := t.Value.(type) {
-	case ast.Ref:
+	switch t.Value.(type) {
+	case ast.Ref, ast.Var:
 		return true
-	case ast.Var:
-		return v.Equal(ast.InputRootDocument.Value)
 	}
 	return false
 }
