@@ -330,3 +330,41 @@ func TestPrunedCachedAgree(t *testing.T) {
 		})
 	}
 }
+
+// FuzzPrunedCachedAgree judges any object, in a Namespace with any team
+// and Pod Security version labels, with and without input pruning and the
+// verdict cache (the cached engine twice): the decisions never differ.
+func FuzzPrunedCachedAgree(f *testing.F) {
+	objects, _ := libraryObjects(f)
+	for i, obj := range objects {
+		raw, err := json.Marshal(obj)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw, []string{"payments", "", "platform"}[i%3], []string{"", "v1.22", "latest", "v1.0"}[i%4])
+	}
+	type pair struct{ plain, fast *policies.Engine }
+	var pairs []pair
+	for _, area := range []string{"", "pss/restricted/"} {
+		pairs = append(pairs, pair{areaEngine(f, area, withFullInput), areaEngine(f, area, withCache)})
+	}
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, raw []byte, team, version string) {
+		obj, err := policies.DecodeJSON(raw)
+		if err != nil || obj == nil {
+			return
+		}
+		ns := map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{
+			"name": "shop", "labels": map[string]any{"team": team, "pod-security.kubernetes.io/enforce-version": version},
+		}}
+		in := policies.ObjectInput(policies.SourceAdmission, obj, ns)
+		for _, p := range pairs {
+			want := p.plain.Evaluate(ctx, in)
+			for pass := range 2 {
+				if diff := sameDecision(want, p.fast.Evaluate(ctx, in)); diff != "" {
+					t.Fatalf("pass %d: %s", pass+1, diff)
+				}
+			}
+		}
+	})
+}

@@ -138,12 +138,6 @@ func (n *readNode) normalize() *readNode {
 	return n
 }
 
-func (n *readNode) clone() *readNode {
-	c := &readNode{}
-	c.merge(n)
-	return c
-}
-
 // paths lists what n reads, one line per leaf, for tests and diagnostics:
 // "input.object.metadata.name", "input.pod.spec.containers[_].image (type)"
 // for a presence or type read.
