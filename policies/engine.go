@@ -312,19 +312,15 @@ func (e *Engine) PodTemplatePath(gvk GroupVersionKind) (string, bool) {
 // reported in Decision.Errors and the others still report findings.
 func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 	d := &Decision{Findings: []Finding{}}
-	applicable, input, podPrefix, err := e.prepare(in)
+	applicable, tmplPath, hasPod, podPrefix := e.match(in)
 	d.Applied = len(applicable)
 	if len(applicable) == 0 {
 		return d
 	}
-	if err != nil {
-		for _, p := range applicable {
-			d.Errors = append(d.Errors, &PolicyError{Policy: p.meta.ID, Err: err})
-		}
-		return d
-	}
 
-	// Verdicts already known for exactly what each policy reads.
+	// Verdicts already known for exactly what each policy reads, keyed
+	// on the JSON values themselves: a policy whose verdict is known
+	// costs no conversion for Rego.
 	var (
 		cached  map[string]any
 		keys    map[string][32]byte
@@ -335,6 +331,7 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 		keys = map[string][32]byte{}
 		pending = make([]*policy, 0, len(applicable))
 		memo := digests{}
+		input := goInput(in, tmplPath, hasPod)
 		for _, p := range applicable {
 			if p.reads.uncacheable != "" {
 				e.cache.uncacheable.Add(1)
@@ -353,6 +350,13 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 
 	results := map[string]any{}
 	if len(pending) > 0 {
+		input, err := e.inputValue(in, e.plan(pending), tmplPath, hasPod)
+		if err != nil {
+			for _, p := range applicable {
+				d.Errors = append(d.Errors, &PolicyError{Policy: p.meta.ID, Err: err})
+			}
+			return d
+		}
 		all, err := e.evalAll(ctx, pending, input)
 		if err == nil {
 			results = all
@@ -692,23 +696,34 @@ func (e *Engine) finding(p *policy, v any, podPrefix []any) Finding {
 // prepare finds the policies that apply to an input and builds the value
 // they see, with the path prefix of the pod inside the object.
 func (e *Engine) prepare(in *Input) (applicable []*policy, input ast.Value, podPrefix []any, err error) {
+	applicable, tmplPath, hasPod, podPrefix := e.match(in)
+	if len(applicable) == 0 {
+		return nil, nil, nil, nil
+	}
+	input, err = e.inputValue(in, e.plan(applicable), tmplPath, hasPod)
+	return applicable, input, podPrefix, err
+}
+
+// match finds the policies that apply to an input, where its pod template
+// is and whether it has one, and the path prefix of the pod inside the
+// object.
+func (e *Engine) match(in *Input) (applicable []*policy, tmplPath []string, hasPod bool, podPrefix []any) {
 	obj := in.Object
 	if obj == nil {
 		obj = in.OldObject
 	}
 	tmplPath, hasTemplate := e.pods.template(in.Kind)
-	hasPod := hasTemplate && obj != nil && hasPath(obj, tmplPath)
+	hasPod = hasTemplate && obj != nil && hasPath(obj, tmplPath)
 	applicable = e.applicable(in, hasPod)
 	if len(applicable) == 0 {
-		return nil, nil, nil, nil
+		return nil, nil, false, nil
 	}
 	if hasPod {
 		for _, s := range tmplPath {
 			podPrefix = append(podPrefix, s)
 		}
 	}
-	input, err = e.inputValue(in, e.plan(applicable), tmplPath, hasPod)
-	return applicable, input, podPrefix, err
+	return applicable, tmplPath, hasPod, podPrefix
 }
 
 // Profile evaluates each policy that applies to the input on its own and

@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -120,28 +124,99 @@ var hashers = sync.Pool{New: func() any { return &keyHasher{h: sha256.New()} }}
 type keyHasher struct {
 	h    hash.Hash
 	buf  []byte
+	keys []string
 	memo digests
 }
 
 // digests memoizes, for one input, the digest of each object or array read
-// whole: most policies read the same containers.
-type digests map[ast.Value][32]byte
+// whole, by identity: most policies read the same containers.
+type digests map[identity][32]byte
 
-// verdictKey is the cache key of a policy's verdict on input: its id and
-// the values at exactly the paths it reads (input.config is left out: it is
-// fixed for the engine's life and the cache lives in the engine).
-func verdictKey(id string, reads *readNode, input ast.Value, memo digests) [32]byte {
+type identity struct {
+	p unsafe.Pointer
+	n int
+}
+
+// goInput is the input as policies see it (see inputValue), in the JSON
+// values it is built from, for verdict keys: a policy whose verdict is
+// cached costs no conversion for Rego. input.config is left out: it is
+// fixed for the engine's life, and so is the cache.
+func goInput(in *Input, tmplPath []string, hasPod bool) map[string]any {
+	root := map[string]any{
+		"kind":        map[string]any{"group": in.Kind.Group, "version": in.Kind.Version, "kind": in.Kind.Kind},
+		"operation":   in.Operation,
+		"dryRun":      in.DryRun,
+		"subResource": in.SubResource,
+		"source":      in.Source,
+	}
+	var source map[string]any
+	for _, f := range []struct {
+		key string
+		val map[string]any
+	}{{"object", in.Object}, {"oldObject", in.OldObject}, {"namespace", in.Namespace}} {
+		if len(f.val) == 0 {
+			continue
+		}
+		v := withoutManagedFields(f.val)
+		root[f.key] = v
+		if source == nil && f.key != "namespace" {
+			source = v
+		}
+	}
+	if c := in.Controller; c != nil {
+		root["controller"] = map[string]any{"apiVersion": c.APIVersion, "kind": c.Kind, "name": c.Name, "uid": c.UID}
+	}
+	if u := in.UserInfo; u != nil {
+		groups := make([]any, len(u.Groups))
+		for i, g := range u.Groups {
+			groups[i] = g
+		}
+		extra := make(map[string]any, len(u.Extra))
+		for k, vs := range u.Extra {
+			list := make([]any, len(vs))
+			for i, v := range vs {
+				list[i] = v
+			}
+			extra[k] = list
+		}
+		root["userInfo"] = map[string]any{"username": u.Username, "uid": u.UID, "groups": groups, "extra": extra}
+	}
+	if hasPod && source != nil {
+		var tmpl any = source
+		for _, s := range tmplPath {
+			m, _ := tmpl.(map[string]any)
+			tmpl = m[s]
+		}
+		if t, ok := tmpl.(map[string]any); ok {
+			meta, ok := t["metadata"].(map[string]any)
+			if !ok {
+				meta = map[string]any{}
+			}
+			spec, ok := t["spec"].(map[string]any)
+			if !ok {
+				spec = map[string]any{}
+			}
+			root["pod"] = map[string]any{"metadata": meta, "spec": spec}
+		}
+	}
+	return root
+}
+
+// verdictKey is the cache key of a policy's verdict on input (goInput): its
+// id and the values at exactly the paths it reads.
+func verdictKey(id string, reads *readNode, input map[string]any, memo digests) [32]byte {
 	kh := hashers.Get().(*keyHasher)
 	defer hashers.Put(kh)
 	kh.reset(memo)
 	kh.str(id)
-	kh.value(input, reads, true)
+	kh.value(input, reads)
 	return kh.sum()
 }
 
 func (kh *keyHasher) reset(memo digests) {
 	kh.h.Reset()
 	kh.buf = kh.buf[:0]
+	kh.keys = kh.keys[:0]
 	kh.memo = memo
 }
 
@@ -153,20 +228,30 @@ func (kh *keyHasher) sum() [32]byte {
 }
 
 // whole writes a composite value read whole as its own digest.
-func (kh *keyHasher) whole(v ast.Value) bool {
-	switch v.(type) {
-	case ast.Object, *ast.Array:
+func (kh *keyHasher) whole(x any) bool {
+	var id identity
+	switch v := x.(type) {
+	case map[string]any:
+		if len(v) == 0 {
+			return false
+		}
+		id = identity{p: reflect.ValueOf(v).UnsafePointer(), n: -1}
+	case []any:
+		if len(v) == 0 {
+			return false
+		}
+		id = identity{p: unsafe.Pointer(unsafe.SliceData(v)), n: len(v)}
 	default:
 		return false
 	}
-	d, ok := kh.memo[v]
+	d, ok := kh.memo[id]
 	if !ok {
 		sub := hashers.Get().(*keyHasher)
 		sub.reset(kh.memo)
-		sub.value(v, wholeNode, false)
+		sub.value(x, wholeNode)
 		d = sub.sum()
 		hashers.Put(sub)
-		kh.memo[v] = d
+		kh.memo[id] = d
 	}
 	kh.tag('h')
 	kh.buf = append(kh.buf, d[:]...)
@@ -196,64 +281,72 @@ func (kh *keyHasher) str(s string) {
 	}
 }
 
-// value writes the canonical encoding of v as n reads it: a tag per kind,
-// lengths before contents, object members in key order, so different read
-// values never encode the same.
-func (kh *keyHasher) value(v ast.Value, n *readNode, root bool) {
-	if n.whole && n != wholeNode && kh.whole(v) {
+// value writes the canonical encoding of x as n reads it (see toValue): a
+// tag per kind, lengths before contents, object members in key order, so
+// different read values never encode the same.
+func (kh *keyHasher) value(x any, n *readNode) {
+	if n.whole && n != wholeNode && kh.whole(x) {
 		return
 	}
-	switch v := v.(type) {
-	case ast.Null:
+	switch v := x.(type) {
+	case nil:
 		kh.tag('n')
-	case ast.Boolean:
+	case bool:
 		if v {
 			kh.tag('t')
 		} else {
 			kh.tag('f')
 		}
-	case ast.Number:
+	case string:
+		kh.tag('s')
+		kh.str(v)
+	case json.Number:
 		kh.tag('d')
 		kh.str(string(v))
-	case ast.String:
-		kh.tag('s')
-		kh.str(string(v))
-	case *ast.Array:
+	case float64:
+		kh.tag('g')
+		kh.str(strconv.FormatFloat(v, 'g', -1, 64))
+	case []any:
 		kh.tag('a')
 		if !n.whole && n.any == nil {
 			return
 		}
-		kh.buf = binary.AppendUvarint(kh.buf, uint64(v.Len()))
+		kh.buf = binary.AppendUvarint(kh.buf, uint64(len(v)))
 		c := n
 		if !n.whole {
 			c = n.any
 		}
-		for i := range v.Len() {
-			kh.value(v.Elem(i).Value, c, false)
+		for _, e := range v {
+			kh.value(e, c)
 		}
-	case ast.Object:
+	case map[string]any:
 		kh.tag('o')
-		// Keys come sorted.
-		for _, k := range v.Keys() {
-			c := n
-			if !n.whole {
-				ks, _ := k.Value.(ast.String)
-				if c = n.child(string(ks)); c == nil {
-					continue
-				}
-				if root && ks == "config" {
-					continue
+		start := len(kh.keys)
+		if n.whole || n.any != nil {
+			for k := range v {
+				kh.keys = append(kh.keys, k)
+			}
+		} else {
+			for k := range n.kids {
+				if _, ok := v[k]; ok {
+					kh.keys = append(kh.keys, k)
 				}
 			}
-			kh.tag('k')
-			kh.value(k.Value, wholeNode, false)
-			kh.value(v.Get(k).Value, c, false)
 		}
+		mine := kh.keys[start:]
+		slices.Sort(mine)
+		for _, k := range mine {
+			kh.tag('k')
+			kh.str(k)
+			kh.value(v[k], n.child(k))
+		}
+		kh.keys = kh.keys[:start]
 		kh.tag('e')
 	default:
-		// Sets and anything else: their canonical text.
+		// Anything else a caller put in an object: its type and its
+		// printed value (fmt prints maps in key order).
 		kh.tag('x')
-		kh.str(v.String())
+		kh.str(fmt.Sprintf("%T %v", v, v))
 	}
 }
 
