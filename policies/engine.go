@@ -110,6 +110,10 @@ type Engine struct {
 // maxCombined bounds the prepared combined queries an engine keeps.
 const maxCombined = 256
 
+// errNoCombined: no combined query for a set of policies (maxCombined
+// reached, or it could not be prepared).
+var errNoCombined = errors.New("no combined query")
+
 type policy struct {
 	meta  Metadata
 	query rego.PreparedEvalQuery
@@ -358,6 +362,13 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 			return d
 		}
 		all, err := e.evalAll(ctx, pending, input)
+		if errors.Is(err, errNoCombined) && len(pending) < len(applicable) {
+			// Past maxCombined sets, the set of all applicable
+			// policies (prepared long ago, in all likelihood) beats
+			// one query per pending policy; only the pending ones'
+			// results are used.
+			all, err = e.evalAll(ctx, applicable, input)
+		}
 		if err == nil {
 			results = all
 		} else {
@@ -582,7 +593,7 @@ func withoutManagedFields(obj map[string]any) map[string]any {
 func (e *Engine) evalAll(ctx context.Context, ps []*policy, input ast.Value) (results map[string]any, err error) {
 	all := e.combinedQuery(ps)
 	if all == nil {
-		return nil, errors.New("no combined query")
+		return nil, errNoCombined
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
