@@ -203,7 +203,14 @@ var typeChecks = map[string]bool{
 
 // analyzeReads finds what the policy whose violation rules are at ref reads
 // of input, following every rule and function it refers to.
-func analyzeReads(c *ast.Compiler, ref ast.Ref) readSet {
+func analyzeReads(c *ast.Compiler, ref ast.Ref) (rs readSet) {
+	defer func() {
+		// A shape the analysis does not expect must not stop the
+		// policy from loading: it reads everything, uncached.
+		if r := recover(); r != nil {
+			rs = readSet{root: &readNode{whole: true}, uncacheable: fmt.Sprintf("its reads could not be analysed: %v", r)}
+		}
+	}()
 	a := &readAnalyzer{c: c, root: &readNode{}, rules: map[*ast.Rule]*ruleReads{}}
 	a.dataRef(ref)
 	return readSet{root: a.root.normalize(), uncacheable: a.uncacheable}
