@@ -6,7 +6,9 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/tollgate-dev/tollgate/policies"
@@ -134,10 +136,12 @@ func BenchmarkLibraryAPIServerPodFullInput(b *testing.B) {
 	benchLibrary(b, apiServerPod(b), withFullInput)
 }
 
-// BenchmarkLibraryAPIServerPodTemplate: Pods of one template already
-// judged, each with its own generated name and uid, as a ReplicaSet
-// creates them; the verdict cache is on.
-func BenchmarkLibraryAPIServerPodTemplate(b *testing.B) {
+// benchTemplatePods judges Pods of one template already judged, each with
+// its own generated name and uid as a ReplicaSet creates them, and, with
+// tokenVolume, its own service-account token volume name as the API
+// server's ServiceAccount admission gives each Pod (kube-api-access-xxxxx,
+// mounted in every container); the verdict cache is on.
+func benchTemplatePods(b *testing.B, tokenVolume bool) {
 	e := libraryEngine(b, withCache)
 	base := apiServerPod(b)
 	ctx := context.Background()
@@ -150,6 +154,9 @@ func BenchmarkLibraryAPIServerPodTemplate(b *testing.B) {
 		meta["name"] = "checkout-7d9c5b8f6d-" + strconv.Itoa(i)
 		meta["uid"] = strconv.Itoa(i)
 		obj["metadata"] = meta
+		if tokenVolume {
+			obj["spec"] = renameTokenVolume(obj["spec"].(map[string]any), "kube-api-access-"+strconv.Itoa(i))
+		}
 		in := *base
 		in.Object = obj
 		if d := e.Evaluate(ctx, &in); len(d.Findings) != 0 || len(d.Errors) != 0 {
@@ -160,6 +167,45 @@ func BenchmarkLibraryAPIServerPodTemplate(b *testing.B) {
 	st := e.CacheStats()
 	b.ReportMetric(float64(st.Hits)/float64(st.Hits+st.Misses), "hit-ratio")
 }
+
+// renameTokenVolume returns spec with its projected token volume, and the
+// containers' mounts of it, renamed.
+func renameTokenVolume(spec map[string]any, name string) map[string]any {
+	spec = maps.Clone(spec)
+	vols := slices.Clone(spec["volumes"].([]any))
+	for i, v := range vols {
+		if vm := v.(map[string]any); strings.HasPrefix(vm["name"].(string), "kube-api-access-") {
+			vm = maps.Clone(vm)
+			vm["name"] = name
+			vols[i] = vm
+		}
+	}
+	spec["volumes"] = vols
+	cs := slices.Clone(spec["containers"].([]any))
+	for i, c := range cs {
+		cm := maps.Clone(c.(map[string]any))
+		mounts := slices.Clone(cm["volumeMounts"].([]any))
+		for j, m := range mounts {
+			if mm := m.(map[string]any); strings.HasPrefix(mm["name"].(string), "kube-api-access-") {
+				mm = maps.Clone(mm)
+				mm["name"] = name
+				mounts[j] = mm
+			}
+		}
+		cm["volumeMounts"] = mounts
+		cs[i] = cm
+	}
+	spec["containers"] = cs
+	return spec
+}
+
+// BenchmarkLibraryAPIServerPodTemplate: Pods of one template, differing
+// in name and uid only.
+func BenchmarkLibraryAPIServerPodTemplate(b *testing.B) { benchTemplatePods(b, false) }
+
+// BenchmarkLibraryAPIServerPodTemplateTokenVolume: the same, each with its
+// own token volume name, as the API server really sends them.
+func BenchmarkLibraryAPIServerPodTemplateTokenVolume(b *testing.B) { benchTemplatePods(b, true) }
 
 // BenchmarkOnePolicyPod: a bare Pod through a single policy, the floor of
 // the engine's per-request cost.
