@@ -300,7 +300,7 @@ func areaEngine(t testing.TB, area string, opts ...func(*policies.Options)) *pol
 // much further (the union of what fewer policies read).
 func TestPrunedCachedAgree(t *testing.T) {
 	ctx := context.Background()
-	inputs := corpus(t, 4)
+	inputs := corpus(t, 3)
 	for _, area := range []string{"", "pss/baseline/", "pss/restricted/", "images/", "naming/", "ownership/", "resources/"} {
 		t.Run("library/"+area, func(t *testing.T) {
 			plain := areaEngine(t, area, withFullInput)
