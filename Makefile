@@ -42,7 +42,7 @@ FUZZ_TARGETS    := \
 	./webhook:FuzzAdmissionHandler \
 	./policies/manifest:FuzzRead ./policies/manifest:FuzzReadRoundTrip \
 	./policies/imagesig:FuzzReferenceAgreesWithDistribution ./policies/imagesig:FuzzGlobAliases \
-	./policies:FuzzCompile ./policies:FuzzConfig ./policies:FuzzExceptions \
+	./policies:FuzzCompile ./policies:FuzzConfig ./policies:FuzzExceptions ./policies:FuzzPrunedCachedAgree \
 	./policies/library:FuzzPSSDifferential \
 	./finops:FuzzPrices ./finops/budget:FuzzBudget ./finops/alerts:FuzzAlertRoutes
 FUZZTIME        ?= 2m

@@ -41,14 +41,31 @@ type Options struct {
 	// DefaultPolicyTimeout.
 	PolicyTimeout time.Duration
 	// Builtins are extra functions available to policies, besides
-	// StandardBuiltins.
+	// StandardBuiltins. A policy that calls one of them is never cached:
+	// the engine cannot know what it reads.
 	Builtins []Builtin
+	// VerdictCache is the byte budget of the cache of each policy's
+	// verdict, keyed by the values the policy reads; 0 turns it off.
+	// The cache lives and dies with the Engine: a change of policies or
+	// config builds a new Engine, hence a new cache. See CacheStats.
+	VerdictCache int64
+	// FullInput builds the whole input for every evaluation instead of
+	// only the parts the applicable policies read. The verdicts are the
+	// same; it exists to prove that, and to measure what pruning saves.
+	FullInput bool
 }
+
+// DefaultVerdictCache is a verdict cache budget for a server: a few
+// thousand distinct objects' verdicts for the whole library.
+const DefaultVerdictCache = 32 << 20
 
 // Validate checks the options before anything is compiled.
 func (o *Options) Validate() error {
 	if o.PolicyTimeout < 0 {
 		return fmt.Errorf("policy timeout %s is negative", o.PolicyTimeout)
+	}
+	if o.VerdictCache < 0 {
+		return fmt.Errorf("verdict cache budget %d is negative (0 turns the cache off)", o.VerdictCache)
 	}
 	if o.Config != nil {
 		if err := o.Config.Validate(); err != nil {
@@ -81,14 +98,28 @@ type Engine struct {
 	// report.
 	combinedMu sync.Mutex
 	combined   map[string]*rego.PreparedEvalQuery
+	// plans holds, per set of applicable policies, what they read
+	// together; bounded like combined.
+	plansMu sync.Mutex
+	plans   map[string]*plan
+	// cache holds verdicts by what each policy read; nil when off.
+	cache     *verdictCache
+	fullInput bool
 }
 
 // maxCombined bounds the prepared combined queries an engine keeps.
 const maxCombined = 256
 
+// errNoCombined: no combined query for a set of policies (maxCombined
+// reached, or it could not be prepared).
+var errNoCombined = errors.New("no combined query")
+
 type policy struct {
 	meta  Metadata
 	query rego.PreparedEvalQuery
+	// reads is what the policy reads of its input, and whether its
+	// verdict may be cached.
+	reads readSet
 }
 
 // New compiles the modules and prepares every policy. A module that does not
@@ -146,10 +177,21 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("preparing policy %s (%s:%d): %w", m.ID, m.Source, m.Line, err)
 		}
-		e.policies = append(e.policies, &policy{meta: m, query: q})
+		ref, err := ast.ParseRef(m.Package + ".violation")
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: package %s: %w", m.ID, m.Package, err)
+		}
+		reads := analyzeReads(compiler, ref)
+		if reads.uncacheable == "" && reads.root.whole {
+			reads.uncacheable = "reads the input in a way that cannot be bounded"
+		}
+		e.policies = append(e.policies, &policy{meta: m, query: q, reads: reads})
 	}
 	e.prepareQuery = prepare
 	e.combined = map[string]*rego.PreparedEvalQuery{}
+	e.plans = map[string]*plan{}
+	e.cache = newVerdictCache(opts.VerdictCache)
+	e.fullInput = opts.FullInput
 	return e, nil
 }
 
@@ -158,14 +200,10 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 // maxCombined already or it cannot be prepared (each policy is then
 // evaluated on its own).
 func (e *Engine) combinedQuery(ps []*policy) *rego.PreparedEvalQuery {
-	var key strings.Builder
-	for _, p := range ps {
-		key.WriteString(p.meta.ID)
-		key.WriteByte(0)
-	}
+	key := planKey(ps)
 	e.combinedMu.Lock()
 	defer e.combinedMu.Unlock()
-	if q, ok := e.combined[key.String()]; ok {
+	if q, ok := e.combined[key]; ok {
 		return q
 	}
 	if len(e.combined) >= maxCombined {
@@ -184,8 +222,55 @@ func (e *Engine) combinedQuery(ps []*policy) *rego.PreparedEvalQuery {
 	if err != nil {
 		return nil
 	}
-	e.combined[key.String()] = &q
+	e.combined[key] = &q
 	return &q
+}
+
+// plan returns what the policies ps read together.
+func (e *Engine) plan(ps []*policy) *plan {
+	if e.fullInput {
+		return &plan{}
+	}
+	key := planKey(ps)
+	e.plansMu.Lock()
+	defer e.plansMu.Unlock()
+	if pl, ok := e.plans[key]; ok {
+		return pl
+	}
+	pl := newPlan(ps)
+	if len(e.plans) < maxCombined {
+		e.plans[key] = pl
+	}
+	return pl
+}
+
+// CacheStats reports the verdict cache's counters; zero when the cache is
+// off.
+func (e *Engine) CacheStats() CacheStats {
+	if e.cache == nil {
+		return CacheStats{}
+	}
+	return e.cache.stats()
+}
+
+// Reads lists, per policy id, the input paths the policy reads as the
+// engine found them ("input.pod.spec.containers[_].image"; "(type)" where
+// only the value's presence and kind matter), and why its verdict is never
+// cached when it is not. `tollgate policies` and tests show it.
+func (e *Engine) Reads() map[string]PolicyReads {
+	out := make(map[string]PolicyReads, len(e.policies))
+	for _, p := range e.policies {
+		out[p.meta.ID] = PolicyReads{Paths: p.reads.root.paths(), Uncacheable: p.reads.uncacheable}
+	}
+	return out
+}
+
+// PolicyReads is what one policy reads of its input.
+type PolicyReads struct {
+	Paths []string
+	// Uncacheable says why the policy's verdict is never cached; empty
+	// when it is.
+	Uncacheable string
 }
 
 // checkOverrides rejects config overrides of policies that are not loaded:
@@ -231,30 +316,80 @@ func (e *Engine) PodTemplatePath(gvk GroupVersionKind) (string, bool) {
 // reported in Decision.Errors and the others still report findings.
 func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 	d := &Decision{Findings: []Finding{}}
-	applicable, input, podPrefix, err := e.prepare(in)
+	applicable, tmplPath, hasPod, podPrefix := e.match(in)
 	d.Applied = len(applicable)
 	if len(applicable) == 0 {
 		return d
 	}
-	if err != nil {
-		for _, p := range applicable {
-			d.Errors = append(d.Errors, &PolicyError{Policy: p.meta.ID, Err: err})
-		}
-		return d
-	}
 
-	results, err := e.evalAll(ctx, applicable, input)
-	if err != nil {
-		// Find the culprit: evaluate each applicable policy on its own.
-		results = map[string]any{}
+	// Verdicts already known for exactly what each policy reads, keyed
+	// on the JSON values themselves: a policy whose verdict is known
+	// costs no conversion for Rego.
+	var (
+		cached  map[string]any
+		keys    map[string][32]byte
+		pending = applicable
+	)
+	if e.cache != nil {
+		cached = map[string]any{}
+		keys = map[string][32]byte{}
+		pending = make([]*policy, 0, len(applicable))
+		memo := digests{}
+		input := goInput(in, tmplPath, hasPod)
 		for _, p := range applicable {
-			v, err := e.evalOne(ctx, p, input)
-			if err != nil {
-				d.Errors = append(d.Errors, &PolicyError{Policy: p.meta.ID, Err: err})
+			if p.reads.uncacheable != "" {
+				e.cache.uncacheable.Add(1)
+				pending = append(pending, p)
 				continue
 			}
-			results[p.meta.ID] = v
+			k := verdictKey(p.meta.ID, p.reads.root, input, memo)
+			if v, ok := e.cache.get(k); ok {
+				cached[p.meta.ID] = v
+				continue
+			}
+			keys[p.meta.ID] = k
+			pending = append(pending, p)
 		}
+	}
+
+	results := map[string]any{}
+	if len(pending) > 0 {
+		input, err := e.inputValue(in, e.plan(pending), tmplPath, hasPod)
+		if err != nil {
+			for _, p := range applicable {
+				d.Errors = append(d.Errors, &PolicyError{Policy: p.meta.ID, Err: err})
+			}
+			return d
+		}
+		all, err := e.evalAll(ctx, pending, input)
+		if errors.Is(err, errNoCombined) && len(pending) < len(applicable) {
+			// Past maxCombined sets, the set of all applicable
+			// policies (prepared long ago, in all likelihood) beats
+			// one query per pending policy; only the pending ones'
+			// results are used.
+			all, err = e.evalAll(ctx, applicable, input)
+		}
+		if err == nil {
+			results = all
+		} else {
+			// Find the culprit: evaluate each pending policy on its own.
+			for _, p := range pending {
+				v, err := e.evalOne(ctx, p, input)
+				if err != nil {
+					d.Errors = append(d.Errors, &PolicyError{Policy: p.meta.ID, Err: err})
+					continue
+				}
+				results[p.meta.ID] = v
+			}
+		}
+		for id, k := range keys {
+			if v, ok := results[id]; ok {
+				e.cache.put(k, v)
+			}
+		}
+	}
+	for id, v := range cached {
+		results[id] = v
 	}
 	for _, p := range applicable {
 		violations, _ := results[p.meta.ID].([]any)
@@ -359,7 +494,7 @@ func isObject(t *ast.Term) bool {
 	return ok
 }
 
-func (e *Engine) inputValue(in *Input, tmplPath []string, hasPod bool) (ast.Value, error) {
+func (e *Engine) inputValue(in *Input, pl *plan, tmplPath []string, hasPod bool) (ast.Value, error) {
 	obj := ast.NewObject(
 		ast.Item(ast.StringTerm("kind"), ast.ObjectTerm(
 			ast.Item(ast.StringTerm("group"), ast.StringTerm(in.Kind.Group)),
@@ -380,7 +515,13 @@ func (e *Engine) inputValue(in *Input, tmplPath []string, hasPod bool) (ast.Valu
 		if len(f.val) == 0 {
 			continue
 		}
-		v, err := ast.InterfaceToValue(withoutManagedFields(f.val))
+		var n *readNode
+		if pl.union != nil {
+			if n = pl.objectNode(f.key, tmplPath, hasPod && f.key != "namespace"); n == nil {
+				continue
+			}
+		}
+		v, err := toValue(withoutManagedFields(f.val), n)
 		if err != nil {
 			return nil, fmt.Errorf("converting input.%s: %w", f.key, err)
 		}
@@ -452,7 +593,7 @@ func withoutManagedFields(obj map[string]any) map[string]any {
 func (e *Engine) evalAll(ctx context.Context, ps []*policy, input ast.Value) (results map[string]any, err error) {
 	all := e.combinedQuery(ps)
 	if all == nil {
-		return nil, errors.New("no combined query")
+		return nil, errNoCombined
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
@@ -566,23 +707,34 @@ func (e *Engine) finding(p *policy, v any, podPrefix []any) Finding {
 // prepare finds the policies that apply to an input and builds the value
 // they see, with the path prefix of the pod inside the object.
 func (e *Engine) prepare(in *Input) (applicable []*policy, input ast.Value, podPrefix []any, err error) {
+	applicable, tmplPath, hasPod, podPrefix := e.match(in)
+	if len(applicable) == 0 {
+		return nil, nil, nil, nil
+	}
+	input, err = e.inputValue(in, e.plan(applicable), tmplPath, hasPod)
+	return applicable, input, podPrefix, err
+}
+
+// match finds the policies that apply to an input, where its pod template
+// is and whether it has one, and the path prefix of the pod inside the
+// object.
+func (e *Engine) match(in *Input) (applicable []*policy, tmplPath []string, hasPod bool, podPrefix []any) {
 	obj := in.Object
 	if obj == nil {
 		obj = in.OldObject
 	}
 	tmplPath, hasTemplate := e.pods.template(in.Kind)
-	hasPod := hasTemplate && obj != nil && hasPath(obj, tmplPath)
+	hasPod = hasTemplate && obj != nil && hasPath(obj, tmplPath)
 	applicable = e.applicable(in, hasPod)
 	if len(applicable) == 0 {
-		return nil, nil, nil, nil
+		return nil, nil, false, nil
 	}
 	if hasPod {
 		for _, s := range tmplPath {
 			podPrefix = append(podPrefix, s)
 		}
 	}
-	input, err = e.inputValue(in, tmplPath, hasPod)
-	return applicable, input, podPrefix, err
+	return applicable, tmplPath, hasPod, podPrefix
 }
 
 // Profile evaluates each policy that applies to the input on its own and

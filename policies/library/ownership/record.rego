@@ -66,43 +66,55 @@ _namespace_name := object.get(input, ["namespace", "metadata", "name"], "")
 
 # Where an object carries labels that become a pod's or a claim's: its own
 # metadata, each template on the way to its pod, and a StatefulSet's claim
-# templates.
-_label_paths contains ["metadata", "labels"]
+# templates; each with the labels found there. The labels are read by
+# constant paths, so the engine keys this policy's cached verdict on them
+# alone (not on the whole object, as a path computed at run time would).
+_label_sets contains {"path": ["metadata", "labels"], "labels": l} if {
+	l := input.object.metadata.labels
+	is_object(l)
+}
 
-_label_paths contains ["spec", "template", "metadata", "labels"] if {
+_label_sets contains {"path": ["spec", "template", "metadata", "labels"], "labels": l} if {
 	input.kind.kind != "CronJob"
 	is_object(input.object.spec.template)
+	l := input.object.spec.template.metadata.labels
+	is_object(l)
 }
 
-_label_paths contains ["spec", "jobTemplate", "metadata", "labels"] if {
+_label_sets contains {"path": ["spec", "jobTemplate", "metadata", "labels"], "labels": l} if {
 	input.kind.kind == "CronJob"
 	is_object(input.object.spec.jobTemplate)
+	l := input.object.spec.jobTemplate.metadata.labels
+	is_object(l)
 }
 
-_label_paths contains ["spec", "jobTemplate", "spec", "template", "metadata", "labels"] if {
+_label_sets contains {"path": ["spec", "jobTemplate", "spec", "template", "metadata", "labels"], "labels": l} if {
 	input.kind.kind == "CronJob"
 	is_object(input.object.spec.jobTemplate.spec.template)
+	l := input.object.spec.jobTemplate.spec.template.metadata.labels
+	is_object(l)
 }
 
-# A StatefulSet's claims are made from its volumeClaimTemplates.
-_label_paths contains ["spec", "volumeClaimTemplates", i, "metadata", "labels"] if {
+_label_sets contains {"path": ["spec", "volumeClaimTemplates", i, "metadata", "labels"], "labels": l} if {
 	input.kind.kind == "StatefulSet"
 	some i, t in input.object.spec.volumeClaimTemplates
 	is_object(t)
+	l := t.metadata.labels
+	is_object(l)
 }
 
 _skip if input.operation == "DELETE"
 
 _skip if owners.controlled
 
-violation contains {"msg": msg, "path": array.concat(p, [key])} if {
+violation contains {"msg": msg, "path": array.concat(s.path, [key])} if {
 	not _skip
 	some key in _keys
 	want := _namespace_labels[key]
 	is_string(want)
 	want != ""
-	some p in _label_paths
-	got := object.get(input.object, array.concat(p, [key]), null)
+	some s in _label_sets
+	got := object.get(s.labels, key, null)
 	got != null
 	got != want
 	msg := sprintf(

@@ -1,0 +1,370 @@
+package policies_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/library"
+	"github.com/tollgate-dev/tollgate/policies/manifest"
+)
+
+// libraryObjects are the objects of every library fixture, and the
+// Namespaces the fixture suites give them.
+func libraryObjects(t testing.TB) (objects, namespaces []map[string]any) {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir("library", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == "fuzz" {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.Contains(p, "/testdata/") && strings.HasSuffix(p, ".yaml") && d.Name() != "suite.yaml" {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := manifest.Load(files, nil, manifest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs {
+		switch d.Kind() {
+		case "":
+		case "Namespace":
+			namespaces = append(namespaces, d.Object)
+			objects = append(objects, d.Object)
+		default:
+			objects = append(objects, d.Object)
+		}
+	}
+	if len(objects) < 100 {
+		t.Fatalf("found %d fixture objects; the walk is missing some", len(objects))
+	}
+	return objects, namespaces
+}
+
+// deepCopy copies a JSON-shaped object, numbers as admission decodes them.
+func deepCopy(t testing.TB, obj map[string]any) map[string]any {
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := policies.DecodeJSON(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// podSpecOf finds the pod spec of a Pod or a pod controller's template.
+func podSpecOf(obj map[string]any) map[string]any {
+	for _, path := range [][]string{{"spec", "jobTemplate", "spec", "template", "spec"}, {"spec", "template", "spec"}, {"spec"}} {
+		cur := any(obj)
+		for _, k := range path {
+			m, _ := cur.(map[string]any)
+			cur = m[k]
+		}
+		if m, ok := cur.(map[string]any); ok {
+			if _, ok := m["containers"]; ok {
+				return m
+			}
+		}
+	}
+	return nil
+}
+
+func child(m map[string]any, key string) map[string]any {
+	c, ok := m[key].(map[string]any)
+	if !ok {
+		c = map[string]any{}
+		m[key] = c
+	}
+	return c
+}
+
+// mutations change an object where the library's policies look (and
+// where they do not): containers, security contexts, images, names,
+// labels, resources.
+var mutations = []func(r *rand.Rand, obj map[string]any){
+	func(r *rand.Rand, obj map[string]any) { // add a container
+		spec := podSpecOf(obj)
+		cs, _ := spec["containers"].([]any)
+		if spec == nil || len(cs) == 0 {
+			return
+		}
+		c, _ := cs[0].(map[string]any)
+		n := map[string]any{}
+		for k, v := range c {
+			n[k] = v
+		}
+		n["name"] = fmt.Sprintf("extra-%d", r.IntN(100))
+		spec["containers"] = append(cs, n)
+	},
+	func(_ *rand.Rand, obj map[string]any) { // remove a container
+		spec := podSpecOf(obj)
+		if cs, _ := spec["containers"].([]any); len(cs) > 1 {
+			spec["containers"] = cs[:len(cs)-1]
+		}
+	},
+	func(r *rand.Rand, obj map[string]any) { // flip a container's securityContext
+		spec := podSpecOf(obj)
+		cs, _ := spec["containers"].([]any)
+		if len(cs) == 0 {
+			return
+		}
+		c, ok := cs[r.IntN(len(cs))].(map[string]any)
+		if !ok {
+			return
+		}
+		sc := child(c, "securityContext")
+		switch r.IntN(8) {
+		case 0:
+			sc["privileged"] = r.IntN(2) == 0
+		case 1:
+			sc["allowPrivilegeEscalation"] = r.IntN(2) == 0
+		case 2:
+			sc["runAsNonRoot"] = r.IntN(2) == 0
+		case 3:
+			child(sc, "capabilities")["drop"] = []any{}
+		case 4:
+			child(sc, "capabilities")["add"] = []any{"NET_ADMIN", "NET_BIND_SERVICE"}
+		case 5:
+			child(sc, "seccompProfile")["type"] = []string{"Unconfined", "RuntimeDefault", "Localhost"}[r.IntN(3)]
+		case 6:
+			sc["runAsUser"] = json.Number("0")
+		default:
+			delete(c, "securityContext")
+		}
+	},
+	func(r *rand.Rand, obj map[string]any) { // flip the pod's securityContext and host fields
+		spec := podSpecOf(obj)
+		if spec == nil {
+			return
+		}
+		switch r.IntN(5) {
+		case 0:
+			spec["hostNetwork"] = true
+		case 1:
+			spec["hostPID"] = r.IntN(2) == 0
+		case 2:
+			delete(child(spec, "securityContext"), "runAsNonRoot")
+		case 3:
+			spec["volumes"] = []any{map[string]any{"name": "h", "hostPath": map[string]any{"path": "/"}}}
+		default:
+			child(spec, "securityContext")["sysctls"] = []any{map[string]any{"name": "kernel.shm_rmid_forced", "value": "1"}, map[string]any{"name": "net.core.somaxconn", "value": "1"}}
+		}
+	},
+	func(r *rand.Rand, obj map[string]any) { // change an image
+		spec := podSpecOf(obj)
+		cs, _ := spec["containers"].([]any)
+		if len(cs) == 0 {
+			return
+		}
+		if c, ok := cs[r.IntN(len(cs))].(map[string]any); ok {
+			c["image"] = []string{"nginx:latest", "docker.io/library/nginx", "registry.corp.example/shop/app:1.0", "ghcr.io/x/y@sha256:" + fmt.Sprintf("%064d", 7)}[r.IntN(4)]
+		}
+	},
+	func(r *rand.Rand, obj map[string]any) { // rename
+		child(obj, "metadata")["name"] = []string{"Bad_Name", "ok-name", "checkout-7d9c5b8f6d-x2x7k", ""}[r.IntN(4)]
+	},
+	func(r *rand.Rand, obj map[string]any) { // relabel
+		labels := child(child(obj, "metadata"), "labels")
+		switch r.IntN(4) {
+		case 0:
+			delete(labels, "team")
+		case 1:
+			labels["team"] = ""
+		case 2:
+			labels["cost-center"] = "CC-9"
+		default:
+			labels["owner"] = "Not Valid!"
+		}
+	},
+	func(r *rand.Rand, obj map[string]any) { // change resources
+		spec := podSpecOf(obj)
+		cs, _ := spec["containers"].([]any)
+		if len(cs) == 0 {
+			return
+		}
+		if c, ok := cs[r.IntN(len(cs))].(map[string]any); ok {
+			if r.IntN(2) == 0 {
+				delete(c, "resources")
+			} else {
+				c["resources"] = map[string]any{"requests": map[string]any{"cpu": "64", "memory": "1Ti"}, "limits": map[string]any{"cpu": "64"}}
+			}
+		}
+	},
+}
+
+// namespaceVariants are the Namespaces an object is judged in: none, the
+// suites' own, and relabelled ones (team, owner, a Pod Security version).
+func namespaceVariants(t testing.TB, suites []map[string]any) []map[string]any {
+	out := []map[string]any{nil, decode(t, benchNamespace)}
+	out = append(out, suites...)
+	relabel := deepCopy(t, decode(t, benchNamespace))
+	child(child(relabel, "metadata"), "labels")["pod-security.kubernetes.io/enforce-version"] = "v1.22"
+	out = append(out, relabel)
+	bare := deepCopy(t, decode(t, benchNamespace))
+	delete(child(bare, "metadata"), "labels")
+	return append(out, bare)
+}
+
+// corpus is every library fixture as it stands and mutated, each in one of
+// several Namespaces, some as UPDATEs of the fixture.
+func corpus(t testing.TB, perFixture int) []*policies.Input {
+	objects, suiteNamespaces := libraryObjects(t)
+	namespaces := namespaceVariants(t, suiteNamespaces)
+	r := rand.New(rand.NewPCG(17, 3))
+	var out []*policies.Input
+	for _, obj := range objects {
+		for i := 0; i <= perFixture; i++ {
+			o := deepCopy(t, obj)
+			for range i % 4 {
+				mutations[r.IntN(len(mutations))](r, o)
+			}
+			in := policies.ObjectInput(policies.SourceAdmission, o, namespaces[r.IntN(len(namespaces))])
+			if i%3 == 2 {
+				in.Operation, in.OldObject = "UPDATE", deepCopy(t, obj)
+			}
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// sameDecision reports how two decisions on one input differ, "" if not.
+func sameDecision(want, got *policies.Decision) string {
+	errs := func(d *policies.Decision) []string {
+		var out []string
+		for _, e := range d.Errors {
+			out = append(out, e.Error())
+		}
+		return out
+	}
+	if diff := cmp.Diff(want.Findings, got.Findings); diff != "" {
+		return "findings (-plain +pruned/cached):\n" + diff
+	}
+	if diff := cmp.Diff(errs(want), errs(got)); diff != "" {
+		return "errors (-plain +pruned/cached):\n" + diff
+	}
+	if want.Applied != got.Applied {
+		return fmt.Sprintf("applied %d policies, plain %d", got.Applied, want.Applied)
+	}
+	return ""
+}
+
+// areaEngine is an engine of the library's helpers and the policies of
+// one area (pss/baseline, images, ...), or all of them for "".
+func areaEngine(t testing.TB, area string, opts ...func(*policies.Options)) *policies.Engine {
+	t.Helper()
+	mods, err := policies.ReadFS(library.FS(), "library", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep []policies.Module
+	for _, m := range mods {
+		if strings.HasPrefix(m.Name, "library/lib/") || strings.HasPrefix(m.Name, "library/"+area) {
+			keep = append(keep, m)
+		}
+	}
+	o := policies.Options{Modules: keep}
+	for _, f := range opts {
+		f(&o)
+	}
+	e, err := policies.New(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestPrunedCachedAgree: every library fixture and a generated corpus of
+// their mutations, judged by an engine that prunes its input and caches
+// verdicts (twice, the second time from the cache) and by one that does
+// neither, give the same decisions, to every field. The whole library is
+// judged together, and each area of it alone, where the input is pruned
+// much further (the union of what fewer policies read).
+func TestPrunedCachedAgree(t *testing.T) {
+	ctx := context.Background()
+	inputs := corpus(t, 3)
+	for _, area := range []string{"", "pss/baseline/", "pss/restricted/", "images/", "naming/", "ownership/", "resources/"} {
+		t.Run("library/"+area, func(t *testing.T) {
+			plain := areaEngine(t, area, withFullInput)
+			fast := areaEngine(t, area, withCache)
+			var findings int
+			want := make([]*policies.Decision, len(inputs))
+			for pass := range 2 {
+				for i, in := range inputs {
+					if pass == 0 {
+						want[i] = plain.Evaluate(ctx, in)
+						findings += len(want[i].Findings)
+					}
+					if diff := sameDecision(want[i], fast.Evaluate(ctx, in)); diff != "" {
+						raw, _ := json.Marshal(in.Object)
+						t.Fatalf("pass %d, input %d (%s), namespace %v: %s", pass+1, i, raw, in.Namespace, diff)
+					}
+				}
+			}
+			st := fast.CacheStats()
+			t.Logf("%d inputs, %d findings; cache: %+v", len(inputs), findings, st)
+			if findings < len(inputs)/20 {
+				t.Errorf("only %d findings on %d inputs: the corpus does not exercise the policies", findings, len(inputs))
+			}
+			if st.Hits < st.Misses {
+				t.Errorf("second pass should be served from the cache: %+v", st)
+			}
+		})
+	}
+}
+
+// FuzzPrunedCachedAgree judges any object, in a Namespace with any team
+// and Pod Security version labels, with and without input pruning and the
+// verdict cache (the cached engine twice): the decisions never differ.
+func FuzzPrunedCachedAgree(f *testing.F) {
+	objects, _ := libraryObjects(f)
+	for i, obj := range objects {
+		raw, err := json.Marshal(obj)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw, []string{"payments", "", "platform"}[i%3], []string{"", "v1.22", "latest", "v1.0"}[i%4])
+	}
+	type pair struct{ plain, fast *policies.Engine }
+	var pairs []pair
+	for _, area := range []string{"", "pss/restricted/"} {
+		pairs = append(pairs, pair{areaEngine(f, area, withFullInput), areaEngine(f, area, withCache)})
+	}
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, raw []byte, team, version string) {
+		obj, err := policies.DecodeJSON(raw)
+		if err != nil || obj == nil {
+			return
+		}
+		ns := map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{
+			"name": "shop", "labels": map[string]any{"team": team, "pod-security.kubernetes.io/enforce-version": version},
+		}}
+		in := policies.ObjectInput(policies.SourceAdmission, obj, ns)
+		for _, p := range pairs {
+			want := p.plain.Evaluate(ctx, in)
+			for pass := range 2 {
+				if diff := sameDecision(want, p.fast.Evaluate(ctx, in)); diff != "" {
+					t.Fatalf("pass %d: %s", pass+1, diff)
+				}
+			}
+		}
+	})
+}
