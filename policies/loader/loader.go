@@ -51,6 +51,10 @@ type Options struct {
 	ConfigName string
 	// PolicyTimeout bounds one policy on one request.
 	PolicyTimeout time.Duration
+	// VerdictCache is the byte budget of each engine's verdict cache
+	// (policies.Options.VerdictCache); 0 turns it off. Every load builds a
+	// new engine, so a change of policies or config starts an empty cache.
+	VerdictCache int64
 	// State receives each successful load.
 	State *review.Holder
 	// OnLoad runs after each successful load (regenerating webhook
@@ -438,7 +442,7 @@ func (l *Loader) build(ctx context.Context, cfg *policies.Config, items []v1alph
 			}
 		}
 	}
-	return policies.New(ctx, policies.Options{Modules: mods, Data: data, Config: &merged, PolicyTimeout: l.opts.PolicyTimeout})
+	return policies.New(ctx, policies.Options{Modules: mods, Data: data, Config: &merged, PolicyTimeout: l.opts.PolicyTimeout, VerdictCache: l.opts.VerdictCache})
 }
 
 // exceptions converts the TollgateExceptions that count: in a designated
