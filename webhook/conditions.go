@@ -21,24 +21,23 @@ const CompleteConditionName = "tollgate.dev/not-already-complete"
 // policy set: one CEL condition, evaluated by the API server, that is false
 // (so the call is skipped) only for a Pod being created that already holds
 // every value Tollgate's mutation would add, in which case the mutation is
-// an empty patch. Every other object, and every Pod when the set could
-// change a value the Pod already holds (overwrite, image pinning, a plugin
-// that mutates), is always sent. nil means nothing can be skipped.
+// an empty patch. With image policies in force, every image of the Pod must
+// also be pinned to a digest: the digest validation verifies is then the
+// one admitted. Every other object, and every Pod when the set could
+// change a value the Pod already holds (overwrite, a plugin that mutates),
+// is always sent. nil means nothing can be skipped.
 //
 // It is safe because it only saves work: the validating webhook carries no
 // condition and judges every object, so a Pod that fakes completeness
 // (values present but wrong) is judged on those values exactly as it would
 // be after a mutation that kept them.
 func MutateMatchConditions(st *core.Set) []admissionregistrationv1.MatchCondition {
-	if len(st.Images) > 0 {
-		return nil // verified images are pinned to digests: a Pod is never complete in advance
-	}
 	for _, p := range st.Plugins {
 		if _, ok := p.Evaluator.(core.Mutator); ok {
 			return nil
 		}
 	}
-	complete := podComplete(st.Engine.Config())
+	complete := podComplete(st.Engine.Config(), len(st.Images) > 0)
 	if complete == "" {
 		return nil
 	}
@@ -52,11 +51,12 @@ func MutateMatchConditions(st *core.Set) []admissionregistrationv1.MatchConditio
 // podComplete is a CEL expression true when a Pod object holds every value
 // the config's mutations would add to it, or "" when no Pod can be known
 // complete from its own fields (a mutation overwrites values the user set).
+// pinned requires every image to name its digest.
 // It requires each value whatever the namespace: the ownership labels a
 // namespace may not set, the security context of every per-namespace
 // override, so it may send a Pod that needed nothing, never skip one that
 // needed something.
-func podComplete(cfg *policies.Config) string {
+func podComplete(cfg *policies.Config, pinned bool) string {
 	m := cfg.Mutations
 	var all []string
 	if m.Ownership.Enabled {
@@ -126,6 +126,9 @@ func podComplete(cfg *policies.Config) string {
 				perResourced = append(perResourced, "has(c.resources) && has(c.resources."+side.field+") && "+celString(res)+" in c.resources."+side.field)
 			}
 		}
+	}
+	if pinned {
+		perContainer = append(perContainer, "has(c.image) && c.image.contains('@sha256:')")
 	}
 	for _, list := range []string{"initContainers", "containers", "ephemeralContainers"} {
 		checks := slices.Clone(perContainer)

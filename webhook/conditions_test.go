@@ -18,6 +18,7 @@ import (
 	"k8s.io/apiserver/pkg/cel/environment"
 
 	"github.com/tollgate-dev/tollgate/policies"
+	core "github.com/tollgate-dev/tollgate/policies/review"
 )
 
 // completePod holds every value the default config's mutations add to a
@@ -35,7 +36,7 @@ const completePod = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"done","
 // must see through (a missing value sends the call) and what it must not
 // be fooled by (a forged value is judged by validation).
 var podVariants = map[string]func(p map[string]any){
-	"complete": func(map[string]any) {},
+	"complete":  func(map[string]any) {},
 	"no labels": func(p map[string]any) { delete(podMeta(p), "labels") },
 	"no environment label": func(p map[string]any) {
 		delete(podMeta(p)["labels"].(map[string]any), "environment")
@@ -74,7 +75,7 @@ var podVariants = map[string]func(p map[string]any){
 }
 
 func podMeta(p map[string]any) map[string]any { return p["metadata"].(map[string]any) }
-func spec(p map[string]any) map[string]any { return p["spec"].(map[string]any) }
+func spec(p map[string]any) map[string]any    { return p["spec"].(map[string]any) }
 func container(p map[string]any, list string) map[string]any {
 	return spec(p)[list].([]any)[0].(map[string]any)
 }
@@ -273,5 +274,25 @@ func TestValidationIgnoresWhatMutationSkips(t *testing.T) {
 	}
 	if diff := cmp.Diff([]any{m1, w1}, []any{m2, w2}); diff != "" {
 		t.Errorf("the forged annotation changes the verdict (-without +with):\n%s", diff)
+	}
+}
+
+// With image policies in force a Pod is complete only with every image
+// pinned to a digest, so the digest validation verifies is the one
+// admitted.
+func TestMatchConditionWithImagePoliciesWantsDigests(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	st := *f.reviewer.opts.State.Load()
+	st.Images = []core.ImagePolicy{{Name: "signed"}}
+	m := matcher(t, MutateMatchConditions(&st))
+	pod := decodePod(t, completePod)
+	if !called(t, m, pod, admission.Create, "pods", "") {
+		t.Error("a complete Pod with tagged images skips /mutate while image policies are in force")
+	}
+	for _, list := range []string{"initContainers", "containers"} {
+		container(pod, list)["image"] = "ghcr.io/corp/web@sha256:" + strings.Repeat("a", 64)
+	}
+	if called(t, m, pod, admission.Create, "pods", "") {
+		t.Error("a complete Pod with every image pinned is still sent to /mutate")
 	}
 }
