@@ -201,8 +201,8 @@ func (r *Reviewer) skip(st *core.Set, req *admissionv1.AdmissionRequest) string 
 
 // prepare builds the engine input, reading the namespace. A request that
 // needs no judgement returns a nil input and the reason.
-func (r *Reviewer) prepare(ctx context.Context, st *core.Set, req *admissionv1.AdmissionRequest) (*policies.Input, string, error) {
-	if why := r.skip(st, req); why != "" {
+func (r *Reviewer) prepare(ctx context.Context, st *core.Set, req *Request) (*policies.Input, string, error) {
+	if why := r.skip(st, req.AdmissionRequest); why != "" {
 		return nil, why, nil
 	}
 	var ns map[string]any
@@ -213,10 +213,7 @@ func (r *Reviewer) prepare(ctx context.Context, st *core.Set, req *admissionv1.A
 			return nil, "", err
 		}
 	}
-	in, err := policies.AdmissionInput(req, ns)
-	if err != nil {
-		return nil, "", err
-	}
+	in := admissionInput(req, ns)
 	if in.Object == nil {
 		return nil, "no object to judge", nil
 	}
@@ -229,10 +226,38 @@ func (r *Reviewer) prepare(ctx context.Context, st *core.Set, req *admissionv1.A
 	return in, "", nil
 }
 
+// admissionInput is the engine's input for a decoded request, as
+// policies.AdmissionInput makes it from raw bytes, without decoding again.
+func admissionInput(req *Request, namespace map[string]any) *policies.Input {
+	in := &policies.Input{
+		Kind:        policies.GroupVersionKind{Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind},
+		Operation:   string(req.Operation),
+		Namespace:   namespace,
+		SubResource: req.SubResource,
+		Resource:    policies.GroupVersionResource{Group: req.Resource.Group, Version: req.Resource.Version, Resource: req.Resource.Resource},
+		Source:      policies.SourceAdmission,
+		DryRun:      req.DryRun != nil && *req.DryRun,
+		UserInfo: &policies.UserInfo{
+			Username: req.UserInfo.Username,
+			UID:      req.UserInfo.UID,
+			Groups:   req.UserInfo.Groups,
+		},
+		Object:    req.Object,
+		OldObject: req.OldObject,
+	}
+	if len(req.UserInfo.Extra) > 0 {
+		in.UserInfo.Extra = make(map[string][]string, len(req.UserInfo.Extra))
+		for k, v := range req.UserInfo.Extra {
+			in.UserInfo.Extra[k] = v
+		}
+	}
+	return in
+}
+
 // begin loads the state and prepares the input of a request, with the
 // allowing response it starts from. A nil input (and nil error) means the
 // request needs no judgement: the response is the answer.
-func (r *Reviewer) begin(ctx context.Context, req *admissionv1.AdmissionRequest) (*core.Set, *admissionv1.AdmissionResponse, *policies.Input, error) {
+func (r *Reviewer) begin(ctx context.Context, req *Request) (*core.Set, *admissionv1.AdmissionResponse, *policies.Input, error) {
 	st := r.opts.State.Load()
 	if st == nil {
 		return nil, nil, nil, errors.New("policies are not loaded yet")
@@ -249,7 +274,7 @@ func (r *Reviewer) begin(ctx context.Context, req *admissionv1.AdmissionRequest)
 }
 
 // Mutate answers the mutating webhook: the engine's defaults as a JSON patch.
-func (r *Reviewer) Mutate(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+func (r *Reviewer) Mutate(ctx context.Context, req *Request) (*admissionv1.AdmissionResponse, error) {
 	st, resp, in, err := r.begin(ctx, req)
 	if err != nil || in == nil {
 		return resp, err
@@ -283,7 +308,7 @@ func (r *Reviewer) Mutate(ctx context.Context, req *admissionv1.AdmissionRequest
 // Validate answers the validating webhook: Enforce findings deny with every
 // violation listed, Warn findings become admission warnings, Audit findings
 // are recorded.
-func (r *Reviewer) Validate(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+func (r *Reviewer) Validate(ctx context.Context, req *Request) (*admissionv1.AdmissionResponse, error) {
 	st, resp, in, err := r.begin(ctx, req)
 	if err != nil || in == nil {
 		return resp, err
@@ -294,7 +319,7 @@ func (r *Reviewer) Validate(ctx context.Context, req *admissionv1.AdmissionReque
 		resp.Allowed = false
 		resp.Result = &metav1.Status{
 			Status: metav1.StatusFailure, Code: http.StatusForbidden, Reason: metav1.StatusReasonForbidden,
-			Message: denialMessage(req, denials),
+			Message: denialMessage(req.AdmissionRequest, denials),
 		}
 	}
 	for i, w := range warnings {
@@ -340,7 +365,7 @@ func truncate(s string) string {
 }
 
 // record writes the decision log entry and the metrics of one request.
-func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req *admissionv1.AdmissionRequest, in *policies.Input, resp *admissionv1.AdmissionResponse, d *policies.Decision, m *policies.Mutation) {
+func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req *Request, in *policies.Input, resp *admissionv1.AdmissionResponse, d *policies.Decision, m *policies.Mutation) {
 	dry := in.DryRun
 	if r.opts.Metrics != nil && !dry && d != nil {
 		for _, f := range d.Findings {
@@ -357,8 +382,8 @@ func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req
 	entry := &DecisionEntry{
 		Time: r.opts.Now().UTC(), UID: string(req.UID), Webhook: webhook,
 		User: req.UserInfo.Username, Groups: req.UserInfo.Groups,
-		Operation: string(req.Operation), Kind: gvkString(req), Resource: req.Resource.Resource,
-		SubResource: req.SubResource, Namespace: req.Namespace, Name: objectName(req, in),
+		Operation: string(req.Operation), Kind: gvkString(req.AdmissionRequest), Resource: req.Resource.Resource,
+		SubResource: req.SubResource, Namespace: req.Namespace, Name: objectName(req.AdmissionRequest, in),
 		DryRun: dry, Allowed: resp.Allowed, Generation: st.Generation,
 	}
 	caller := CallerFrom(ctx)
@@ -469,10 +494,109 @@ func judged(obj map[string]any) map[string]any {
 	return out
 }
 
+// Request is one admission request as the handler decoded it: the API
+// server's fields, with the object and old object decoded once, straight
+// into the JSON values the engine judges (numbers as json.Number), rather
+// than kept as raw bytes and decoded again.
+type Request struct {
+	*admissionv1.AdmissionRequest
+	// Object and OldObject are nil when the request carries none.
+	Object, OldObject map[string]any
+}
+
+// NewRequest decodes the objects of an AdmissionRequest whose Object and
+// OldObject are raw bytes (a request not read by Handler).
+func NewRequest(req *admissionv1.AdmissionRequest) (*Request, error) {
+	out := &Request{AdmissionRequest: req}
+	var err error
+	if out.Object, err = policies.DecodeJSON(req.Object.Raw); err != nil {
+		return nil, fmt.Errorf("decoding request object: %w", err)
+	}
+	if out.OldObject, err = policies.DecodeJSON(req.OldObject.Raw); err != nil {
+		return nil, fmt.Errorf("decoding request oldObject: %w", err)
+	}
+	return out, nil
+}
+
+// wireRequest is an AdmissionRequest as it arrives, its objects decoded in
+// the same pass as the rest (the shallower fields win over the embedded
+// RawExtensions of the same name).
+type wireRequest struct {
+	admissionv1.AdmissionRequest
+	Object    map[string]any `json:"object"`
+	OldObject map[string]any `json:"oldObject"`
+}
+
+// wireReview is the AdmissionReview envelope the API server sends.
+type wireReview struct {
+	APIVersion string       `json:"apiVersion"`
+	Kind       string       `json:"kind"`
+	Request    *wireRequest `json:"request"`
+}
+
+// decodeReview decodes a body in one pass; like json.Unmarshal, it
+// rejects anything after the review but white space.
+func decodeReview(body []byte, ar *wireReview) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(ar); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+			return errors.New("unexpected end of JSON input")
+		case errors.As(err, &te) && te.Field != "":
+			return fmt.Errorf("%s: a JSON %s where %s belongs", te.Field, te.Value, jsonKind(te.Type))
+		}
+		return err
+	}
+	if rest := bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return fmt.Errorf("invalid character %q after top-level value at offset %d", rest[0], dec.InputOffset())
+	}
+	return nil
+}
+
+// jsonKind names the JSON value a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	default:
+		return "a number"
+	}
+}
+
+// reviewResponse is the AdmissionReview answered.
+type reviewResponse struct {
+	APIVersion string                         `json:"apiVersion"`
+	Kind       string                         `json:"kind"`
+	Response   *admissionv1.AdmissionResponse `json:"response"`
+}
+
+// bodyPool holds request and response buffers of the usual size; a larger
+// one is left to the collector so the pool never pins megabytes.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const pooledBufferMax = 256 << 10
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() <= pooledBufferMax {
+		b.Reset()
+		bodyPool.Put(b)
+	}
+}
+
 // ReviewFunc answers one admission request. An error means Tollgate could
 // not decide (a namespace could not be read, policies are not loaded); it
 // becomes an HTTP 500 so the webhook's failurePolicy applies.
-type ReviewFunc func(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error)
+type ReviewFunc func(ctx context.Context, req *Request) (*admissionv1.AdmissionResponse, error)
 
 // Handler serves one admission endpoint: it reads and checks the
 // AdmissionReview (size, content type, version, uid), bounds the time
@@ -526,7 +650,9 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 			return
 		}
 		// Sized by Content-Length: reading does not double the buffer.
-		buf := bytes.NewBuffer(make([]byte, 0, min(weight, MaxBodyBytes)+bytes.MinRead))
+		buf := bodyPool.Get().(*bytes.Buffer)
+		defer putBuffer(buf)
+		buf.Grow(int(min(weight, MaxBodyBytes)) + bytes.MinRead)
 		_, err := buf.ReadFrom(io.LimitReader(hr.Body, MaxBodyBytes+1))
 		body := buf.Bytes()
 		if err != nil {
@@ -538,12 +664,8 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over the %d byte limit", MaxBodyBytes))
 			return
 		}
-		var ar struct {
-			APIVersion string                        `json:"apiVersion"`
-			Kind       string                        `json:"kind"`
-			Request    *admissionv1.AdmissionRequest `json:"request"`
-		}
-		if err := json.Unmarshal(body, &ar); err != nil {
+		var ar wireReview
+		if err := decodeReview(body, &ar); err != nil {
 			malformed(w, body, "malformed AdmissionReview: "+err.Error())
 			return
 		}
@@ -561,17 +683,19 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 			httpError(w, http.StatusBadRequest, "request.uid: missing")
 			return
 		}
-		req := ar.Request
+		req := &Request{AdmissionRequest: &ar.Request.AdmissionRequest, Object: ar.Request.Object, OldObject: ar.Request.OldObject}
 		ctx, cancel := context.WithTimeout(hr.Context(), r.opts.Timeout)
 		defer cancel()
-		logger := r.opts.Logger.With("uid", req.UID, "webhook", webhook, "kind", req.Kind.Kind,
-			"namespace", req.Namespace, "name", req.Name, "operation", req.Operation, "user", req.UserInfo.Username)
+		logger := func() *slog.Logger { // built only when something is logged
+			return r.opts.Logger.With("uid", req.UID, "webhook", webhook, "kind", req.Kind.Kind,
+				"namespace", req.Namespace, "name", req.Name, "operation", req.Operation, "user", req.UserInfo.Username)
+		}
 		dry := req.DryRun != nil && *req.DryRun
 
 		resp, err := r.contain(ctx, logger, webhook, req, review)
 		decision := "error"
 		if err != nil {
-			logger.ErrorContext(ctx, "admission request failed", "error", err)
+			logger().ErrorContext(ctx, "admission request failed", "error", err)
 			r.opts.Metrics.observeRequest(webhook, string(req.Operation), req.Kind.Kind, decision, dry, time.Since(start))
 			httpError(w, http.StatusInternalServerError, fmt.Sprintf("tollgate could not decide on %s %s: %v", req.Kind.Kind, req.Name, err))
 			return
@@ -586,13 +710,14 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 		default:
 			decision = "allowed"
 		}
-		out, err := json.Marshal(map[string]any{"apiVersion": ar.APIVersion, "kind": "AdmissionReview", "response": resp})
-		if err != nil {
+		out := bodyPool.Get().(*bytes.Buffer)
+		defer putBuffer(out)
+		if err := json.NewEncoder(out).Encode(reviewResponse{APIVersion: ar.APIVersion, Kind: "AdmissionReview", Response: resp}); err != nil {
 			httpError(w, http.StatusInternalServerError, "encoding response: "+err.Error())
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(out)
+		_, _ = w.Write(out.Bytes())
 		r.opts.Metrics.observeRequest(webhook, string(req.Operation), req.Kind.Kind, decision, dry, time.Since(start))
 	})
 }
@@ -600,10 +725,10 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 // contain runs a review, turning a panic into an error response that keeps
 // the request's UID (the engine already contains panics per policy; this
 // catches everything around it).
-func (r *Reviewer) contain(ctx context.Context, logger *slog.Logger, webhook string, req *admissionv1.AdmissionRequest, review ReviewFunc) (resp *admissionv1.AdmissionResponse, err error) {
+func (r *Reviewer) contain(ctx context.Context, logger func() *slog.Logger, webhook string, req *Request, review ReviewFunc) (resp *admissionv1.AdmissionResponse, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			logger.ErrorContext(ctx, "panic answering admission request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			logger().ErrorContext(ctx, "panic answering admission request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			msg := fmt.Sprintf("tollgate internal error on request %s: %v", req.UID, p)
 			resp, err = &admissionv1.AdmissionResponse{UID: req.UID}, nil
 			if webhook == WebhookMutate {
