@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -124,6 +125,11 @@ type Options struct {
 	// PprofAddress, when set, serves Go's /debug/pprof there (plain HTTP;
 	// keep it on loopback) to find where a busy server spends its CPU.
 	PprofAddress string
+	// CgroupRoot, when set (/sys/fs/cgroup), sets the Go runtime's soft
+	// memory limit to MemoryLimitShare of the container's memory limit
+	// read there, unless GOMEMLIMIT is set. Tests running servers in
+	// their own process leave it empty.
+	CgroupRoot string
 	// Images configures image verification: the registry deadline (by
 	// default half a second inside the request's), the verdict cache, and
 	// whether plain-HTTP registries are allowed.
@@ -273,6 +279,9 @@ func Run(ctx context.Context, opts Options) error {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
+	if opts.CgroupRoot != "" {
+		setMemoryLimit(opts.CgroupRoot, os.Getenv("GOMEMLIMIT"), logger)
+	}
 	if opts.Name == "" {
 		opts.Name = "tollgate"
 	}

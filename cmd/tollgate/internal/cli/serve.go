@@ -223,7 +223,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		MutateTimeout: f.mutateTimeout, ValidateTimeout: f.validateTimeout,
 		Modules: mods, Data: data, Config: cfg, ConfigName: f.configName, PolicyTimeout: f.timeout,
 		LeaderElection: f.leaderElect, LeaseDuration: f.leaseDuration, RenewDeadline: f.renewDeadline, RetryPeriod: f.retryPeriod,
-		ShutdownDelay: f.shutdownDelay, PprofAddress: f.pprofAddress,
+		ShutdownDelay: f.shutdownDelay, PprofAddress: f.pprofAddress, CgroupRoot: "/sys/fs/cgroup",
 		FinOps:      fo,
 		Audit:       serve.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval, MaxResults: f.auditMaxResults},
 		Version:     Version(),
