@@ -24,7 +24,8 @@ const CompleteConditionName = "tollgate.dev/not-already-complete"
 // an empty patch. With image policies in force, every image of the Pod must
 // also be pinned to a digest: the digest validation verifies is then the
 // one admitted. Every other object, and every Pod when the set could
-// change a value the Pod already holds (overwrite, a plugin that mutates),
+// change a value the Pod already holds (overwrite, a plugin that mutates at
+// admission),
 // is always sent. nil means nothing can be skipped.
 //
 // It is safe because it only saves work: the validating webhook carries no
@@ -33,8 +34,8 @@ const CompleteConditionName = "tollgate.dev/not-already-complete"
 // be after a mutation that kept them.
 func MutateMatchConditions(st *core.Set) []admissionregistrationv1.MatchCondition {
 	for _, p := range st.Plugins {
-		if _, ok := p.Evaluator.(core.Mutator); ok {
-			return nil
+		if _, ok := p.Evaluator.(core.Mutator); ok && !slices.Contains(p.SkipSources, policies.SourceAdmission) {
+			return nil // it may change what the Pod holds
 		}
 	}
 	complete := podComplete(st.Engine.Config(), len(st.Images) > 0)

@@ -296,3 +296,30 @@ func TestMatchConditionWithImagePoliciesWantsDigests(t *testing.T) {
 		t.Error("a complete Pod with every image pinned is still sent to /mutate")
 	}
 }
+
+// pluginMutator is a plugin that mutates every object it sees.
+type pluginMutator struct{}
+
+func (pluginMutator) Evaluate(context.Context, *policies.Input) *policies.Decision {
+	return &policies.Decision{}
+}
+
+func (pluginMutator) Mutate(context.Context, *policies.Input) ([]policies.PatchOperation, error) {
+	return []policies.PatchOperation{{Op: "add", Path: "/metadata/labels/plugin", Value: "yes"}}, nil
+}
+
+// A plugin that mutates at admission could change any Pod: nothing is
+// skipped. One that skips admission (MutatingAdmissionPolicies, which the
+// API server applies itself) changes nothing here.
+func TestMatchConditionWithMutatingPlugins(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	st := *f.reviewer.opts.State.Load()
+	st.Plugins = []core.Plugin{{Name: "mutates", Evaluator: pluginMutator{}}}
+	if conds := MutateMatchConditions(&st); conds != nil {
+		t.Errorf("with a plugin mutating at admission: %v, want none", conds)
+	}
+	st.Plugins = []core.Plugin{{Name: "vap", Evaluator: pluginMutator{}, SkipSources: []string{policies.SourceAdmission}}}
+	if conds := MutateMatchConditions(&st); len(conds) != 1 {
+		t.Errorf("with a plugin that skips admission: %v, want the condition", conds)
+	}
+}
