@@ -497,7 +497,8 @@ func judged(obj map[string]any) map[string]any {
 // Request is one admission request as the handler decoded it: the API
 // server's fields, with the object and old object decoded once, straight
 // into the JSON values the engine judges (numbers as json.Number), rather
-// than kept as raw bytes and decoded again.
+// than kept as raw bytes and decoded again. The AdmissionRequest's raw
+// fields (Object, OldObject, Options) are left empty.
 type Request struct {
 	*admissionv1.AdmissionRequest
 	// Object and OldObject are nil when the request carries none.
@@ -516,61 +517,6 @@ func NewRequest(req *admissionv1.AdmissionRequest) (*Request, error) {
 		return nil, fmt.Errorf("decoding request oldObject: %w", err)
 	}
 	return out, nil
-}
-
-// wireRequest is an AdmissionRequest as it arrives, its objects decoded in
-// the same pass as the rest (the shallower fields win over the embedded
-// RawExtensions of the same name).
-type wireRequest struct {
-	admissionv1.AdmissionRequest
-	Object    map[string]any `json:"object"`
-	OldObject map[string]any `json:"oldObject"`
-}
-
-// wireReview is the AdmissionReview envelope the API server sends.
-type wireReview struct {
-	APIVersion string       `json:"apiVersion"`
-	Kind       string       `json:"kind"`
-	Request    *wireRequest `json:"request"`
-}
-
-// decodeReview decodes a body in one pass; like json.Unmarshal, it
-// rejects anything after the review but white space.
-func decodeReview(body []byte, ar *wireReview) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(ar); err != nil {
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-			return errors.New("unexpected end of JSON input")
-		case errors.As(err, &te) && te.Field != "":
-			return fmt.Errorf("%s: a JSON %s where %s belongs", te.Field, te.Value, jsonKind(te.Type))
-		}
-		return err
-	}
-	if rest := bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
-		return fmt.Errorf("invalid character %q after top-level value at offset %d", rest[0], dec.InputOffset())
-	}
-	return nil
-}
-
-// jsonKind names the JSON value a Go type decodes from.
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Map, reflect.Struct:
-		return "an object"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Pointer:
-		return jsonKind(t.Elem())
-	default:
-		return "a number"
-	}
 }
 
 // reviewResponse is the AdmissionReview answered.
@@ -664,8 +610,8 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over the %d byte limit", MaxBodyBytes))
 			return
 		}
-		var ar wireReview
-		if err := decodeReview(body, &ar); err != nil {
+		ar, req, err := decodeReview(body)
+		if err != nil {
 			malformed(w, body, "malformed AdmissionReview: "+err.Error())
 			return
 		}
@@ -676,14 +622,13 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 		case ar.APIVersion != "admission.k8s.io/v1" && ar.APIVersion != "admission.k8s.io/v1beta1":
 			httpError(w, http.StatusBadRequest, fmt.Sprintf("apiVersion %q: want admission.k8s.io/v1", ar.APIVersion))
 			return
-		case ar.Request == nil:
+		case req == nil:
 			httpError(w, http.StatusBadRequest, "request: missing")
 			return
-		case ar.Request.UID == "":
+		case req.UID == "":
 			httpError(w, http.StatusBadRequest, "request.uid: missing")
 			return
 		}
-		req := &Request{AdmissionRequest: &ar.Request.AdmissionRequest, Object: ar.Request.Object, OldObject: ar.Request.OldObject}
 		ctx, cancel := context.WithTimeout(hr.Context(), r.opts.Timeout)
 		defer cancel()
 		logger := func() *slog.Logger { // built only when something is logged

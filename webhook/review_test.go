@@ -153,7 +153,7 @@ func TestMalformedReviews(t *testing.T) {
 		wantCode    int
 		wantBody    string
 	}{
-		{"truncated JSON", valid[:len(valid)/2], "application/json", 400, "malformed AdmissionReview: unexpected end of JSON input"},
+		{"truncated JSON", valid[:len(valid)/2], "application/json", 400, "unexpected end of JSON input"},
 		{"wrong content type", valid, "application/yaml", 415, `content type "application/yaml": want application/json`},
 		{"missing content type", valid, "", 415, `content type "": want application/json`},
 		{"missing UID", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE"}}`), "application/json", 400, "request.uid: missing"},
@@ -161,7 +161,7 @@ func TestMalformedReviews(t *testing.T) {
 		{"wrong kind", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"Pod","request":{"uid":"x"}}`), "application/json", 400, `kind "Pod": want AdmissionReview`},
 		{"unknown version", []byte(`{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{"uid":"x"}}`), "application/json", 400, `apiVersion "admission.k8s.io/v2": want admission.k8s.io/v1`},
 		{"8 MiB body", big, "application/json", 413, "body is over the 7340032 byte limit"},
-		{"not an object", []byte(`[1,2,3]`), "application/json", 400, "malformed AdmissionReview: json: cannot unmarshal array"},
+		{"not an object", []byte(`[1,2,3]`), "application/json", 400, "malformed AdmissionReview: a JSON array where an object belongs"},
 		{"object is not an object", review(t, "CREATE", "Pod", "shop", "p", `"just a string"`, ""), "application/json", 200, "malformed AdmissionReview: request.object: a JSON string where an object belongs"},
 	}
 	for _, tc := range cases {
