@@ -84,7 +84,9 @@ func TestEveryInputChangeReachesTheNextAdmission(t *testing.T) {
 	if _, _, err := apply(t, fmt.Sprintf(invalidationPolicy, frozenRule)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _, _ = env.cluster.Kubectl(ctx, "delete", "tollgatepolicy", "invalidation-probe", "--ignore-not-found") })
+	t.Cleanup(func() {
+		_, _, _ = env.cluster.Kubectl(ctx, "delete", "tollgatepolicy", "invalidation-probe", "--ignore-not-found")
+	})
 	waitPolicyReady(t, "invalidation-probe", "True")
 	now("policy in force, namespace not frozen", true, "")
 
@@ -135,7 +137,9 @@ spec:
 	if _, _, err := apply(t, cfg); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _, _ = env.cluster.Kubectl(ctx, "delete", "tollgateconfig", "tollgate", "--ignore-not-found") })
+	t.Cleanup(func() {
+		_, _, _ = env.cluster.Kubectl(ctx, "delete", "tollgateconfig", "tollgate", "--ignore-not-found")
+	})
 	waitConfigReady(t, "tollgate")
 	now("action set to warn", true, "Warning: tollgate: [invalidation-probe] app same is retired")
 	kubectl(t, "delete", "tollgateconfig", "tollgate")
