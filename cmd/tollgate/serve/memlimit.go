@@ -12,10 +12,10 @@ import (
 	"strings"
 )
 
-// MemoryLimitShare is the share of the container's memory limit given to
-// the Go runtime as its soft limit: the rest is headroom for what the
-// runtime does not count (page cache, fragmentation, cgroup accounting),
-// so the collector works harder before the kernel kills the process.
+// MemoryLimitShare is the share of the container's memory limit the Go
+// runtime's soft limit may reach: the rest is headroom for what the
+// runtime does not count (page cache, fragmentation), so the collector
+// works harder before the kernel kills the process.
 const MemoryLimitShare = 0.9
 
 // ContainerMemoryLimit reads the memory limit of the cgroup the process
@@ -56,25 +56,32 @@ func truncateValue(s string) string {
 	return s
 }
 
-// setMemoryLimit gives the Go runtime a soft memory limit below the
-// container's, and logs the limit in force either way. GOMEMLIMIT, when
-// set, is the operator's choice and stays. A limit that cannot be read
-// is logged and leaves the runtime's default: the server still runs.
-func setMemoryLimit(root, gomemlimit string, logger *slog.Logger) {
+// setMemoryLimit sets the Go runtime's soft memory limit: the configured
+// one (--memory-limit; 0 for none), capped at MemoryLimitShare of the
+// container's limit read under root, or that share alone when none is
+// configured. GOMEMLIMIT, when set, is the operator's choice and stays.
+// The limit in force is logged either way; a container limit that cannot
+// be read is logged and leaves the configured one.
+func setMemoryLimit(root, gomemlimit string, configured int64, logger *slog.Logger) {
 	if gomemlimit != "" {
 		logger.Info("memory limit", "source", "GOMEMLIMIT", "bytes", debug.SetMemoryLimit(-1))
 		return
 	}
-	limit, err := ContainerMemoryLimit(root)
-	if err != nil {
-		logger.Warn("memory limit not set", "error", err)
+	var container int64
+	if root != "" {
+		var err error
+		if container, err = ContainerMemoryLimit(root); err != nil {
+			logger.Warn("container memory limit not read", "error", err)
+		}
+	}
+	soft, source := configured, "flag"
+	if ceiling := int64(float64(container) * MemoryLimitShare); container > 0 && (soft <= 0 || soft > ceiling) {
+		soft, source = ceiling, "container"
+	}
+	if soft <= 0 {
+		logger.Info("memory limit", "source", "none", "container", container)
 		return
 	}
-	if limit == 0 {
-		logger.Info("memory limit", "source", "none", "container", "unlimited")
-		return
-	}
-	soft := int64(float64(limit) * MemoryLimitShare)
 	debug.SetMemoryLimit(soft)
-	logger.Info("memory limit", "source", "cgroup", "container", limit, "bytes", soft)
+	logger.Info("memory limit", "source", source, "bytes", soft, "container", container)
 }

@@ -61,26 +61,33 @@ func TestContainerMemoryLimit(t *testing.T) {
 	}
 }
 
-// The runtime's soft limit follows the container's unless GOMEMLIMIT was
-// set, and the limit in force is logged either way.
+// The soft limit is the configured one capped at 90 % of the container's,
+// or that share alone when none is configured; GOMEMLIMIT stays; the limit
+// in force is logged either way.
 func TestSetMemoryLimit(t *testing.T) {
 	before := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	const mi = 1 << 20
+	v2 := func(limit string) map[string]string { return map[string]string{"memory.max": limit} }
 	for _, tc := range []struct {
 		name, gomemlimit string
 		files            map[string]string
+		configured       int64
 		want             int64
 		logs             string
 	}{
-		{"from the cgroup", "", map[string]string{"memory.max": "268435456"}, 241591910, `"source":"cgroup","container":268435456,"bytes":241591910`},
-		{"GOMEMLIMIT stays", "100MiB", map[string]string{"memory.max": "268435456"}, math.MaxInt64, `"source":"GOMEMLIMIT"`},
-		{"unlimited", "", map[string]string{"memory.max": "max"}, math.MaxInt64, `"source":"none"`},
-		{"unreadable", "", map[string]string{"memory.max": "lots"}, math.MaxInt64, `memory limit not set","error":"reading the memory limit: `},
+		{"configured, under the container's", "", v2("268435456"), 64 * mi, 64 * mi, `"source":"flag","bytes":67108864,"container":268435456`},
+		{"configured, over the container's", "", v2("67108864"), 64 * mi, 60397977, `"source":"container","bytes":60397977,"container":67108864`},
+		{"none configured", "", v2("268435456"), 0, 241591910, `"source":"container","bytes":241591910`},
+		{"GOMEMLIMIT stays", "100MiB", v2("268435456"), 64 * mi, math.MaxInt64, `"source":"GOMEMLIMIT"`},
+		{"no container limit", "", v2("max"), 64 * mi, 64 * mi, `"source":"flag","bytes":67108864,"container":0`},
+		{"no limit at all", "", v2("max"), 0, math.MaxInt64, `"source":"none"`},
+		{"unreadable container limit", "", v2("lots"), 64 * mi, 64 * mi, `container memory limit not read","error":"reading the memory limit: `},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			debug.SetMemoryLimit(math.MaxInt64)
 			var buf bytes.Buffer
-			setMemoryLimit(writeFiles(t, tc.files), tc.gomemlimit, slog.New(slog.NewJSONHandler(&buf, nil)))
+			setMemoryLimit(writeFiles(t, tc.files), tc.gomemlimit, tc.configured, slog.New(slog.NewJSONHandler(&buf, nil)))
 			if got := debug.SetMemoryLimit(-1); got != tc.want {
 				t.Errorf("limit %d, want %d", got, tc.want)
 			}
