@@ -88,6 +88,7 @@ func benchFixture(b *testing.B, webhook, path string) {
 		h = f.mutate
 	}
 	f.reviewer.opts.DecisionLog = nil
+	f.reviewer.opts.ProfileEvery = 64 // as tollgate serve samples
 	if rec := post(h, body, "application/json"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"allowed":true`) || strings.Contains(rec.Body.String(), "warnings") {
 		b.Fatalf("HTTP %d %s", rec.Code, rec.Body)
 	}
