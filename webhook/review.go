@@ -379,6 +379,12 @@ func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req
 			r.opts.Metrics.errors.WithLabelValues(e.Policy).Inc()
 		}
 	}
+	if d != nil && len(d.Findings) == 0 && len(d.Errors) == 0 {
+		return // a clean validation: the metrics count it, the log stays readable
+	}
+	if m != nil && m.Empty() {
+		return
+	}
 	entry := &DecisionEntry{
 		Time: r.opts.Now().UTC(), UID: string(req.UID), Webhook: webhook,
 		User: req.UserInfo.Username, Groups: req.UserInfo.Groups,
@@ -393,14 +399,8 @@ func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req
 		for _, e := range d.Errors {
 			entry.Errors = append(entry.Errors, e.Error())
 		}
-		if len(entry.Findings) == 0 && len(entry.Errors) == 0 {
-			return // a clean validation: the metrics count it, the log stays readable
-		}
 	}
 	if m != nil {
-		if m.Empty() {
-			return
-		}
 		entry.Injected, entry.PatchOps = m.Injected, len(m.Patch)
 	}
 	if err := r.opts.DecisionLog.Write(entry); err != nil {
@@ -463,7 +463,17 @@ func trivialUpdate(oldObj, newObj map[string]any) bool {
 			return false // a finalizer was added
 		}
 	}
-	return reflect.DeepEqual(judged(oldObj), judged(newObj))
+	if !equalExcept(oldObj, newObj, topLevelUnjudged) {
+		return false
+	}
+	om, oldHas := oldObj["metadata"]
+	nm, newHas := newObj["metadata"]
+	oldMeta, oldIsMap := om.(map[string]any)
+	newMeta, newIsMap := nm.(map[string]any)
+	if oldHas != newHas || !oldIsMap || !newIsMap {
+		return oldHas == newHas && reflect.DeepEqual(om, nm)
+	}
+	return equalExcept(oldMeta, newMeta, metadataUnjudged)
 }
 
 func finalizers(obj map[string]any) []any {
@@ -472,26 +482,33 @@ func finalizers(obj map[string]any) []any {
 	return f
 }
 
-// judged is the part of an object an update is judged on.
-func judged(obj map[string]any) map[string]any {
-	out := make(map[string]any, len(obj))
-	for k, v := range obj {
-		if k != "status" {
-			out[k] = v
+// The fields an update is not judged on: status at the top level (with
+// metadata, compared on its own), bookkeeping in metadata.
+var (
+	topLevelUnjudged = map[string]bool{"status": true, "metadata": true}
+	metadataUnjudged = map[string]bool{"resourceVersion": true, "generation": true, "managedFields": true, "finalizers": true}
+)
+
+// equalExcept compares two objects on every key but the skipped ones,
+// without copying either.
+func equalExcept(a, b map[string]any, skip map[string]bool) bool {
+	n := 0
+	for k, av := range a {
+		if skip[k] {
+			continue
+		}
+		bv, ok := b[k]
+		if !ok || !reflect.DeepEqual(av, bv) {
+			return false
+		}
+		n++
+	}
+	for k := range b {
+		if !skip[k] {
+			n--
 		}
 	}
-	if meta, ok := obj["metadata"].(map[string]any); ok {
-		m := make(map[string]any, len(meta))
-		for k, v := range meta {
-			switch k {
-			case "resourceVersion", "generation", "managedFields", "finalizers":
-			default:
-				m[k] = v
-			}
-		}
-		out["metadata"] = m
-	}
-	return out
+	return n == 0
 }
 
 // Request is one admission request as the handler decoded it: the API

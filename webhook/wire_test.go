@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -87,5 +88,72 @@ func TestDecodeReviewNamesWrongFields(t *testing.T) {
 		if _, _, err := decodeReview([]byte(body)); err == nil || !strings.Contains(err.Error(), "belongs") {
 			t.Errorf("%s: error %v", body, err)
 		}
+	}
+}
+
+// judgedCopy is the part of an object an update is judged on, as a copy:
+// the reference trivialUpdate's comparison in place must agree with.
+func judgedCopy(obj map[string]any) map[string]any {
+	out := make(map[string]any, len(obj))
+	for k, v := range obj {
+		if k != "status" {
+			out[k] = v
+		}
+	}
+	if meta, ok := obj["metadata"].(map[string]any); ok {
+		m := make(map[string]any, len(meta))
+		for k, v := range meta {
+			switch k {
+			case "resourceVersion", "generation", "managedFields", "finalizers":
+			default:
+				m[k] = v
+			}
+		}
+		out["metadata"] = m
+	}
+	return out
+}
+
+func TestTrivialUpdate(t *testing.T) {
+	base := func() map[string]any {
+		return map[string]any{"apiVersion": "v1", "kind": "Pod",
+			"metadata": map[string]any{"name": "p", "resourceVersion": "1", "generation": json.Number("1"),
+				"labels": map[string]any{"team": "a"}, "finalizers": []any{"x", "y"}, "managedFields": []any{map[string]any{"manager": "m"}}},
+			"spec":   map[string]any{"containers": []any{map[string]any{"name": "c"}}},
+			"status": map[string]any{"phase": "Pending"}}
+	}
+	meta := func(o map[string]any) map[string]any { return o["metadata"].(map[string]any) }
+	for _, tc := range []struct {
+		name    string
+		change  func(o map[string]any)
+		trivial bool
+	}{
+		{"nothing", func(map[string]any) {}, true},
+		{"status", func(o map[string]any) { o["status"] = map[string]any{"phase": "Running"} }, true},
+		{"status removed", func(o map[string]any) { delete(o, "status") }, true},
+		{"bookkeeping", func(o map[string]any) {
+			meta(o)["resourceVersion"], meta(o)["generation"], meta(o)["managedFields"] = "2", json.Number("2"), nil
+		}, true},
+		{"finalizer removed", func(o map[string]any) { meta(o)["finalizers"] = []any{"x"} }, true},
+		{"finalizer added", func(o map[string]any) { meta(o)["finalizers"] = []any{"x", "y", "z"} }, false},
+		{"label changed", func(o map[string]any) { meta(o)["labels"] = map[string]any{"team": "b"} }, false},
+		{"annotation added", func(o map[string]any) { meta(o)["annotations"] = map[string]any{"a": "b"} }, false},
+		{"spec changed", func(o map[string]any) { o["spec"] = map[string]any{} }, false},
+		{"top-level key added", func(o map[string]any) { o["data"] = "x" }, false},
+		{"top-level key removed", func(o map[string]any) { delete(o, "spec") }, false},
+		{"metadata removed", func(o map[string]any) { delete(o, "metadata") }, false},
+		{"metadata not an object", func(o map[string]any) { o["metadata"] = "m" }, false},
+	} {
+		old, cur := base(), base()
+		tc.change(cur)
+		if got := trivialUpdate(old, cur); got != tc.trivial {
+			t.Errorf("%s: trivial %v, want %v", tc.name, got, tc.trivial)
+		}
+		if ref := reflect.DeepEqual(judgedCopy(old), judgedCopy(cur)); tc.name != "finalizer added" && ref != tc.trivial {
+			t.Errorf("%s: the reference comparison says %v", tc.name, ref)
+		}
+	}
+	if trivialUpdate(nil, base()) || trivialUpdate(base(), nil) {
+		t.Error("an update without both objects was found trivial")
 	}
 }
