@@ -714,23 +714,21 @@ func (r *Reviewer) contain(ctx context.Context, logger func() *slog.Logger, webh
 // wrong type), the answer is an AdmissionReview that denies with the UID,
 // as every review the API server sends is answered; otherwise HTTP 400.
 func malformed(w http.ResponseWriter, body []byte, msg string) {
-	var head struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Request    *struct {
-			UID string `json:"uid"`
-		} `json:"request"`
-	}
-	_ = json.Unmarshal(body, &head) // a field of the wrong type leaves it empty and the rest read
-	if head.Kind != "AdmissionReview" || (head.APIVersion != "admission.k8s.io/v1" && head.APIVersion != "admission.k8s.io/v1beta1") ||
-		head.Request == nil || head.Request.UID == "" {
+	// Read leniently: a field of the wrong type is left empty and the rest
+	// read, with field names matched exactly, as decodeReview reads them.
+	doc, _ := decodeJSONObject(body)
+	apiVersion, _ := doc["apiVersion"].(string)
+	kind, _ := doc["kind"].(string)
+	request, _ := doc["request"].(map[string]any)
+	uid, _ := request["uid"].(string)
+	if kind != "AdmissionReview" || (apiVersion != "admission.k8s.io/v1" && apiVersion != "admission.k8s.io/v1beta1") || uid == "" {
 		httpError(w, http.StatusBadRequest, msg)
 		return
 	}
-	resp := &admissionv1.AdmissionResponse{UID: types.UID(head.Request.UID), Result: &metav1.Status{
+	resp := &admissionv1.AdmissionResponse{UID: types.UID(uid), Result: &metav1.Status{
 		Status: metav1.StatusFailure, Code: http.StatusBadRequest, Reason: metav1.StatusReasonBadRequest, Message: msg,
 	}}
-	out, err := json.Marshal(map[string]any{"apiVersion": head.APIVersion, "kind": "AdmissionReview", "response": resp})
+	out, err := json.Marshal(reviewResponse{APIVersion: apiVersion, Kind: "AdmissionReview", Response: resp})
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "encoding response: "+err.Error())
 		return

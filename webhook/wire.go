@@ -21,7 +21,9 @@ type wireReview struct {
 // the JSON values the engine judges, and the request's own fields are
 // taken from those values, so an object is never kept as raw bytes and
 // decoded again. A field of the wrong type is an error naming its path;
-// null reads as the field left out, as encoding/json reads it. req is nil
+// null reads as the field left out, as encoding/json reads it. Field names
+// are matched exactly, as the API server writes them and as Kubernetes
+// reads JSON (encoding/json would also take "UID" for "uid"). req is nil
 // when the review carries no request.
 func decodeReview(body []byte) (*wireReview, *Request, error) {
 	doc, err := decodeJSONObject(body)
