@@ -522,20 +522,6 @@ type Request struct {
 	Object, OldObject map[string]any
 }
 
-// NewRequest decodes the objects of an AdmissionRequest whose Object and
-// OldObject are raw bytes (a request not read by Handler).
-func NewRequest(req *admissionv1.AdmissionRequest) (*Request, error) {
-	out := &Request{AdmissionRequest: req}
-	var err error
-	if out.Object, err = policies.DecodeJSON(req.Object.Raw); err != nil {
-		return nil, fmt.Errorf("decoding request object: %w", err)
-	}
-	if out.OldObject, err = policies.DecodeJSON(req.OldObject.Raw); err != nil {
-		return nil, fmt.Errorf("decoding request oldObject: %w", err)
-	}
-	return out, nil
-}
-
 // reviewResponse is the AdmissionReview answered.
 type reviewResponse struct {
 	APIVersion string                         `json:"apiVersion"`
