@@ -2,11 +2,17 @@ package webhook
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/tollgate-dev/tollgate/policies"
 )
 
 // BenchmarkValidateReview: one AdmissionReview of a compliant Deployment
@@ -56,4 +62,78 @@ func benchReview(b *testing.B, webhook string) {
 		h.ServeHTTP(rec, req)
 		i++
 	}
+}
+
+// BenchmarkValidatePodReview: a Pod as kube-apiserver sends it when a
+// ReplicaSet creates one (defaulted fields, the projected service-account
+// token volume, default tolerations, managedFields; testdata/pod-create.json)
+// through the validating handler, JSON in and JSON out.
+func BenchmarkValidatePodReview(b *testing.B) {
+	benchFixture(b, "validate", "testdata/pod-create.json")
+}
+
+// BenchmarkMutatePodReview: the same Pod through the mutating handler.
+func BenchmarkMutatePodReview(b *testing.B) {
+	benchFixture(b, "mutate", "testdata/pod-create.json")
+}
+
+func benchFixture(b *testing.B, webhook, path string) {
+	body, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := newFixture(b, nil, nil)
+	h := f.validate
+	if webhook == "mutate" {
+		h = f.mutate
+	}
+	f.reviewer.opts.DecisionLog = nil
+	f.reviewer.opts.ProfileEvery = 64 // as tollgate serve samples
+	if rec := post(h, body, "application/json"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"allowed":true`) || strings.Contains(rec.Body.String(), "warnings") {
+		b.Fatalf("HTTP %d %s", rec.Code, rec.Body)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, "/"+webhook, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(rec, req)
+	}
+}
+
+// BenchmarkDecodePodReview compares, on the Pod fixture, the decoding a
+// request took before (the request with its objects as raw bytes, then
+// each object decoded again into JSON values) with decodeReview.
+func BenchmarkDecodePodReview(b *testing.B) {
+	body, err := os.ReadFile("testdata/pod-create.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("raw-then-values", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			var ar struct {
+				Request *admissionv1.AdmissionRequest `json:"request"`
+			}
+			if err := json.Unmarshal(body, &ar); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := policies.AdmissionInput(ar.Request, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("once", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			_, req, err := decodeReview(body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = admissionInput(req, nil)
+		}
+	})
 }

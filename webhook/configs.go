@@ -56,6 +56,9 @@ var alwaysExcluded = []string{"kube-system"}
 // Equivalent match policy, reinvocation when another webhook changes the
 // object, timeouts of a few seconds, and a namespaceSelector excluding
 // kube-system, Tollgate's namespace and the config's exempt namespaces.
+// The mutating webhook is not called for a Pod that already holds every
+// default (MutateMatchConditions); the validating webhook has no condition
+// and judges everything it intercepts.
 // The intercepted resources are those the loaded policies judge; webhook
 // configurations, leases and access reviews are never among them.
 func Configurations(st *core.Set, mapper meta.RESTMapper, opts ConfigurationOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration, error) {
@@ -127,6 +130,7 @@ func Configurations(st *core.Set, mapper meta.RESTMapper, opts ConfigurationOpti
 			TimeoutSeconds:          &opts.MutateTimeout,
 			AdmissionReviewVersions: []string{"v1"},
 			ReinvocationPolicy:      &ifNeeded,
+			MatchConditions:         MutateMatchConditions(st),
 		}},
 	}
 	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{

@@ -122,3 +122,36 @@ func TestSkipFollowsTheTable(t *testing.T) {
 		}
 	}
 }
+
+// The chart's static match condition is the one Configurations registers
+// for the default config with image policies assumed (the chart cannot see
+// them), and the chart's validating webhook has none.
+func TestChartMatchConditionFollowsTheGenerator(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	st := *f.reviewer.opts.State.Load()
+	st.Images = []core.ImagePolicy{{Name: "signed"}}
+	want := MutateMatchConditions(&st)
+	helpers, err := os.ReadFile("../charts/tollgate/templates/_helpers.tpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, ok := strings.Cut(string(helpers), `{{- define "tollgate.mutateCondition" -}}`+"\n")
+	if !ok {
+		t.Fatal(`the chart's helpers define no "tollgate.mutateCondition"`)
+	}
+	body, _, _ = strings.Cut(body, "\n{{- end -}}")
+	if len(want) != 1 || body != want[0].Expression {
+		t.Errorf("the chart's condition differs from the generator's:\nchart:     %s\ngenerator: %v", body, want)
+	}
+	chart, err := os.ReadFile("../charts/tollgate/templates/webhooks.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, validating, _ := strings.Cut(string(chart), "kind: ValidatingWebhookConfiguration")
+	if strings.Contains(validating, "matchConditions") {
+		t.Error("the chart's validating webhook has match conditions: validation must never skip")
+	}
+	if !strings.Contains(string(chart), "name: "+CompleteConditionName) {
+		t.Errorf("the chart does not name its condition %s", CompleteConditionName)
+	}
+}

@@ -25,7 +25,7 @@ func TestInFlightBounds(t *testing.T) {
 	f.reviewer.opts.MaxInFlightBytes = MaxBodyBytes + 1<<20
 	release := make(chan struct{})
 	var entered sync.WaitGroup
-	blocking := func(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+	blocking := func(ctx context.Context, req *Request) (*admissionv1.AdmissionResponse, error) {
 		entered.Done()
 		<-release
 		return &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}, nil

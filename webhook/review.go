@@ -201,8 +201,8 @@ func (r *Reviewer) skip(st *core.Set, req *admissionv1.AdmissionRequest) string 
 
 // prepare builds the engine input, reading the namespace. A request that
 // needs no judgement returns a nil input and the reason.
-func (r *Reviewer) prepare(ctx context.Context, st *core.Set, req *admissionv1.AdmissionRequest) (*policies.Input, string, error) {
-	if why := r.skip(st, req); why != "" {
+func (r *Reviewer) prepare(ctx context.Context, st *core.Set, req *Request) (*policies.Input, string, error) {
+	if why := r.skip(st, req.AdmissionRequest); why != "" {
 		return nil, why, nil
 	}
 	var ns map[string]any
@@ -213,10 +213,7 @@ func (r *Reviewer) prepare(ctx context.Context, st *core.Set, req *admissionv1.A
 			return nil, "", err
 		}
 	}
-	in, err := policies.AdmissionInput(req, ns)
-	if err != nil {
-		return nil, "", err
-	}
+	in := admissionInput(req, ns)
 	if in.Object == nil {
 		return nil, "no object to judge", nil
 	}
@@ -229,10 +226,38 @@ func (r *Reviewer) prepare(ctx context.Context, st *core.Set, req *admissionv1.A
 	return in, "", nil
 }
 
+// admissionInput is the engine's input for a decoded request, as
+// policies.AdmissionInput makes it from raw bytes, without decoding again.
+func admissionInput(req *Request, namespace map[string]any) *policies.Input {
+	in := &policies.Input{
+		Kind:        policies.GroupVersionKind{Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind},
+		Operation:   string(req.Operation),
+		Namespace:   namespace,
+		SubResource: req.SubResource,
+		Resource:    policies.GroupVersionResource{Group: req.Resource.Group, Version: req.Resource.Version, Resource: req.Resource.Resource},
+		Source:      policies.SourceAdmission,
+		DryRun:      req.DryRun != nil && *req.DryRun,
+		UserInfo: &policies.UserInfo{
+			Username: req.UserInfo.Username,
+			UID:      req.UserInfo.UID,
+			Groups:   req.UserInfo.Groups,
+		},
+		Object:    req.Object,
+		OldObject: req.OldObject,
+	}
+	if len(req.UserInfo.Extra) > 0 {
+		in.UserInfo.Extra = make(map[string][]string, len(req.UserInfo.Extra))
+		for k, v := range req.UserInfo.Extra {
+			in.UserInfo.Extra[k] = v
+		}
+	}
+	return in
+}
+
 // begin loads the state and prepares the input of a request, with the
 // allowing response it starts from. A nil input (and nil error) means the
 // request needs no judgement: the response is the answer.
-func (r *Reviewer) begin(ctx context.Context, req *admissionv1.AdmissionRequest) (*core.Set, *admissionv1.AdmissionResponse, *policies.Input, error) {
+func (r *Reviewer) begin(ctx context.Context, req *Request) (*core.Set, *admissionv1.AdmissionResponse, *policies.Input, error) {
 	st := r.opts.State.Load()
 	if st == nil {
 		return nil, nil, nil, errors.New("policies are not loaded yet")
@@ -249,7 +274,7 @@ func (r *Reviewer) begin(ctx context.Context, req *admissionv1.AdmissionRequest)
 }
 
 // Mutate answers the mutating webhook: the engine's defaults as a JSON patch.
-func (r *Reviewer) Mutate(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+func (r *Reviewer) Mutate(ctx context.Context, req *Request) (*admissionv1.AdmissionResponse, error) {
 	st, resp, in, err := r.begin(ctx, req)
 	if err != nil || in == nil {
 		return resp, err
@@ -283,7 +308,7 @@ func (r *Reviewer) Mutate(ctx context.Context, req *admissionv1.AdmissionRequest
 // Validate answers the validating webhook: Enforce findings deny with every
 // violation listed, Warn findings become admission warnings, Audit findings
 // are recorded.
-func (r *Reviewer) Validate(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+func (r *Reviewer) Validate(ctx context.Context, req *Request) (*admissionv1.AdmissionResponse, error) {
 	st, resp, in, err := r.begin(ctx, req)
 	if err != nil || in == nil {
 		return resp, err
@@ -294,7 +319,7 @@ func (r *Reviewer) Validate(ctx context.Context, req *admissionv1.AdmissionReque
 		resp.Allowed = false
 		resp.Result = &metav1.Status{
 			Status: metav1.StatusFailure, Code: http.StatusForbidden, Reason: metav1.StatusReasonForbidden,
-			Message: denialMessage(req, denials),
+			Message: denialMessage(req.AdmissionRequest, denials),
 		}
 	}
 	for i, w := range warnings {
@@ -340,7 +365,7 @@ func truncate(s string) string {
 }
 
 // record writes the decision log entry and the metrics of one request.
-func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req *admissionv1.AdmissionRequest, in *policies.Input, resp *admissionv1.AdmissionResponse, d *policies.Decision, m *policies.Mutation) {
+func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req *Request, in *policies.Input, resp *admissionv1.AdmissionResponse, d *policies.Decision, m *policies.Mutation) {
 	dry := in.DryRun
 	if r.opts.Metrics != nil && !dry && d != nil {
 		for _, f := range d.Findings {
@@ -354,11 +379,17 @@ func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req
 			r.opts.Metrics.errors.WithLabelValues(e.Policy).Inc()
 		}
 	}
+	if d != nil && len(d.Findings) == 0 && len(d.Errors) == 0 {
+		return // a clean validation: the metrics count it, the log stays readable
+	}
+	if m != nil && m.Empty() {
+		return
+	}
 	entry := &DecisionEntry{
 		Time: r.opts.Now().UTC(), UID: string(req.UID), Webhook: webhook,
 		User: req.UserInfo.Username, Groups: req.UserInfo.Groups,
-		Operation: string(req.Operation), Kind: gvkString(req), Resource: req.Resource.Resource,
-		SubResource: req.SubResource, Namespace: req.Namespace, Name: objectName(req, in),
+		Operation: string(req.Operation), Kind: gvkString(req.AdmissionRequest), Resource: req.Resource.Resource,
+		SubResource: req.SubResource, Namespace: req.Namespace, Name: objectName(req.AdmissionRequest, in),
 		DryRun: dry, Allowed: resp.Allowed, Generation: st.Generation,
 	}
 	caller := CallerFrom(ctx)
@@ -368,14 +399,8 @@ func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req
 		for _, e := range d.Errors {
 			entry.Errors = append(entry.Errors, e.Error())
 		}
-		if len(entry.Findings) == 0 && len(entry.Errors) == 0 {
-			return // a clean validation: the metrics count it, the log stays readable
-		}
 	}
 	if m != nil {
-		if m.Empty() {
-			return
-		}
 		entry.Injected, entry.PatchOps = m.Injected, len(m.Patch)
 	}
 	if err := r.opts.DecisionLog.Write(entry); err != nil {
@@ -438,7 +463,17 @@ func trivialUpdate(oldObj, newObj map[string]any) bool {
 			return false // a finalizer was added
 		}
 	}
-	return reflect.DeepEqual(judged(oldObj), judged(newObj))
+	if !equalExcept(oldObj, newObj, topLevelUnjudged) {
+		return false
+	}
+	om, oldHas := oldObj["metadata"]
+	nm, newHas := newObj["metadata"]
+	oldMeta, oldIsMap := om.(map[string]any)
+	newMeta, newIsMap := nm.(map[string]any)
+	if oldHas != newHas || !oldIsMap || !newIsMap {
+		return oldHas == newHas && reflect.DeepEqual(om, nm)
+	}
+	return equalExcept(oldMeta, newMeta, metadataUnjudged)
 }
 
 func finalizers(obj map[string]any) []any {
@@ -447,32 +482,70 @@ func finalizers(obj map[string]any) []any {
 	return f
 }
 
-// judged is the part of an object an update is judged on.
-func judged(obj map[string]any) map[string]any {
-	out := make(map[string]any, len(obj))
-	for k, v := range obj {
-		if k != "status" {
-			out[k] = v
+// The fields an update is not judged on: status at the top level (with
+// metadata, compared on its own), bookkeeping in metadata.
+var (
+	topLevelUnjudged = map[string]bool{"status": true, "metadata": true}
+	metadataUnjudged = map[string]bool{"resourceVersion": true, "generation": true, "managedFields": true, "finalizers": true}
+)
+
+// equalExcept compares two objects on every key but the skipped ones,
+// without copying either.
+func equalExcept(a, b map[string]any, skip map[string]bool) bool {
+	n := 0
+	for k, av := range a {
+		if skip[k] {
+			continue
+		}
+		bv, ok := b[k]
+		if !ok || !reflect.DeepEqual(av, bv) {
+			return false
+		}
+		n++
+	}
+	for k := range b {
+		if !skip[k] {
+			n--
 		}
 	}
-	if meta, ok := obj["metadata"].(map[string]any); ok {
-		m := make(map[string]any, len(meta))
-		for k, v := range meta {
-			switch k {
-			case "resourceVersion", "generation", "managedFields", "finalizers":
-			default:
-				m[k] = v
-			}
-		}
-		out["metadata"] = m
+	return n == 0
+}
+
+// Request is one admission request as the handler decoded it: the API
+// server's fields, with the object and old object decoded once, straight
+// into the JSON values the engine judges (numbers as json.Number), rather
+// than kept as raw bytes and decoded again. The AdmissionRequest's raw
+// fields (Object, OldObject, Options) are left empty.
+type Request struct {
+	*admissionv1.AdmissionRequest
+	// Object and OldObject are nil when the request carries none.
+	Object, OldObject map[string]any
+}
+
+// reviewResponse is the AdmissionReview answered.
+type reviewResponse struct {
+	APIVersion string                         `json:"apiVersion"`
+	Kind       string                         `json:"kind"`
+	Response   *admissionv1.AdmissionResponse `json:"response"`
+}
+
+// bodyPool holds request and response buffers of the usual size; a larger
+// one is left to the collector so the pool never pins megabytes.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const pooledBufferMax = 256 << 10
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() <= pooledBufferMax {
+		b.Reset()
+		bodyPool.Put(b)
 	}
-	return out
 }
 
 // ReviewFunc answers one admission request. An error means Tollgate could
 // not decide (a namespace could not be read, policies are not loaded); it
 // becomes an HTTP 500 so the webhook's failurePolicy applies.
-type ReviewFunc func(ctx context.Context, req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error)
+type ReviewFunc func(ctx context.Context, req *Request) (*admissionv1.AdmissionResponse, error)
 
 // Handler serves one admission endpoint: it reads and checks the
 // AdmissionReview (size, content type, version, uid), bounds the time
@@ -526,7 +599,9 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 			return
 		}
 		// Sized by Content-Length: reading does not double the buffer.
-		buf := bytes.NewBuffer(make([]byte, 0, min(weight, MaxBodyBytes)+bytes.MinRead))
+		buf := bodyPool.Get().(*bytes.Buffer)
+		defer putBuffer(buf)
+		buf.Grow(int(min(weight, MaxBodyBytes)) + bytes.MinRead)
 		_, err := buf.ReadFrom(io.LimitReader(hr.Body, MaxBodyBytes+1))
 		body := buf.Bytes()
 		if err != nil {
@@ -538,12 +613,8 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over the %d byte limit", MaxBodyBytes))
 			return
 		}
-		var ar struct {
-			APIVersion string                        `json:"apiVersion"`
-			Kind       string                        `json:"kind"`
-			Request    *admissionv1.AdmissionRequest `json:"request"`
-		}
-		if err := json.Unmarshal(body, &ar); err != nil {
+		ar, req, err := decodeReview(body)
+		if err != nil {
 			malformed(w, body, "malformed AdmissionReview: "+err.Error())
 			return
 		}
@@ -554,24 +625,25 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 		case ar.APIVersion != "admission.k8s.io/v1" && ar.APIVersion != "admission.k8s.io/v1beta1":
 			httpError(w, http.StatusBadRequest, fmt.Sprintf("apiVersion %q: want admission.k8s.io/v1", ar.APIVersion))
 			return
-		case ar.Request == nil:
+		case req == nil:
 			httpError(w, http.StatusBadRequest, "request: missing")
 			return
-		case ar.Request.UID == "":
+		case req.UID == "":
 			httpError(w, http.StatusBadRequest, "request.uid: missing")
 			return
 		}
-		req := ar.Request
 		ctx, cancel := context.WithTimeout(hr.Context(), r.opts.Timeout)
 		defer cancel()
-		logger := r.opts.Logger.With("uid", req.UID, "webhook", webhook, "kind", req.Kind.Kind,
-			"namespace", req.Namespace, "name", req.Name, "operation", req.Operation, "user", req.UserInfo.Username)
+		logger := func() *slog.Logger { // built only when something is logged
+			return r.opts.Logger.With("uid", req.UID, "webhook", webhook, "kind", req.Kind.Kind,
+				"namespace", req.Namespace, "name", req.Name, "operation", req.Operation, "user", req.UserInfo.Username)
+		}
 		dry := req.DryRun != nil && *req.DryRun
 
 		resp, err := r.contain(ctx, logger, webhook, req, review)
 		decision := "error"
 		if err != nil {
-			logger.ErrorContext(ctx, "admission request failed", "error", err)
+			logger().ErrorContext(ctx, "admission request failed", "error", err)
 			r.opts.Metrics.observeRequest(webhook, string(req.Operation), req.Kind.Kind, decision, dry, time.Since(start))
 			httpError(w, http.StatusInternalServerError, fmt.Sprintf("tollgate could not decide on %s %s: %v", req.Kind.Kind, req.Name, err))
 			return
@@ -586,13 +658,14 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 		default:
 			decision = "allowed"
 		}
-		out, err := json.Marshal(map[string]any{"apiVersion": ar.APIVersion, "kind": "AdmissionReview", "response": resp})
-		if err != nil {
+		out := bodyPool.Get().(*bytes.Buffer)
+		defer putBuffer(out)
+		if err := json.NewEncoder(out).Encode(reviewResponse{APIVersion: ar.APIVersion, Kind: "AdmissionReview", Response: resp}); err != nil {
 			httpError(w, http.StatusInternalServerError, "encoding response: "+err.Error())
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(out)
+		_, _ = w.Write(out.Bytes())
 		r.opts.Metrics.observeRequest(webhook, string(req.Operation), req.Kind.Kind, decision, dry, time.Since(start))
 	})
 }
@@ -600,10 +673,10 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 // contain runs a review, turning a panic into an error response that keeps
 // the request's UID (the engine already contains panics per policy; this
 // catches everything around it).
-func (r *Reviewer) contain(ctx context.Context, logger *slog.Logger, webhook string, req *admissionv1.AdmissionRequest, review ReviewFunc) (resp *admissionv1.AdmissionResponse, err error) {
+func (r *Reviewer) contain(ctx context.Context, logger func() *slog.Logger, webhook string, req *Request, review ReviewFunc) (resp *admissionv1.AdmissionResponse, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			logger.ErrorContext(ctx, "panic answering admission request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			logger().ErrorContext(ctx, "panic answering admission request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			msg := fmt.Sprintf("tollgate internal error on request %s: %v", req.UID, p)
 			resp, err = &admissionv1.AdmissionResponse{UID: req.UID}, nil
 			if webhook == WebhookMutate {
@@ -627,23 +700,21 @@ func (r *Reviewer) contain(ctx context.Context, logger *slog.Logger, webhook str
 // wrong type), the answer is an AdmissionReview that denies with the UID,
 // as every review the API server sends is answered; otherwise HTTP 400.
 func malformed(w http.ResponseWriter, body []byte, msg string) {
-	var head struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Request    *struct {
-			UID string `json:"uid"`
-		} `json:"request"`
-	}
-	_ = json.Unmarshal(body, &head) // a field of the wrong type leaves it empty and the rest read
-	if head.Kind != "AdmissionReview" || (head.APIVersion != "admission.k8s.io/v1" && head.APIVersion != "admission.k8s.io/v1beta1") ||
-		head.Request == nil || head.Request.UID == "" {
+	// Read leniently: a field of the wrong type is left empty and the rest
+	// read, with field names matched exactly, as decodeReview reads them.
+	doc, _ := decodeJSONObject(body)
+	apiVersion, _ := doc["apiVersion"].(string)
+	kind, _ := doc["kind"].(string)
+	request, _ := doc["request"].(map[string]any)
+	uid, _ := request["uid"].(string)
+	if kind != "AdmissionReview" || (apiVersion != "admission.k8s.io/v1" && apiVersion != "admission.k8s.io/v1beta1") || uid == "" {
 		httpError(w, http.StatusBadRequest, msg)
 		return
 	}
-	resp := &admissionv1.AdmissionResponse{UID: types.UID(head.Request.UID), Result: &metav1.Status{
+	resp := &admissionv1.AdmissionResponse{UID: types.UID(uid), Result: &metav1.Status{
 		Status: metav1.StatusFailure, Code: http.StatusBadRequest, Reason: metav1.StatusReasonBadRequest, Message: msg,
 	}}
-	out, err := json.Marshal(map[string]any{"apiVersion": head.APIVersion, "kind": "AdmissionReview", "response": resp})
+	out, err := json.Marshal(reviewResponse{APIVersion: apiVersion, Kind: "AdmissionReview", Response: resp})
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "encoding response: "+err.Error())
 		return

@@ -92,17 +92,7 @@ func FuzzAdmissionHandler(f *testing.F) {
 		}
 		rec := post(h, body, "application/json")
 
-		// What the body says, read leniently: a field of the wrong type
-		// leaves that field empty and the rest read.
-		var sent struct {
-			APIVersion string `json:"apiVersion"`
-			Kind       string `json:"kind"`
-			Request    *struct {
-				UID    string          `json:"uid"`
-				Object json.RawMessage `json:"object"`
-			} `json:"request"`
-		}
-		_ = json.Unmarshal(body, &sent)
+		sent := readSent(body)
 		uid := ""
 		if sent.Request != nil {
 			uid = sent.Request.UID
@@ -212,4 +202,37 @@ func statusMessage(s *struct {
 		return ""
 	}
 	return s.Message
+}
+
+// sentReview is what a body says, read leniently: a field of the wrong
+// type leaves that field empty and the rest read. Field names are matched
+// exactly, as Kubernetes reads them (and as the API server writes them).
+type sentReview struct {
+	APIVersion, Kind string
+	Request          *struct {
+		UID    string
+		Object json.RawMessage
+	}
+}
+
+func readSent(body []byte) sentReview {
+	var out sentReview
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(body, &doc) != nil {
+		return out
+	}
+	str := func(raw json.RawMessage) string {
+		var s string
+		_ = json.Unmarshal(raw, &s)
+		return s
+	}
+	out.APIVersion, out.Kind = str(doc["apiVersion"]), str(doc["kind"])
+	var req map[string]json.RawMessage
+	if json.Unmarshal(doc["request"], &req) == nil && req != nil {
+		out.Request = &struct {
+			UID    string
+			Object json.RawMessage
+		}{UID: str(req["uid"]), Object: req["object"]}
+	}
+	return out
 }

@@ -153,7 +153,7 @@ func TestMalformedReviews(t *testing.T) {
 		wantCode    int
 		wantBody    string
 	}{
-		{"truncated JSON", valid[:len(valid)/2], "application/json", 400, "malformed AdmissionReview: unexpected end of JSON input"},
+		{"truncated JSON", valid[:len(valid)/2], "application/json", 400, "unexpected end of JSON input"},
 		{"wrong content type", valid, "application/yaml", 415, `content type "application/yaml": want application/json`},
 		{"missing content type", valid, "", 415, `content type "": want application/json`},
 		{"missing UID", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE"}}`), "application/json", 400, "request.uid: missing"},
@@ -161,8 +161,8 @@ func TestMalformedReviews(t *testing.T) {
 		{"wrong kind", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"Pod","request":{"uid":"x"}}`), "application/json", 400, `kind "Pod": want AdmissionReview`},
 		{"unknown version", []byte(`{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{"uid":"x"}}`), "application/json", 400, `apiVersion "admission.k8s.io/v2": want admission.k8s.io/v1`},
 		{"8 MiB body", big, "application/json", 413, "body is over the 7340032 byte limit"},
-		{"not an object", []byte(`[1,2,3]`), "application/json", 400, "malformed AdmissionReview: json: cannot unmarshal array"},
-		{"object is not an object", review(t, "CREATE", "Pod", "shop", "p", `"just a string"`, ""), "application/json", 500, "decoding request object"},
+		{"not an object", []byte(`[1,2,3]`), "application/json", 400, "malformed AdmissionReview: a JSON array where an object belongs"},
+		{"object is not an object", review(t, "CREATE", "Pod", "shop", "p", `"just a string"`, ""), "application/json", 200, "malformed AdmissionReview: request.object: a JSON string where an object belongs"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -405,14 +405,14 @@ violation contains {"msg": "never"} if {
 	}
 
 	// A panic outside the engine is answered with the request's UID.
-	boom := f.reviewer.Handler(WebhookValidate, func(context.Context, *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+	boom := f.reviewer.Handler(WebhookValidate, func(context.Context, *Request) (*admissionv1.AdmissionResponse, error) {
 		panic("boom")
 	})
 	_, resp = decodeResponse(t, post(boom, review(t, "CREATE", "Pod", "shop", "p", privilegedPod, ""), "application/json"))
 	if resp.UID != "uid-p" || resp.Allowed || !strings.Contains(resp.Result.Message, "boom") {
 		t.Fatalf("panic response: %+v", resp)
 	}
-	boomMutate := f.reviewer.Handler(WebhookMutate, func(context.Context, *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+	boomMutate := f.reviewer.Handler(WebhookMutate, func(context.Context, *Request) (*admissionv1.AdmissionResponse, error) {
 		panic("boom")
 	})
 	_, resp = decodeResponse(t, post(boomMutate, review(t, "CREATE", "Pod", "shop", "p", privilegedPod, ""), "application/json"))

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -124,6 +125,13 @@ type Options struct {
 	// PprofAddress, when set, serves Go's /debug/pprof there (plain HTTP;
 	// keep it on loopback) to find where a busy server spends its CPU.
 	PprofAddress string
+	// MemoryLimit is the Go runtime's soft memory limit in bytes (0:
+	// none), capped at MemoryLimitShare of the container's memory limit
+	// read under CgroupRoot (/sys/fs/cgroup) when that is set; GOMEMLIMIT
+	// in the environment wins over both. Tests running servers in their
+	// own process leave both unset and the runtime as it is.
+	MemoryLimit int64
+	CgroupRoot  string
 	// Images configures image verification: the registry deadline (by
 	// default half a second inside the request's), the verdict cache, and
 	// whether plain-HTTP registries are allowed.
@@ -273,6 +281,9 @@ func Run(ctx context.Context, opts Options) error {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
+	if opts.CgroupRoot != "" || opts.MemoryLimit > 0 {
+		setMemoryLimit(opts.CgroupRoot, os.Getenv("GOMEMLIMIT"), opts.MemoryLimit, logger)
+	}
 	if opts.Name == "" {
 		opts.Name = "tollgate"
 	}

@@ -139,7 +139,7 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.Float64Var(&f.rateLimit, "rate-limit", 0, "admission requests a second each endpoint accepts on average (token bucket; beyond it a fast 429); 0: no limit")
 	fl.IntVar(&f.rateBurst, "rate-burst", 0, "requests above --rate-limit accepted at once (default twice the rate)")
 	fl.StringVar(&f.decisionLogKeyFile, "decision-log-key-file", "", "secret key keying the decision log's hash chain (HMAC-SHA256); give the same file to tollgate report")
-	fl.StringVar(&f.memoryLimit, "memory-limit", "64Mi", "soft limit of the Go heap (GOMEMLIMIT, which wins when set): the GC works harder near it; 0 for none")
+	fl.StringVar(&f.memoryLimit, "memory-limit", "64Mi", "soft limit of the Go heap (GOMEMLIMIT, which wins when set), capped at 90% of the container's memory limit: the GC works harder near it; 0 for the container's cap alone")
 	return c
 }
 
@@ -149,7 +149,8 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
 	}
 	logger := slog.New(slog.NewJSONHandler(stdio.Err, &slog.HandlerOptions{Level: level}))
-	if err := tuneGC(f.gcPercent, f.memoryLimit); err != nil {
+	memoryLimit, err := tuneGC(f.gcPercent, f.memoryLimit)
+	if err != nil {
 		return err
 	}
 
@@ -224,6 +225,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		Modules: mods, Data: data, Config: cfg, ConfigName: f.configName, PolicyTimeout: f.timeout,
 		LeaderElection: f.leaderElect, LeaseDuration: f.leaseDuration, RenewDeadline: f.renewDeadline, RetryPeriod: f.retryPeriod,
 		ShutdownDelay: f.shutdownDelay, PprofAddress: f.pprofAddress,
+		MemoryLimit: memoryLimit, CgroupRoot: "/sys/fs/cgroup",
 		FinOps:      fo,
 		Audit:       serve.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval, MaxResults: f.auditMaxResults},
 		Version:     Version(),
@@ -279,20 +281,24 @@ func envOr(key, def string) string {
 // evaluation allocates a lot of short-lived memory, and the default GOGC of
 // 100 spends a third of the CPU collecting it. A higher GOGC under a soft
 // memory limit keeps the heap small while it is idle and the CPU on
-// requests under load. GOGC and GOMEMLIMIT in the environment win.
-func tuneGC(percent int, limit string) error {
+// requests under load. It returns the soft limit in bytes (0 for none),
+// which serve caps at the container's limit. GOGC and GOMEMLIMIT in the
+// environment win.
+func tuneGC(percent int, limit string) (int64, error) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(percent)
 	}
-	if os.Getenv("GOMEMLIMIT") != "" || limit == "0" {
-		return nil
+	if limit == "0" {
+		return 0, nil
 	}
 	q, err := resource.ParseQuantity(limit)
 	if err != nil {
-		return fmt.Errorf("--memory-limit %q: want a quantity such as 64Mi: %w", limit, err)
+		return 0, fmt.Errorf("--memory-limit %q: want a quantity such as 64Mi: %w", limit, err)
 	}
-	debug.SetMemoryLimit(q.Value())
-	return nil
+	if q.Sign() < 0 {
+		return 0, fmt.Errorf("--memory-limit %q: want a quantity of at least 0", limit)
+	}
+	return q.Value(), nil
 }
 
 // readKeyFile reads a secret key: at least 16 bytes, surrounding

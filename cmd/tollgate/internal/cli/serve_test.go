@@ -50,6 +50,7 @@ current-context: c
 		{"prices", []string{"serve", "--kubeconfig", goodKubeconfig, "--prices", badPrices}, "--prices " + badPrices + ": prices: CPU"},
 		{"log level", []string{"serve", "--log-level", "loud"}, `--log-level "loud": want debug, info, warn or error`},
 		{"memory limit", []string{"serve", "--memory-limit", "lots"}, `--memory-limit "lots": want a quantity such as 64Mi`},
+		{"negative memory limit", []string{"serve", "--memory-limit", "-64Mi"}, `--memory-limit "-64Mi": want a quantity of at least 0`},
 		{"config", []string{"serve", "--config", "/nonexistent/tollgate.yaml"}, "reading config: stat /nonexistent/tollgate.yaml"},
 		{"kubeconfig missing", []string{"serve", "--kubeconfig", "/nonexistent/kubeconfig"}, "--kubeconfig: stat /nonexistent/kubeconfig"},
 		{"kubeconfig malformed", []string{"serve", "--kubeconfig", badKubeconfig}, "--kubeconfig: "},
