@@ -144,11 +144,17 @@ func peersBenchmark(ctx context.Context, opts options, log *slog.Logger) (_ *pee
 	env.tollgate = abs(opts.tollgate)
 	env.kyverno = filepath.Join(abs(opts.peersBin), "kyverno")
 	env.gatekeeper = filepath.Join(abs(opts.peersBin), "gatekeeper")
-	for _, b := range []struct{ path, how string }{
-		{env.tollgate, "go build -o bin/tollgate ./cmd/tollgate"},
-		{env.kyverno, "make bench-peers (or: cd test/tools/peers && go build -o ../../../bin/peers/ " + kyvernoModule + "/cmd/kyverno)"},
-		{env.gatekeeper, "make bench-peers (or: cd test/tools/peers && go build -o ../../../bin/peers/gatekeeper " + gatekeeperModule + ")"},
+	for _, b := range []struct {
+		path, how string
+		needed    bool
+	}{
+		{env.tollgate, "go build -o bin/tollgate ./cmd/tollgate", true},
+		{env.kyverno, "make peers", slices.Contains(opts.engines, engineKyverno)},
+		{env.gatekeeper, "make peers", slices.Contains(opts.engines, engineGatekeeper)},
 	} {
+		if !b.needed {
+			continue
+		}
 		if fi, err := os.Stat(b.path); err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
 			return res, fmt.Errorf("%s: not an executable file: build it with `%s`", b.path, b.how)
 		}
@@ -205,7 +211,8 @@ func peersBenchmark(ctx context.Context, opts options, log *slog.Logger) (_ *pee
 	if err != nil {
 		return res, fmt.Errorf("defaulting the benchmark pod (dry run): %w", err)
 	}
-	asAPIServerSends(pod)
+	added := asAPIServerSends(pod)
+	log.Info("the benchmark pod as the API server sends it", "completedWith", strings.Join(added, ", "))
 	template, err := reviewTemplate(pod, corev1.SchemeGroupVersion.WithKind("Pod"), "pods", benchNS)
 	if err != nil {
 		return res, err

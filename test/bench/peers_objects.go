@@ -62,11 +62,12 @@ const serviceAccountVolume = "kube-api-access-bq7xm"
 // with what a real cluster's admission plugins add before webhooks see it,
 // where the local API server did not: the service account, its projected
 // token volume mounted into every container, and DefaultTolerationSeconds'
-// tolerations.
-func asAPIServerSends(p *corev1.Pod) {
+// tolerations. It returns what it added.
+func asAPIServerSends(p *corev1.Pod) (added []string) {
 	p.APIVersion, p.Kind = "v1", "Pod"
 	if p.Spec.ServiceAccountName == "" {
 		p.Spec.ServiceAccountName = "default"
+		added = append(added, "serviceAccountName")
 	}
 	hasToken := false
 	for _, v := range p.Spec.Volumes {
@@ -93,6 +94,7 @@ func asAPIServerSends(p *corev1.Pod) {
 				Name: serviceAccountVolume, ReadOnly: true, MountPath: "/var/run/secrets/kubernetes.io/serviceaccount",
 			})
 		}
+		added = append(added, "projected token volume")
 	}
 	if len(p.Spec.Tolerations) == 0 {
 		for _, key := range []string{"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"} {
@@ -100,7 +102,9 @@ func asAPIServerSends(p *corev1.Pod) {
 				Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr(int64(300)),
 			})
 		}
+		added = append(added, "tolerations")
 	}
+	return added
 }
 
 // violatingPod breaks every check of pssCheckIDs at least once. Only ever

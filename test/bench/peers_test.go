@@ -230,8 +230,12 @@ mutations:
 
 func TestAsAPIServerSends(t *testing.T) {
 	p := peerPod("shop", "web")
-	asAPIServerSends(p)
-	asAPIServerSends(p) // idempotent
+	if added := asAPIServerSends(p); len(added) != 3 {
+		t.Errorf("added %q, want the service account, its token volume and tolerations", added)
+	}
+	if added := asAPIServerSends(p); len(added) != 0 {
+		t.Errorf("a second pass added %q, want nothing", added)
+	}
 	if p.Spec.ServiceAccountName != "default" {
 		t.Errorf("serviceAccountName %q, want default", p.Spec.ServiceAccountName)
 	}
