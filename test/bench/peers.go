@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -470,7 +471,7 @@ func waitEnforcingPSS(ctx context.Context, kube kubernetes.Interface, ns string)
 	defer cancel()
 	pods := kube.CoreV1().Pods(ns)
 	dryRun := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
-	last := errors.New("not tried yet")
+	var last error
 	for {
 		_, err := pods.Create(ctx, privilegedPeerPod(ns, "bench-probe-privileged"), dryRun)
 		switch {
@@ -512,23 +513,19 @@ func waitNotEnforcing(ctx context.Context, kube kubernetes.Interface, ns string)
 
 // caClient is httpsClient trusting caPEM instead of a file.
 func caClient(caPEM []byte, conns int, dials *atomic.Int64) (*http.Client, error) {
-	dir, err := os.MkdirTemp("", "tollgate-bench-ca-")
-	if err != nil {
-		return nil, err
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("the engine's CA bundle holds no PEM certificate")
 	}
-	defer os.RemoveAll(dir)
-	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), caPEM, 0o600); err != nil {
-		return nil, err
-	}
-	return httpsClient(dir, conns, dials)
+	return rootsClient(roots, conns, dials), nil
 }
 
 // pollUntil calls f every interval until it returns nil, or returns its
 // last error once ctx ends or the process exits.
 func pollUntil(ctx context.Context, p *proc.Process, what string, f func() error) error {
-	last := errors.New("not tried yet")
 	for {
-		if last = f(); last == nil {
+		last := f()
+		if last == nil {
 			return nil
 		}
 		var done <-chan struct{}

@@ -117,7 +117,9 @@ func TestGatekeeperPolicySet(t *testing.T) {
 		if got := mod.Package.Path.String(); got != "data."+d.Metadata.Name {
 			t.Errorf("template %s: package %s, want its name", d.Metadata.Name, got)
 		}
-		if !slices.ContainsFunc(mod.Rules, func(r *ast.Rule) bool { return r.Head.Name.String() == "violation" || r.Head.Ref().String() == "violation" }) {
+		if !slices.ContainsFunc(mod.Rules, func(r *ast.Rule) bool {
+			return r.Head.Name.String() == "violation" || r.Head.Ref().String() == "violation"
+		}) {
 			t.Errorf("template %s: no violation rule", d.Metadata.Name)
 		}
 	}
