@@ -219,6 +219,18 @@ func startKyverno(ctx context.Context, env *peerEnv) (_ *peerRun, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Kyverno serves with the certificate of its TLS Secret, which may
+	// not be written yet when its webhooks are.
+	client, err := caClient(run.caPEM, 1, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer client.CloseIdleConnections()
+	if err := pollUntil(ctx, p, "Kyverno to be ready", func() error {
+		return probe(ctx, client, "https://"+hostPort+"/health/readiness")
+	}); err != nil {
+		return nil, err
+	}
 	return run, nil
 }
 
