@@ -320,16 +320,29 @@ func deleteWebhookConfigurations(ctx context.Context, env *peerEnv, match func(u
 	return errors.Join(errs...)
 }
 
-// gatekeeperNamespace is Gatekeeper's own namespace.
-const gatekeeperNamespace = "gatekeeper-system"
+// Gatekeeper's own namespace and the name of its Pod.
+const (
+	gatekeeperNamespace = "gatekeeper-system"
+	gatekeeperPod       = "gatekeeper-bench"
+)
 
 // startGatekeeper runs Gatekeeper's manager as the webhook operation only
-// (no audit), with certificate rotation off and a serving certificate made
+// and the generation of constraint CRDs (no audit), with certificate rotation off and a serving certificate made
 // here, applies the templates and constraints and registers its
 // validating webhook with a URL.
 func startGatekeeper(ctx context.Context, env *peerEnv) (_ *peerRun, err error) {
 	if err := createNamespace(ctx, env, gatekeeperNamespace); err != nil {
 		return nil, err
+	}
+	// Gatekeeper's status objects are owned by its own Pod, which it
+	// looks up by POD_NAME: a Pod object of that name (never scheduled:
+	// the local control plane has no nodes) stands in for it.
+	_, err = env.kube.CoreV1().Pods(gatekeeperNamespace).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: gatekeeperPod, Namespace: gatekeeperNamespace},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "manager", Image: "openpolicyagent/gatekeeper:v3.23.1"}}},
+	}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating Gatekeeper's Pod object: %w", err)
 	}
 	certDir := filepath.Join(env.workDir, "gatekeeper-certs")
 	if err := os.Mkdir(certDir, 0o700); err != nil {
@@ -345,6 +358,7 @@ func startGatekeeper(ctx context.Context, env *peerEnv) (_ *peerRun, err error) 
 	}
 	args := []string{
 		"--operation=webhook",
+		"--operation=generate", // the constraint kinds' CRDs, which the audit pod creates in a real install
 		"--port=" + strconv.Itoa(ports[0]),
 		"--host=127.0.0.1",
 		"--cert-dir=" + certDir,
@@ -356,7 +370,7 @@ func startGatekeeper(ctx context.Context, env *peerEnv) (_ *peerRun, err error) 
 		"--log-level=ERROR",
 	}
 	environ := append(os.Environ(), "KUBECONFIG="+env.cluster.KubeconfigPath(),
-		"POD_NAMESPACE="+gatekeeperNamespace, "POD_NAME=gatekeeper-bench")
+		"POD_NAMESPACE="+gatekeeperNamespace, "POD_NAME="+gatekeeperPod)
 	out := &tailBuffer{max: 32 << 10}
 	p, err := proc.Start(env.gatekeeper, args, environ, out)
 	if err != nil {
@@ -385,7 +399,9 @@ func startGatekeeper(ctx context.Context, env *peerEnv) (_ *peerRun, err error) 
 	if err := pollUntil(ctx, p, "Gatekeeper to create the constraint kinds", func() error {
 		return kubectl(ctx, env, "apply", "-f", constraints)
 	}); err != nil {
-		return nil, err
+		crds, stderr, _ := env.cluster.Kubectl(context.WithoutCancel(ctx), "get", "crd", "-l", "gatekeeper.sh/constraint=yes",
+			"-o", `jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Established")].status}{"\n"}{end}`)
+		return nil, fmt.Errorf("%w\nconstraint CRDs (name, established):\n%s%s", err, indent(crds), stderr)
 	}
 	health := "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/readyz"
 	if err := pollUntil(ctx, p, "Gatekeeper to be ready ("+health+")", func() error {
