@@ -69,14 +69,22 @@ type engineSummary struct {
 	// PeakRSSBytes is the engine's largest VmHWM over the phases (each
 	// phase resets it), i.e. its peak resident memory under load.
 	PeakRSSBytes int64 `json:"peakRSSBytes,omitempty"`
+	// OtherCores is the median over the phases of the CPU every other
+	// process on the machine used meanwhile: load that competed with
+	// this engine's figures and not, or not as much, with others'.
+	OtherCores float64 `json:"otherCores"`
 }
 
 // summarise fills Summary from Phases.
 func (e *engineResult) summarise() {
 	s := engineSummary{}
 	p50s, p99s := map[int][]float64{}, map[int][]float64{}
+	var other []float64
 	for _, ph := range e.Phases {
 		s.PeakRSSBytes = max(s.PeakRSSBytes, ph.ServerHWMBytes)
+		if c, ok := ph.CPUCores["other"]; ok {
+			other = append(other, c)
+		}
 		switch ph.Target {
 		case "direct":
 			p50s[ph.Concurrency] = append(p50s[ph.Concurrency], ph.LatencyMs.P50)
@@ -104,6 +112,7 @@ func (e *engineResult) summarise() {
 			}
 		}
 	}
+	s.OtherCores = median(other)
 	if len(p50s) > 0 {
 		s.DirectLatencyMs = map[string]latencyMs{}
 		for c := range p50s {
@@ -217,11 +226,11 @@ func (r *peerResults) print(w io.Writer) {
 			none = median(e.Summary.PodsPerSecond)
 		}
 	}
-	p("| engine | checks | AdmissionReviews/s direct, c=16 | Pod creates/s through the API server, c=16 | engine CPU per created Pod | API server CPU per Pod | engine peak RSS |\n")
-	p("|---|---|---|---|---|---|---|\n")
+	p("| engine | checks | AdmissionReviews/s direct, c=16 | Pod creates/s through the API server, c=16 | engine CPU per created Pod | API server CPU per Pod | engine peak RSS | rest of the machine |\n")
+	p("|---|---|---|---|---|---|---|---|\n")
 	for _, e := range r.Engines {
 		if e.Skipped != "" {
-			p("| %s | not measured (see below) | | | | | |\n", e.Name)
+			p("| %s | not measured (see below) | | | | | | |\n", e.Name)
 			continue
 		}
 		s := e.Summary
@@ -233,15 +242,16 @@ func (r *peerResults) print(w io.Writer) {
 		if e.Policies > 0 {
 			checks = strconv.Itoa(e.Policies)
 		}
-		p("| %s | %s | %s | %s | %s | %s | %s |\n", e.Name, checks, dash(joinFloats(s.DirectPerSecond, "%.0f")), dash(pods),
-			dash(joinFloats(s.EngineCPUMsPerPod, "%.2f ms")), dash(joinFloats(s.APIServerCPUMsPerPod, "%.2f ms")), dash(mib(s.PeakRSSBytes)))
+		p("| %s | %s | %s | %s | %s | %s | %s | %.2f cores |\n", e.Name, checks, dash(joinFloats(s.DirectPerSecond, "%.0f")), dash(pods),
+			dash(joinFloats(s.EngineCPUMsPerPod, "%.2f ms")), dash(joinFloats(s.APIServerCPUMsPerPod, "%.2f ms")), dash(mib(s.PeakRSSBytes)), s.OtherCores)
 	}
 	for _, q := range r.Ratios {
-		p("| *%s ÷ %s* | | %s | %s | %s | %s | %s |\n", engineShort(q.Tollgate), engineShort(q.Peer),
+		p("| *%s ÷ %s* | | %s | %s | %s | %s | %s | |\n", engineShort(q.Tollgate), engineShort(q.Peer),
 			times(q.DirectPerSecond), times(q.PodsPerSecond), times(q.EngineCPUMsPerPod), times(q.APIServerCPUMsPerPod), times(q.PeakRSS))
 	}
 	p("\nValues separated by / are the repetitions; ratios and percentages use their medians. For /s a ratio above 1\n")
-	p("favours Tollgate, for CPU and memory one below 1 does.\n\n")
+	p("favours Tollgate, for CPU and memory one below 1 does. Rest of the machine: CPU used meanwhile by every process\n")
+	p("outside the benchmark (median over the engine's phases), which competed for the same %d CPUs.\n\n", r.CPUs)
 
 	p("Direct AdmissionReviews, latency p50 / p99 (median over repetitions)\n\n")
 	p("| engine |")
