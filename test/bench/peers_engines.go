@@ -60,7 +60,8 @@ func startTollgate(ctx context.Context, env *peerEnv, pssOnly bool) (_ *peerRun,
 	if err != nil {
 		return nil, err
 	}
-	var args []string
+	// -serve-arg flags go to both Tollgate rows, e.g. to try a setting.
+	args := slices.Clone(env.opts.serveArgs)
 	policies := len(ids)
 	if pssOnly {
 		cfg, n := pssOnlyConfig(ids)
