@@ -17,6 +17,8 @@
 #                testdata/fuzz/<Target>/: commit it with the fix, as a regression test
 #   make lint    gofmt, go vet, golangci-lint (installed into bin/ on first use)
 #   make bench   engine benchmarks and the admission load test (latency, req/s, RSS)
+#   make bench-peers  Tollgate, Kyverno and Gatekeeper side by side on the same
+#                API server, load and Pod (docs/performance.md); not part of test
 
 GO              ?= go
 BIN             := $(CURDIR)/bin
@@ -50,7 +52,7 @@ FUZZTIME_SHORT  ?= 4s
 BENCH_DURATION  ?= 10s
 BENCH_ARGS      ?=
 
-.PHONY: all demo dev tools debs helm chart image-binary build test unit policy-test fuzz fuzz-short lint bench testdata generate clean FORCE
+.PHONY: all demo dev tools debs helm chart image-binary build test unit policy-test fuzz fuzz-short lint bench bench-peers peers testdata generate clean FORCE
 
 all: build test
 
@@ -145,6 +147,27 @@ lint: $(GOLANGCI_LINT)
 bench: build tools debs
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -cpu 1 ./policies/... ./webhook/ ./finops/...
 	$(GO) run ./test/bench -duration $(BENCH_DURATION) -out $(BIN)/bench.json $(BENCH_ARGS)
+
+# The peer engines the comparison measures, built from the Go module proxy by
+# the separate tools module in test/tools/peers (Gatekeeper's manager and
+# Kyverno's admission controller, at the versions its go.mod pins; slow the
+# first time, cached after).
+PEERS_BIN       := $(BIN)/peers
+PEERS_REPEAT    ?= 3
+peers: $(PEERS_BIN)/kyverno $(PEERS_BIN)/gatekeeper
+
+$(PEERS_BIN)/kyverno: test/tools/peers/go.mod test/tools/peers/go.sum
+	cd test/tools/peers && $(GO) build -trimpath -ldflags='-s -w' -o $@ github.com/kyverno/kyverno/cmd/kyverno
+
+$(PEERS_BIN)/gatekeeper: test/tools/peers/go.mod test/tools/peers/go.sum
+	cd test/tools/peers && $(GO) build -trimpath -ldflags='-s -w' -o $@ github.com/open-policy-agent/gatekeeper/v3
+
+# Tollgate, Kyverno and Gatekeeper side by side: each engine with its Pod
+# Security Standards checks (test/bench/peers), the same local API server,
+# load and compliant Pod, the c=16 phases PEERS_REPEAT times. Prints the table
+# and the ratios, and writes bin/bench-peers.json.
+bench-peers: build tools peers
+	$(GO) run ./test/bench -peers -repeat $(PEERS_REPEAT) -duration $(BENCH_DURATION) -out $(BIN)/bench-peers.json $(BENCH_ARGS)
 
 # Regenerate deepcopy functions and the CRDs from policies/api, copy
 # Gatekeeper's ConstraintTemplate CRD from the constraint framework module

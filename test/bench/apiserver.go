@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -16,6 +17,8 @@ import (
 type podCreator struct {
 	kube kubernetes.Interface
 	ns   string
+	// pod makes the pod; nil means compliantPod.
+	pod func(ns, name string) *corev1.Pod
 }
 
 // do is a request.
@@ -23,7 +26,11 @@ func (p *podCreator) do(ctx context.Context, seq uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	name := string(appendSeq([]byte("bench-api-"), seq))
-	_, err := p.kube.CoreV1().Pods(p.ns).Create(ctx, compliantPod(p.ns, name), metav1.CreateOptions{})
+	newPod := p.pod
+	if newPod == nil {
+		newPod = compliantPod
+	}
+	_, err := p.kube.CoreV1().Pods(p.ns).Create(ctx, newPod(p.ns, name), metav1.CreateOptions{})
 	return err
 }
 

@@ -10,6 +10,12 @@
 //     kube-apiserver with client-go, at a fixed rate and closed loop, first
 //     with no webhook configuration registered and then with Tollgate's.
 //
+// With -peers it instead compares Tollgate with Kyverno and Gatekeeper,
+// each with Pod Security Standards checks in its own format
+// (test/bench/peers), one after another against the same API server, load
+// and Pod, and prints them side by side with the ratios (make bench-peers;
+// docs/performance.md).
+//
 // Each phase reports throughput, latency percentiles, errors, the server's
 // memory and the CPU used by every process involved. Timings are reported,
 // never asserted: the exit status is non-zero only when the setup fails or

@@ -222,38 +222,51 @@ func reviewTemplates(ctx context.Context, kube kubernetes.Interface, ns string) 
 		{pod, corev1.SchemeGroupVersion.WithKind("Pod"), "pods"},
 		{dep, appsv1.SchemeGroupVersion.WithKind("Deployment"), "deployments"},
 	} {
-		name := "bench-" + o.resource + "-" + seqMarker
-		o.obj.SetName(name)
-		o.obj.SetUID(types.UID(objectUIDPrefix + seqMarker))
-		raw, err := json.Marshal(o.obj)
+		t, err := reviewTemplate(o.obj, o.kind, o.resource, ns)
 		if err != nil {
-			return nil, fmt.Errorf("encoding the %s: %w", o.kind.Kind, err)
+			return nil, err
 		}
-		gvk := metav1.GroupVersionKind{Group: o.kind.Group, Version: o.kind.Version, Kind: o.kind.Kind}
-		gvr := metav1.GroupVersionResource{Group: o.kind.Group, Version: o.kind.Version, Resource: o.resource}
-		review := admissionv1.AdmissionReview{
-			TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-			Request: &admissionv1.AdmissionRequest{
-				UID:  types.UID(requestUIDPrefix + seqMarker),
-				Kind: gvk, Resource: gvr, RequestKind: &gvk, RequestResource: &gvr,
-				Name: name, Namespace: ns, Operation: admissionv1.Create,
-				UserInfo: authenticationv1.UserInfo{
-					Username: "system:serviceaccount:ci:deployer",
-					UID:      "5d0c1d1e-7d0a-4b8e-9a53-3a1f0c5b2f10",
-					Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"},
-				},
-				Object:  runtime.RawExtension{Raw: raw},
-				DryRun:  ptr(false),
-				Options: runtime.RawExtension{Raw: []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1","fieldManager":"kubectl-client-side-apply","fieldValidation":"Strict"}`)},
-			},
-		}
-		body, err := json.Marshal(review)
-		if err != nil {
-			return nil, fmt.Errorf("encoding the %s review: %w", o.kind.Kind, err)
-		}
-		out = append(out, newBodyTemplate(body))
+		out = append(out, t)
 	}
 	return out, nil
+}
+
+// reviewTemplate is the body template of a CREATE AdmissionReview of obj,
+// renamed and given a UID that carry the request's sequence number.
+func reviewTemplate(obj interface {
+	metav1.Object
+	runtime.Object
+}, kind schema.GroupVersionKind, resource, ns string) (bodyTemplate, error) {
+	name := "bench-" + resource + "-" + seqMarker
+	obj.SetName(name)
+	obj.SetUID(types.UID(objectUIDPrefix + seqMarker))
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return bodyTemplate{}, fmt.Errorf("encoding the %s: %w", kind.Kind, err)
+	}
+	gvk := metav1.GroupVersionKind{Group: kind.Group, Version: kind.Version, Kind: kind.Kind}
+	gvr := metav1.GroupVersionResource{Group: kind.Group, Version: kind.Version, Resource: resource}
+	review := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID:  types.UID(requestUIDPrefix + seqMarker),
+			Kind: gvk, Resource: gvr, RequestKind: &gvk, RequestResource: &gvr,
+			Name: name, Namespace: ns, Operation: admissionv1.Create,
+			UserInfo: authenticationv1.UserInfo{
+				Username: "system:serviceaccount:ci:deployer",
+				UID:      "5d0c1d1e-7d0a-4b8e-9a53-3a1f0c5b2f10",
+				Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"},
+			},
+			Object:  runtime.RawExtension{Raw: raw},
+			DryRun:  ptr(false),
+			Options: runtime.RawExtension{Raw: []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1","fieldManager":"kubectl-client-side-apply","fieldValidation":"Strict"}`)},
+		},
+	}
+	body, err := json.Marshal(review)
+	if err != nil {
+		return bodyTemplate{}, fmt.Errorf("encoding the %s review: %w", kind.Kind, err)
+	}
+	return newBodyTemplate(body), nil
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -24,6 +24,14 @@ type options struct {
 	serveArgs []string
 	// flood runs the memory flood instead of the load phases.
 	flood bool
+	// peers runs the comparison with Kyverno and Gatekeeper instead.
+	peers bool
+	// repeat is how many times the peers comparison runs its c=16 phases.
+	repeat int
+	// peersBin holds the kyverno and gatekeeper binaries.
+	peersBin string
+	// engines are the engines the peers comparison runs, in run order.
+	engines []string
 }
 
 // validate names the flag that cannot work.
@@ -37,6 +45,12 @@ func (o options) validate() error {
 		return fmt.Errorf("-rate %g: want requests per second above 0", o.rate)
 	case o.apiRate <= 0:
 		return fmt.Errorf("-api-rate %g: want pods per second above 0", o.apiRate)
+	case o.repeat < 1 || o.repeat > 20:
+		return fmt.Errorf("-repeat %d: want 1 to 20 repetitions", o.repeat)
+	case o.peers && o.flood:
+		return errors.New("-peers and -flood: choose one")
+	case o.peers && o.peersBin == "":
+		return errors.New("-peers-bin: want the directory holding the kyverno and gatekeeper binaries")
 	}
 	return nil
 }
@@ -59,6 +73,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&opts.apiRate, "api-rate", 200, "arrival rate of the fixed-rate API server phases, pods per second")
 	fs.StringVar(&opts.profileDir, "profile", "", "write a CPU profile of tollgate serve for each phase into this directory (go tool pprof bin/tollgate FILE)")
 	fs.BoolVar(&opts.flood, "flood", false, "instead of the load phases, flood /validate with 200 concurrent 3 MiB reviews and report the server's peak memory, unbounded, with the default in-flight bounds, and with a client CA required")
+	fs.BoolVar(&opts.peers, "peers", false, "instead of the load phases, compare Tollgate with Kyverno and Gatekeeper, each with its PSS checks (test/bench/peers), side by side (make bench-peers)")
+	fs.IntVar(&opts.repeat, "repeat", 1, "with -peers, run each c=16 phase this many times and show each")
+	fs.StringVar(&opts.peersBin, "peers-bin", "bin/peers", "with -peers, the directory holding the kyverno and gatekeeper binaries; a relative path is taken from the repository root")
+	opts.engines = allEngines
+	fs.Func("engines", "with -peers, a comma-separated subset of "+strings.Join(allEngines, ",")+" to run (default all)", func(v string) error {
+		e, err := parseEngines(v)
+		if err != nil {
+			return err
+		}
+		opts.engines = e
+		return nil
+	})
 	fs.Func("serve-arg", "an extra flag for tollgate serve, e.g. -serve-arg=--gc-percent=200 (repeatable)", func(v string) error {
 		if !strings.HasPrefix(v, "--") {
 			return fmt.Errorf("%q: want a flag of tollgate serve, starting with --", v)
@@ -82,6 +108,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if opts.peers {
+		return runPeers(ctx, opts, log, stdout, stderr)
+	}
 	if opts.flood {
 		if err := flood(ctx, opts, log, stdout); err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
@@ -109,6 +138,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 130
 	case err != nil:
 		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	case res.errors() > 0:
+		fmt.Fprintf(stderr, "bench: %d requests failed\n", res.errors())
+		return 1
+	}
+	return 0
+}
+
+// runPeers runs the peers comparison and prints it; it returns the exit
+// status as run does, 1 also when an engine could not be measured.
+func runPeers(ctx context.Context, opts options, log *slog.Logger, stdout, stderr io.Writer) int {
+	res, err := peersBenchmark(ctx, opts, log)
+	res.compare()
+	if len(res.Engines) > 0 {
+		res.print(stdout)
+		if opts.out != "" {
+			if werr := res.writeJSON(opts.out); werr != nil {
+				fmt.Fprintf(stderr, "bench: %v\n", werr)
+				return 1
+			}
+		}
+	}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		fmt.Fprintln(stderr, "bench: interrupted")
+		return 130
+	case err != nil:
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	case len(res.skipped()) > 0:
+		fmt.Fprintf(stderr, "bench: not measured: %s\n", strings.Join(res.skipped(), ", "))
 		return 1
 	case res.errors() > 0:
 		fmt.Fprintf(stderr, "bench: %d requests failed\n", res.errors())

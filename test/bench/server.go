@@ -153,6 +153,11 @@ func httpsClient(certDir string, conns int, dials *atomic.Int64) (*http.Client, 
 	if !roots.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("%s holds no PEM certificate", filepath.Join(certDir, "ca.crt"))
 	}
+	return rootsClient(roots, conns, dials), nil
+}
+
+// rootsClient is httpsClient trusting roots.
+func rootsClient(roots *x509.CertPool, conns int, dials *atomic.Int64) *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Client{
 		Timeout: 30 * time.Second,
@@ -175,7 +180,7 @@ func httpsClient(certDir string, conns int, dials *atomic.Int64) (*http.Client, 
 			TLSHandshakeTimeout: 5 * time.Second,
 			DisableCompression:  true,
 		},
-	}, nil
+	}
 }
 
 // tailBuffer keeps the last max bytes written to it, for error messages.
