@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -46,6 +47,89 @@ type Gate struct {
 	mu       sync.Mutex
 	admitted map[admittedKey]*admittedChange
 	undo     map[*policies.Input]undo
+	// tallies keep, per Budget, the sum of the admitted changes it counts,
+	// updated as the account changes: a check costs the number of Budgets,
+	// not the number of changes admitted since their scans.
+	tallies map[tallyKey]*tally
+	// forgotUntil is the scan time the account was last trimmed to.
+	forgotUntil time.Time
+}
+
+// tallyKey names a Budget across its lifetime: a Budget deleted and made
+// again under its name is another.
+type tallyKey struct {
+	namespace, name string
+	uid             types.UID
+}
+
+func tallyKeyOf(b *v1alpha1.Budget) tallyKey { return tallyKey{b.Namespace, b.Name, b.UID} }
+
+// tally is what one Budget counts of the account: the changes in its
+// scope admitted after since, each with what it adds.
+type tally struct {
+	since      time.Time
+	generation int64
+	scopeKey   string
+	scope      Scope
+	sum        float64
+	parts      map[admittedKey]float64
+}
+
+// counts reports whether the tally counts an admitted change, and what it
+// adds.
+func (t *tally) counts(a *admittedChange) (float64, bool) {
+	if a == nil || !a.at.After(t.since) || !t.scope.Covers(a.namespace, a.nsLabels, a.labels) {
+		return 0, false
+	}
+	return max(a.latest-a.base, 0), true
+}
+
+// setLocked records the account's entry for key (nil removes it) and
+// keeps every tally in step. The caller holds g.mu.
+func (g *Gate) setLocked(key admittedKey, a *admittedChange) {
+	if a == nil {
+		delete(g.admitted, key)
+	} else {
+		g.admitted[key] = a
+	}
+	for _, t := range g.tallies {
+		if p, ok := t.parts[key]; ok {
+			t.sum -= p
+			delete(t.parts, key)
+		}
+		if p, ok := t.counts(a); ok {
+			t.sum += p
+			t.parts[key] = p
+		}
+	}
+}
+
+// tallyLocked returns the tally of a Budget, building it from the account
+// when the Budget is new to the gate or its scope or last scan changed.
+func (g *Gate) tallyLocked(b *v1alpha1.Budget, scope Scope) *tally {
+	since := b.CreationTimestamp.Time
+	if b.Status.LastScanTime != nil {
+		since = b.Status.LastScanTime.Time
+	}
+	scopeKey := scope.Namespace + "\x00"
+	if scope.Selector != nil {
+		scopeKey += scope.Selector.String()
+	}
+	if t, ok := g.tallies[tallyKeyOf(b)]; ok && t.since.Equal(since) && t.generation == b.Generation && t.scopeKey == scopeKey {
+		return t
+	}
+	t := &tally{since: since, generation: b.Generation, scopeKey: scopeKey, scope: scope, parts: map[admittedKey]float64{}}
+	for k, a := range g.admitted {
+		if p, ok := t.counts(a); ok {
+			t.sum += p
+			t.parts[k] = p
+		}
+	}
+	if g.tallies == nil {
+		g.tallies = map[tallyKey]*tally{}
+	}
+	g.tallies[tallyKeyOf(b)] = t
+	return t
 }
 
 // undo is what Settle restores when a counted change is denied after all.
@@ -118,14 +202,8 @@ func (g *Gate) Settle(_ context.Context, in *policies.Input, allowed bool) {
 	if allowed {
 		return
 	}
-	if u.prev == nil {
-		if g.admitted[u.key] == u.made {
-			delete(g.admitted, u.key)
-		}
-		return
-	}
 	if g.admitted[u.key] == u.made {
-		g.admitted[u.key] = u.prev
+		g.setLocked(u.key, u.prev)
 	}
 }
 
@@ -259,6 +337,7 @@ func (g *Gate) check(ctx context.Context, in *policies.Input, change finops.Chan
 		return nil, fmt.Errorf("reading Budgets: %w", err)
 	}
 	g.forgetScanned(&list)
+	g.keepTallies(&list)
 	var nsLabels map[string]string
 	if meta, ok := in.Namespace["metadata"].(map[string]any); ok {
 		nsLabels = stringMap(meta["labels"])
@@ -284,7 +363,7 @@ func (g *Gate) check(ctx context.Context, in *policies.Input, change finops.Chan
 			continue
 		}
 		forecast, _ := strconv.ParseFloat(b.Status.Forecast, 64)
-		forecast += g.admittedSince(b, scope, key, in.Operation == "CREATE", change.Old.Monthly.Total)
+		forecast += g.admittedSince(g.tallyLocked(b, scope), key, in.Operation == "CREATE", change.Old.Monthly.Total)
 		if forecast+added <= amount {
 			continue
 		}
@@ -308,30 +387,35 @@ func (g *Gate) check(ctx context.Context, in *policies.Input, change finops.Chan
 }
 
 // admittedSince is what the gate admitted, in the Budget's scope, after
-// its last scan (or its creation) and not yet in its forecast. The object being changed
-// counts what its earlier admitted changes added to the cost it has now
-// (old): a retried request is not counted twice, and a CREATE replaces
-// what was admitted for the same name before.
-func (g *Gate) admittedSince(b *v1alpha1.Budget, scope Scope, key admittedKey, create bool, old float64) float64 {
-	// Before its first scan a Budget counts from its creation, as its
-	// ledger does.
-	since := b.CreationTimestamp.Time
-	if b.Status.LastScanTime != nil {
-		since = b.Status.LastScanTime.Time
-	}
-	var sum float64
-	for k, a := range g.admitted {
-		if !a.at.After(since) || !scope.Covers(a.namespace, a.nsLabels, a.labels) {
-			continue
-		}
-		switch {
-		case k != key:
-			sum += max(a.latest-a.base, 0)
-		case !create:
-			sum += max(old-a.base, 0)
+// its last scan (or its creation) and not yet in its forecast: its tally.
+// The object being changed counts what its earlier admitted changes added
+// to the cost it has now (old): a retried request is not counted twice,
+// and a CREATE replaces what was admitted for the same name before.
+func (g *Gate) admittedSince(t *tally, key admittedKey, create bool, old float64) float64 {
+	sum := t.sum
+	if p, ok := t.parts[key]; ok {
+		sum -= p
+		if !create {
+			sum += max(old-g.admitted[key].base, 0)
 		}
 	}
-	return sum
+	return max(sum, 0)
+}
+
+// keepTallies drops the tallies of Budgets that no longer exist.
+func (g *Gate) keepTallies(list *v1alpha1.BudgetList) {
+	if len(g.tallies) == 0 {
+		return
+	}
+	live := make(map[tallyKey]bool, len(list.Items))
+	for i := range list.Items {
+		live[tallyKeyOf(&list.Items[i])] = true
+	}
+	for k := range g.tallies {
+		if !live[k] {
+			delete(g.tallies, k)
+		}
+	}
 }
 
 // reserveLocked counts a change being admitted, remembering what it
@@ -356,7 +440,7 @@ func (g *Gate) reserveLocked(in *policies.Input, change finops.Change) {
 	if meta, ok := in.Namespace["metadata"].(map[string]any); ok {
 		a.nsLabels = stringMap(meta["labels"])
 	}
-	g.admitted[key] = a
+	g.setLocked(key, a)
 	if len(g.undo) >= maxAdmitted {
 		clear(g.undo) // reviews that never settled (a panic contained between check and verdict)
 	}
@@ -376,7 +460,7 @@ func (g *Gate) pruneLocked() {
 	cut := times[len(times)/10]
 	for k, a := range g.admitted {
 		if !a.at.After(cut) {
-			delete(g.admitted, k)
+			g.setLocked(k, nil)
 		}
 	}
 }
@@ -394,9 +478,13 @@ func (g *Gate) forgetScanned(list *v1alpha1.BudgetList) {
 			oldest = st.Time
 		}
 	}
+	if oldest.IsZero() || !oldest.After(g.forgotUntil) {
+		return // nothing scanned since the last trim
+	}
+	g.forgotUntil = oldest
 	for k, a := range g.admitted {
 		if !a.at.After(oldest) {
-			delete(g.admitted, k)
+			g.setLocked(k, nil)
 		}
 	}
 }

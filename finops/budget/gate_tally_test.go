@@ -1,0 +1,157 @@
+package budget
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/tollgate-dev/tollgate/finops"
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+)
+
+// bruteAdmittedSince is the account summed entry by entry, as the gate
+// did before it kept tallies: the reference the tallies must equal.
+func bruteAdmittedSince(g *Gate, b *v1alpha1.Budget, scope Scope, key admittedKey, create bool, old float64) float64 {
+	since := b.CreationTimestamp.Time
+	if b.Status.LastScanTime != nil {
+		since = b.Status.LastScanTime.Time
+	}
+	var sum float64
+	for k, a := range g.admitted {
+		if !a.at.After(since) || !scope.Covers(a.namespace, a.nsLabels, a.labels) {
+			continue
+		}
+		switch {
+		case k != key:
+			sum += max(a.latest-a.base, 0)
+		case !create:
+			sum += max(old-a.base, 0)
+		}
+	}
+	return sum
+}
+
+// TestTalliesEqualTheAccount drives the gate's account through random
+// reservations, settlements, scans, scope changes and Budgets coming and
+// going, and checks after every step that each Budget's tally gives what
+// summing the whole account gives.
+func TestTalliesEqualTheAccount(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	g := &Gate{Now: func() time.Time { return clock }}
+	budgets := []*v1alpha1.Budget{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "ns", UID: "u1", CreationTimestamp: metav1.Time{Time: clock}},
+			Spec: v1alpha1.BudgetSpec{Scope: v1alpha1.BudgetScope{}}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "finops", Name: "team", UID: "u2", CreationTimestamp: metav1.Time{Time: clock}},
+			Spec: v1alpha1.BudgetSpec{Scope: v1alpha1.BudgetScope{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}}}},
+	}
+	namespaces := []string{"shop", "lab"}
+	teams := []string{"a", "b"}
+	var pending []*policies.Input
+	for step := range 3000 {
+		clock = clock.Add(time.Duration(rng.IntN(3)) * time.Second)
+		switch r := rng.IntN(100); {
+		case r < 55: // a change is reserved
+			ns := namespaces[rng.IntN(len(namespaces))]
+			name := fmt.Sprintf("p%d", rng.IntN(40))
+			op := "CREATE"
+			if rng.IntN(3) == 0 {
+				op = "UPDATE"
+			}
+			in := &policies.Input{Operation: op, Kind: policies.GroupVersionKind{Version: "v1", Kind: "Pod"},
+				Object: map[string]any{"metadata": map[string]any{"name": name, "namespace": ns,
+					"labels": map[string]any{"team": teams[rng.IntN(len(teams))]}}},
+				Namespace: map[string]any{"metadata": map[string]any{"labels": map[string]any{"team": teams[rng.IntN(len(teams))]}}}}
+			var change finops.Change
+			change.Old.Monthly.Total = float64(rng.IntN(5)) * 1.37
+			change.New.Monthly.Total = float64(rng.IntN(9)) * 2.11
+			g.mu.Lock()
+			g.reserveLocked(in, change)
+			g.mu.Unlock()
+			pending = append(pending, in)
+		case r < 80 && len(pending) > 0: // a review settles
+			i := rng.IntN(len(pending))
+			g.Settle(t.Context(), pending[i], rng.IntN(4) != 0)
+			pending = append(pending[:i], pending[i+1:]...)
+		case r < 90: // a Budget is scanned
+			b := budgets[rng.IntN(len(budgets))]
+			b.Status.LastScanTime = &metav1.Time{Time: clock.Add(-time.Duration(rng.IntN(5)) * time.Second)}
+		case r < 95: // a Budget's scope changes
+			b := budgets[1]
+			b.Generation++
+			b.Spec.Scope.Selector.MatchLabels["team"] = teams[rng.IntN(len(teams))]
+		default: // a Budget is deleted and made again under its name
+			b := budgets[rng.IntN(len(budgets))]
+			b.UID = types.UID(fmt.Sprintf("u%d", step))
+			b.CreationTimestamp = metav1.Time{Time: clock}
+			b.Status.LastScanTime = nil
+		}
+		list := &v1alpha1.BudgetList{}
+		for _, b := range budgets {
+			list.Items = append(list.Items, *b)
+		}
+		g.mu.Lock()
+		g.forgetScanned(list)
+		g.keepTallies(list)
+		for i := range list.Items {
+			b := &list.Items[i]
+			scope, err := ScopeOf(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := admittedKey{"", "Pod", namespaces[rng.IntN(2)], fmt.Sprintf("p%d", rng.IntN(40))}
+			create := rng.IntN(2) == 0
+			old := float64(rng.IntN(5))
+			got := g.admittedSince(g.tallyLocked(b, scope), key, create, old)
+			want := bruteAdmittedSince(g, b, scope, key, create, old)
+			if math.Abs(got-want) > 1e-6 {
+				g.mu.Unlock()
+				t.Fatalf("step %d, Budget %s/%s: the tally gives %.6f, the account %.6f", step, b.Namespace, b.Name, got, want)
+			}
+		}
+		g.mu.Unlock()
+	}
+}
+
+// BenchmarkCheckAfterManyAdmissions: one Budget's check with 50,000
+// changes admitted since its scan, the account a burst of creates leaves.
+func BenchmarkCheckAfterManyAdmissions(b *testing.B) {
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	g := &Gate{Now: func() time.Time { clock = clock.Add(time.Millisecond); return clock }}
+	bud := &v1alpha1.Budget{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "ns", UID: "u1", CreationTimestamp: metav1.Time{Time: clock}}}
+	scope, err := ScopeOf(bud)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 50000 {
+		in := &policies.Input{Operation: "CREATE", Kind: policies.GroupVersionKind{Version: "v1", Kind: "Pod"},
+			Object: map[string]any{"metadata": map[string]any{"name": fmt.Sprintf("p%d", i), "namespace": "shop"}}}
+		var change finops.Change
+		change.New.Monthly.Total = 1
+		g.mu.Lock()
+		g.reserveLocked(in, change)
+		g.mu.Unlock()
+		g.Settle(b.Context(), in, true)
+	}
+	key := admittedKey{"", "Pod", "shop", "new"}
+	b.Run("tally", func(b *testing.B) {
+		for b.Loop() {
+			g.mu.Lock()
+			_ = g.admittedSince(g.tallyLocked(bud, scope), key, true, 0)
+			g.mu.Unlock()
+		}
+	})
+	b.Run("summed", func(b *testing.B) { // what each check cost before tallies
+		for b.Loop() {
+			g.mu.Lock()
+			_ = bruteAdmittedSince(g, bud, scope, key, true, 0)
+			g.mu.Unlock()
+		}
+	})
+}
