@@ -161,6 +161,9 @@ type Options struct {
 	// (zero: the webhook package's defaults; negative: unbounded).
 	MaxInFlight      int
 	MaxInFlightBytes int64
+	// VerdictCache is the byte budget of each policy engine's verdict
+	// cache; 0 turns it off.
+	VerdictCache int64
 	// RateLimit and RateBurst, when RateLimit is above 0, are a token
 	// bucket per admission endpoint (requests a second, burst).
 	RateLimit float64
@@ -346,6 +349,7 @@ func Run(ctx context.Context, opts Options) error {
 	leader := lead.isLeader
 
 	state := &review.Holder{}
+	reg.MustRegister(newVerdictCacheCollector(state))
 	requestTimeout := time.Duration(min(opts.MutateTimeout, opts.ValidateTimeout))*time.Second - 500*time.Millisecond
 	if opts.PolicyTimeout <= 0 || opts.PolicyTimeout > requestTimeout {
 		opts.PolicyTimeout = requestTimeout // a policy's deadline sits inside the webhook's
@@ -398,7 +402,7 @@ func Run(ctx context.Context, opts Options) error {
 	ld, err := loader.New(loader.Options{
 		Client: mgr.GetClient(), Cache: mgr.GetCache(),
 		Base: opts.Modules, BaseData: opts.Data, FileConfig: opts.Config, ConfigName: opts.ConfigName,
-		PolicyTimeout: opts.PolicyTimeout, State: state, WriteStatus: leader,
+		PolicyTimeout: opts.PolicyTimeout, VerdictCache: opts.VerdictCache, State: state, WriteStatus: leader,
 		Secrets: mgr.GetAPIReader(),
 		Formats: []loader.Format{gk, loader.NewVAPFormat(loader.VAPOptions{Mapper: mgr.GetRESTMapper(), Logger: logger})},
 		Events:  eventRecorder{mgr.GetEventRecorder("tollgate")},

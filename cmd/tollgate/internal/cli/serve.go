@@ -55,6 +55,7 @@ type serveFlags struct {
 	metricsAuth                    string
 	maxInFlight                    int
 	maxInFlightBytes               string
+	verdictCache                   string
 	decisionLogKeyFile             string
 	rateLimit                      float64
 	rateBurst                      int
@@ -135,6 +136,7 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.StringArrayVar(&f.clientNames, "client-name", nil, "allowed common name or DNS name of the API server's client certificate; repeatable, required with --client-ca-file")
 	fl.StringVar(&f.metricsAuth, "metrics-auth", serve.MetricsAuthKubernetes, "protection of /metrics: kubernetes (bearer token checked with TokenReview, get /metrics allowed by SubjectAccessReview) or none")
 	fl.IntVar(&f.maxInFlight, "max-in-flight", webhook.DefaultMaxInFlight, "admission requests each endpoint answers at once; beyond it a fast 429 (negative: unbounded)")
+	fl.StringVar(&f.verdictCache, "verdict-cache", "32Mi", "memory for cached verdicts of policies on the input values they read (an object judged before, such as a Pod from a judged template, is not evaluated again); emptied whenever policies or config change; 0 turns it off")
 	fl.StringVar(&f.maxInFlightBytes, "max-in-flight-bytes", "32Mi", "request bytes each endpoint holds at once; beyond it a fast 429 (at least 7Mi, the largest request; 0 for unbounded)")
 	fl.Float64Var(&f.rateLimit, "rate-limit", 0, "admission requests a second each endpoint accepts on average (token bucket; beyond it a fast 429); 0: no limit")
 	fl.IntVar(&f.rateBurst, "rate-burst", 0, "requests above --rate-limit accepted at once (default twice the rate)")
@@ -207,6 +209,10 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 	} else if inFlightBytes < webhook.MaxBodyBytes {
 		return fmt.Errorf("--max-in-flight-bytes %s: below the largest request (7Mi), which could never be answered", f.maxInFlightBytes)
 	}
+	verdictCache, err := resource.ParseQuantity(f.verdictCache)
+	if err != nil || verdictCache.Sign() < 0 {
+		return fmt.Errorf("--verdict-cache %q: want a size such as 32Mi, or 0 to turn the cache off", f.verdictCache)
+	}
 	fo, err := f.finOps()
 	if err != nil {
 		return err
@@ -233,7 +239,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		Images:      imagesig.Options{Timeout: f.imageTimeout, CacheTTL: f.imageCacheTTL, CacheSize: f.imageCacheSize, Insecure: f.insecureRegistries},
 		DecisionLog: dlog, Logger: logger,
 		ClientAuth: clientAuth, MetricsAuth: f.metricsAuth,
-		MaxInFlight: f.maxInFlight, MaxInFlightBytes: inFlightBytes,
+		MaxInFlight: f.maxInFlight, MaxInFlightBytes: inFlightBytes, VerdictCache: verdictCache.Value(),
 		RateLimit: f.rateLimit, RateBurst: f.rateBurst,
 		Ready: func() { logger.Info("ready: admission is served") },
 	})
