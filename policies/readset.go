@@ -999,12 +999,16 @@ func (s *scope) call(e *ast.Expr, ts []*ast.Term) {
 	opRef, _ := ts[0].Value.(ast.Ref)
 	op := opRef.String()
 	if (op == "eq" || op == "assign") && len(ts) == 3 && !e.Negated && len(e.With) == 0 {
+		// The binding count found: the left variable's, else the
+		// right's. A variable not followed compares what it is bound
+		// to, below.
 		l, r := ts[1], ts[2]
-		if v, ok := l.Value.(ast.Var); ok && isSource(r) && s.alias(v) {
-			s.term(r, ctxBind)
-			return
-		}
-		if v, ok := r.Value.(ast.Var); ok && isSource(l) && s.alias(v) {
+		if v, ok := l.Value.(ast.Var); ok && isSource(r) {
+			if s.alias(v) {
+				s.term(r, ctxBind)
+				return
+			}
+		} else if v, ok := r.Value.(ast.Var); ok && isSource(l) && s.alias(v) {
 			s.term(l, ctxBind)
 			return
 		}

@@ -160,6 +160,15 @@ func TestReads(t *testing.T) {
 		body:  `violation contains "x" if { x := input.object.spec; y := x; y.replicas > 1 }`,
 		paths: []string{"input.object.spec.replicas"},
 	}, {
+		name:  "variable copied to one that is compared",
+		body:  `violation contains "x" if { y := input.object.a; x := y; x == "foo" }`,
+		paths: []string{"input.object.a"},
+	}, {
+		name:  "function result copied to one that is compared",
+		body:  `violation contains "x" if { some w in data.lib.t.cs; n := data.lib.t.name(w); not data.lib.t.fields[n] }`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.containers[_].name"},
+	}, {
 		name:  "composite built from input is followed",
 		body:  `violation contains "x" if { s := input.object.spec; v := [s]; v[0].replicas > 1 }`,
 		paths: []string{"input.object.spec.replicas"},
