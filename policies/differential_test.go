@@ -331,8 +331,14 @@ func corpus(t testing.TB, perFixture int) []*policies.Input {
 		// token volume's name, which the container policies' keys
 		// leave out, so it is served their cached verdicts; the third
 		// only in a container's name (and its own, which the naming
-		// policies judge), which their keys keep.
+		// policies judge), which their keys keep; the last two only in
+		// a sysctl's name, which the sysctls policy's key keeps.
 		ns := namespaces[r.IntN(len(namespaces))]
+		sysctl := func(name string) func(spec map[string]any) {
+			return func(spec map[string]any) {
+				child(spec, "securityContext")["sysctls"] = []any{map[string]any{"name": name, "value": "1"}}
+			}
+		}
 		for i, change := range []func(spec map[string]any){
 			func(spec map[string]any) { setTokenVolume(spec, "kube-api-access-a1b2c") },
 			func(spec map[string]any) { setTokenVolume(spec, "kube-api-access-z9y8x") },
@@ -340,6 +346,8 @@ func corpus(t testing.TB, perFixture int) []*policies.Input {
 				setTokenVolume(spec, "kube-api-access-z9y8x")
 				renameContainer(spec, "twin")
 			},
+			sysctl("kernel.shm_rmid_forced"),
+			sysctl("net.core.somaxconn"),
 		} {
 			o := deepCopy(t, obj)
 			change(podSpecOf(o))
