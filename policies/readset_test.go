@@ -169,6 +169,11 @@ func TestReads(t *testing.T) {
 		lib:   helpers,
 		paths: []string{"input.object.spec.containers[_].name"},
 	}, {
+		name:  "argument read in an else branch",
+		body:  `violation contains "x" if { some c in input.object.spec.containers; data.lib.t.level(c) == 2 }`,
+		lib:   "package lib.t\nlevel(c) := 1 if c.privileged else := 2 if c.securityContext.runAsUser == 0 else := 3",
+		paths: []string{"input.object.spec.containers[_].privileged", "input.object.spec.containers[_].securityContext.runAsUser"},
+	}, {
 		name:  "composite built from input is followed",
 		body:  `violation contains "x" if { s := input.object.spec; v := [s]; v[0].replicas > 1 }`,
 		paths: []string{"input.object.spec.replicas"},
