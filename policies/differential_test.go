@@ -532,3 +532,55 @@ func TestCacheServesTokenVolumeTwins(t *testing.T) {
 		t.Errorf("a renamed container missed the cache for %d policies, want at least %d (those naming containers)", m, containerNames)
 	}
 }
+
+// TestPrunedCachedAgreeShapes: policies whose reads the analysis follows
+// through helpers, and ones where following would be unsound (set elements
+// counted, compared, looked up, copied then compared), judged over objects
+// that differ only where such a policy looks at whole values, with and
+// without pruning and the cache: the decisions never differ.
+func TestPrunedCachedAgreeShapes(t *testing.T) {
+	lib := "package lib.t\n" +
+		"ws contains {\"c\": c} if some c in input.object.spec.containers\n" +
+		"cs contains {\"c\": c, \"i\": i} if some i, c in input.object.spec.containers\n" +
+		"sc(w) := x if { x := w.c.securityContext; is_object(x) } else := {}\n" +
+		"name(w) := n if { n := w.c.name; is_string(n) } else := \"\"\n"
+	bodies := []string{
+		`violation contains "many" if count([1 | some w in data.lib.t.ws; w.c.image]) > 1`,
+		`violation contains "same" if { some w in data.lib.t.ws; w.c == {"name": "a", "image": "x"} }`,
+		`violation contains "member" if { k := {"c": {"name": "a", "image": "x"}}; w := data.lib.t.ws[k]; w.c.image }`,
+		`violation contains "counted" if count(data.lib.t.ws) > 1`,
+		`violation contains data.lib.t.name(w) if { some w in data.lib.t.cs; data.lib.t.sc(w).privileged }`,
+		`violation contains "copied" if { y := input.object.spec.containers[0]; x := y; x == {"name": "a", "image": "x"} }`,
+	}
+	files := map[string]string{"lib.rego": lib}
+	for i, b := range bodies {
+		files[fmt.Sprintf("p%d.rego", i)] = fmt.Sprintf("package t.p%d\n%s\n", i, b)
+	}
+	plain := newEngine(t, files, withFullInput)
+	fast := newEngine(t, files, withCache)
+	containers := []string{
+		`[{"name": "a", "image": "x"}, {"name": "b", "image": "x"}]`,
+		`[{"name": "a", "image": "x"}, {"name": "a", "image": "x"}]`,
+		`[{"name": "a", "image": "x"}]`,
+		`[{"name": "a", "image": "x", "ports": [80]}]`,
+		`[{"name": "a", "image": "x", "securityContext": {"privileged": true}}]`,
+		`[{"name": "b", "image": "x", "securityContext": {"privileged": true}}]`,
+		`[{"name": "b", "image": "x", "securityContext": {"privileged": true}, "volumeMounts": [{"name": "kube-api-access-1"}]}]`,
+	}
+	ctx := context.Background()
+	var findings int
+	for pass := range 2 {
+		for _, cs := range containers {
+			obj := decode(t, `{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": `+cs+`}}`)
+			in := policies.ObjectInput(policies.SourceAdmission, obj, nil)
+			want := plain.Evaluate(ctx, in)
+			findings += len(want.Findings)
+			if diff := sameDecision(want, fast.Evaluate(ctx, in)); diff != "" {
+				t.Errorf("pass %d, containers %s: %s", pass+1, cs, diff)
+			}
+		}
+	}
+	if st := fast.CacheStats(); findings < 10 || st.Hits == 0 {
+		t.Errorf("%d findings, cache %+v: the objects do not exercise the policies", findings, st)
+	}
+}
