@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -94,6 +95,62 @@ func child(m map[string]any, key string) map[string]any {
 		m[key] = c
 	}
 	return c
+}
+
+// setTokenVolume gives a pod spec the service-account token volume the API
+// server gives every Pod, named name and mounted in every container, or
+// renames the one it has: a change the library's container policies do not
+// read, which a verdict cached for the spec as it was must serve.
+func setTokenVolume(spec map[string]any, name string) {
+	const prefix = "kube-api-access-"
+	vols, _ := spec["volumes"].([]any)
+	found := false
+	for _, v := range vols {
+		if vm, ok := v.(map[string]any); ok {
+			if n, _ := vm["name"].(string); strings.HasPrefix(n, prefix) {
+				vm["name"], found = name, true
+			}
+		}
+	}
+	if !found {
+		spec["volumes"] = append(vols, map[string]any{"name": name, "projected": map[string]any{
+			"sources": []any{map[string]any{"serviceAccountToken": map[string]any{"path": "token", "expirationSeconds": json.Number("3607")}}},
+		}})
+	}
+	for _, field := range []string{"containers", "initContainers"} {
+		cs, _ := spec[field].([]any)
+		for _, c := range cs {
+			cm, ok := c.(map[string]any)
+			if !ok {
+				continue
+			}
+			mounts, _ := cm["volumeMounts"].([]any)
+			renamed := false
+			for _, m := range mounts {
+				if mm, ok := m.(map[string]any); ok {
+					if n, _ := mm["name"].(string); strings.HasPrefix(n, prefix) {
+						mm["name"], renamed = name, true
+					}
+				}
+			}
+			if !renamed {
+				cm["volumeMounts"] = append(mounts, map[string]any{"name": name, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true})
+			}
+		}
+	}
+}
+
+// renameContainer renames a pod spec's first container: a change the
+// library's container policies read (their messages name the container),
+// which no verdict cached for the spec as it was may serve.
+func renameContainer(spec map[string]any, name string) {
+	cs, _ := spec["containers"].([]any)
+	if len(cs) == 0 {
+		return
+	}
+	if c, ok := cs[0].(map[string]any); ok {
+		c["name"] = name
+	}
 }
 
 // mutations change an object where the library's policies look (and
@@ -194,6 +251,30 @@ var mutations = []func(r *rand.Rand, obj map[string]any){
 			labels["owner"] = "Not Valid!"
 		}
 	},
+	func(r *rand.Rand, obj map[string]any) { // add or rename the token volume
+		if spec := podSpecOf(obj); spec != nil {
+			setTokenVolume(spec, fmt.Sprintf("kube-api-access-%05d", r.IntN(100000)))
+		}
+	},
+	func(r *rand.Rand, obj map[string]any) { // rename a container's volume mounts
+		spec := podSpecOf(obj)
+		cs, _ := spec["containers"].([]any)
+		if len(cs) == 0 {
+			return
+		}
+		c, _ := cs[r.IntN(len(cs))].(map[string]any)
+		mounts, _ := c["volumeMounts"].([]any)
+		for _, m := range mounts {
+			if mm, ok := m.(map[string]any); ok {
+				mm["name"] = fmt.Sprintf("mount-%d", r.IntN(100))
+			}
+		}
+	},
+	func(r *rand.Rand, obj map[string]any) { // rename a container
+		if spec := podSpecOf(obj); spec != nil {
+			renameContainer(spec, fmt.Sprintf("renamed-%d", r.IntN(100)))
+		}
+	},
 	func(r *rand.Rand, obj map[string]any) { // change resources
 		spec := podSpecOf(obj)
 		cs, _ := spec["containers"].([]any)
@@ -238,6 +319,43 @@ func corpus(t testing.TB, perFixture int) []*policies.Input {
 			}
 			in := policies.ObjectInput(policies.SourceAdmission, o, namespaces[r.IntN(len(namespaces))])
 			if i%3 == 2 {
+				in.Operation, in.OldObject = "UPDATE", deepCopy(t, obj)
+			}
+			out = append(out, in)
+		}
+		if podSpecOf(obj) == nil {
+			continue
+		}
+		// Twins of the fixture judged one after the other, in one
+		// Namespace: the second differs from the first only in its
+		// token volume's name, which the container policies' keys
+		// leave out, so it is served their cached verdicts; the third
+		// only in a container's name (and its own, which the naming
+		// policies judge), which their keys keep; the last two only in
+		// a sysctl's name, which the sysctls policy's key keeps.
+		ns := namespaces[r.IntN(len(namespaces))]
+		sysctl := func(name string) func(spec map[string]any) {
+			return func(spec map[string]any) {
+				child(spec, "securityContext")["sysctls"] = []any{map[string]any{"name": name, "value": "1"}}
+			}
+		}
+		for i, change := range []func(spec map[string]any){
+			func(spec map[string]any) { setTokenVolume(spec, "kube-api-access-a1b2c") },
+			func(spec map[string]any) { setTokenVolume(spec, "kube-api-access-z9y8x") },
+			func(spec map[string]any) {
+				setTokenVolume(spec, "kube-api-access-z9y8x")
+				renameContainer(spec, "twin")
+			},
+			sysctl("kernel.shm_rmid_forced"),
+			sysctl("net.core.somaxconn"),
+		} {
+			o := deepCopy(t, obj)
+			change(podSpecOf(o))
+			if i == 2 {
+				child(o, "metadata")["name"] = "Twin_Of_" + fmt.Sprint(child(o, "metadata")["name"])
+			}
+			in := policies.ObjectInput(policies.SourceAdmission, o, ns)
+			if i == 2 {
 				in.Operation, in.OldObject = "UPDATE", deepCopy(t, obj)
 			}
 			out = append(out, in)
@@ -367,4 +485,102 @@ func FuzzPrunedCachedAgree(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCacheServesTokenVolumeTwins: a Pod that differs from one already
+// judged only in its service-account token volume's name (as every Pod the
+// API server admits does) is served the cached verdict of every policy but
+// those that read volume names; one that differs in a container's name is
+// judged afresh by every policy that names containers. Both get the
+// decisions plain evaluation gives.
+func TestCacheServesTokenVolumeTwins(t *testing.T) {
+	ctx := context.Background()
+	plain := libraryEngine(t, withFullInput)
+	fast := libraryEngine(t, withCache)
+	base := apiServerPod(t)
+	judge := func(change func(spec map[string]any)) uint64 {
+		in := *base
+		in.Object = deepCopy(t, base.Object)
+		change(podSpecOf(in.Object))
+		before := fast.CacheStats().Misses
+		if diff := sameDecision(plain.Evaluate(ctx, &in), fast.Evaluate(ctx, &in)); diff != "" {
+			t.Fatal(diff)
+		}
+		return fast.CacheStats().Misses - before
+	}
+	// reading counts the policies that read path: it, below it, or a
+	// part of the input above it whole.
+	reading := func(path string) (n uint64) {
+		for _, r := range fast.Reads() {
+			if slices.ContainsFunc(r.Paths, func(p string) bool {
+				return strings.HasPrefix(p, path) || !strings.HasSuffix(p, " (type)") && strings.HasPrefix(path, p)
+			}) {
+				n++
+			}
+		}
+		return n
+	}
+	volumeNames, containerNames := reading("input.pod.spec.volumes[_].name"), reading("input.pod.spec.containers[_].name")
+	if containerNames < 10 {
+		t.Fatalf("only %d policies read container names: the library's container policies are not analysed as expected", containerNames)
+	}
+	judge(func(map[string]any) {})
+	if m := judge(func(spec map[string]any) { setTokenVolume(spec, "kube-api-access-q7w2e") }); m != volumeNames {
+		t.Errorf("a new token volume name missed the cache for %d policies, want %d (those reading volume names or the spec whole)", m, volumeNames)
+	}
+	if m := judge(func(spec map[string]any) { renameContainer(spec, "renamed") }); m < containerNames {
+		t.Errorf("a renamed container missed the cache for %d policies, want at least %d (those naming containers)", m, containerNames)
+	}
+}
+
+// TestPrunedCachedAgreeShapes: policies whose reads the analysis follows
+// through helpers, and ones where following would be unsound (set elements
+// counted, compared, looked up, copied then compared), judged over objects
+// that differ only where such a policy looks at whole values, with and
+// without pruning and the cache: the decisions never differ.
+func TestPrunedCachedAgreeShapes(t *testing.T) {
+	lib := "package lib.t\n" +
+		"ws contains {\"c\": c} if some c in input.object.spec.containers\n" +
+		"cs contains {\"c\": c, \"i\": i} if some i, c in input.object.spec.containers\n" +
+		"sc(w) := x if { x := w.c.securityContext; is_object(x) } else := {}\n" +
+		"name(w) := n if { n := w.c.name; is_string(n) } else := \"\"\n"
+	bodies := []string{
+		`violation contains "many" if count([1 | some w in data.lib.t.ws; w.c.image]) > 1`,
+		`violation contains "same" if { some w in data.lib.t.ws; w.c == {"name": "a", "image": "x"} }`,
+		`violation contains "member" if { k := {"c": {"name": "a", "image": "x"}}; w := data.lib.t.ws[k]; w.c.image }`,
+		`violation contains "counted" if count(data.lib.t.ws) > 1`,
+		`violation contains data.lib.t.name(w) if { some w in data.lib.t.cs; data.lib.t.sc(w).privileged }`,
+		`violation contains "copied" if { y := input.object.spec.containers[0]; x := y; x == {"name": "a", "image": "x"} }`,
+	}
+	files := map[string]string{"lib.rego": lib}
+	for i, b := range bodies {
+		files[fmt.Sprintf("p%d.rego", i)] = fmt.Sprintf("package t.p%d\n%s\n", i, b)
+	}
+	plain := newEngine(t, files, withFullInput)
+	fast := newEngine(t, files, withCache)
+	containers := []string{
+		`[{"name": "a", "image": "x"}, {"name": "b", "image": "x"}]`,
+		`[{"name": "a", "image": "x"}, {"name": "a", "image": "x"}]`,
+		`[{"name": "a", "image": "x"}]`,
+		`[{"name": "a", "image": "x", "ports": [80]}]`,
+		`[{"name": "a", "image": "x", "securityContext": {"privileged": true}}]`,
+		`[{"name": "b", "image": "x", "securityContext": {"privileged": true}}]`,
+		`[{"name": "b", "image": "x", "securityContext": {"privileged": true}, "volumeMounts": [{"name": "kube-api-access-1"}]}]`,
+	}
+	ctx := context.Background()
+	var findings int
+	for pass := range 2 {
+		for _, cs := range containers {
+			obj := decode(t, `{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": `+cs+`}}`)
+			in := policies.ObjectInput(policies.SourceAdmission, obj, nil)
+			want := plain.Evaluate(ctx, in)
+			findings += len(want.Findings)
+			if diff := sameDecision(want, fast.Evaluate(ctx, in)); diff != "" {
+				t.Errorf("pass %d, containers %s: %s", pass+1, cs, diff)
+			}
+		}
+	}
+	if st := fast.CacheStats(); findings < 10 || st.Hits == 0 {
+		t.Errorf("%d findings, cache %+v: the objects do not exercise the policies", findings, st)
+	}
 }

@@ -8,6 +8,19 @@ import (
 	"github.com/tollgate-dev/tollgate/policies"
 )
 
+const helpers = "package lib.t\n" +
+	"cs contains {\"c\": c, \"i\": i} if some i, c in input.object.spec.containers\n" +
+	"sc(w) := x if { x := w.c.securityContext; is_object(x) } else := {}\n" +
+	"name(w) := n if { n := w.c.name; is_string(n) } else := \"\"\n" +
+	"entry(e) := e if is_object(e)\n" +
+	"entry(null) := {}\n" +
+	"caps(w) := inner(w.c)\n" +
+	"inner(c) := innermost(c.securityContext)\n" +
+	"innermost(x) := x.capabilities\n" +
+	"same(a, b) if a == b\n" +
+	"wrap(c) := {\"c\": c}\n" +
+	"fields := {\"containers\": 1, \"initContainers\": 2}\n"
+
 // TestReads checks what the engine finds each shape of policy reads of its
 // input: precise where the reads can be followed, the whole subtree (or the
 // whole input, never cached) where they cannot, and never cached when the
@@ -24,6 +37,92 @@ func TestReads(t *testing.T) {
 		name:  "direct ref",
 		body:  `violation contains "x" if input.object.metadata.name == "a"`,
 		paths: []string{"input.object.metadata.name"},
+	}, {
+		name:  "wrapped by a partial set rule, read through a function",
+		body:  `violation contains data.lib.t.name(w) if { some w in data.lib.t.cs; data.lib.t.sc(w).capabilities.drop[_] == "NET_RAW" }`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.containers[_].name", "input.object.spec.containers[_].securityContext.capabilities.drop[_]"},
+	}, {
+		name:  "function result bound and followed",
+		body:  `violation contains "x" if { some w in data.lib.t.cs; x := data.lib.t.sc(w); x.privileged }`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.containers[_].securityContext.privileged"},
+	}, {
+		name:  "chain of helpers each passing a part on",
+		body:  `violation contains "x" if { some w in data.lib.t.cs; data.lib.t.caps(w).add[_] == "SYS_ADMIN" }`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.containers[_].securityContext.capabilities.add[_]"},
+	}, {
+		name:  "scalar argument pattern reads only the kind",
+		body:  `violation contains "x" if { some c in input.object.spec.volumes; data.lib.t.entry(c).hostPath }`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.volumes[_].hostPath"},
+	}, {
+		name:  "composite returned by a function",
+		body:  `violation contains "x" if { some c in input.object.spec.containers; w := data.lib.t.wrap(c); w.c.image == "" }`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.containers[_].image"},
+	}, {
+		name:  "set comprehension iterated",
+		body:  `violation contains "x" if { s := {c | some c in input.object.spec.containers}; some c in s; c.image == "" }`,
+		paths: []string{"input.object.spec.containers[_].image"},
+	}, {
+		name:  "array comprehension of input elements iterated",
+		body:  `violation contains "x" if { a := [c.securityContext | some c in input.object.spec.containers]; some x in a; x.privileged }`,
+		paths: []string{"input.object.spec.containers[_].securityContext.privileged"},
+	}, {
+		name:  "object built in the body",
+		body:  `violation contains "x" if { some c in input.object.spec.containers; o := {"c": c, "k": "v"}; o.c.image == "" }`,
+		paths: []string{"input.object.spec.containers[_].image"},
+	}, {
+		name:  "key of a constant object names the members read",
+		body:  `violation contains "x" if { some f, _ in data.lib.t.fields; some c in input.object.spec[f]; c.image == "" }`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.containers[_].image", "input.object.spec.initContainers[_].image"},
+	}, {
+		name:  "function called under with reads its arguments whole",
+		body:  `violation contains "x" if { some w in data.lib.t.cs; data.lib.t.sc(w).privileged with lower as upper }`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.containers[_]"},
+	}, {
+		name:  "set element compared whole",
+		body:  `violation contains "x" if { some w in data.lib.t.cs; w.c == {"name": "a"} }`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.containers[_]"},
+	}, {
+		name:  "set element marshalled",
+		body:  `violation contains json.marshal(w) if { some w in data.lib.t.cs }`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.containers[_]"},
+	}, {
+		name:  "set counted",
+		body:  `violation contains "x" if count(data.lib.t.cs) > 1`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.containers[_]"},
+	}, {
+		name:  "set elements counted by an array comprehension",
+		body:  `violation contains "x" if count([1 | some w in data.lib.t.cs; w.c.image]) > 1`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.containers[_]"},
+	}, {
+		name:  "set looked up by a value",
+		body:  `violation contains "x" if { k := {"c": {}, "i": 0}; w := data.lib.t.cs[k]; w.c.image }`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.containers[_]"},
+	}, {
+		name:  "arguments compared whole inside a function",
+		body:  `violation contains "x" if { some w in data.lib.t.cs; data.lib.t.same(w, {}) }`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.containers[_]"},
+	}, {
+		name:  "function result compared whole",
+		body:  `violation contains "x" if { some c in input.object.spec.containers; data.lib.t.wrap(c) == {"c": {}} }`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.containers[_]"},
+	}, {
+		name:  "composite passed to a builtin",
+		body:  `violation contains "x" if { some c in input.object.spec.containers; o := {"c": c}; json.marshal(o) == "" }`,
+		paths: []string{"input.object.spec.containers[_]"},
 	}, {
 		name:  "iteration through a variable",
 		body:  `violation contains c.name if { some c in input.object.spec.containers; c.securityContext.privileged }`,
@@ -61,9 +160,23 @@ func TestReads(t *testing.T) {
 		body:  `violation contains "x" if { x := input.object.spec; y := x; y.replicas > 1 }`,
 		paths: []string{"input.object.spec.replicas"},
 	}, {
-		name:  "composite built from input is read whole",
+		name:  "variable copied to one that is compared",
+		body:  `violation contains "x" if { y := input.object.a; x := y; x == "foo" }`,
+		paths: []string{"input.object.a"},
+	}, {
+		name:  "function result copied to one that is compared",
+		body:  `violation contains "x" if { some w in data.lib.t.cs; n := data.lib.t.name(w); not data.lib.t.fields[n] }`,
+		lib:   helpers,
+		paths: []string{"input.object.spec.containers[_].name"},
+	}, {
+		name:  "argument read in an else branch",
+		body:  `violation contains "x" if { some c in input.object.spec.containers; data.lib.t.level(c) == 2 }`,
+		lib:   "package lib.t\nlevel(c) := 1 if c.privileged else := 2 if c.securityContext.runAsUser == 0 else := 3",
+		paths: []string{"input.object.spec.containers[_].privileged", "input.object.spec.containers[_].securityContext.runAsUser"},
+	}, {
+		name:  "composite built from input is followed",
 		body:  `violation contains "x" if { s := input.object.spec; v := [s]; v[0].replicas > 1 }`,
-		paths: []string{"input.object.spec"},
+		paths: []string{"input.object.spec.replicas"},
 	}, {
 		name:  "comprehension head is read whole",
 		body:  `violation contains "x" if { names := [c | c := input.object.spec.containers[_]]; count(names) > 1 }`,
@@ -82,10 +195,10 @@ func TestReads(t *testing.T) {
 		lib:   "package lib.t\nteam_missing if not input.object.metadata.labels.team",
 		paths: []string{"input.object.metadata.labels.team"},
 	}, {
-		name:  "library function argument is read whole",
+		name:  "library function argument is followed into its body",
 		body:  `violation contains "x" if data.lib.t.bad(input.object.spec)`,
 		lib:   "package lib.t\nbad(s) if s.x\nbad(_) if input.kind.kind == \"Pod\"",
-		paths: []string{"input.kind.kind", "input.object.spec"},
+		paths: []string{"input.kind.kind", "input.object.spec.x"},
 	}, {
 		name:  "object.get with a constant path",
 		body:  `violation contains "x" if object.get(input, ["object", "metadata", "name"], "") == "a"`,

@@ -76,8 +76,11 @@ func (c *verdictCache) get(key [32]byte) (any, bool) {
 	s := c.shard(key)
 	s.mu.Lock()
 	el, ok := s.byKey[key]
+	var result any
 	if ok {
 		s.lru.MoveToFront(el)
+		// put may replace the entry's result: read it under the lock.
+		result = el.Value.(*verdictEntry).result
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -85,7 +88,7 @@ func (c *verdictCache) get(key [32]byte) (any, bool) {
 		return nil, false
 	}
 	c.hits.Add(1)
-	return el.Value.(*verdictEntry).result, true
+	return result, true
 }
 
 // put stores result under key, evicting the least recently used entries
