@@ -140,23 +140,29 @@ type SecurityContextOverride struct {
 func (m SecurityContextMutation) forNamespace(ns string) SecurityContextDefaults {
 	d := m.SecurityContextDefaults
 	for _, o := range m.Namespaces {
-		if !matchNamespace(o.Namespaces, ns) {
-			continue
+		if matchNamespace(o.Namespaces, ns) {
+			return o.Apply(d)
 		}
-		set := func(dst *bool, src *bool) {
-			if src != nil {
-				*dst = *src
-			}
+	}
+	return d
+}
+
+// Apply returns d with the fields the override sets replaced: what the
+// mutation does in the override's namespaces, and what the mutating
+// webhook's match condition must expect there.
+func (o SecurityContextOverride) Apply(d SecurityContextDefaults) SecurityContextDefaults {
+	set := func(dst *bool, src *bool) {
+		if src != nil {
+			*dst = *src
 		}
-		set(&d.Enabled, o.Enabled)
-		set(&d.Overwrite, o.Overwrite)
-		set(&d.RunAsNonRoot, o.RunAsNonRoot)
-		set(&d.DisallowPrivilegeEscalation, o.DisallowPrivilegeEscalation)
-		set(&d.DropAllCapabilities, o.DropAllCapabilities)
-		if o.SeccompProfile != nil {
-			d.SeccompProfile = *o.SeccompProfile
-		}
-		break
+	}
+	set(&d.Enabled, o.Enabled)
+	set(&d.Overwrite, o.Overwrite)
+	set(&d.RunAsNonRoot, o.RunAsNonRoot)
+	set(&d.DisallowPrivilegeEscalation, o.DisallowPrivilegeEscalation)
+	set(&d.DropAllCapabilities, o.DropAllCapabilities)
+	if o.SeccompProfile != nil {
+		d.SeccompProfile = *o.SeccompProfile
 	}
 	return d
 }

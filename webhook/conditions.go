@@ -74,21 +74,7 @@ func podComplete(cfg *policies.Config, pinned bool) string {
 	var sc policies.SecurityContextDefaults
 	variants := []policies.SecurityContextDefaults{m.SecurityContext.SecurityContextDefaults}
 	for _, o := range m.SecurityContext.Namespaces {
-		d := m.SecurityContext.SecurityContextDefaults
-		set := func(dst *bool, src *bool) {
-			if src != nil {
-				*dst = *src
-			}
-		}
-		set(&d.Enabled, o.Enabled)
-		set(&d.Overwrite, o.Overwrite)
-		set(&d.RunAsNonRoot, o.RunAsNonRoot)
-		set(&d.DisallowPrivilegeEscalation, o.DisallowPrivilegeEscalation)
-		set(&d.DropAllCapabilities, o.DropAllCapabilities)
-		if o.SeccompProfile != nil {
-			d.SeccompProfile = *o.SeccompProfile
-		}
-		variants = append(variants, d)
+		variants = append(variants, o.Apply(m.SecurityContext.SecurityContextDefaults))
 	}
 	for _, v := range variants {
 		if !v.Enabled {
