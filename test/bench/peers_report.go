@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -193,18 +191,6 @@ func (r *peerResults) skipped() []string {
 		}
 	}
 	return out
-}
-
-// writeJSON writes the results to path.
-func (r *peerResults) writeJSON(path string) error {
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding the results: %w", err)
-	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing the results: %w", err)
-	}
-	return nil
 }
 
 // print writes the comparison as Markdown tables.

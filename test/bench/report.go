@@ -128,9 +128,9 @@ func (r *results) errors() int {
 	return n
 }
 
-// writeJSON writes the results to path.
-func (r *results) writeJSON(path string) error {
-	data, err := json.MarshalIndent(r, "", "  ")
+// writeJSON writes results (either benchmark's) to path as indented JSON.
+func writeJSON(path string, results any) error {
+	data, err := json.MarshalIndent(results, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding the results: %w", err)
 	}

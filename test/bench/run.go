@@ -127,7 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		res.print(stdout)
 	}
 	if opts.out != "" && len(res.Phases) > 0 {
-		if werr := res.writeJSON(opts.out); werr != nil {
+		if werr := writeJSON(opts.out, res); werr != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", werr)
 			return 1
 		}
@@ -154,7 +154,7 @@ func runPeers(ctx context.Context, opts options, log *slog.Logger, stdout, stder
 	if len(res.Engines) > 0 {
 		res.print(stdout)
 		if opts.out != "" {
-			if werr := res.writeJSON(opts.out); werr != nil {
+			if werr := writeJSON(opts.out, res); werr != nil {
 				fmt.Fprintf(stderr, "bench: %v\n", werr)
 				return 1
 			}
