@@ -43,6 +43,7 @@ FUZZ_TARGETS    := \
 	./policies/manifest:FuzzRead ./policies/manifest:FuzzReadRoundTrip \
 	./policies/imagesig:FuzzReferenceAgreesWithDistribution ./policies/imagesig:FuzzGlobAliases \
 	./policies:FuzzCompile ./policies:FuzzConfig ./policies:FuzzExceptions \
+	./policies/kyverno:FuzzCompile \
 	./policies/library:FuzzPSSDifferential \
 	./finops:FuzzPrices ./finops/budget:FuzzBudget ./finops/alerts:FuzzAlertRoutes
 FUZZTIME        ?= 2m
