@@ -103,9 +103,9 @@ func TestCompileGood(t *testing.T) {
 		t.Errorf("policies (-want +got):\n%s", diff)
 	}
 	for id, a := range map[string]policies.Action{
-		"ClusterPolicy/require-team":     policies.ActionEnforce,
-		"ClusterPolicy/image-source":     policies.ActionAudit,
-		"ClusterPolicy/default-owner":    policies.ActionAudit,
+		"ClusterPolicy/require-team":    policies.ActionEnforce,
+		"ClusterPolicy/image-source":    policies.ActionAudit,
+		"ClusterPolicy/default-owner":   policies.ActionAudit,
 		"ValidatingPolicy/max-replicas": policies.ActionEnforce,
 	} {
 		if actions[id] != a {
@@ -147,7 +147,7 @@ func TestEvaluate(t *testing.T) {
 		return p
 	}
 	tests := []struct {
-		name   string
+		name    string
 		object  func() map[string]any
 		want    []string
 		applied int
