@@ -44,7 +44,7 @@ FUZZ_TARGETS    := \
 	./policies/imagesig:FuzzReferenceAgreesWithDistribution ./policies/imagesig:FuzzGlobAliases \
 	./policies:FuzzCompile ./policies:FuzzConfig ./policies:FuzzExceptions \
 	./policies/kyverno:FuzzCompile \
-	./policies/library:FuzzPSSDifferential \
+	./policies/library/pssref:FuzzPSSDifferential \
 	./finops:FuzzPrices ./finops/budget:FuzzBudget ./finops/alerts:FuzzAlertRoutes
 FUZZTIME        ?= 2m
 FUZZTIME_SHORT  ?= 4s
@@ -119,6 +119,7 @@ test: build tools debs helm unit policy-test fuzz-short
 
 unit: build tools debs helm
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -C policies/library/pssref -race -count=1 -timeout 20m ./...
 
 policy-test: build
 	$(BIN)/tollgate test policies/library
