@@ -17,7 +17,6 @@ import (
 	engineapi "github.com/kyverno/kyverno/pkg/engine/api"
 	"github.com/kyverno/kyverno/pkg/engine/policycontext"
 	admissionv1 "k8s.io/api/admission/v1"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -264,7 +263,7 @@ func (e *Evaluator) validateCEL(ctx context.Context, r *request, d *policies.Dec
 			case engineapi.RuleStatusSkip:
 				continue
 			case engineapi.RuleStatusFail:
-				d.Findings = append(d.Findings, finding(m, "", rr.Message(), celAction(pr.Actions.UnsortedList())))
+				d.Findings = append(d.Findings, finding(m, "", rr.Message(), vpolAction(pr.Actions.UnsortedList())))
 			case engineapi.RuleStatusError:
 				d.Errors = append(d.Errors, &policies.PolicyError{Policy: m.ID, Err: errors.New(rr.Message())})
 			}
@@ -288,10 +287,6 @@ func (e *Evaluator) handleCEL(ctx context.Context, r *request) (resps []celengin
 		return nil, err
 	}
 	return resp.Policies, nil
-}
-
-func celAction(actions []admissionregistrationv1.ValidationAction) policies.Action {
-	return vpolAction(actions)
 }
 
 func sortDecision(d *policies.Decision) {

@@ -125,9 +125,9 @@ type policy struct {
 // CEL expression), or whose CEL does not type-check is a *LoadError naming
 // the object's Source, the policy and, where it can be told, the rule;
 // the errors are returned joined with errors.Join while every good policy
-// still loads. The Evaluator is never nil.
-func Compile(ctx context.Context, objs []Object, opts Options) (*Evaluator, error) {
-	_ = ctx
+// still loads. The Evaluator is never nil. Compiling needs no cluster and
+// no network; the context is for the signature Tollgate's formats share.
+func Compile(_ context.Context, objs []Object, opts Options) (*Evaluator, error) {
 	cfg := config.NewDefaultConfiguration(false)
 	jp := jmespath.New(cfg)
 	e := &Evaluator{cfg: cfg, jp: jp, vpolMeta: map[string]*policies.Metadata{}}
