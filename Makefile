@@ -45,7 +45,8 @@ FUZZ_TARGETS    := \
 	./policies/manifest:FuzzRead ./policies/manifest:FuzzReadRoundTrip \
 	./policies/imagesig:FuzzReferenceAgreesWithDistribution ./policies/imagesig:FuzzGlobAliases \
 	./policies:FuzzCompile ./policies:FuzzConfig ./policies:FuzzExceptions ./policies:FuzzPrunedCachedAgree \
-	./policies/library:FuzzPSSDifferential \
+	./policies/kyverno:FuzzCompile \
+	./policies/library/pssref:FuzzPSSDifferential \
 	./finops:FuzzPrices ./finops/budget:FuzzBudget ./finops/alerts:FuzzAlertRoutes
 FUZZTIME        ?= 2m
 FUZZTIME_SHORT  ?= 4s
@@ -120,6 +121,7 @@ test: build tools debs helm unit policy-test fuzz-short
 
 unit: build tools debs helm
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -C policies/library/pssref -race -count=1 -timeout 20m ./...
 
 policy-test: build
 	$(BIN)/tollgate test policies/library

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/gatekeeper"
+	"github.com/tollgate-dev/tollgate/policies/kyverno"
 	"github.com/tollgate-dev/tollgate/policies/review"
 	"github.com/tollgate-dev/tollgate/policies/vap"
 )
@@ -18,6 +19,7 @@ import (
 const (
 	PluginGatekeeper = "gatekeeper"
 	PluginVAP        = "vap"
+	PluginKyverno    = "kyverno"
 )
 
 // Object is a Kubernetes object read from a file or the cluster; Source
@@ -29,7 +31,8 @@ type Object struct {
 
 // FormatOf names the policy format an object belongs to: PluginGatekeeper
 // for ConstraintTemplates and Constraints, PluginVAP for (Validating and
-// Mutating) AdmissionPolicies and their bindings, "" for anything else.
+// Mutating) AdmissionPolicies and their bindings, PluginKyverno for the
+// kinds of kyverno.io and policies.kyverno.io, "" for anything else.
 func FormatOf(obj map[string]any) string {
 	apiVersion, _ := obj["apiVersion"].(string)
 	kind, _ := obj["kind"].(string)
@@ -40,6 +43,8 @@ func FormatOf(obj map[string]any) string {
 	case group == "admissionregistration.k8s.io" && strings.HasSuffix(kind, "AdmissionPolicy"),
 		group == "admissionregistration.k8s.io" && strings.HasSuffix(kind, "AdmissionPolicyBinding"):
 		return PluginVAP
+	case group == "kyverno.io" || group == "policies.kyverno.io":
+		return PluginKyverno
 	}
 	return ""
 }
@@ -62,6 +67,7 @@ type FileOptions struct {
 func FromObjects(ctx context.Context, objs []Object, opts FileOptions) ([]review.Plugin, error) {
 	var gk []gatekeeper.Object
 	var va []vap.Object
+	var ky []kyverno.Object
 	var data, namespaces []map[string]any
 	for _, o := range objs {
 		switch FormatOf(o.Object) {
@@ -69,6 +75,8 @@ func FromObjects(ctx context.Context, objs []Object, opts FileOptions) ([]review
 			gk = append(gk, gatekeeper.Object{Source: o.Source, Object: o.Object})
 		case PluginVAP:
 			va = append(va, vap.Object{Source: o.Source, Object: o.Object})
+		case PluginKyverno:
+			ky = append(ky, kyverno.Object{Source: o.Source, Object: o.Object})
 		default:
 			data = append(data, o.Object)
 			if o.Object["kind"] == "Namespace" && o.Object["apiVersion"] == "v1" {
@@ -97,6 +105,19 @@ func FromObjects(ctx context.Context, objs []Object, opts FileOptions) ([]review
 		}
 		plugins = append(plugins, VAPPlugin(e))
 	}
+	if len(ky) > 0 {
+		var cms []map[string]any
+		for _, obj := range data {
+			if obj["kind"] == "ConfigMap" && obj["apiVersion"] == "v1" {
+				cms = append(cms, obj)
+			}
+		}
+		e, err := kyverno.Compile(ctx, ky, kyverno.Options{ConfigMaps: cms})
+		if err != nil {
+			errs = append(errs, err)
+		}
+		plugins = append(plugins, KyvernoPlugin(e))
+	}
 	return plugins, errors.Join(errs...)
 }
 
@@ -111,4 +132,10 @@ func GatekeeperPlugin(e *gatekeeper.Evaluator) review.Plugin {
 // them, so Tollgate does not judge them a second time.
 func VAPPlugin(e *vap.Evaluator) review.Plugin {
 	return review.Plugin{Name: PluginVAP, Evaluator: e, SkipSources: []string{policies.SourceAdmission}}
+}
+
+// KyvernoPlugin is the plugin of Kyverno policies: their validate rules
+// judge and their mutate rules mutate on every path, admission included.
+func KyvernoPlugin(e *kyverno.Evaluator) review.Plugin {
+	return review.Plugin{Name: PluginKyverno, Evaluator: e}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/gatekeeper"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
+	"github.com/tollgate-dev/tollgate/policies/kyverno"
 	"github.com/tollgate-dev/tollgate/policies/manifest"
 	"github.com/tollgate-dev/tollgate/policies/review"
 	"github.com/tollgate-dev/tollgate/policies/vap"
@@ -144,6 +145,7 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 	}
 	plugins, perr := f.plugins(cmd.Context(), append(slices.Clone(docs), policyDocs...))
 	addProblems(report, perr)
+	warnIgnored(stdio.Err, plugins)
 	set := review.NewSet(engine, nil, 0, plugins...)
 	report.Policies = set.Policies()
 	set.Images = loadCheckImages(cmd.Context(), f, docs, report)
@@ -322,6 +324,19 @@ func printSummary(w io.Writer, r *output.Report) {
 		s.Objects, s.Files, s.ByAction.Enforce, s.ByAction.Warn, s.ByAction.Audit, s.Problems, verdict)
 }
 
+// warnIgnored prints what loaded policies hold that Tollgate does not run
+// (a Kyverno generate rule, a cleanup policy), so nothing is ignored
+// silently.
+func warnIgnored(w io.Writer, plugins []review.Plugin) {
+	for _, p := range plugins {
+		if k, ok := p.Evaluator.(interface{ Warnings() []kyverno.Warning }); ok {
+			for _, warning := range k.Warnings() {
+				fmt.Fprintf(w, "tollgate: warning: %s\n", warning)
+			}
+		}
+	}
+}
+
 // sourceOf splits a policy load error of a Gatekeeper or
 // ValidatingAdmissionPolicy object into the file and line its source names
 // and the rest of the message.
@@ -329,11 +344,14 @@ func sourceOf(err error) (string, int, string) {
 	var source string
 	var gk *gatekeeper.LoadError
 	var va *vap.LoadError
+	var ky *kyverno.LoadError
 	switch {
 	case errors.As(err, &gk):
 		source = gk.Source
 	case errors.As(err, &va):
 		source = va.Source
+	case errors.As(err, &ky):
+		source = ky.Source
 	default:
 		return "", 0, err.Error()
 	}

@@ -1,4 +1,4 @@
-package library_test
+package pssref_test
 
 import (
 	"bytes"

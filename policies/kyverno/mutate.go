@@ -1,0 +1,122 @@
+package kyverno
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	engineapi "github.com/kyverno/kyverno/pkg/engine/api"
+	gojsonpatch "gomodules.xyz/jsonpatch/v2"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/tollgate-dev/tollgate/policies"
+)
+
+// Mutate is the JSON patch Kyverno's mutate rules make to the input's
+// object: every policy with mutate rules (patchStrategicMerge,
+// patchesJson6902, foreach) in the order of their IDs, each seeing what
+// the ones before it made, as Kyverno's webhook chains them. Objects being
+// deleted are not mutated. A rule that errors fails the mutation, naming
+// the policy and rule, as Kyverno's webhook fails the request.
+func (e *Evaluator) Mutate(ctx context.Context, in *policies.Input) ([]policies.PatchOperation, error) {
+	if len(e.mutate) == 0 || in == nil || in.Object == nil || in.Operation == "DELETE" {
+		return nil, nil
+	}
+	r, err := newRequest(in)
+	if err != nil {
+		return nil, err
+	}
+	resource := r.resource
+	changed := false
+	for _, p := range e.mutate {
+		resp, err := e.run(ctx, r, resource, p.policy, true)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %w", p.meta.ID, err)
+		}
+		for _, rr := range resp.PolicyResponse.Rules {
+			if rr.Status() == engineapi.RuleStatusError || rr.Status() == engineapi.RuleStatusFail {
+				return nil, fmt.Errorf("policy %s: rule %s: %s", p.meta.ID, rr.Name(), rr.Message())
+			}
+			if rr.Status() == engineapi.RuleStatusPass {
+				changed = true
+			}
+		}
+		if resp.PatchedResource.Object != nil {
+			resource = resp.PatchedResource
+		}
+	}
+	if !changed {
+		return nil, nil
+	}
+	return diff(r.resource.Object, resource.Object)
+}
+
+// diff is the JSON patch from one object to another.
+func diff(from, to map[string]any) ([]policies.PatchOperation, error) {
+	a, err := json.Marshal(from)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(to)
+	if err != nil {
+		return nil, err
+	}
+	if bytes.Equal(a, b) {
+		return nil, nil
+	}
+	ops, err := gojsonpatch.CreatePatch(a, b)
+	if err != nil {
+		return nil, fmt.Errorf("comparing the mutated object: %w", err)
+	}
+	out := make([]policies.PatchOperation, len(ops))
+	for i, op := range ops {
+		out[i] = policies.PatchOperation{Op: op.Operation, Path: op.Path, Value: op.Value}
+	}
+	return out, nil
+}
+
+// normalize turns a JSON-shaped object (json.Number, int) into the shape
+// Kyverno's engine and unstructured expect (int64, float64).
+func normalize(obj map[string]any) map[string]any {
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return obj
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return obj
+	}
+	return runtime.DeepCopyJSON(fixNumbers(out).(map[string]any))
+}
+
+// fixNumbers turns float64s that are whole numbers into int64s, as
+// Kubernetes' JSON decoding does.
+func fixNumbers(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			t[k] = fixNumbers(x)
+		}
+		return t
+	case []any:
+		for i, x := range t {
+			t[i] = fixNumbers(x)
+		}
+		return t
+	case float64:
+		if t >= -(1<<53) && t <= 1<<53 && t == float64(int64(t)) {
+			return int64(t)
+		}
+	}
+	return v
+}
+
+func marshal(obj map[string]any) ([]byte, error) {
+	if obj == nil {
+		return nil, nil
+	}
+	return json.Marshal(obj)
+}
+
+func runtimeRaw(raw []byte) runtime.RawExtension { return runtime.RawExtension{Raw: raw} }
