@@ -15,6 +15,13 @@ type KindLister interface {
 	Kinds() []policies.GroupVersionKind
 }
 
+// MutatedKindLister is the optional capability of a plugin that mutates
+// kinds beyond the workloads (a Kyverno mutate rule on a ConfigMap): the
+// mutating webhook intercepts them too.
+type MutatedKindLister interface {
+	MutatedKinds() []policies.GroupVersionKind
+}
+
 // workloadKinds carry a pod (template): they are mutated and judged.
 var workloadKinds = []schema.GroupKind{
 	{Kind: "Pod"}, {Kind: "PodTemplate"}, {Kind: "ReplicationController"},
@@ -37,6 +44,15 @@ func Kinds(s *Set) (mutate, validate []schema.GroupKind) {
 	}
 	// Claims are priced: the budget gate judges them (and resizes).
 	mutate = append(mutate, schema.GroupKind{Kind: "PersistentVolumeClaim"})
+	for _, p := range s.Plugins {
+		if ml, ok := p.Evaluator.(MutatedKindLister); ok {
+			for _, k := range ml.MutatedKinds() {
+				if gk := (schema.GroupKind{Group: k.Group, Kind: k.Kind}); k.Kind != "" && k.Kind != "*" && k.Group != "*" && !slices.Contains(mutate, gk) {
+					mutate = append(mutate, gk)
+				}
+			}
+		}
+	}
 	validate = slices.Clone(mutate)
 	add := func(group, kind string) {
 		if group == "core" {

@@ -143,6 +143,8 @@ type Options struct {
 	// Gatekeeper configures the Gatekeeper templates and constraints read
 	// from the cluster.
 	Gatekeeper GatekeeperOptions
+	// Kyverno configures the Kyverno policies read from the cluster.
+	Kyverno KyvernoOptions
 	// FinOps configures budgets: prices, Prometheus, the scan interval
 	// and alert routes. The zero value prices with OpenCost's defaults,
 	// counts requests only and sends no alerts.
@@ -193,6 +195,15 @@ type GatekeeperOptions struct {
 	// to Gatekeeper, running beside (--gatekeeper-crds=false). By default
 	// the leader creates them as Gatekeeper would.
 	NoConstraintCRDs bool
+}
+
+// KyvernoOptions configure Kyverno policies.
+type KyvernoOptions struct {
+	// Beside says Kyverno's own admission controller runs in the cluster
+	// (--kyverno-beside): Tollgate then judges at admission only the Kyverno
+	// policies annotated tollgate.dev/engine: tollgate, and every Kyverno
+	// policy in the audit, so no policy is judged twice at admission.
+	Beside bool
 }
 
 // FinOpsOptions configure the budget scanner and budget-aware admission.
@@ -399,12 +410,20 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	watcher, err := client.NewWithWatch(opts.REST, client.Options{Scheme: scheme, Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return fmt.Errorf("connecting to the API server: %w", err)
+	}
+	ky := loader.NewKyvernoFormat(loader.KyvernoOptions{
+		KyvernoAdmission: opts.Kyverno.Beside, ConfigMaps: mgr.GetAPIReader(), Watcher: watcher,
+		Mapper: mgr.GetRESTMapper(), Logger: logger.With("component", "kyverno"),
+	})
 	ld, err := loader.New(loader.Options{
 		Client: mgr.GetClient(), Cache: mgr.GetCache(),
 		Base: opts.Modules, BaseData: opts.Data, FileConfig: opts.Config, ConfigName: opts.ConfigName,
 		PolicyTimeout: opts.PolicyTimeout, VerdictCache: opts.VerdictCache, State: state, WriteStatus: leader,
 		Secrets: mgr.GetAPIReader(),
-		Formats: []loader.Format{gk, loader.NewVAPFormat(loader.VAPOptions{Mapper: mgr.GetRESTMapper(), Logger: logger})},
+		Formats: []loader.Format{gk, loader.NewVAPFormat(loader.VAPOptions{Mapper: mgr.GetRESTMapper(), Logger: logger}), ky},
 		Events:  eventRecorder{mgr.GetEventRecorder("tollgate")},
 		Metrics: metrics, Logger: logger,
 		OnLoad: func(ctx context.Context, st *review.Set) {

@@ -50,6 +50,7 @@ type serveFlags struct {
 	alertRoutes, clusterName       string
 	scanInterval                   time.Duration
 	gatekeeperCRDs                 bool
+	kyvernoBeside                  bool
 	clientCAFile                   string
 	clientNames                    []string
 	metricsAuth                    string
@@ -130,6 +131,7 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.DurationVar(&f.scanInterval, "budget-scan-interval", 5*time.Minute, "how often spend is added to Budgets")
 	fl.StringVar(&f.alertRoutes, "alert-routes", "", "budget alert routes file: the default channel and channels (slack, teams, cloudevents) with webhook URLs in Secrets")
 	fl.StringVar(&f.clusterName, "cluster-name", "", "the cluster's name in budget alerts")
+	fl.BoolVar(&f.kyvernoBeside, "kyverno-beside", false, "Kyverno's own admission controller runs in the cluster: judge at admission only the Kyverno policies annotated tollgate.dev/engine=tollgate (every Kyverno policy is still judged in the audit)")
 	fl.BoolVar(&f.gatekeeperCRDs, "gatekeeper-crds", true, "create the CRD of each Gatekeeper ConstraintTemplate's constraint kind, as Gatekeeper does (on the leader); false when Gatekeeper runs beside and creates them")
 	fl.IntVar(&f.gcPercent, "gc-percent", 400, "Go GC target percentage (GOGC, which wins when set); higher trades memory for CPU")
 	fl.StringVar(&f.clientCAFile, "client-ca-file", "", "PEM CA bundle that signs the API server's client certificate; when set, /mutate and /validate refuse callers without a certificate from it (reloaded when the file changes)")
@@ -236,6 +238,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		Audit:       serve.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval, MaxResults: f.auditMaxResults},
 		Version:     Version(),
 		Gatekeeper:  serve.GatekeeperOptions{NoConstraintCRDs: !f.gatekeeperCRDs},
+		Kyverno:     serve.KyvernoOptions{Beside: f.kyvernoBeside},
 		Images:      imagesig.Options{Timeout: f.imageTimeout, CacheTTL: f.imageCacheTTL, CacheSize: f.imageCacheSize, Insecure: f.insecureRegistries},
 		DecisionLog: dlog, Logger: logger,
 		ClientAuth: clientAuth, MetricsAuth: f.metricsAuth,

@@ -1,0 +1,822 @@
+package loader
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	kubeutils "github.com/kyverno/kyverno/pkg/utils/kube"
+	gojsonpatch "gomodules.xyz/jsonpatch/v2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/kyverno"
+	"github.com/tollgate-dev/tollgate/policies/review"
+)
+
+// The Kyverno kinds the format reads: the policies, then the exceptions.
+var (
+	kyvernoPolicyKinds = []schema.GroupVersionKind{
+		{Group: "kyverno.io", Version: "v1", Kind: "ClusterPolicy"},
+		{Group: "kyverno.io", Version: "v1", Kind: "Policy"},
+		{Group: "policies.kyverno.io", Version: "v1", Kind: "ValidatingPolicy"},
+		{Group: "policies.kyverno.io", Version: "v1", Kind: "MutatingPolicy"},
+	}
+	kyvernoExceptionKinds = []schema.GroupVersionKind{
+		{Group: "kyverno.io", Version: "v2", Kind: "PolicyException"},
+		{Group: "policies.kyverno.io", Version: "v1", Kind: "PolicyException"},
+	}
+)
+
+// AnnotationEngine, on a Kyverno policy in the cluster, says which engine
+// judges it at admission when Tollgate and Kyverno's admission controller
+// run side by side: EngineTollgate or EngineKyverno. Tollgate judges every
+// Kyverno policy in the audit and the reports whatever it says.
+const AnnotationEngine = "tollgate.dev/engine"
+
+// Values of AnnotationEngine.
+const (
+	// EngineTollgate: Tollgate judges and mutates with the policy at
+	// admission, even beside Kyverno (KyvernoOptions.KyvernoAdmission).
+	EngineTollgate = "tollgate"
+	// EngineKyverno: Kyverno's webhook owns the policy at admission;
+	// Tollgate judges it only in the audit and reports.
+	EngineKyverno = "kyverno"
+)
+
+// KyvernoOptions configure the Kyverno format.
+type KyvernoOptions struct {
+	// KyvernoAdmission says Kyverno's own admission controller runs in the
+	// cluster and judges its policies: Tollgate then judges at admission
+	// only the policies annotated tollgate.dev/engine: tollgate, so no
+	// policy is judged twice. Without it Tollgate judges every Kyverno
+	// policy at admission except those annotated tollgate.dev/engine:
+	// kyverno.
+	KyvernoAdmission bool
+	// ConfigMaps reads the ConfigMaps the policies' configMap context
+	// entries name, one by one and live (so Tollgate keeps no cache of
+	// every ConfigMap); nil reads them with the loader's client.
+	ConfigMaps client.Reader
+	// Watcher watches each named ConfigMap alone (a field selector on its
+	// name), so a change of one reloads; nil leaves them to be read again
+	// on every reload only.
+	Watcher client.WithWatch
+	// Mapper finds the kinds of custom resources the policies match
+	// (ValidatingPolicies name resources, ClusterPolicies may name a kind
+	// without its group); nil knows the built-in kinds only.
+	Mapper apimeta.RESTMapper
+	Logger *slog.Logger
+}
+
+// KyvernoFormat loads the Kyverno policies applied to the cluster —
+// ClusterPolicies and Policies (kyverno.io/v1), ValidatingPolicies and
+// MutatingPolicies (policies.kyverno.io/v1) — with the PolicyExceptions
+// (kyverno.io/v2, policies.kyverno.io/v1) and the ConfigMaps the policies'
+// context entries name, and compiles them with Kyverno's engine
+// (policies/kyverno) as Tollgate's Kyverno plugin. It implements Format and
+// Configurer.
+//
+// Kyverno's CRDs need not be installed: a kind the API server does not
+// serve has no objects, and is watched from when its CRD appears. A reload
+// of unchanged objects costs no compile (status writes, such as Kyverno's
+// own controller makes beside Tollgate, do not count). A policy whose new
+// version does not load keeps its last good version in force and is
+// reported as a Problem naming the policy and rule; so is one that never
+// loaded, while the others load.
+type KyvernoFormat struct {
+	opts KyvernoOptions
+	// builtin maps a built-in kind to its groups, and a built-in
+	// group/resource to its kind.
+	builtin   map[string][]string
+	resources map[schema.GroupResource]string
+
+	mu sync.Mutex
+	// ctx, cache and reload come from Watch.
+	ctx    context.Context
+	cache  cache.Cache
+	reload func()
+	// watched kinds; waiting kinds not served yet, retried in the
+	// background.
+	watched, waiting map[schema.GroupVersionKind]bool
+	// cmWatches stop the watch of each named ConfigMap.
+	cmWatches map[types.NamespacedName]context.CancelFunc
+	// named are the ConfigMaps the last load's policies name.
+	named []types.NamespacedName
+	// exceptionNamespaces are the config's exceptions.namespaces.
+	exceptionNamespaces []string
+
+	key      string // what the last compile read
+	plugin   review.Plugin
+	good     map[string]*unstructured.Unstructured // last good version by source
+	problems []Problem
+}
+
+var (
+	_ Format     = (*KyvernoFormat)(nil)
+	_ Configurer = (*KyvernoFormat)(nil)
+)
+
+// NewKyvernoFormat builds the format.
+func NewKyvernoFormat(opts KyvernoOptions) *KyvernoFormat {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	f := &KyvernoFormat{
+		opts: opts, builtin: map[string][]string{}, resources: map[schema.GroupResource]string{},
+		watched: map[schema.GroupVersionKind]bool{}, waiting: map[schema.GroupVersionKind]bool{},
+		cmWatches: map[types.NamespacedName]context.CancelFunc{}, good: map[string]*unstructured.Unstructured{},
+	}
+	for gvk := range clientgoscheme.Scheme.AllKnownTypes() {
+		if gvk.Version == runtime.APIVersionInternal || strings.HasSuffix(gvk.Kind, "List") || strings.HasSuffix(gvk.Kind, "Options") {
+			continue
+		}
+		if !slices.Contains(f.builtin[gvk.Kind], gvk.Group) {
+			f.builtin[gvk.Kind] = append(f.builtin[gvk.Kind], gvk.Group)
+		}
+		res, _ := apimeta.UnsafeGuessKindToResource(gvk)
+		f.resources[schema.GroupResource{Group: gvk.Group, Resource: res.Resource}] = gvk.Kind
+	}
+	for k := range f.builtin {
+		slices.Sort(f.builtin[k])
+	}
+	empty, _ := kyverno.Compile(context.Background(), nil, kyverno.Options{})
+	f.plugin = review.Plugin{Name: PluginKyverno, Evaluator: &kyvernoEvaluator{everywhere: empty}}
+	return f
+}
+
+// Configure takes the namespaces the config designates for exceptions.
+func (f *KyvernoFormat) Configure(cfg *policies.Config) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.exceptionNamespaces = slices.Clone(cfg.Exceptions.Namespaces)
+}
+
+// Watch watches the Kyverno kinds the API server serves (the others from
+// when their CRDs appear) and each ConfigMap the policies name.
+func (f *KyvernoFormat) Watch(ctx context.Context, c cache.Cache, reload func()) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ctx, f.cache, f.reload = ctx, c, reload
+	var errs []error
+	for _, gvk := range slices.Concat(kyvernoPolicyKinds, kyvernoExceptionKinds) {
+		if err := f.watchKind(gvk); err != nil {
+			errs = append(errs, fmt.Errorf("watching %s: %w", gvk.Kind, err))
+		}
+	}
+	f.watchConfigMaps(ctx, reload)
+	return errors.Join(errs...)
+}
+
+// watchKind registers a reload on gvk's informer; a kind not served is
+// retried in the background until it is. Called with mu held.
+func (f *KyvernoFormat) watchKind(gvk schema.GroupVersionKind) error {
+	if f.watched[gvk] || f.waiting[gvk] {
+		return nil
+	}
+	err := f.register(gvk)
+	switch {
+	case err == nil:
+		f.watched[gvk] = true
+	case apimeta.IsNoMatchError(err):
+		f.waiting[gvk] = true
+		go f.watchWhenServed(f.ctx, gvk)
+		return nil
+	}
+	return err
+}
+
+func (f *KyvernoFormat) register(gvk schema.GroupVersionKind) error {
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(gvk)
+	inf, err := f.cache.GetInformer(f.ctx, obj, cache.BlockUntilSynced(false))
+	if err != nil {
+		return err
+	}
+	_, err = inf.AddEventHandler(specChanges(f.reload))
+	return err
+}
+
+// watchWhenServed retries watching gvk, backing off to a minute, until its
+// CRD is served; the informer's first events then reload.
+func (f *KyvernoFormat) watchWhenServed(ctx context.Context, gvk schema.GroupVersionKind) {
+	delay := 500 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Minute)
+		f.mu.Lock()
+		err := f.register(gvk)
+		if err == nil || !apimeta.IsNoMatchError(err) {
+			delete(f.waiting, gvk)
+			f.watched[gvk] = err == nil
+			reload := f.reload
+			f.mu.Unlock()
+			if err != nil {
+				f.opts.Logger.ErrorContext(ctx, "watching Kyverno objects failed", "kind", gvk.Kind, "error", err)
+			}
+			reload()
+			return
+		}
+		f.mu.Unlock()
+	}
+}
+
+// specChanges reloads on objects that changed in what Tollgate loads: a
+// status write alone (Kyverno's, when it runs beside) changes neither
+// generation, labels nor annotations.
+func specChanges(reload func()) toolscache.ResourceEventHandler {
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { reload() },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok1 := oldObj.(client.Object)
+			n, ok2 := newObj.(client.Object)
+			if ok1 && ok2 && o.GetUID() == n.GetUID() && o.GetGeneration() == n.GetGeneration() &&
+				maps.Equal(o.GetLabels(), n.GetLabels()) && maps.Equal(o.GetAnnotations(), n.GetAnnotations()) {
+				return
+			}
+			reload()
+		},
+		DeleteFunc: func(any) { reload() },
+	}
+}
+
+// watchConfigMaps watches each ConfigMap the policies name, and stops
+// watching those no longer named. Called with mu held.
+func (f *KyvernoFormat) watchConfigMaps(ctx context.Context, reload func()) {
+	if f.opts.Watcher == nil {
+		return
+	}
+	for key, stop := range f.cmWatches {
+		if !slices.Contains(f.named, key) {
+			stop()
+			delete(f.cmWatches, key)
+		}
+	}
+	for _, key := range f.named {
+		if f.cmWatches[key] != nil {
+			continue
+		}
+		wctx, stop := context.WithCancel(ctx)
+		f.cmWatches[key] = stop
+		go f.watchConfigMap(wctx, key, reload)
+	}
+}
+
+// watchConfigMap reloads on every change of one ConfigMap until ctx ends,
+// watching again (after a pause) whenever the watch ends.
+func (f *KyvernoFormat) watchConfigMap(ctx context.Context, key types.NamespacedName, reload func()) {
+	delay := time.Second
+	for ctx.Err() == nil {
+		w, err := f.opts.Watcher.Watch(ctx, &corev1.ConfigMapList{}, client.InNamespace(key.Namespace),
+			client.MatchingFields{"metadata.name": key.Name})
+		if err == nil {
+			delay = time.Second
+			first := true
+			for ev := range w.ResultChan() {
+				switch {
+				case ev.Type == watch.Error:
+					f.opts.Logger.WarnContext(ctx, "watching a ConfigMap a Kyverno policy reads failed", "namespace", key.Namespace, "name", key.Name)
+				case first && ev.Type == watch.Added:
+					// The watch starts with the ConfigMap as it is: the
+					// load that named it has read it already.
+				default:
+					reload()
+				}
+				first = false
+			}
+			w.Stop()
+		} else {
+			f.opts.Logger.WarnContext(ctx, "watching a ConfigMap a Kyverno policy reads failed", "namespace", key.Namespace, "name", key.Name, "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Minute)
+	}
+}
+
+// Load lists the Kyverno policies, exceptions and named ConfigMaps live,
+// compiles them if any changed, and returns the plugin with what did not
+// load. If a listing fails, what is in force stays.
+func (f *KyvernoFormat) Load(ctx context.Context, c client.Client) (review.Plugin, []Problem) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pols, err := listKinds(ctx, c, kyvernoPolicyKinds)
+	if err != nil {
+		f.opts.Logger.ErrorContext(ctx, "listing Kyverno policies failed; the last good ones stay in force", "error", err)
+		return f.plugin, slices.Clone(f.problems)
+	}
+	exceptions, err := listKinds(ctx, c, kyvernoExceptionKinds)
+	if err != nil {
+		f.opts.Logger.ErrorContext(ctx, "listing Kyverno PolicyExceptions failed; the last good policies stay in force", "error", err)
+		return f.plugin, slices.Clone(f.problems)
+	}
+	named := namedConfigMaps(pols)
+	reader := f.opts.ConfigMaps
+	if reader == nil {
+		reader = c
+	}
+	cms, err := readConfigMaps(ctx, reader, named)
+	if err != nil {
+		f.opts.Logger.ErrorContext(ctx, "reading the ConfigMaps Kyverno policies name failed; the last good policies stay in force", "error", err)
+		return f.plugin, slices.Clone(f.problems)
+	}
+	f.named = named
+
+	var parts []string
+	for _, o := range slices.Concat(pols, exceptions) {
+		parts = append(parts, kyvernoSource(o)+"="+fingerprint(o))
+	}
+	for _, cm := range cms {
+		parts = append(parts, "ConfigMap "+cm.GetNamespace()+"/"+cm.GetName()+"@"+cm.GetResourceVersion())
+	}
+	sort.Strings(parts)
+	parts = append(parts, "exceptions.namespaces="+strings.Join(f.exceptionNamespaces, ","))
+	key := strings.Join(parts, "\n")
+	if f.key != "" && key == f.key {
+		return f.plugin, slices.Clone(f.problems)
+	}
+	opts := kyverno.Options{}
+	for _, cm := range cms {
+		opts.ConfigMaps = append(opts.ConfigMaps, cm.Object)
+	}
+	var exceptionObjs []kyverno.Object
+	for _, x := range exceptions {
+		exceptionObjs = append(exceptionObjs, kyverno.Object{Source: kyvernoSource(x), Object: x.Object})
+	}
+	// TODO: honour PolicyExceptions once kyverno.Options takes them:
+	// opts.Exceptions, opts.ExceptionNamespaces = exceptionObjs, slices.Clone(f.exceptionNamespaces)
+	if len(exceptionObjs) > 0 {
+		f.opts.Logger.WarnContext(ctx, "Kyverno PolicyExceptions are listed but not honoured yet; use TollgateExceptions", "exceptions", len(exceptionObjs))
+	}
+	f.compile(ctx, pols, opts)
+	f.key = key
+	return f.plugin, slices.Clone(f.problems)
+}
+
+// listKinds lists every object of the kinds; a kind the API server does
+// not serve (its CRD is not installed) has none.
+func listKinds(ctx context.Context, c client.Reader, kinds []schema.GroupVersionKind) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	for _, gvk := range kinds {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := c.List(ctx, list); err != nil {
+			if apimeta.IsNoMatchError(err) {
+				continue
+			}
+			return nil, fmt.Errorf("listing %s: %w", gvk.Kind, err)
+		}
+		for i := range list.Items {
+			it := &list.Items[i]
+			it.SetGroupVersionKind(gvk) // a list's items may come without it
+			out = append(out, it)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return kyvernoSource(out[i]) < kyvernoSource(out[j]) })
+	return out, nil
+}
+
+// kyvernoSource names an object in problems: "ClusterPolicy require-team",
+// "Policy shop/require-tier".
+func kyvernoSource(o *unstructured.Unstructured) string {
+	if o.GetNamespace() != "" {
+		return o.GetKind() + " " + o.GetNamespace() + "/" + o.GetName()
+	}
+	return o.GetKind() + " " + o.GetName()
+}
+
+// namedConfigMaps are the ConfigMaps the policies' configMap context
+// entries name, wherever they sit (a rule's context, a foreach's). An
+// entry whose name or namespace is a variable names none: Kyverno would
+// read it per request, which an offline engine cannot; its rule fails
+// with an error that says which ConfigMap it could not read.
+func namedConfigMaps(pols []*unstructured.Unstructured) []types.NamespacedName {
+	var out []types.NamespacedName
+	for _, p := range pols {
+		if p.GetAPIVersion() != "kyverno.io/v1" {
+			continue
+		}
+		var walk func(v any)
+		walk = func(v any) {
+			switch t := v.(type) {
+			case map[string]any:
+				if ref, ok := t["configMap"].(map[string]any); ok {
+					name, _ := ref["name"].(string)
+					ns, _ := ref["namespace"].(string)
+					if ns == "" {
+						ns = p.GetNamespace()
+					}
+					if ns == "" {
+						ns = "default" // Kyverno's default for ClusterPolicies
+					}
+					if name != "" && !strings.Contains(name+ns, "{{") {
+						key := types.NamespacedName{Namespace: ns, Name: name}
+						if !slices.Contains(out, key) {
+							out = append(out, key)
+						}
+					}
+				}
+				for _, x := range t {
+					walk(x)
+				}
+			case []any:
+				for _, x := range t {
+					walk(x)
+				}
+			}
+		}
+		walk(p.Object["spec"])
+	}
+	slices.SortFunc(out, func(a, b types.NamespacedName) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}
+
+// readConfigMaps reads each named ConfigMap; one that does not exist, or
+// that Tollgate may not read (grant it with the chart's
+// rbac.extraReadRules), is left out: the rule reading it fails, naming it.
+func readConfigMaps(ctx context.Context, r client.Reader, names []types.NamespacedName) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	for _, key := range names {
+		var cm corev1.ConfigMap
+		if err := r.Get(ctx, client.ObjectKey(key), &cm); err != nil {
+			if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
+				continue // the rule that reads it fails, naming it
+			}
+			return nil, fmt.Errorf("ConfigMap %s: %w", key, err)
+		}
+		obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&cm)
+		if err != nil {
+			return nil, fmt.Errorf("ConfigMap %s: %w", key, err)
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		u.SetAPIVersion("v1")
+		u.SetKind("ConfigMap")
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// atAdmission says whether Tollgate judges a policy at admission: its
+// tollgate.dev/engine annotation, else whether Kyverno's admission
+// controller runs beside; never when the policy itself turns admission off
+// (spec.admission: false, or a ValidatingPolicy's
+// spec.evaluation.admission.enabled: false), as in Kyverno.
+func (f *KyvernoFormat) atAdmission(o *unstructured.Unstructured) bool {
+	if on, found, _ := unstructured.NestedBool(o.Object, "spec", "admission"); found && !on {
+		return false
+	}
+	if on, found, _ := unstructured.NestedBool(o.Object, "spec", "evaluation", "admission", "enabled"); found && !on {
+		return false
+	}
+	switch o.GetAnnotations()[AnnotationEngine] {
+	case EngineTollgate:
+		return true
+	case EngineKyverno:
+		return false
+	}
+	return !f.opts.KyvernoAdmission
+}
+
+// compile compiles the policies; a policy that does not load and has a
+// last good version of the same identity is compiled again with that
+// version, so it stays in force. Called with mu held.
+func (f *KyvernoFormat) compile(ctx context.Context, objs []*unstructured.Unstructured, opts kyverno.Options) {
+	e, failed := f.compileObjects(ctx, objs, opts)
+	restored := map[string]bool{}
+	in := slices.Clone(objs)
+	for i, o := range objs {
+		src := kyvernoSource(o)
+		g, ok := f.good[src]
+		if failed[src] == nil || !ok || g.GetUID() != o.GetUID() || fingerprint(g) == fingerprint(o) {
+			continue
+		}
+		restored[src] = true
+		in[i] = g
+	}
+	final := failed
+	if len(restored) > 0 {
+		e, final = f.compileObjects(ctx, in, opts)
+	}
+	var problems []Problem
+	live := map[string]bool{}
+	for i, o := range objs {
+		src := kyvernoSource(o)
+		live[src] = true
+		switch {
+		case final[src] == nil:
+			f.good[src] = in[i]
+			if restored[src] {
+				problems = append(problems, Problem{Object: o, Message: fmt.Sprintf("generation %d does not load; generation %d stays in force: %s",
+					o.GetGeneration(), in[i].GetGeneration(), strings.Join(failed[src], "; "))})
+			}
+		case restored[src]:
+			delete(f.good, src) // its last good version no longer loads either
+			problems = append(problems, Problem{Object: o, Message: strings.Join(failed[src], "; ")})
+		default:
+			problems = append(problems, Problem{Object: o, Message: strings.Join(final[src], "; ")})
+		}
+	}
+	for src := range f.good {
+		if !live[src] {
+			delete(f.good, src)
+		}
+	}
+	f.plugin, f.problems = review.Plugin{Name: PluginKyverno, Evaluator: e}, problems
+	f.opts.Logger.InfoContext(ctx, "Kyverno policies compiled", "objects", len(objs),
+		"policies", len(e.(review.Catalogue).Policies()), "notLoaded", len(problems))
+}
+
+// compileObjects compiles the policies Tollgate judges at admission and
+// those it judges elsewhere only, and returns each failed object's
+// problems ("rule R: what is wrong"), by source.
+func (f *KyvernoFormat) compileObjects(ctx context.Context, objs []*unstructured.Unstructured, opts kyverno.Options) (review.Evaluator, map[string][]string) {
+	var everywhere, elsewhere []kyverno.Object
+	for _, o := range objs {
+		ko := kyverno.Object{Source: kyvernoSource(o), Object: o.Object}
+		if f.atAdmission(o) {
+			everywhere = append(everywhere, ko)
+		} else {
+			elsewhere = append(elsewhere, ko)
+		}
+	}
+	failed := map[string][]string{}
+	compile := func(objs []kyverno.Object) *kyverno.Evaluator {
+		e, err := kyverno.Compile(ctx, objs, opts)
+		for _, err := range leaves(err) {
+			var le *kyverno.LoadError
+			if !errors.As(err, &le) {
+				f.opts.Logger.ErrorContext(ctx, "compiling Kyverno policies failed", "error", err)
+				continue
+			}
+			msg := le.Err.Error()
+			if le.Rule != "" {
+				msg = "rule " + le.Rule + ": " + msg
+			}
+			failed[le.Source] = append(failed[le.Source], msg)
+		}
+		for _, w := range e.Warnings() {
+			f.opts.Logger.WarnContext(ctx, "part of a Kyverno policy is not run", "source", w.Source, "policy", w.Policy, "rule", w.Rule, "warning", w.Message)
+		}
+		return e
+	}
+	ke := &kyvernoEvaluator{everywhere: compile(everywhere)}
+	if len(elsewhere) > 0 {
+		ke.elsewhere = compile(elsewhere)
+	}
+	ke.kinds, ke.mutated = f.kinds(objs)
+	if ke.mutated == nil {
+		return ke, failed
+	}
+	return kyvernoMutator{ke}, failed
+}
+
+// kinds are the kinds the policies match (every kind they judge), and
+// those their mutate rules and MutatingPolicies match (nil when none
+// mutates), so that the webhooks intercept them.
+func (f *KyvernoFormat) kinds(objs []*unstructured.Unstructured) (judged, mutated []policies.GroupVersionKind) {
+	add := func(to *[]policies.GroupVersionKind, gks []schema.GroupKind) {
+		for _, gk := range gks {
+			k := policies.GroupVersionKind{Group: gk.Group, Kind: gk.Kind}
+			if !slices.Contains(*to, k) {
+				*to = append(*to, k)
+			}
+		}
+	}
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ClusterPolicy", "Policy":
+			rules, _, _ := unstructured.NestedSlice(o.Object, "spec", "rules")
+			for _, r := range rules {
+				rule, _ := r.(map[string]any)
+				gks := f.ruleKinds(rule)
+				add(&judged, gks)
+				if _, ok := rule["mutate"]; ok {
+					if mutated == nil {
+						mutated = []policies.GroupVersionKind{}
+					}
+					add(&mutated, gks)
+				}
+			}
+		case "ValidatingPolicy", "MutatingPolicy":
+			gks := f.resourceRuleKinds(o)
+			add(&judged, gks)
+			if o.GetKind() == "MutatingPolicy" {
+				if mutated == nil {
+					mutated = []policies.GroupVersionKind{}
+				}
+				add(&mutated, gks)
+			}
+		}
+	}
+	return judged, mutated
+}
+
+// ruleKinds are the kinds a rule's match names (resources.kinds, under
+// any and all too): "Pod", "apps/v1/Deployment", "v1/ConfigMap",
+// "Pod/exec". A kind without a group is looked up among the built-in kinds,
+// then with the mapper; wildcards name none (Tollgate never intercepts
+// everything).
+func (f *KyvernoFormat) ruleKinds(rule map[string]any) []schema.GroupKind {
+	var selectors []string
+	collect := func(filter any) {
+		m, _ := filter.(map[string]any)
+		kinds, _, _ := unstructured.NestedStringSlice(m, "resources", "kinds")
+		selectors = append(selectors, kinds...)
+	}
+	match, _ := rule["match"].(map[string]any)
+	collect(match)
+	for _, key := range []string{"any", "all"} {
+		list, _ := match[key].([]any)
+		for _, filter := range list {
+			collect(filter)
+		}
+	}
+	var out []schema.GroupKind
+	for _, s := range selectors {
+		group, _, kind, _ := kubeutils.ParseKindSelector(s)
+		if kind == "" || strings.ContainsAny(kind, "*?") || strings.ContainsAny(group, "?") {
+			continue
+		}
+		if group != "*" {
+			out = append(out, schema.GroupKind{Group: group, Kind: kind})
+			continue
+		}
+		out = append(out, f.groupsOf(kind)...)
+	}
+	return out
+}
+
+// groupsOf finds the groups of a kind named without one: built-in kinds
+// from client-go's scheme, others with the mapper.
+func (f *KyvernoFormat) groupsOf(kind string) []schema.GroupKind {
+	var out []schema.GroupKind
+	for _, g := range f.builtin[kind] {
+		out = append(out, schema.GroupKind{Group: g, Kind: kind})
+	}
+	if len(out) > 0 || f.opts.Mapper == nil {
+		return out
+	}
+	plural, _ := apimeta.UnsafeGuessKindToResource(schema.GroupVersionKind{Kind: kind})
+	gvks, err := f.opts.Mapper.KindsFor(plural)
+	if err != nil {
+		return nil
+	}
+	for _, gvk := range gvks {
+		if gk := gvk.GroupKind(); gk.Kind == kind && !slices.Contains(out, gk) {
+			out = append(out, gk)
+		}
+	}
+	return out
+}
+
+// resourceRuleKinds are the kinds of a CEL policy's
+// spec.matchConstraints.resourceRules (groups and resources, as in a
+// ValidatingAdmissionPolicy).
+func (f *KyvernoFormat) resourceRuleKinds(o *unstructured.Unstructured) []schema.GroupKind {
+	rules, _, _ := unstructured.NestedSlice(o.Object, "spec", "matchConstraints", "resourceRules")
+	var out []schema.GroupKind
+	for _, r := range rules {
+		rule, _ := r.(map[string]any)
+		groups, _, _ := unstructured.NestedStringSlice(rule, "apiGroups")
+		resources, _, _ := unstructured.NestedStringSlice(rule, "resources")
+		for _, g := range groups {
+			for _, res := range resources {
+				res, _, _ = strings.Cut(res, "/")
+				if g == "*" || res == "*" || res == "" {
+					continue
+				}
+				if kind, ok := f.resources[schema.GroupResource{Group: g, Resource: res}]; ok {
+					out = append(out, schema.GroupKind{Group: g, Kind: kind})
+					continue
+				}
+				if f.opts.Mapper == nil {
+					continue
+				}
+				if gvk, err := f.opts.Mapper.KindFor(schema.GroupVersionResource{Group: g, Resource: res}); err == nil {
+					out = append(out, gvk.GroupKind())
+				}
+			}
+		}
+	}
+	return out
+}
+
+// kyvernoEvaluator is the plugin's evaluator: the policies Tollgate judges
+// on every path, those it judges outside admission only (Kyverno's own
+// webhook owns them, or they turn admission off), and the kinds they
+// match. It implements review.Catalogue and review.KindLister.
+type kyvernoEvaluator struct {
+	everywhere, elsewhere *kyverno.Evaluator
+	kinds, mutated        []policies.GroupVersionKind
+}
+
+var (
+	_ review.Catalogue  = (*kyvernoEvaluator)(nil)
+	_ review.KindLister = (*kyvernoEvaluator)(nil)
+	_ review.Mutator    = kyvernoMutator{}
+)
+
+// Evaluate judges with the policies that run on the input's source.
+func (e *kyvernoEvaluator) Evaluate(ctx context.Context, in *policies.Input) *policies.Decision {
+	d := e.everywhere.Evaluate(ctx, in)
+	if e.elsewhere != nil && in.Source != policies.SourceAdmission {
+		more := e.elsewhere.Evaluate(ctx, in)
+		d.Findings = append(d.Findings, more.Findings...)
+		d.Errors = append(d.Errors, more.Errors...)
+		d.Applied += more.Applied
+	}
+	return d
+}
+
+// Policies lists every loaded policy, sorted by ID.
+func (e *kyvernoEvaluator) Policies() []policies.Metadata {
+	out := e.everywhere.Policies()
+	if e.elsewhere != nil {
+		out = append(out, e.elsewhere.Policies()...)
+		slices.SortFunc(out, func(a, b policies.Metadata) int { return strings.Compare(a.ID, b.ID) })
+	}
+	return out
+}
+
+// Kinds lists the kinds the policies judge.
+func (e *kyvernoEvaluator) Kinds() []policies.GroupVersionKind { return slices.Clone(e.kinds) }
+
+// kyvernoMutator is the evaluator of a set of policies that mutate: only
+// then is the plugin a review.Mutator, so a set without mutate rules
+// keeps the mutating webhook's match conditions (a complete Pod is not
+// sent to it).
+type kyvernoMutator struct{ *kyvernoEvaluator }
+
+// MutatedKinds lists the kinds the mutate rules and MutatingPolicies
+// match.
+func (m kyvernoMutator) MutatedKinds() []policies.GroupVersionKind { return slices.Clone(m.mutated) }
+
+// Mutate is the patch of the policies that run on the input's source, the
+// ones judged outside admission applied after the others.
+func (m kyvernoMutator) Mutate(ctx context.Context, in *policies.Input) ([]policies.PatchOperation, error) {
+	ops, err := m.everywhere.Mutate(ctx, in)
+	if err != nil || m.elsewhere == nil || in.Source == policies.SourceAdmission {
+		return ops, err
+	}
+	obj, err := review.Apply(in.Object, &policies.Mutation{Patch: ops})
+	if err != nil {
+		return nil, err
+	}
+	next := *in
+	next.Object = obj
+	more, err := m.elsewhere.Mutate(ctx, &next)
+	if err != nil || len(more) == 0 {
+		return ops, err
+	}
+	final, err := review.Apply(obj, &policies.Mutation{Patch: more})
+	if err != nil {
+		return nil, err
+	}
+	return patchBetween(in.Object, final)
+}
+
+// patchBetween is the JSON patch from one object to another.
+func patchBetween(from, to map[string]any) ([]policies.PatchOperation, error) {
+	a, err := json.Marshal(from)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(to)
+	if err != nil {
+		return nil, err
+	}
+	ops, err := gojsonpatch.CreatePatch(a, b)
+	if err != nil {
+		return nil, fmt.Errorf("comparing the mutated object: %w", err)
+	}
+	out := make([]policies.PatchOperation, len(ops))
+	for i, op := range ops {
+		out[i] = policies.PatchOperation{Op: op.Operation, Path: op.Path, Value: op.Value}
+	}
+	return out, nil
+}
