@@ -176,9 +176,18 @@ bench-peers: build tools peers
 # Tollgate builds with, and write the chart's CRD templates from them
 # (charts/tollgate/templates/crds).
 GATEKEEPER_CRD  := templates.gatekeeper.sh_constrainttemplates.yaml
+# Kyverno's CRDs of the kinds Tollgate loads, from the Kyverno module it
+# builds with, into charts/tollgate/crds/kyverno (installed by the chart
+# only with kyverno.installCRDs: a cluster running Kyverno has them).
+KYVERNO_CRDS    := kyverno/kyverno.io_clusterpolicies.yaml kyverno/kyverno.io_policies.yaml \
+	kyverno/kyverno.io_policyexceptions.yaml policies.kyverno.io/policies.kyverno.io_validatingpolicies.yaml \
+	policies.kyverno.io/policies.kyverno.io_mutatingpolicies.yaml policies.kyverno.io/policies.kyverno.io_policyexceptions.yaml
 generate:
 	$(GO) run $(CONTROLLER_GEN) object paths=./policies/api/... crd output:crd:artifacts:config=charts/tollgate/crds
 	install -m 644 "$$($(GO) list -m -f '{{.Dir}}' github.com/open-policy-agent/frameworks/constraint)/config/crds/$(GATEKEEPER_CRD)" charts/tollgate/crds/$(GATEKEEPER_CRD)
+	mkdir -p charts/tollgate/crds/kyverno
+	dir="$$($(GO) list -m -f '{{.Dir}}' github.com/kyverno/kyverno)/config/crds" && \
+	for f in $(KYVERNO_CRDS); do install -m 644 "$$dir/$$f" charts/tollgate/crds/kyverno/; done
 	$(GO) test ./test/chart -count=1 -run '^TestCRDTemplates$$' -update
 
 # Rebuild the OPA bundle the engine tests load, with the real `opa build`.

@@ -21,10 +21,15 @@ import (
 // `make generate` copies from the constraint framework module.
 const gatekeeperCRD = "templates.gatekeeper.sh_constrainttemplates.yaml"
 
+// kyvernoCRDs is the folder of the Kyverno CRDs `make generate` copies
+// from the Kyverno module, under charts/tollgate/crds.
+const kyvernoCRDs = "kyverno"
+
 // crdTemplate wraps a CRD that `make generate` wrote into the chart's
 // template for it: installed while crds.enabled (and, for Gatekeeper's
-// ConstraintTemplate, gatekeeper.installCRDs), kept on uninstall while
-// crds.keep, labelled like the release.
+// ConstraintTemplate, gatekeeper.installCRDs; for Kyverno's,
+// kyverno.installCRDs), kept on uninstall while crds.keep, labelled like
+// the release. file is the CRD's path under charts/tollgate/crds.
 func crdTemplate(file string, generated []byte) ([]byte, error) {
 	if bytes.Contains(generated, []byte("{{")) {
 		return nil, errors.New("the CRD contains {{, which Helm would read as a template action")
@@ -35,9 +40,12 @@ func crdTemplate(file string, generated []byte) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	b.WriteString("{{- /* Generated from charts/tollgate/crds by `make generate`; do not edit. */ -}}\n")
-	if file == gatekeeperCRD {
+	switch {
+	case file == gatekeeperCRD:
 		b.WriteString("{{- if and .Values.crds.enabled .Values.gatekeeper.installCRDs }}\n")
-	} else {
+	case filepath.Dir(file) == kyvernoCRDs:
+		b.WriteString("{{- if and .Values.crds.enabled .Values.kyverno.installCRDs }}\n")
+	default:
 		b.WriteString("{{- if .Values.crds.enabled }}\n")
 	}
 	b.Write(bytes.Replace(bytes.TrimPrefix(generated, []byte("---\n")), []byte(meta), []byte(meta+
@@ -65,13 +73,18 @@ func TestCRDTemplates(t *testing.T) {
 	if err != nil || len(generated) == 0 {
 		t.Fatalf("no generated CRDs in %s (%v): run make generate", src, err)
 	}
+	kyverno, err := filepath.Glob(filepath.Join(src, kyvernoCRDs, "*.yaml"))
+	if err != nil || len(kyverno) == 0 {
+		t.Fatalf("no Kyverno CRDs in %s (%v): run make generate", filepath.Join(src, kyvernoCRDs), err)
+	}
 	want := map[string][]byte{}
-	for _, f := range generated {
+	for _, f := range slices.Concat(generated, kyverno) {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tpl, err := crdTemplate(filepath.Base(f), data)
+		rel, _ := filepath.Rel(src, f)
+		tpl, err := crdTemplate(rel, data)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -137,6 +150,55 @@ func TestGatekeeperCRD(t *testing.T) {
 	}
 	if !bytes.Equal(want, have) {
 		t.Errorf("charts/tollgate/crds/%s differs from the constraint framework module's; run make generate", gatekeeperCRD)
+	}
+}
+
+// TestKyvernoCRDs keeps the chart's Kyverno CRDs equal to those of the
+// Kyverno module Tollgate builds with (make generate copies them), and
+// makes sure they hold every kind the server loads.
+func TestKyvernoCRDs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir, _, err := run(ctx, repoRoot(t), nil, "", "go", "list", "-m", "-f", "{{.Dir}}", "github.com/kyverno/kyverno")
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, _ := filepath.Glob(filepath.Join(chartDir(t), "crds", kyvernoCRDs, "*.yaml"))
+	var kinds []string
+	for _, f := range have {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		group := "kyverno"
+		if strings.HasPrefix(filepath.Base(f), "policies.kyverno.io_") {
+			group = "policies.kyverno.io"
+		}
+		want, err := os.ReadFile(filepath.Join(strings.TrimSpace(dir), "config", "crds", group, filepath.Base(f)))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if !bytes.Equal(want, data) {
+			t.Errorf("%s differs from the Kyverno module's; run make generate", f)
+		}
+		var crd struct {
+			Spec struct {
+				Group string `json:"group"`
+				Names struct {
+					Kind string `json:"kind"`
+				} `json:"names"`
+			} `json:"spec"`
+		}
+		if err := yaml.Unmarshal(data, &crd); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		kinds = append(kinds, crd.Spec.Group+"/"+crd.Spec.Names.Kind)
+	}
+	slices.Sort(kinds)
+	want := []string{"kyverno.io/ClusterPolicy", "kyverno.io/Policy", "kyverno.io/PolicyException",
+		"policies.kyverno.io/MutatingPolicy", "policies.kyverno.io/PolicyException", "policies.kyverno.io/ValidatingPolicy"}
+	if diff := cmp.Diff(want, kinds); diff != "" {
+		t.Errorf("Kyverno CRDs in the chart (-want +have), run make generate:\n%s", diff)
 	}
 }
 

@@ -141,6 +141,19 @@ func TestRenderedCRDs(t *testing.T) {
 	if diff := cmp.Diff(wantOwn, slices.Sorted(slices.Values(have))); diff != "" {
 		t.Errorf("CRDs rendered with gatekeeper.installCRDs=false (-want +rendered):\n%s", diff)
 	}
+	// Without Kyverno (kyverno.installCRDs=true): Kyverno's CRDs of the
+	// kinds Tollgate loads as well.
+	have = nil
+	for _, o := range objects(t, render(t, release{name: "ky", namespace: "tollgate", values: []string{"kyverno-crds.yaml"}})) {
+		if kind(o) == "CustomResourceDefinition" && strings.Contains(name(o), "kyverno.io") {
+			have = append(have, name(o))
+		}
+	}
+	wantKyverno := []string{"clusterpolicies.kyverno.io", "mutatingpolicies.policies.kyverno.io", "policies.kyverno.io",
+		"policyexceptions.kyverno.io", "policyexceptions.policies.kyverno.io", "validatingpolicies.policies.kyverno.io"}
+	if diff := cmp.Diff(wantKyverno, slices.Sorted(slices.Values(have))); diff != "" {
+		t.Errorf("Kyverno CRDs rendered with kyverno.installCRDs=true (-want +rendered):\n%s", diff)
+	}
 }
 
 // TestLibraryPolicyList keeps files/library-policies.txt, the ids
