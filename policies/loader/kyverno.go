@@ -47,10 +47,11 @@ var (
 	}
 )
 
-// AnnotationEngine, on a Kyverno policy in the cluster, says which engine
-// judges it at admission when Tollgate and Kyverno's admission controller
-// run side by side: EngineTollgate or EngineKyverno. Tollgate judges every
-// Kyverno policy in the audit and the reports whatever it says.
+// AnnotationEngine is the annotation of a Kyverno policy in the cluster
+// that says which engine judges it at admission when Tollgate and
+// Kyverno's admission controller run side by side: EngineTollgate or
+// EngineKyverno. Tollgate judges every Kyverno policy in the audit and the
+// reports whatever it says.
 const AnnotationEngine = "tollgate.dev/engine"
 
 // Values of AnnotationEngine.
@@ -463,7 +464,7 @@ func readConfigMaps(ctx context.Context, r client.Reader, names []types.Namespac
 	var out []*unstructured.Unstructured
 	for _, key := range names {
 		var cm corev1.ConfigMap
-		if err := r.Get(ctx, client.ObjectKey(key), &cm); err != nil {
+		if err := r.Get(ctx, key, &cm); err != nil {
 			if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
 				continue // the rule that reads it fails, naming it
 			}

@@ -31,9 +31,10 @@ var workloadKinds = []schema.GroupKind{
 }
 
 // Kinds are the kinds a set mutates and judges: the workloads and the
-// config's pod controllers both, and PersistentVolumeClaims (ownership
-// labels for cost, and the Budgets their storage counts against); every kind a policy, a config override or a
-// plugin names is judged. The webhook configurations intercept them and the
+// config's pod controllers both, PersistentVolumeClaims (ownership
+// labels for cost, and the Budgets their storage counts against) and the
+// kinds a plugin mutates (MutatedKindLister); every kind a policy, a
+// config override or a plugin names is judged. The webhook configurations intercept them and the
 // audit lists them. "Every kind" is never turned into intercepting
 // everything.
 func Kinds(s *Set) (mutate, validate []schema.GroupKind) {

@@ -3,10 +3,12 @@ package review_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/review"
@@ -210,6 +212,34 @@ func TestSetCataloguesAndKinds(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("a plugin's kinds are not judged: %v", validate)
+	}
+}
+
+// mutating is a plugin that mutates ConfigMaps.
+type mutating struct{ fixed }
+
+func (mutating) MutatedKinds() []policies.GroupVersionKind {
+	return []policies.GroupVersionKind{{Kind: "ConfigMap"}, {Kind: "*"}, {Group: "*", Kind: "Widget"}}
+}
+
+// TestMutatedKinds: the kinds a plugin mutates are intercepted by the
+// mutating webhook (and judged); wildcards never are.
+func TestMutatedKinds(t *testing.T) {
+	calls := 0
+	set := review.NewSet(engine(t), nil, 1, review.Plugin{Name: "kyverno", Evaluator: mutating{fixed{calls: &calls}}})
+	mutate, validate := review.Kinds(set)
+	cm := schema.GroupKind{Kind: "ConfigMap"}
+	if !slices.Contains(mutate, cm) || !slices.Contains(validate, cm) {
+		t.Errorf("ConfigMap: mutated %v, judged %v", slices.Contains(mutate, cm), slices.Contains(validate, cm))
+	}
+	for _, gk := range mutate {
+		if gk.Kind == "*" || gk.Group == "*" {
+			t.Errorf("a wildcard is intercepted: %v", gk)
+		}
+	}
+	plain, _ := review.Kinds(review.NewSet(engine(t), nil, 1))
+	if slices.Contains(plain, cm) {
+		t.Error("ConfigMaps are mutated without a plugin that mutates them")
 	}
 }
 

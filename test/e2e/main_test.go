@@ -69,8 +69,9 @@ func run(m *testing.M) int {
 	c, err := cluster.Start(ctx, cluster.Options{
 		ControllerManager: true,
 		WebhookClientCert: true,
-		CRDDirs:           []string{filepath.Join(root, "charts", "tollgate", "crds"), filepath.Join(root, "scanners", "audit", "testdata")},
-		Log:               logs,
+		CRDDirs: []string{filepath.Join(root, "charts", "tollgate", "crds"), filepath.Join(root, "charts", "tollgate", "crds", "kyverno"),
+			filepath.Join(root, "scanners", "audit", "testdata")},
+		Log: logs,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)

@@ -1,0 +1,348 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tollgate-dev/tollgate/webhook"
+)
+
+// The Kyverno policies of TestKyvernoPoliciesFromTheCluster, each limited
+// to its namespace so the other tests sharing the cluster never meet them.
+const (
+	kyRequireTier = `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: ky-e2e-require-tier}
+spec:
+  validationFailureAction: Enforce
+  rules:
+  - name: tier-label
+    match: {any: [{resources: {kinds: [Pod], namespaces: [ky-e2e]}}]}
+    validate:
+      message: "label tier is required"
+      pattern: {metadata: {labels: {tier: "?*"}}}
+`
+	kyAuditContact = `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: ky-e2e-audit-contact}
+spec:
+  validationFailureAction: Audit
+  rules:
+  - name: contact-annotation
+    match: {any: [{resources: {kinds: [ConfigMap], namespaces: [ky-e2e]}}]}
+    validate:
+      message: "annotation contact is required"
+      pattern: {metadata: {annotations: {contact: "?*"}}}
+`
+	kyAddTier = `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: ky-e2e-add-tier}
+spec:
+  rules:
+  - name: deployment-tier
+    match: {any: [{resources: {kinds: [Deployment], namespaces: [ky-e2e]}}]}
+    mutate:
+      patchStrategicMerge:
+        metadata: {labels: {+(tier): backend}}
+        spec: {template: {metadata: {labels: {+(tier): backend}}}}
+  - name: configmap-label
+    match: {any: [{resources: {kinds: [ConfigMap], namespaces: [ky-e2e]}}]}
+    mutate:
+      patchStrategicMerge:
+        metadata: {labels: {+(checked-by): kyverno-policy}}
+`
+	kySmallConfigMaps = `
+apiVersion: policies.kyverno.io/v1
+kind: ValidatingPolicy
+metadata: {name: ky-e2e-small-configmaps}
+spec:
+  validationActions: [Deny]
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: [v1]
+      operations: [CREATE, UPDATE]
+      resources: [configmaps]
+  matchConditions:
+  - name: e2e-namespace
+    expression: "object.metadata.namespace == 'ky-e2e'"
+  validations:
+  - expression: "!has(object.data) || size(object.data) <= 2"
+    message: "a ConfigMap here holds at most 2 keys"
+`
+	kyBroken = `
+apiVersion: policies.kyverno.io/v1
+kind: ValidatingPolicy
+metadata: {name: ky-e2e-broken}
+spec:
+  validationActions: [Deny]
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: [v1]
+      operations: [CREATE, UPDATE]
+      resources: [configmaps]
+  validations:
+  - expression: "size(object.data) + 'x'"
+`
+)
+
+// kyAllowedTiers is a namespaced Policy reading the tiers it allows from a
+// ConfigMap in its namespace.
+const kyAllowedTiers = `
+apiVersion: kyverno.io/v1
+kind: Policy
+metadata: {name: allowed-tiers, namespace: ky-e2e}
+spec:
+  validationFailureAction: Enforce
+  rules:
+  - name: known-tier
+    match: {any: [{resources: {kinds: [Pod]}}]}
+    context:
+    - name: tiers
+      configMap: {name: tiers, namespace: ky-e2e}
+    validate:
+      message: "tier {{ request.object.metadata.labels.tier }} is not one of {{ tiers.data.allowed }}"
+      deny:
+        conditions:
+          any:
+          - key: "{{ request.object.metadata.labels.tier || '' }}"
+            operator: AnyNotIn
+            value: "{{ tiers.data.allowed | split(@, ',') }}"
+`
+
+func kyPod(name string, labels map[string]string) string {
+	return toJSON(map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": name, "namespace": "ky-e2e", "labels": labels},
+		"spec":     map[string]any{"containers": []any{map[string]any{"name": "c", "image": "registry.example/corp/app:1.0"}}}})
+}
+
+func kyConfigMap(name string, annotations map[string]string, keys int) string {
+	data := map[string]string{}
+	for i := range keys {
+		data[fmt.Sprintf("k%d", i)] = "v"
+	}
+	return toJSON(map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": name, "namespace": "ky-e2e", "annotations": annotations}, "data": data})
+}
+
+const kyDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: ky-e2e}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: web, image: registry.example/corp/web:1.0}
+`
+
+// TestKyvernoPoliciesFromTheCluster: Kyverno policies applied with kubectl
+// judge at admission and in the audit through Tollgate's review core. An
+// Enforce ClusterPolicy denies with Kyverno's message; an Audit one on
+// ConfigMaps (a kind outside the workloads: the webhooks intercept it)
+// admits and is recorded in the audit's Report; a mutate policy labels a
+// Deployment together with Tollgate's own injections (and then satisfies
+// the Enforce policy), and applying it again changes nothing; a CEL
+// ValidatingPolicy denies; a policy whose CEL does not compile is an Event
+// while the others still judge; a deleted policy stops judging.
+func TestKyvernoPoliciesFromTheCluster(t *testing.T) {
+	ctx := context.Background()
+	teamNamespace(t, "ky-e2e")
+	for _, p := range []struct{ manifest, kind, name string }{
+		{kyRequireTier, "clusterpolicy", "ky-e2e-require-tier"},
+		{kyAuditContact, "clusterpolicy", "ky-e2e-audit-contact"},
+		{kyAddTier, "clusterpolicy", "ky-e2e-add-tier"},
+		{kySmallConfigMaps, "validatingpolicy.policies.kyverno.io", "ky-e2e-small-configmaps"},
+		{kyBroken, "validatingpolicy.policies.kyverno.io", "ky-e2e-broken"},
+	} {
+		applyEventually(t, p.manifest)
+		t.Cleanup(func() { kubectl(t, "delete", p.kind, p.name, "--ignore-not-found") })
+	}
+
+	// Enforce: denied with the policy, the rule and Kyverno's message.
+	eventually(t, time.Minute, func() error {
+		return denied(t, kyPod("untiered", map[string]string{"app": "web"}), "label tier is required")
+	})
+	_, stderr, _ := apply(t, kyPod("untiered", map[string]string{"app": "web"}), "--dry-run=server")
+	if !strings.Contains(stderr, "ClusterPolicy/ky-e2e-require-tier") || !strings.Contains(stderr, "tier-label") {
+		t.Errorf("the denial names neither the policy nor the rule:\n%s", stderr)
+	}
+	if _, stderr, err := apply(t, kyPod("tiered", map[string]string{"app": "web", "tier": "backend"}), "--dry-run=server"); err != nil {
+		t.Errorf("a Pod with a tier was denied: %s", stderr)
+	}
+
+	// The CEL ValidatingPolicy denies on ConfigMaps, a kind Tollgate's
+	// webhook intercepts because a loaded policy matches it.
+	eventually(t, time.Minute, func() error {
+		return denied(t, kyConfigMap("big", map[string]string{"contact": "ops"}, 3), "at most 2 keys")
+	})
+	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := env.client.Get(ctx, client.ObjectKey{Name: "tollgate"}, &vwc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fmt.Sprint(vwc.Webhooks[0].Rules), "configmaps") {
+		t.Errorf("the validating webhook does not intercept configmaps: %+v", vwc.Webhooks[0].Rules)
+	}
+
+	// The broken policy is an Event naming it and what is wrong.
+	eventually(t, time.Minute, func() error {
+		evs := gatekeeperEvents(t, "ValidatingPolicy", "ky-e2e-broken")
+		if len(evs) == 0 || !strings.Contains(strings.Join(evs, "\n"), "NotLoaded") {
+			return fmt.Errorf("no NotLoaded Event on ValidatingPolicy ky-e2e-broken: %q", evs)
+		}
+		return nil
+	})
+	t.Logf("broken policy: %q", gatekeeperEvents(t, "ValidatingPolicy", "ky-e2e-broken"))
+
+	// Mutation: Kyverno's label, then Tollgate's ownership labels and
+	// security context; the Enforce policy (autogen for Deployments) then
+	// finds the tier the mutation added.
+	if _, stderr, err := env.cluster.KubectlWithStdin(ctx, kyDeployment, "apply", "--server-side", "-f", "-"); err != nil {
+		t.Fatalf("the Deployment was not admitted: %v\n%s", err, stderr)
+	}
+	var d appsv1.Deployment
+	if err := env.client.Get(ctx, client.ObjectKey{Namespace: "ky-e2e", Name: "web"}, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Labels["tier"] != "backend" || d.Spec.Template.Labels["tier"] != "backend" {
+		t.Errorf("Kyverno's mutation is missing: labels %v, template labels %v", d.Labels, d.Spec.Template.Labels)
+	}
+	if d.Labels["team"] != "payments" || d.Spec.Template.Labels["team"] != "payments" {
+		t.Errorf("Tollgate's ownership labels are missing: labels %v, template labels %v", d.Labels, d.Spec.Template.Labels)
+	}
+	if sc := d.Spec.Template.Spec.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		t.Errorf("Tollgate's security context is missing: %+v", sc)
+	}
+	// Applied again, the object is not written: every mutation is
+	// idempotent.
+	if _, stderr, err := env.cluster.KubectlWithStdin(ctx, kyDeployment, "apply", "--server-side", "-f", "-"); err != nil {
+		t.Fatalf("the second apply failed: %v\n%s", err, stderr)
+	}
+	var again appsv1.Deployment
+	if err := env.client.Get(ctx, client.ObjectKey{Namespace: "ky-e2e", Name: "web"}, &again); err != nil {
+		t.Fatal(err)
+	}
+	// (The controller manager writes the status and its revision
+	// annotation meanwhile: the spec, the generation, the labels and the
+	// other annotations are what an apply changes.)
+	userAnnotations := func(a map[string]string) map[string]string {
+		return maps.Collect(func(yield func(string, string) bool) {
+			for k, v := range a {
+				if !strings.HasPrefix(k, "deployment.kubernetes.io/") && !yield(k, v) {
+					return
+				}
+			}
+		})
+	}
+	if again.Generation != d.Generation || !equality.Semantic.DeepEqual(again.Spec, d.Spec) ||
+		!maps.Equal(again.Labels, d.Labels) || !maps.Equal(userAnnotations(again.Annotations), userAnnotations(d.Annotations)) {
+		t.Errorf("the second apply changed the Deployment: generation %d → %d, labels %v → %v, annotations %v → %v, spec diff:\n%s",
+			d.Generation, again.Generation, d.Labels, again.Labels, d.Annotations, again.Annotations, cmp.Diff(d.Spec, again.Spec))
+	}
+
+	// Audit: the ConfigMap without a contact is admitted (and mutated: a
+	// kind outside the workloads the mutating webhook intercepts for the
+	// policy), then recorded in the namespace's Report.
+	if _, stderr, err := apply(t, kyConfigMap("settings", nil, 1)); err != nil {
+		t.Fatalf("the Audit policy denied: %v\n%s", err, stderr)
+	}
+	var cm corev1.ConfigMap
+	if err := env.client.Get(ctx, client.ObjectKey{Namespace: "ky-e2e", Name: "settings"}, &cm); err != nil {
+		t.Fatal(err)
+	}
+	if cm.Labels["checked-by"] != "kyverno-policy" {
+		t.Errorf("the ConfigMap was not mutated: labels %v", cm.Labels)
+	}
+	// A policy change makes the audit rescan (it scans on every load and
+	// every 10 minutes): an annotation is one.
+	kubectl(t, "annotate", "clusterpolicy", "ky-e2e-audit-contact", "e2e.tollgate.dev/rescan=1", "--overwrite")
+	eventually(t, 3*time.Minute, func() error {
+		r := &unstructured.Unstructured{}
+		r.SetGroupVersionKind(schema.GroupVersionKind{Group: "openreports.io", Version: "v1alpha1", Kind: "Report"})
+		if err := env.client.Get(ctx, client.ObjectKey{Namespace: "ky-e2e", Name: "tollgate"}, r); err != nil {
+			return err
+		}
+		results, _, _ := unstructured.NestedSlice(r.Object, "results")
+		for _, x := range results {
+			res := x.(map[string]any)
+			if res["policy"] == "ClusterPolicy/ky-e2e-audit-contact" && res["result"] != "pass" &&
+				strings.Contains(fmt.Sprint(res["resources"]), "settings") && strings.Contains(fmt.Sprint(res["message"]), "contact") {
+				t.Logf("audit result: %v", res)
+				return nil
+			}
+		}
+		return fmt.Errorf("no ClusterPolicy/ky-e2e-audit-contact result for settings among %d results", len(results))
+	})
+
+	// A namespaced Policy reads the ConfigMap its context names; a change
+	// of the ConfigMap judges the next request.
+	tiers := func(allowed string) string {
+		return toJSON(map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+			"metadata": map[string]any{"name": "tiers", "namespace": "ky-e2e", "annotations": map[string]any{"contact": "ops"}},
+			"data":     map[string]any{"allowed": allowed}})
+	}
+	if _, stderr, err := apply(t, tiers("frontend,backend")); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	applyEventually(t, kyAllowedTiers)
+	t.Cleanup(func() {
+		kubectl(t, "delete", "policy.kyverno.io", "allowed-tiers", "-n", "ky-e2e", "--ignore-not-found")
+	})
+	batch := kyPod("batch", map[string]string{"app": "web", "tier": "batch"})
+	eventually(t, time.Minute, func() error {
+		return denied(t, batch, "tier batch is not one of frontend,backend")
+	})
+	if _, stderr, err := apply(t, tiers("frontend,backend,batch")); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	eventually(t, time.Minute, func() error {
+		if _, stderr, err := apply(t, batch, "--dry-run=server"); err != nil {
+			return fmt.Errorf("the ConfigMap's change was not read: %s", stderr)
+		}
+		return nil
+	})
+
+	// Deleted, the Enforce policy stops judging.
+	kubectl(t, "delete", "clusterpolicy", "ky-e2e-require-tier")
+	eventually(t, time.Minute, func() error {
+		if _, stderr, err := apply(t, kyPod("untiered", map[string]string{"app": "web"}), "--dry-run=server"); err != nil {
+			return fmt.Errorf("still denied: %s", stderr)
+		}
+		return nil
+	})
+
+	// With the mutate policy gone, complete Pods skip the mutating
+	// webhook again (its match condition is back).
+	kubectl(t, "delete", "clusterpolicy", "ky-e2e-add-tier")
+	eventually(t, time.Minute, func() error {
+		var mwc admissionregistrationv1.MutatingWebhookConfiguration
+		if err := env.client.Get(ctx, client.ObjectKey{Name: "tollgate"}, &mwc); err != nil {
+			return err
+		}
+		for _, c := range mwc.Webhooks[0].MatchConditions {
+			if c.Name == webhook.CompleteConditionName {
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s match condition after the mutate policy was deleted", webhook.CompleteConditionName)
+	})
+}
