@@ -298,7 +298,10 @@ func (f *KyvernoFormat) watchConfigMap(ctx context.Context, key types.Namespaced
 			for ev := range w.ResultChan() {
 				switch {
 				case ev.Type == watch.Error:
-					f.opts.Logger.WarnContext(ctx, "watching a ConfigMap a Kyverno policy reads failed", "namespace", key.Namespace, "name", key.Name)
+					if ctx.Err() == nil {
+						f.opts.Logger.WarnContext(ctx, "watching a ConfigMap a Kyverno policy reads failed", "namespace", key.Namespace, "name", key.Name,
+							"error", apierrors.FromObject(ev.Object))
+					}
 				case first && ev.Type == watch.Added:
 					// The watch starts with the ConfigMap as it is: the
 					// load that named it has read it already.

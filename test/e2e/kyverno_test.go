@@ -186,6 +186,7 @@ func TestKyvernoPoliciesFromTheCluster(t *testing.T) {
 	if !strings.Contains(stderr, "ClusterPolicy/ky-e2e-require-tier") || !strings.Contains(stderr, "tier-label") {
 		t.Errorf("the denial names neither the policy nor the rule:\n%s", stderr)
 	}
+	t.Logf("kubectl apply of a Pod without a tier:\n%s", stderr)
 	if _, stderr, err := apply(t, kyPod("tiered", map[string]string{"app": "web", "tier": "backend"}), "--dry-run=server"); err != nil {
 		t.Errorf("a Pod with a tier was denied: %s", stderr)
 	}
@@ -195,6 +196,8 @@ func TestKyvernoPoliciesFromTheCluster(t *testing.T) {
 	eventually(t, time.Minute, func() error {
 		return denied(t, kyConfigMap("big", map[string]string{"contact": "ops"}, 3), "at most 2 keys")
 	})
+	_, stderr, _ = apply(t, kyConfigMap("big", map[string]string{"contact": "ops"}, 3), "--dry-run=server")
+	t.Logf("kubectl apply of a ConfigMap of 3 keys:\n%s", stderr)
 	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
 	if err := env.client.Get(ctx, client.ObjectKey{Name: "tollgate"}, &vwc); err != nil {
 		t.Fatal(err)
@@ -320,6 +323,8 @@ func TestKyvernoPoliciesFromTheCluster(t *testing.T) {
 		}
 		return nil
 	})
+
+	kubectl(t, "delete", "policy.kyverno.io", "allowed-tiers", "-n", "ky-e2e")
 
 	// Deleted, the Enforce policy stops judging.
 	kubectl(t, "delete", "clusterpolicy", "ky-e2e-require-tier")
