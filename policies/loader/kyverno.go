@@ -160,7 +160,7 @@ func NewKyvernoFormat(opts KyvernoOptions) *KyvernoFormat {
 		slices.Sort(f.builtin[k])
 	}
 	empty, _ := kyverno.Compile(context.Background(), nil, kyverno.Options{})
-	f.plugin = review.Plugin{Name: PluginKyverno, Evaluator: &kyvernoEvaluator{everywhere: empty}}
+	f.plugin = review.Plugin{Name: PluginKyverno, Evaluator: &kyvernoEvaluator{parts: []kyvernoPart{{e: empty}}}}
 	return f
 }
 
@@ -485,25 +485,35 @@ func readConfigMaps(ctx context.Context, r client.Reader, names []types.Namespac
 	return out, nil
 }
 
-// atAdmission says whether Tollgate judges a policy at admission: its
-// tollgate.dev/engine annotation, else whether Kyverno's admission
-// controller runs beside; never when the policy itself turns admission off
-// (spec.admission: false, or a ValidatingPolicy's
-// spec.evaluation.admission.enabled: false), as in Kyverno.
-func (f *KyvernoFormat) atAdmission(o *unstructured.Unstructured) bool {
-	if on, found, _ := unstructured.NestedBool(o.Object, "spec", "admission"); found && !on {
-		return false
+// skipped are the input sources Tollgate does not judge a policy on.
+// Admission: when its tollgate.dev/engine annotation, or else Kyverno's
+// admission controller running beside, gives it to Kyverno; or when the
+// policy turns admission off (spec.admission: false, a CEL policy's
+// spec.evaluation.admission.enabled: false), as in Kyverno. The audit: when
+// the policy turns background scans off (spec.background: false,
+// spec.evaluation.background.enabled: false), as Kyverno's background scan
+// skips it (such policies read the request's user, which a stored object
+// has not).
+func (f *KyvernoFormat) skipped(o *unstructured.Unstructured) []string {
+	off := func(fields ...string) bool {
+		on, found, _ := unstructured.NestedBool(o.Object, fields...)
+		return found && !on
 	}
-	if on, found, _ := unstructured.NestedBool(o.Object, "spec", "evaluation", "admission", "enabled"); found && !on {
-		return false
-	}
+	var skip []string
+	admission := !f.opts.KyvernoAdmission
 	switch o.GetAnnotations()[AnnotationEngine] {
 	case EngineTollgate:
-		return true
+		admission = true
 	case EngineKyverno:
-		return false
+		admission = false
 	}
-	return !f.opts.KyvernoAdmission
+	if !admission || off("spec", "admission") || off("spec", "evaluation", "admission", "enabled") {
+		skip = append(skip, policies.SourceAdmission)
+	}
+	if off("spec", "background") || off("spec", "evaluation", "background", "enabled") {
+		skip = append(skip, policies.SourceAudit)
+	}
+	return skip
 }
 
 // compile compiles the policies; a policy that does not load and has a
@@ -555,22 +565,19 @@ func (f *KyvernoFormat) compile(ctx context.Context, objs []*unstructured.Unstru
 		"policies", len(e.(review.Catalogue).Policies()), "notLoaded", len(problems))
 }
 
-// compileObjects compiles the policies Tollgate judges at admission and
-// those it judges elsewhere only, and returns each failed object's
-// problems ("rule R: what is wrong"), by source.
+// compileObjects compiles the policies in parts, by the sources they are
+// not judged on, and returns each failed object's problems ("rule R: what
+// is wrong"), by source.
 func (f *KyvernoFormat) compileObjects(ctx context.Context, objs []*unstructured.Unstructured, opts kyverno.Options) (review.Evaluator, map[string][]string) {
-	var everywhere, elsewhere []kyverno.Object
+	groups := map[string][]kyverno.Object{"": nil} // by skipped sources; the first part judges everywhere
 	for _, o := range objs {
-		ko := kyverno.Object{Source: kyvernoSource(o), Object: o.Object}
-		if f.atAdmission(o) {
-			everywhere = append(everywhere, ko)
-		} else {
-			elsewhere = append(elsewhere, ko)
-		}
+		key := strings.Join(f.skipped(o), ",")
+		groups[key] = append(groups[key], kyverno.Object{Source: kyvernoSource(o), Object: o.Object})
 	}
 	failed := map[string][]string{}
-	compile := func(objs []kyverno.Object) *kyverno.Evaluator {
-		e, err := kyverno.Compile(ctx, objs, opts)
+	ke := &kyvernoEvaluator{}
+	for _, key := range slices.Sorted(maps.Keys(groups)) {
+		e, err := kyverno.Compile(ctx, groups[key], opts)
 		for _, err := range leaves(err) {
 			var le *kyverno.LoadError
 			if !errors.As(err, &le) {
@@ -586,11 +593,11 @@ func (f *KyvernoFormat) compileObjects(ctx context.Context, objs []*unstructured
 		for _, w := range e.Warnings() {
 			f.opts.Logger.WarnContext(ctx, "part of a Kyverno policy is not run", "source", w.Source, "policy", w.Policy, "rule", w.Rule, "warning", w.Message)
 		}
-		return e
-	}
-	ke := &kyvernoEvaluator{everywhere: compile(everywhere)}
-	if len(elsewhere) > 0 {
-		ke.elsewhere = compile(elsewhere)
+		var skip []string
+		if key != "" {
+			skip = strings.Split(key, ",")
+		}
+		ke.parts = append(ke.parts, kyvernoPart{e: e, skip: skip})
 	}
 	ke.kinds, ke.mutated = f.kinds(objs)
 	if ke.mutated == nil {
@@ -730,26 +737,36 @@ func (f *KyvernoFormat) resourceRuleKinds(o *unstructured.Unstructured) []schema
 	return out
 }
 
-// kyvernoEvaluator is the plugin's evaluator: the policies Tollgate judges
-// on every path, those it judges outside admission only (Kyverno's own
-// webhook owns them, or they turn admission off), and the kinds they
-// match. It implements review.Catalogue and review.KindLister.
+// kyvernoEvaluator is the plugin's evaluator: the loaded policies in
+// parts, each judging on every input source but those it skips, and the
+// kinds they match. It implements review.Catalogue and review.KindLister.
 type kyvernoEvaluator struct {
-	everywhere, elsewhere *kyverno.Evaluator
-	kinds, mutated        []policies.GroupVersionKind
+	parts          []kyvernoPart
+	kinds, mutated []policies.GroupVersionKind
+}
+
+// kyvernoPart is policies compiled together, and the input sources they
+// are not judged on.
+type kyvernoPart struct {
+	e    *kyverno.Evaluator
+	skip []string
 }
 
 var (
-	_ review.Catalogue  = (*kyvernoEvaluator)(nil)
-	_ review.KindLister = (*kyvernoEvaluator)(nil)
-	_ review.Mutator    = kyvernoMutator{}
+	_ review.Catalogue         = (*kyvernoEvaluator)(nil)
+	_ review.KindLister        = (*kyvernoEvaluator)(nil)
+	_ review.Mutator           = kyvernoMutator{}
+	_ review.MutatedKindLister = kyvernoMutator{}
 )
 
 // Evaluate judges with the policies that run on the input's source.
 func (e *kyvernoEvaluator) Evaluate(ctx context.Context, in *policies.Input) *policies.Decision {
-	d := e.everywhere.Evaluate(ctx, in)
-	if e.elsewhere != nil && in.Source != policies.SourceAdmission {
-		more := e.elsewhere.Evaluate(ctx, in)
+	d := &policies.Decision{Findings: []policies.Finding{}}
+	for _, p := range e.parts {
+		if slices.Contains(p.skip, in.Source) {
+			continue
+		}
+		more := p.e.Evaluate(ctx, in)
 		d.Findings = append(d.Findings, more.Findings...)
 		d.Errors = append(d.Errors, more.Errors...)
 		d.Applied += more.Applied
@@ -759,49 +776,59 @@ func (e *kyvernoEvaluator) Evaluate(ctx context.Context, in *policies.Input) *po
 
 // Policies lists every loaded policy, sorted by ID.
 func (e *kyvernoEvaluator) Policies() []policies.Metadata {
-	out := e.everywhere.Policies()
-	if e.elsewhere != nil {
-		out = append(out, e.elsewhere.Policies()...)
-		slices.SortFunc(out, func(a, b policies.Metadata) int { return strings.Compare(a.ID, b.ID) })
+	var out []policies.Metadata
+	for _, p := range e.parts {
+		out = append(out, p.e.Policies()...)
 	}
+	slices.SortFunc(out, func(a, b policies.Metadata) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
 // Kinds lists the kinds the policies judge.
 func (e *kyvernoEvaluator) Kinds() []policies.GroupVersionKind { return slices.Clone(e.kinds) }
 
-// kyvernoMutator is the evaluator of a set of policies that mutate: only
-// then is the plugin a review.Mutator, so a set without mutate rules
-// keeps the mutating webhook's match conditions (a complete Pod is not
-// sent to it).
+// kyvernoMutator is the evaluator of policies of which some mutate: only
+// then is the plugin a review.Mutator, so a set without mutate rules keeps
+// the mutating webhook's match conditions (a complete Pod is not sent to
+// it).
 type kyvernoMutator struct{ *kyvernoEvaluator }
 
 // MutatedKinds lists the kinds the mutate rules and MutatingPolicies
 // match.
 func (m kyvernoMutator) MutatedKinds() []policies.GroupVersionKind { return slices.Clone(m.mutated) }
 
-// Mutate is the patch of the policies that run on the input's source, the
-// ones judged outside admission applied after the others.
+// Mutate is the patch of the policies that run on the input's source, each
+// part applied to what the parts before it made.
 func (m kyvernoMutator) Mutate(ctx context.Context, in *policies.Input) ([]policies.PatchOperation, error) {
-	ops, err := m.everywhere.Mutate(ctx, in)
-	if err != nil || m.elsewhere == nil || in.Source == policies.SourceAdmission {
-		return ops, err
+	cur := in
+	var patches [][]policies.PatchOperation
+	for _, p := range m.parts {
+		if slices.Contains(p.skip, in.Source) {
+			continue
+		}
+		ops, err := p.e.Mutate(ctx, cur)
+		if err != nil || len(ops) == 0 {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		obj, err := review.Apply(cur.Object, &policies.Mutation{Patch: ops})
+		if err != nil {
+			return nil, err
+		}
+		next := *cur
+		next.Object = obj
+		cur = &next
+		patches = append(patches, ops)
 	}
-	obj, err := review.Apply(in.Object, &policies.Mutation{Patch: ops})
-	if err != nil {
-		return nil, err
+	switch len(patches) {
+	case 0:
+		return nil, nil
+	case 1:
+		return patches[0], nil
 	}
-	next := *in
-	next.Object = obj
-	more, err := m.elsewhere.Mutate(ctx, &next)
-	if err != nil || len(more) == 0 {
-		return ops, err
-	}
-	final, err := review.Apply(obj, &policies.Mutation{Patch: more})
-	if err != nil {
-		return nil, err
-	}
-	return patchBetween(in.Object, final)
+	return patchBetween(in.Object, cur.Object)
 }
 
 // patchBetween is the JSON patch from one object to another.

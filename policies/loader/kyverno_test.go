@@ -321,6 +321,8 @@ func TestKyvernoFormatBesideKyverno(t *testing.T) {
 		{"beside", true, []client.Object{kyvernoObject(t, requireTier), owned}, 1, 2},
 		{"annotated kyverno", false, []client.Object{kyvernoObject(t, strings.Replace(requireTier, "generation: 1}", "generation: 1, annotations: {tollgate.dev/engine: kyverno}}", 1)), kyvernoObject(t, smallConfigMaps)}, 1, 2},
 		{"admission off", false, []client.Object{off, kyvernoObject(t, smallConfigMaps)}, 1, 2},
+		{"background off", false, []client.Object{kyvernoObject(t, strings.Replace(requireTier, "validationFailureAction: Enforce", "validationFailureAction: Enforce\n  background: false", 1)),
+			kyvernoObject(t, strings.Replace(smallConfigMaps, "validationActions: [Deny]", "validationActions: [Deny]\n  evaluation: {background: {enabled: false}}", 1))}, 2, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := loader.NewKyvernoFormat(loader.KyvernoOptions{KyvernoAdmission: tc.beside})
@@ -380,6 +382,41 @@ func TestKyvernoFormatKinds(t *testing.T) {
 	ops, err := p.Evaluator.(review.Mutator).Mutate(ctx, configMapInput(policies.SourceAdmission, 1))
 	if err != nil || len(ops) != 1 || ops[0].Path != "/metadata/annotations" {
 		t.Errorf("mutation: %+v, %v", ops, err)
+	}
+}
+
+// TestKyvernoFormatMutationParts: mutate policies judged on different
+// sources chain, each seeing what the one before made; at admission the
+// one Kyverno's webhook owns does not mutate.
+func TestKyvernoFormatMutationParts(t *testing.T) {
+	ctx := context.Background()
+	owner := kyvernoObject(t, strings.NewReplacer("add-contact", "add-owner", "uid-add-contact", "uid-add-owner",
+		"+(contact): platform", "+(owner): '{{ request.object.metadata.annotations.contact }}'",
+		"generation: 1}", "generation: 1, annotations: {tollgate.dev/engine: kyverno}}").Replace(addTeam))
+	f := loader.NewKyvernoFormat(loader.KyvernoOptions{})
+	p, probs := f.Load(ctx, kyvernoCluster(t, true, interceptor.Funcs{}, kyvernoObject(t, addTeam), owner))
+	if len(probs) != 0 {
+		t.Fatalf("problems: %q", problems(probs))
+	}
+	mutated := func(source string) map[string]any {
+		t.Helper()
+		in := configMapInput(source, 1)
+		ops, err := p.Evaluator.(review.Mutator).Mutate(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := review.Apply(in.Object, &policies.Mutation{Patch: ops})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _, _ := unstructured.NestedStringMap(obj, "metadata", "annotations")
+		return map[string]any{"annotations": a}
+	}
+	if diff := cmp.Diff(map[string]any{"annotations": map[string]string{"contact": "platform", "owner": "platform"}}, mutated(policies.SourceCheck)); diff != "" {
+		t.Errorf("in check (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]any{"annotations": map[string]string{"contact": "platform"}}, mutated(policies.SourceAdmission)); diff != "" {
+		t.Errorf("at admission (-want +got):\n%s", diff)
 	}
 }
 
