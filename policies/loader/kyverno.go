@@ -120,8 +120,10 @@ type KyvernoFormat struct {
 	watched, waiting map[schema.GroupVersionKind]bool
 	// cmWatches stop the watch of each named ConfigMap.
 	cmWatches map[types.NamespacedName]context.CancelFunc
-	// named are the ConfigMaps the last load's policies name.
+	// named are the ConfigMaps the last load's policies name; read the
+	// resource version it read of each ("" for one that does not exist).
 	named []types.NamespacedName
+	read  map[types.NamespacedName]string
 	// exceptionNamespaces are the config's exceptions.namespaces.
 	exceptionNamespaces []string
 
@@ -285,8 +287,9 @@ func (f *KyvernoFormat) watchConfigMaps(ctx context.Context, reload func()) {
 	}
 }
 
-// watchConfigMap reloads on every change of one ConfigMap until ctx ends,
-// watching again (after a pause) whenever the watch ends.
+// watchConfigMap reloads on every change of one ConfigMap (its creation
+// and deletion too) until ctx ends, watching again (after a pause)
+// whenever the watch ends.
 func (f *KyvernoFormat) watchConfigMap(ctx context.Context, key types.NamespacedName, reload func()) {
 	delay := time.Second
 	for ctx.Err() == nil {
@@ -294,21 +297,26 @@ func (f *KyvernoFormat) watchConfigMap(ctx context.Context, key types.Namespaced
 			client.MatchingFields{"metadata.name": key.Name})
 		if err == nil {
 			delay = time.Second
-			first := true
 			for ev := range w.ResultChan() {
-				switch {
-				case ev.Type == watch.Error:
+				if ev.Type == watch.Error {
 					if ctx.Err() == nil {
 						f.opts.Logger.WarnContext(ctx, "watching a ConfigMap a Kyverno policy reads failed", "namespace", key.Namespace, "name", key.Name,
 							"error", apierrors.FromObject(ev.Object))
 					}
-				case first && ev.Type == watch.Added:
-					// The watch starts with the ConfigMap as it is: the
-					// load that named it has read it already.
-				default:
+					continue
+				}
+				// The watch starts with the ConfigMap as it is (an ADDED
+				// event): a version the last load read is no change.
+				version := ""
+				if cm, ok := ev.Object.(client.Object); ok && ev.Type != watch.Deleted {
+					version = cm.GetResourceVersion()
+				}
+				f.mu.Lock()
+				read, known := f.read[key]
+				f.mu.Unlock()
+				if !known || read != version {
 					reload()
 				}
-				first = false
 			}
 			w.Stop()
 		} else {
@@ -350,6 +358,13 @@ func (f *KyvernoFormat) Load(ctx context.Context, c client.Client) (review.Plugi
 		return f.plugin, slices.Clone(f.problems)
 	}
 	f.named = named
+	f.read = map[types.NamespacedName]string{}
+	for _, key := range named {
+		f.read[key] = ""
+	}
+	for _, cm := range cms {
+		f.read[types.NamespacedName{Namespace: cm.GetNamespace(), Name: cm.GetName()}] = cm.GetResourceVersion()
+	}
 
 	var parts []string
 	for _, o := range slices.Concat(pols, exceptions) {

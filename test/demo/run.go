@@ -93,9 +93,11 @@ func start(ctx context.Context, mode, dir string, out io.Writer) (*localEnv, err
 	env.cluster, err = cluster.Start(ctx, cluster.Options{
 		ControllerManager: true,
 		WebhookClientCert: true, // kube-apiserver presents a client certificate to the webhooks
-		CRDDirs:           []string{filepath.Join(root, "charts", "tollgate", "crds"), filepath.Join(root, "scanners", "audit", "testdata")},
-		KubeconfigPath:    filepath.Join(env.dir, "kubeconfig"),
-		Log:               cpLog,
+		// Kyverno's CRDs too, so Kyverno policies can be applied with kubectl.
+		CRDDirs: []string{filepath.Join(root, "charts", "tollgate", "crds"), filepath.Join(root, "charts", "tollgate", "crds", "kyverno"),
+			filepath.Join(root, "scanners", "audit", "testdata")},
+		KubeconfigPath: filepath.Join(env.dir, "kubeconfig"),
+		Log:            cpLog,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the control plane: %w", err)

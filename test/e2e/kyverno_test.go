@@ -296,21 +296,25 @@ func TestKyvernoPoliciesFromTheCluster(t *testing.T) {
 		return fmt.Errorf("no ClusterPolicy/ky-e2e-audit-contact result for settings among %d results", len(results))
 	})
 
-	// A namespaced Policy reads the ConfigMap its context names; a change
-	// of the ConfigMap judges the next request.
+	// A namespaced Policy reads the ConfigMap its context names: before it
+	// exists the Enforce rule cannot be evaluated and fails closed; once
+	// created, and again when it changes, it judges the next request.
 	tiers := func(allowed string) string {
 		return toJSON(map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
 			"metadata": map[string]any{"name": "tiers", "namespace": "ky-e2e", "annotations": map[string]any{"contact": "ops"}},
 			"data":     map[string]any{"allowed": allowed}})
-	}
-	if _, stderr, err := apply(t, tiers("frontend,backend")); err != nil {
-		t.Fatalf("%v\n%s", err, stderr)
 	}
 	applyEventually(t, kyAllowedTiers)
 	t.Cleanup(func() {
 		kubectl(t, "delete", "policy.kyverno.io", "allowed-tiers", "-n", "ky-e2e", "--ignore-not-found")
 	})
 	batch := kyPod("batch", map[string]string{"app": "web", "tier": "batch"})
+	eventually(t, time.Minute, func() error {
+		return denied(t, batch, `configmaps "ky-e2e/tiers" not found`)
+	})
+	if _, stderr, err := apply(t, tiers("frontend,backend")); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
 	eventually(t, time.Minute, func() error {
 		return denied(t, batch, "tier batch is not one of frontend,backend")
 	})
