@@ -73,6 +73,11 @@ type KyvernoOptions struct {
 	// policy at admission except those annotated tollgate.dev/engine:
 	// kyverno.
 	KyvernoAdmission bool
+	// Reader lists the Kyverno objects; nil lists them with the loader's
+	// client. (Serve gives one that logs each API warning once: the API
+	// server warns on every request for kyverno.io/v1, which Kyverno has
+	// deprecated.)
+	Reader client.Reader
 	// ConfigMaps reads the ConfigMaps the policies' configMap context
 	// entries name, one by one and live (so Tollgate keeps no cache of
 	// every ConfigMap); nil reads them with the loader's client.
@@ -337,12 +342,16 @@ func (f *KyvernoFormat) watchConfigMap(ctx context.Context, key types.Namespaced
 func (f *KyvernoFormat) Load(ctx context.Context, c client.Client) (review.Plugin, []Problem) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	pols, err := listKinds(ctx, c, kyvernoPolicyKinds)
+	var lister client.Reader = c
+	if f.opts.Reader != nil {
+		lister = f.opts.Reader
+	}
+	pols, err := listKinds(ctx, lister, kyvernoPolicyKinds)
 	if err != nil {
 		f.opts.Logger.ErrorContext(ctx, "listing Kyverno policies failed; the last good ones stay in force", "error", err)
 		return f.plugin, slices.Clone(f.problems)
 	}
-	exceptions, err := listKinds(ctx, c, kyvernoExceptionKinds)
+	exceptions, err := listKinds(ctx, lister, kyvernoExceptionKinds)
 	if err != nil {
 		f.opts.Logger.ErrorContext(ctx, "listing Kyverno PolicyExceptions failed; the last good policies stay in force", "error", err)
 		return f.plugin, slices.Clone(f.problems)

@@ -32,6 +32,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -410,12 +411,17 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	watcher, err := client.NewWithWatch(opts.REST, client.Options{Scheme: scheme, Mapper: mgr.GetRESTMapper()})
+	// Kyverno's objects are listed and its ConfigMaps watched with a
+	// client that logs each API warning once: the API server warns on every
+	// request for kyverno.io/v1, which Kyverno has deprecated.
+	kyREST := rest.CopyConfig(opts.REST)
+	kyREST.WarningHandlerWithContext = crlog.NewKubeAPIWarningLogger(crlog.KubeAPIWarningLoggerOptions{Deduplicate: true})
+	kyClient, err := client.NewWithWatch(kyREST, client.Options{Scheme: scheme, Mapper: mgr.GetRESTMapper()})
 	if err != nil {
 		return fmt.Errorf("connecting to the API server: %w", err)
 	}
 	ky := loader.NewKyvernoFormat(loader.KyvernoOptions{
-		KyvernoAdmission: opts.Kyverno.Beside, ConfigMaps: mgr.GetAPIReader(), Watcher: watcher,
+		KyvernoAdmission: opts.Kyverno.Beside, Reader: kyClient, ConfigMaps: mgr.GetAPIReader(), Watcher: kyClient,
 		Mapper: mgr.GetRESTMapper(), Logger: logger.With("component", "kyverno"),
 	})
 	ld, err := loader.New(loader.Options{
