@@ -49,6 +49,7 @@ current-context: c
 		{"alert routes missing file", []string{"serve", "--kubeconfig", goodKubeconfig, "--alert-routes", "/nonexistent/routes.yaml"}, "--alert-routes: open /nonexistent/routes.yaml"},
 		{"prices", []string{"serve", "--kubeconfig", goodKubeconfig, "--prices", badPrices}, "--prices " + badPrices + ": prices: CPU"},
 		{"log level", []string{"serve", "--log-level", "loud"}, `--log-level "loud": want debug, info, warn or error`},
+		{"kyverno beside not a bool", []string{"serve", "--kyverno-beside=maybe"}, `invalid argument "maybe" for "--kyverno-beside"`},
 		{"memory limit", []string{"serve", "--memory-limit", "lots"}, `--memory-limit "lots": want a quantity such as 64Mi`},
 		{"negative memory limit", []string{"serve", "--memory-limit", "-64Mi"}, `--memory-limit "-64Mi": want a quantity of at least 0`},
 		{"config", []string{"serve", "--config", "/nonexistent/tollgate.yaml"}, "reading config: stat /nonexistent/tollgate.yaml"},
