@@ -305,3 +305,35 @@ func TestExceptionExpired(t *testing.T) {
 		}
 	}
 }
+
+// Evaluate and Mutate are safe for concurrent use, excused rules and
+// MutatingPolicies included (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	e, err := compileWithExceptions(t, filepath.Join("testdata", "exceptions"), "policy-exceptions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []string)
+	for i := 0; i < 8; i++ {
+		go func() {
+			var out []string
+			for j := 0; j < 5; j++ {
+				in := policies.ObjectInput(policies.SourceCheck, namedPod("legacy-web"), appsNamespace)
+				out = append(out, judged(e.Evaluate(context.Background(), in))...)
+				ops, err := e.Mutate(context.Background(), in)
+				if err != nil || len(ops) == 0 {
+					out = append(out, "mutation: "+strings.TrimSpace(toJSON(ops)))
+				}
+			}
+			done <- out
+		}()
+	}
+	want := "ClusterPolicy/require-team|enforce|policy-exceptions/legacy-team|team-label: validation error: the label team is required. rule team-label failed at path /metadata/labels/team/"
+	for i := 0; i < 8; i++ {
+		for _, got := range <-done {
+			if got != want {
+				t.Errorf("got %q", got)
+			}
+		}
+	}
+}
