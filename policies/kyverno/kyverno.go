@@ -235,10 +235,10 @@ func Compile(_ context.Context, objs []Object, opts Options) (*Evaluator, error)
 				e.metas = append(e.metas, p.meta)
 			}
 		case "policies.kyverno.io":
-			switch {
-			case kind == "PolicyException":
+			switch kind {
+			case "PolicyException":
 				// read above
-			case kind == "MutatingPolicy":
+			case "MutatingPolicy":
 				if m := l.mutatingPolicy(o, version, ex.cel); m != nil {
 					mpols = append(mpols, *m)
 					e.mpolMeta[m.policy.GetName()] = &m.info
