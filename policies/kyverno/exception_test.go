@@ -337,3 +337,77 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// A policies.kyverno.io exception stops a MutatingPolicy mutating what it
+// matches, where it counts.
+func TestExceptionMutatingPolicy(t *testing.T) {
+	mpol := load(t, "testdata")
+	mpol = slices.DeleteFunc(mpol, func(o kyverno.Object) bool { return filepath.Base(o.Source) != "non-root-mpol.yaml" })
+	x := func(namespace string) kyverno.Object {
+		return kyverno.Object{Source: "x.yaml", Object: map[string]any{
+			"apiVersion": "policies.kyverno.io/v1", "kind": "PolicyException",
+			"metadata": map[string]any{"name": "legacy-root", "namespace": namespace},
+			"spec": map[string]any{
+				"policyRefs":      []any{map[string]any{"name": "run-as-non-root", "kind": "MutatingPolicy"}},
+				"matchConditions": []any{map[string]any{"name": "legacy", "expression": "object.metadata.name.startsWith('legacy-')"}},
+			},
+		}}
+	}
+	for _, tt := range []struct {
+		namespace, pod string
+		mutated        bool
+	}{
+		{"policy-exceptions", "legacy-web", false},
+		{"policy-exceptions", "web", true},
+		{"apps", "legacy-web", true},
+	} {
+		e, err := kyverno.Compile(context.Background(), mpol, kyverno.Options{Exceptions: []kyverno.Object{x(tt.namespace)}, ExceptionNamespaces: []string{"policy-exceptions"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops, err := e.Mutate(context.Background(), policies.ObjectInput(policies.SourceCheck, namedPod(tt.pod), appsNamespace))
+		if err != nil || (len(ops) > 0) != tt.mutated {
+			t.Errorf("exception in %s, pod %s: patch %v (%v), want mutated %v", tt.namespace, tt.pod, ops, err, tt.mutated)
+		}
+	}
+}
+
+// A namespaced Policy is named namespace/name in an exception, as in
+// Kyverno.
+func TestExceptionNamespacedPolicy(t *testing.T) {
+	p := kyverno.Object{Source: "p.yaml", Object: map[string]any{
+		"apiVersion": "kyverno.io/v1", "kind": "Policy",
+		"metadata": map[string]any{"name": "team", "namespace": "apps"},
+		"spec": map[string]any{"rules": []any{map[string]any{
+			"name":  "team-label",
+			"match": map[string]any{"any": []any{map[string]any{"resources": map[string]any{"kinds": []any{"Pod"}}}}},
+			"validate": map[string]any{
+				"failureAction": "Enforce", "message": "the label team is required",
+				"pattern": map[string]any{"metadata": map[string]any{"labels": map[string]any{"team": "?*"}}},
+			},
+		}}},
+	}}
+	x := func(policyName string) kyverno.Object {
+		return kyverno.Object{Source: "x.yaml", Object: map[string]any{
+			"apiVersion": "kyverno.io/v2", "kind": "PolicyException",
+			"metadata": map[string]any{"name": "legacy", "namespace": "policy-exceptions"},
+			"spec": map[string]any{
+				"exceptions": []any{map[string]any{"policyName": policyName, "ruleNames": []any{"*"}}},
+				"match":      map[string]any{"any": []any{map[string]any{"resources": map[string]any{"kinds": []any{"Pod"}}}}},
+			},
+		}}
+	}
+	for name, want := range map[string]string{"apps/team": "policy-exceptions/legacy", "team": "-"} {
+		e, err := kyverno.Compile(context.Background(), []kyverno.Object{p}, kyverno.Options{Exceptions: []kyverno.Object{x(name)}, ExceptionNamespaces: []string{"policy-exceptions"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := judged(e.Evaluate(context.Background(), policies.ObjectInput(policies.SourceCheck, namedPod("web"), appsNamespace)))
+		if len(got) != 1 || strings.Split(got[0], "|")[2] != want {
+			t.Errorf("policyName %s: %v, want waived by %s", name, got, want)
+		}
+		if want == "-" && (len(e.Warnings()) != 1 || !strings.Contains(e.Warnings()[0].Message, `policy "team" is not loaded`)) {
+			t.Errorf("policyName %s: warnings %v", name, e.Warnings())
+		}
+	}
+}
