@@ -131,7 +131,7 @@ func (l *loader) exceptions(objs []Object, namespaces []string) *honoured {
 		case name == "":
 			l.fail(o.Source, id, "", errors.New("metadata.name is required"))
 			continue
-		case ns == "":
+		case ns == "" && !matchGlobs(namespaces, ns):
 			l.warn(o.Source, id, "", "not honoured: it has no metadata.namespace, and exceptions count only in the namespaces the config designates (exceptions.namespaces: "+designated(namespaces)+")")
 			continue
 		case !matchGlobs(namespaces, ns):

@@ -411,3 +411,31 @@ func TestExceptionNamespacedPolicy(t *testing.T) {
 		}
 	}
 }
+
+// An exception without a namespace counts only where every namespace is
+// designated ("*"), as a Kyverno test suite's exceptions need.
+func TestExceptionWithoutNamespace(t *testing.T) {
+	x := kyverno.Object{Source: "x.yaml", Object: map[string]any{
+		"apiVersion": "policies.kyverno.io/v1", "kind": "PolicyException",
+		"metadata": map[string]any{"name": "batch"},
+		"spec":     map[string]any{"policyRefs": []any{map[string]any{"name": "max-replicas", "kind": "ValidatingPolicy"}}},
+	}}
+	for _, tt := range []struct {
+		namespaces []string
+		waived     bool
+	}{{[]string{"policy-exceptions"}, false}, {[]string{"*"}, true}, {nil, false}} {
+		e, err := kyverno.Compile(context.Background(), load(t, "testdata"), kyverno.Options{
+			ConfigMaps: []map[string]any{environments}, Exceptions: []kyverno.Object{x}, ExceptionNamespaces: tt.namespaces,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := e.Evaluate(context.Background(), policies.ObjectInput(policies.SourceCheck, namedDeployment("web", 9), appsNamespace))
+		if len(d.Findings) != 1 || d.Findings[0].Waived() != tt.waived {
+			t.Errorf("%v: findings %v, want waived %v", tt.namespaces, judged(d), tt.waived)
+		}
+		if !tt.waived && (len(e.Warnings()) != 1 || !strings.Contains(e.Warnings()[0].Message, "it has no metadata.namespace")) {
+			t.Errorf("%v: warnings %v", tt.namespaces, e.Warnings())
+		}
+	}
+}

@@ -50,7 +50,10 @@ type Options struct {
 	// Tollgate's config exceptions.namespaces) whose PolicyExceptions are
 	// honoured. Anyone who can create objects there can waive a policy,
 	// so, as for Tollgate's own exceptions, none is designated by
-	// default: an exception elsewhere is ignored with a warning.
+	// default: an exception elsewhere is ignored with a warning. An
+	// exception without a namespace (a file never applied, such as a
+	// Kyverno test suite's) counts only under a pattern that matches
+	// every namespace, "*".
 	ExceptionNamespaces []string
 }
 
