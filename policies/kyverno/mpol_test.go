@@ -190,3 +190,60 @@ spec:
 		t.Errorf("with failurePolicy Ignore the other policies still mutate: %v", ops)
 	}
 }
+
+// What of a MutatingPolicy Tollgate does not run is a warning naming it;
+// the policy otherwise loads.
+func TestMutatingPolicyWarnings(t *testing.T) {
+	mp := func(name, evaluation string) kyverno.Object {
+		var obj map[string]any
+		doc := `
+apiVersion: policies.kyverno.io/v1
+kind: MutatingPolicy
+metadata: {name: ` + name + `}
+spec:
+  matchConstraints:
+    resourceRules:
+      - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}
+  evaluation: ` + evaluation + `
+  mutations:
+    - patchType: ApplyConfiguration
+      applyConfiguration:
+        expression: "Object{metadata: Object.metadata{labels: {'seen': 'true'}}}"
+`
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatal(err)
+		}
+		return kyverno.Object{Source: name + ".yaml", Object: obj}
+	}
+	e, err := kyverno.Compile(context.Background(), []kyverno.Object{
+		mp("background-only", "{admission: {enabled: false}}"),
+		mp("json-mode", "{mode: JSON}"),
+		mp("existing-too", "{mutateExisting: {enabled: true}}"),
+	}, kyverno.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range e.Warnings() {
+		got = append(got, w.String())
+	}
+	want := []string{
+		"background-only.yaml: policy MutatingPolicy/background-only: evaluation.admission.enabled is false: it only mutates existing resources, which Tollgate does not run; ignored",
+		"json-mode.yaml: policy MutatingPolicy/json-mode: evaluation mode JSON is not run by Tollgate; ignored",
+		"existing-too.yaml: policy MutatingPolicy/existing-too: mutateExisting (targets changed in the background) is not run by Tollgate; it mutates at admission only",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	var ids []string
+	for _, m := range e.Policies() {
+		ids = append(ids, m.ID)
+	}
+	if diff := cmp.Diff([]string{"MutatingPolicy/existing-too"}, ids); diff != "" {
+		t.Errorf("policies (-want +got):\n%s", diff)
+	}
+	got2, _ := mutate(t, e, pod(nil, container("app", "x")))
+	if got2["metadata"].(map[string]any)["labels"].(map[string]any)["seen"] != "true" {
+		t.Errorf("existing-too does not mutate at admission: %v", got2["metadata"])
+	}
+}
