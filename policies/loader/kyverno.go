@@ -392,16 +392,11 @@ func (f *KyvernoFormat) Load(ctx context.Context, c client.Client) (review.Plugi
 	for _, cm := range cms {
 		opts.ConfigMaps = append(opts.ConfigMaps, cm.Object)
 	}
-	var exceptionObjs []kyverno.Object
 	for _, x := range exceptions {
-		exceptionObjs = append(exceptionObjs, kyverno.Object{Source: kyvernoSource(x), Object: x.Object})
+		opts.Exceptions = append(opts.Exceptions, kyverno.Object{Source: kyvernoSource(x), Object: x.Object})
 	}
-	// TODO: honour PolicyExceptions once kyverno.Options takes them:
-	// opts.Exceptions, opts.ExceptionNamespaces = exceptionObjs, slices.Clone(f.exceptionNamespaces)
-	if len(exceptionObjs) > 0 {
-		f.opts.Logger.WarnContext(ctx, "Kyverno PolicyExceptions are listed but not honoured yet; use TollgateExceptions", "exceptions", len(exceptionObjs))
-	}
-	f.compile(ctx, pols, opts)
+	opts.ExceptionNamespaces = slices.Clone(f.exceptionNamespaces)
+	f.compile(ctx, pols, exceptions, opts)
 	f.key = key
 	return f.plugin, slices.Clone(f.problems)
 }
@@ -543,8 +538,8 @@ func (f *KyvernoFormat) skipped(o *unstructured.Unstructured) []string {
 // compile compiles the policies; a policy that does not load and has a
 // last good version of the same identity is compiled again with that
 // version, so it stays in force. Called with mu held.
-func (f *KyvernoFormat) compile(ctx context.Context, objs []*unstructured.Unstructured, opts kyverno.Options) {
-	e, failed := f.compileObjects(ctx, objs, opts)
+func (f *KyvernoFormat) compile(ctx context.Context, objs, exceptions []*unstructured.Unstructured, opts kyverno.Options) {
+	e, failed, notes := f.compileObjects(ctx, objs, opts)
 	restored := map[string]bool{}
 	in := slices.Clone(objs)
 	for i, o := range objs {
@@ -558,7 +553,7 @@ func (f *KyvernoFormat) compile(ctx context.Context, objs []*unstructured.Unstru
 	}
 	final := failed
 	if len(restored) > 0 {
-		e, final = f.compileObjects(ctx, in, opts)
+		e, final, notes = f.compileObjects(ctx, in, opts)
 	}
 	var problems []Problem
 	live := map[string]bool{}
@@ -584,24 +579,39 @@ func (f *KyvernoFormat) compile(ctx context.Context, objs []*unstructured.Unstru
 			delete(f.good, src)
 		}
 	}
+	// An exception that does not count (malformed, in a namespace the
+	// config does not designate, expired, naming no loaded policy) says so
+	// on itself.
+	for _, x := range exceptions {
+		if msgs := notes[kyvernoSource(x)]; len(msgs) > 0 {
+			problems = append(problems, Problem{Object: x, Message: strings.Join(msgs, "; ")})
+		}
+	}
 	f.plugin, f.problems = review.Plugin{Name: PluginKyverno, Evaluator: e}, problems
 	f.opts.Logger.InfoContext(ctx, "Kyverno policies compiled", "objects", len(objs),
 		"policies", len(e.(review.Catalogue).Policies()), "notLoaded", len(problems))
 }
 
 // compileObjects compiles the policies in parts, by the sources they are
-// not judged on, and returns each failed object's problems ("rule R: what
-// is wrong"), by source.
-func (f *KyvernoFormat) compileObjects(ctx context.Context, objs []*unstructured.Unstructured, opts kyverno.Options) (review.Evaluator, map[string][]string) {
+// not judged on. It returns each failed object's problems ("rule R: what
+// is wrong") by source, and what the exceptions' sources were told (why
+// one does not count). The problems and warnings come from compiling every
+// policy together, so that an exception is judged against all of them.
+func (f *KyvernoFormat) compileObjects(ctx context.Context, objs []*unstructured.Unstructured, opts kyverno.Options) (review.Evaluator, map[string][]string, map[string][]string) {
+	var all []kyverno.Object
 	groups := map[string][]kyverno.Object{"": nil} // by skipped sources; the first part judges everywhere
 	for _, o := range objs {
+		ko := kyverno.Object{Source: kyvernoSource(o), Object: o.Object}
 		key := strings.Join(f.skipped(o), ",")
-		groups[key] = append(groups[key], kyverno.Object{Source: kyvernoSource(o), Object: o.Object})
+		groups[key] = append(groups[key], ko)
+		all = append(all, ko)
 	}
-	failed := map[string][]string{}
-	ke := &kyvernoEvaluator{}
-	for _, key := range slices.Sorted(maps.Keys(groups)) {
-		e, err := kyverno.Compile(ctx, groups[key], opts)
+	exceptions := map[string]bool{}
+	for _, x := range opts.Exceptions {
+		exceptions[x.Source] = true
+	}
+	failed, notes := map[string][]string{}, map[string][]string{}
+	record := func(e *kyverno.Evaluator, err error) {
 		for _, err := range leaves(err) {
 			var le *kyverno.LoadError
 			if !errors.As(err, &le) {
@@ -612,10 +622,28 @@ func (f *KyvernoFormat) compileObjects(ctx context.Context, objs []*unstructured
 			if le.Rule != "" {
 				msg = "rule " + le.Rule + ": " + msg
 			}
+			if exceptions[le.Source] {
+				notes[le.Source] = append(notes[le.Source], msg)
+				continue
+			}
 			failed[le.Source] = append(failed[le.Source], msg)
 		}
 		for _, w := range e.Warnings() {
+			if exceptions[w.Source] {
+				notes[w.Source] = append(notes[w.Source], w.Message)
+				continue
+			}
 			f.opts.Logger.WarnContext(ctx, "part of a Kyverno policy is not run", "source", w.Source, "policy", w.Policy, "rule", w.Rule, "warning", w.Message)
+		}
+	}
+	ke := &kyvernoEvaluator{}
+	if len(groups) > 1 {
+		record(kyverno.Compile(ctx, all, opts))
+	}
+	for _, key := range slices.Sorted(maps.Keys(groups)) {
+		e, err := kyverno.Compile(ctx, groups[key], opts)
+		if len(groups) == 1 {
+			record(e, err)
 		}
 		var skip []string
 		if key != "" {
@@ -625,9 +653,9 @@ func (f *KyvernoFormat) compileObjects(ctx context.Context, objs []*unstructured
 	}
 	ke.kinds, ke.mutated = f.kinds(objs)
 	if ke.mutated == nil {
-		return ke, failed
+		return ke, failed, notes
 	}
-	return kyvernoMutator{ke}, failed
+	return kyvernoMutator{ke}, failed, notes
 }
 
 // kinds are the kinds the policies match (every kind they judge), and

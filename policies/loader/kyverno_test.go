@@ -436,6 +436,56 @@ func TestKyvernoFormatMutationParts(t *testing.T) {
 	}
 }
 
+// kyvernoException excuses rule tier-label of require-tier for Pods named
+// web, from namespace ns.
+func kyvernoException(t *testing.T, ns string) *unstructured.Unstructured {
+	return kyvernoObject(t, `
+apiVersion: kyverno.io/v2
+kind: PolicyException
+metadata: {name: web-tier, namespace: `+ns+`, uid: uid-web-tier-`+ns+`, annotations: {tollgate.dev/approver: platform-team}}
+spec:
+  exceptions: [{policyName: require-tier, ruleNames: [tier-label]}]
+  match: {any: [{resources: {kinds: [Pod], names: [web]}}]}
+`)
+}
+
+// TestKyvernoFormatExceptions: a PolicyException in a namespace the config
+// designates waives what it excuses; one elsewhere is a problem on itself
+// saying why it does not count; a change of the designated namespaces
+// counts at the next load.
+func TestKyvernoFormatExceptions(t *testing.T) {
+	ctx := context.Background()
+	c := kyvernoCluster(t, true, interceptor.Funcs{}, kyvernoObject(t, requireTier),
+		kyvernoException(t, "platform-exceptions"), kyvernoException(t, "shop"))
+	f := loader.NewKyvernoFormat(loader.KyvernoOptions{})
+	cfg := policies.DefaultConfig()
+	cfg.Exceptions.Namespaces = []string{"platform-*"}
+	f.Configure(cfg)
+	p, probs := f.Load(ctx, c)
+	got := problems(probs)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "PolicyException web-tier: not honoured: namespace shop is not one the config designates") {
+		t.Errorf("problems: %q, want the exception in shop not honoured", got)
+	}
+	if probs[0].Object.GetNamespace() != "shop" {
+		t.Errorf("the problem is on %s/%s", probs[0].Object.GetNamespace(), probs[0].Object.GetName())
+	}
+	d := p.Evaluator.Evaluate(ctx, pod(policies.SourceAdmission, nil))
+	if len(d.Findings) != 1 || d.Findings[0].Exception == nil || d.Findings[0].Exception.Namespace != "platform-exceptions" {
+		t.Errorf("the Pod's finding is not waived by platform-exceptions/web-tier: %+v", d.Findings)
+	}
+
+	// No namespace designated any more: nothing waives.
+	f.Configure(policies.DefaultConfig())
+	p, probs = f.Load(ctx, c)
+	if len(probs) != 2 {
+		t.Errorf("problems: %q, want both exceptions not honoured", problems(probs))
+	}
+	d = p.Evaluator.Evaluate(ctx, pod(policies.SourceAdmission, nil))
+	if len(d.Findings) != 1 || d.Findings[0].Exception != nil {
+		t.Errorf("a finding is waived with no namespace designated: %+v", d.Findings)
+	}
+}
+
 // TestKyvernoFormatBadObjects: objects the CRDs would let through but
 // Kyverno cannot load are problems on them, naming what is wrong; the
 // good policy still judges.
