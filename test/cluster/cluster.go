@@ -332,6 +332,10 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		BinaryAssetsDirectory: opts.BinDir,
 		CRDDirectoryPaths:     opts.CRDDirs,
 		ErrorIfCRDPathMissing: true,
+		// envtest waits 10 seconds for the CRDs to be served by default: too
+		// short on shared cores for large ones (Kyverno's ClusterPolicy CRD
+		// is 1.4 MB); the start's own timeout bounds the wait instead.
+		CRDInstallOptions: envtest.CRDInstallOptions{MaxTime: timeout},
 		// Never attach to whatever cluster USE_EXISTING_CLUSTER points at.
 		UseExistingCluster:       &noExistingCluster,
 		ControlPlaneStartTimeout: timeout,
