@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -190,6 +191,48 @@ func TestKyvernoPoliciesFromTheCluster(t *testing.T) {
 	if _, stderr, err := apply(t, kyPod("tiered", map[string]string{"app": "web", "tier": "backend"}), "--dry-run=server"); err != nil {
 		t.Errorf("a Pod with a tier was denied: %s", stderr)
 	}
+
+	// A Kyverno PolicyException counts in the namespace the config
+	// designates (platform-exceptions), and there only.
+	teamNamespace(t, "platform-exceptions")
+	kyException := func(ns string) string {
+		return fmt.Sprintf(`
+apiVersion: kyverno.io/v2
+kind: PolicyException
+metadata: {name: ky-e2e-excused, namespace: %s, annotations: {tollgate.dev/approver: platform-team}}
+spec:
+  exceptions: [{policyName: ky-e2e-require-tier, ruleNames: [tier-label]}]
+  match: {any: [{resources: {kinds: [Pod], names: [excused], namespaces: [ky-e2e]}}]}
+`, ns)
+	}
+	for _, ns := range []string{"platform-exceptions", "ky-e2e"} {
+		applyEventually(t, kyException(ns))
+		t.Cleanup(func() {
+			kubectl(t, "delete", "policyexception.kyverno.io", "ky-e2e-excused", "-n", ns, "--ignore-not-found")
+		})
+	}
+	eventually(t, time.Minute, func() error {
+		if _, stderr, err := apply(t, kyPod("excused", map[string]string{"app": "web"}), "--dry-run=server"); err != nil {
+			return fmt.Errorf("the exception in platform-exceptions does not waive: %s", stderr)
+		}
+		return nil
+	})
+	if err := denied(t, kyPod("untiered", map[string]string{"app": "web"}), "label tier is required"); err != nil {
+		t.Errorf("the exception waives more than its Pod: %v", err)
+	}
+	eventually(t, time.Minute, func() error {
+		list, err := env.kube.CoreV1().Events("ky-e2e").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=ky-e2e-excused"})
+		if err != nil {
+			return err
+		}
+		for _, e := range list.Items {
+			if e.Reason == "NotLoaded" && strings.Contains(e.Message, "namespace ky-e2e is not one the config designates") {
+				t.Logf("the exception in ky-e2e: %s: %s", e.Reason, e.Message)
+				return nil
+			}
+		}
+		return fmt.Errorf("no NotLoaded Event on PolicyException ky-e2e/ky-e2e-excused among %d", len(list.Items))
+	})
 
 	// The CEL ValidatingPolicy denies on ConfigMaps, a kind Tollgate's
 	// webhook intercepts because a loaded policy matches it.
