@@ -68,6 +68,23 @@ spec:
       patchStrategicMerge:
         metadata: {labels: {+(checked-by): kyverno-policy}}
 `
+	kyMutatingPolicy = `
+apiVersion: policies.kyverno.io/v1
+kind: MutatingPolicy
+metadata: {name: ky-e2e-reviewed}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [configmaps]}
+  matchConditions:
+  - name: e2e-namespace
+    expression: "object.metadata.namespace == 'ky-e2e'"
+  mutations:
+  - patchType: ApplyConfiguration
+    applyConfiguration:
+      expression: >
+        Object{metadata: Object.metadata{labels: {"reviewed": "cel"}}}
+`
 	kySmallConfigMaps = `
 apiVersion: policies.kyverno.io/v1
 kind: ValidatingPolicy
@@ -172,6 +189,7 @@ func TestKyvernoPoliciesFromTheCluster(t *testing.T) {
 		{kyRequireTier, "clusterpolicy", "ky-e2e-require-tier"},
 		{kyAuditContact, "clusterpolicy", "ky-e2e-audit-contact"},
 		{kyAddTier, "clusterpolicy", "ky-e2e-add-tier"},
+		{kyMutatingPolicy, "mutatingpolicy.policies.kyverno.io", "ky-e2e-reviewed"},
 		{kySmallConfigMaps, "validatingpolicy.policies.kyverno.io", "ky-e2e-small-configmaps"},
 		{kyBroken, "validatingpolicy.policies.kyverno.io", "ky-e2e-broken"},
 	} {
@@ -315,8 +333,8 @@ spec:
 	if err := env.client.Get(ctx, client.ObjectKey{Namespace: "ky-e2e", Name: "settings"}, &cm); err != nil {
 		t.Fatal(err)
 	}
-	if cm.Labels["checked-by"] != "kyverno-policy" {
-		t.Errorf("the ConfigMap was not mutated: labels %v", cm.Labels)
+	if cm.Labels["checked-by"] != "kyverno-policy" || cm.Labels["reviewed"] != "cel" {
+		t.Errorf("the ConfigMap was not mutated by the ClusterPolicy and the MutatingPolicy: labels %v", cm.Labels)
 	}
 	// A policy change makes the audit rescan (it scans on every load and
 	// every 10 minutes): an annotation is one.
@@ -382,9 +400,10 @@ spec:
 		return nil
 	})
 
-	// With the mutate policy gone, complete Pods skip the mutating
+	// With the mutate policies gone, complete Pods skip the mutating
 	// webhook again (its match condition is back).
 	kubectl(t, "delete", "clusterpolicy", "ky-e2e-add-tier")
+	kubectl(t, "delete", "mutatingpolicy.policies.kyverno.io", "ky-e2e-reviewed")
 	eventually(t, time.Minute, func() error {
 		var mwc admissionregistrationv1.MutatingWebhookConfiguration
 		if err := env.client.Get(ctx, client.ObjectKey{Name: "tollgate"}, &mwc); err != nil {
