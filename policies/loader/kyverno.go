@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -131,6 +132,8 @@ type KyvernoFormat struct {
 	read  map[types.NamespacedName]string
 	// exceptionNamespaces are the config's exceptions.namespaces.
 	exceptionNamespaces []string
+	// expiry reloads when the next exception expires.
+	expiry *time.Timer
 
 	key      string // what the last compile read
 	plugin   review.Plugin
@@ -381,6 +384,29 @@ func (f *KyvernoFormat) Load(ctx context.Context, c client.Client) (review.Plugi
 	}
 	for _, cm := range cms {
 		parts = append(parts, "ConfigMap "+cm.GetNamespace()+"/"+cm.GetName()+"@"+cm.GetResourceVersion())
+	}
+	// An exception stops counting when it expires (policies.kyverno.io's
+	// spec.expiresAt): that changes what loads, and a reload is asked for
+	// then.
+	now, next := time.Now(), time.Time{}
+	for _, x := range exceptions {
+		at, _, _ := unstructured.NestedString(x.Object, "spec", "expiresAt")
+		expires, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			continue
+		}
+		expired := !now.Before(expires)
+		parts = append(parts, kyvernoSource(x)+" expired="+strconv.FormatBool(expired))
+		if !expired && (next.IsZero() || expires.Before(next)) {
+			next = expires
+		}
+	}
+	if f.expiry != nil {
+		f.expiry.Stop()
+		f.expiry = nil
+	}
+	if !next.IsZero() && f.reload != nil {
+		f.expiry = time.AfterFunc(time.Until(next)+100*time.Millisecond, f.reload)
 	}
 	sort.Strings(parts)
 	parts = append(parts, "exceptions.namespaces="+strings.Join(f.exceptionNamespaces, ","))

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -483,6 +484,45 @@ func TestKyvernoFormatExceptions(t *testing.T) {
 	d = p.Evaluator.Evaluate(ctx, pod(policies.SourceAdmission, nil))
 	if len(d.Findings) != 1 || d.Findings[0].Exception != nil {
 		t.Errorf("a finding is waived with no namespace designated: %+v", d.Findings)
+	}
+}
+
+// TestKyvernoFormatExceptionExpires: a policies.kyverno.io exception
+// stops waiving once its expiresAt passes, though nothing else changed.
+func TestKyvernoFormatExceptionExpires(t *testing.T) {
+	ctx := context.Background()
+	expires := time.Now().Add(time.Second).UTC().Format(time.RFC3339)
+	x := kyvernoObject(t, `
+apiVersion: policies.kyverno.io/v1
+kind: PolicyException
+metadata: {name: big-settings, namespace: platform-exceptions, uid: uid-big-settings}
+spec:
+  policyRefs: [{name: small-configmaps, kind: ValidatingPolicy}]
+  expiresAt: "`+expires+`"
+  matchConditions: [{name: settings, expression: "object.metadata.name == 'settings'"}]
+`)
+	c := kyvernoCluster(t, true, interceptor.Funcs{}, kyvernoObject(t, smallConfigMaps), x)
+	f := loader.NewKyvernoFormat(loader.KyvernoOptions{})
+	cfg := policies.DefaultConfig()
+	cfg.Exceptions.Namespaces = []string{"platform-exceptions"}
+	f.Configure(cfg)
+	waived := func() bool {
+		p, _ := f.Load(ctx, c)
+		d := p.Evaluator.Evaluate(ctx, configMapInput(policies.SourceAdmission, 3))
+		if len(d.Findings) != 1 {
+			t.Fatalf("findings: %+v", d.Findings)
+		}
+		return d.Findings[0].Exception != nil
+	}
+	if !waived() {
+		t.Skip("the exception expired before the first load (a very slow machine)")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for waived() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the exception still waives 30 seconds after it expired at %s", expires)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
