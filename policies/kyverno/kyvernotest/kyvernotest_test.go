@@ -1,0 +1,58 @@
+package kyvernotest_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tollgate-dev/tollgate/policies/kyverno/kyvernotest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// run runs the test files under dir and returns the summary and output.
+func run(t *testing.T, dirs ...string) (kyvernotest.Summary, string) {
+	t.Helper()
+	files, err := kyvernotest.Find(dirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sum := kyvernotest.Run(context.Background(), files, kyvernotest.Options{}, &out)
+	return sum, out.String()
+}
+
+// golden compares output with a golden file, rewritten with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", name, diff)
+	}
+}
+
+// Every result of the suite holds: pattern, anyPattern, deny, foreach,
+// preconditions, namespaceSelector values, a ConfigMap context given by
+// values, a mutation with its patched resource and a ValidatingPolicy.
+func TestRunPass(t *testing.T) {
+	sum, out := run(t, "testdata/pass")
+	t.Log(out)
+	if sum.Failed != 0 || sum.Passed == 0 {
+		t.Errorf("summary %+v, want all passed", sum)
+	}
+	golden(t, "pass.golden", out)
+}

@@ -1,0 +1,31 @@
+package kyvernotest
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// printTable prints a test's rows as `kyverno test` does: ID, policy,
+// rule, resource, result, reason.
+func printTable(w io.Writer, rows []row) {
+	if len(rows) == 0 {
+		fmt.Fprintln(w, "    no results checked")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "    ID\tPOLICY\tRULE\tRESOURCE\tRESULT\tREASON")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "    %d\t%s\t%s\t%s\t%s\t%s\n", r.id, cell(r.policy), cell(r.rule), cell(r.resource), r.result, cell(r.reason))
+	}
+	_ = tw.Flush()
+}
+
+// cell keeps a table cell on one line.
+func cell(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return strings.ReplaceAll(s, "\n", " ")
+}
