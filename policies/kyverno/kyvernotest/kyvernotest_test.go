@@ -56,3 +56,26 @@ func TestRunPass(t *testing.T) {
 	}
 	golden(t, "pass.golden", out)
 }
+
+// A wrong expected result fails, naming the test file and line, the test,
+// policy, rule and resource; a wrong patched resource shows the diff.
+func TestRunWrongExpectation(t *testing.T) {
+	sum, out := run(t, "testdata/fail")
+	if want := (kyvernotest.Summary{Passed: 1, Failed: 2}); sum != want {
+		t.Errorf("summary %+v, want %+v", sum, want)
+	}
+	golden(t, "fail.golden", out)
+}
+
+// Bad test files are each a failure naming the file and line; the good
+// tests beside them still run.
+func TestRunBadInput(t *testing.T) {
+	sum, out := run(t, "testdata/bad", "testdata/pass")
+	// 16 results of testdata/pass and one of testdata/bad/no-such and
+	// bad/unsupported pass; each bad file or result fails; the generate
+	// result is not checked.
+	if want := (kyvernotest.Summary{Passed: 18, Failed: 8, Unsupported: 1}); sum != want {
+		t.Errorf("summary %+v, want %+v", sum, want)
+	}
+	golden(t, "bad.golden", out)
+}
