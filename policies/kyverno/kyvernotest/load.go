@@ -93,9 +93,6 @@ func (t *test) where(path ...any) string {
 
 // name names the test in messages: its metadata.name, or its place.
 func (t *test) name() string {
-	if t.Name != "" {
-		return t.Name
-	}
 	if t.ObjectMeta.Name != "" {
 		return t.ObjectMeta.Name
 	}
@@ -126,8 +123,9 @@ func loadTests(file string) ([]*test, error) {
 			errs = append(errs, err)
 			continue
 		}
-		// Kyverno rejects the schema of before 1.15 the same way.
-		if t.Test.Name != "" {
+		// Kyverno rejects the schema of before 1.15 the same way. (t.Name
+		// is the top-level name; metadata.name is t.ObjectMeta.Name.)
+		if t.Name != "" {
 			errs = append(errs, fmt.Errorf("%s: name: a top-level name is the old test schema; use metadata.name", t.where("name")))
 			continue
 		}
