@@ -106,7 +106,10 @@ does not compile.`,
 				}
 				ks := kyvernotest.Run(cmd.Context(), kyvernoTests, kyvernotest.Options{Run: re}, stdio.Out)
 				sum.Passed, sum.Failed = sum.Passed+ks.Passed, sum.Failed+ks.Failed
-				if ks.Unsupported > 0 {
+				switch {
+				case ks.Unsupported == 1:
+					fmt.Fprintln(stdio.Out, "1 Kyverno test result not checked (not supported by Tollgate)")
+				case ks.Unsupported > 1:
 					fmt.Fprintf(stdio.Out, "%d Kyverno test results not checked (not supported by Tollgate)\n", ks.Unsupported)
 				}
 			}
