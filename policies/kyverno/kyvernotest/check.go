@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
@@ -113,14 +115,7 @@ func (tr *testRun) check(ctx context.Context, index int, res v1alpha1.TestResult
 		}
 	}
 
-	policyName := res.Policy
-	p := tr.policies[policyName]
-	if p == nil {
-		if _, name, ok := strings.Cut(policyName, "/"); ok {
-			p = tr.policies[name]
-			policyName = name
-		}
-	}
+	p := tr.policy(res.Policy)
 	switch {
 	case p == nil:
 		return one(all, resultFail, "No such policy", fmt.Sprintf("policy %s is not among the test's policies (%s)", res.Policy, strings.Join(tr.t.Policies, ", ")))
@@ -134,9 +129,7 @@ func (tr *testRun) check(ctx context.Context, index int, res v1alpha1.TestResult
 		return one(all, resultUnsupported, "Not run", p.ignored[res.Rule])
 	}
 	// The policy's name without its namespace, as Kyverno's responses name it.
-	if i := strings.LastIndex(policyName, "/"); i >= 0 {
-		policyName = policyName[i+1:]
-	}
+	policyName := res.Policy[strings.LastIndex(res.Policy, "/")+1:]
 
 	runs := tr.run(ctx, op)
 	var chosen []*responses
@@ -174,6 +167,22 @@ func (tr *testRun) check(ctx context.Context, index int, res v1alpha1.TestResult
 		rows = append(rows, tr.checkResource(base, res, policyName, c)...)
 	}
 	return rows
+}
+
+// policy finds the policy a result names: "name" or "namespace/name" as
+// the test's policies are keyed, else by name alone, as `kyverno test`
+// matches them.
+func (tr *testRun) policy(name string) *policyInfo {
+	if p := tr.policies[name]; p != nil {
+		return p
+	}
+	bare := name[strings.LastIndex(name, "/")+1:]
+	for _, key := range slices.Sorted(maps.Keys(tr.policies)) {
+		if key[strings.LastIndex(key, "/")+1:] == bare {
+			return tr.policies[key]
+		}
+	}
+	return nil
 }
 
 // checkResource checks one result on one resource's responses.
