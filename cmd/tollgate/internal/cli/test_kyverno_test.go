@@ -20,7 +20,7 @@ func TestTestRunsKyvernoTests(t *testing.T) {
 		"=== RUN   platform-policies",
 		"add-owner     owner-label         v1/Pod/prod/good-pod         Pass    Ok",
 		"--- PASS: platform-policies",
-		"PASS\n18 passed, 0 failed",
+		"PASS\n19 passed, 0 failed",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in\n%s", want, out)
