@@ -18,8 +18,9 @@
 //
 // Where Tollgate differs, it says so rather than pass silently: a result
 // naming a policy, rule or resource the test does not have fails with a
-// message naming it (`kyverno test` would check every resource instead);
-// results of generate rules, and tests using parts Tollgate does not run
-// (payloads, target resources, cluster resources, API call mocks, user
-// info), are reported as not supported.
+// message naming it (`kyverno test` passes a misspelt rule as excluded and
+// skips a resource it cannot find); results of generate rules and
+// MutatingPolicies are reported as not checked, and tests using parts
+// Tollgate does not run (payloads, target resources, cluster resources,
+// API call mocks, user info) fail naming the field.
 package kyvernotest
