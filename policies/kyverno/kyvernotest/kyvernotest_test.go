@@ -79,3 +79,44 @@ func TestRunBadInput(t *testing.T) {
 	}
 	golden(t, "bad.golden", out)
 }
+
+// Find walks directories for kyverno-test.yaml and takes a file given by
+// itself when it holds a Kyverno Test; other files are not its business.
+func TestFind(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"a/kyverno-test.yaml":       "anything",
+		"a/other.yaml":              "apiVersion: cli.kyverno.io/v1alpha1\nkind: Test\n",
+		".hidden/kyverno-test.yaml": "x",
+		"b/c/kyverno-test.yaml":     "x",
+		"policy.rego":               "package p",
+		"values.yaml":               "apiVersion: cli.kyverno.io/v1alpha1\nkind: Values\n",
+		"named.yml":                 "apiVersion: cli.kyverno.io/v1alpha1\nkind: \"Test\"\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := func(names ...string) []string {
+		var out []string
+		for _, n := range names {
+			out = append(out, filepath.Join(dir, n))
+		}
+		return out
+	}
+	got, err := kyvernotest.Find(append(in(".", "a/other.yaml", "policy.rego", "values.yaml", "named.yml"), dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := in("a/kyverno-test.yaml", "a/other.yaml", "b/c/kyverno-test.yaml", "named.yml")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Find (-want +got):\n%s", diff)
+	}
+	if _, err := kyvernotest.Find(in("missing")); err == nil {
+		t.Error("a missing path: no error")
+	}
+}

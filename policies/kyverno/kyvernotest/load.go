@@ -28,9 +28,11 @@ const FileName = "kyverno-test.yaml"
 const apiVersion = "cli.kyverno.io/v1alpha1"
 
 // Find lists the Kyverno test files under each path: a directory is walked
-// for files named kyverno-test.yaml (hidden directories skipped), a file is
-// taken as given whatever its name. The list is sorted and without
-// duplicates; a path that does not exist is an error.
+// for files named kyverno-test.yaml (hidden directories skipped); a file
+// given by itself is one when it has that name, or is YAML holding a
+// cli.kyverno.io Test (other files, such as Rego, are left to the other
+// runners). The list is sorted and without duplicates; a path that does
+// not exist is an error.
 func Find(paths []string) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
@@ -42,7 +44,7 @@ func Find(paths []string) ([]string, error) {
 			continue
 		}
 		if !st.IsDir() {
-			if !seen[p] {
+			if !seen[p] && IsTestFile(p) {
 				seen[p] = true
 				out = append(out, p)
 			}
@@ -71,6 +73,23 @@ func Find(paths []string) ([]string, error) {
 	sort.Strings(out)
 	return out, errors.Join(errs...)
 }
+
+// IsTestFile tells whether a file is a Kyverno test file: named
+// kyverno-test.yaml, or a YAML file holding a cli.kyverno.io Test.
+func IsTestFile(path string) bool {
+	if filepath.Base(path) == FileName {
+		return true
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+	default:
+		return false
+	}
+	raw, err := os.ReadFile(path)
+	return err == nil && bytes.Contains(raw, []byte(apiVersion)) && testKind.Match(raw)
+}
+
+var testKind = regexp.MustCompile(`(?m)^kind:\s*["']?Test["']?\s*$`)
 
 // test is one Test document of a test file, with where it is.
 type test struct {

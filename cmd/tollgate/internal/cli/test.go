@@ -77,18 +77,30 @@ does not compile.`,
 			if err != nil {
 				return err
 			}
+			// Kyverno test files named by themselves are not for the Rego
+			// runner.
+			var regoPaths []string
+			for _, p := range args {
+				if st, err := os.Stat(p); err == nil && !st.IsDir() && kyvernotest.IsTestFile(p) {
+					continue
+				}
+				regoPaths = append(regoPaths, p)
+			}
 			// Paths are loaded by the runner itself, with their tests; the
 			// built-in library and --policy are the extra modules.
-			sum, err := policytest.Run(cmd.Context(), policytest.Options{
-				Paths:      args,
-				Modules:    mods,
-				Data:       data,
-				Run:        run,
-				Verbose:    verbose,
-				AllowEmpty: len(gator) > 0 || len(kyvernoTests) > 0,
-			}, stdio.Out)
-			if err != nil {
-				return err
+			var sum policytest.Summary
+			if len(regoPaths) > 0 {
+				sum, err = policytest.Run(cmd.Context(), policytest.Options{
+					Paths:      regoPaths,
+					Modules:    mods,
+					Data:       data,
+					Run:        run,
+					Verbose:    verbose,
+					AllowEmpty: len(gator) > 0 || len(kyvernoTests) > 0,
+				}, stdio.Out)
+				if err != nil {
+					return err
+				}
 			}
 			for _, p := range gator {
 				passed, failed, err := gatekeeper.RunSuites(cmd.Context(), os.DirFS(p), ".", stdio.Out)

@@ -18,13 +18,31 @@ func TestTestRunsKyvernoTests(t *testing.T) {
 	}
 	for _, want := range []string{
 		"=== RUN   platform-policies",
-		"add-owner     owner-label         v1/Pod/prod/good-pod         Pass    Ok",
 		"--- PASS: platform-policies",
 		"PASS\n19 passed, 0 failed",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in\n%s", want, out)
 		}
+	}
+	if !hasRow(out, "14 add-owner owner-label v1/Pod/prod/good-pod Pass Ok") {
+		t.Errorf("no row for the mutation in\n%s", out)
+	}
+
+	// A test file given by itself runs alone, whatever its name.
+	dir := t.TempDir()
+	suite := write(t, dir, "suite/platform.yaml", readFile(t, kyvernoTests+"pass/kyverno-test.yaml"))
+	for _, f := range []string{"values.yaml", "patched-good-pod.yaml"} {
+		write(t, dir, "suite/"+f, readFile(t, kyvernoTests+"pass/"+f))
+	}
+	abs, err := filepath.Abs(kyvernoTests + "policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "suite/platform.yaml", strings.ReplaceAll(readFile(t, suite), "../policies/", abs+"/"))
+	code, out, errs = run(t, "", "test", suite)
+	if code != ExitOK || !strings.Contains(out, "PASS\n19 passed, 0 failed") {
+		t.Errorf("a test file by itself: exit %d\n%s%s", code, out, errs)
 	}
 
 	// --run selects results by test/policy/rule.
@@ -81,4 +99,14 @@ results:
 	if code != ExitUsage || !strings.Contains(errs, "no _test.rego files") {
 		t.Errorf("empty dir: exit %d; %s", code, errs)
 	}
+}
+
+// hasRow tells whether a table of out has a row with these cells.
+func hasRow(out, cells string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Join(strings.Fields(line), " ") == cells {
+			return true
+		}
+	}
+	return false
 }
