@@ -21,6 +21,8 @@ type Options struct {
 	// Run, when set, checks only the results whose "test/policy/rule"
 	// matches (tollgate test --run).
 	Run *regexp.Regexp
+	// Verbose adds each rule's message to the tables (tollgate test -v).
+	Verbose bool
 }
 
 // Summary counts the results Run checked: Passed and Failed results (a
@@ -87,7 +89,7 @@ func runOne(ctx context.Context, t *test, opts Options, w io.Writer, sum *Summar
 			sum.Unsupported++
 		}
 	}
-	printTable(w, rows)
+	printTable(w, rows, opts.Verbose)
 	failed := 0
 	for _, r := range rows {
 		switch r.result {

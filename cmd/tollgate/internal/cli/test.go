@@ -116,7 +116,7 @@ does not compile.`,
 						return fmt.Errorf("--run: %w", err)
 					}
 				}
-				ks := kyvernotest.Run(cmd.Context(), kyvernoTests, kyvernotest.Options{Run: re}, stdio.Out)
+				ks := kyvernotest.Run(cmd.Context(), kyvernoTests, kyvernotest.Options{Run: re, Verbose: verbose}, stdio.Out)
 				sum.Passed, sum.Failed = sum.Passed+ks.Passed, sum.Failed+ks.Failed
 				switch {
 				case ks.Unsupported == 1:

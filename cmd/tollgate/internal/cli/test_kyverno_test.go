@@ -45,6 +45,12 @@ func TestTestRunsKyvernoTests(t *testing.T) {
 		t.Errorf("a test file by itself: exit %d\n%s%s", code, out, errs)
 	}
 
+	// -v adds the rules' messages.
+	code, out, errs = run(t, "", "test", "-v", kyvernoTests+"pass")
+	if code != ExitOK || !hasRow(out, "13 allowed-envs env-label v1/Pod/prod/bad-pod Pass Ok env qa is not one of [\"dev\",\"prod\"]") {
+		t.Errorf("-v: exit %d\n%s%s", code, out, errs)
+	}
+
 	// --run selects results by test/policy/rule.
 	code, out, errs = run(t, "", "test", "--run", "platform-policies/no-latest/", kyvernoTests+"pass")
 	if code != ExitOK || !strings.Contains(out, "3 passed, 0 failed") || strings.Contains(out, "require-team") {
