@@ -9,8 +9,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// The tables `kyverno test` (the Kyverno v1.19.1 CLI, built from
-// github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno) printed for the same
+// The tables `kyverno test` (the Kyverno v1.19.1 CLI, built with `go build
+// github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno` in a copy of the
+// test/tools/peers module, which pins Kyverno v1.19.1) printed for the same
 // suites are in testdata/kyverno-cli, recorded with
 //
 //	cd testdata && kyverno test SUITE --remove-color > kyverno-cli/SUITE.txt
