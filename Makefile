@@ -41,7 +41,7 @@ SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BENCHTIME       ?= 2s
 # Native Go fuzz targets, package:Target, in the order `make fuzz` runs them.
 FUZZ_TARGETS    := \
-	./webhook:FuzzAdmissionHandler \
+	./webhook:FuzzAdmissionHandler ./webhook:FuzzDecodeJSONObject \
 	./policies/manifest:FuzzRead ./policies/manifest:FuzzReadRoundTrip \
 	./policies/imagesig:FuzzReferenceAgreesWithDistribution ./policies/imagesig:FuzzGlobAliases \
 	./policies:FuzzCompile ./policies:FuzzConfig ./policies:FuzzExceptions ./policies:FuzzPrunedCachedAgree \

@@ -121,7 +121,10 @@ func (p *patcher) ensure(segs []any, value any, overwrite bool) bool {
 		last := i == len(segs)-1
 		switch c := cur.(type) {
 		case map[string]any:
-			key := s.(string)
+			key, isKey := s.(string)
+			if !isKey {
+				return false // an object where an array should be: not ours to fix
+			}
 			next, ok := c[key]
 			if !ok || next == nil {
 				v := value
@@ -146,9 +149,9 @@ func (p *patcher) ensure(segs []any, value any, overwrite bool) bool {
 			}
 			cur = next
 		case []any:
-			idx := s.(int)
-			if idx >= len(c) {
-				return false
+			idx, isIndex := s.(int)
+			if !isIndex || idx >= len(c) {
+				return false // an array where an object should be, or too short
 			}
 			cur = c[idx]
 		default:
@@ -163,14 +166,18 @@ func (p *patcher) get(segs []any) (any, bool) {
 	for _, s := range segs {
 		switch c := cur.(type) {
 		case map[string]any:
-			v, ok := c[s.(string)]
+			key, isKey := s.(string)
+			if !isKey {
+				return nil, false
+			}
+			v, ok := c[key]
 			if !ok {
 				return nil, false
 			}
 			cur = v
 		case []any:
-			i := s.(int)
-			if i >= len(c) {
+			i, isIndex := s.(int)
+			if !isIndex || i >= len(c) {
 				return nil, false
 			}
 			cur = c[i]

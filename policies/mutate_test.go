@@ -318,6 +318,31 @@ func TestMutateCases(t *testing.T) {
 	}
 }
 
+// Fields of the wrong JSON type (an array where an object belongs) are
+// not the mutation's to fix: it leaves them, never panics, and what it
+// patches still applies; validation and the API server judge the rest.
+func TestMutateWrongTypesAreLeftAlone(t *testing.T) {
+	e := mutationEngine(t, "")
+	for _, object := range []string{
+		`{apiVersion: v1, kind: Pod, metadata: {name: p, namespace: shop}, spec: {containers: [{name: c, image: x:1, securityContext: []}]}}`,
+		`{apiVersion: v1, kind: Pod, metadata: {name: p, namespace: shop}, spec: {containers: [{name: c, image: x:1, securityContext: {capabilities: []}}]}}`,
+		`{apiVersion: v1, kind: Pod, metadata: {name: p, namespace: shop}, spec: {securityContext: [], containers: [{name: c, image: x:1, resources: []}]}}`,
+		`{apiVersion: v1, kind: Pod, metadata: {name: p, namespace: shop}, spec: {securityContext: {seccompProfile: [1]}, containers: [{name: c, image: x:1, resources: {requests: []}}]}}`,
+		`{apiVersion: v1, kind: Pod, metadata: [], spec: {containers: [{name: c, image: x:1, securityContext: "x"}]}}`,
+	} {
+		obj := yamlObject(t, object)
+		in := ObjectInput(SourceAdmission, obj, teamNamespace)
+		in.Operation = "CREATE"
+		m, err := e.Mutate(in)
+		if err != nil {
+			continue // a clear error is an answer too
+		}
+		if len(m.Patch) > 0 {
+			applyPatch(t, obj, m)
+		}
+	}
+}
+
 func TestMutateBadQuantityIsAnError(t *testing.T) {
 	e := mutationEngine(t, "")
 	obj := yamlObject(t, `{apiVersion: v1, kind: Pod, metadata: {name: p, namespace: shop}, spec: {containers: [{name: c, image: x:1, resources: {limits: {memory: lots}}}]}}`)

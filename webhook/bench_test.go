@@ -125,15 +125,21 @@ func BenchmarkDecodePodReview(b *testing.B) {
 			}
 		}
 	})
-	b.Run("once", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(body)))
-		for b.Loop() {
-			_, req, err := decodeReview(body)
-			if err != nil {
-				b.Fatal(err)
-			}
-			_ = admissionInput(req, nil)
+	for _, skip := range []bool{false, true} {
+		name := "once"
+		if skip {
+			name = "once-without-managed-fields"
 		}
-	})
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				_, req, err := decodeReview(body, skip)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = admissionInput(req, nil)
+			}
+		})
+	}
 }

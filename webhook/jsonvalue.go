@@ -19,7 +19,13 @@ const maxJSONDepth = 10000
 // the hot path of every admission request: it reads the bytes once and
 // allocates only the values it returns.
 func decodeJSONObject(data []byte) (map[string]any, error) {
-	d := jsonDecoder{data: data}
+	return decodeJSON(data, false)
+}
+
+// decodeJSON is decodeJSONObject, leaving out the managedFields of an
+// AdmissionReview's objects when skipManagedFields is set.
+func decodeJSON(data []byte, skipManagedFields bool) (map[string]any, error) {
+	d := jsonDecoder{data: data, skipManagedFields: skipManagedFields}
 	d.space()
 	v, err := d.value()
 	if err != nil {
@@ -43,6 +49,18 @@ type jsonDecoder struct {
 	data  []byte
 	pos   int
 	depth int
+	// skipManagedFields leaves out request.object.metadata.managedFields
+	// and the oldObject's (checked, not built); keys holds the keys on the
+	// path to the current object, for the first levels.
+	skipManagedFields bool
+	keys              [5]string
+}
+
+// skipped reports whether the value of key k, in the object at the
+// current depth, is one the decoder leaves out.
+func (d *jsonDecoder) skipped(k string) bool {
+	return d.skipManagedFields && d.depth == 4 && k == "managedFields" && d.keys[3] == "metadata" &&
+		(d.keys[2] == "object" || d.keys[2] == "oldObject") && d.keys[1] == "request"
 }
 
 func (d *jsonDecoder) errorf(format string, args ...any) error {
@@ -126,11 +144,20 @@ func (d *jsonDecoder) object() (any, error) {
 		}
 		d.pos++
 		d.space()
-		v, err := d.value()
-		if err != nil {
-			return nil, err
+		if d.depth < len(d.keys) {
+			d.keys[d.depth] = k
 		}
-		m[k] = v
+		if d.skipped(k) {
+			if err := d.skip(); err != nil {
+				return nil, err
+			}
+		} else {
+			v, err := d.value()
+			if err != nil {
+				return nil, err
+			}
+			m[k] = v
+		}
 		d.space()
 		if d.pos >= len(d.data) {
 			return nil, d.errorf("unexpected end of JSON input")
@@ -181,6 +208,118 @@ func (d *jsonDecoder) array() (any, error) {
 			return nil, d.errorf("want ',' or ']' in an array")
 		}
 	}
+}
+
+// skip checks one value as value would and moves past it, building
+// nothing.
+func (d *jsonDecoder) skip() error {
+	if d.pos >= len(d.data) {
+		return d.errorf("unexpected end of JSON input")
+	}
+	switch c := d.data[d.pos]; {
+	case c == '{' || c == '[':
+		return d.skipNested(c)
+	case c == '"':
+		return d.skipString()
+	case c == '-' || c >= '0' && c <= '9':
+		_, err := d.number()
+		return err
+	case c == 't':
+		return d.literal("true")
+	case c == 'f':
+		return d.literal("false")
+	case c == 'n':
+		return d.literal("null")
+	default:
+		return d.errorf("invalid character %q looking for the beginning of a value", c)
+	}
+}
+
+// skipNested skips an object (open '{') or an array (open '['), checking
+// its grammar.
+func (d *jsonDecoder) skipNested(open byte) error {
+	if err := d.nest(); err != nil {
+		return err
+	}
+	closing, what := byte(']'), "an array"
+	if open == '{' {
+		closing, what = '}', "an object"
+	}
+	if d.pos < len(d.data) && d.data[d.pos] == closing {
+		d.pos++
+		d.depth--
+		return nil
+	}
+	for {
+		if open == '{' {
+			if d.pos >= len(d.data) || d.data[d.pos] != '"' {
+				return d.errorf("want a string key")
+			}
+			if err := d.skipString(); err != nil {
+				return err
+			}
+			d.space()
+			if d.pos >= len(d.data) || d.data[d.pos] != ':' {
+				return d.errorf("want ':' after an object key")
+			}
+			d.pos++
+			d.space()
+		}
+		if err := d.skip(); err != nil {
+			return err
+		}
+		d.space()
+		if d.pos >= len(d.data) {
+			return d.errorf("unexpected end of JSON input")
+		}
+		switch d.data[d.pos] {
+		case ',':
+			d.pos++
+			d.space()
+		case closing:
+			d.pos++
+			d.depth--
+			return nil
+		default:
+			return d.errorf("want ',' or '%c' in %s", closing, what)
+		}
+	}
+}
+
+// skipString checks a string as string would (escapes, control
+// characters) and moves past it.
+func (d *jsonDecoder) skipString() error {
+	d.pos++ // the opening quote
+	for d.pos < len(d.data) {
+		switch c := d.data[d.pos]; {
+		case c == '"':
+			d.pos++
+			return nil
+		case c == '\\':
+			if d.pos+1 >= len(d.data) {
+				return d.errorf("unexpected end of JSON input in a string")
+			}
+			switch d.data[d.pos+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				d.pos += 2
+			case 'u':
+				if _, ok := d.hex4(d.pos + 2); !ok {
+					d.pos += 2
+					return d.errorf("invalid \\u escape")
+				}
+				d.pos += 6
+			default:
+				e := d.data[d.pos+1]
+				d.pos += 2
+				return d.errorf("invalid escape '\\%c' in a string", e)
+			}
+		case c < 0x20:
+			return d.errorf("control character %q in a string", c)
+		default:
+			d.pos++
+		}
+	}
+	return d.errorf("unexpected end of JSON input in a string")
 }
 
 // number checks the JSON number grammar and keeps the text.
@@ -247,7 +386,7 @@ func (d *jsonDecoder) string() (string, error) {
 // first byte at start, as encoding/json unquotes.
 func (d *jsonDecoder) slowString(start int) (string, error) {
 	d.pos = start
-	buf := make([]byte, 0, 2*(len(d.data)-start)/3+8)
+	buf := make([]byte, 0, d.encodedLen(start))
 	for d.pos < len(d.data) {
 		c := d.data[d.pos]
 		switch {
@@ -311,6 +450,26 @@ func (d *jsonDecoder) slowString(start int) (string, error) {
 		}
 	}
 	return "", d.errorf("unexpected end of JSON input in a string")
+}
+
+// encodedLen is the length of the string whose first byte is at start, up
+// to its closing quote or the end of the data: what the decoded string
+// takes, but for \u escapes of invalid bytes, which the buffer grows for.
+// Sizing by the rest of the document instead made each escaped string of
+// a large object allocate a fraction of the whole object.
+func (d *jsonDecoder) encodedLen(start int) int {
+	i := start
+	for i < len(d.data) {
+		switch d.data[i] {
+		case '"':
+			return i - start
+		case '\\':
+			i += 2
+		default:
+			i++
+		}
+	}
+	return len(d.data) - start
 }
 
 func (d *jsonDecoder) hex4(at int) (rune, bool) {

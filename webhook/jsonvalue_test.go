@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -89,5 +90,38 @@ func FuzzDecodeJSONObject(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkSameAsStd(t, data)
+		checkSkipAgrees(t, data)
 	})
+}
+
+// checkSkipAgrees: data as an object's managedFields is an error left out
+// exactly when it is an error built, and leaving it out changes nothing
+// else.
+func checkSkipAgrees(t *testing.T, data []byte) {
+	t.Helper()
+	body := append(append([]byte(`{"request":{"object":{"metadata":{"managedFields":`), data...), `,"name":"n"}}}}`...)
+	full, errFull := decodeJSON(body, false)
+	lean, errLean := decodeJSON(body, true)
+	if (errFull == nil) != (errLean == nil) {
+		t.Fatalf("%q: built: %v; left out: %v", data, errFull, errLean)
+	}
+	if errFull != nil {
+		return
+	}
+	if req, ok := full["request"].(map[string]any); ok {
+		if obj, ok := req["object"].(map[string]any); ok {
+			if meta, ok := obj["metadata"].(map[string]any); ok {
+				delete(meta, "managedFields")
+			}
+		}
+	}
+	if !reflect.DeepEqual(full, lean) {
+		t.Fatalf("%q: built without managedFields %v, left out %v", data, full, lean)
+	}
+}
+
+func TestSkipAgreesOnSeeds(t *testing.T) {
+	for _, s := range jsonSeeds {
+		checkSkipAgrees(t, []byte(s))
+	}
 }

@@ -258,7 +258,10 @@ func admissionInput(req *Request, namespace map[string]any) *policies.Input {
 // allowing response it starts from. A nil input (and nil error) means the
 // request needs no judgement: the response is the answer.
 func (r *Reviewer) begin(ctx context.Context, req *Request) (*core.Set, *admissionv1.AdmissionResponse, *policies.Input, error) {
-	st := r.opts.State.Load()
+	st := req.set
+	if st == nil {
+		st = r.opts.State.Load()
+	}
 	if st == nil {
 		return nil, nil, nil, errors.New("policies are not loaded yet")
 	}
@@ -520,6 +523,11 @@ type Request struct {
 	*admissionv1.AdmissionRequest
 	// Object and OldObject are nil when the request carries none.
 	Object, OldObject map[string]any
+
+	// set is the policy set the body was decoded for (what it leaves out
+	// depends on what the set reads); the request is judged by it. Nil
+	// judges by the set in force.
+	set *core.Set
 }
 
 // reviewResponse is the AdmissionReview answered.
@@ -613,7 +621,13 @@ func (r *Reviewer) Handler(webhook string, review ReviewFunc) http.Handler {
 			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over the %d byte limit", MaxBodyBytes))
 			return
 		}
-		ar, req, err := decodeReview(body)
+		// The set is taken before decoding: it says whether managedFields
+		// are read, and the same set judges the request.
+		st := r.opts.State.Load()
+		ar, req, err := decodeReview(body, st != nil && !st.ReadsManagedFields(policies.SourceAdmission))
+		if req != nil {
+			req.set = st
+		}
 		if err != nil {
 			malformed(w, body, "malformed AdmissionReview: "+err.Error())
 			return

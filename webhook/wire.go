@@ -24,9 +24,11 @@ type wireReview struct {
 // null reads as the field left out, as encoding/json reads it. Field names
 // are matched exactly, as the API server writes them and as Kubernetes
 // reads JSON (encoding/json would also take "UID" for "uid"). req is nil
-// when the review carries no request.
-func decodeReview(body []byte) (*wireReview, *Request, error) {
-	doc, err := decodeJSONObject(body)
+// when the review carries no request. With skipManagedFields the
+// metadata.managedFields of the object and the old object are checked but
+// left out (for a policy set that does not read them).
+func decodeReview(body []byte, skipManagedFields bool) (*wireReview, *Request, error) {
+	doc, err := decodeJSON(body, skipManagedFields)
 	if err != nil {
 		return nil, nil, err
 	}

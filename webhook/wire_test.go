@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -43,7 +44,7 @@ func TestDecodeReviewMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ar, req, err := decodeReview(body)
+		ar, req, err := decodeReview(body, false)
 		if err != nil {
 			t.Fatalf("%s: %v", body, err)
 		}
@@ -79,13 +80,13 @@ func TestDecodeReviewNamesWrongFields(t *testing.T) {
 		{`"request":{"uid":"u","name":1,"namespace":2}`, "request.name: a JSON number where a string belongs"},
 	} {
 		body := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",` + tc.request + `}`
-		_, _, err := decodeReview([]byte(body))
+		_, _, err := decodeReview([]byte(body), false)
 		if err == nil || err.Error() != tc.says {
 			t.Errorf("%s: error %v, want %q", body, err, tc.says)
 		}
 	}
 	for _, body := range []string{`{"apiVersion":1}`, `{"kind":{}}`} {
-		if _, _, err := decodeReview([]byte(body)); err == nil || !strings.Contains(err.Error(), "belongs") {
+		if _, _, err := decodeReview([]byte(body), false); err == nil || !strings.Contains(err.Error(), "belongs") {
 			t.Errorf("%s: error %v", body, err)
 		}
 	}
@@ -155,5 +156,68 @@ func TestTrivialUpdate(t *testing.T) {
 	}
 	if trivialUpdate(nil, base()) || trivialUpdate(base(), nil) {
 		t.Error("an update without both objects was found trivial")
+	}
+}
+
+// With managedFields left out, the decoded request is what encoding/json
+// reads less the managedFields of the object and the old object, and
+// nothing else: not a managedFields key elsewhere, not a field of the
+// same name at another depth. The left-out value is still checked.
+func TestDecodeReviewLeavesOutManagedFields(t *testing.T) {
+	pod, err := os.ReadFile("testdata/pod-create.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	managed := `[{"manager":"kubectl","operation":"Update","apiVersion":"v1","fieldsType":"FieldsV1",
+	  "fieldsV1":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:image":{}}}}},"time":"2026-12-05T07:00:00Z"}]`
+	update := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"UPDATE",
+	 "kind":{"group":"","version":"v1","kind":"ConfigMap"},"name":"c","namespace":"shop",
+	 "object":{"metadata":{"name":"c","managedFields":` + managed + `,"labels":{"managedFields":"kept"}},"data":{"managedFields":"kept"}},
+	 "oldObject":{"metadata":{"name":"c","managedFields":` + managed + `}},
+	 "managedFields":"kept at the top"}}`
+	for _, body := range [][]byte{pod, []byte(update)} {
+		_, full, err := decodeReview(body, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, lean, err := decodeReview(body, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, obj := range []map[string]any{full.Object, full.OldObject} {
+			if meta, ok := obj["metadata"].(map[string]any); ok {
+				if _, ok := meta["managedFields"]; !ok {
+					t.Fatalf("the fixture has no managedFields to leave out: %s", body)
+				}
+				delete(meta, "managedFields")
+			}
+		}
+		if diff := cmp.Diff(full.Object, lean.Object); diff != "" {
+			t.Errorf("object (-without managedFields +left out):\n%s", diff)
+		}
+		if diff := cmp.Diff(full.OldObject, lean.OldObject); diff != "" {
+			t.Errorf("old object (-without managedFields +left out):\n%s", diff)
+		}
+	}
+	// What is left out is still JSON: each of these is an error either way.
+	for _, bad := range []string{
+		`[{"fieldsV1":{"k:{\"name\":\"app\x01\"}":{}}}]`,
+		`[{"fieldsV1":{"k:{\q}":{}}}]`,
+		`[{"fieldsV1":{"\u12":{}}}]`,
+		`[{"fieldsV1":{"a" {}}}]`,
+		`[{"fieldsV1":{"a":{},}}]`,
+		`[1,]`,
+		`[tru]`,
+		`[-]`,
+		`[{"a":1}`,
+		`"unterminated`,
+		strings.Repeat("[", maxJSONDepth+1) + strings.Repeat("]", maxJSONDepth+1),
+	} {
+		body := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","object":{"metadata":{"managedFields":` + bad + `}}}}`
+		_, _, errFull := decodeReview([]byte(body), false)
+		_, _, errLean := decodeReview([]byte(body), true)
+		if errFull == nil || errLean == nil {
+			t.Errorf("%s: errors %v (decoded) and %v (left out), want both", bad, errFull, errLean)
+		}
 	}
 }

@@ -53,6 +53,45 @@ type Gate struct {
 	tallies map[tallyKey]*tally
 	// forgotUntil is the scan time the account was last trimmed to.
 	forgotUntil time.Time
+	// labelSets are the label sets the account's entries share.
+	labelSets labelSets
+}
+
+// labelSets interns the label sets the account holds: the thousands of
+// pods a burst creates from one template carry one set of labels, and a
+// namespace's labels are one set, so each is held once rather than once
+// per admitted change. Interned maps are never written.
+type labelSets struct {
+	byKey map[string]map[string]string
+	key   []byte
+}
+
+// maxLabelSets bounds the table; past it, it starts again (entries keep
+// the maps they hold).
+const maxLabelSets = 4096
+
+func (l *labelSets) intern(m map[string]string) map[string]string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	l.key = l.key[:0]
+	for _, k := range keys {
+		// Lengths first: no key or value can be mistaken for a separator.
+		l.key = strconv.AppendInt(l.key, int64(len(k)), 10)
+		l.key = append(append(l.key, ':'), k...)
+		l.key = strconv.AppendInt(l.key, int64(len(m[k])), 10)
+		l.key = append(append(l.key, ':'), m[k]...)
+	}
+	if same, ok := l.byKey[string(l.key)]; ok {
+		return same
+	}
+	if l.byKey == nil || len(l.byKey) >= maxLabelSets {
+		l.byKey = map[string]map[string]string{}
+	}
+	l.byKey[string(l.key)] = m
+	return m
 }
 
 // tallyKey names a Budget across its lifetime: a Budget deleted and made
@@ -436,9 +475,9 @@ func (g *Gate) reserveLocked(in *policies.Input, change finops.Change) {
 		a.base = prev.base
 	}
 	a.at, a.latest = now(), change.New.Monthly.Total
-	a.namespace, a.labels = in.ObjectNamespace(), templateLabels(in.Object)
+	a.namespace, a.labels = in.ObjectNamespace(), g.labelSets.intern(templateLabels(in.Object))
 	if meta, ok := in.Namespace["metadata"].(map[string]any); ok {
-		a.nsLabels = stringMap(meta["labels"])
+		a.nsLabels = g.labelSets.intern(stringMap(meta["labels"]))
 	}
 	g.setLocked(key, a)
 	if len(g.undo) >= maxAdmitted {

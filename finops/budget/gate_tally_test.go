@@ -2,8 +2,12 @@ package budget
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"reflect"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -154,4 +158,61 @@ func BenchmarkCheckAfterManyAdmissions(b *testing.B) {
 			g.mu.Unlock()
 		}
 	})
+}
+
+// Equal label sets share one map; different ones, however their keys and
+// values could run together, stay apart and unchanged.
+func TestLabelSetsIntern(t *testing.T) {
+	var l labelSets
+	a := l.intern(map[string]string{"team": "a", "app": "web"})
+	b := l.intern(map[string]string{"app": "web", "team": "a"})
+	if reflect.ValueOf(a).UnsafePointer() != reflect.ValueOf(b).UnsafePointer() {
+		t.Error("equal label sets are held twice")
+	}
+	sets := []map[string]string{
+		{}, {"a": ""}, {"": "a"}, {"a": "1:b"}, {"a:1": "b"}, {"a": "b", "c": "d"}, {"a": "b1:c1:d"}, {"ab": "cd"}, {"a": "bcd"},
+	}
+	for i, m := range sets {
+		want := maps.Clone(m)
+		if got := l.intern(m); !maps.Equal(got, want) {
+			t.Errorf("set %d: interned %v, want %v", i, got, want)
+		}
+	}
+	if len(l.byKey) != len(sets)+1 {
+		t.Errorf("%d sets held, want %d", len(l.byKey), len(sets)+1)
+	}
+	for range maxLabelSets + 10 { // the table starts again past its bound
+		l.intern(map[string]string{"n": strconv.Itoa(len(l.byKey))})
+	}
+	if len(l.byKey) > maxLabelSets {
+		t.Errorf("%d sets held, over the bound %d", len(l.byKey), maxLabelSets)
+	}
+}
+
+// BenchmarkAccountMemory reports the heap the account holds per admitted
+// Pod when a burst creates 50,000 Pods from one template in one namespace.
+func BenchmarkAccountMemory(b *testing.B) {
+	ns := map[string]any{"metadata": map[string]any{"name": "shop", "labels": map[string]any{
+		"team": "payments", "owner": "alice", "cost-center": "CC-1234", "environment": "prod", "kubernetes.io/metadata.name": "shop"}}}
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		g := &Gate{}
+		for i := range 50000 {
+			in := &policies.Input{Operation: "CREATE", Kind: policies.GroupVersionKind{Version: "v1", Kind: "Pod"}, Namespace: ns,
+				Object: map[string]any{"metadata": map[string]any{"name": fmt.Sprintf("web-%d", i), "namespace": "shop",
+					"labels": map[string]any{"app": "web", "team": "payments", "owner": "alice", "cost-center": "CC-1234", "pod-template-hash": "5d9c7f"}}}}
+			var change finops.Change
+			change.New.Monthly.Total = 1
+			g.mu.Lock()
+			g.reserveLocked(in, change)
+			g.mu.Unlock()
+			g.Settle(b.Context(), in, true)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/50000, "B/pod")
+		runtime.KeepAlive(g)
+	}
 }

@@ -169,14 +169,23 @@ func (e *Evaluator) Evaluate(ctx context.Context, in *policies.Input) *policies.
 }
 
 func (e *Evaluator) validateOne(ctx context.Context, r *request, p *policy, d *policies.Decision) {
-	resp, err := e.run(ctx, r, r.resource, p.policy, false)
+	resp, err := e.run(ctx, e.engine, r, r.resource, p.policy, false)
 	if err != nil {
 		d.Errors = append(d.Errors, &policies.PolicyError{Policy: p.meta.ID, Err: err})
 		d.Applied++
 		return
 	}
 	applied := false
+	var excused map[string]*policies.ExceptionRef
 	for _, rr := range resp.PolicyResponse.Rules {
+		if ref := e.refOf(rr.Exceptions()); ref != nil {
+			if excused == nil {
+				excused = map[string]*policies.ExceptionRef{}
+			}
+			excused[rr.Name()] = ref
+			applied = true
+			continue
+		}
 		switch rr.Status() {
 		case engineapi.RuleStatusSkip:
 			continue
@@ -189,13 +198,43 @@ func (e *Evaluator) validateOne(ctx context.Context, r *request, p *policy, d *p
 		}
 		applied = true
 	}
+	if len(excused) > 0 {
+		e.excusedRules(ctx, r, p, excused, d)
+	}
 	if applied {
 		d.Applied++
 	}
 }
 
+// excusedRules reports what the rules an exception excused would have
+// found, each finding waived by the exception: Kyverno's engine skips an
+// excused rule, and reports must still show the violation it waives.
+func (e *Evaluator) excusedRules(ctx context.Context, r *request, p *policy, excused map[string]*policies.ExceptionRef, d *policies.Decision) {
+	resp, err := e.run(ctx, e.plain, r, r.resource, p.policy, false)
+	if err != nil {
+		return // excused: an error in what it would have found is moot
+	}
+	for _, rr := range resp.PolicyResponse.Rules {
+		ref := excused[rr.Name()]
+		if ref == nil {
+			continue
+		}
+		var f policies.Finding
+		switch rr.Status() {
+		case engineapi.RuleStatusFail:
+			f = finding(&p.meta, rr.Name(), rr.Message(), ruleAction(resp, rr, p.policy))
+		case engineapi.RuleStatusWarn:
+			f = finding(&p.meta, rr.Name(), rr.Message(), policies.ActionWarn)
+		default:
+			continue
+		}
+		f.Exception = ref
+		d.Findings = append(d.Findings, f)
+	}
+}
+
 // run calls Kyverno's engine on one policy, a panic becoming an error.
-func (e *Evaluator) run(ctx context.Context, r *request, resource unstructured.Unstructured, p kyvernov1.PolicyInterface, mutate bool) (resp engineapi.EngineResponse, err error) {
+func (e *Evaluator) run(ctx context.Context, eng engineapi.Engine, r *request, resource unstructured.Unstructured, p kyvernov1.PolicyInterface, mutate bool) (resp engineapi.EngineResponse, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("%w: %v", errPanic, v)
@@ -206,9 +245,9 @@ func (e *Evaluator) run(ctx context.Context, r *request, resource unstructured.U
 		return resp, fmt.Errorf("building the policy context: %w", err)
 	}
 	if mutate {
-		return e.engine.Mutate(ctx, pc), nil
+		return eng.Mutate(ctx, pc), nil
 	}
-	return e.engine.Validate(ctx, pc), nil
+	return eng.Validate(ctx, pc), nil
 }
 
 // ruleAction is the action of one failed rule, resolved by Kyverno itself
@@ -244,7 +283,7 @@ func finding(m *policies.Metadata, rule, msg string, action policies.Action) pol
 
 // validateCEL runs the ValidatingPolicies through Kyverno's CEL engine.
 func (e *Evaluator) validateCEL(ctx context.Context, r *request, d *policies.Decision) {
-	resps, err := e.handleCEL(ctx, r)
+	resps, err := e.handleCEL(ctx, r, e.vpols)
 	if err != nil {
 		for _, m := range e.vpolMeta {
 			d.Errors = append(d.Errors, &policies.PolicyError{Policy: m.ID, Err: err})
@@ -253,12 +292,18 @@ func (e *Evaluator) validateCEL(ctx context.Context, r *request, d *policies.Dec
 		return
 	}
 	applied := map[string]bool{}
+	excused := map[string]*policies.ExceptionRef{}
 	for _, pr := range resps {
 		m := e.vpolMeta[pr.Policy.GetName()]
 		if m == nil || len(pr.Rules) == 0 {
 			continue
 		}
 		for _, rr := range pr.Rules {
+			if ref := e.refOf(rr.Exceptions()); ref != nil {
+				excused[pr.Policy.GetName()] = ref
+				applied[m.ID] = true
+				continue
+			}
 			switch rr.Status() {
 			case engineapi.RuleStatusSkip:
 				continue
@@ -271,16 +316,42 @@ func (e *Evaluator) validateCEL(ctx context.Context, r *request, d *policies.Dec
 		}
 	}
 	d.Applied += len(applied)
+	for name, ref := range excused {
+		e.excusedCEL(ctx, r, name, ref, d)
+	}
 }
 
-func (e *Evaluator) handleCEL(ctx context.Context, r *request) (resps []celengine.ValidatingPolicyResponse, err error) {
+// excusedCEL reports what a ValidatingPolicy an exception excused would
+// have found, each finding waived by the exception.
+func (e *Evaluator) excusedCEL(ctx context.Context, r *request, name string, ref *policies.ExceptionRef, d *policies.Decision) {
+	plain := e.vpolsPlain[name]
+	m := e.vpolMeta[name]
+	if len(plain) == 0 || m == nil {
+		return
+	}
+	resps, err := e.handleCEL(ctx, r, func(context.Context) ([]vpolengine.Policy, error) { return plain, nil })
+	if err != nil {
+		return // excused: an error in what it would have found is moot
+	}
+	for _, pr := range resps {
+		for _, rr := range pr.Rules {
+			if rr.Status() == engineapi.RuleStatusFail {
+				f := finding(m, "", rr.Message(), vpolAction(pr.Actions.UnsortedList()))
+				f.Exception = ref
+				d.Findings = append(d.Findings, f)
+			}
+		}
+	}
+}
+
+func (e *Evaluator) handleCEL(ctx context.Context, r *request, provider vpolengine.ProviderFunc) (resps []celengine.ValidatingPolicyResponse, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("%w: %v", errPanic, v)
 		}
 	}()
 	ns := r.namespace
-	eng := vpolengine.NewEngine(e.vpols, func(string) *corev1.Namespace { return ns }, matching.NewMatcher())
+	eng := vpolengine.NewEngine(provider, func(string) *corev1.Namespace { return ns }, matching.NewMatcher())
 	req := celengine.RequestFromAdmission(libs.NewFakeContextProvider(), r.admission)
 	resp, err := eng.Handle(ctx, req, nil)
 	if err != nil {

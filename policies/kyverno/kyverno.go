@@ -4,17 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	policiesv1beta1 "github.com/kyverno/api/api/policies.kyverno.io/v1beta1"
 	kyvernov1 "github.com/kyverno/kyverno/api/kyverno/v1"
+	mpolcompiler "github.com/kyverno/kyverno/pkg/cel/policies/mpol/compiler"
 	"github.com/kyverno/kyverno/pkg/cel/policies/vpol/compiler"
 	vpolengine "github.com/kyverno/kyverno/pkg/cel/policies/vpol/engine"
 	"github.com/kyverno/kyverno/pkg/config"
 	kyvernoengine "github.com/kyverno/kyverno/pkg/engine"
 	engineapi "github.com/kyverno/kyverno/pkg/engine/api"
 	"github.com/kyverno/kyverno/pkg/engine/jmespath"
+	"github.com/kyverno/kyverno/pkg/exceptions"
 	imageverifycache "github.com/kyverno/kyverno/pkg/image/verification/cache"
 
 	"github.com/tollgate-dev/tollgate/policies"
@@ -34,6 +38,22 @@ type Options struct {
 	// entries of kind configMap may read, by namespace and name. A
 	// context entry naming any other ConfigMap fails its rule.
 	ConfigMaps []map[string]any
+	// Exceptions are Kyverno PolicyExceptions: kyverno.io/v2 (and
+	// v2beta1) for ClusterPolicy and Policy rules, policies.kyverno.io/v1
+	// (and v1beta1, v1alpha1) for ValidatingPolicies and MutatingPolicies.
+	// A PolicyException among the objects given to Compile counts the
+	// same. Kyverno's engine applies them; each finding one excuses is
+	// reported waived, naming it.
+	Exceptions []Object
+	// ExceptionNamespaces are the namespaces (names or globs, as in
+	// Tollgate's config exceptions.namespaces) whose PolicyExceptions are
+	// honoured. Anyone who can create objects there can waive a policy,
+	// so, as for Tollgate's own exceptions, none is designated by
+	// default: an exception elsewhere is ignored with a warning. An
+	// exception without a namespace (a file never applied, such as a
+	// Kyverno test suite's) counts only under a pattern that matches
+	// every namespace, "*".
+	ExceptionNamespaces []string
 	// RuleValues, when set, gives each rule the variables a Kyverno CLI
 	// values file sets for it (`kyverno test`), and ConfigMap context
 	// entries are not read: the values stand for them, as in the CLI.
@@ -41,12 +61,17 @@ type Options struct {
 }
 
 // Validate checks the options: every ConfigMap is a v1 ConfigMap with a
-// name and string data.
+// name and string data, every exception namespace a name or glob.
 func (o *Options) Validate() error {
 	var errs []error
 	for i, cm := range o.ConfigMaps {
 		if _, err := toConfigMap(cm); err != nil {
 			errs = append(errs, fmt.Errorf("configMaps[%d]: %w", i, err))
+		}
+	}
+	for i, ns := range o.ExceptionNamespaces {
+		if _, err := path.Match(ns, ""); err != nil || ns == "" {
+			errs = append(errs, fmt.Errorf("exceptionNamespaces[%d]: %q is not a namespace name or glob", i, ns))
 		}
 	}
 	return errors.Join(errs...)
@@ -100,6 +125,9 @@ type Evaluator struct {
 	cfg    config.Configuration
 	jp     jmespath.Interface
 	engine engineapi.Engine
+	// plain is the engine without exceptions: it says what a rule an
+	// exception excused would have found.
+	plain engineapi.Engine
 	// validate and mutate are the kyverno.io policies with validate and
 	// mutate rules, in the order of their IDs.
 	validate, mutate []*policy
@@ -107,6 +135,18 @@ type Evaluator struct {
 	// variants; vpolMeta their metadata by name.
 	vpols    vpolengine.ProviderFunc
 	vpolMeta map[string]*policies.Metadata
+	// vpolsPlain are the ValidatingPolicies that exceptions name,
+	// compiled without them, by name.
+	vpolsPlain map[string][]vpolengine.Policy
+	// mpols are the MutatingPolicies, compiled with their autogen
+	// variants, in the order of their IDs; mpolMeta their metadata by
+	// name; typeConverters the schemas their ApplyConfigurations merge by.
+	mpols          mpolProvider
+	mpolMeta       map[string]*mpolInfo
+	typeConverters func() mpolcompiler.TypeConverterManager
+	// refs describe the honoured exceptions by namespace/name, for the
+	// findings they waive.
+	refs     map[string]*policies.ExceptionRef
 	metas    []policies.Metadata
 	warnings []Warning
 }
@@ -119,9 +159,16 @@ type policy struct {
 }
 
 // Compile loads every Kyverno policy among objs: kyverno.io/v1 (and
-// v2beta1) ClusterPolicy and Policy, policies.kyverno.io ValidatingPolicy.
-// Objects of other groups are ignored; other Kyverno kinds load as
-// warnings.
+// v2beta1) ClusterPolicy and Policy, policies.kyverno.io ValidatingPolicy
+// and MutatingPolicy, and the PolicyExceptions among objs and in
+// Options.Exceptions. Objects of other groups are ignored; other Kyverno
+// kinds load as warnings.
+//
+// A PolicyException counts only in a namespace Options.ExceptionNamespaces
+// designates; one elsewhere, one that has expired, and one naming a policy
+// that is not loaded is a Warning; a malformed one (an unknown field, no
+// policy named, CEL that does not compile) is a *LoadError, and the
+// policies it names load without it.
 //
 // A policy that does not decode (an unknown or mistyped field), that
 // Kyverno's policy validation rejects (a bad variable, pattern, patch or
@@ -133,25 +180,47 @@ type policy struct {
 func Compile(_ context.Context, objs []Object, opts Options) (*Evaluator, error) {
 	cfg := config.NewDefaultConfiguration(false)
 	jp := jmespath.New(cfg)
-	e := &Evaluator{cfg: cfg, jp: jp, vpolMeta: map[string]*policies.Metadata{}}
+	e := &Evaluator{
+		cfg: cfg, jp: jp,
+		vpolMeta: map[string]*policies.Metadata{}, vpolsPlain: map[string][]vpolengine.Policy{},
+		mpolMeta: map[string]*mpolInfo{}, typeConverters: sync.OnceValue(newTypeConverters),
+	}
 	var errs []error
 	if err := opts.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("options: %w", err))
 	}
 	cms := newConfigMaps(opts.ConfigMaps)
-	isCluster := false
-	e.engine = kyvernoengine.NewEngine(
-		cfg, jp,
-		nil, // no cluster client: API calls fail the rule that makes them
-		offlineRegistry{},
-		imageverifycache.DisabledImageVerifyCache(),
-		contextLoaders(cms, opts.RuleValues),
-		nil,
-		&isCluster,
-	)
-
 	l := &loader{names: map[string]string{}}
+
+	// Exceptions first: the CEL policies compile with theirs.
+	var exObjs []Object
+	for _, o := range objs {
+		if isException(o.Object) {
+			exObjs = append(exObjs, o)
+		}
+	}
+	ex := l.exceptions(append(slices.Clone(opts.Exceptions), exObjs...), opts.ExceptionNamespaces)
+	e.refs = ex.refs
+	newEngine := func(selector engineapi.PolicyExceptionSelector) engineapi.Engine {
+		isCluster := false
+		return kyvernoengine.NewEngine(
+			cfg, jp,
+			nil, // no cluster client: API calls fail the rule that makes them
+			offlineRegistry{},
+			imageverifycache.DisabledImageVerifyCache(),
+			contextLoaders(cms, opts.RuleValues),
+			selector,
+			&isCluster,
+		)
+	}
+	e.plain = newEngine(nil)
+	e.engine = e.plain
+	if len(ex.kyverno) > 0 {
+		e.engine = newEngine(exceptions.New(exceptionLister(ex.kyverno)))
+	}
+
 	var vpols []compiledVPOL
+	var mpols []compiledMPOL
 	for _, o := range objs {
 		if o.Object == nil {
 			l.fail(o.Source, "", "", errors.New("not an object"))
@@ -172,13 +241,28 @@ func Compile(_ context.Context, objs []Object, opts Options) (*Evaluator, error)
 				e.metas = append(e.metas, p.meta)
 			}
 		case "policies.kyverno.io":
-			if v := l.celPolicy(o, version, kind); v != nil {
-				vpols = append(vpols, *v)
-				e.vpolMeta[v.policy.GetName()] = &v.meta
-				e.metas = append(e.metas, v.meta)
+			switch kind {
+			case "PolicyException":
+				// read above
+			case "MutatingPolicy":
+				if m := l.mutatingPolicy(o, version, ex.cel); m != nil {
+					mpols = append(mpols, *m)
+					e.mpolMeta[m.policy.GetName()] = &m.info
+					e.metas = append(e.metas, m.info.meta)
+				}
+			default:
+				if v := l.celPolicy(o, version, kind, ex.cel); v != nil {
+					vpols = append(vpols, *v)
+					e.vpolMeta[v.policy.GetName()] = &v.meta
+					if v.plain != nil {
+						e.vpolsPlain[v.policy.GetName()] = v.plain
+					}
+					e.metas = append(e.metas, v.meta)
+				}
 			}
 		}
 	}
+	l.checkReferences(ex, e.validate, e.mutate, e.vpolMeta, e.mpolMeta)
 	byID := func(a, b *policy) int { return strings.Compare(a.meta.ID, b.meta.ID) }
 	slices.SortFunc(e.validate, byID)
 	slices.SortFunc(e.mutate, byID)
@@ -189,13 +273,17 @@ func Compile(_ context.Context, objs []Object, opts Options) (*Evaluator, error)
 		compiled = append(compiled, v.compiled...)
 	}
 	e.vpols = func(context.Context) ([]vpolengine.Policy, error) { return compiled, nil }
+	slices.SortFunc(mpols, func(a, b compiledMPOL) int { return strings.Compare(a.info.meta.ID, b.info.meta.ID) })
+	for _, m := range mpols {
+		e.mpols = append(e.mpols, m.compiled...)
+	}
 	e.warnings = l.warnings
 	return e, errors.Join(append(errs, l.errs...)...)
 }
 
 // Policies lists one Metadata per loaded policy, sorted by ID:
 // "ClusterPolicy/<name>", "Policy/<namespace>/<name>",
-// "ValidatingPolicy/<name>".
+// "ValidatingPolicy/<name>", "MutatingPolicy/<name>".
 func (e *Evaluator) Policies() []policies.Metadata {
 	return slices.Clone(e.metas)
 }
@@ -206,17 +294,19 @@ func (e *Evaluator) Warnings() []Warning {
 }
 
 // compiledVPOL is a ValidatingPolicy and what Kyverno's CEL compiler made
-// of it (the policy and its autogen variants for pod controllers).
+// of it (the policy and its autogen variants for pod controllers), with
+// the exceptions that name it and, when there are some, without them
+// (plain).
 type compiledVPOL struct {
-	meta     policies.Metadata
-	policy   policiesv1beta1.ValidatingPolicyLike
-	compiled []vpolengine.Policy
+	meta            policies.Metadata
+	policy          policiesv1beta1.ValidatingPolicyLike
+	compiled, plain []vpolengine.Policy
 }
 
 // compileVPOL compiles one ValidatingPolicy the way Kyverno's provider
 // does, so errors are per policy.
-func compileVPOL(p policiesv1beta1.ValidatingPolicyLike) ([]vpolengine.Policy, error) {
-	provider, err := vpolengine.NewProvider(compiler.NewCompiler(), []policiesv1beta1.ValidatingPolicyLike{p}, nil)
+func compileVPOL(p policiesv1beta1.ValidatingPolicyLike, exs []*policiesv1beta1.PolicyException) ([]vpolengine.Policy, error) {
+	provider, err := vpolengine.NewProvider(compiler.NewCompiler(), []policiesv1beta1.ValidatingPolicyLike{p}, exs)
 	if err != nil {
 		return nil, err
 	}

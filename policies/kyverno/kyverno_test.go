@@ -97,7 +97,8 @@ func TestCompileGood(t *testing.T) {
 	want := []string{
 		"ClusterPolicy/allowed-environments", "ClusterPolicy/container-ports", "ClusterPolicy/default-owner",
 		"ClusterPolicy/image-source", "ClusterPolicy/no-default-sa", "ClusterPolicy/pss-baseline",
-		"ClusterPolicy/require-team", "ValidatingPolicy/max-replicas",
+		"ClusterPolicy/require-team", "MutatingPolicy/managed-label", "MutatingPolicy/run-as-non-root",
+		"ValidatingPolicy/max-replicas",
 	}
 	if diff := cmp.Diff(want, ids); diff != "" {
 		t.Errorf("policies (-want +got):\n%s", diff)
@@ -388,6 +389,7 @@ func TestCompileBad(t *testing.T) {
 		{"unknown-field.yaml", "ClusterPolicy/unknown-field", "", `unknown field "spec.rules[0].validate.patern"`},
 		{"bad-cel.yaml", "ValidatingPolicy/bad-cel", "validations[1]", "no matching overload"},
 		{"bad-variable.yaml", "ClusterPolicy/bad-variable", "broken-jmespath", ""},
+		{"bad-mpol-cel.yaml", "MutatingPolicy/bad-mpol-cel", "mutations[0]", "found no matching overload for '_+_' applied to '(int, string)'"},
 	}
 	if len(loadErrs) != len(wants) {
 		t.Errorf("%d errors, want %d: %v", len(loadErrs), len(wants), err)
@@ -404,7 +406,7 @@ func TestCompileBad(t *testing.T) {
 	for _, m := range e.Policies() {
 		ids = append(ids, m.ID)
 	}
-	for _, id := range []string{"ClusterPolicy/require-team", "ValidatingPolicy/max-replicas", "ClusterPolicy/missing-field", "ClusterPolicy/with-generate"} {
+	for _, id := range []string{"ClusterPolicy/require-team", "ValidatingPolicy/max-replicas", "ClusterPolicy/missing-field", "ClusterPolicy/with-generate", "MutatingPolicy/run-as-non-root"} {
 		if !slices.Contains(ids, id) {
 			t.Errorf("%s not loaded: %v", id, ids)
 		}

@@ -104,8 +104,7 @@ func (l *loader) kyvernoPolicy(o Object, version, kind string) *policy {
 		l.warn(o.Source, kind+"/"+name, "", "cleanup policies are not run by Tollgate; ignored")
 		return nil
 	case kind == "PolicyException":
-		l.warn(o.Source, kind+"/"+name, "", "Kyverno PolicyExceptions are not honoured yet; use Tollgate's exceptions; ignored")
-		return nil
+		return nil // Compile reads them first
 	default:
 		return nil
 	}
@@ -215,15 +214,13 @@ func ruleNamed(msg, name string) bool {
 	return false
 }
 
-// celPolicy loads a policies.kyverno.io ValidatingPolicy; the other CEL
-// kinds are warned about.
-func (l *loader) celPolicy(o Object, version, kind string) *compiledVPOL {
+// celPolicy loads a policies.kyverno.io ValidatingPolicy, compiled with
+// the honoured exceptions that name it; the other CEL kinds Tollgate does
+// not run are warned about.
+func (l *loader) celPolicy(o Object, version, kind string, exs []*celException) *compiledVPOL {
 	name := objectName(o.Object)
 	id := kind + "/" + name
-	switch version {
-	case "v1", "v1beta1", "v1alpha1":
-	default:
-		l.fail(o.Source, id, "", fmt.Errorf("unknown version policies.kyverno.io/%s (want v1, v1beta1 or v1alpha1)", version))
+	if !l.celVersion(o.Source, id, version) {
 		return nil
 	}
 	if kind != "ValidatingPolicy" {
@@ -243,10 +240,22 @@ func (l *loader) celPolicy(o Object, version, kind string) *compiledVPOL {
 		l.warn(o.Source, id, "", fmt.Sprintf("evaluation mode %s is not run by Tollgate; ignored", mode))
 		return nil
 	}
-	compiled, err := compileVPOL(vp)
+	plain, err := compileVPOL(vp, nil)
 	if err != nil {
-		l.fail(o.Source, id, validationOf(err, vp), err)
+		l.fail(o.Source, id, ruleOfCEL(err), err)
 		return nil
+	}
+	v := &compiledVPOL{policy: vp, compiled: plain}
+	good := l.compilingExceptions(id, named(exs, kind, vp.Name), func(x []*policiesv1beta1.PolicyException) error {
+		_, err := compileVPOL(vp, x)
+		return err
+	})
+	if len(good) > 0 {
+		if v.compiled, err = compileVPOL(vp, good); err != nil {
+			l.fail(o.Source, id, ruleOfCEL(err), err)
+			return nil
+		}
+		v.plain = plain
 	}
 	if !l.claim(o.Source, id) {
 		return nil
@@ -258,16 +267,27 @@ func (l *loader) celPolicy(o Object, version, kind string) *compiledVPOL {
 	}
 	meta.Source = o.Source
 	meta.Action = vpolAction(vp.Spec.ValidationActions())
-	return &compiledVPOL{meta: meta, policy: vp, compiled: compiled}
+	v.meta = meta
+	return v
 }
 
-var validationIndex = regexp.MustCompile(`spec\.validations\[(\d+)\]`)
+// celVersion checks the version of a policies.kyverno.io object.
+func (l *loader) celVersion(source, id, version string) bool {
+	switch version {
+	case "v1", "v1beta1", "v1alpha1":
+		return true
+	}
+	l.fail(source, id, "", fmt.Errorf("unknown version policies.kyverno.io/%s (want v1, v1beta1 or v1alpha1)", version))
+	return false
+}
 
-// validationOf names the validation a compile error points at, as
-// "validations[N]" (ValidatingPolicy validations have no names).
-func validationOf(err error, _ *policiesv1beta1.ValidatingPolicy) string {
-	if m := validationIndex.FindStringSubmatch(err.Error()); m != nil {
-		return "validations[" + m[1] + "]"
+var celIndex = regexp.MustCompile(`spec\.(validations|mutations|matchConditions|variables|auditAnnotations)\[(\d+)\]`)
+
+// ruleOfCEL names the part of a CEL policy a compile error points at, as
+// "validations[N]" or "mutations[N]" (they have no names).
+func ruleOfCEL(err error) string {
+	if m := celIndex.FindStringSubmatch(err.Error()); m != nil {
+		return m[1] + "[" + m[2] + "]"
 	}
 	return ""
 }

@@ -13,14 +13,17 @@ import (
 	"github.com/tollgate-dev/tollgate/policies"
 )
 
-// Mutate is the JSON patch Kyverno's mutate rules make to the input's
-// object: every policy with mutate rules (patchStrategicMerge,
-// patchesJson6902, foreach) in the order of their IDs, each seeing what
-// the ones before it made, as Kyverno's webhook chains them. Objects being
-// deleted are not mutated. A rule that errors fails the mutation, naming
-// the policy and rule, as Kyverno's webhook fails the request.
+// Mutate is the JSON patch Kyverno's policies make to the input's object:
+// first every kyverno.io policy with mutate rules (patchStrategicMerge,
+// patchesJson6902, foreach) in the order of their IDs, then every
+// MutatingPolicy (ApplyConfiguration and JSONPatch mutations) in the order
+// of their names, each seeing what the ones before it made — the order
+// `kyverno apply` chains them in. Objects being deleted are not mutated. A
+// rule that errors fails the mutation, naming the policy and rule, as
+// Kyverno's webhook fails the request; a MutatingPolicy with
+// failurePolicy Ignore that errors changes nothing instead.
 func (e *Evaluator) Mutate(ctx context.Context, in *policies.Input) ([]policies.PatchOperation, error) {
-	if len(e.mutate) == 0 || in == nil || in.Object == nil || in.Operation == "DELETE" {
+	if (len(e.mutate) == 0 && len(e.mpols) == 0) || in == nil || in.Object == nil || in.Operation == "DELETE" {
 		return nil, nil
 	}
 	r, err := newRequest(in)
@@ -30,7 +33,7 @@ func (e *Evaluator) Mutate(ctx context.Context, in *policies.Input) ([]policies.
 	resource := r.resource
 	changed := false
 	for _, p := range e.mutate {
-		resp, err := e.run(ctx, r, resource, p.policy, true)
+		resp, err := e.run(ctx, e.engine, r, resource, p.policy, true)
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: %w", p.meta.ID, err)
 		}
@@ -46,10 +49,27 @@ func (e *Evaluator) Mutate(ctx context.Context, in *policies.Input) ([]policies.
 			resource = resp.PatchedResource
 		}
 	}
+	if len(e.mpols) > 0 {
+		out, err := e.mutateCEL(ctx, r, resource)
+		if err != nil {
+			return nil, err
+		}
+		changed = changed || out.Object != nil && !equalJSON(out.Object, resource.Object)
+		if out.Object != nil {
+			resource = out
+		}
+	}
 	if !changed {
 		return nil, nil
 	}
 	return diff(r.resource.Object, resource.Object)
+}
+
+// equalJSON reports whether two objects encode the same.
+func equalJSON(a, b map[string]any) bool {
+	x, errA := json.Marshal(a)
+	y, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(x, y)
 }
 
 // diff is the JSON patch from one object to another.

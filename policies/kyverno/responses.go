@@ -52,12 +52,13 @@ func contextLoaders(cms configMaps, values RuleValues) engineapi.ContextLoaderFa
 }
 
 // Responses judges one input the way Mutate and Evaluate do, with the same
-// engine, and returns Kyverno's own engine responses, one per policy and
-// step: every policy with mutate rules in the order of their IDs, each on
-// what the previous made (its PatchedResource is the object after it), then
-// every policy with validate rules on the mutated object, then the
-// ValidatingPolicies on it. A policy that does not match the object has a
-// response with no rules, as in Kyverno.
+// engine and exceptions, and returns Kyverno's own engine responses, one
+// per policy and step: every kyverno.io policy with mutate rules in the
+// order of their IDs, each on what the previous made (its PatchedResource
+// is the object after it), then every policy with validate rules on the
+// object the mutations (MutatingPolicies included, which give no response
+// here) made, then the ValidatingPolicies on it. A policy that does not
+// match the object has a response with no rules, as in Kyverno.
 //
 // It is for callers that need each rule's status as Kyverno reports it
 // (pass, fail, warn, error, skip) rather than Tollgate's findings: `tollgate
@@ -84,6 +85,15 @@ func (e *Evaluator) Responses(ctx context.Context, in *policies.Input, values fu
 			resource = resp.PatchedResource
 		}
 	}
+	if len(e.mpols) > 0 && r.admission.Operation != admissionv1.Delete {
+		mutated, err := e.mutateCEL(ctx, r, resource)
+		if err != nil {
+			return nil, err
+		}
+		if mutated.Object != nil {
+			resource = mutated
+		}
+	}
 	for _, p := range e.validate {
 		resp, err := e.runValues(ctx, r, resource, p.policy, false, values)
 		if err != nil {
@@ -102,7 +112,7 @@ func (e *Evaluator) Responses(ctx context.Context, in *policies.Input, values fu
 		}
 		mutated.admission.Object = runtimeRaw(raw)
 	}
-	resps, err := e.handleCEL(ctx, &mutated)
+	resps, err := e.handleCEL(ctx, &mutated, e.vpols)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +132,7 @@ func (e *Evaluator) Responses(ctx context.Context, in *policies.Input, values fu
 // builds its policy context.
 func (e *Evaluator) runValues(ctx context.Context, r *request, resource unstructured.Unstructured, p kyvernov1.PolicyInterface, mutate bool, values func(string) map[string]any) (resp engineapi.EngineResponse, err error) {
 	if values == nil {
-		return e.run(ctx, r, resource, p, mutate)
+		return e.run(ctx, e.engine, r, resource, p, mutate)
 	}
 	defer func() {
 		if v := recover(); v != nil {

@@ -55,19 +55,28 @@ type FileOptions struct {
 	PolicyTimeout time.Duration
 	// Mapper maps kinds to resources; nil uses the built-in kinds.
 	Mapper meta.RESTMapper
+	// ExceptionNamespaces are the namespaces (names or globs) whose Kyverno
+	// PolicyExceptions count: the config's exceptions.namespaces, as for
+	// Tollgate's own exceptions. None by default, so an exception among
+	// the objects is reported as not honoured and waives nothing.
+	ExceptionNamespaces []string
 }
 
 // FromObjects builds the plugins of the policy formats found among objs,
 // as `tollgate check` and `tollgate report --from` judge manifests: every
 // Gatekeeper template and constraint, every ValidatingAdmissionPolicy and
-// binding. The other objects are what the policies may read: Gatekeeper's
-// data.inventory, the params and Namespaces of ValidatingAdmissionPolicies.
+// binding, every Kyverno policy, with the Kyverno PolicyExceptions among
+// objs honoured in opts.ExceptionNamespaces. The other objects are what
+// the policies may read: Gatekeeper's data.inventory, the params and
+// Namespaces of ValidatingAdmissionPolicies, the ConfigMaps of Kyverno's
+// context entries.
 // Errors name each object's source and field; the good policies load. A
-// format with no policies among objs gives no plugin.
+// format with nothing among objs gives no plugin (Kyverno PolicyExceptions
+// alone give the Kyverno plugin, whose warnings say they excuse nothing).
 func FromObjects(ctx context.Context, objs []Object, opts FileOptions) ([]review.Plugin, error) {
 	var gk []gatekeeper.Object
 	var va []vap.Object
-	var ky []kyverno.Object
+	var ky, kyExceptions []kyverno.Object
 	var data, namespaces []map[string]any
 	for _, o := range objs {
 		switch FormatOf(o.Object) {
@@ -76,6 +85,10 @@ func FromObjects(ctx context.Context, objs []Object, opts FileOptions) ([]review
 		case PluginVAP:
 			va = append(va, vap.Object{Source: o.Source, Object: o.Object})
 		case PluginKyverno:
+			if o.Object["kind"] == "PolicyException" {
+				kyExceptions = append(kyExceptions, kyverno.Object{Source: o.Source, Object: o.Object})
+				continue
+			}
 			ky = append(ky, kyverno.Object{Source: o.Source, Object: o.Object})
 		default:
 			data = append(data, o.Object)
@@ -105,14 +118,16 @@ func FromObjects(ctx context.Context, objs []Object, opts FileOptions) ([]review
 		}
 		plugins = append(plugins, VAPPlugin(e))
 	}
-	if len(ky) > 0 {
+	if len(ky) > 0 || len(kyExceptions) > 0 {
 		var cms []map[string]any
 		for _, obj := range data {
 			if obj["kind"] == "ConfigMap" && obj["apiVersion"] == "v1" {
 				cms = append(cms, obj)
 			}
 		}
-		e, err := kyverno.Compile(ctx, ky, kyverno.Options{ConfigMaps: cms})
+		e, err := kyverno.Compile(ctx, ky, kyverno.Options{
+			ConfigMaps: cms, Exceptions: kyExceptions, ExceptionNamespaces: opts.ExceptionNamespaces,
+		})
 		if err != nil {
 			errs = append(errs, err)
 		}

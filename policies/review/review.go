@@ -87,6 +87,21 @@ type Set struct {
 	actions map[string]policies.Action
 }
 
+// ReadsManagedFields reports whether anything in the set may judge the
+// metadata.managedFields of inputs from source: the Rego engine never sees
+// them (policies.Engine leaves them out), image policies and gates do not
+// read them, and a plugin of another format (a Gatekeeper template, a
+// Kyverno policy) may. The webhook leaves them out of what it decodes when
+// nothing reads them: on a typical object they are as large as the spec.
+func (s *Set) ReadsManagedFields(source string) bool {
+	for _, p := range s.Plugins {
+		if !slices.Contains(p.SkipSources, source) {
+			return true
+		}
+	}
+	return false
+}
+
 // NewSet prepares a set for reviewing: it indexes the effective action of
 // every policy, which decides what a policy that errors does.
 func NewSet(e *policies.Engine, exceptions []policies.Exception, generation int64, plugins ...Plugin) *Set {

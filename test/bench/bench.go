@@ -333,7 +333,7 @@ func (b *bench) measure(ctx context.Context, name, target string, l load, do req
 		}
 	}
 	if m, err := readMemory(engine.pid); err == nil {
-		res.ServerRSSBytes, res.ServerHWMBytes = m.RSS, m.HWM
+		res.ServerRSSBytes, res.ServerHWMBytes, res.ServerAnonBytes = m.RSS, m.HWM, m.Anon
 		res.PeakSincePhaseStart = peakReset
 	}
 	args := []any{"phase", name, "load", res.Load, "requests", res.Requests, "errors", res.Errors,

@@ -67,6 +67,10 @@ type engineSummary struct {
 	// PeakRSSBytes is the engine's largest VmHWM over the phases (each
 	// phase resets it), i.e. its peak resident memory under load.
 	PeakRSSBytes int64 `json:"peakRSSBytes,omitempty"`
+	// AnonBytes is the engine's largest anonymous resident memory at the
+	// end of a phase: its heap and stacks, without the pages of its
+	// executable that VmHWM also counts.
+	AnonBytes int64 `json:"anonBytes,omitempty"`
 	// OtherCores is the median over the phases of the CPU every other
 	// process on the machine used meanwhile: load that competed with
 	// this engine's figures and not, or not as much, with others'.
@@ -80,6 +84,7 @@ func (e *engineResult) summarise() {
 	var other []float64
 	for _, ph := range e.Phases {
 		s.PeakRSSBytes = max(s.PeakRSSBytes, ph.ServerHWMBytes)
+		s.AnonBytes = max(s.AnonBytes, ph.ServerAnonBytes)
 		if c, ok := ph.CPUCores["other"]; ok {
 			other = append(other, c)
 		}
@@ -132,6 +137,7 @@ type ratio struct {
 	EngineCPUMsPerPod    float64            `json:"engineCPUMsPerPod"`
 	APIServerCPUMsPerPod float64            `json:"apiServerCPUMsPerPod"`
 	PeakRSS              float64            `json:"peakRSS"`
+	Anon                 float64            `json:"anon"`
 	P99                  map[string]float64 `json:"p99,omitempty"`
 }
 
@@ -161,6 +167,7 @@ func (r *peerResults) compare() {
 				EngineCPUMsPerPod:    div(median(ts.EngineCPUMsPerPod), median(ps.EngineCPUMsPerPod)),
 				APIServerCPUMsPerPod: div(median(ts.APIServerCPUMsPerPod), median(ps.APIServerCPUMsPerPod)),
 				PeakRSS:              div(float64(ts.PeakRSSBytes), float64(ps.PeakRSSBytes)),
+				Anon:                 div(float64(ts.AnonBytes), float64(ps.AnonBytes)),
 				P99:                  map[string]float64{},
 			}
 			for c, l := range ts.DirectLatencyMs {
@@ -212,11 +219,11 @@ func (r *peerResults) print(w io.Writer) {
 			none = median(e.Summary.PodsPerSecond)
 		}
 	}
-	p("| engine | checks | AdmissionReviews/s direct, c=16 | Pod creates/s through the API server, c=16 | engine CPU per created Pod | API server CPU per Pod | engine peak RSS | rest of the machine |\n")
-	p("|---|---|---|---|---|---|---|---|\n")
+	p("| engine | checks | AdmissionReviews/s direct, c=16 | Pod creates/s through the API server, c=16 | engine CPU per created Pod | API server CPU per Pod | engine peak RSS | engine anonymous RSS | rest of the machine |\n")
+	p("|---|---|---|---|---|---|---|---|---|\n")
 	for _, e := range r.Engines {
 		if e.Skipped != "" {
-			p("| %s | not measured (see below) | | | | | | |\n", e.Name)
+			p("| %s | not measured (see below) | | | | | | | |\n", e.Name)
 			continue
 		}
 		s := e.Summary
@@ -228,16 +235,18 @@ func (r *peerResults) print(w io.Writer) {
 		if e.Policies > 0 {
 			checks = strconv.Itoa(e.Policies)
 		}
-		p("| %s | %s | %s | %s | %s | %s | %s | %.2f cores |\n", e.Name, checks, dash(joinFloats(s.DirectPerSecond, "%.0f")), dash(pods),
-			dash(joinFloats(s.EngineCPUMsPerPod, "%.2f ms")), dash(joinFloats(s.APIServerCPUMsPerPod, "%.2f ms")), dash(mib(s.PeakRSSBytes)), s.OtherCores)
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %.2f cores |\n", e.Name, checks, dash(joinFloats(s.DirectPerSecond, "%.0f")), dash(pods),
+			dash(joinFloats(s.EngineCPUMsPerPod, "%.2f ms")), dash(joinFloats(s.APIServerCPUMsPerPod, "%.2f ms")), dash(mib(s.PeakRSSBytes)), dash(mib(s.AnonBytes)), s.OtherCores)
 	}
 	for _, q := range r.Ratios {
-		p("| *%s ÷ %s* | | %s | %s | %s | %s | %s | |\n", engineShort(q.Tollgate), engineShort(q.Peer),
-			times(q.DirectPerSecond), times(q.PodsPerSecond), times(q.EngineCPUMsPerPod), times(q.APIServerCPUMsPerPod), times(q.PeakRSS))
+		p("| *%s ÷ %s* | | %s | %s | %s | %s | %s | %s | |\n", engineShort(q.Tollgate), engineShort(q.Peer),
+			times(q.DirectPerSecond), times(q.PodsPerSecond), times(q.EngineCPUMsPerPod), times(q.APIServerCPUMsPerPod), times(q.PeakRSS), times(q.Anon))
 	}
 	p("\nValues separated by / are the repetitions; ratios and percentages use their medians. For /s a ratio above 1\n")
 	p("favours Tollgate, for CPU and memory one below 1 does. Rest of the machine: CPU used meanwhile by every process\n")
-	p("outside the benchmark (median over the engine's phases), which competed for the same %d CPUs.\n\n", r.CPUs)
+	p("outside the benchmark (median over the engine's phases), which competed for the same %d CPUs. Peak RSS is the\n", r.CPUs)
+	p("high-water mark (VmHWM), which counts the pages of the engine's executable it has touched; anonymous RSS\n")
+	p("(RssAnon, largest at a phase's end) is the memory the engine alone holds: heap and stacks.\n\n")
 
 	p("Direct AdmissionReviews, latency p50 / p99 (median over repetitions)\n\n")
 	p("| engine |")

@@ -278,7 +278,7 @@ func TestPeerReport(t *testing.T) {
 		return ph
 	}
 	direct := func(c int, perSecond, p99 float64) phaseResult {
-		return phaseResult{Target: "direct", Concurrency: c, PerSecond: perSecond, LatencyMs: latencyMs{P50: p99 / 2, P99: p99}, ServerHWMBytes: 100 << 20,
+		return phaseResult{Target: "direct", Concurrency: c, PerSecond: perSecond, LatencyMs: latencyMs{P50: p99 / 2, P99: p99}, ServerHWMBytes: 100 << 20, ServerAnonBytes: 40 << 20,
 			CPUCores: map[string]float64{"other": 0.5}}
 	}
 	res := &peerResults{PhaseDuration: "10s", Repeat: 2, CPUs: 2, Engines: []engineResult{
@@ -301,14 +301,14 @@ func TestPeerReport(t *testing.T) {
 	var out bytes.Buffer
 	res.print(&out)
 	for _, want := range []string{
-		"| no webhook | – | – | 1000 / 900 | – | 1.00 ms / 1.11 ms | – | 0.00 cores |",
+		"| no webhook | – | – | 1000 / 900 | – | 1.00 ms / 1.11 ms | – | – | 0.00 cores |",
 		// 410 of 950 pods/s; 0.8 cores × 10 s ÷ 4000 pods = 2 ms.
-		"| Tollgate, full library + mutation | 26 | 1500 / 1600 | 400 / 420 (43 %) | 2.00 ms / 1.90 ms | 3.00 ms / 2.86 ms | 100 MiB | 0.50 cores |",
+		"| Tollgate, full library + mutation | 26 | 1500 / 1600 | 400 / 420 (43 %) | 2.00 ms / 1.90 ms | 3.00 ms / 2.86 ms | 100 MiB | 40 MiB | 0.50 cores |",
 		// 1550 ÷ 950 direct, 410 ÷ 310 pods, 1.95 ÷ 2.90 ms.
-		"| *Tollgate full ÷ Kyverno* | | 1.63× | 1.32× | 0.67× | 0.76× | 1.00× | |",
+		"| *Tollgate full ÷ Kyverno* | | 1.63× | 1.32× | 0.67× | 0.76× | 1.00× | 1.00× | |",
 		"| Tollgate, full library + mutation | 0.50ms / 1.00ms | – | 12.5ms / 25.0ms | – |",
 		"| *p99 Tollgate full ÷ Kyverno* | 0.50× | – | 0.56× | – |",
-		"| Gatekeeper, PSS ConstraintTemplates (Rego) | not measured (see below) | | | | | | |",
+		"| Gatekeeper, PSS ConstraintTemplates (Rego) | not measured (see below) | | | | | | | |",
 		"Gatekeeper, PSS ConstraintTemplates (Rego) was not measured: its policies do not work",
 	} {
 		if !strings.Contains(out.String(), want) {

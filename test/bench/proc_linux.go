@@ -10,12 +10,15 @@ import (
 )
 
 // memory is a process's resident set: now and its peak (the high-water
-// mark) since it started or since resetPeak.
+// mark) since it started or since resetPeak, and its anonymous part now:
+// the memory only the process holds, without the pages of its executable
+// (a large binary maps much of its text, which the kernel can drop and
+// read again).
 type memory struct {
-	RSS, HWM int64 // bytes
+	RSS, HWM, Anon int64 // bytes
 }
 
-// readMemory reads VmRSS and VmHWM from /proc/<pid>/status.
+// readMemory reads VmRSS, VmHWM and RssAnon from /proc/<pid>/status.
 func readMemory(pid int) (memory, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -24,17 +27,20 @@ func readMemory(pid int) (memory, error) {
 	var m memory
 	for line := range strings.Lines(string(data)) {
 		key, value, ok := strings.Cut(line, ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
+		if !ok || (key != "VmRSS" && key != "VmHWM" && key != "RssAnon") {
 			continue
 		}
 		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
 		if err != nil {
 			return memory{}, fmt.Errorf("process %d status %s: %w", pid, key, err)
 		}
-		if key == "VmRSS" {
+		switch key {
+		case "VmRSS":
 			m.RSS = kb << 10
-		} else {
+		case "VmHWM":
 			m.HWM = kb << 10
+		default:
+			m.Anon = kb << 10
 		}
 	}
 	return m, nil

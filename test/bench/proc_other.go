@@ -10,9 +10,10 @@ import (
 // errNoProc is returned where the measurements need Linux's /proc.
 var errNoProc = errors.New("process statistics need Linux /proc")
 
-// memory is a process's resident set: now and its peak.
+// memory is a process's resident set: now and its peak, and its
+// anonymous part now.
 type memory struct {
-	RSS, HWM int64 // bytes
+	RSS, HWM, Anon int64 // bytes
 }
 
 func readMemory(int) (memory, error)     { return memory{}, errNoProc }

@@ -183,14 +183,23 @@ func prepare(ctx context.Context, t *test) (*testRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	var objs []kyverno.Object
-	for _, d := range append(policyDocs, exceptionDocs...) {
-		objs = append(objs, kyverno.Object{Source: d.File + ":" + strconv.Itoa(d.Line), Object: d.Object})
+	objects := func(docs []manifest.Document) []kyverno.Object {
+		out := make([]kyverno.Object, 0, len(docs))
+		for _, d := range docs {
+			out = append(out, kyverno.Object{Source: d.File + ":" + strconv.Itoa(d.Line), Object: d.Object})
+		}
+		return out
 	}
 	for i := range policyDocs {
 		tr.describe(&policyDocs[i])
 	}
-	eval, err := kyverno.Compile(ctx, objs, kyverno.Options{RuleValues: tr.ruleValues})
+	// A test's exceptions count wherever its resources are, as in
+	// `kyverno test`: every namespace is designated.
+	eval, err := kyverno.Compile(ctx, objects(policyDocs), kyverno.Options{
+		RuleValues:          tr.ruleValues,
+		Exceptions:          objects(exceptionDocs),
+		ExceptionNamespaces: []string{"*"},
+	})
 	tr.eval = eval
 	tr.policyCount = len(eval.Policies())
 	for _, e := range flatten(err) {

@@ -143,7 +143,7 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 	if err != nil {
 		return err
 	}
-	plugins, perr := f.plugins(cmd.Context(), append(slices.Clone(docs), policyDocs...))
+	plugins, perr := f.plugins(cmd.Context(), append(slices.Clone(docs), policyDocs...), engine.Config())
 	addProblems(report, perr)
 	warnIgnored(stdio.Err, plugins)
 	set := review.NewSet(engine, nil, 0, plugins...)

@@ -243,11 +243,17 @@ func (f *policyFlags) policyObjects() ([]manifest.Document, error) {
 }
 
 // plugins compiles the other policy formats found among the documents
-// (the inputs, and the --policy objects) for check and report --from.
-func (f *policyFlags) plugins(ctx context.Context, docs []manifest.Document) ([]review.Plugin, error) {
+// (the inputs, and the --policy objects) for check and report --from. The
+// Kyverno PolicyExceptions among them count in the namespaces cfg
+// designates for exceptions (exceptions.namespaces), as Tollgate's own do.
+func (f *policyFlags) plugins(ctx context.Context, docs []manifest.Document, cfg *policies.Config) ([]review.Plugin, error) {
 	objs := make([]loader.Object, len(docs))
 	for i, d := range docs {
 		objs[i] = loader.Object{Source: fmt.Sprintf("%s:%d", d.File, d.Line), Object: d.Object}
 	}
-	return loader.FromObjects(ctx, objs, loader.FileOptions{PolicyTimeout: f.timeout})
+	opts := loader.FileOptions{PolicyTimeout: f.timeout}
+	if cfg != nil {
+		opts.ExceptionNamespaces = cfg.Exceptions.Namespaces
+	}
+	return loader.FromObjects(ctx, objs, opts)
 }

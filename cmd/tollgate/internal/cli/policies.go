@@ -29,7 +29,7 @@ func newPoliciesCmd(stdio IO) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			plugins, err := f.plugins(cmd.Context(), docs)
+			plugins, err := f.plugins(cmd.Context(), docs, e.Config())
 			if err != nil {
 				return err
 			}

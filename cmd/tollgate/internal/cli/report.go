@@ -340,7 +340,7 @@ func (f *reportFlags) fromManifests(ctx context.Context, stdin io.Reader, now ti
 	if err != nil {
 		return in, err
 	}
-	plugins, err := f.plugins(ctx, append(slices.Clone(docs), policyDocs...))
+	plugins, err := f.plugins(ctx, append(slices.Clone(docs), policyDocs...), engine.Config())
 	if err != nil {
 		// A report for auditors is never made from half the policies.
 		return in, fmt.Errorf("loading the policies: %w", err)

@@ -141,7 +141,7 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.Float64Var(&f.rateLimit, "rate-limit", 0, "admission requests a second each endpoint accepts on average (token bucket; beyond it a fast 429); 0: no limit")
 	fl.IntVar(&f.rateBurst, "rate-burst", 0, "requests above --rate-limit accepted at once (default twice the rate)")
 	fl.StringVar(&f.decisionLogKeyFile, "decision-log-key-file", "", "secret key keying the decision log's hash chain (HMAC-SHA256); give the same file to tollgate report")
-	fl.StringVar(&f.memoryLimit, "memory-limit", "64Mi", "soft limit of the Go heap (GOMEMLIMIT, which wins when set), capped at 90% of the container's memory limit: the GC works harder near it; 0 for the container's cap alone")
+	fl.StringVar(&f.memoryLimit, "memory-limit", "128Mi", "soft limit of the Go heap (GOMEMLIMIT, which wins when set), capped at 90% of the container's memory limit: the GC works harder near it, so keep it above the live heap (about 40Mi plus --verdict-cache); 0 for the container's cap alone")
 	return c
 }
 

@@ -11,7 +11,7 @@ import (
 // writeGitHub renders the report as GitHub Actions workflow commands, which
 // the runner turns into annotations on the pull request's changed lines:
 // ::error for enforce findings and problems, ::warning for warn, ::notice
-// for audit. A plain summary line closes the log.
+// for audit and for findings an exception waives. A plain summary line closes the log.
 func writeGitHub(w io.Writer, r *Report) error {
 	var b strings.Builder
 	for _, res := range sortedResults(r.Results) {
@@ -22,7 +22,12 @@ func writeGitHub(w io.Writer, r *Report) error {
 		if res.Remediation != "" {
 			msg += "\nremediation: " + res.Remediation
 		}
-		writeCommand(&b, githubCommand(res.Action), res.File, res.Line, res.Policy, msg)
+		cmd := githubCommand(res.Action)
+		if res.Waived() {
+			cmd = "notice"
+			msg += "\n" + strings.TrimPrefix(waiver(res.Exception), " — ")
+		}
+		writeCommand(&b, cmd, res.File, res.Line, res.Policy, msg)
 	}
 	for _, p := range sortedProblems(r.Problems) {
 		title := "tollgate input error"

@@ -37,6 +37,9 @@ type jsonResult struct {
 	Path         string             `json:"path"`
 	Controls     []policies.Control `json:"controls"`
 	Remediation  string             `json:"remediation"`
+	// Exception is the exception in force that waives the finding; left
+	// out when none does.
+	Exception *policies.ExceptionRef `json:"exception,omitempty"`
 }
 
 type jsonProblem struct {
@@ -78,6 +81,7 @@ func writeJSON(w io.Writer, r *Report) error {
 			Path:         res.Path,
 			Controls:     controls,
 			Remediation:  res.Remediation,
+			Exception:    res.Exception,
 		})
 	}
 	for _, p := range sortedProblems(r.Problems) {

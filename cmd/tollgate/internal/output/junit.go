@@ -125,7 +125,7 @@ func junitObjectCase(results []Result) junitTestCase {
 	c := junitTestCase{Name: printable(objectRef(first)), ClassName: printable(first.File)}
 	var out []string
 	for _, res := range results {
-		if res.Action != policies.ActionEnforce {
+		if res.Action != policies.ActionEnforce || res.Waived() {
 			out = append(out, findingDetail(res))
 			continue
 		}

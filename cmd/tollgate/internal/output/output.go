@@ -103,6 +103,9 @@ type Summary struct {
 	ByAction   ActionCounts   `json:"byAction"`
 	BySeverity SeverityCounts `json:"bySeverity"`
 	Problems   int            `json:"problems"`
+	// Waived counts the findings an exception in force waives; they are
+	// in Findings but not in ByAction or BySeverity.
+	Waived int `json:"waived,omitempty"`
 	// Passed is true when no finding enforces and there was no problem:
 	// the exit status of `tollgate check` follows it.
 	Passed bool `json:"passed"`
@@ -117,6 +120,11 @@ func (r *Report) Summary() Summary {
 		Problems: len(r.Problems),
 	}
 	for _, res := range r.Results {
+		if res.Waived() {
+			// An exception in force waives it: shown, never failing.
+			s.Waived++
+			continue
+		}
 		switch res.Action {
 		case policies.ActionEnforce:
 			s.ByAction.Enforce++
@@ -297,7 +305,20 @@ func findingLine(r Result, padAction bool) string {
 	if padAction {
 		action = fmt.Sprintf("%-7s", action)
 	}
-	return fmt.Sprintf("%s [%s] %s: %s%s", action, cmp.Or(string(r.Severity), "unknown"), r.Policy, r.Message, where(r.Path, r.Line))
+	return fmt.Sprintf("%s [%s] %s: %s%s%s", action, cmp.Or(string(r.Severity), "unknown"), r.Policy, r.Message, where(r.Path, r.Line), waiver(r.Exception))
+}
+
+// waiver renders " — waived by exception ns/name (reason)" for a finding
+// an exception waives, "" otherwise.
+func waiver(x *policies.ExceptionRef) string {
+	if x == nil {
+		return ""
+	}
+	s := " — waived by exception " + x.Namespace + "/" + x.Name
+	if x.Reason != "" {
+		s += " (" + x.Reason + ")"
+	}
+	return s
 }
 
 // where renders " at <path> (line N)", leaving out what is unknown.
@@ -339,6 +360,9 @@ func summaryLine(s Summary) string {
 	fmt.Fprintf(&b, "%s checked in %s: %d enforce, %d warn, %d audit findings",
 		plural(s.Objects, "object"), plural(s.Files, "file"),
 		s.ByAction.Enforce, s.ByAction.Warn, s.ByAction.Audit)
+	if s.Waived > 0 {
+		fmt.Fprintf(&b, ", %d waived", s.Waived)
+	}
 	if s.Problems > 0 {
 		fmt.Fprintf(&b, ", %s", plural(s.Problems, "problem"))
 	}

@@ -87,7 +87,15 @@ type sarifResult struct {
 	Message             sarifMessage      `json:"message"`
 	Locations           []sarifLocation   `json:"locations"`
 	PartialFingerprints map[string]string `json:"partialFingerprints"`
-	Properties          sarifResultProps  `json:"properties"`
+	// Suppressions record the exception that waives the result, so code
+	// scanning shows it as dismissed rather than open.
+	Suppressions []sarifSuppression `json:"suppressions,omitempty"`
+	Properties   sarifResultProps   `json:"properties"`
+}
+
+type sarifSuppression struct {
+	Kind          string `json:"kind"`
+	Justification string `json:"justification"`
 }
 
 type sarifResultProps struct {
@@ -156,7 +164,12 @@ func writeSARIF(w io.Writer, r *Report) error {
 		for i, c := range res.Controls {
 			controls[i] = c.String()
 		}
+		var suppressions []sarifSuppression
+		if res.Waived() {
+			suppressions = []sarifSuppression{{Kind: "external", Justification: strings.TrimPrefix(waiver(res.Exception), " — ")}}
+		}
 		run.Results = append(run.Results, sarifResult{
+			Suppressions:        suppressions,
 			RuleID:              res.Policy,
 			RuleIndex:           index[res.Policy],
 			Level:               sarifLevel(res.Action),
