@@ -5,10 +5,15 @@ import (
 	"fmt"
 
 	kyvernov1 "github.com/kyverno/kyverno/api/kyverno/v1"
+	celengine "github.com/kyverno/kyverno/pkg/cel/engine"
+	"github.com/kyverno/kyverno/pkg/cel/libs"
+	"github.com/kyverno/kyverno/pkg/cel/matching"
+	mpolengine "github.com/kyverno/kyverno/pkg/cel/policies/mpol/engine"
 	engineapi "github.com/kyverno/kyverno/pkg/engine/api"
 	enginecontext "github.com/kyverno/kyverno/pkg/engine/context"
 	"github.com/kyverno/kyverno/pkg/engine/factories"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/tollgate-dev/tollgate/policies"
@@ -55,10 +60,11 @@ func contextLoaders(cms configMaps, values RuleValues) engineapi.ContextLoaderFa
 // engine and exceptions, and returns Kyverno's own engine responses, one
 // per policy and step: every kyverno.io policy with mutate rules in the
 // order of their IDs, each on what the previous made (its PatchedResource
-// is the object after it), then every policy with validate rules on the
-// object the mutations (MutatingPolicies included, which give no response
-// here) made, then the ValidatingPolicies on it. A policy that does not
-// match the object has a response with no rules, as in Kyverno.
+// is the object after it), then the MutatingPolicies (one response each,
+// as Kyverno's CLI builds them: PatchedResource is the object after all of
+// them), then every policy with validate rules on the mutated object, then
+// the ValidatingPolicies on it. A policy that does not match the object
+// has a response with no rules, as in Kyverno.
 //
 // It is for callers that need each rule's status as Kyverno reports it
 // (pass, fail, warn, error, skip) rather than Tollgate's findings: `tollgate
@@ -86,13 +92,12 @@ func (e *Evaluator) Responses(ctx context.Context, in *policies.Input, values fu
 		}
 	}
 	if len(e.mpols) > 0 && r.admission.Operation != admissionv1.Delete {
-		mutated, err := e.mutateCEL(ctx, r, resource)
+		resps, mutated, err := e.mpolResponses(ctx, r, resource)
 		if err != nil {
 			return nil, err
 		}
-		if mutated.Object != nil {
-			resource = mutated
-		}
+		out = append(out, resps...)
+		resource = mutated
 	}
 	for _, p := range e.validate {
 		resp, err := e.runValues(ctx, r, resource, p.policy, false, values)
@@ -163,4 +168,37 @@ func (e *Evaluator) runValues(ctx context.Context, r *request, resource unstruct
 		return e.engine.Mutate(ctx, pc), nil
 	}
 	return e.engine.Validate(ctx, pc), nil
+}
+
+// mpolResponses runs the MutatingPolicies on resource through Kyverno's
+// CEL mutating engine, as mutateCEL does, and returns one engine response
+// per policy the way Kyverno's CLI builds them, with the object they made.
+func (e *Evaluator) mpolResponses(ctx context.Context, r *request, resource unstructured.Unstructured) (out []engineapi.EngineResponse, patched unstructured.Unstructured, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: %v", errPanic, v)
+		}
+	}()
+	adm := r.admission
+	raw, err := marshal(resource.Object)
+	if err != nil {
+		return nil, resource, err
+	}
+	adm.Object = runtimeRaw(raw)
+	ns := r.namespace
+	ctxProvider := libs.NewFakeContextProvider()
+	eng := mpolengine.NewEngine(e.mpols, func(string) *corev1.Namespace { return ns }, matching.NewMatcher(), e.typeConverters(), ctxProvider)
+	resp, err := eng.Handle(ctx, celengine.RequestFromAdmission(ctxProvider, adm), nil)
+	if err != nil {
+		return nil, resource, err
+	}
+	patched = resource
+	if resp.PatchedResource != nil {
+		patched = *resp.PatchedResource
+	}
+	for _, pr := range resp.Policies {
+		er := engineapi.EngineResponse{Resource: resource, PatchedResource: patched, PolicyResponse: engineapi.PolicyResponse{Rules: pr.Rules}}
+		out = append(out, er.WithPolicy(engineapi.NewMutatingPolicyFromLike(pr.Policy)))
+	}
+	return out, patched, nil
 }

@@ -95,7 +95,6 @@ func (tr *testRun) check(ctx context.Context, index int, res v1alpha1.TestResult
 		{res.IsDeletingPolicy, "DeletingPolicy"},
 		{res.IsImageValidatingPolicy, "ImageValidatingPolicy"},
 		{res.IsGeneratingPolicy, "GeneratingPolicy"},
-		{res.IsMutatingPolicy, "MutatingPolicy"},
 	} {
 		if k.set {
 			return one(all, resultUnsupported, "Kind", k.kind+" results are not checked by tollgate test")

@@ -71,10 +71,10 @@ func TestRunWrongExpectation(t *testing.T) {
 // tests beside them still run.
 func TestRunBadInput(t *testing.T) {
 	sum, out := run(t, "testdata/bad", "testdata/pass")
-	// 21 results of testdata/pass and one each of testdata/bad/no-such,
+	// 22 results of testdata/pass and one each of testdata/bad/no-such,
 	// bad/unsupported and bad/values pass; each bad file or result fails; the generate
 	// result is not checked.
-	if want := (kyvernotest.Summary{Passed: 24, Failed: 12, Unsupported: 1}); sum != want {
+	if want := (kyvernotest.Summary{Passed: 25, Failed: 12, Unsupported: 1}); sum != want {
 		t.Errorf("summary %+v, want %+v", sum, want)
 	}
 	golden(t, "bad.golden", out)

@@ -19,7 +19,7 @@ func TestTestRunsKyvernoTests(t *testing.T) {
 	for _, want := range []string{
 		"=== RUN   platform-policies",
 		"--- PASS: platform-policies",
-		"PASS\n21 passed, 0 failed",
+		"PASS\n22 passed, 0 failed",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in\n%s", want, out)
@@ -32,7 +32,7 @@ func TestTestRunsKyvernoTests(t *testing.T) {
 	// A test file given by itself runs alone, whatever its name.
 	dir := t.TempDir()
 	suite := write(t, dir, "suite/platform.yaml", readFile(t, kyvernoTests+"pass/kyverno-test.yaml"))
-	for _, f := range []string{"values.yaml", "patched-good-pod.yaml", "exception.yaml"} {
+	for _, f := range []string{"values.yaml", "patched-good-pod.yaml", "patched-web.yaml", "exception.yaml"} {
 		write(t, dir, "suite/"+f, readFile(t, kyvernoTests+"pass/"+f))
 	}
 	abs, err := filepath.Abs(kyvernoTests + "policies")
@@ -41,7 +41,7 @@ func TestTestRunsKyvernoTests(t *testing.T) {
 	}
 	write(t, dir, "suite/platform.yaml", strings.ReplaceAll(readFile(t, suite), "../policies/", abs+"/"))
 	code, out, errs = run(t, "", "test", suite)
-	if code != ExitOK || !strings.Contains(out, "PASS\n21 passed, 0 failed") {
+	if code != ExitOK || !strings.Contains(out, "PASS\n22 passed, 0 failed") {
 		t.Errorf("a test file by itself: exit %d\n%s%s", code, out, errs)
 	}
 
