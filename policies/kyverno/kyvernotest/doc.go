@@ -19,8 +19,8 @@
 // Where Tollgate differs, it says so rather than pass silently: a result
 // naming a policy, rule or resource the test does not have fails with a
 // message naming it (`kyverno test` passes a misspelt rule as excluded and
-// skips a resource it cannot find); results of generate rules and
-// MutatingPolicies are reported as not checked, and tests using parts
+// skips a resource it cannot find); results of generate rules are
+// reported as not checked, and tests using parts
 // Tollgate does not run (payloads, target resources, cluster resources,
 // API call mocks, user info) fail naming the field.
 package kyvernotest
