@@ -74,7 +74,7 @@ func TestRunBadInput(t *testing.T) {
 	// 22 results of testdata/pass and one each of testdata/bad/no-such,
 	// bad/unsupported and bad/values pass; each bad file or result fails; the generate
 	// result is not checked.
-	if want := (kyvernotest.Summary{Passed: 25, Failed: 12, Unsupported: 1}); sum != want {
+	if want := (kyvernotest.Summary{Passed: 25, Failed: 13, Unsupported: 1}); sum != want {
 		t.Errorf("summary %+v, want %+v", sum, want)
 	}
 	golden(t, "bad.golden", out)

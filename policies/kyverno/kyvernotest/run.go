@@ -168,6 +168,13 @@ func prepare(ctx context.Context, t *test) (*testRun, error) {
 	if tr.values == nil {
 		tr.values = &v1alpha1.ValuesSpec{}
 	}
+	if len(tr.values.Subresources) > 0 {
+		where := t.where("values", "subresources")
+		if t.Values == nil {
+			where = t.where("variables")
+		}
+		return nil, fmt.Errorf("%s: values subresources: not supported by tollgate test (judge the subresource's own object instead)", where)
+	}
 	if len(t.Policies) == 0 {
 		return nil, fmt.Errorf("%s: the test names no policies", t.where())
 	}
