@@ -54,7 +54,8 @@ kyverno test reads them) found under each PATH run unchanged through
 Tollgate's Kyverno engine: each test's policies, resources, values
 (variables file or inline) and exceptions, and each expected result (policy,
 rule, resources, pass/fail/warn/error/skip, patchedResources), printed as a
-table per test. Results of generate rules are reported as not supported.
+table per test (-v adds each rule's message). Results of generate rules are
+reported as not supported.
 
 Exit status: 0 all passed, 1 a test failed, 2 usage error or a policy that
 does not compile.`,
