@@ -17,7 +17,6 @@ import (
 	"github.com/kyverno/kyverno/pkg/config"
 	kyvernoengine "github.com/kyverno/kyverno/pkg/engine"
 	engineapi "github.com/kyverno/kyverno/pkg/engine/api"
-	"github.com/kyverno/kyverno/pkg/engine/factories"
 	"github.com/kyverno/kyverno/pkg/engine/jmespath"
 	"github.com/kyverno/kyverno/pkg/exceptions"
 	imageverifycache "github.com/kyverno/kyverno/pkg/image/verification/cache"
@@ -55,6 +54,10 @@ type Options struct {
 	// Kyverno test suite's) counts only under a pattern that matches
 	// every namespace, "*".
 	ExceptionNamespaces []string
+	// RuleValues, when set, gives each rule the variables a Kyverno CLI
+	// values file sets for it (`kyverno test`), and ConfigMap context
+	// entries are not read: the values stand for them, as in the CLI.
+	RuleValues RuleValues
 }
 
 // Validate checks the options: every ConfigMap is a v1 ConfigMap with a
@@ -205,7 +208,7 @@ func Compile(_ context.Context, objs []Object, opts Options) (*Evaluator, error)
 			nil, // no cluster client: API calls fail the rule that makes them
 			offlineRegistry{},
 			imageverifycache.DisabledImageVerifyCache(),
-			factories.DefaultContextLoaderFactory(cms),
+			contextLoaders(cms, opts.RuleValues),
 			selector,
 			&isCluster,
 		)

@@ -6,12 +6,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate-dev/tollgate/policies/gatekeeper"
+	"github.com/tollgate-dev/tollgate/policies/kyverno/kyvernotest"
 	"github.com/tollgate-dev/tollgate/policies/policytest"
 )
 
@@ -23,7 +25,7 @@ func newTestCmd(stdio IO) *cobra.Command {
 	)
 	c := &cobra.Command{
 		Use:   "test [flags] [PATH...]",
-		Short: "Run policy unit tests (_test.rego), fixture suites and Gatekeeper (gator) suites",
+		Short: "Run policy unit tests (_test.rego), fixture suites, Gatekeeper (gator) suites and Kyverno test files",
 		Long: `Test runs the Rego unit tests (files ending in _test.rego) and the fixture
 suites (directories with a suite.yaml) found under each PATH (default: .), with
 the policies found there. Built-in policies are loaded too, so suites for your
@@ -47,6 +49,14 @@ gator verify reads them) found under each PATH run unchanged, with gator's own
 runner: each test's template and constraint, each case's object and its
 assertions (violations: yes, no or a count; message).
 
+Kyverno test files (kyverno-test.yaml, cli.kyverno.io/v1alpha1 Test, as
+kyverno test reads them) found under each PATH run unchanged through
+Tollgate's Kyverno engine: each test's policies, resources, values
+(variables file or inline) and exceptions, and each expected result (policy,
+rule, resources, pass/fail/warn/error/skip, patchedResources), printed as a
+table per test (-v adds each rule's message). Results of generate rules are
+reported as not supported.
+
 Exit status: 0 all passed, 1 a test failed, 2 usage error or a policy that
 does not compile.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -64,18 +74,34 @@ does not compile.`,
 					gator = append(gator, p)
 				}
 			}
-			// Paths are loaded by the runner itself, with their tests; the
-			// built-in library and --policy are the extra modules.
-			sum, err := policytest.Run(cmd.Context(), policytest.Options{
-				Paths:      args,
-				Modules:    mods,
-				Data:       data,
-				Run:        run,
-				Verbose:    verbose,
-				AllowEmpty: len(gator) > 0,
-			}, stdio.Out)
+			kyvernoTests, err := kyvernotest.Find(args)
 			if err != nil {
 				return err
+			}
+			// Kyverno test files named by themselves are not for the Rego
+			// runner.
+			var regoPaths []string
+			for _, p := range args {
+				if st, err := os.Stat(p); err == nil && !st.IsDir() && kyvernotest.IsTestFile(p) {
+					continue
+				}
+				regoPaths = append(regoPaths, p)
+			}
+			// Paths are loaded by the runner itself, with their tests; the
+			// built-in library and --policy are the extra modules.
+			var sum policytest.Summary
+			if len(regoPaths) > 0 {
+				sum, err = policytest.Run(cmd.Context(), policytest.Options{
+					Paths:      regoPaths,
+					Modules:    mods,
+					Data:       data,
+					Run:        run,
+					Verbose:    verbose,
+					AllowEmpty: len(gator) > 0 || len(kyvernoTests) > 0,
+				}, stdio.Out)
+				if err != nil {
+					return err
+				}
 			}
 			for _, p := range gator {
 				passed, failed, err := gatekeeper.RunSuites(cmd.Context(), os.DirFS(p), ".", stdio.Out)
@@ -83,6 +109,22 @@ does not compile.`,
 					return fmt.Errorf("%s: %w", p, err)
 				}
 				sum.Passed, sum.Failed = sum.Passed+passed, sum.Failed+failed
+			}
+			if len(kyvernoTests) > 0 {
+				var re *regexp.Regexp
+				if run != "" {
+					if re, err = regexp.Compile(run); err != nil {
+						return fmt.Errorf("--run: %w", err)
+					}
+				}
+				ks := kyvernotest.Run(cmd.Context(), kyvernoTests, kyvernotest.Options{Run: re, Verbose: verbose}, stdio.Out)
+				sum.Passed, sum.Failed = sum.Passed+ks.Passed, sum.Failed+ks.Failed
+				switch {
+				case ks.Unsupported == 1:
+					fmt.Fprintln(stdio.Out, "1 Kyverno test result not checked (not supported by Tollgate)")
+				case ks.Unsupported > 1:
+					fmt.Fprintf(stdio.Out, "%d Kyverno test results not checked (not supported by Tollgate)\n", ks.Unsupported)
+				}
 			}
 			elapsed := time.Since(start).Round(time.Millisecond)
 			if sum.Failed > 0 {
