@@ -283,6 +283,7 @@ spec:
 	if _, stderr, err := env.cluster.KubectlWithStdin(ctx, kyDeployment, "apply", "--server-side", "-f", "-"); err != nil {
 		t.Fatalf("the Deployment was not admitted: %v\n%s", err, stderr)
 	}
+	t.Cleanup(func() { kubectl(t, "delete", "deployment", "web", "-n", "ky-e2e", "--ignore-not-found") })
 	var d appsv1.Deployment
 	if err := env.client.Get(ctx, client.ObjectKey{Namespace: "ky-e2e", Name: "web"}, &d); err != nil {
 		t.Fatal(err)
