@@ -62,12 +62,12 @@ type phaseResult struct {
 	// ServerRSSBytes and ServerHWMBytes are VmRSS and VmHWM of tollgate
 	// serve at the end of the phase; the peak covers the phase only when
 	// PeakSincePhaseStart, else the process's life.
-	ServerRSSBytes      int64 `json:"serverRSSBytes"`
-	ServerHWMBytes      int64 `json:"serverHWMBytes"`
+	ServerRSSBytes int64 `json:"serverRSSBytes"`
+	ServerHWMBytes int64 `json:"serverHWMBytes"`
 	// ServerAnonBytes is the anonymous part of the resident set at the end
 	// of the phase (RssAnon): the heap and stacks, not the executable's
 	// pages.
-	ServerAnonBytes int64 `json:"serverAnonBytes,omitempty"`
+	ServerAnonBytes     int64 `json:"serverAnonBytes,omitempty"`
 	PeakSincePhaseStart bool  `json:"peakSincePhaseStart"`
 	// CPUCores is the CPU time each process used during the phase divided
 	// by its wall time: tollgate, kube-apiserver, etcd, bench (the load
