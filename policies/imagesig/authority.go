@@ -20,7 +20,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
-	"github.com/sigstore/sigstore/pkg/tuf"
+	"github.com/sigstore/sigstore/pkg/tuf" //nolint:staticcheck // cosign v2's TrustedTransparencyLogPubKeys takes its StatusKind; deprecated in sigstore v1.10.9, the version Kyverno's engine requires
 
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 )

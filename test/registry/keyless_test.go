@@ -12,7 +12,7 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	"github.com/sigstore/sigstore-go/pkg/root"
-	"github.com/sigstore/sigstore/pkg/tuf"
+	"github.com/sigstore/sigstore/pkg/tuf" //nolint:staticcheck // cosign v2's TrustedTransparencyLogPubKeys takes its StatusKind; deprecated in sigstore v1.10.9, the version Kyverno's engine requires
 )
 
 // TestKeylessSignaturesOnTheRealRegistry checks the stand-ins for Fulcio
