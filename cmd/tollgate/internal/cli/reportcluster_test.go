@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/policies/library"
+	"github.com/tollgate-dev/tollgate/policies/loader"
 	"github.com/tollgate-dev/tollgate/policies/review"
 	"github.com/tollgate-dev/tollgate/scanners/audit"
 	"github.com/tollgate-dev/tollgate/test/cluster"
@@ -95,8 +97,44 @@ func TestReportCluster(t *testing.T) {
 	exception("legacy-billing", "Vendor image runs as root; replacement in Q3", metav1.ConditionTrue, "honoured until "+expiry.UTC().Format(time.RFC3339))
 	exception("too-broad", "Convenience", metav1.ConditionFalse, "spec.match: matches every namespace")
 
-	// The audit scans the cluster and writes its Reports.
-	scan := scanForReport(t, c, cl.Config(), policies.Exception{
+	// The audit scans the cluster and writes its Reports, judging with a
+	// Kyverno policy beside the library: its findings reach the report
+	// under the control its annotation names.
+	kyvernoPolicy, err := yaml.YAMLToJSON([]byte(`apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: require-tier-label
+  annotations:
+    policies.kyverno.io/severity: medium
+    tollgate.dev/controls: "soc2:CC8.1"
+spec:
+  validationFailureAction: Audit
+  rules:
+  - name: tier-label
+    match:
+      any:
+      - resources:
+          kinds: [Deployment]
+          namespaces: [shop]
+    validate:
+      message: "every Deployment in shop needs a tier label"
+      pattern:
+        metadata:
+          labels:
+            tier: "?*"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kyvernoObj map[string]any
+	if err := json.Unmarshal(kyvernoPolicy, &kyvernoObj); err != nil {
+		t.Fatal(err)
+	}
+	plugins, err := loader.FromObjects(ctx, []loader.Object{{Source: "require-tier-label.yaml", Object: kyvernoObj}}, loader.FileOptions{})
+	if err != nil || len(plugins) != 1 {
+		t.Fatalf("loading the Kyverno policy: %d plugins, %v", len(plugins), err)
+	}
+	scan := scanForReport(t, c, cl.Config(), plugins, policies.Exception{
 		Namespace: "platform-exceptions", Name: "legacy-billing", Policies: []string{"pss-restricted-run-as-non-root"},
 		Match:  policies.ExceptionMatch{Namespaces: []string{"legacy"}, Names: []string{"billing-v1*"}},
 		Reason: "Vendor image runs as root; replacement in Q3", Ticket: "CHG-1042", Approver: "maria.schmidt (CISO)", Expires: expiry.Time,
@@ -136,6 +174,16 @@ not json
 		if ctl.Verdict != compliance.VerdictFailed || !strings.Contains(res, "shop/Deployment/node-agent") || strings.Contains(res, "checkout") {
 			t.Errorf("%s:%s: %s, failing %s", fc[0], fc[1], ctl.Verdict, res)
 		}
+	}
+	// The Kyverno policy's audit finding is evidence of its control.
+	var kyvernoFailures []string
+	for _, f := range control(t, r, "soc2", "CC8.1").Failures {
+		if f.Policy == "ClusterPolicy/require-tier-label" {
+			kyvernoFailures = append(kyvernoFailures, f.Resource.String())
+		}
+	}
+	if got := strings.Join(kyvernoFailures, " "); !strings.Contains(got, "shop/Deployment/node-agent") || !strings.Contains(got, "shop/Deployment/checkout") || strings.Contains(got, "legacy") {
+		t.Errorf("soc2:CC8.1 failures of the Kyverno policy: %q, want the two shop Deployments", got)
 	}
 	// The root workload is waived by the exception in force, named with
 	// its approver though the audit records only the exception's name.
@@ -200,7 +248,7 @@ not json
 
 // scanForReport scans the cluster once with the built-in library, as tollgate
 // serve's audit does, and writes its Reports.
-func scanForReport(t *testing.T, c client.Client, cfg *rest.Config, exceptions ...policies.Exception) *audit.Scan {
+func scanForReport(t *testing.T, c client.Client, cfg *rest.Config, plugins []review.Plugin, exceptions ...policies.Exception) *audit.Scan {
 	t.Helper()
 	lib, err := policies.ReadFS(library.FS(), "library", false)
 	if err != nil {
@@ -218,7 +266,7 @@ func scanForReport(t *testing.T, c client.Client, cfg *rest.Config, exceptions .
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := review.NewSet(e, exceptions, 1)
+	eng := review.NewSet(e, exceptions, 1, plugins...)
 	a, err := audit.New(audit.Options{Reader: c, Mapper: mapper, Policies: func() *review.Set { return eng },
 		Sink: &audit.ReportWriter{Client: c, Mapper: mapper}})
 	if err != nil {
