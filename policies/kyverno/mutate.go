@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	engineapi "github.com/kyverno/kyverno/pkg/engine/api"
-	gojsonpatch "gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/tollgate-dev/tollgate/policies"
@@ -62,7 +61,7 @@ func (e *Evaluator) Mutate(ctx context.Context, in *policies.Input) ([]policies.
 	if !changed {
 		return nil, nil
 	}
-	return diff(r.resource.Object, resource.Object)
+	return policies.Diff(r.resource.Object, resource.Object)
 }
 
 // equalJSON reports whether two objects encode the same.
@@ -70,30 +69,6 @@ func equalJSON(a, b map[string]any) bool {
 	x, errA := json.Marshal(a)
 	y, errB := json.Marshal(b)
 	return errA == nil && errB == nil && bytes.Equal(x, y)
-}
-
-// diff is the JSON patch from one object to another.
-func diff(from, to map[string]any) ([]policies.PatchOperation, error) {
-	a, err := json.Marshal(from)
-	if err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(to)
-	if err != nil {
-		return nil, err
-	}
-	if bytes.Equal(a, b) {
-		return nil, nil
-	}
-	ops, err := gojsonpatch.CreatePatch(a, b)
-	if err != nil {
-		return nil, fmt.Errorf("comparing the mutated object: %w", err)
-	}
-	out := make([]policies.PatchOperation, len(ops))
-	for i, op := range ops {
-		out[i] = policies.PatchOperation{Op: op.Operation, Path: op.Path, Value: op.Value}
-	}
-	return out, nil
 }
 
 // normalize turns a JSON-shaped object (json.Number, int) into the shape

@@ -2,7 +2,6 @@ package loader
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	kubeutils "github.com/kyverno/kyverno/pkg/utils/kube"
-	gojsonpatch "gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -906,26 +904,5 @@ func (m kyvernoMutator) Mutate(ctx context.Context, in *policies.Input) ([]polic
 	case 1:
 		return patches[0], nil
 	}
-	return patchBetween(in.Object, cur.Object)
-}
-
-// patchBetween is the JSON patch from one object to another.
-func patchBetween(from, to map[string]any) ([]policies.PatchOperation, error) {
-	a, err := json.Marshal(from)
-	if err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(to)
-	if err != nil {
-		return nil, err
-	}
-	ops, err := gojsonpatch.CreatePatch(a, b)
-	if err != nil {
-		return nil, fmt.Errorf("comparing the mutated object: %w", err)
-	}
-	out := make([]policies.PatchOperation, len(ops))
-	for i, op := range ops {
-		out[i] = policies.PatchOperation{Op: op.Operation, Path: op.Path, Value: op.Value}
-	}
-	return out, nil
+	return policies.Diff(in.Object, cur.Object)
 }

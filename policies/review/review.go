@@ -23,7 +23,6 @@ import (
 	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
-	gojsonpatch "gomodules.xyz/jsonpatch/v2"
 
 	"github.com/tollgate-dev/tollgate/policies"
 )
@@ -344,32 +343,11 @@ func (r *Reviewer) Mutate(ctx context.Context, s *Set, in *policies.Input) (*pol
 	if err != nil {
 		return nil, notes, err
 	}
-	patch, err := diff(original.Object, final)
+	patch, err := policies.Diff(original.Object, final)
 	if err != nil {
 		return nil, notes, err
 	}
 	return &policies.Mutation{Patch: patch, Injected: m.Injected}, notes, nil
-}
-
-// diff is the JSON patch from one object to another.
-func diff(from, to map[string]any) ([]policies.PatchOperation, error) {
-	a, err := json.Marshal(from)
-	if err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(to)
-	if err != nil {
-		return nil, err
-	}
-	ops, err := gojsonpatch.CreatePatch(a, b)
-	if err != nil {
-		return nil, fmt.Errorf("comparing the mutated object: %w", err)
-	}
-	out := make([]policies.PatchOperation, len(ops))
-	for i, op := range ops {
-		out[i] = policies.PatchOperation{Op: op.Operation, Path: op.Path, Value: op.Value}
-	}
-	return out, nil
 }
 
 // Apply returns the object with a mutation's patch applied, as the API

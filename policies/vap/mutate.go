@@ -2,13 +2,8 @@ package vap
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"slices"
-	"strconv"
-	"strings"
 
-	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
@@ -91,54 +86,7 @@ func (e *Evaluator) Mutate(ctx context.Context, in *policies.Input) (ops []polic
 	if !ok {
 		return nil, fmt.Errorf("mutating admission policies returned a %T", attr.GetObject())
 	}
-	return diff(req.object.(*unstructured.Unstructured).Object, after.Object)
-}
-
-// diff is the JSON patch from before to after.
-func diff(before, after map[string]any) ([]policies.PatchOperation, error) {
-	a, err := json.Marshal(before)
-	if err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(after)
-	if err != nil {
-		return nil, err
-	}
-	patch, err := jsonpatch.CreatePatch(a, b)
-	if err != nil {
-		return nil, err
-	}
-	if len(patch) == 0 {
-		return nil, nil
-	}
-	// CreatePatch walks maps in random order: sort for a stable output.
-	// Keys of one object commute; ops on one array keep their order.
-	slices.SortStableFunc(patch, func(a, b jsonpatch.Operation) int {
-		ap, ak := splitPointer(a.Path)
-		bp, bk := splitPointer(b.Path)
-		if c := strings.Compare(ap, bp); c != 0 {
-			return c
-		}
-		if isIndex(ak) && isIndex(bk) {
-			return 0
-		}
-		return strings.Compare(ak, bk)
-	})
-	out := make([]policies.PatchOperation, len(patch))
-	for i, op := range patch {
-		out[i] = policies.PatchOperation{Op: op.Operation, Path: op.Path, Value: op.Value}
-	}
-	return out, nil
-}
-
-func splitPointer(p string) (parent, last string) {
-	i := strings.LastIndexByte(p, '/')
-	return p[:i+1], p[i+1:]
-}
-
-func isIndex(s string) bool {
-	_, err := strconv.Atoi(s)
-	return err == nil || s == "-"
+	return policies.Diff(req.object.(*unstructured.Unstructured).Object, after.Object)
 }
 
 // typeConverters gives the mutating dispatcher a schema for each kind: the
