@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
@@ -123,8 +124,8 @@ func TestCertRotationWhileRequestsFlow(t *testing.T) {
 	// request is counted just after its response is written, so the last
 	// one may be counted a moment after its create returned.
 	eventually(t, 5*time.Second, func() error {
-		if answered := validatedPods(t, port); answered < ok.Load() {
-			return fmt.Errorf("the rotating server validated %d pods of %d created", answered, ok.Load())
+		if answered, series := validatedPods(t, port); answered < ok.Load() {
+			return fmt.Errorf("the rotating server validated %d pods of %d created; its validate counters:\n%s", answered, ok.Load(), series)
 		}
 		return nil
 	})
@@ -134,8 +135,10 @@ func TestCertRotationWhileRequestsFlow(t *testing.T) {
 }
 
 // validatedPods reads a server's /metrics and returns how many dry-run Pod
-// creates its validating webhook answered.
-func validatedPods(t *testing.T, port int) int64 {
+// creates its validating webhook answered, with every validate series of
+// the admission counter (what a mismatch is explained by: a create answered
+// with another decision, or not asked at all).
+func validatedPods(t *testing.T, port int) (int64, string) {
 	t.Helper()
 	hc := apiServerClient(t) // with a token allowed to get /metrics
 	resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d/metrics", port))
@@ -160,5 +163,6 @@ func validatedPods(t *testing.T, port int) int64 {
 		v, _ := strconv.ParseInt(string(m[1]), 10, 64)
 		n += v
 	}
-	return n
+	all := regexp.MustCompile(`(?m)^tollgate_admission_requests_total\{[^}]*webhook="validate"\} \d+$`).FindAll(body, -1)
+	return n, string(bytes.Join(all, []byte("\n")))
 }
