@@ -528,6 +528,19 @@ func (e *Engine) inputValue(in *Input, pl *plan, tmplPath []string, hasPod bool)
 		values[f.key] = v
 		obj.Insert(ast.StringTerm(f.key), ast.NewTerm(v))
 	}
+	if in.ImageScans != nil {
+		var n *readNode
+		if pl.union != nil {
+			n = pl.union.child("imageScans")
+		}
+		if pl.union == nil || n != nil {
+			v, err := toValue(in.ImageScans, n)
+			if err != nil {
+				return nil, fmt.Errorf("converting input.imageScans: %w", err)
+			}
+			obj.Insert(ast.StringTerm("imageScans"), ast.NewTerm(v))
+		}
+	}
 	if c := in.Controller; c != nil {
 		obj.Insert(ast.StringTerm("controller"), ast.ObjectTerm(
 			ast.Item(ast.StringTerm("apiVersion"), ast.StringTerm(c.APIVersion)),

@@ -79,6 +79,12 @@ type Input struct {
 	// at its controller only then; an ownerReference alone is a claim
 	// anyone can write.
 	Controller *OwnerRef
+	// ImageScans are the vulnerability scans of the images of the
+	// object's pods, keyed by the image reference as written, each a
+	// vuln.Summary's Value. Policies see them as input.imageScans. Nil
+	// means no scanner is configured on this path; an image without a
+	// result has a "pending" entry.
+	ImageScans map[string]any
 }
 
 // ObjectInput is the input for a manifest or a listed object: no operation,

@@ -163,6 +163,9 @@ func goInput(in *Input, tmplPath []string, hasPod bool) map[string]any {
 			source = v
 		}
 	}
+	if in.ImageScans != nil {
+		root["imageScans"] = in.ImageScans
+	}
 	if c := in.Controller; c != nil {
 		root["controller"] = map[string]any{"apiVersion": c.APIVersion, "kind": c.Kind, "name": c.Name, "uid": c.UID}
 	}

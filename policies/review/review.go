@@ -25,6 +25,7 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/vuln"
 )
 
 // Evaluator is one source of findings: it judges an input and reports what
@@ -158,6 +159,10 @@ type Options struct {
 	// Parents reads the object a subresource request changes (a scale's
 	// Deployment); nil judges no scale.
 	Parents Parents
+	// Scans gives the vulnerability scans of the images of the pods
+	// reviewed, which policies see in input.imageScans; nil leaves
+	// input.imageScans unset (no scanner on this path).
+	Scans vuln.Source
 	// Now is the clock exceptions expire by.
 	Now func() time.Time
 }
