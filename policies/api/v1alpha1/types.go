@@ -18,6 +18,7 @@ func AddToScheme(s *runtime.Scheme) error {
 		&TollgateException{}, &TollgateExceptionList{},
 		&TollgateImagePolicy{}, &TollgateImagePolicyList{},
 		&Budget{}, &BudgetList{},
+		&ImageScan{}, &ImageScanList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
