@@ -62,7 +62,7 @@ func Parse(data []byte) (*vuln.Report, error) {
 	for i, d := range tr.Metadata.RepoDigests {
 		_, digest, ok := strings.Cut(d, "@")
 		if !ok || !strings.HasPrefix(digest, "sha256:") {
-			return nil, fmt.Errorf("field Metadata.RepoDigests[%d] %q: want REPOSITORY@sha256:...", i, d)
+			return nil, fmt.Errorf("field Metadata.RepoDigests[%d] %q: want REPOSITORY@sha256:HEX", i, d)
 		}
 		if i == 0 {
 			rep.Digest = digest
