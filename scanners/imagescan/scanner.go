@@ -33,7 +33,7 @@ import (
 // (scanners/trivy's Runner, unless it asks a Trivy server, which keeps its
 // own).
 type Updater interface {
-	UpdateDB(ctx context.Context) error
+	UpdateDB(ctx context.Context) (vuln.DBInfo, error)
 }
 
 // SBOMKey is the ConfigMap key holding an image's gzipped CycloneDX SBOM.
@@ -208,7 +208,7 @@ func (s *Scanner) UpdateDB(ctx context.Context) {
 	if s.opts.Updater == nil {
 		return
 	}
-	err := s.opts.Updater.UpdateDB(ctx)
+	_, err := s.opts.Updater.UpdateDB(ctx)
 	if ctx.Err() != nil {
 		return
 	}
@@ -631,6 +631,11 @@ func (s *Scanner) scan(ctx context.Context, j *job) {
 	prev := s.results[j.digest]
 	s.mu.Unlock()
 	var result v1alpha1.ImageScanStatus
+	var sbomErr error
+	if rep != nil && err != nil {
+		// The report is whole; only its SBOM failed.
+		sbomErr, err = err, nil
+	}
 	if err != nil {
 		s.opts.Metrics.scans.WithLabelValues("failed").Inc()
 		if kerr != nil {
@@ -656,7 +661,12 @@ func (s *Scanner) scan(ctx context.Context, j *job) {
 			rep.ScannedAt = s.opts.Now()
 		}
 		result = resultOf(rep, j.digest)
-		s.storeSBOM(ctx, j, rep.SBOM, &result)
+		if sbomErr != nil {
+			apimeta.SetStatusCondition(&result.Conditions, metav1.Condition{Type: v1alpha1.ConditionSBOMStored, Status: metav1.ConditionFalse,
+				Reason: "Failed", Message: truncate(sbomErr.Error(), 1024), LastTransitionTime: *timePtr(s.opts.Now())})
+		} else {
+			s.storeSBOM(ctx, j, rep.SBOM, &result)
+		}
 	}
 	s.mu.Lock()
 	if result.Phase == v1alpha1.ImageScanScanned {

@@ -28,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -48,7 +49,10 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/library"
 	"github.com/tollgate-dev/tollgate/policies/loader"
 	"github.com/tollgate-dev/tollgate/policies/review"
+	"github.com/tollgate-dev/tollgate/policies/vuln"
 	"github.com/tollgate-dev/tollgate/scanners/audit"
+	"github.com/tollgate-dev/tollgate/scanners/imagescan"
+	"github.com/tollgate-dev/tollgate/scanners/trivy"
 	"github.com/tollgate-dev/tollgate/webhook"
 	"github.com/tollgate-dev/tollgate/webhook/certs"
 )
@@ -146,6 +150,9 @@ type Options struct {
 	Gatekeeper GatekeeperOptions
 	// Kyverno configures the Kyverno policies read from the cluster.
 	Kyverno KyvernoOptions
+	// ImageScan configures vulnerability scanning of the images pods run
+	// (off unless Enabled).
+	ImageScan ImageScanOptions
 	// FinOps configures budgets: prices, Prometheus, the scan interval
 	// and alert routes. The zero value prices with OpenCost's defaults,
 	// counts requests only and sends no alerts.
@@ -188,6 +195,36 @@ type AuditOptions struct {
 	Interval time.Duration
 	// MaxResults caps the results of one report (default 1000).
 	MaxResults int
+}
+
+// ImageScanOptions configure vulnerability scanning: the leader scans every
+// image the cluster's pods run with Trivy and keeps the results in
+// ImageScans; every replica reads them for admission and the audit
+// (input.imageScans).
+type ImageScanOptions struct {
+	// Enabled turns scanning on (--scan-images).
+	Enabled bool
+	// Trivy configures the trivy binary, its cache, database repository
+	// and, in client/server mode, the `trivy server` it asks (Server).
+	Trivy trivy.Options
+	// Interval is how often each digest is rescanned (default 24h); a new
+	// database rescans sooner. Poll is how often pods are listed (default
+	// 1m).
+	Interval, Poll time.Duration
+	// Concurrency is the scans run at once (default 2); Queue the digests
+	// that may wait (default 256).
+	Concurrency, Queue int
+	// DBUpdateInterval is how often the database is downloaded (default
+	// 6h; never in client/server mode, where the server keeps it).
+	DBUpdateInterval time.Duration
+	// MaxAge is the oldest database whose results count as current
+	// (default 72h); older results are stale.
+	MaxAge time.Duration
+	// Retention is how long the scan of an image no pod runs is kept
+	// (default 7 days).
+	Retention time.Duration
+	// Transport, when set, carries tag resolution's registry requests.
+	Transport http.RoundTripper
 }
 
 // GatekeeperOptions configure Gatekeeper templates and constraints.
@@ -380,12 +417,16 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	scans, imageScanner, err := imageScanning(ctx, mgr, opts, reg, logger)
+	if err != nil {
+		return err
+	}
 	gates := []review.Evaluator{}
 	if budgets != nil {
 		gates = append(gates, budgets)
 	}
 	reviewer, err := webhook.NewReviewer(webhook.ReviewerOptions{
-		Core:         review.New(review.Options{Images: images, Gates: gates, Parents: &webhook.Parents{Reader: mgr.GetAPIReader()}}),
+		Core:         review.New(review.Options{Images: images, Gates: gates, Parents: &webhook.Parents{Reader: mgr.GetAPIReader()}, Scans: scans}),
 		State:        state,
 		Namespaces:   &webhook.CachedNamespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()},
 		OwnNamespace: opts.Namespace,
@@ -400,7 +441,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 
-	auditor, err := newAuditor(mgr, opts, state, reg, logger)
+	auditor, err := newAuditor(mgr, opts, state, scans, reg, logger)
 	if err != nil {
 		return err
 	}
@@ -513,6 +554,10 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		// One replica tallies spend and sends alerts: the leader.
 		lead.add(scanner.Run)
+	}
+	if imageScanner != nil {
+		// One replica scans: the leader.
+		lead.add(imageScanner.Run)
 	}
 	if err := mgr.Add(lead); err != nil {
 		return fmt.Errorf("adding leader election: %w", err)
@@ -793,18 +838,76 @@ func finOps(mgr manager.Manager, opts Options, reg prometheus.Registerer, logger
 	return &budget.Gate{Budgets: mgr.GetClient(), Estimator: est, Nodes: &budget.NodeCount{Reader: mgr.GetClient()}}, scanner, nil
 }
 
-// newAuditor builds the background audit over the set the loader keeps;
-// nil when disabled.
-func newAuditor(mgr manager.Manager, opts Options, state *review.Holder, reg prometheus.Registerer, logger *slog.Logger) (*audit.Auditor, error) {
+// newAuditor builds the background audit over the set the loader keeps,
+// judging with the image scans of scans (nil: none); nil when disabled.
+func newAuditor(mgr manager.Manager, opts Options, state *review.Holder, scans vuln.Source, reg prometheus.Registerer, logger *slog.Logger) (*audit.Auditor, error) {
 	if opts.Audit.Disabled {
 		return nil, nil
 	}
+	var reviewer *review.Reviewer
+	if scans != nil {
+		reviewer = review.New(review.Options{Scans: scans})
+	}
 	return audit.New(audit.Options{
-		Reader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(),
+		Reviewer: reviewer,
+		Reader:   mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(),
 		Policies: state.Load,
 		Sink: &audit.ReportWriter{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), MaxResults: opts.Audit.MaxResults,
 			ScannerVersion: opts.Version, LibraryVersion: library.Version},
 		Skip: []string{opts.Namespace}, Interval: opts.Audit.Interval,
 		Registerer: reg, Logger: logger.With("component", "audit"),
 	})
+}
+
+// imageScanning builds the scan store every replica answers admission and
+// the audit from, and the scanner the leader runs; both nil when scanning
+// is off. The store's informer starts now, so the first reviews read it
+// rather than wait for it.
+func imageScanning(ctx context.Context, mgr manager.Manager, opts Options, reg prometheus.Registerer, logger *slog.Logger) (vuln.Source, *imagescan.Scanner, error) {
+	o := opts.ImageScan
+	if !o.Enabled {
+		return nil, nil, nil
+	}
+	runner, err := trivy.New(o.Trivy)
+	if err != nil {
+		return nil, nil, fmt.Errorf("image scanning: %w", err)
+	}
+	metrics := imagescan.NewMetrics(reg)
+	store, err := imagescan.NewStore(imagescan.StoreOptions{
+		Reader: mgr.GetClient(), Writer: mgr.GetClient(), MaxAge: o.MaxAge, Queue: o.Queue,
+		Metrics: metrics, Logger: logger.With("component", "image-scans"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := mgr.Add(everyReplica(store.Start)); err != nil {
+		return nil, nil, fmt.Errorf("adding the image scan store: %w", err)
+	}
+	var updater imagescan.Updater
+	if o.Trivy.Server == "" {
+		updater = runner // in client/server mode the server keeps the database
+	}
+	scanner, err := imagescan.New(imagescan.Options{
+		Client: mgr.GetClient(), Pods: mgr.GetAPIReader(), Scanner: runner, Updater: updater,
+		Keychains: &webhook.PullSecrets{Reader: mgr.GetAPIReader()}, Namespace: opts.Namespace,
+		Interval: o.Interval, Poll: o.Poll, Concurrency: o.Concurrency, Queue: o.Queue,
+		DBUpdateInterval: o.DBUpdateInterval, MaxAge: o.MaxAge, Retention: o.Retention,
+		Insecure: o.Trivy.Insecure || opts.Images.Insecure, Transport: o.Transport,
+		Metrics: metrics, Logger: logger.With("component", "image-scanner"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	inf, err := mgr.GetCache().GetInformer(ctx, &v1alpha1.ImageScan{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("watching ImageScans: %w", err)
+	}
+	// An ImageScan created by admission is looked at on the leader's next
+	// pass, not its next poll.
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { scanner.Trigger() },
+	}); err != nil {
+		return nil, nil, fmt.Errorf("watching ImageScans: %w", err)
+	}
+	return store, scanner, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate-dev/tollgate/finops"
 	"github.com/tollgate-dev/tollgate/finops/alerts"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
+	"github.com/tollgate-dev/tollgate/scanners/trivy"
 	"github.com/tollgate-dev/tollgate/webhook"
 )
 
@@ -60,6 +61,12 @@ type serveFlags struct {
 	decisionLogKeyFile             string
 	rateLimit                      float64
 	rateBurst                      int
+	scanImages                     bool
+	trivyBin, trivyServer          string
+	trivyDBRepository, trivyCache  string
+	imageScanInterval, dbUpdate    time.Duration
+	dbMaxAge, scanRetention        time.Duration
+	scanConcurrency, scanQueue     int
 }
 
 func newServeCmd(stdio IO) *cobra.Command {
@@ -144,7 +151,50 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.IntVar(&f.rateBurst, "rate-burst", 0, "requests above --rate-limit accepted at once (default twice the rate)")
 	fl.StringVar(&f.decisionLogKeyFile, "decision-log-key-file", "", "secret key keying the decision log's hash chain (HMAC-SHA256); give the same file to tollgate report")
 	fl.StringVar(&f.memoryLimit, "memory-limit", "128Mi", "soft limit of the Go heap (GOMEMLIMIT, which wins when set), capped at 90% of the container's memory limit: the GC works harder near it, so keep it above the live heap (about 40Mi plus --verdict-cache); 0 for the container's cap alone")
+	fl.BoolVar(&f.scanImages, "scan-images", false, "scan every image the cluster's pods run for vulnerabilities with Trivy (on the leader), keep the results in ImageScans and give them to policies as input.imageScans")
+	fl.StringVar(&f.trivyBin, "trivy", "trivy", "the trivy executable --scan-images runs")
+	fl.StringVar(&f.trivyServer, "trivy-server", "", "URL of a `trivy server` that holds the vulnerability database (client/server mode); the database is then never downloaded here")
+	fl.StringVar(&f.trivyDBRepository, "trivy-db-repository", trivy.DefaultDBRepository, "OCI repository of Trivy's vulnerability database (a mirror for air-gapped clusters)")
+	fl.StringVar(&f.trivyCache, "trivy-cache-dir", "/var/cache/tollgate/trivy", "directory holding Trivy's database and layer cache")
+	fl.DurationVar(&f.imageScanInterval, "scan-interval", 24*time.Hour, "how often each image digest is rescanned (a new vulnerability database rescans sooner)")
+	fl.IntVar(&f.scanConcurrency, "scan-concurrency", 2, "image scans run at once")
+	fl.IntVar(&f.scanQueue, "scan-queue", 256, "digests that may wait for a scan, and images admission may queue; beyond it they are dropped (counted) and found by the next pod listing")
+	fl.DurationVar(&f.dbUpdate, "db-update-interval", 6*time.Hour, "how often the vulnerability database is downloaded (not in client/server mode)")
+	fl.DurationVar(&f.dbMaxAge, "db-max-age", 72*time.Hour, "the oldest vulnerability database whose results count as current; older results are stale (condition Stale, status stale in input.imageScans)")
+	fl.DurationVar(&f.scanRetention, "scan-retention", 7*24*time.Hour, "how long the ImageScan of an image no pod runs is kept")
 	return c
+}
+
+// imageScan reads the scanning flags, naming the one that is wrong.
+func (f *serveFlags) imageScan() (serve.ImageScanOptions, error) {
+	o := serve.ImageScanOptions{
+		Enabled: f.scanImages,
+		Trivy: trivy.Options{Binary: f.trivyBin, CacheDir: f.trivyCache, DBRepository: f.trivyDBRepository, Server: f.trivyServer,
+			Insecure: f.insecureRegistries, SBOM: true},
+		Interval: f.imageScanInterval, Concurrency: f.scanConcurrency, Queue: f.scanQueue,
+		DBUpdateInterval: f.dbUpdate, MaxAge: f.dbMaxAge, Retention: f.scanRetention,
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--scan-interval", f.imageScanInterval}, {"--db-update-interval", f.dbUpdate}, {"--db-max-age", f.dbMaxAge}, {"--scan-retention", f.scanRetention}} {
+		if d.v <= 0 {
+			return o, fmt.Errorf("%s %s: want a positive duration", d.flag, d.v)
+		}
+	}
+	if f.scanConcurrency < 1 || f.scanConcurrency > 64 {
+		return o, fmt.Errorf("--scan-concurrency %d: want 1 to 64", f.scanConcurrency)
+	}
+	if f.scanQueue < 1 || f.scanQueue > 1<<20 {
+		return o, fmt.Errorf("--scan-queue %d: want 1 to 1048576", f.scanQueue)
+	}
+	if !f.scanImages {
+		return o, nil
+	}
+	if err := o.Trivy.Validate(); err != nil {
+		return o, fmt.Errorf("--scan-images: %w", err)
+	}
+	return o, nil
 }
 
 func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
@@ -219,6 +269,10 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 	if err != nil {
 		return err
 	}
+	scans, err := f.imageScan()
+	if err != nil {
+		return err
+	}
 	var svc *admissionregistrationv1.ServiceReference
 	if f.serviceName != "" {
 		svc = &admissionregistrationv1.ServiceReference{Namespace: f.namespace, Name: f.serviceName, Port: &f.servicePort}
@@ -235,6 +289,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		ShutdownDelay: f.shutdownDelay, PprofAddress: f.pprofAddress,
 		MemoryLimit: memoryLimit, CgroupRoot: "/sys/fs/cgroup",
 		FinOps:      fo,
+		ImageScan:   scans,
 		Audit:       serve.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval, MaxResults: f.auditMaxResults},
 		Version:     Version(),
 		Gatekeeper:  serve.GatekeeperOptions{NoConstraintCRDs: !f.gatekeeperCRDs},

@@ -63,6 +63,12 @@ current-context: c
 		{"in-flight bytes not a quantity", []string{"serve", "--kubeconfig", goodKubeconfig, "--max-in-flight-bytes", "lots"}, `--max-in-flight-bytes "lots"`},
 		{"negative rate", []string{"serve", "--kubeconfig", goodKubeconfig, "--rate-limit", "-1"}, "--rate-limit -1, --rate-burst 0: want 0 or more"},
 		{"decision log key too short", []string{"serve", "--kubeconfig", goodKubeconfig, "--decision-log-key-file", badPrices}, "want at least 16"},
+		{"scan interval", []string{"serve", "--kubeconfig", goodKubeconfig, "--scan-images", "--scan-interval", "0s"}, "--scan-interval 0s: want a positive duration"},
+		{"db max age", []string{"serve", "--kubeconfig", goodKubeconfig, "--db-max-age", "-1h"}, "--db-max-age -1h0m0s: want a positive duration"},
+		{"scan concurrency", []string{"serve", "--kubeconfig", goodKubeconfig, "--scan-images", "--scan-concurrency", "0"}, "--scan-concurrency 0: want 1 to 64"},
+		{"scan queue", []string{"serve", "--kubeconfig", goodKubeconfig, "--scan-images", "--scan-queue", "-5"}, "--scan-queue -5: want 1 to 1048576"},
+		{"trivy server not a URL", []string{"serve", "--kubeconfig", goodKubeconfig, "--scan-images", "--trivy-server", "127.0.0.1:4954"}, `--scan-images: trivy: Server "127.0.0.1:4954": want an http:// or https:// URL`},
+		{"trivy cache dir empty", []string{"serve", "--kubeconfig", goodKubeconfig, "--scan-images", "--trivy-cache-dir", ""}, "--scan-images: trivy: CacheDir is required"},
 		{"unknown flag", []string{"serve", "--ports", "1"}, "unknown flag: --ports"},
 		{"stray argument", []string{"serve", "now"}, `unknown command "now"`},
 	}
