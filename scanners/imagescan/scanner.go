@@ -50,9 +50,10 @@ type Options struct {
 	// Client reads ImageScans (the manager's cache) and writes them, their
 	// status and the SBOM ConfigMaps.
 	Client client.Client
-	// Pods lists the cluster's pods, live and in pages (the scanner
-	// keeps no pod cache).
-	Pods client.Reader
+	// Live lists the cluster's pods (in pages) and the SBOM ConfigMaps of
+	// Namespace straight from the API server: the scanner keeps no cache
+	// of either.
+	Live client.Reader
 	// Scanner scans one image; Updater, when set, refreshes its database
 	// every DBUpdateInterval (nil in client/server mode).
 	Scanner vuln.Scanner
@@ -115,8 +116,8 @@ type job struct {
 
 // New checks the options.
 func New(opts Options) (*Scanner, error) {
-	if opts.Client == nil || opts.Pods == nil || opts.Scanner == nil || opts.Namespace == "" {
-		return nil, errors.New("imagescan: the scanner needs a Client, a Pods reader, a Scanner and a Namespace")
+	if opts.Client == nil || opts.Live == nil || opts.Scanner == nil || opts.Namespace == "" {
+		return nil, errors.New("imagescan: the scanner needs a Client, a Live reader, a Scanner and a Namespace")
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -332,7 +333,7 @@ func (s *Scanner) listPods(ctx context.Context) (map[string]*use, error) {
 	cont := ""
 	for {
 		var pods corev1.PodList
-		if err := s.opts.Pods.List(ctx, &pods, client.Limit(500), client.Continue(cont)); err != nil {
+		if err := s.opts.Live.List(ctx, &pods, client.Limit(500), client.Continue(cont)); err != nil {
 			return nil, fmt.Errorf("listing pods: %w", err)
 		}
 		for i := range pods.Items {
@@ -778,7 +779,7 @@ func (s *Scanner) storeSBOM(ctx context.Context, j *job, sbom []byte, st *v1alph
 	if apierrors.IsAlreadyExists(err) {
 		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			var cur corev1.ConfigMap
-			if err := s.opts.Client.Get(ctx, client.ObjectKeyFromObject(cm), &cur); err != nil {
+			if err := s.opts.Live.Get(ctx, client.ObjectKeyFromObject(cm), &cur); err != nil {
 				return err
 			}
 			cur.BinaryData, cur.Labels, cur.Annotations = cm.BinaryData, cm.Labels, cm.Annotations
@@ -834,7 +835,7 @@ func (s *Scanner) collectSBOMs(ctx context.Context, existing map[string]*v1alpha
 	}
 	s.mu.Unlock()
 	var cms corev1.ConfigMapList
-	if err := s.opts.Client.List(ctx, &cms, client.InNamespace(s.opts.Namespace), client.MatchingLabels{labelManagedBy: "tollgate", labelSBOM: "cyclonedx"}); err != nil {
+	if err := s.opts.Live.List(ctx, &cms, client.InNamespace(s.opts.Namespace), client.MatchingLabels{labelManagedBy: "tollgate", labelSBOM: "cyclonedx"}); err != nil {
 		s.opts.Logger.WarnContext(ctx, "listing SBOM ConfigMaps failed", "error", err)
 		return
 	}

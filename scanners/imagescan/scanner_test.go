@@ -29,7 +29,7 @@ const sbomNamespace = "tollgate-system"
 func newScanner(t *testing.T, f *fixedScanner, reg prometheus.Registerer, edit func(*imagescan.Options)) *imagescan.Scanner {
 	t.Helper()
 	o := imagescan.Options{
-		Client: env.cached, Pods: env.client, Scanner: f, Keychains: &webhook.PullSecrets{Reader: env.client},
+		Client: env.cached, Live: env.client, Scanner: f, Keychains: &webhook.PullSecrets{Reader: env.client},
 		Namespace: sbomNamespace, Poll: 100 * time.Millisecond, Concurrency: 2, Insecure: true,
 		Metrics: imagescan.NewMetrics(reg),
 	}
@@ -259,7 +259,7 @@ func TestScannerSBOMTooLarge(t *testing.T) {
 
 // Options a scanner cannot work without are named.
 func TestScannerOptions(t *testing.T) {
-	if _, err := imagescan.New(imagescan.Options{Client: env.client, Pods: env.client}); err == nil || !strings.Contains(err.Error(), "Scanner") {
+	if _, err := imagescan.New(imagescan.Options{Client: env.client, Live: env.client}); err == nil || !strings.Contains(err.Error(), "Scanner") {
 		t.Errorf("New without a Scanner: %v", err)
 	}
 	if _, err := imagescan.NewStore(imagescan.StoreOptions{}); err == nil || !strings.Contains(err.Error(), "Reader") {

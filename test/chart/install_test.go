@@ -443,6 +443,19 @@ func checkRBAC(t *testing.T, k *kubectl) {
 		{full, false, "patch validatingwebhookconfigurations.admissionregistration.k8s.io/gate"},
 		{full, true, "list ingresses.networking.k8s.io --all-namespaces"},
 		{full, true, "create leases.coordination.k8s.io -n " + fullRelease.namespace},
+		// Image scanning: ImageScans and their status; SBOM ConfigMaps in
+		// its own namespace only.
+		{full, true, "create imagescans.tollgate.dev"},
+		{full, true, "delete imagescans.tollgate.dev"},
+		{full, true, "watch imagescans.tollgate.dev"},
+		{full, true, "update imagescans.tollgate.dev --subresource=status"},
+		{full, true, "create configmaps -n " + fullRelease.namespace},
+		{full, true, "delete configmaps -n " + fullRelease.namespace},
+		{full, false, "create configmaps -n shop"},
+		{full, false, "list configmaps --all-namespaces"},
+		{full, false, "update imagescans.tollgate.dev"},
+		{def, false, "create imagescans.tollgate.dev"},
+		{def, false, "create configmaps -n " + ns},
 		// readPullSecrets and the audit off.
 		{lean, false, "get secrets/pull-secret -n shop"},
 		{lean, false, "get serviceaccounts/default -n shop"},

@@ -279,3 +279,27 @@ func TestDashboardJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestImageScanning: scanning on passes its flags and mounts Trivy's cache
+// volume; off (the default), neither appears.
+func TestImageScanning(t *testing.T) {
+	full := find(t, objects(t, render(t, fullRelease)), "Deployment", "gate")
+	c := dig(full, "spec", "template", "spec", "containers", 0).(map[string]any)
+	args := map[string]bool{}
+	for _, a := range c["args"].([]any) {
+		args[a.(string)] = true
+	}
+	for _, want := range []string{"--scan-images", "--trivy=/usr/local/bin/trivy", "--trivy-cache-dir=/var/cache/tollgate/trivy",
+		"--trivy-server=http://trivy.security.svc:4954", "--scan-concurrency=4", "--db-max-age=48h", "--scan-retention=168h"} {
+		if !args[want] {
+			t.Errorf("full release: no %s in %v", want, c["args"])
+		}
+	}
+	if !strings.Contains(toYAML(t, full), "mountPath: /var/cache/tollgate/trivy") || !strings.Contains(toYAML(t, full), "sizeLimit: 2Gi") {
+		t.Errorf("full release: no trivy-cache volume mounted at /var/cache/tollgate/trivy:\n%s", toYAML(t, full))
+	}
+	def := toYAML(t, find(t, objects(t, render(t, defaultRelease)), "Deployment", "tollgate"))
+	if strings.Contains(def, "scan-images") || strings.Contains(def, "trivy") {
+		t.Errorf("default release mentions scanning:\n%s", def)
+	}
+}

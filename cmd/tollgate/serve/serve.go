@@ -888,7 +888,7 @@ func imageScanning(ctx context.Context, mgr manager.Manager, opts Options, reg p
 		updater = runner // in client/server mode the server keeps the database
 	}
 	scanner, err := imagescan.New(imagescan.Options{
-		Client: mgr.GetClient(), Pods: mgr.GetAPIReader(), Scanner: runner, Updater: updater,
+		Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scanner: runner, Updater: updater,
 		Keychains: &webhook.PullSecrets{Reader: mgr.GetAPIReader()}, Namespace: opts.Namespace,
 		Interval: o.Interval, Poll: o.Poll, Concurrency: o.Concurrency, Queue: o.Queue,
 		DBUpdateInterval: o.DBUpdateInterval, MaxAge: o.MaxAge, Retention: o.Retention,
