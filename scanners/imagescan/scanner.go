@@ -36,6 +36,9 @@ type Updater interface {
 	UpdateDB(ctx context.Context) (vuln.DBInfo, error)
 }
 
+// resolveTimeout bounds one tag resolution.
+const resolveTimeout = 10 * time.Second
+
 // SBOMKey is the ConfigMap key holding an image's gzipped CycloneDX SBOM.
 const SBOMKey = "sbom.cdx.json.gz"
 
@@ -172,6 +175,9 @@ func (s *Scanner) Run(ctx context.Context) error {
 	for range s.opts.Concurrency {
 		wg.Go(func() { s.work(ctx) })
 	}
+	// The database first: a new leader's first pass judges with it, rather
+	// than finding none and marking every result stale for a moment.
+	s.UpdateDB(ctx)
 	if s.opts.Updater != nil {
 		wg.Go(func() { s.updateLoop(ctx) })
 	}
@@ -194,7 +200,6 @@ func (s *Scanner) updateLoop(ctx context.Context) {
 	tick := time.NewTicker(s.opts.DBUpdateInterval)
 	defer tick.Stop()
 	for {
-		s.UpdateDB(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -510,6 +515,9 @@ func (s *Scanner) digestOf(ctx context.Context, obj *v1alpha1.ImageScan, u *use,
 	if st.Phase == v1alpha1.ImageScanFailed && st.Digest == "" && !s.retryDue(obj.Name, now) {
 		return "", errors.New(st.Error)
 	}
+	// A registry that does not answer holds up this pass, not the next.
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	defer cancel()
 	kc, kerr := s.keychain(ctx, &obj.Spec)
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc)}
 	if s.opts.Transport != nil {

@@ -122,6 +122,8 @@ type serverOptions struct {
 	// clientCAFile is the client CA the server trusts (default: the
 	// cluster's, whose certificate kube-apiserver presents).
 	clientCAFile string
+	// imageScan, when set, turns image scanning on.
+	imageScan *serve.ImageScanOptions
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -158,6 +160,7 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			// Budget status is seeded by the tests; the scanner's own
 			// accounting is tested in finops/budget.
 			FinOps:      serve.FinOpsOptions{ScanInterval: 24 * time.Hour},
+			ImageScan:   imageScanOptions(o.imageScan),
 			DecisionLog: webhook.NewDecisionLog(o.decisions),
 			ClientAuth: &webhook.ClientAuthOptions{
 				CAFile: cmp.Or(o.clientCAFile, env.cluster.WebhookClientCAFile()), Names: []string{cluster.WebhookClientName},
@@ -206,6 +209,13 @@ func waitEnforcing(ctx context.Context) error {
 func privilegedPod(ns, name string) string {
 	return fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":%q,"namespace":%q},
 	 "spec":{"containers":[{"name":"c","image":"nginx:1.27","securityContext":{"privileged":true}}]}}`, name, ns)
+}
+
+func imageScanOptions(o *serve.ImageScanOptions) serve.ImageScanOptions {
+	if o == nil {
+		return serve.ImageScanOptions{}
+	}
+	return *o
 }
 
 func orDuration(d, def time.Duration) time.Duration {

@@ -1,0 +1,325 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tollgate-dev/tollgate/cmd/tollgate/serve"
+	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/policies/vuln"
+	"github.com/tollgate-dev/tollgate/scanners/imagescan"
+	"github.com/tollgate-dev/tollgate/scanners/trivy"
+	"github.com/tollgate-dev/tollgate/test/proc"
+	"github.com/tollgate-dev/tollgate/test/registry"
+	"github.com/tollgate-dev/tollgate/test/trivytest"
+)
+
+// scanFixture is what image scanning tests scan: test images with planted
+// packages in one registry, the vulnerability database built from the
+// planted advisories in another (so it can go down alone), and trivy.
+type scanFixture struct {
+	images, db               *registry.Registry
+	dbRef                    string
+	trivy                    string
+	vulnerable, clean, other string // tag references (:1.0)
+}
+
+var scans struct {
+	once sync.Once
+	f    *scanFixture
+	err  error
+}
+
+// scanSetup builds the fixture once for the package's tests.
+func scanSetup(t *testing.T) *scanFixture {
+	t.Helper()
+	scans.once.Do(func() { scans.f, scans.err = newScanFixture(context.Background()) })
+	if scans.err != nil {
+		t.Fatal(scans.err)
+	}
+	return scans.f
+}
+
+func newScanFixture(ctx context.Context) (*scanFixture, error) {
+	f := &scanFixture{}
+	var err error
+	if f.trivy, err = trivytest.TrivyBinary(); err != nil {
+		return nil, err
+	}
+	if f.images, err = registry.Start(ctx, registry.Options{}); err != nil {
+		return nil, err
+	}
+	if f.db, err = registry.Start(ctx, registry.Options{}); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "tollgate-e2e-scan-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	db, err := trivytest.BuildDB(ctx, dir, trivytest.Advisories())
+	if err != nil {
+		return nil, err
+	}
+	if f.dbRef, err = trivytest.PushDB(ctx, f.db.Host(), "trivy-db", db); err != nil {
+		return nil, err
+	}
+	host := f.images.Host()
+	push := map[string]func() (string, error){
+		"debian": func() (string, error) { return trivytest.PushDebianImage(ctx, host, "team/debian", dir) },
+		"clean":  func() (string, error) { return trivytest.PushCleanImage(ctx, host, "team/clean") },
+		"alpine": func() (string, error) { return trivytest.PushAlpineImage(ctx, host, "team/alpine") },
+	}
+	refs := map[string]string{}
+	for repo, p := range push {
+		digest, err := p()
+		if err != nil {
+			return nil, err
+		}
+		if refs[repo], err = tag(ctx, digest, "1.0"); err != nil {
+			return nil, err
+		}
+	}
+	f.vulnerable, f.clean, f.other = refs["debian"], refs["clean"], refs["alpine"]
+	return f, nil
+}
+
+// tag tags a pushed digest reference and returns the tag reference.
+func tag(ctx context.Context, digest, tagName string) (string, error) {
+	d, err := name.NewDigest(digest, name.Insecure)
+	if err != nil {
+		return "", err
+	}
+	desc, err := remote.Get(d, remote.WithContext(ctx))
+	if err != nil {
+		return "", err
+	}
+	t := d.Context().Tag(tagName)
+	if err := remote.Tag(t, desc, remote.WithContext(ctx)); err != nil {
+		return "", err
+	}
+	return t.String(), nil
+}
+
+// scanServer is a `tollgate serve --scan-images` beside the shared
+// server: it registers no webhooks, and leads alone (no election), as a
+// new leader would after the last one stopped.
+type scanServer struct {
+	stop func()
+	port int
+	log  *proc.Buffer
+}
+
+func startScanServer(t *testing.T, f *scanFixture, dbRepo string) *scanServer {
+	t.Helper()
+	s := &scanServer{log: &proc.Buffer{}}
+	var err error
+	s.stop, s.port, err = startServer(context.Background(), serverOptions{
+		name: "tollgate-scan", log: s.log, decisions: &proc.Buffer{}, unmanaged: true,
+		imageScan: &serve.ImageScanOptions{
+			Enabled: true,
+			Trivy: trivy.Options{Binary: f.trivy, CacheDir: t.TempDir(), DBRepository: dbRepo, Insecure: true, SBOM: true,
+				Timeout: 2 * time.Minute},
+			Poll: time.Second, Concurrency: 2, MaxAge: 24 * time.Hour, Retention: 24 * time.Hour, DBUpdateInterval: time.Hour,
+		},
+	})
+	if err != nil {
+		t.Fatalf("starting the scanning server: %v\n%s", err, s.log.String())
+	}
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("scanning server log (last 8 KiB):\n%s", tail(s.log.String(), 8<<10))
+		}
+	})
+	return s
+}
+
+// metric is the sum of a series' samples whose labels contain match.
+func (s *scanServer) metric(t *testing.T, series, match string) float64 {
+	t.Helper()
+	body := scrape(t, apiServerClient(t), fmt.Sprintf("https://127.0.0.1:%d", s.port))
+	var n float64
+	for line := range strings.Lines(body) {
+		if !strings.HasPrefix(line, series+"{") && !strings.HasPrefix(line, series+" ") || !strings.Contains(line, match) {
+			continue
+		}
+		f := strings.Fields(line)
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			n += v
+		}
+	}
+	return n
+}
+
+func imageScanOf(t *testing.T, image string) *v1alpha1.ImageScan {
+	t.Helper()
+	norm, err := imagescan.Normalize(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj v1alpha1.ImageScan
+	if err := env.client.Get(context.Background(), client.ObjectKey{Name: imagescan.ObjectName(norm)}, &obj); err != nil {
+		return nil
+	}
+	return &obj
+}
+
+func waitScanned(t *testing.T, images ...string) {
+	t.Helper()
+	eventually(t, 90*time.Second, func() error {
+		for _, img := range images {
+			obj := imageScanOf(t, img)
+			if obj == nil || obj.Status.Phase != v1alpha1.ImageScanScanned {
+				return fmt.Errorf("%s not scanned: %+v", img, obj)
+			}
+		}
+		return nil
+	})
+}
+
+const scanDeployment = `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":%q,"namespace":"scans"},
+ "spec":{"replicas":%d,"selector":{"matchLabels":{"app":%[1]q}},"template":{"metadata":{"labels":{"app":%[1]q}},
+  "spec":{"containers":[{"name":"app","image":%[3]q}]}}}}`
+
+// ids are the advisory ids and fixed versions of vulnerabilities, sorted.
+func ids[V vuln.Vulnerability | v1alpha1.ImageVulnerability](vs []V) []string {
+	var out []string
+	for _, v := range vs {
+		switch v := any(v).(type) {
+		case vuln.Vulnerability:
+			out = append(out, v.ID+" "+v.Package+" "+v.Fixed)
+		case v1alpha1.ImageVulnerability:
+			out = append(out, v.ID+" "+v.Package+" "+v.Fixed)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestImageScanning, on the real API server with Trivy and a database
+// built from planted advisories: Deployments running a vulnerable and a
+// clean image are both scanned and their ImageScans show exactly the
+// planted vulnerabilities; 50 pods of one image cost one scan; a new
+// leader keeps every result and rescans nothing; with the database's
+// repository down and no database, results are kept but marked stale,
+// never silently current.
+func TestImageScanning(t *testing.T) {
+	f := scanSetup(t)
+	ctx := context.Background()
+	teamNamespace(t, "scans")
+	srv := startScanServer(t, f, f.dbRef)
+
+	for name, image := range map[string]string{"vulnerable": f.vulnerable, "clean": f.clean} {
+		if _, stderr, err := apply(t, fmt.Sprintf(scanDeployment, name, 1, image)); err != nil {
+			t.Fatalf("deployment %s: %v\n%s", name, err, stderr)
+		}
+	}
+	waitScanned(t, f.vulnerable, f.clean)
+	vul, clean := imageScanOf(t, f.vulnerable), imageScanOf(t, f.clean)
+	if got, want := ids(vul.Status.Vulnerabilities), ids(trivytest.WantDebian()); !slices.Equal(got, want) {
+		t.Errorf("vulnerable image: found %q; want the planted %q", got, want)
+	}
+	if vul.Status.OS == "" || !strings.HasPrefix(vul.Status.Digest, "sha256:") || vul.Status.SBOM == "" {
+		t.Errorf("vulnerable image: os %q, digest %q, sbom %q", vul.Status.OS, vul.Status.Digest, vul.Status.SBOM)
+	}
+	if n := len(clean.Status.Vulnerabilities); n != 0 || clean.Status.Counts[vuln.Critical] != 0 {
+		t.Errorf("clean image: %d vulnerabilities %v; want none", n, clean.Status.Counts)
+	}
+	var sbom corev1.ConfigMap
+	if err := env.client.Get(ctx, client.ObjectKey{Namespace: "tollgate-system", Name: vul.Status.SBOM}, &sbom); err != nil || len(sbom.BinaryData[imagescan.SBOMKey]) == 0 {
+		t.Errorf("SBOM ConfigMap %s: %v", vul.Status.SBOM, err)
+	}
+
+	t.Run("50 pods of one image, one scan", func(t *testing.T) {
+		before := srv.metric(t, "tollgate_image_scan_scans_total", "")
+		if _, stderr, err := apply(t, fmt.Sprintf(scanDeployment, "fifty", 50, f.other)); err != nil {
+			t.Fatalf("%v\n%s", err, stderr)
+		}
+		eventually(t, 90*time.Second, func() error {
+			var pods corev1.PodList
+			if err := env.client.List(ctx, &pods, client.InNamespace("scans"), client.MatchingLabels{"app": "fifty"}); err != nil {
+				return err
+			}
+			if len(pods.Items) != 50 {
+				return fmt.Errorf("%d of 50 pods", len(pods.Items))
+			}
+			return nil
+		})
+		waitScanned(t, f.other)
+		// Passes go on every second: a few more, and the count stands.
+		time.Sleep(3 * time.Second)
+		after := srv.metric(t, "tollgate_image_scan_scans_total", "")
+		if after-before != 1 {
+			t.Errorf("%v scans for 50 pods of one image; want 1", after-before)
+		}
+		if got, want := ids(imageScanOf(t, f.other).Status.Vulnerabilities), ids(trivytest.WantAlpine()); !slices.Equal(got, want) {
+			t.Errorf("alpine image: found %q; want %q", got, want)
+		}
+		t.Logf("%v ImageScans, %v scans in all", srv.metric(t, "tollgate_image_scan_images", ""), after)
+	})
+
+	t.Run("a new leader keeps the results and rescans nothing", func(t *testing.T) {
+		srv.stop()
+		next := startScanServer(t, f, f.dbRef)
+		eventually(t, 60*time.Second, func() error {
+			if n := next.metric(t, "tollgate_image_scan_cache_size", ""); n < 3 {
+				return fmt.Errorf("the new leader knows %v digests; want its index rebuilt from the ImageScans", n)
+			}
+			return nil
+		})
+		time.Sleep(2 * time.Second)
+		if q, s := next.metric(t, "tollgate_image_scan_queued_total", `source="scanner"`), next.metric(t, "tollgate_image_scan_scans_total", ""); q != 0 || s != 0 {
+			t.Errorf("the new leader queued %v and ran %v scans; want none", q, s)
+		}
+		for _, img := range []string{f.vulnerable, f.clean, f.other} {
+			if obj := imageScanOf(t, img); obj == nil || obj.Status.Phase != v1alpha1.ImageScanScanned {
+				t.Errorf("%s after the leader change: %+v", img, obj)
+			}
+		}
+		out := kubectl(t, "get", "imagescans", "--sort-by=.spec.image")
+		t.Logf("kubectl get imagescans:\n%s", out)
+		next.stop()
+	})
+
+	t.Run("database repository down: stale, never current", func(t *testing.T) {
+		if err := f.db.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		down := startScanServer(t, f, f.dbRef) // a new leader with no database, and none to fetch
+		eventually(t, 60*time.Second, func() error {
+			obj := imageScanOf(t, f.vulnerable)
+			c := apimeta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionStale)
+			if c == nil || c.Status != "True" || !strings.Contains(c.Message, "cannot be read") || !strings.Contains(c.Message, "update failed") {
+				return fmt.Errorf("Stale condition %+v; want True, saying the database cannot be read and the update failed", c)
+			}
+			return nil
+		})
+		if v := down.metric(t, "tollgate_image_scan_database_stale", ""); v != 1 {
+			t.Errorf("tollgate_image_scan_database_stale %v; want 1", v)
+		}
+		store, err := imagescan.NewStore(imagescan.StoreOptions{Reader: env.client, Writer: env.client, MaxAge: 24 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := store.Summaries(ctx, "scans", nil, []string{f.vulnerable})[f.vulnerable]
+		if sum.Status != vuln.StatusStale || sum.Counts[vuln.Critical]+sum.Counts[vuln.High] == 0 {
+			t.Errorf("summary %+v; want stale with the last counts", sum)
+		}
+		out := kubectl(t, "get", "imagescans", "-o", "wide", "--sort-by=.spec.image")
+		t.Logf("kubectl get imagescans -o wide:\n%s", out)
+	})
+}
