@@ -292,6 +292,12 @@ func (s *Scanner) Pass(ctx context.Context) error {
 			delete(existing, n)
 			continue
 		}
+		if !namedFor(obj) {
+			if err := s.misnamed(ctx, obj); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
 		if err := s.reconcile(ctx, obj, u, inUse, db, now); err != nil {
 			errs = append(errs, err)
 		}
@@ -486,6 +492,22 @@ func (s *Scanner) reconcile(ctx context.Context, obj *v1alpha1.ImageScan, u *use
 	err = s.writeStatus(ctx, obj.Name, func(st *v1alpha1.ImageScanStatus) { *st = *want })
 	obj.Status.Digest = want.Digest // the pass's view, before the cache's
 	return err
+}
+
+// misnamed fails an ImageScan made by hand whose name is not its image's
+// (or whose image is no reference): it is never scanned, and the store
+// never reads it as any image's result.
+func (s *Scanner) misnamed(ctx context.Context, obj *v1alpha1.ImageScan) error {
+	msg := "not scanned: an ImageScan's name is img- and 40 hex digits of the SHA-256 of its normalized image reference; delete this one, the scanner creates the right one"
+	if _, err := Normalize(obj.Spec.Image); err != nil {
+		msg = "not scanned: spec.image: " + err.Error()
+	}
+	if obj.Status.Phase == v1alpha1.ImageScanFailed && obj.Status.Error == msg {
+		return nil
+	}
+	return s.writeStatus(ctx, obj.Name, func(st *v1alpha1.ImageScanStatus) {
+		*st = v1alpha1.ImageScanStatus{Phase: v1alpha1.ImageScanFailed, Error: msg}
+	})
 }
 
 // seenEvery is how often LastSeen is refreshed: often enough for

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
@@ -265,4 +266,47 @@ func TestScannerOptions(t *testing.T) {
 	if _, err := imagescan.NewStore(imagescan.StoreOptions{}); err == nil || !strings.Contains(err.Error(), "Reader") {
 		t.Errorf("NewStore without a Reader: %v", err)
 	}
+}
+
+// ImageScans made by hand are never scanned nor read as another image's
+// result: one named for nginx:1.27 that holds another image, and one whose
+// image is no reference, are failed with the reason; the store answers
+// nginx:1.27 with that failure, not with the other image's result.
+func TestScannerHostileImageScans(t *testing.T) {
+	cleanImageScans(t)
+	ctx := context.Background()
+	forged := imagescan.ObjectName("index.docker.io/library/nginx:1.27")
+	for _, obj := range []*v1alpha1.ImageScan{
+		{ObjectMeta: metav1.ObjectMeta{Name: forged}, Spec: v1alpha1.ImageScanSpec{Image: "registry.corp/clean:1.0"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "img-junk"}, Spec: v1alpha1.ImageScanSpec{Image: "Not A Reference"}},
+	} {
+		if err := env.client.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := newFixedScanner(time.Now())
+	s := newScanner(t, f, nil, nil)
+	eventually(t, 10*time.Second, func() error {
+		_ = s.Pass(ctx)
+		got := map[string]string{}
+		for _, o := range imageScans(t) {
+			got[o.Name] = o.Status.Phase + ": " + o.Status.Error
+		}
+		if !strings.HasPrefix(got[forged], "Failed: not scanned: an ImageScan's name is img-") ||
+			!strings.HasPrefix(got["img-junk"], `Failed: not scanned: spec.image: image reference "Not A Reference"`) {
+			return fmt.Errorf("statuses %q", got)
+		}
+		return nil
+	})
+	if n := f.total(); n != 0 {
+		t.Errorf("%d scans of hand-made ImageScans", n)
+	}
+	store := newStore(t, 4, nil)
+	eventually(t, 10*time.Second, func() error {
+		sum := store.Summaries(ctx, "shop", nil, []string{"nginx:1.27"})["nginx:1.27"]
+		if sum.Status != vuln.StatusFailed || !strings.Contains(sum.Error, "is not the scan of nginx:1.27 (its spec.image is registry.corp/clean:1.0)") {
+			return fmt.Errorf("summary %+v", sum)
+		}
+		return nil
+	})
 }

@@ -129,11 +129,22 @@ func (s *Store) summary(ctx context.Context, namespace string, podSpec map[strin
 	case err != nil:
 		return &vuln.Summary{Status: vuln.StatusPending, Error: "reading ImageScan " + key.Name + ": " + err.Error()}
 	}
+	if !namedFor(&obj) {
+		// Only a hand-made object can name another image: never its result.
+		return &vuln.Summary{Status: vuln.StatusFailed, Error: "ImageScan " + obj.Name + " is not the scan of " + image + " (its spec.image is " + obj.Spec.Image + ")"}
+	}
 	sum := summaryOf(&obj)
 	if sum.Status == vuln.StatusScanned && s.stale(&obj) {
 		sum.Status = vuln.StatusStale
 	}
 	return sum
+}
+
+// namedFor reports whether an ImageScan's name is the one of its image,
+// as every ImageScan the store and the scanner create is.
+func namedFor(obj *v1alpha1.ImageScan) bool {
+	norm, err := Normalize(obj.Spec.Image)
+	return err == nil && ObjectName(norm) == obj.Name
 }
 
 // stale reports whether a result came from a database older than MaxAge,
