@@ -272,12 +272,43 @@ func TestImageScanning(t *testing.T) {
 		t.Logf("%v ImageScans, %v scans in all", srv.metric(t, "tollgate_image_scan_images", ""), after)
 	})
 
+	t.Run("queued by admission: another reference to a scanned digest shares its scan", func(t *testing.T) {
+		// What admission does with an image it has no result for: pending
+		// at once, its ImageScan created; the leader finds the digest
+		// scanned and copies the result.
+		store, err := imagescan.NewStore(imagescan.StoreOptions{Reader: env.client, Writer: env.client, MaxAge: 24 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() { _ = store.Start(sctx) }()
+		pinned := strings.TrimSuffix(f.vulnerable, ":1.0") + "@" + vul.Status.Digest
+		before := srv.metric(t, "tollgate_image_scan_scans_total", "")
+		if sum := store.Summaries(ctx, "scans", nil, []string{pinned})[pinned]; sum.Status != vuln.StatusPending {
+			t.Fatalf("first sight of %s: %+v; want pending", pinned, sum)
+		}
+		eventually(t, 30*time.Second, func() error {
+			sum := store.Summaries(ctx, "scans", nil, []string{pinned})[pinned]
+			if sum.Status != vuln.StatusScanned {
+				return fmt.Errorf("%s: %+v", pinned, sum)
+			}
+			if got, want := ids(sum.Vulns), ids(trivytest.WantDebian()); !slices.Equal(got, want) {
+				return fmt.Errorf("%s: %q; want %q", pinned, got, want)
+			}
+			return nil
+		})
+		if after := srv.metric(t, "tollgate_image_scan_scans_total", ""); after != before {
+			t.Errorf("%v scans for a digest already scanned; want none", after-before)
+		}
+	})
+
 	t.Run("a new leader keeps the results and rescans nothing", func(t *testing.T) {
 		srv.stop()
 		next := startScanServer(t, f, f.dbRef)
 		eventually(t, 60*time.Second, func() error {
-			if n := next.metric(t, "tollgate_image_scan_cache_size", ""); n < 3 {
-				return fmt.Errorf("the new leader knows %v digests; want its index rebuilt from the ImageScans", n)
+			if n := next.metric(t, "tollgate_image_scan_cache_size", ""); n != 3 {
+				return fmt.Errorf("the new leader knows %v digests; want the 3 scanned, its index rebuilt from the ImageScans", n)
 			}
 			return nil
 		})
