@@ -27,6 +27,17 @@ import (
 
 const sbomNamespace = "tollgate-system"
 
+func newScannerTB(tb testing.TB, f *fixedScanner) *imagescan.Scanner {
+	tb.Helper()
+	s, err := imagescan.New(imagescan.Options{
+		Client: env.cached, Live: env.client, Scanner: f, Namespace: sbomNamespace, Poll: 100 * time.Millisecond, Insecure: true,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
 func newScanner(t *testing.T, f *fixedScanner, reg prometheus.Registerer, edit func(*imagescan.Options)) *imagescan.Scanner {
 	t.Helper()
 	o := imagescan.Options{
@@ -45,7 +56,9 @@ func newScanner(t *testing.T, f *fixedScanner, reg prometheus.Registerer, edit f
 }
 
 // imageScans returns the ImageScans by spec.image.
-func imageScans(t *testing.T) map[string]*v1alpha1.ImageScan {
+func imageScans(t *testing.T) map[string]*v1alpha1.ImageScan { return imageScansTB(t) }
+
+func imageScansTB(t testing.TB) map[string]*v1alpha1.ImageScan {
 	t.Helper()
 	var l v1alpha1.ImageScanList
 	if err := env.client.List(context.Background(), &l); err != nil {
