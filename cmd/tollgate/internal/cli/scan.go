@@ -42,6 +42,13 @@ func (f *scanFlags) register(c *cobra.Command) {
 	c.Flags().DurationVar(&f.timeout, "scan-timeout", trivy.DefaultTimeout, "longest one image scan, or the database download, may take")
 }
 
+// runnerFor is runner for check: its --insecure-registry is shared with
+// --verify-images.
+func (f *scanFlags) runnerFor(ctx context.Context, insecure bool, errOut io.Writer) (*trivy.Runner, error) {
+	f.insecure = insecure
+	return f.runner(ctx, false, errOut)
+}
+
 // runner builds the Trivy runner of the flags and makes sure a database
 // is there (downloading it when missing or due, unless --skip-db-update
 // or a server).

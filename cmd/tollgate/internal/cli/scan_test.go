@@ -3,11 +3,14 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/tollgate-dev/tollgate/test/registry"
 	"github.com/tollgate-dev/tollgate/test/trivytest"
@@ -217,5 +220,115 @@ func TestScanImageErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q\n%s", code, errOut, tc.want, out)
 			}
 		})
+	}
+}
+
+// scanPolicy is a policy of the test's own that reads input.imageScans:
+// it enforces on a fixable HIGH or CRITICAL vulnerability and on a scan
+// that is not a fresh result.
+const scanPolicy = `# METADATA
+# title: No fixable HIGH or CRITICAL vulnerability
+# custom:
+#   id: test-image-vulnerabilities
+#   severity: high
+#   action: enforce
+package test.imagevulns
+
+violation contains {"msg": msg, "path": ["spec", "containers", i, "image"]} if {
+	some i, c in input.object.spec.containers
+	scan := input.imageScans[c.image]
+	scan.status == "scanned"
+	n := scan.fixable.HIGH + scan.fixable.CRITICAL
+	n > 0
+	ids := [v.id | some v in scan.vulnerabilities; v.fixed != ""]
+	msg := sprintf("%s: %d fixable HIGH or CRITICAL (%s)", [c.image, n, concat(", ", ids)])
+}
+
+violation contains {"msg": msg, "path": ["spec", "containers", i, "image"]} if {
+	some i, c in input.object.spec.containers
+	scan := input.imageScans[c.image]
+	scan.status != "scanned"
+	msg := sprintf("%s: scan %s", [c.image, scan.status])
+}
+`
+
+func TestCheckScanImages(t *testing.T) {
+	f := newScanFixture(t)
+	dir := t.TempDir()
+	policy := write(t, dir, "policy/imagevulns.rego", scanPolicy)
+	pod := func(name string, images ...string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: shop}\nspec:\n  containers:\n", name)
+		for i, img := range images {
+			fmt.Fprintf(&b, "  - {name: c%d, image: %q}\n", i, img)
+		}
+		return b.String()
+	}
+	gone := strings.Replace(f.alpine, "team/alpine", "team/nothing", 1)
+	manifests := write(t, dir, "m/pods.yaml", strings.Join([]string{
+		pod("web", f.debian, f.clean),
+		pod("worker", f.debian),
+		pod("edge", f.alpine),
+		pod("tidy", f.clean),
+	}, "---\n"))
+	base := []string{"check", "--no-builtin", "--policy", policy, "--format", "json", "--scan-images",
+		"--trivy", f.trivy, "--db-repository", f.dbRef, "--cache-dir", f.cache, "--insecure-registry"}
+
+	code, out, errOut := run(t, "", append(base, manifests)...)
+	var rep struct {
+		Results  []struct{ Name, Message string } `json:"results"`
+		Problems []struct {
+			File, Message string
+			Line          int
+		} `json:"problems"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, out, errOut)
+	}
+	if code != ExitFindings {
+		t.Errorf("exit %d, want 1\n%s\n%s", code, out, errOut)
+	}
+	got := map[string]string{}
+	for _, r := range rep.Results {
+		got[r.Name] = r.Message
+	}
+	want := map[string]string{
+		"web":    f.debian + ": 1 fixable HIGH or CRITICAL (CVE-2026-10001, GHSA-tg00-0001-0001, GHSA-tg00-0002-0001)",
+		"worker": f.debian + ": 1 fixable HIGH or CRITICAL (CVE-2026-10001, GHSA-tg00-0001-0001, GHSA-tg00-0002-0001)",
+		"edge":   f.alpine + ": 1 fixable HIGH or CRITICAL (CVE-2026-10101)",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("findings (-want +got):\n%s", d)
+	}
+	// Each distinct image is scanned once.
+	for _, img := range []string{f.debian, f.alpine, f.clean} {
+		if n := strings.Count(errOut, "scanning "+img+"\n"); n != 1 {
+			t.Errorf("%s scanned %d times, want once:\n%s", img, n, errOut)
+		}
+	}
+
+	// A scan that fails is a problem of the check (exit 2), and the
+	// policy sees it failed; the other images are still judged.
+	bad := write(t, dir, "m/bad.yaml", pod("lost", gone)+"---\n"+pod("edge", f.alpine))
+	code, out, errOut = run(t, "", append(base, bad)...)
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, out, errOut)
+	}
+	if code != ExitUsage || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].Message, "scanning "+gone) || rep.Problems[0].Line != 1 {
+		t.Errorf("exit %d, problems %+v; want 2 and the failed scan at bad.yaml:1", code, rep.Problems)
+	}
+	if len(rep.Results) != 2 || !strings.Contains(out, gone+": scan failed") {
+		t.Errorf("results %+v: want the failed scan and the alpine finding", rep.Results)
+	}
+
+	// Without --scan-images the policy sees no scans.
+	code, out, _ = run(t, "", "check", "--no-builtin", "--policy", policy, manifests)
+	if code != ExitOK {
+		t.Errorf("without --scan-images: exit %d\n%s", code, out)
+	}
+	// A scanner that cannot start is a usage error.
+	code, _, errOut = run(t, "", "check", "--no-builtin", "--policy", policy, "--scan-images", "--trivy", "/nonexistent/trivy", manifests)
+	if code != ExitUsage || !strings.Contains(errOut, "--scan-images: ") {
+		t.Errorf("no trivy: exit %d, %s", code, errOut)
 	}
 }
