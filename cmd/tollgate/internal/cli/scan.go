@@ -322,7 +322,10 @@ func writeScanJSON(w io.Writer, rep *vuln.Report, threshold string, failing int)
 // object, enforce at or above the threshold and warn below.
 func scanSARIFReport(rep *vuln.Report, threshold string) *output.Report {
 	out := &output.Report{Tool: "tollgate", Version: Version(), Objects: 1}
-	repo := rep.Image
+	repo, object := rep.Image, rep.Image
+	if !strings.HasSuffix(object, "@"+rep.Digest) {
+		object += "@" + rep.Digest
+	}
 	if ref, err := name.ParseReference(rep.Image); err == nil {
 		repo = ref.Context().RepositoryStr()
 	}
@@ -345,7 +348,7 @@ func scanSARIFReport(rep *vuln.Report, threshold string) *output.Report {
 			remediation = "Upgrade " + v.Package + " to " + v.Fixed + " or later and rebuild the image."
 		}
 		out.Results = append(out.Results, output.Result{
-			File: repo, Line: 1, Kind: "Image", Name: rep.Image + "@" + rep.Digest,
+			File: repo, Line: 1, Kind: "Image", Name: object,
 			Finding: policies.Finding{
 				Policy: v.ID, Title: v.ID + ": " + v.Title, Message: msg, Severity: policySeverity(v.Severity),
 				Action: action, Path: v.Package + "@" + v.Installed, Remediation: remediation,
