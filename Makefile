@@ -49,7 +49,8 @@ FUZZ_TARGETS    := \
 	./policies:FuzzCompile ./policies:FuzzConfig ./policies:FuzzExceptions ./policies:FuzzPrunedCachedAgree \
 	./policies/kyverno:FuzzCompile \
 	./policies/library/pssref:FuzzPSSDifferential \
-	./finops:FuzzPrices ./finops/budget:FuzzBudget ./finops/alerts:FuzzAlertRoutes
+	./finops:FuzzPrices ./finops/budget:FuzzBudget ./finops/alerts:FuzzAlertRoutes \
+	./scanners/trivy:FuzzParse
 FUZZTIME        ?= 2m
 FUZZTIME_SHORT  ?= 4s
 BENCH_DURATION  ?= 10s
