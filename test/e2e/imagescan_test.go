@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -128,7 +130,7 @@ func startScanServer(t *testing.T, f *scanFixture, dbRepo string) *scanServer {
 	s := &scanServer{log: &proc.Buffer{}}
 	var err error
 	s.stop, s.port, err = startServer(context.Background(), serverOptions{
-		name: "tollgate-scan", log: s.log, decisions: &proc.Buffer{}, unmanaged: true,
+		name: "tollgate-scan", log: s.log, decisions: &proc.Buffer{}, unmanaged: true, configName: "tollgate-scan",
 		imageScan: &serve.ImageScanOptions{
 			Enabled: true,
 			Trivy: trivy.Options{Binary: f.trivy, CacheDir: t.TempDir(), DBRepository: dbRepo, Insecure: true, SBOM: true,
@@ -303,6 +305,58 @@ func TestImageScanning(t *testing.T) {
 		}
 	})
 
+	t.Run("admission: the library's scan policies judge input.imageScans", func(t *testing.T) {
+		ns := `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"scans-prod","labels":{"tier":"production","team":"payments","owner":"alice","cost-center":"CC-1234","environment":"prod"}}}`
+		if _, _, err := apply(t, ns); err != nil {
+			t.Fatal(err)
+		}
+		var critical []string // the planted CRITICAL vulnerabilities with a fix
+		for _, v := range trivytest.WantAlpine() {
+			if v.Severity == vuln.Critical && v.Fixed != "" {
+				critical = append(critical, v.ID)
+			}
+		}
+		if len(critical) == 0 {
+			t.Fatal("the planted advisories hold no fixable CRITICAL vulnerability")
+		}
+		// Warn by default: allowed, the warning names each fixable CRITICAL.
+		allowed, msgs := srv.review(t, "scans-prod", "web", f.other)
+		if !allowed || !containsAll(msgs, append([]string{"[images-vulnerabilities]"}, critical...)) {
+			t.Errorf("vulnerable image in production: allowed %v, %q; want allowed with a warning naming %v", allowed, msgs, critical)
+		}
+		// The clean image, and the Debian one whose CRITICAL has no fix: no
+		// warning of either scan policy.
+		for name, image := range map[string]string{"clean": f.clean, "nofix": f.vulnerable} {
+			if allowed, msgs := srv.review(t, "scans-prod", name, image); !allowed || strings.Contains(strings.Join(msgs, "\n"), "[images-") {
+				t.Errorf("%s image: allowed %v, %q; want no scan finding", name, allowed, msgs)
+			}
+		}
+		// An image never seen: pending, queued, warned by images-unscanned.
+		never := f.images.Host() + "/team/never:1.0"
+		if allowed, msgs := srv.review(t, "scans-prod", "never", never); !allowed || !containsAll(msgs, []string{"[images-unscanned]", "queued for scanning"}) {
+			t.Errorf("unscanned image: allowed %v, %q", allowed, msgs)
+		}
+		// Enforced: denied with the same findings.
+		cfg := `apiVersion: tollgate.dev/v1alpha1
+kind: TollgateConfig
+metadata: {name: tollgate-scan}
+spec:
+  policies:
+    images-vulnerabilities: {action: enforce}
+`
+		if _, stderr, err := apply(t, cfg); err != nil {
+			t.Fatalf("%v: %s", err, stderr)
+		}
+		t.Cleanup(func() { _, _, _ = env.cluster.Kubectl(context.Background(), "delete", "tollgateconfig", "tollgate-scan") })
+		eventually(t, 30*time.Second, func() error {
+			allowed, msgs := srv.review(t, "scans-prod", "web", f.other)
+			if allowed || !containsAll(msgs, append([]string{"[images-vulnerabilities]"}, critical...)) {
+				return fmt.Errorf("enforced: allowed %v, %q; want denied naming %v", allowed, msgs, critical)
+			}
+			return nil
+		})
+	})
+
 	t.Run("a new leader keeps the results and rescans nothing", func(t *testing.T) {
 		srv.stop()
 		next := startScanServer(t, f, f.dbRef)
@@ -353,4 +407,61 @@ func TestImageScanning(t *testing.T) {
 		out := kubectl(t, "get", "imagescans", "-o", "wide", "--sort-by=.spec.image")
 		t.Logf("kubectl get imagescans -o wide:\n%s", out)
 	})
+}
+
+// reviewedDeployment is a Deployment as /mutate leaves it: hardened and
+// with resources, so only the scan policies can object to it.
+const reviewedDeployment = `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":%[1]q,"namespace":%[2]q,
+  "labels":{"team":"payments","owner":"alice","cost-center":"CC-1234","environment":"prod"}},
+ "spec":{"replicas":1,"selector":{"matchLabels":{"app":%[1]q}},"template":{"metadata":{"labels":{"app":%[1]q,
+   "team":"payments","owner":"alice","cost-center":"CC-1234","environment":"prod"}},
+  "spec":{"securityContext":{"runAsNonRoot":true,"seccompProfile":{"type":"RuntimeDefault"}},
+   "containers":[{"name":"app","image":%[3]q,
+    "securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}},
+    "resources":{"requests":{"cpu":"100m","memory":"128Mi"},"limits":{"memory":"256Mi"}}}]}}}}`
+
+// review sends the server an AdmissionReview of a Deployment running image
+// in ns, as the API server would, and returns whether it was allowed and
+// the warnings and denial message.
+func (s *scanServer) review(t *testing.T, ns, name, image string) (bool, []string) {
+	t.Helper()
+	obj := fmt.Sprintf(reviewedDeployment, name, ns, image)
+	body, _ := json.Marshal(map[string]any{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": map[string]any{
+		"uid": "scan-" + name, "kind": map[string]any{"group": "apps", "version": "v1", "kind": "Deployment"},
+		"resource": map[string]any{"group": "apps", "version": "v1", "resource": "deployments"},
+		"namespace": ns, "name": name, "operation": "CREATE", "userInfo": map[string]any{"username": "alice"},
+		"object": json.RawMessage(obj),
+	}})
+	code, out := postTo(t, apiServerClient(t), fmt.Sprintf("https://127.0.0.1:%d/validate", s.port), body)
+	if code != http.StatusOK {
+		t.Fatalf("/validate: HTTP %d %s", code, out)
+	}
+	var rev struct {
+		Response struct {
+			Allowed  bool     `json:"allowed"`
+			Warnings []string `json:"warnings"`
+			Status   struct {
+				Message string `json:"message"`
+			} `json:"status"`
+		} `json:"response"`
+	}
+	if err := json.Unmarshal([]byte(out), &rev); err != nil {
+		t.Fatalf("/validate: %v: %s", err, out)
+	}
+	msgs := rev.Response.Warnings
+	if m := rev.Response.Status.Message; m != "" {
+		msgs = append(msgs, m)
+	}
+	return rev.Response.Allowed, msgs
+}
+
+// containsAll reports whether the messages, together, name every want.
+func containsAll(msgs, want []string) bool {
+	all := strings.Join(msgs, "\n")
+	for _, w := range want {
+		if !strings.Contains(all, w) {
+			return false
+		}
+	}
+	return true
 }

@@ -124,6 +124,8 @@ type serverOptions struct {
 	clientCAFile string
 	// imageScan, when set, turns image scanning on.
 	imageScan *serve.ImageScanOptions
+	// configName names the server's TollgateConfig (default tollgate).
+	configName string
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -155,7 +157,7 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			Namespace:         "tollgate-system", Name: o.name,
 			ManageWebhooks: !o.unmanaged, URL: fmt.Sprintf("https://127.0.0.1:%d", port),
 			MutateTimeout: max(o.validateTimeout, 5), ValidateTimeout: max(o.validateTimeout, 8), ShutdownDelay: o.shutdownDelay,
-			Modules: lib, Config: cfg, ConfigName: "tollgate",
+			Modules: lib, Config: cfg, ConfigName: cmp.Or(o.configName, "tollgate"),
 			Images: imagesig.Options{Insecure: true, Transport: o.registry, CacheTTL: time.Hour},
 			// Budget status is seeded by the tests; the scanner's own
 			// accounting is tested in finops/budget.
