@@ -117,8 +117,9 @@ func tag(ctx context.Context, digest, tagName string) (string, error) {
 }
 
 // scanServer is a `tollgate serve --scan-images` beside the shared
-// server: it registers no webhooks, and leads alone (no election), as a
-// new leader would after the last one stopped.
+// server: it registers no webhooks, leaves the audit's Reports to the
+// shared server, and leads alone (no election), as a new leader would
+// after the last one stopped.
 type scanServer struct {
 	stop func()
 	port int
@@ -130,7 +131,7 @@ func startScanServer(t *testing.T, f *scanFixture, dbRepo string) *scanServer {
 	s := &scanServer{log: &proc.Buffer{}}
 	var err error
 	s.stop, s.port, err = startServer(context.Background(), serverOptions{
-		name: "tollgate-scan", log: s.log, decisions: &proc.Buffer{}, unmanaged: true, configName: "tollgate-scan",
+		name: "tollgate-scan", log: s.log, decisions: &proc.Buffer{}, unmanaged: true, configName: "tollgate-scan", noAudit: true,
 		imageScan: &serve.ImageScanOptions{
 			Enabled: true,
 			Trivy: trivy.Options{Binary: f.trivy, CacheDir: t.TempDir(), DBRepository: dbRepo, Insecure: true, SBOM: true,
@@ -347,7 +348,9 @@ spec:
 		if _, stderr, err := apply(t, cfg); err != nil {
 			t.Fatalf("%v: %s", err, stderr)
 		}
-		t.Cleanup(func() { _, _, _ = env.cluster.Kubectl(context.Background(), "delete", "tollgateconfig", "tollgate-scan") })
+		t.Cleanup(func() {
+			_, _, _ = env.cluster.Kubectl(context.Background(), "delete", "tollgateconfig", "tollgate-scan")
+		})
 		eventually(t, 30*time.Second, func() error {
 			allowed, msgs := srv.review(t, "scans-prod", "web", f.other)
 			if allowed || !containsAll(msgs, append([]string{"[images-vulnerabilities]"}, critical...)) {
@@ -404,6 +407,11 @@ spec:
 		if sum.Status != vuln.StatusStale || sum.Counts[vuln.Critical]+sum.Counts[vuln.High] == 0 {
 			t.Errorf("summary %+v; want stale with the last counts", sum)
 		}
+		// At admission: a stale result never passes silently.
+		allowed, msgs := down.review(t, "scans-prod", "web", f.clean)
+		if !allowed || !containsAll(msgs, []string{"[images-unscanned]", "stale vulnerability database"}) {
+			t.Errorf("clean image with a stale database: allowed %v, %q; want a warning that the database is stale", allowed, msgs)
+		}
 		out := kubectl(t, "get", "imagescans", "-o", "wide", "--sort-by=.spec.image")
 		t.Logf("kubectl get imagescans -o wide:\n%s", out)
 	})
@@ -428,7 +436,7 @@ func (s *scanServer) review(t *testing.T, ns, name, image string) (bool, []strin
 	obj := fmt.Sprintf(reviewedDeployment, name, ns, image)
 	body, _ := json.Marshal(map[string]any{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": map[string]any{
 		"uid": "scan-" + name, "kind": map[string]any{"group": "apps", "version": "v1", "kind": "Deployment"},
-		"resource": map[string]any{"group": "apps", "version": "v1", "resource": "deployments"},
+		"resource":  map[string]any{"group": "apps", "version": "v1", "resource": "deployments"},
 		"namespace": ns, "name": name, "operation": "CREATE", "userInfo": map[string]any{"username": "alice"},
 		"object": json.RawMessage(obj),
 	}})

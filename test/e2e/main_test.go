@@ -126,6 +126,9 @@ type serverOptions struct {
 	imageScan *serve.ImageScanOptions
 	// configName names the server's TollgateConfig (default tollgate).
 	configName string
+	// noAudit leaves the background audit (and its Reports) to the shared
+	// server.
+	noAudit bool
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -163,6 +166,7 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			// accounting is tested in finops/budget.
 			FinOps:      serve.FinOpsOptions{ScanInterval: 24 * time.Hour},
 			ImageScan:   imageScanOptions(o.imageScan),
+			Audit:       serve.AuditOptions{Disabled: o.noAudit},
 			DecisionLog: webhook.NewDecisionLog(o.decisions),
 			ClientAuth: &webhook.ClientAuthOptions{
 				CAFile: cmp.Or(o.clientCAFile, env.cluster.WebhookClientCAFile()), Names: []string{cluster.WebhookClientName},
