@@ -127,6 +127,8 @@ tests:
         values: '0.5x30'
       - series: 'tollgate_finops_usage_stale{job="gate-metrics", pod="gate-a"}'
         values: '1x30'
+      - series: 'tollgate_image_scan_database_stale{job="gate-metrics", pod="gate-a"}'
+        values: '0x4 1x30'
       - series: 'tollgate_finops_usage_stale{job="gate-metrics", pod="gate-b"}'
         values: '0x30'
       # The leader scanned at 1m, then never again; the other replica's gauge stays 0.
@@ -198,6 +200,16 @@ tests:
             exp_annotations:
               summary: No budget scan has finished for 13m 0s.
               description: The leader runs the budget scanner every 2m; none has finished in 3 intervals. Spend and alerts are behind; see the leader's log.
+      - eval_time: 18m
+        alertname: TollgateImageScanDatabaseStale
+        exp_alerts: []
+      - eval_time: 20m
+        alertname: TollgateImageScanDatabaseStale
+        exp_alerts:
+          - exp_labels: {severity: warning}
+            exp_annotations:
+              summary: Image scan results come from a stale vulnerability database.
+              description: 'The vulnerability database is older than 48h or cannot be read: every ImageScan is marked Stale and policies see its result as stale. Check that the leader can reach http://trivy.security.svc:4954.'
       - eval_time: 50m
         alertname: TollgateAuditStale
         exp_alerts: []
