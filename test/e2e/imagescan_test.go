@@ -224,6 +224,13 @@ func TestImageScanning(t *testing.T) {
 	f := scanSetup(t)
 	ctx := context.Background()
 	teamNamespace(t, "scans")
+	t.Cleanup(func() {
+		// The 50 pods and the rest go with their namespaces; the
+		// ImageScans stay, as they would until the retention period.
+		for _, ns := range []string{"scans", "scans-prod"} {
+			_, _, _ = env.cluster.Kubectl(context.Background(), "delete", "namespace", ns, "--wait=false")
+		}
+	})
 	srv := startScanServer(t, f, f.dbRef)
 
 	for name, image := range map[string]string{"vulnerable": f.vulnerable, "clean": f.clean} {
