@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/scanners/imagescan"
 )
 
 // benchPods is 1,000 pods over 50 images (20 each, by tag), created once.
@@ -94,4 +95,46 @@ func BenchmarkSteadyState(b *testing.B) {
 	}
 	b.ReportMetric(float64(f.total()), "scans")
 	b.ReportMetric(cold.Seconds(), "first-pass-s")
+}
+
+// BenchmarkSummaries is what admission pays per pod of four images whose
+// scans each list the most vulnerabilities a result holds (200), read
+// from the informer's cache.
+func BenchmarkSummaries(b *testing.B) {
+	cleanImageScans(b)
+	ctx := context.Background()
+	images := []string{"registry.corp/a:1", "registry.corp/b:1", "registry.corp/c:1", "registry.corp/d:1"}
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
+	for _, img := range images {
+		norm, _ := imagescan.Normalize(img)
+		obj := &v1alpha1.ImageScan{ObjectMeta: metav1.ObjectMeta{Name: imagescan.ObjectName(norm)}, Spec: v1alpha1.ImageScanSpec{Image: img}}
+		if err := env.client.Create(ctx, obj); err != nil {
+			b.Fatal(err)
+		}
+		obj.Status = v1alpha1.ImageScanStatus{Phase: v1alpha1.ImageScanScanned, Digest: "sha256:" + fmt.Sprintf("%064d", 1),
+			Counts: map[string]int32{"HIGH": 200}, ScannedAt: &now, DBUpdatedAt: &now, Truncated: true}
+		for i := range 200 {
+			obj.Status.Vulnerabilities = append(obj.Status.Vulnerabilities, v1alpha1.ImageVulnerability{
+				ID: fmt.Sprintf("CVE-2026-%05d", i), Package: "libexample", Installed: "1.0", Fixed: "1.1", Severity: "HIGH", Title: "example"})
+		}
+		if err := env.client.Status().Update(ctx, obj); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s, err := imagescan.NewStore(imagescan.StoreOptions{Reader: env.cached, Writer: env.client})
+	if err != nil {
+		b.Fatal(err)
+	}
+	eventually(b, 10*time.Second, func() error {
+		for img, sum := range s.Summaries(ctx, "shop", nil, images) {
+			if sum.Status != "scanned" || len(sum.Vulns) != 200 {
+				return fmt.Errorf("%s: %s, %d listed", img, sum.Status, len(sum.Vulns))
+			}
+		}
+		return nil
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Summaries(ctx, "shop", nil, images)
+	}
 }

@@ -534,6 +534,9 @@ func (s *Scanner) digestOf(ctx context.Context, obj *v1alpha1.ImageScan, u *use,
 	if st.Digest != "" && st.ScannedAt != nil && now.Sub(st.ScannedAt.Time) < s.opts.Interval {
 		return st.Digest, nil
 	}
+	if st.Digest != "" && (s.queued(st.Digest) || st.Phase == v1alpha1.ImageScanFailed && !s.retryDue(st.Digest, now)) {
+		return st.Digest, nil // waiting for its scan, or its retry: not resolved again each pass
+	}
 	if st.Phase == v1alpha1.ImageScanFailed && st.Digest == "" && !s.retryDue(obj.Name, now) {
 		return "", errors.New(st.Error)
 	}
@@ -556,6 +559,12 @@ func (s *Scanner) digestOf(ctx context.Context, obj *v1alpha1.ImageScan, u *use,
 		return "", fmt.Errorf("resolving %s: %w", obj.Spec.Image, err)
 	}
 	return desc.Digest.String(), nil
+}
+
+func (s *Scanner) queued(digest string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inflight[digest]
 }
 
 func (s *Scanner) retryDue(key string, now time.Time) bool {

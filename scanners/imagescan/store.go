@@ -43,6 +43,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	pending map[string]bool // names queued or being created
+	memo    map[string]memo // by ImageScan name; never modified once stored
 }
 
 var _ vuln.Source = (*Store)(nil)
@@ -64,7 +65,7 @@ func NewStore(opts StoreOptions) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{opts: opts, work: make(chan *v1alpha1.ImageScan, opts.Queue), pending: map[string]bool{}}, nil
+	return &Store{opts: opts, work: make(chan *v1alpha1.ImageScan, opts.Queue), pending: map[string]bool{}, memo: map[string]memo{}}, nil
 }
 
 // Start creates the queued ImageScans until ctx ends, with two writers:
@@ -122,7 +123,8 @@ func (s *Store) summary(ctx context.Context, namespace string, podSpec map[strin
 	}
 	var obj v1alpha1.ImageScan
 	key := client.ObjectKey{Name: ObjectName(norm)}
-	switch err := s.opts.Reader.Get(ctx, key, &obj); {
+	// Read-only: the cache's own object, not a copy of its vulnerabilities.
+	switch err := s.opts.Reader.Get(ctx, key, &obj, client.UnsafeDisableDeepCopy); {
 	case apierrors.IsNotFound(err):
 		s.enqueue(ctx, key.Name, image, namespace, podSpec)
 		return &vuln.Summary{Status: vuln.StatusPending}
@@ -133,11 +135,37 @@ func (s *Store) summary(ctx context.Context, namespace string, podSpec map[strin
 		// Only a hand-made object can name another image: never its result.
 		return &vuln.Summary{Status: vuln.StatusFailed, Error: "ImageScan " + obj.Name + " is not the scan of " + image + " (its spec.image is " + obj.Spec.Image + ")"}
 	}
-	sum := summaryOf(&obj)
+	sum := *s.converted(&obj) // a copy: the memo's is shared
 	if sum.Status == vuln.StatusScanned && s.stale(&obj) {
 		sum.Status = vuln.StatusStale
 	}
+	return &sum
+}
+
+// maxMemo bounds the converted summaries kept; past it the memo starts
+// over (deleted ImageScans leave entries behind).
+const maxMemo = 50000
+
+// converted is summaryOf, once per version of an ImageScan: a pod
+// template's images are looked up on every review of it.
+func (s *Store) converted(obj *v1alpha1.ImageScan) *vuln.Summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m, ok := s.memo[obj.Name]; ok && m.version == obj.ResourceVersion && obj.ResourceVersion != "" {
+		return m.sum
+	}
+	sum := summaryOf(obj)
+	if len(s.memo) >= maxMemo {
+		clear(s.memo)
+	}
+	s.memo[obj.Name] = memo{version: obj.ResourceVersion, sum: sum}
 	return sum
+}
+
+// memo is an ImageScan's summary at one resourceVersion.
+type memo struct {
+	version string
+	sum     *vuln.Summary
 }
 
 // namedFor reports whether an ImageScan's name is the one of its image,
