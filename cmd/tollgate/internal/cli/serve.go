@@ -194,6 +194,10 @@ func (f *serveFlags) imageScan() (serve.ImageScanOptions, error) {
 	if err := o.Trivy.Validate(); err != nil {
 		return o, fmt.Errorf("--scan-images: %w", err)
 	}
+	// The binary and the cache directory, checked before anything starts.
+	if _, err := trivy.New(o.Trivy); err != nil {
+		return o, fmt.Errorf("--scan-images: %w", err)
+	}
 	return o, nil
 }
 

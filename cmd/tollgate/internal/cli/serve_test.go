@@ -69,6 +69,7 @@ current-context: c
 		{"scan queue", []string{"serve", "--kubeconfig", goodKubeconfig, "--scan-images", "--scan-queue", "-5"}, "--scan-queue -5: want 1 to 1048576"},
 		{"trivy server not a URL", []string{"serve", "--kubeconfig", goodKubeconfig, "--scan-images", "--trivy-server", "127.0.0.1:4954"}, `--scan-images: trivy: Server "127.0.0.1:4954": want an http:// or https:// URL`},
 		{"trivy cache dir empty", []string{"serve", "--kubeconfig", goodKubeconfig, "--scan-images", "--trivy-cache-dir", ""}, "--scan-images: trivy: CacheDir is required"},
+		{"trivy missing", []string{"serve", "--kubeconfig", goodKubeconfig, "--scan-images", "--trivy", "/nonexistent/trivy", "--trivy-cache-dir", dir}, `--scan-images: trivy: the trivy binary "/nonexistent/trivy"`},
 		{"unknown flag", []string{"serve", "--ports", "1"}, "unknown flag: --ports"},
 		{"stray argument", []string{"serve", "now"}, `unknown command "now"`},
 	}
