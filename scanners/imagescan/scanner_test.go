@@ -323,3 +323,64 @@ func TestScannerHostileImageScans(t *testing.T) {
 		return nil
 	})
 }
+
+// A scan that fails (the image gone from its registry after its tag was
+// resolved) fails the ImageScan with the reason and is not retried before
+// RetryFailed; once it succeeds, a failing rescan keeps the result and says
+// the rescan failed.
+func TestScannerScanFailures(t *testing.T) {
+	cleanImageScans(t)
+	ctx := context.Background()
+	img, err := env.reg.PushRandom(ctx, "team/flaky", "1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	namespace(t, "flaky")
+	pod(t, "flaky", "flaky", []string{img.String()})
+	f := newFixedScanner(time.Now())
+	f.fail[img.DigestStr()] = errors.New("MANIFEST_UNKNOWN: manifest unknown")
+	status := func() v1alpha1.ImageScanStatus {
+		o := imageScans(t)[img.String()]
+		if o == nil {
+			return v1alpha1.ImageScanStatus{}
+		}
+		return o.Status
+	}
+	run := func(edit func(*imagescan.Options), until func(v1alpha1.ImageScanStatus) error) {
+		t.Helper()
+		s := newScanner(t, f, nil, edit)
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { _ = s.Run(rctx); close(done) }()
+		eventually(t, 20*time.Second, func() error { return until(status()) })
+		stop()
+		<-done
+	}
+	run(func(o *imagescan.Options) { o.RetryFailed = time.Hour }, func(st v1alpha1.ImageScanStatus) error {
+		if st.Phase != v1alpha1.ImageScanFailed || !strings.Contains(st.Error, "MANIFEST_UNKNOWN") || st.Digest != img.DigestStr() {
+			return fmt.Errorf("status %+v; want Failed with the scanner's error", st)
+		}
+		return nil
+	})
+	if n := f.total(); n != 1 {
+		t.Errorf("%d scans of a failing digest within RetryFailed; want 1", n)
+	}
+	delete(f.fail, img.DigestStr())
+	run(func(o *imagescan.Options) { o.RetryFailed = time.Millisecond }, func(st v1alpha1.ImageScanStatus) error {
+		if st.Phase != v1alpha1.ImageScanScanned || st.Error != "" {
+			return fmt.Errorf("status %+v; want Scanned after the retry", st)
+		}
+		return nil
+	})
+	// A new database makes the digest due; its rescan fails.
+	f.mu.Lock()
+	f.fail[img.DigestStr()] = errors.New("MANIFEST_UNKNOWN: manifest unknown")
+	f.mu.Unlock()
+	f.setDB(vuln.DBInfo{UpdatedAt: time.Now().Add(time.Minute)}, nil)
+	run(nil, func(st v1alpha1.ImageScanStatus) error {
+		if st.Phase != v1alpha1.ImageScanScanned || !strings.HasPrefix(st.Error, "rescan failed: MANIFEST_UNKNOWN") || st.Counts["CRITICAL"] != 1 {
+			return fmt.Errorf("status %+v; want the last result kept, with the rescan's error", st)
+		}
+		return nil
+	})
+}
