@@ -298,6 +298,9 @@ func TestImageScanning(t *testing.T) {
 	if !strings.Contains(toYAML(t, full), "mountPath: /var/cache/tollgate/trivy") || !strings.Contains(toYAML(t, full), "sizeLimit: 2Gi") {
 		t.Errorf("full release: no trivy-cache volume mounted at /var/cache/tollgate/trivy:\n%s", toYAML(t, full))
 	}
+	if np := toYAML(t, find(t, objects(t, render(t, fullRelease)), "NetworkPolicy", "gate")); !strings.Contains(np, "port: 4954") {
+		t.Errorf("full release: no egress to the trivy server's port 4954:\n%s", np)
+	}
 	def := toYAML(t, find(t, objects(t, render(t, defaultRelease)), "Deployment", "tollgate"))
 	if strings.Contains(def, "scan-images") || strings.Contains(def, "trivy") {
 		t.Errorf("default release mentions scanning:\n%s", def)
