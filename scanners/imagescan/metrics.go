@@ -58,7 +58,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"result"}),
 		cache: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tollgate_image_scan_cache_size",
-			Help: "Digests with a result the scanner holds (rebuilt from ImageScans by a new leader).",
+			Help: "Digests scanned whose result the scanner holds (rebuilt from ImageScans by a new leader).",
 		}),
 		images: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tollgate_image_scan_images",

@@ -2,6 +2,7 @@ package imagescan
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -104,10 +105,11 @@ type Scanner struct {
 	jobs    chan *job
 
 	mu       sync.Mutex
-	results  map[string]*v1alpha1.ImageScanStatus // by digest: the latest result
+	results  map[string]*v1alpha1.ImageScanStatus // by digest: the latest result, failed or not
 	inflight map[string]bool                      // digests queued or scanning
 	failedAt map[string]time.Time                 // digests whose last scan failed
 	updErr   error                                // the last database update's error
+	db       dbState                              // the database as the last pass saw it
 }
 
 // job is one digest's scan.
@@ -328,6 +330,9 @@ func (s *Scanner) database(ctx context.Context, now time.Time) dbState {
 	if st.stale && updErr != nil {
 		st.why += "; the last update failed: " + updErr.Error()
 	}
+	s.mu.Lock()
+	s.db = st
+	s.mu.Unlock()
 	s.opts.Metrics.dbAge.Set(info.Age(now).Seconds())
 	if st.stale {
 		s.opts.Metrics.dbStale.Set(1)
@@ -409,14 +414,24 @@ func runningDigest(imageID string) string {
 }
 
 // remember seeds the digest index from a stored result, so a new leader
-// rescans nothing it already has.
+// rescans nothing it already has, and the retry clock from a stored
+// failure.
 func (s *Scanner) remember(obj *v1alpha1.ImageScan) {
 	st := &obj.Status
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st.Phase == v1alpha1.ImageScanFailed {
+		// A failure a previous leader saw waits for its retry from now:
+		// a leader change does not retry every failure at once.
+		key := cmp.Or(st.Digest, obj.Name)
+		if _, ok := s.failedAt[key]; !ok {
+			s.failedAt[key] = s.opts.Now()
+		}
+		return
+	}
 	if st.Phase != v1alpha1.ImageScanScanned || st.Digest == "" || st.ScannedAt == nil {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if r := s.results[st.Digest]; r == nil || r.ScannedAt.Before(st.ScannedAt) {
 		s.results[st.Digest] = storedResult(st)
 	}
@@ -471,9 +486,10 @@ func (s *Scanner) reconcile(ctx context.Context, obj *v1alpha1.ImageScan, u *use
 		s.mu.Lock()
 		r := s.results[digest]
 		s.mu.Unlock()
-		if r != nil && (want.ScannedAt == nil || want.ScannedAt.Before(r.ScannedAt) || want.Phase != r.Phase) {
-			// A result of this digest exists (another reference, or an
-			// earlier scan): copied, not rescanned.
+		if r != nil && !equalStatus(storedResult(want), r) {
+			// A result of this digest exists (another reference, an
+			// earlier scan, or a write that did not land): copied, not
+			// rescanned.
 			seen := want.LastSeen
 			*want = *r.DeepCopy()
 			want.LastSeen = seen
@@ -709,9 +725,9 @@ func (s *Scanner) scan(ctx context.Context, j *job) {
 		}
 	}
 	s.mu.Lock()
-	if result.Phase == v1alpha1.ImageScanScanned {
-		s.results[j.digest] = &result
-	}
+	// Kept failed or not: a write that misses an ImageScan (the cache not
+	// yet showing its digest) is made good by the next pass's copy.
+	s.results[j.digest] = &result
 	s.mu.Unlock()
 	s.writeDigest(ctx, j.digest, &result)
 	s.Trigger() // new references of the digest, and staleness, on the next pass
@@ -729,6 +745,9 @@ func (s *Scanner) writeDigest(ctx context.Context, digest string, result *v1alph
 		if obj.Status.Digest != digest {
 			continue
 		}
+		s.mu.Lock()
+		db := s.db
+		s.mu.Unlock()
 		err := s.writeStatus(ctx, obj.Name, func(st *v1alpha1.ImageScanStatus) {
 			seen, conds := st.LastSeen, st.Conditions
 			*st = *result.DeepCopy()
@@ -738,6 +757,7 @@ func (s *Scanner) writeDigest(ctx context.Context, digest string, result *v1alph
 					apimeta.SetStatusCondition(&st.Conditions, c)
 				}
 			}
+			setStale(st, db, s.opts.Now(), s.opts.MaxAge)
 		})
 		if err != nil {
 			s.opts.Logger.WarnContext(ctx, "writing an image scan result failed; it is written on the next pass", "imagescan", obj.Name, "error", err)
@@ -749,8 +769,10 @@ func (s *Scanner) writeDigest(ctx context.Context, digest string, result *v1alph
 // retrying on conflicts.
 func (s *Scanner) writeStatus(ctx context.Context, objName string, set func(*v1alpha1.ImageScanStatus)) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		// Read live: the cache may not show the last write yet, and its
+		// resourceVersion would conflict again.
 		var obj v1alpha1.ImageScan
-		if err := s.opts.Client.Get(ctx, client.ObjectKey{Name: objName}, &obj); err != nil {
+		if err := s.opts.Live.Get(ctx, client.ObjectKey{Name: objName}, &obj); err != nil {
 			return client.IgnoreNotFound(err)
 		}
 		set(&obj.Status)
@@ -849,12 +871,16 @@ func (s *Scanner) forget(existing map[string]*v1alpha1.ImageScan) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for d := range s.results {
-		if !live[d] && !s.inflight[d] {
+	scanned := 0
+	for d, r := range s.results {
+		switch {
+		case !live[d] && !s.inflight[d]:
 			delete(s.results, d)
+		case r.Phase == v1alpha1.ImageScanScanned:
+			scanned++
 		}
 	}
-	s.opts.Metrics.cache.Set(float64(len(s.results)))
+	s.opts.Metrics.cache.Set(float64(scanned))
 }
 
 // collectSBOMs deletes SBOM ConfigMaps no ImageScan or result names any
