@@ -57,7 +57,7 @@ func ExampleReviewer_Review_imageScans() {
 	// Unordered output:
 	// images-vulnerabilities (warn)
 	//   spec.template.spec.containers[0].image
-	//   container "api" image "registry.corp.example/payments/api:1.4.2" has 1 fixable CRITICAL vulnerabilities: CVE-2024-5535 in libssl3 3.0.11-1~deb12u2 (fixed in 3.0.15-1~deb12u1)
+	//   container "api" image "registry.corp.example/payments/api:1.4.2" has 1 fixable CRITICAL vulnerability: CVE-2024-5535 in libssl3 3.0.11-1~deb12u2 (fixed in 3.0.15-1~deb12u1)
 	// images-unscanned (warn)
 	//   spec.template.spec.containers[1].image
 	//   container "proxy" image "registry.corp.example/platform/proxy:2.0" has no scan result yet; it is queued for scanning

@@ -124,8 +124,8 @@ func TestReviewFillsImageScans(t *testing.T) {
 	want := []string{
 		`images-unscanned spec.ephemeralContainers[0].image: ephemeral container "debug" image "registry.example/debug:3" has no scan result yet; it is queued for scanning`,
 		`images-unscanned spec.initContainers[0].image: init container "setup" image "registry.example/tools:2" has no scan result yet; it is queued for scanning`,
-		`images-vulnerabilities spec.containers[0].image: container "app" image "registry.example/app:1" has 1 fixable CRITICAL vulnerabilities: CVE-2024-0001 in openssl 3.0.1 (fixed in 3.0.2)`,
-		`images-vulnerabilities spec.containers[1].image: container "side" image "registry.example/app:1" has 1 fixable CRITICAL vulnerabilities: CVE-2024-0001 in openssl 3.0.1 (fixed in 3.0.2)`,
+		`images-vulnerabilities spec.containers[0].image: container "app" image "registry.example/app:1" has 1 fixable CRITICAL vulnerability: CVE-2024-0001 in openssl 3.0.1 (fixed in 3.0.2)`,
+		`images-vulnerabilities spec.containers[1].image: container "side" image "registry.example/app:1" has 1 fixable CRITICAL vulnerability: CVE-2024-0001 in openssl 3.0.1 (fixed in 3.0.2)`,
 		`images-vulnerability-report spec.containers[0].image: image "registry.example/app:1" (sha256:` + strings.Repeat("a", 64) + `): 2 vulnerabilities (1 CRITICAL, 1 HIGH, 0 MEDIUM, 0 LOW, 0 UNKNOWN; 1 fixable): CVE-2024-0001 in openssl 3.0.1 (fixed in 3.0.2), CVE-2024-0002 in zlib 1.2.11 (no fix yet)`,
 	}
 	if diff := cmp.Diff(want, findings(v, scanPolicies...)); diff != "" {

@@ -74,8 +74,8 @@ violation contains {"msg": msg, "path": array.concat(c.path, ["image"])} if {
 	n := sum([object.get(_tally(scan), s, 0) | some s in _severities])
 	n > 0
 	found := [v | some v in object.get(scan, "vulnerabilities", []); _counted(v)]
-	msg := sprintf("%s image %q has %d %s%s vulnerabilities: %s", [
+	msg := sprintf("%s image %q has %d %s%s %s: %s", [
 		pods.describe(c), c.container.image, n, _which,
-		concat("/", sort(_severities)), vulns.list(found, 5),
+		concat("/", sort(_severities)), vulns.noun(n), vulns.list(found, 5),
 	])
 }
