@@ -42,9 +42,13 @@ _severities := {upper(s) | some s in l; is_string(s)} if {
 _fixable_only if object.get(_params, "fixableOnly", true) != false
 
 # _tally is what a scan counts of the vulnerabilities that count.
-_tally(scan) := object.get(scan, "fixable", {}) if _fixable_only else := object.get(scan, "counts", {})
+_tally(scan) := object.get(scan, "fixable", {}) if {
+	_fixable_only
+} else := object.get(scan, "counts", {})
 
-_which := "fixable " if _fixable_only else := ""
+_which := "fixable " if {
+	_fixable_only
+} else := ""
 
 _labels := l if {
 	l := _params.namespaceLabels

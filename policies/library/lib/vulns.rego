@@ -19,7 +19,9 @@ _fix(v) := sprintf("fixed in %s", [v.fixed]) if {
 } else := "no fix yet"
 
 # noun(n) is "vulnerability" for one, "vulnerabilities" otherwise.
-noun(n) := "vulnerability" if n == 1 else := "vulnerabilities"
+noun(n) := "vulnerability" if {
+	n == 1
+} else := "vulnerabilities"
 
 # fixable(v) is true when a fixed version exists.
 fixable(v) if {
