@@ -73,6 +73,10 @@ func writeMarkdown(w io.Writer, r *Report) error {
 		writeMarkdownFramework(p, &r.Frameworks[i])
 	}
 
+	if v := r.Vulnerabilities; v != nil {
+		writeMarkdownVulnerabilities(p, v)
+	}
+
 	p("## Exceptions in force\n\n")
 	if len(r.Exceptions) == 0 {
 		p("No exception was in force.\n\n")
@@ -201,6 +205,57 @@ func writeMarkdownFramework(p func(string, ...any), f *FrameworkResult) {
 			p("**Remediation:** %s\n\n", md(c.Remediation))
 		}
 	}
+}
+
+// writeMarkdownVulnerabilities renders the image scans per namespace and
+// team, the most severe vulnerabilities, and the controls that require
+// scanning.
+func writeMarkdownVulnerabilities(p func(string, ...any), v *VulnerabilitySection) {
+	p("## Image vulnerabilities\n\n")
+	p("Every running image is scanned once per digest; counts are per distinct vulnerable image. Unscanned counts images without a current result (pending, failed, or scanned with a stale database).\n\n")
+	p("Controls that require image scanning:\n\n")
+	for _, c := range v.Controls {
+		if len(c.Controls) == 0 {
+			p("- %s: none\n", md(c.Name))
+			continue
+		}
+		p("- %s: %s\n", md(c.Name), md(strings.Join(c.Controls, "; ")))
+	}
+	p("\n| Namespace | Team | Workloads | Images | CRITICAL | HIGH | MEDIUM | LOW | UNKNOWN | Fixable | Unscanned | Most severe |\n")
+	p("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+	row := func(ns, team string, g *VulnerabilityGroup) {
+		var top []string
+		for i := range g.Top[:min(len(g.Top), 3)] {
+			top = append(top, code(g.Top[i].ID))
+		}
+		p("| %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %s |\n", ns, team, g.Workloads, g.Images,
+			g.Counts["CRITICAL"], g.Counts["HIGH"], g.Counts["MEDIUM"], g.Counts["LOW"], g.Counts["UNKNOWN"], g.Fixable, g.Unscanned, strings.Join(top, ", "))
+	}
+	for i := range v.Groups {
+		if i == maxListed {
+			p("\n… and %d more (see the JSON report).\n", len(v.Groups)-maxListed)
+			break
+		}
+		g := &v.Groups[i]
+		row(code(g.Namespace), md(g.Team), g)
+	}
+	row("**all**", "", &v.Totals)
+	p("\n")
+	if len(v.Totals.Top) > 0 {
+		p("Most severe vulnerabilities:\n\n| Vulnerability | Severity | Package | Installed | Fixed | Images |\n|---|---|---|---|---|--:|\n")
+		for i := range v.Totals.Top {
+			t := &v.Totals.Top[i]
+			p("| %s | %s | %s | %s | %s | %d |\n", code(t.ID), t.Severity, md(t.Package), md(t.Installed), md(cmpOr(t.Fixed, "no fix")), t.Images)
+		}
+		p("\n")
+	}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func denialCell(c *ControlResult) string {

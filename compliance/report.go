@@ -106,7 +106,10 @@ type Report struct {
 	// Denials are the admission decisions of the period, if a decision
 	// log was read.
 	Denials *Denials `json:"denials,omitempty"`
-	Notes   []string `json:"notes,omitempty"`
+	// Vulnerabilities is the image scans' section, per namespace and
+	// team; nil when no result is about an image scan.
+	Vulnerabilities *VulnerabilitySection `json:"vulnerabilities,omitempty"`
+	Notes           []string              `json:"notes,omitempty"`
 }
 
 // frameworkVersion is the version a report shows for a framework: the data
@@ -321,6 +324,8 @@ func Build(in Input) *Report {
 		}
 		r.Frameworks = append(r.Frameworks, fr)
 	}
+
+	r.Vulnerabilities = buildVulnerabilities(results, in.Frameworks)
 
 	// Count each waived result once, whatever the controls it counts for.
 	for i := range results {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/library"
+	"github.com/tollgate-dev/tollgate/policies/vuln"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -127,6 +130,41 @@ func fixtureInput(t *testing.T) Input {
 		m := meta[id]
 		tollgate = append(tollgate, PassResult(&m, checkout, scanned))
 	}
+
+	// Image scans: the audit adds the scan's properties to every finding
+	// on a scanned image (checkout and node-agent run the same digest).
+	api := vuln.Summarize(&vuln.Report{Digest: "sha256:" + strings.Repeat("1", 64), Vulnerabilities: []vuln.Vulnerability{
+		{ID: "CVE-2024-5535", Package: "libssl3", Installed: "3.0.11-1~deb12u2", Fixed: "3.0.15-1~deb12u1", Severity: vuln.Critical},
+		{ID: "CVE-2023-45853", Package: "zlib1g", Installed: "1:1.2.13.dfsg-1", Severity: vuln.High},
+		{ID: "CVE-2024-2511", Package: "libssl3", Installed: "3.0.11-1~deb12u2", Fixed: "3.0.14-1~deb12u1", Severity: vuln.Low},
+	}}, false)
+	billingScan := vuln.Summarize(&vuln.Report{Digest: "sha256:" + strings.Repeat("2", 64), Vulnerabilities: []vuln.Vulnerability{
+		{ID: "CVE-2023-45853", Package: "zlib1g", Installed: "1:1.2.13.dfsg-1", Severity: vuln.High},
+		{ID: "GHSA-xxxx-2024-0001", Package: "golang.org/x/net", Installed: "v0.17.0", Fixed: "v0.23.0", Severity: vuln.Medium},
+	}}, false)
+	withScan := func(f *policies.Finding, res Resource, image string, s *vuln.Summary, team string) Result {
+		r := FromFinding(f, res, scanned)
+		r.Result = OutcomeWarn // the audit writes warn and audit findings as warn
+		maps.Copy(r.Properties, ScanProperties(image, s))
+		r.Properties[PropTeam] = team
+		return r
+	}
+	vulnReport := func(image string) *policies.Finding {
+		f := finding(VulnerabilityReportPolicy, "image "+strconv.Quote(image)+" has vulnerabilities", "spec.template.spec.containers[0].image")
+		f.Action = policies.ActionAudit
+		return f
+	}
+	warned := finding("images-vulnerabilities", `container "api" image "registry.corp.example/shop/api:1.4.2" has 1 fixable CRITICAL vulnerability: CVE-2024-5535 in libssl3 3.0.11-1~deb12u2 (fixed in 3.0.15-1~deb12u1)`, "spec.template.spec.containers[0].image")
+	warned.Action = policies.ActionWarn
+	pending := finding("images-unscanned", `container "billing" image "registry.corp.example/legacy/billing-job:7" has no scan result yet; it is queued for scanning`, "spec.template.spec.containers[1].image")
+	pending.Action = policies.ActionWarn
+	tollgate = append(tollgate,
+		withScan(vulnReport("registry.corp.example/shop/api:1.4.2"), checkout, "registry.corp.example/shop/api:1.4.2", api, "payments"),
+		withScan(vulnReport("registry.corp.example/shop/api@sha256:1111"), agent, "registry.corp.example/shop/api@sha256:"+strings.Repeat("1", 64), api, "payments"),
+		withScan(warned, checkout, "registry.corp.example/shop/api:1.4.2", api, "payments"),
+		withScan(vulnReport("registry.corp.example/legacy/billing:1.0"), billing, "registry.corp.example/legacy/billing:1.0", billingScan, "finance"),
+		withScan(pending, billing, "registry.corp.example/legacy/billing-job:7", &vuln.Summary{Status: vuln.StatusPending}, "finance"),
+	)
 
 	// The audit writes them into a Report; the report reads them back.
 	report := map[string]any{
@@ -296,6 +334,10 @@ func TestHTMLSections(t *testing.T) {
 		// A failing control with its resource, message and remediation.
 		`id="c-cis-5-2-2"`, `shop/Deployment/node-agent`, `container &#34;agent&#34; is privileged`, `Remove securityContext.privileged`,
 		`class="pill v-failed">FAILED`, `class="pill v-manual">MANUAL`, `class="pill v-passed">PASSED`, `class="pill v-passed-with-exceptions">PASSED WITH EXCEPTIONS`,
+		// The image scans per namespace and team, and the controls that require them.
+		`id="vulnerabilities"`, `<td class="mono">shop</td><td>payments</td><td class="num">2</td><td class="num">1</td><td class="num">1</td>`,
+		`<b>CIS Kubernetes Benchmark</b>: none`, `<b>SOC 2 Trust Services Criteria</b>: CC7.1 Detection of configuration changes and new vulnerabilities`,
+		`<td class="mono">CVE-2024-5535</td><td>CRITICAL</td><td class="mono">libssl3</td><td class="mono">3.0.11-1~deb12u2</td><td class="mono">3.0.15-1~deb12u1</td>`,
 		// Appendices.
 		`id="exceptions"`, `platform-exceptions/legacy-billing`, `maria.schmidt (CISO)`, `CHG-1042`, `2025-09-30`,
 		`id="denials"`, `alice@corp.example`, `DENIED`, `WARNED`, `decisions.jsonl line 4`,

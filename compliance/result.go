@@ -85,6 +85,29 @@ const (
 	PropResourceSelector = "resourceSelector"
 )
 
+// Keys of the properties of a result about a scanned image (the audit
+// writes them on every finding whose path is a container's image, and the
+// findings of images-vulnerability-report carry them per image): the
+// image and its digest, the scan's status, the vulnerabilities by
+// severity (PropCountPrefix plus the lowercase severity: "criticalCount",
+// named as trivy-operator's VulnerabilityReport summary names them), those
+// with a fix, and the most severe ones. PropTeam is the workload's team
+// (its ownership label, else its Namespace's), which the vulnerability
+// section groups by.
+const (
+	PropImage           = "image"
+	PropDigest          = "digest"
+	PropScanStatus      = "scanStatus"
+	PropCountSuffix     = "Count"
+	PropFixableCount    = "fixableCount"
+	PropVulnerabilities = "vulnerabilities"
+	PropTeam            = "team"
+)
+
+// VulnerabilityReportPolicy is the library policy whose findings carry
+// each vulnerable image's scan into Reports and the vulnerability section.
+const VulnerabilityReportPolicy = "images-vulnerability-report"
+
 // Annotations the audit sets on the Report objects it writes: when it
 // scanned, and the versions that produced the results, so that the report
 // can name them.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/manifest"
+	"github.com/tollgate-dev/tollgate/policies/vuln"
 )
 
 // Suite is a fixture suite: manifests under allowed/ must produce no finding
@@ -31,6 +32,12 @@ type Suite struct {
 	// PodControllers runs every Pod fixture also wrapped in each pod
 	// controller kind, with expected paths rewritten into the template.
 	PodControllers bool `json:"podControllers,omitempty"`
+	// ImageScans is a file of image scan summaries (image reference as
+	// written to a vuln.Summary), relative to the suite: with it, every
+	// fixture is judged as if a scanner were configured, each image's
+	// summary in input.imageScans and an image the file does not list
+	// pending, as the review core gives them.
+	ImageScans string `json:"imageScans,omitempty"`
 	// Cases are exact expectations per fixture file.
 	Cases []Case `json:"cases,omitempty"`
 }
@@ -172,6 +179,12 @@ func runSuite(ctx context.Context, opts Options, filter *regexp.Regexp, dir stri
 			owners.Add(d.Object) // the cluster's objects: controllers fixtures may name
 		}
 	}
+	var scans map[string]*vuln.Summary
+	if s.ImageScans != "" {
+		if scans, err = loadImageScans(filepath.Join(dir, s.ImageScans)); err != nil {
+			return sum, fmt.Errorf("suite %s: imageScans: %w", dir, err)
+		}
+	}
 	cases := map[string]*Case{}
 	for i := range s.Cases {
 		cases[filepath.Clean(s.Cases[i].Fixture)] = &s.Cases[i]
@@ -218,6 +231,9 @@ func runSuite(ctx context.Context, opts Options, filter *regexp.Regexp, dir stri
 				ns := namespaces[doc.Namespace()]
 				in := policies.ObjectInput(policies.SourceCheck, v.object, ns)
 				owners.Resolve(in)
+				if scans != nil {
+					in.ImageScans = imageScans(engine, in, scans)
+				}
 				d := engine.Evaluate(ctx, in)
 				var got []policies.Finding
 				for _, f := range d.Findings {
@@ -248,6 +264,51 @@ func runSuite(ctx context.Context, opts Options, filter *regexp.Regexp, dir stri
 		}
 	}
 	return sum, nil
+}
+
+// loadImageScans reads a suite's image scan summaries: a map from image
+// reference to summary, every summary with a known status.
+func loadImageScans(p string) (map[string]*vuln.Summary, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var scans map[string]*vuln.Summary
+	if err := yaml.UnmarshalStrict(b, &scans); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	for img, sum := range scans {
+		if sum == nil {
+			return nil, fmt.Errorf("%s: %q: empty summary (want at least status)", p, img)
+		}
+		switch sum.Status {
+		case vuln.StatusScanned, vuln.StatusPending, vuln.StatusFailed, vuln.StatusStale:
+		default:
+			return nil, fmt.Errorf("%s: %q: status %q is not one of scanned, pending, failed, stale", p, img, sum.Status)
+		}
+	}
+	if scans == nil {
+		scans = map[string]*vuln.Summary{}
+	}
+	return scans, nil
+}
+
+// imageScans is input.imageScans for a fixture: the summary of each of its
+// images, pending for an image the suite does not list.
+func imageScans(e *policies.Engine, in *policies.Input, scans map[string]*vuln.Summary) map[string]any {
+	imgs := e.Images(in)
+	if len(imgs) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(imgs))
+	for _, c := range imgs {
+		sum := scans[c.Image]
+		if sum == nil {
+			sum = &vuln.Summary{Status: vuln.StatusPending}
+		}
+		out[c.Image] = sum.Value()
+	}
+	return out
 }
 
 // suiteEngine builds (or reuses) the engine for a suite's config.

@@ -163,6 +163,10 @@ type Options struct {
 	// reviewed, which policies see in input.imageScans; nil leaves
 	// input.imageScans unset (no scanner on this path).
 	Scans vuln.Source
+	// ScansWait bounds the wait for Scans when the request's context
+	// ends later (default DefaultScansWait); past it every image of the
+	// input is judged as a failed scan.
+	ScansWait time.Duration
 	// Now is the clock exceptions expire by.
 	Now func() time.Time
 }
@@ -190,6 +194,10 @@ type Verdict struct {
 	// Warnings are the lines of Warn findings and of policies that are
 	// not enforced and could not be evaluated.
 	Warnings []string
+	// ImageScans are the scan summaries policies saw in
+	// input.imageScans, by image reference as written; nil without a
+	// scan Source or without images. The audit's Reports read them.
+	ImageScans map[string]*vuln.Summary
 }
 
 // Allowed reports whether nothing denies.
@@ -197,7 +205,10 @@ func (v *Verdict) Allowed() bool { return len(v.Denials) == 0 }
 
 // Review judges one input with a set: the Rego engine, the set's plugins
 // that run on the input's source, image policies, the gates; then the
-// exceptions in force; then the decision per action.
+// exceptions in force; then the decision per action. With Options.Scans,
+// every evaluator sees the scans of the input's images in
+// input.imageScans, on every pass (a map lookup in the scan store; the
+// input given is not changed).
 //
 // A subresource request is judged as the object it changes (see
 // Subresources): a scale as its parent at the new size, read through
@@ -213,7 +224,7 @@ func (r *Reviewer) Review(ctx context.Context, s *Set, in *policies.Input) *Verd
 		}}}
 		return decide(s, d)
 	}
-	in = judged
+	in, scans := r.withScans(ctx, s, judged)
 	d := s.Engine.Evaluate(ctx, in)
 	for _, p := range s.Plugins {
 		if slices.Contains(p.SkipSources, in.Source) {
@@ -234,6 +245,7 @@ func (r *Reviewer) Review(ctx context.Context, s *Set, in *policies.Input) *Verd
 	}
 	d.ApplyExceptions(in, s.Exceptions, r.opts.Now())
 	v := decide(s, d)
+	v.ImageScans = scans
 	for _, g := range r.opts.Gates {
 		if c, ok := g.(Committer); ok {
 			c.Settle(ctx, in, v.Allowed())

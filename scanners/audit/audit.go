@@ -27,6 +27,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/review"
+	"github.com/tollgate-dev/tollgate/policies/vuln"
 )
 
 // Options configure an Auditor.
@@ -68,6 +69,13 @@ type Sink interface {
 type Result struct {
 	Resource Resource
 	Finding  policies.Finding
+	// Image and Scan are set when the finding is on a container's image
+	// and the review had that image's scan: the Report result carries
+	// the scan's counts and most severe vulnerabilities. Team is then the
+	// workload's team, which the compliance report groups them by.
+	Image string
+	Scan  *vuln.Summary
+	Team  string
 }
 
 // Resource names the object a result is about.
@@ -270,8 +278,17 @@ func (a *Auditor) scanKind(ctx context.Context, set *review.Set, m *apimeta.REST
 			scan.Scanned[kind]++
 			scan.Evaluated[ns] += d.Applied
 			res := Resource{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: ns, Name: obj.GetName(), UID: string(obj.GetUID())}
+			images := scannedImages(set, in, d)
+			team := ""
+			if len(images) > 0 {
+				team = teamOf(set, obj.GetLabels(), nsObj)
+			}
 			for _, f := range d.Findings {
-				scan.Results[ns] = append(scan.Results[ns], Result{Resource: res, Finding: f})
+				r := Result{Resource: res, Finding: f}
+				if img, ok := images[f.Path]; ok {
+					r.Image, r.Scan, r.Team = img, d.ImageScans[img], team
+				}
+				scan.Results[ns] = append(scan.Results[ns], r)
 			}
 			for _, e := range d.Errors {
 				scan.Errors = append(scan.Errors, fmt.Sprintf("%s %s/%s: %v", kind, ns, obj.GetName(), e))
@@ -339,4 +356,37 @@ func totalResults(s *Scan) int {
 		n += len(r)
 	}
 	return n
+}
+
+// scannedImages maps the field path of each container image of the input
+// that the review had a scan of to the image ("spec.template.spec.containers[0].image"
+// to "registry.example/app:1"), so a finding at that path can carry the
+// scan.
+func scannedImages(set *review.Set, in *policies.Input, v *review.Verdict) map[string]string {
+	if len(v.ImageScans) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for _, c := range set.Engine.Images(in) {
+		if v.ImageScans[c.Image] != nil {
+			out[c.Path] = c.Image
+		}
+	}
+	return out
+}
+
+// teamOf is a workload's team: its ownership label (the config's team
+// key), else its Namespace's.
+func teamOf(set *review.Set, labels map[string]string, namespace map[string]any) string {
+	key := set.Engine.Config().Labels.Team.Key
+	if key == "" {
+		return ""
+	}
+	if t := labels[key]; t != "" {
+		return t
+	}
+	meta, _ := namespace["metadata"].(map[string]any)
+	nsLabels, _ := meta["labels"].(map[string]any)
+	t, _ := nsLabels[key].(string)
+	return t
 }

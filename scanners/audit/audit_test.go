@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
@@ -27,6 +28,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/library"
 	"github.com/tollgate-dev/tollgate/policies/review"
+	"github.com/tollgate-dev/tollgate/policies/vuln"
 	"github.com/tollgate-dev/tollgate/scanners/audit"
 	"github.com/tollgate-dev/tollgate/test/cluster"
 	"github.com/tollgate-dev/tollgate/webhook"
@@ -289,6 +291,74 @@ func TestAuditWritesReports(t *testing.T) {
 	if report(t, c, "Report", "batch") != nil {
 		t.Error("the report of a namespace left with nothing was not removed")
 	}
+
+	// With a scan source, the Reports carry each vulnerable image's scan
+	// per workload: counts, fixable, the most severe vulnerabilities and
+	// the workload's team.
+	scanned := vuln.Summarize(&vuln.Report{Digest: "sha256:" + strings.Repeat("c", 64), Vulnerabilities: []vuln.Vulnerability{
+		{ID: "CVE-2024-5535", Package: "libssl3", Installed: "3.0.11-1~deb12u2", Fixed: "3.0.15-1~deb12u1", Severity: vuln.Critical},
+		{ID: "CVE-2023-45853", Package: "zlib1g", Installed: "1:1.2.13.dfsg-1", Severity: vuln.High},
+	}}, false)
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withScans, err := audit.New(audit.Options{Reader: c, Mapper: mapper, Policies: func() *review.Set { return eng },
+		Reviewer: review.New(review.Options{Scans: staticScans{"ghcr.io/corp/app:1.0": scanned}}),
+		Sink:     &audit.ReportWriter{Client: c, Mapper: mapper, MaxResults: 100}, Skip: []string{"tollgate-system"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := withScans.ScanOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var vulnResult map[string]any
+	for _, r := range find(report(t, c, "Report", "shop"), "web") {
+		if r["policy"] == "images-vulnerability-report" {
+			vulnResult = r
+		}
+	}
+	if vulnResult == nil {
+		t.Fatalf("no images-vulnerability-report result on shop/web: %v", find(report(t, c, "Report", "shop"), "web"))
+	}
+	if vulnResult["result"] != "warn" || vulnResult["severity"] != "critical" {
+		t.Errorf("result %v severity %v: want warn (audit) and critical", vulnResult["result"], vulnResult["severity"])
+	}
+	want := map[string]any{
+		"path": "spec.template.spec.containers[0].image", "image": "ghcr.io/corp/app:1.0", "digest": "sha256:" + strings.Repeat("c", 64),
+		"scanStatus": "scanned", "criticalCount": "1", "highCount": "1", "mediumCount": "0", "lowCount": "0", "unknownCount": "0",
+		"fixableCount": "1", "team": "payments", "remediation": vulnResult["properties"].(map[string]any)["remediation"],
+		"vulnerabilities": "CVE-2024-5535 CRITICAL libssl3 3.0.11-1~deb12u2 -> 3.0.15-1~deb12u1; CVE-2023-45853 HIGH zlib1g 1:1.2.13.dfsg-1 (no fix)",
+	}
+	if diff := cmp.Diff(want, vulnResult["properties"]); diff != "" {
+		t.Errorf("properties of the vulnerability result (-want +got):\n%s", diff)
+	}
+	// The pods of the cluster have no other images: nothing is unscanned,
+	// and findings on other fields carry no scan.
+	for _, r := range results(report(t, c, "Report", "shop")) {
+		props, _ := r["properties"].(map[string]any)
+		if r["policy"] == "images-unscanned" || r["policy"] != "images-vulnerability-report" && props["image"] != nil {
+			t.Errorf("result %v", r)
+		}
+	}
+}
+
+// staticScans is a scan source with fixed summaries: the scan store is
+// not what this test is about; an image it lacks is pending.
+type staticScans map[string]*vuln.Summary
+
+func (s staticScans) Summaries(_ context.Context, _ string, _ map[string]any, images []string) map[string]*vuln.Summary {
+	out := map[string]*vuln.Summary{}
+	for _, img := range images {
+		if sum := s[img]; sum != nil {
+			out[img] = sum
+		}
+	}
+	return out
 }
 
 // TestAuditTwentyThousandObjects: 20,000 objects are scanned page by page

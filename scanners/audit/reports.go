@@ -261,6 +261,12 @@ func resultEntry(r Result, outcome string, at time.Time) map[string]any {
 	if f.Exception != nil {
 		props["exception"] = f.Exception.Namespace + "/" + f.Exception.Name
 	}
+	for k, v := range compliance.ScanProperties(r.Image, r.Scan) {
+		props[k] = v
+	}
+	if r.Scan != nil && r.Team != "" {
+		props[compliance.PropTeam] = r.Team
+	}
 	entry := map[string]any{
 		"source":    Source,
 		"policy":    f.Policy,

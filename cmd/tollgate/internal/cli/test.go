@@ -38,6 +38,8 @@ A fixture suite is a directory:
                                               Deployment, ReplicaSet, StatefulSet,
                                               DaemonSet, Job, CronJob,
                                               ReplicationController, PodTemplate)
+                    imageScans: FILE         (image -> scan summary, seen in
+                                              input.imageScans; unlisted: pending)
                     cases: [{fixture: denied/x.yaml,
                              expect: [{policy, path, message}]}]
   allowed/*.yaml    must produce no finding of the suite's policies
