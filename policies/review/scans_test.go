@@ -416,3 +416,29 @@ func BenchmarkReviewImageScans(b *testing.B) {
 		})
 	}
 }
+
+// TestReviewScansDryRunQueuesNothing: a dry-run request has no side
+// effects, so the Source is told not to queue what it misses; a real
+// request may.
+func TestReviewScansDryRunQueuesNothing(t *testing.T) {
+	set := librarySet(t)
+	var queueing []bool
+	var mu sync.Mutex
+	src := &scanSource{answer: func(ctx context.Context, _ []string) map[string]*vuln.Summary {
+		mu.Lock()
+		queueing = append(queueing, vuln.Queueing(ctx))
+		mu.Unlock()
+		return nil
+	}}
+	r := review.New(review.Options{Scans: src})
+	obj := map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "p", "namespace": "shop"},
+		"spec": map[string]any{"containers": []any{map[string]any{"name": "app", "image": "registry.example/app:1"}}}}
+	for _, dry := range []bool{true, false} {
+		in := policies.ObjectInput(policies.SourceAdmission, obj, production)
+		in.Operation, in.DryRun = "CREATE", dry
+		r.Review(context.Background(), set, in)
+	}
+	if want := []bool{false, true}; !slices.Equal(queueing, want) {
+		t.Errorf("queueing allowed per request (dry run, real) = %v, want %v", queueing, want)
+	}
+}
