@@ -474,7 +474,8 @@ func TestRegistryCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := f.runner(t, nil)
+	tmp := t.TempDir()
+	r := f.runner(t, func(o *Options) { o.TempDir = tmp })
 	rep, err := r.Scan(ctx, img, keychain{reg.Auth()})
 	if err != nil {
 		t.Fatal(err)
@@ -493,7 +494,7 @@ func TestRegistryCredentials(t *testing.T) {
 		t.Errorf("the error quotes the password: %v", err)
 	}
 	// No credential is left behind in a temporary directory.
-	left, _ := filepath.Glob(filepath.Join(os.TempDir(), "tollgate-trivy-scan-*"))
+	left, _ := filepath.Glob(filepath.Join(tmp, "*"))
 	if len(left) != 0 {
 		t.Errorf("scan directories left behind: %v", left)
 	}
