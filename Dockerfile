@@ -1,4 +1,5 @@
-# The tollgate image: the static binary `make image-binary` builds, on
+# The tollgate image: the static binaries `make image-binary` builds
+# (tollgate, and the trivy it runs as its own process to scan images), on
 # distroless (CA certificates and tzdata, no shell), as the nonroot user.
 #
 #   make image-binary
@@ -10,6 +11,7 @@ FROM gcr.io/distroless/static-debian12:nonroot
 ARG TARGETOS=linux
 ARG TARGETARCH=amd64
 COPY --chmod=0555 bin/image/${TARGETOS}-${TARGETARCH}/tollgate /usr/local/bin/tollgate
+COPY --chmod=0555 bin/image/${TARGETOS}-${TARGETARCH}/trivy /usr/local/bin/trivy
 USER 65532:65532
 EXPOSE 9443
 ENTRYPOINT ["/usr/local/bin/tollgate", "serve"]

@@ -7,6 +7,8 @@
 #   make helm    bin/helm, built from the Go module proxy (test/tools/helm)
 #   make chart   lint the Helm chart and run its tests (test/chart)
 #   make image-binary  static binaries for the Dockerfile (bin/image/<os>-<arch>)
+#   make trivy   bin/trivy/trivy, the scanner Tollgate runs, and bin/trivy/trivy-testdb,
+#                the test database builder, from the Go module proxy (tools/trivy)
 #   make debs    Debian's docker-registry, prometheus and haproxy (apt-get), which tests and the demo run
 #   make test    unit tests (race detector), end-to-end tests against the real
 #                API server, the policy library's Rego tests and fixture suites
@@ -47,17 +49,18 @@ FUZZ_TARGETS    := \
 	./policies:FuzzCompile ./policies:FuzzConfig ./policies:FuzzExceptions ./policies:FuzzPrunedCachedAgree \
 	./policies/kyverno:FuzzCompile \
 	./policies/library/pssref:FuzzPSSDifferential \
-	./finops:FuzzPrices ./finops/budget:FuzzBudget ./finops/alerts:FuzzAlertRoutes
+	./finops:FuzzPrices ./finops/budget:FuzzBudget ./finops/alerts:FuzzAlertRoutes \
+	./scanners/trivy:FuzzParse
 FUZZTIME        ?= 2m
 FUZZTIME_SHORT  ?= 4s
 BENCH_DURATION  ?= 10s
 BENCH_ARGS      ?=
 
-.PHONY: all demo dev tools debs helm chart image-binary build test unit policy-test fuzz fuzz-short lint bench bench-peers peers testdata generate clean FORCE
+.PHONY: all demo dev tools debs helm trivy chart image-binary build test unit policy-test fuzz fuzz-short lint bench bench-peers peers testdata generate clean FORCE
 
 all: build test
 
-demo: build tools debs $(BIN)/tollgate-local
+demo: build trivy tools debs $(BIN)/tollgate-local
 	@$(BIN)/tollgate-local -mode demo
 
 dev: build tools debs $(BIN)/tollgate-local
@@ -90,18 +93,39 @@ $(HELM): test/tools/helm/go.mod test/tools/helm/go.sum
 		helm.sh/helm/v3/cmd/helm
 	@touch $@
 
+# Trivy, which Tollgate runs as its own process to scan images, and the
+# builder of the test vulnerability database, from the separate tools module
+# in tools/trivy (Trivy's version is its go.mod's). Trivy v0.74 imports
+# encoding/json/v2, which Go serves only under GOEXPERIMENT=jsonv2: the
+# experiment stays in this module's builds (docs/scanning.md says why).
+TRIVY_BIN       := $(BIN)/trivy
+TRIVY_GOENV     := GOEXPERIMENT=jsonv2 CGO_ENABLED=0
+TRIVY_LDFLAGS    = -s -w -X github.com/aquasecurity/trivy/pkg/version/app.ver=$$($(GO) list -m -f '{{.Version}}' github.com/aquasecurity/trivy | sed 's/^v//')
+trivy: $(TRIVY_BIN)/trivy $(TRIVY_BIN)/trivy-testdb
+
+$(TRIVY_BIN)/trivy: tools/trivy/go.mod tools/trivy/go.sum
+	cd tools/trivy && $(TRIVY_GOENV) $(GO) build -trimpath -ldflags="$(TRIVY_LDFLAGS)" -o $@ github.com/aquasecurity/trivy/cmd/trivy
+	@touch $@
+
+$(TRIVY_BIN)/trivy-testdb: tools/trivy/go.mod tools/trivy/go.sum tools/trivy/testdb/main.go
+	cd tools/trivy && $(TRIVY_GOENV) $(GO) build -trimpath -ldflags='-s -w' -o $@ ./testdb
+
 # The Helm chart: lint, golden renders, schema, RBAC and the server run
 # as its service account against the local API server.
 chart: build tools debs helm
 	$(HELM) lint --strict charts/tollgate
 	$(GO) test -count=1 ./test/chart
 
-# Static binaries the Dockerfile copies (docker buildx build --platform ...).
+# Static binaries the Dockerfile copies (docker buildx build --platform ...):
+# tollgate, and the trivy it runs to scan images.
 image-binary:
 	@for p in $(IMAGE_PLATFORMS); do \
 		os=$${p%/*}; arch=$${p#*/}; echo "$(BIN)/image/$$os-$$arch/tollgate"; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags='-s -w' \
 			-o $(BIN)/image/$$os-$$arch/tollgate ./cmd/tollgate || exit 1; \
+		echo "$(BIN)/image/$$os-$$arch/trivy"; \
+		(cd tools/trivy && $(TRIVY_GOENV) GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags="$(TRIVY_LDFLAGS)" \
+			-o $(BIN)/image/$$os-$$arch/trivy github.com/aquasecurity/trivy/cmd/trivy) || exit 1; \
 	done
 
 debs:
@@ -117,9 +141,9 @@ $(BIN)/tollgate-local: FORCE
 build:
 	$(GO) build -o $(BIN)/tollgate ./cmd/tollgate
 
-test: build tools debs helm unit policy-test fuzz-short
+test: build trivy tools debs helm unit policy-test fuzz-short
 
-unit: build tools debs helm
+unit: build trivy tools debs helm
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -C policies/library/pssref -race -count=1 -timeout 20m ./...
 
@@ -146,8 +170,8 @@ lint: $(GOLANGCI_LINT)
 # Engine micro-benchmarks, then the admission load test: AdmissionReviews
 # straight to tollgate serve at concurrency 1/16/64 and 500/s, and Pod creates
 # through the real API server with and without the webhooks (test/bench).
-bench: build tools debs
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -cpu 1 ./policies/... ./webhook/ ./finops/...
+bench: build trivy tools debs
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -cpu 1 ./policies/... ./webhook/ ./finops/... ./scanners/trivy/
 	$(GO) run ./test/bench -duration $(BENCH_DURATION) -out $(BIN)/bench.json $(BENCH_ARGS)
 
 # The peer engines the comparison measures, built from the Go module proxy by

@@ -40,6 +40,12 @@ type checkFlags struct {
 	// noMutate judges the manifests as written, without the mutation
 	// admission would make first.
 	noMutate bool
+	// scanImages scans every image of the inputs with Trivy, for the
+	// policies that read input.imageScans; scan configures the scanner
+	// and maxDBAge marks results of an older database stale.
+	scanImages bool
+	scan       scanFlags
+	maxDBAge   time.Duration
 }
 
 func newCheckCmd(stdio IO) *cobra.Command {
@@ -67,6 +73,11 @@ contacted: an image no rule matches gets the policy's unmatched action. With
 --verify-images every image is resolved and its signatures verified, as the
 admission webhook does.
 
+With --scan-images every distinct image of the inputs is scanned once with
+Trivy (see tollgate scan image), and the policies that read input.imageScans
+(images-vulnerabilities, images-unscanned) judge the results; a scan that
+fails is a problem of the check.
+
 Exit status: 0 no enforce finding, 1 at least one enforce finding, 2 usage or
 input error (the message names the file and line).`,
 		Example: `  tollgate check deploy/
@@ -90,9 +101,12 @@ input error (the message names the file and line).`,
 	c.Flags().StringArrayVar(&f.ignore, "ignore", nil, "glob of files to skip when walking directories (e.g. values*.yaml); repeatable")
 	c.Flags().StringArrayVar(&f.imagePolicies, "image-policy", nil, "TollgateImagePolicy file judging the images (beside those in the inputs); repeatable")
 	c.Flags().BoolVar(&f.verifyImages, "verify-images", false, "verify image signatures against the registries (default: no registry is contacted)")
-	c.Flags().BoolVar(&f.insecureRegistry, "insecure-registry", false, "with --verify-images: allow plain-HTTP registries")
+	c.Flags().BoolVar(&f.insecureRegistry, "insecure-registry", false, "with --verify-images or --scan-images: allow plain-HTTP registries")
 	c.Flags().DurationVar(&f.imageTimeout, "image-timeout", 10*time.Second, "with --verify-images: deadline of the registry calls for one image")
 	c.Flags().BoolVar(&f.noMutate, "no-mutate", false, "judge the manifests as written, without the mutations admission would make first")
+	c.Flags().BoolVar(&f.scanImages, "scan-images", false, "scan every image of the inputs for vulnerabilities with Trivy, for the policies that read input.imageScans")
+	c.Flags().DurationVar(&f.maxDBAge, "max-db-age", 7*24*time.Hour, "with --scan-images: a result from a vulnerability database older than this is stale")
+	f.scan.register(c)
 	c.Flags().BoolVar(&f.cost, "cost", false, "after the report, print the monthly cost estimate of the workloads to standard error (default prices; see tollgate cost estimate)")
 	return c
 }
@@ -153,7 +167,28 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 	if f.verifyImages {
 		gate.Verifier = imagesig.NewVerifier(imagesig.Options{Insecure: f.insecureRegistry, Timeout: f.imageTimeout})
 	}
-	core := review.New(review.Options{Images: gate})
+	opts := review.Options{Images: gate}
+	var scans *checkScans
+	scanAt := map[string]output.Problem{} // the first input of each image
+	if f.scanImages {
+		r, err := f.scan.runnerFor(cmd.Context(), f.insecureRegistry, stdio.Err)
+		if err != nil {
+			return fmt.Errorf("--scan-images: %w", err)
+		}
+		scans = newCheckScans(r, f.maxDBAge)
+		opts.Scans = scans
+		var images []string
+		for _, d := range docs {
+			for _, c := range engine.Images(policies.ObjectInput(policies.SourceCheck, d.Object, nil)) {
+				if _, seen := scanAt[c.Image]; !seen {
+					scanAt[c.Image] = output.Problem{File: d.File, Line: d.Line}
+					images = append(images, c.Image)
+				}
+			}
+		}
+		scans.scan(cmd.Context(), images, stdio.Err)
+	}
+	core := review.New(opts)
 	judged := make([]manifest.Document, len(docs)) // what the cluster would store
 
 	for i, d := range docs {
@@ -179,6 +214,17 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 		}
 		judged[i] = d
 		judged[i].Object = obj
+		if scans != nil {
+			// Images the mutation pinned to a digest are new references.
+			var pinned []string
+			for _, c := range engine.Images(in) {
+				if _, seen := scanAt[c.Image]; !seen {
+					scanAt[c.Image] = output.Problem{File: d.File, Line: d.Line}
+					pinned = append(pinned, c.Image)
+				}
+			}
+			scans.scan(cmd.Context(), pinned, stdio.Err)
+		}
 		verdict := core.Review(cmd.Context(), set, in)
 		for _, pe := range verdict.Errors {
 			report.Problems = append(report.Problems, output.Problem{File: d.File, Line: d.Line, Policy: pe.Policy, Message: pe.Error()})
@@ -194,6 +240,9 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 				Finding: fnd,
 			})
 		}
+	}
+	if scans != nil {
+		report.Problems = append(report.Problems, scans.problems(scanAt)...)
 	}
 	if len(docs) == 0 && loadErr == nil {
 		fmt.Fprintf(stdio.Err, "tollgate: no Kubernetes objects found in %v\n", args)

@@ -1,5 +1,5 @@
 // Package cli holds Tollgate's commands (check, test, policies, serve,
-// verify-image, cost, audit, report, version):
+// verify-image, cost, audit, report, scan, version):
 // flag parsing and wiring of the engine to files and output. Behaviour lives
 // here, tested, so main stays a one-liner.
 package cli
@@ -80,7 +80,7 @@ the background audit.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(newCheckCmd(stdio), newTestCmd(stdio), newPoliciesCmd(stdio), newServeCmd(stdio), newVerifyImageCmd(stdio), newCostCmd(stdio), newAuditCmd(stdio), newReportCmd(stdio), newVersionCmd(stdio))
+	root.AddCommand(newCheckCmd(stdio), newTestCmd(stdio), newPoliciesCmd(stdio), newServeCmd(stdio), newVerifyImageCmd(stdio), newCostCmd(stdio), newAuditCmd(stdio), newReportCmd(stdio), newScanCmd(stdio), newVersionCmd(stdio))
 	return root
 }
 
