@@ -58,6 +58,9 @@ type Vulnerability struct {
 	// (debian, alpine, gobinary, node-pkg, ...).
 	Class string `json:"class,omitempty"`
 	Type  string `json:"type,omitempty"`
+	// URL is the advisory's page (Trivy's primary URL), for reports that
+	// link to it; "" when the database gives none.
+	URL string `json:"url,omitempty"`
 }
 
 // Fixable reports whether a fixed version exists.
