@@ -130,3 +130,22 @@ func TestWriteDockerConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestAdvisoryURL keeps only absolute http(s) links: the page is written
+// into SARIF, which code hosts render as a link.
+func TestAdvisoryURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://avd.aquasec.com/nvd/cve-2026-1":         "https://avd.aquasec.com/nvd/cve-2026-1",
+		"http://advisories.example/1":                    "http://advisories.example/1",
+		"javascript:alert(1)":                            "",
+		"data:text/html,<script>":                        "",
+		"/relative/page":                                 "",
+		"https://":                                       "",
+		"https://x.example/" + strings.Repeat("a", 3000): "",
+		"": "",
+	} {
+		if got := advisoryURL(in); got != want {
+			t.Errorf("advisoryURL(%.40q) = %q, want %q", in, got, want)
+		}
+	}
+}
