@@ -154,7 +154,7 @@ func fixtureInput(t *testing.T) Input {
 		f.Action = policies.ActionAudit
 		return f
 	}
-	warned := finding("images-vulnerabilities", `container "api" image "registry.corp.example/shop/api:1.4.2" has 1 fixable CRITICAL vulnerabilities: CVE-2024-5535 in libssl3 3.0.11-1~deb12u2 (fixed in 3.0.15-1~deb12u1)`, "spec.template.spec.containers[0].image")
+	warned := finding("images-vulnerabilities", `container "api" image "registry.corp.example/shop/api:1.4.2" has 1 fixable CRITICAL vulnerability: CVE-2024-5535 in libssl3 3.0.11-1~deb12u2 (fixed in 3.0.15-1~deb12u1)`, "spec.template.spec.containers[0].image")
 	warned.Action = policies.ActionWarn
 	pending := finding("images-unscanned", `container "billing" image "registry.corp.example/legacy/billing-job:7" has no scan result yet; it is queued for scanning`, "spec.template.spec.containers[1].image")
 	pending.Action = policies.ActionWarn

@@ -201,11 +201,9 @@ func buildVulnerabilities(results []Result, fws []Framework) *VulnerabilitySecti
 			}
 			a.images[image] = true
 			for _, sev := range vuln.Severities {
-				n, _ := strconv.Atoi(r.Properties[strings.ToLower(sev)+PropCountSuffix])
-				a.group.Counts[sev] += max(n, 0)
+				a.group.Counts[sev] += propCount(r.Properties[strings.ToLower(sev)+PropCountSuffix])
 			}
-			n, _ := strconv.Atoi(r.Properties[PropFixableCount])
-			a.group.Fixable += max(n, 0)
+			a.group.Fixable += propCount(r.Properties[PropFixableCount])
 			for _, v := range ParseVulnerabilities(r.Properties[PropVulnerabilities]) {
 				key := v.ID + "|" + v.Package
 				if t := a.top[key]; t != nil {
@@ -279,6 +277,20 @@ func sortTop(top []TopVulnerability) []TopVulnerability {
 			cmp.Compare(a.ID, b.ID), cmp.Compare(a.Package, b.Package))
 	})
 	return top[:min(len(top), maxTop)]
+}
+
+// maxPropCount bounds a count read from a Report: far above any image's
+// vulnerabilities, far below what adding a cluster's would overflow.
+const maxPropCount = 1 << 24
+
+// propCount reads a count property; one that is not a number, is negative
+// or is beyond maxPropCount counts as nothing.
+func propCount(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > maxPropCount {
+		return 0
+	}
+	return n
 }
 
 func zeroCounts() map[string]int {

@@ -124,3 +124,28 @@ func TestVulnerabilitySection(t *testing.T) {
 		t.Errorf("a report without scans has a vulnerability section: %+v", r.Vulnerabilities)
 	}
 }
+
+// TestVulnerabilitySectionMalformedProperties builds the section from
+// Report results another writer (or a person) left odd: counts that are
+// not numbers, negative or too large count as nothing; a result without
+// an image or digest still counts once; other engines' results are not
+// Tollgate's scans.
+func TestVulnerabilitySectionMalformedProperties(t *testing.T) {
+	res := func(name string, props map[string]string) Result {
+		return Result{Source: SourceTollgate, Policy: VulnerabilityReportPolicy, Result: OutcomeWarn, Message: "m " + name,
+			Resource: Resource{Kind: "Deployment", Namespace: "shop", Name: name}, Properties: props}
+	}
+	s := buildVulnerabilities([]Result{
+		res("a", map[string]string{PropDigest: "sha256:a", "criticalCount": "abc", "highCount": "-3", "lowCount": "99999999999999999999999", PropFixableCount: "x", PropVulnerabilities: "garbage"}),
+		res("b", map[string]string{PropDigest: "sha256:b", "criticalCount": "2", PropTeam: ""}),
+		res("c", nil),
+		{Source: "trivy-operator", Policy: VulnerabilityReportPolicy, Result: OutcomeFail, Resource: Resource{Namespace: "shop", Name: "d"}},
+	}, nil)
+	if s == nil || len(s.Groups) != 1 {
+		t.Fatalf("section %+v: want one group", s)
+	}
+	g := s.Groups[0]
+	if g.Images != 3 || g.Workloads != 3 || g.Counts[vuln.Critical] != 2 || g.Counts[vuln.High] != 0 || g.Counts[vuln.Low] != 0 || g.Fixable != 0 || len(g.Top) != 0 {
+		t.Errorf("group %+v", g)
+	}
+}

@@ -464,6 +464,9 @@ var (
 // podView is the pod-shaped {metadata, spec} view of the template found at
 // tmplPath in the converted object; it shares the object's terms.
 func podView(object ast.Value, tmplPath []string) ast.Value {
+	if object == nil {
+		return nil
+	}
 	tmpl := object
 	if len(tmplPath) > 0 {
 		ref := make(ast.Ref, len(tmplPath))
@@ -574,6 +577,8 @@ func (e *Engine) inputValue(in *Input, pl *plan, tmplPath []string, hasPod bool)
 		if source == nil {
 			source = values["oldObject"]
 		}
+		// podView is nil when neither input.object nor input.pod is read
+		// (neither was built).
 		if pod := podView(source, tmplPath); pod != nil {
 			obj.Insert(ast.StringTerm("pod"), ast.NewTerm(pod))
 		}

@@ -58,3 +58,26 @@ func TestImageScansReachPoliciesAndKeyTheCache(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyReadingNoObjectOnAPodController is a policy that reads neither
+// input.object nor input.pod, applied to a kind with a pod template: the
+// engine builds no object, and must build no pod view from it either.
+func TestPolicyReadingNoObjectOnAPodController(t *testing.T) {
+	e := newEngine(t, map[string]string{"p.rego": `# METADATA
+# title: Deletes are noted
+# custom:
+#   id: test-deletes
+#   action: warn
+#   severity: low
+package test.deletes
+
+violation contains "deleted" if input.operation == "DELETE"
+`})
+	job := map[string]any{"apiVersion": "batch/v1", "kind": "Job", "metadata": map[string]any{"name": "j", "namespace": "shop"},
+		"spec": map[string]any{"template": map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"name": "c", "image": "busybox:1"}}}}}}
+	in := &policies.Input{Kind: policies.GroupVersionKind{Group: "batch", Version: "v1", Kind: "Job"}, Operation: "DELETE", OldObject: job, Source: policies.SourceAdmission}
+	d := e.Evaluate(context.Background(), in)
+	if len(d.Errors) > 0 || len(d.Findings) != 1 {
+		t.Fatalf("findings %+v, errors %v; want the one DELETE finding", d.Findings, d.Errors)
+	}
+}

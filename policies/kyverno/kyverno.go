@@ -22,6 +22,7 @@ import (
 	imageverifycache "github.com/kyverno/kyverno/pkg/image/verification/cache"
 
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/policies/vap"
 )
 
 // Object is one Kubernetes object read from a file or the cluster. Source
@@ -183,7 +184,7 @@ func Compile(_ context.Context, objs []Object, opts Options) (*Evaluator, error)
 	e := &Evaluator{
 		cfg: cfg, jp: jp,
 		vpolMeta: map[string]*policies.Metadata{}, vpolsPlain: map[string][]vpolengine.Policy{},
-		mpolMeta: map[string]*mpolInfo{}, typeConverters: sync.OnceValue(newTypeConverters),
+		mpolMeta: map[string]*mpolInfo{}, typeConverters: sync.OnceValue(func() mpolcompiler.TypeConverterManager { return vap.NewTypeConverters() }),
 	}
 	var errs []error
 	if err := opts.Validate(); err != nil {

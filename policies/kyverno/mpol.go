@@ -16,11 +16,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apiserver/pkg/admission"
-	"k8s.io/client-go/applyconfigurations"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/tollgate-dev/tollgate/policies"
 )
@@ -180,32 +176,4 @@ func (e *Evaluator) mutateCEL(ctx context.Context, r *request, resource unstruct
 		return resource, nil
 	}
 	return *resp.PatchedResource, nil
-}
-
-// typeConverters gives Kyverno's ApplyConfiguration merge a schema for
-// each kind: the built-in kinds' from client-go (what the API server's
-// static converter knows), and for the rest a converter that deduces the
-// structure from the object itself (the API server would read the CRD's
-// schema).
-type typeConverters struct {
-	static, deduced managedfields.TypeConverter
-}
-
-var _ mpolcompiler.TypeConverterManager = (*typeConverters)(nil)
-
-func newTypeConverters() mpolcompiler.TypeConverterManager {
-	return &typeConverters{
-		static:  applyconfigurations.NewTypeConverter(clientgoscheme.Scheme),
-		deduced: managedfields.NewDeducedTypeConverter(),
-	}
-}
-
-// GetTypeConverter implements mpolcompiler.TypeConverterManager.
-func (t *typeConverters) GetTypeConverter(gvk schema.GroupVersionKind) managedfields.TypeConverter {
-	stub := &unstructured.Unstructured{}
-	stub.SetGroupVersionKind(gvk)
-	if _, err := t.static.ObjectToTyped(stub); err == nil {
-		return t.static
-	}
-	return t.deduced
 }

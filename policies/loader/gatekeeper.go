@@ -221,36 +221,11 @@ func (f *GatekeeperFormat) watchPolicies(gvk schema.GroupVersionKind) {
 	}
 }
 
-// watchWhenServed retries watching gvk, backing off to a minute, until its
-// CRD is served. The informer's first events then reload.
+// watchWhenServed watches a constraint kind once its CRD is served (see
+// the package's watchWhenServed); it gives up when its template goes away.
 func (f *GatekeeperFormat) watchWhenServed(ctx context.Context, gvk schema.GroupVersionKind) {
-	delay := 500 * time.Millisecond
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, time.Minute)
-		f.mu.Lock()
-		if !f.waiting[gvk] { // its template went away
-			f.mu.Unlock()
-			return
-		}
-		err := f.register(gvk, f.policyHandler())
-		if err == nil || !apimeta.IsNoMatchError(err) {
-			delete(f.waiting, gvk)
-			f.watched[gvk] = err == nil
-			reload := f.reload
-			f.mu.Unlock()
-			if err != nil {
-				f.opts.Logger.ErrorContext(ctx, "watching Gatekeeper objects failed", "kind", gvk.Kind, "error", err)
-			}
-			reload()
-			return
-		}
-		f.mu.Unlock()
-	}
+	watchWhenServed(ctx, &f.mu, f.waiting, f.watched, &f.reload, gvk,
+		func() error { return f.register(gvk, f.policyHandler()) }, f.opts.Logger, "Gatekeeper objects")
 }
 
 // unwatch stops watching a constraint kind no template defines any more.
@@ -271,20 +246,7 @@ func (f *GatekeeperFormat) unwatch(gvk schema.GroupVersionKind) {
 // Tollgate loads: a status write alone (Gatekeeper's, when it runs beside)
 // changes neither generation, labels nor annotations. Called with mu held.
 func (f *GatekeeperFormat) policyHandler() toolscache.ResourceEventHandler {
-	reload := f.reload
-	return toolscache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { reload() },
-		UpdateFunc: func(oldObj, newObj any) {
-			o, ok1 := oldObj.(client.Object)
-			n, ok2 := newObj.(client.Object)
-			if ok1 && ok2 && o.GetUID() == n.GetUID() && o.GetGeneration() == n.GetGeneration() &&
-				maps.Equal(o.GetLabels(), n.GetLabels()) && maps.Equal(o.GetAnnotations(), n.GetAnnotations()) {
-				return
-			}
-			reload()
-		},
-		DeleteFunc: func(any) { reload() },
-	}
+	return specChanges(f.reload)
 }
 
 // syncHandler keeps a synced kind in data.inventory.

@@ -224,9 +224,22 @@ func (f *KyvernoFormat) register(gvk schema.GroupVersionKind) error {
 	return err
 }
 
-// watchWhenServed retries watching gvk, backing off to a minute, until its
-// CRD is served; the informer's first events then reload.
+// watchWhenServed watches gvk once its CRD is served (see the package's
+// watchWhenServed).
 func (f *KyvernoFormat) watchWhenServed(ctx context.Context, gvk schema.GroupVersionKind) {
+	watchWhenServed(ctx, &f.mu, f.waiting, f.watched, &f.reload, gvk,
+		func() error { return f.register(gvk) }, f.opts.Logger, "Kyverno objects")
+}
+
+// watchWhenServed retries register for gvk, backing off to a minute, until
+// its CRD is served; it then records the watch in watched and reloads (the
+// informer's first events reload again). It stops when gvk leaves waiting
+// (nothing wants the kind any more) or ctx ends. mu guards waiting,
+// watched and reload, and is held around register. Both cluster formats
+// whose kinds come with CRDs installed later (Gatekeeper's constraint
+// kinds, Kyverno's policy kinds) wait this way.
+func watchWhenServed(ctx context.Context, mu *sync.Mutex, waiting, watched map[schema.GroupVersionKind]bool, reload *func(),
+	gvk schema.GroupVersionKind, register func() error, logger *slog.Logger, what string) {
 	delay := 500 * time.Millisecond
 	for {
 		select {
@@ -235,26 +248,30 @@ func (f *KyvernoFormat) watchWhenServed(ctx context.Context, gvk schema.GroupVer
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, time.Minute)
-		f.mu.Lock()
-		err := f.register(gvk)
+		mu.Lock()
+		if !waiting[gvk] {
+			mu.Unlock()
+			return
+		}
+		err := register()
 		if err == nil || !apimeta.IsNoMatchError(err) {
-			delete(f.waiting, gvk)
-			f.watched[gvk] = err == nil
-			reload := f.reload
-			f.mu.Unlock()
+			delete(waiting, gvk)
+			watched[gvk] = err == nil
+			reload := *reload
+			mu.Unlock()
 			if err != nil {
-				f.opts.Logger.ErrorContext(ctx, "watching Kyverno objects failed", "kind", gvk.Kind, "error", err)
+				logger.ErrorContext(ctx, "watching "+what+" failed", "kind", gvk.Kind, "error", err)
 			}
 			reload()
 			return
 		}
-		f.mu.Unlock()
+		mu.Unlock()
 	}
 }
 
 // specChanges reloads on objects that changed in what Tollgate loads: a
-// status write alone (Kyverno's, when it runs beside) changes neither
-// generation, labels nor annotations.
+// status write alone (Kyverno's or Gatekeeper's, when it runs beside)
+// changes neither generation, labels nor annotations.
 func specChanges(reload func()) toolscache.ResourceEventHandler {
 	return toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { reload() },

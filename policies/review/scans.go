@@ -42,6 +42,9 @@ func (r *Reviewer) withScans(ctx context.Context, s *Set, in *policies.Input) (*
 	if len(images) == 0 {
 		return in, nil
 	}
+	if in.DryRun {
+		ctx = vuln.WithoutQueueing(ctx)
+	}
 	got, err := r.summaries(ctx, in.ObjectNamespace(), podSpec(s, in), images)
 	scans := make(map[string]*vuln.Summary, len(images))
 	values := make(map[string]any, len(images))

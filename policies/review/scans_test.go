@@ -124,8 +124,8 @@ func TestReviewFillsImageScans(t *testing.T) {
 	want := []string{
 		`images-unscanned spec.ephemeralContainers[0].image: ephemeral container "debug" image "registry.example/debug:3" has no scan result yet; it is queued for scanning`,
 		`images-unscanned spec.initContainers[0].image: init container "setup" image "registry.example/tools:2" has no scan result yet; it is queued for scanning`,
-		`images-vulnerabilities spec.containers[0].image: container "app" image "registry.example/app:1" has 1 fixable CRITICAL vulnerabilities: CVE-2024-0001 in openssl 3.0.1 (fixed in 3.0.2)`,
-		`images-vulnerabilities spec.containers[1].image: container "side" image "registry.example/app:1" has 1 fixable CRITICAL vulnerabilities: CVE-2024-0001 in openssl 3.0.1 (fixed in 3.0.2)`,
+		`images-vulnerabilities spec.containers[0].image: container "app" image "registry.example/app:1" has 1 fixable CRITICAL vulnerability: CVE-2024-0001 in openssl 3.0.1 (fixed in 3.0.2)`,
+		`images-vulnerabilities spec.containers[1].image: container "side" image "registry.example/app:1" has 1 fixable CRITICAL vulnerability: CVE-2024-0001 in openssl 3.0.1 (fixed in 3.0.2)`,
 		`images-vulnerability-report spec.containers[0].image: image "registry.example/app:1" (sha256:` + strings.Repeat("a", 64) + `): 2 vulnerabilities (1 CRITICAL, 1 HIGH, 0 MEDIUM, 0 LOW, 0 UNKNOWN; 1 fixable): CVE-2024-0001 in openssl 3.0.1 (fixed in 3.0.2), CVE-2024-0002 in zlib 1.2.11 (no fix yet)`,
 	}
 	if diff := cmp.Diff(want, findings(v, scanPolicies...)); diff != "" {
@@ -380,5 +380,65 @@ func TestReviewScansEnforced(t *testing.T) {
 				t.Errorf("denied %v, want %v: denials %v, warnings %v", denied, wantDenied, v.Denials, v.Warnings)
 			}
 		})
+	}
+}
+
+// BenchmarkReviewImageScans measures what filling input.imageScans adds to
+// a review of a 4-container Deployment with the whole library: "none"
+// without a Source, "scans" with one that answers from memory.
+func BenchmarkReviewImageScans(b *testing.B) {
+	mods, err := policies.ReadFS(library.FS(), "library", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := policies.New(context.Background(), policies.Options{Modules: mods, VerdictCache: policies.DefaultVerdictCache})
+	if err != nil {
+		b.Fatal(err)
+	}
+	set := review.NewSet(e, nil, 1)
+	var cs []any
+	sums := map[string]*vuln.Summary{}
+	for i := range 4 {
+		img := fmt.Sprintf("registry.example/app%d:1", i)
+		cs = append(cs, map[string]any{"name": fmt.Sprintf("c%d", i), "image": img})
+		sums[img] = vuln.Summarize(criticalReport(img), false)
+	}
+	obj := map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": "d", "namespace": "shop"},
+		"spec": map[string]any{"template": map[string]any{"spec": map[string]any{"containers": cs}}}}
+	src := &scanSource{answer: func(context.Context, []string) map[string]*vuln.Summary { return sums }}
+	for name, opts := range map[string]review.Options{"none": {}, "scans": {Scans: src}} {
+		b.Run(name, func(b *testing.B) {
+			r := review.New(opts)
+			in := policies.ObjectInput(policies.SourceAdmission, obj, production)
+			for b.Loop() {
+				r.Review(context.Background(), set, in)
+			}
+		})
+	}
+}
+
+// TestReviewScansDryRunQueuesNothing: a dry-run request has no side
+// effects, so the Source is told not to queue what it misses; a real
+// request may.
+func TestReviewScansDryRunQueuesNothing(t *testing.T) {
+	set := librarySet(t)
+	var queueing []bool
+	var mu sync.Mutex
+	src := &scanSource{answer: func(ctx context.Context, _ []string) map[string]*vuln.Summary {
+		mu.Lock()
+		queueing = append(queueing, vuln.Queueing(ctx))
+		mu.Unlock()
+		return nil
+	}}
+	r := review.New(review.Options{Scans: src})
+	obj := map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "p", "namespace": "shop"},
+		"spec": map[string]any{"containers": []any{map[string]any{"name": "app", "image": "registry.example/app:1"}}}}
+	for _, dry := range []bool{true, false} {
+		in := policies.ObjectInput(policies.SourceAdmission, obj, production)
+		in.Operation, in.DryRun = "CREATE", dry
+		r.Review(context.Background(), set, in)
+	}
+	if want := []bool{false, true}; !slices.Equal(queueing, want) {
+		t.Errorf("queueing allowed per request (dry run, real) = %v, want %v", queueing, want)
 	}
 }

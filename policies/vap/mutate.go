@@ -89,26 +89,34 @@ func (e *Evaluator) Mutate(ctx context.Context, in *policies.Input) (ops []polic
 	return policies.Diff(req.object.(*unstructured.Unstructured).Object, after.Object)
 }
 
-// typeConverters gives the mutating dispatcher a schema for each kind: the
+// TypeConverters gives a mutating engine a schema for each kind: the
 // built-in kinds' from client-go (what the API server's static converter
 // knows), and for the rest a converter that deduces the structure from the
-// object itself (the API server would read the CRD's schema).
-type typeConverters struct {
+// object itself (the API server would read the CRD's schema). The
+// MutatingAdmissionPolicy dispatcher and Kyverno's MutatingPolicy engine
+// both merge ApplyConfigurations with it.
+type TypeConverters struct {
 	static, deduced managedfields.TypeConverter
 }
 
-var _ patch.TypeConverterManager = (*typeConverters)(nil)
+var _ patch.TypeConverterManager = (*TypeConverters)(nil)
 
-func newTypeConverters() patch.TypeConverterManager {
-	return &typeConverters{
+// NewTypeConverters builds the converters; building the static one reads
+// every built-in schema, so callers build it once, when first needed.
+func NewTypeConverters() *TypeConverters {
+	return &TypeConverters{
 		static:  applyconfigurations.NewTypeConverter(clientgoscheme.Scheme),
 		deduced: managedfields.NewDeducedTypeConverter(),
 	}
 }
 
-func (t *typeConverters) Run(context.Context) {}
+// Run implements patch.TypeConverterManager: nothing is watched, the
+// schemas are fixed.
+func (t *TypeConverters) Run(context.Context) {}
 
-func (t *typeConverters) GetTypeConverter(gvk schema.GroupVersionKind) managedfields.TypeConverter {
+// GetTypeConverter returns the static converter for a built-in kind, the
+// deducing one for any other.
+func (t *TypeConverters) GetTypeConverter(gvk schema.GroupVersionKind) managedfields.TypeConverter {
 	stub := &unstructured.Unstructured{}
 	stub.SetGroupVersionKind(gvk)
 	if _, err := t.static.ObjectToTyped(stub); err == nil {

@@ -142,7 +142,7 @@ func Compile(ctx context.Context, objs []Object, opts Options) (*Evaluator, erro
 	if e.authz == nil {
 		e.authz = offlineAuthorizer{}
 	}
-	e.typeConverters = sync.OnceValue(newTypeConverters)
+	e.typeConverters = sync.OnceValue(func() patch.TypeConverterManager { return NewTypeConverters() })
 
 	var errs []error
 	for i, obj := range opts.Namespaces {

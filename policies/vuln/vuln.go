@@ -58,6 +58,9 @@ type Vulnerability struct {
 	// (debian, alpine, gobinary, node-pkg, ...).
 	Class string `json:"class,omitempty"`
 	Type  string `json:"type,omitempty"`
+	// URL is the advisory's page (Trivy's primary URL), for reports that
+	// link to it; "" when the database gives none.
+	URL string `json:"url,omitempty"`
 }
 
 // Fixable reports whether a fixed version exists.
@@ -258,4 +261,20 @@ type Source interface {
 	// imagePullSecrets and service account give the registry credentials
 	// of the scan it may queue (nil: anonymous).
 	Summaries(ctx context.Context, namespace string, podSpec map[string]any, images []string) map[string]*Summary
+}
+
+type noQueueKey struct{}
+
+// WithoutQueueing marks a context whose lookups must not queue scans: a
+// dry-run request has no side effects (the webhooks declare
+// NoneOnDryRun), so an image it names is judged as it stands and queued by
+// the next real request or the scanner's own pod listing.
+func WithoutQueueing(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noQueueKey{}, true)
+}
+
+// Queueing reports whether a Source may queue the scans a lookup misses.
+func Queueing(ctx context.Context) bool {
+	no, _ := ctx.Value(noQueueKey{}).(bool)
+	return !no
 }

@@ -274,8 +274,12 @@ func (a *Auditor) scanKind(ctx context.Context, set *review.Set, m *apimeta.REST
 				nsObj = namespaces[ns]
 			}
 			in := policies.ObjectInput(policies.SourceAudit, obj.Object, nsObj)
-			d := a.opts.Reviewer.Review(ctx, set, in)
+			d, err := review1(ctx, a.opts.Reviewer, set, in)
 			scan.Scanned[kind]++
+			if err != nil {
+				scan.Errors = append(scan.Errors, fmt.Sprintf("%s %s/%s: %v", kind, ns, obj.GetName(), err))
+				continue
+			}
 			scan.Evaluated[ns] += d.Applied
 			res := Resource{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: ns, Name: obj.GetName(), UID: string(obj.GetUID())}
 			images := scannedImages(set, in, d)
@@ -389,4 +393,17 @@ func teamOf(set *review.Set, labels map[string]string, namespace map[string]any)
 	nsLabels, _ := meta["labels"].(map[string]any)
 	t, _ := nsLabels[key].(string)
 	return t
+}
+
+// review1 reviews one object, containing a panic of any evaluator (the
+// Rego engine, a Gatekeeper, Kyverno or VAP plugin, a gate): the object
+// is reported as not judged and the scan goes on, as admission answers a
+// panicking request with an error and serves the next.
+func review1(ctx context.Context, r *review.Reviewer, set *review.Set, in *policies.Input) (v *review.Verdict, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = nil, fmt.Errorf("not judged: the review panicked: %v", p)
+		}
+	}()
+	return r.Review(ctx, set, in), nil
 }

@@ -72,10 +72,15 @@ func start(t *testing.T) (*cluster.Cluster, client.Client, *rest.Config) {
 	return cl, c, cl.Config()
 }
 
-// kindsOnly is a plugin that judges nothing and names kinds to audit.
+// kindsOnly is a plugin that judges nothing and names kinds to audit,
+// except that it panics on an object named "panics": a broken evaluator
+// the audit must contain.
 type kindsOnly []policies.GroupVersionKind
 
-func (kindsOnly) Evaluate(context.Context, *policies.Input) *policies.Decision {
+func (kindsOnly) Evaluate(_ context.Context, in *policies.Input) *policies.Decision {
+	if md, _ := in.Object["metadata"].(map[string]any); md["name"] == "panics" {
+		panic("an evaluator broke on this object")
+	}
 	return &policies.Decision{}
 }
 
@@ -186,6 +191,7 @@ func TestAuditWritesReports(t *testing.T) {
 		deployment("tollgate-system", "tollgate", true), // Tollgate's own namespace: never audited
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "batch", Name: "settings"}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "decoy"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "batch", Name: "panics"}},
 	} {
 		if err := c.Create(ctx, obj); err != nil {
 			t.Fatal(err)
@@ -219,8 +225,10 @@ func TestAuditWritesReports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(scan.Errors) != 0 {
-		t.Fatalf("scan errors: %v", scan.Errors)
+	// The object an evaluator panics on is reported as not judged; the
+	// scan goes on to the others.
+	if len(scan.Errors) != 1 || !strings.Contains(scan.Errors[0], "batch/panics: not judged: the review panicked") {
+		t.Fatalf("scan errors: %v; want the one object the evaluator panicked on", scan.Errors)
 	}
 	shop := report(t, c, "Report", "shop")
 	if shop == nil {

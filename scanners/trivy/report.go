@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,7 @@ type trivyReport struct {
 			FixedVersion     string `json:"FixedVersion"`
 			Severity         string `json:"Severity"`
 			Title            string `json:"Title"`
+			PrimaryURL       string `json:"PrimaryURL"`
 		} `json:"Vulnerabilities"`
 	} `json:"Results"`
 }
@@ -84,6 +86,7 @@ func Parse(data []byte) (*vuln.Report, error) {
 			rep.Vulnerabilities = append(rep.Vulnerabilities, vuln.Vulnerability{
 				ID: v.VulnerabilityID, Package: v.PkgName, Installed: v.InstalledVersion, Fixed: v.FixedVersion,
 				Severity: strings.ToUpper(v.Severity), Title: v.Title, Target: res.Target, Class: res.Class, Type: res.Type,
+				URL: advisoryURL(v.PrimaryURL),
 			})
 		}
 	}
@@ -255,4 +258,15 @@ func (t *tailBuffer) quote() string {
 		lines = lines[len(lines)-6:]
 	}
 	return ": " + strings.Join(lines, " | ")
+}
+
+// advisoryURL keeps an advisory link only when it is an absolute http(s)
+// URL: it is written into SARIF, which code hosts render as a link, and a
+// database is input like any other.
+func advisoryURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(s) > 2048 {
+		return ""
+	}
+	return s
 }

@@ -1,10 +1,14 @@
 package trivy
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/tollgate-dev/tollgate/policies/vuln"
 )
@@ -85,5 +89,63 @@ func TestTailQuotesTheLastLines(t *testing.T) {
 	got := tb.quote()
 	if !strings.HasSuffix(got, "| FATAL Fatal error run error: boom") || len(tb.buf) > 64 {
 		t.Errorf("quote %q (kept %d bytes)", got, len(tb.buf))
+	}
+}
+
+func TestWriteDockerConfig(t *testing.T) {
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		image string
+		kc    authn.Keychain
+		want  string // config.json, "" for none
+	}{
+		"basic":     {"r.example:5000/team/app:1", keychain{&authn.Basic{Username: "ci", Password: "pw"}}, `{"auths":{"r.example:5000":{"auth":"Y2k6cHc="}}}`},
+		"docker.io": {"team/app:1", keychain{&authn.Basic{Username: "ci", Password: "pw"}}, `{"auths":{"https://index.docker.io/v1/":{"auth":"Y2k6cHc="}}}`},
+		"token":     {"r.example/app:1", keychain{&authn.Bearer{Token: "tok"}}, `{"auths":{"r.example":{"registrytoken":"tok"}}}`},
+		"anonymous": {"r.example/app:1", keychain{authn.Anonymous}, ""},
+		"none":      {"r.example/app:1", nil, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			ref, err := parseRef(tc.image)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := writeDockerConfig(ctx, dir, ref, tc.kc); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+			if tc.want == "" {
+				if err == nil {
+					t.Errorf("config written: %s", data)
+				}
+				return
+			}
+			if err != nil || string(data) != tc.want {
+				t.Errorf("config %s, %v; want %s", data, err, tc.want)
+			}
+			if st, err := os.Stat(filepath.Join(dir, "config.json")); err != nil || st.Mode().Perm() != 0o600 {
+				t.Errorf("config mode: %v, %v", st.Mode(), err)
+			}
+		})
+	}
+}
+
+// TestAdvisoryURL keeps only absolute http(s) links: the page is written
+// into SARIF, which code hosts render as a link.
+func TestAdvisoryURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://avd.aquasec.com/nvd/cve-2026-1":         "https://avd.aquasec.com/nvd/cve-2026-1",
+		"http://advisories.example/1":                    "http://advisories.example/1",
+		"javascript:alert(1)":                            "",
+		"data:text/html,<script>":                        "",
+		"/relative/page":                                 "",
+		"https://":                                       "",
+		"https://x.example/" + strings.Repeat("a", 3000): "",
+		"": "",
+	} {
+		if got := advisoryURL(in); got != want {
+			t.Errorf("advisoryURL(%.40q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -71,6 +71,11 @@ type Options struct {
 	MaxSBOMBytes int64
 	// Env is added to Trivy's environment (e.g. proxy settings).
 	Env []string
+	// TempDir is where each scan's private directory (its HOME, and the
+	// docker config holding its registry credentials) is made and
+	// removed after (default os.TempDir(); a writable volume where the
+	// root filesystem is read-only).
+	TempDir string
 }
 
 // Validate reports what is wrong with the options.
@@ -174,7 +179,7 @@ func (r *Runner) Scan(ctx context.Context, image string, keychain authn.Keychain
 	if err != nil {
 		return nil, err
 	}
-	work, err := os.MkdirTemp("", "tollgate-trivy-scan-")
+	work, err := os.MkdirTemp(r.opts.TempDir, "tollgate-trivy-scan-")
 	if err != nil {
 		return nil, fmt.Errorf("scanning %s: %w", image, err)
 	}

@@ -110,7 +110,9 @@ func (f *fixture) runner(tb testing.TB, mod func(*Options)) *Runner {
 	return r
 }
 
-var ignoreTarget = cmpopts.IgnoreFields(vuln.Vulnerability{}, "Target")
+// ignoreTarget leaves out where a package was found and the advisory's
+// page, which is Trivy's to choose (checked on its own below).
+var ignoreTarget = cmpopts.IgnoreFields(vuln.Vulnerability{}, "Target", "URL")
 
 func digest(ref string) string { return ref[strings.Index(ref, "@")+1:] }
 
@@ -135,6 +137,11 @@ func TestScanFindsThePlantedVulnerabilities(t *testing.T) {
 			}
 			if d := cmp.Diff(tc.want, rep.Vulnerabilities, ignoreTarget); d != "" {
 				t.Errorf("vulnerabilities (-want +got):\n%s", d)
+			}
+			for _, v := range rep.Vulnerabilities { // every planted advisory has a page
+				if !strings.HasPrefix(v.URL, "https://") || !strings.Contains(strings.ToLower(v.URL), strings.ToLower(v.ID)) {
+					t.Errorf("%s: advisory page %q", v.ID, v.URL)
+				}
 			}
 			if rep.Image != tc.image || rep.OS != tc.os {
 				t.Errorf("image %q os %q, want %q and %q", rep.Image, rep.OS, tc.image, tc.os)
@@ -474,7 +481,8 @@ func TestRegistryCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := f.runner(t, nil)
+	tmp := t.TempDir()
+	r := f.runner(t, func(o *Options) { o.TempDir = tmp })
 	rep, err := r.Scan(ctx, img, keychain{reg.Auth()})
 	if err != nil {
 		t.Fatal(err)
@@ -493,7 +501,7 @@ func TestRegistryCredentials(t *testing.T) {
 		t.Errorf("the error quotes the password: %v", err)
 	}
 	// No credential is left behind in a temporary directory.
-	left, _ := filepath.Glob(filepath.Join(os.TempDir(), "tollgate-trivy-scan-*"))
+	left, _ := filepath.Glob(filepath.Join(tmp, "*"))
 	if len(left) != 0 {
 		t.Errorf("scan directories left behind: %v", left)
 	}

@@ -177,11 +177,12 @@ func TestLibraryPolicyList(t *testing.T) {
 		}
 	}
 	if diff := cmp.Diff(want, have); diff != "" {
-		t.Errorf("%s differs from the library's policy ids (-library +file):\n%s", path, diff)
+		t.Errorf("%s differs from the library's policy ids, each followed by \" audit\" when it audits by default (-library +file):\n%s", path, diff)
 	}
 }
 
-// libraryPolicyIDs are the built-in library's policy ids, sorted.
+// libraryPolicyIDs are the built-in library's policy ids, sorted, each
+// followed by " audit" when the policy audits by default.
 func libraryPolicyIDs(t *testing.T) []string {
 	t.Helper()
 	mods, err := policies.ReadFS(library.FS(), "library", false)
@@ -194,7 +195,11 @@ func libraryPolicyIDs(t *testing.T) []string {
 	}
 	var ids []string
 	for _, m := range eng.Policies() {
-		ids = append(ids, m.ID)
+		if m.Action == policies.ActionAudit {
+			ids = append(ids, m.ID+" audit")
+		} else {
+			ids = append(ids, m.ID)
+		}
 	}
 	slices.Sort(ids)
 	return ids
@@ -239,8 +244,17 @@ func TestRolloutModes(t *testing.T) {
 					t.Errorf("policy %s: action %q, want %q", id, o.Action, want)
 				}
 			}
-			if n := len(libraryPolicyIDs(t)); tc.mode != "enforce" && len(cfg.Policies) != n {
-				t.Errorf("%d policies in the config, want the library's %d", len(cfg.Policies), n)
+			audits := 0 // policies that audit by default: never raised to warn
+			for _, id := range libraryPolicyIDs(t) {
+				if strings.HasSuffix(id, " audit") {
+					audits++
+					if _, ok := cfg.Policies[strings.TrimSuffix(id, " audit")]; ok {
+						t.Errorf("rollout mode %s sets %s, which audits by default", tc.mode, id)
+					}
+				}
+			}
+			if n := len(libraryPolicyIDs(t)) - audits; tc.mode != "enforce" && len(cfg.Policies) != n {
+				t.Errorf("%d policies in the config, want the library's %d that do not audit by default", len(cfg.Policies), n)
 			}
 		})
 	}

@@ -38,6 +38,34 @@ func TestBuildDBRejectsMalformedAdvisories(t *testing.T) {
 	}
 }
 
+func TestTestDBRejectsMalformedFiles(t *testing.T) {
+	bin, err := TestDBBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, tc := range map[string]struct{ in, want string }{
+		"not json":      {"{not json", "invalid character"},
+		"unknown field": {`{"advisories": [], "extra": 1}`, `unknown field "extra"`},
+		"bad date":      {`{"updatedAt": "yesterday", "advisories": []}`, "parsing time"},
+		"wrong type":    {`{"advisories": {}}`, "cannot unmarshal object"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".json")
+			if err := os.WriteFile(src, []byte(tc.in), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(bin, src, filepath.Join(dir, "db.tar.gz")).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), src+": ") || !strings.Contains(string(out), tc.want) {
+				t.Errorf("trivy-testdb: %v, %s; want an error naming %s and %q", err, out, src, tc.want)
+			}
+		})
+	}
+	if out, err := exec.Command(bin, "only-one-arg").CombinedOutput(); err == nil || !strings.Contains(string(out), "usage: trivy-testdb") {
+		t.Errorf("one argument: %v, %s", err, out)
+	}
+}
+
 // trivyResult is what this test reads of Trivy's JSON report.
 type trivyResult struct {
 	Results []struct {
@@ -127,7 +155,7 @@ func TestFixtures(t *testing.T) {
 	if err := os.MkdirAll(cache, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	opt := cmpopts.IgnoreFields(vuln.Vulnerability{}, "Target")
+	opt := cmpopts.IgnoreFields(vuln.Vulnerability{}, "Target", "URL")
 	got := scan(t, trivy, cache, "--db-repository", dbRef, debian)
 	if d := cmp.Diff(WantDebian(), got, opt); d != "" {
 		t.Errorf("debian image (-want +got):\n%s", d)

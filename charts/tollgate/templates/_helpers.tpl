@@ -65,15 +65,17 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/*
 The Tollgate config file: config, with every built-in library policy set to
-rollout.mode unless config.policies already gives it an action.
+rollout.mode unless config.policies already gives it an action (or it audits
+by default: rollout.mode never raises an action).
 */}}
 {{- define "tollgate.config" -}}
 {{- $cfg := deepCopy (default (dict) .Values.config) -}}
 {{- if ne .Values.rollout.mode "enforce" -}}
 {{- $policies := default (dict) (get $cfg "policies") -}}
 {{- range (.Files.Get "files/library-policies.txt" | trim | splitList "\n") -}}
-{{- $id := trim . -}}
-{{- if and $id (not (hasPrefix "#" $id)) -}}
+{{- $fields := splitList " " (trim .) -}}
+{{- $id := first $fields -}}
+{{- if and $id (not (hasPrefix "#" $id)) (ne (last $fields) "audit") -}}
 {{- $p := default (dict) (get $policies $id) -}}
 {{- if not (hasKey $p "action") -}}
 {{- $_ := set $p "action" $.Values.rollout.mode -}}

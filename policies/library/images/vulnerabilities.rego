@@ -42,9 +42,13 @@ _severities := {upper(s) | some s in l; is_string(s)} if {
 _fixable_only if object.get(_params, "fixableOnly", true) != false
 
 # _tally is what a scan counts of the vulnerabilities that count.
-_tally(scan) := object.get(scan, "fixable", {}) if _fixable_only else := object.get(scan, "counts", {})
+_tally(scan) := object.get(scan, "fixable", {}) if {
+	_fixable_only
+} else := object.get(scan, "counts", {})
 
-_which := "fixable " if _fixable_only else := ""
+_which := "fixable " if {
+	_fixable_only
+} else := ""
 
 _labels := l if {
 	l := _params.namespaceLabels
@@ -74,8 +78,8 @@ violation contains {"msg": msg, "path": array.concat(c.path, ["image"])} if {
 	n := sum([object.get(_tally(scan), s, 0) | some s in _severities])
 	n > 0
 	found := [v | some v in object.get(scan, "vulnerabilities", []); _counted(v)]
-	msg := sprintf("%s image %q has %d %s%s vulnerabilities: %s", [
+	msg := sprintf("%s image %q has %d %s%s %s: %s", [
 		pods.describe(c), c.container.image, n, _which,
-		concat("/", sort(_severities)), vulns.list(found, 5),
+		concat("/", sort(_severities)), vulns.noun(n), vulns.list(found, 5),
 	])
 }

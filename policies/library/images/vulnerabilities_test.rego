@@ -31,7 +31,7 @@ test_clean_image_allowed if {
 
 test_fixable_critical_in_production if {
 	vulnerabilities.violation == {{
-		"msg": `container "c1" image "app:2" has 1 fixable CRITICAL vulnerabilities: CVE-2024-0001 in openssl 3.0.1 (fixed in 3.0.2)`,
+		"msg": `container "c1" image "app:2" has 1 fixable CRITICAL vulnerability: CVE-2024-0001 in openssl 3.0.1 (fixed in 3.0.2)`,
 		"path": ["spec", "containers", 1, "image"],
 	}} with input as {
 		"namespace": _prod, "pod": _pod(["app:1", "app:2"]),

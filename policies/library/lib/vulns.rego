@@ -18,6 +18,11 @@ _fix(v) := sprintf("fixed in %s", [v.fixed]) if {
 	v.fixed != ""
 } else := "no fix yet"
 
+# noun(n) is "vulnerability" for one, "vulnerabilities" otherwise.
+noun(n) := "vulnerability" if {
+	n == 1
+} else := "vulnerabilities"
+
 # fixable(v) is true when a fixed version exists.
 fixable(v) if {
 	is_string(v.fixed)

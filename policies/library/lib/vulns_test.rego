@@ -32,3 +32,9 @@ test_fixable if {
 	not vulns.fixable(_v("CVE-1", ""))
 	not vulns.fixable({"id": "CVE-1"})
 }
+
+test_noun if {
+	vulns.noun(1) == "vulnerability"
+	vulns.noun(0) == "vulnerabilities"
+	vulns.noun(2) == "vulnerabilities"
+}

@@ -86,7 +86,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer func() { _ = os.RemoveAll(work) }()
 	if err := build(work, in); err != nil {
 		return err
 	}
@@ -178,13 +178,17 @@ func (a *Advisory) place() (string, types.DataSource, error) {
 }
 
 // build writes trivy.db and metadata.json into dir.
-func build(dir string, in *Input) error {
+func build(dir string, in *Input) (err error) {
 	if err := db.Init(dir); err != nil {
 		return fmt.Errorf("opening the database: %w", err)
 	}
-	defer db.Close()
+	defer func() {
+		if cerr := db.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("closing the database: %w", cerr)
+		}
+	}()
 	dbc := db.Config{}
-	err := dbc.BatchUpdate(func(tx *bolt.Tx) error {
+	err = dbc.BatchUpdate(func(tx *bolt.Tx) error {
 		for i := range in.Advisories {
 			if err := put(dbc, tx, &in.Advisories[i]); err != nil {
 				return fmt.Errorf("advisories[%d] (%s %s): %w", i, in.Advisories[i].ID, in.Advisories[i].Package, err)

@@ -62,9 +62,11 @@ func (c *checkScans) scan(ctx context.Context, images []string, progress io.Writ
 	for _, img := range todo {
 		wg.Add(1)
 		sem <- struct{}{}
+		// Said here, not in the scan's goroutine: progress is not safe
+		// for concurrent writes.
+		fmt.Fprintf(progress, "tollgate: scanning %s\n", img)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			fmt.Fprintf(progress, "tollgate: scanning %s\n", img)
 			sum := c.scanOne(ctx, img)
 			c.mu.Lock()
 			c.results[img] = sum

@@ -330,6 +330,12 @@ func scanSARIFReport(rep *vuln.Report, threshold string) *output.Report {
 		repo = ref.Context().RepositoryStr()
 	}
 	for _, v := range rep.Vulnerabilities {
+		if v.URL != "" {
+			if out.HelpURIs == nil {
+				out.HelpURIs = map[string]string{}
+			}
+			out.HelpURIs[v.ID] = v.URL
+		}
 		action := policies.ActionWarn
 		if vuln.SeverityRank(v.Severity) >= vuln.SeverityRank(threshold) {
 			action = policies.ActionEnforce

@@ -146,6 +146,14 @@ func TestScanImage(t *testing.T) {
 		var log struct {
 			Version string `json:"version"`
 			Runs    []struct {
+				Tool struct {
+					Driver struct {
+						Rules []struct {
+							ID      string `json:"id"`
+							HelpURI string `json:"helpUri"`
+						} `json:"rules"`
+					} `json:"driver"`
+				} `json:"tool"`
 				Results []struct {
 					RuleID string `json:"ruleId"`
 					Level  string `json:"level"`
@@ -158,6 +166,13 @@ func TestScanImage(t *testing.T) {
 		levels := map[string]string{}
 		for _, r := range log.Runs[0].Results {
 			levels[r.RuleID] = r.Level
+		}
+		// A rule links to its advisory's page (Trivy's primary URL), not
+		// to a Tollgate policy page.
+		for _, rule := range log.Runs[0].Tool.Driver.Rules {
+			if strings.Contains(rule.HelpURI, "tollgate") || !strings.Contains(strings.ToLower(rule.HelpURI), strings.ToLower(rule.ID)) {
+				t.Errorf("rule %s links to %q, want its advisory's page", rule.ID, rule.HelpURI)
+			}
 		}
 		want := map[string]string{"CVE-2026-10001": "error", "CVE-2026-10002": "error", "GHSA-tg00-0001-0001": "warning", "GHSA-tg00-0002-0001": "warning"}
 		if len(levels) != len(want) {

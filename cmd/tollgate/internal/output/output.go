@@ -76,6 +76,10 @@ type Report struct {
 	// Mutations are what admission would change in the objects before
 	// judging them; the findings are of the mutated objects.
 	Mutations []Mutation
+	// HelpURIs are the help pages of rules that are not Tollgate
+	// policies, by rule id (an advisory's page, for `tollgate scan
+	// image`); a policy's rule links to its page in the policy reference.
+	HelpURIs map[string]string
 }
 
 // ActionCounts counts findings by their effective action.

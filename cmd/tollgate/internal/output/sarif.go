@@ -230,6 +230,9 @@ func sarifRules(r *Report) ([]sarifRule, map[string]int) {
 	index := make(map[string]int, len(ids))
 	for i, id := range ids {
 		rules[i] = sarifRuleOf(byID[id])
+		if u := r.HelpURIs[id]; u != "" {
+			rules[i].HelpURI = u
+		}
 		index[id] = i
 	}
 	return rules, index
