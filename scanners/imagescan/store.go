@@ -102,7 +102,8 @@ func (s *Store) create(ctx context.Context, obj *v1alpha1.ImageScan) {
 }
 
 // Summaries implements vuln.Source: the stored result of each image, or
-// pending (and queued) when there is none. It never waits for a scan or
+// pending (and queued, unless ctx says vuln.WithoutQueueing) when there is
+// none. It never waits for a scan or
 // the API server; images that are not references at all are failed with
 // the reason.
 func (s *Store) Summaries(ctx context.Context, namespace string, podSpec map[string]any, images []string) map[string]*vuln.Summary {
@@ -126,7 +127,9 @@ func (s *Store) summary(ctx context.Context, namespace string, podSpec map[strin
 	// Read-only: the cache's own object, not a copy of its vulnerabilities.
 	switch err := s.opts.Reader.Get(ctx, key, &obj, client.UnsafeDisableDeepCopy); {
 	case apierrors.IsNotFound(err):
-		s.enqueue(ctx, key.Name, image, namespace, podSpec)
+		if vuln.Queueing(ctx) { // not for a dry run: it has no side effects
+			s.enqueue(ctx, key.Name, image, namespace, podSpec)
+		}
 		return &vuln.Summary{Status: vuln.StatusPending}
 	case err != nil:
 		return &vuln.Summary{Status: vuln.StatusPending, Error: "reading ImageScan " + key.Name + ": " + err.Error()}

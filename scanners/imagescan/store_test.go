@@ -193,6 +193,13 @@ func TestStoreBurstIsBounded(t *testing.T) {
 	if queued != 100 || dropped != 9900 {
 		t.Errorf("queued %v, dropped %v; want 100 and 9900", queued, dropped)
 	}
+	// A dry run queues nothing.
+	if sum := s.Summaries(vuln.WithoutQueueing(ctx), "shop", nil, []string{"registry.corp/dry/run:1.0"})["registry.corp/dry/run:1.0"]; sum.Status != vuln.StatusPending {
+		t.Errorf("dry run: %+v; want pending", sum)
+	}
+	if q, d := testutil.ToFloat64(mustCounter(t, reg, "tollgate_image_scan_queued_total")), testutil.ToFloat64(mustCounter(t, reg, "tollgate_image_scan_dropped_total")); q != 100 || d != 9900 {
+		t.Errorf("after a dry run: queued %v, dropped %v; want 100 and 9900 (nothing queued or dropped)", q, d)
+	}
 	// The same images again: the queued ones are not queued twice.
 	s.Summaries(ctx, "shop", nil, images[:100])
 	if q := testutil.ToFloat64(mustCounter(t, reg, "tollgate_image_scan_queued_total")); q != 100 {

@@ -13,7 +13,7 @@ import (
 )
 
 // dockerfile reads the instructions of the repository's Dockerfile, by
-// instruction, last one winning.
+// instruction; repeated ones (COPY) are joined by newlines.
 func dockerfile(t *testing.T) map[string]string {
 	t.Helper()
 	f, err := os.Open(filepath.Join(repoRoot(t), "Dockerfile"))
@@ -29,7 +29,11 @@ func dockerfile(t *testing.T) map[string]string {
 			continue
 		}
 		instr, rest, _ := strings.Cut(line, " ")
-		out[strings.ToUpper(instr)] = strings.TrimSpace(rest)
+		instr = strings.ToUpper(instr)
+		if prev, ok := out[instr]; ok {
+			rest = prev + "\n" + rest
+		}
+		out[instr] = strings.TrimSpace(rest)
 	}
 	return out
 }
@@ -64,5 +68,9 @@ func TestImage(t *testing.T) {
 	}
 	if !strings.Contains(df["COPY"], "bin/image/${TARGETOS}-${TARGETARCH}/tollgate") {
 		t.Errorf("COPY %s: want the binary make image-binary writes", df["COPY"])
+	}
+	// The trivy the chart's --trivy names when imageScanning is on.
+	if !strings.Contains(df["COPY"], "bin/image/${TARGETOS}-${TARGETARCH}/trivy /usr/local/bin/trivy") {
+		t.Errorf("COPY %s: want trivy at /usr/local/bin/trivy, where the chart's --trivy points", df["COPY"])
 	}
 }
