@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/policies/vuln"
 	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/proc"
 	"github.com/tollgate-dev/tollgate/test/registry"
 	"github.com/tollgate-dev/tollgate/webhook"
 )
@@ -188,15 +189,5 @@ func cleanImageScans(t testing.TB) {
 	})
 }
 
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("after %s: %v", timeout, err)
-}
+// eventually retries f until it returns nil or the deadline passes.
+var eventually = proc.Eventually

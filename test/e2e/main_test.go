@@ -256,18 +256,7 @@ func apply(t *testing.T, manifest string, flags ...string) (string, string, erro
 }
 
 // eventually retries f until it returns nil or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("after %s: %v", timeout, err)
-}
+var eventually = proc.Eventually
 
 // teamNamespace creates a namespace with ownership labels.
 func teamNamespace(t *testing.T, name string) {
