@@ -66,12 +66,15 @@ spec:
 	return im, nil
 }
 
-func deployment(name, image string) string {
+func deployment(name, image string) string { return deploymentIn("shop", name, image) }
+
+// deploymentIn is a bare one-replica Deployment of image in namespace.
+func deploymentIn(namespace, name, image string) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: %s
-  namespace: shop
+  namespace: %s
 spec:
   replicas: 1
   selector:
@@ -83,5 +86,5 @@ spec:
       containers:
         - name: %s
           image: %s
-`, name, name, name, name, image)
+`, name, namespace, name, name, name, image)
 }

@@ -26,6 +26,7 @@ type localEnv struct {
 	port     int
 	images   *demoImages
 	finops   *demoFinOps
+	scanning *demoScanning
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -109,6 +110,10 @@ func start(ctx context.Context, mode, dir string, out io.Writer) (*localEnv, err
 	}
 	fmt.Fprintf(out, "  registry %s (Debian's docker-registry) with %s signed by a release key, and an unsigned image\n", env.images.reg.Host(), env.images.signed)
 
+	if env.scanning, err = startScanning(ctx, env.dir, env.images.reg.Host()); err != nil {
+		return env, err
+	}
+	fmt.Fprintf(out, "  and %s, with a vulnerability database (Trivy's format, planted advisories) beside it\n", env.scanning.image)
 	if env.finops, err = startFinOps(env.dir); err != nil {
 		return env, err
 	}
@@ -120,7 +125,7 @@ func start(ctx context.Context, mode, dir string, out io.Writer) (*localEnv, err
 	if err != nil {
 		return env, err
 	}
-	env.tollgate, err = proc.Start(filepath.Join(root, "bin", "tollgate"), []string{"serve",
+	args := []string{"serve",
 		"--kubeconfig", env.cluster.KubeconfigPath(),
 		"--host", "127.0.0.1", "--port", fmt.Sprint(env.port),
 		"--webhook-url", fmt.Sprintf("https://127.0.0.1:%d", env.port),
@@ -131,7 +136,8 @@ func start(ctx context.Context, mode, dir string, out io.Writer) (*localEnv, err
 		"--client-ca-file", env.cluster.WebhookClientCAFile(), "--client-name", cluster.WebhookClientName,
 		"--allow-insecure-registries", // the demo registry speaks plain HTTP on loopback
 		"--alert-routes", env.finops.routes, "--budget-scan-interval", "2s", "--cluster-name", "demo",
-	}, nil, tlog)
+	}
+	env.tollgate, err = proc.Start(filepath.Join(root, "bin", "tollgate"), append(args, env.scanning.serveArgs()...), nil, tlog)
 	if err != nil {
 		return env, fmt.Errorf("starting bin/tollgate (run make build): %w", err)
 	}

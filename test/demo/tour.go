@@ -40,7 +40,7 @@ func contains(subs ...string) func(string) error {
 
 func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 	m := func(name string) string { return "test/demo/manifests/" + name }
-	im, fo := env.images, env.finops
+	im, fo, sc := env.images, env.finops, env.scanning
 	gen := func(path string) string { return rel(env.root, path) }
 	steps := []step{{
 		say:   "A platform team creates a team namespace carrying the ownership labels.",
@@ -138,6 +138,41 @@ func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 		args:    []string{"apply", "--server-side", "-f", m("privileged.yaml")},
 		wantErr: true,
 		check:   contains("[pss-baseline-privileged]", "denied the request"),
+	}, {
+		say: "Security scanning. Tollgate scans images with Trivy (its own process, v0.74): the same scan in a terminal\n" +
+			"or a pull request, against the vulnerability database (here one built from planted advisories):",
+		show: "tollgate scan image --db-repository " + sc.dbRef + " --insecure-registry " + sc.image,
+		run: func(ctx context.Context) (string, error) {
+			return tollgateRun(ctx, env, true, "scan", "image", "--trivy", sc.trivy, "--db-repository", sc.dbRef,
+				"--cache-dir", filepath.Join(env.dir, "trivy-cli-cache"), "--insecure-registry", sc.image)
+		},
+		check: contains("CRITICAL  CVE-2026-10101", "busybox", "FAIL: 1 at or above CRITICAL"),
+	}, {
+		say:   "In the cluster, the leader scans every image its pods run, once per digest. The ledger team runs it in production:",
+		args:  []string{"apply", "-f", gen(sc.ledger)},
+		check: contains("namespace/ledger created", "deployment.apps/api created"),
+	}, {
+		say: "Admission never waits for a scan: the image was queued at once, and its result is kept in the cluster as an\n" +
+			"ImageScan (one per image, keyed by digest; an SBOM beside it). The ghcr.io images of the tour cannot be\n" +
+			"fetched offline: their scans fail, and say why.",
+		args: []string{"get", "imagescans", "-o", "custom-columns=IMAGE:.spec.image,PHASE:.status.phase,CRITICAL:.status.counts.CRITICAL,FIXABLE:.status.fixable.CRITICAL"},
+		check: func(out string) error {
+			for line := range strings.Lines(out) {
+				if f := strings.Fields(line); len(f) == 4 && f[0] == sc.image {
+					if f[1] != "Scanned" || f[2] != "1" || f[3] != "1" {
+						return fmt.Errorf("the ledger image is %s with %s CRITICAL (%s fixable), want Scanned with 1 (1)", f[1], f[2], f[3])
+					}
+					return nil
+				}
+			}
+			return fmt.Errorf("no ImageScan of %s", sc.image)
+		},
+		retry: 90 * time.Second,
+	}, {
+		say: "Policies see the result in input.imageScans. The library's images-vulnerabilities (warn by default) flags a\n" +
+			"fixable CRITICAL in a tier=production namespace, with the CVE and the fixed version, on the next change:",
+		args:  []string{"rollout", "restart", "deployment/api", "-n", "ledger"},
+		check: contains("Warning: tollgate: [images-vulnerabilities]", "CVE-2026-10101 in busybox", "fixed in 1.36.1-r30", "restarted"),
 	}, {
 		say: "FinOps. The ml team's namespace names the channel its budget alerts go to; the webhook URL sits in a\n" +
 			"Secret in Tollgate's namespace (the local receiver here stands in for Slack):",
