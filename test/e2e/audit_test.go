@@ -39,18 +39,33 @@ func TestBackgroundAuditThroughTheServer(t *testing.T) {
 		}
 	}()
 	eventually(t, 3*time.Minute, func() error {
-		r := &unstructured.Unstructured{}
-		r.SetGroupVersionKind(schema.GroupVersionKind{Group: "openreports.io", Version: "v1alpha1", Kind: "Report"})
-		if err := env.client.Get(ctx, client.ObjectKey{Namespace: "audited", Name: "tollgate"}, r); err != nil {
+		results, err := reportResults(ctx, "audited", "tollgate")
+		if err != nil {
 			return err
 		}
-		results, _, _ := unstructured.NestedSlice(r.Object, "results")
-		for _, x := range results {
-			res := x.(map[string]any)
+		for _, res := range results {
 			if res["policy"] == "images-no-latest" && res["result"] == "warn" && strings.Contains(fmt.Sprint(res["resources"]), "worker") {
 				return nil
 			}
 		}
 		return fmt.Errorf("no images-no-latest result for worker among %d results", len(results))
 	})
+}
+
+// reportResults reads the results of the openreports.io Report name in
+// namespace ns, as the audit wrote them.
+func reportResults(ctx context.Context, ns, name string) ([]map[string]any, error) {
+	r := &unstructured.Unstructured{}
+	r.SetGroupVersionKind(schema.GroupVersionKind{Group: "openreports.io", Version: "v1alpha1", Kind: "Report"})
+	if err := env.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, r); err != nil {
+		return nil, err
+	}
+	list, _, _ := unstructured.NestedSlice(r.Object, "results")
+	results := make([]map[string]any, 0, len(list))
+	for _, x := range list {
+		if res, ok := x.(map[string]any); ok {
+			results = append(results, res)
+		}
+	}
+	return results, nil
 }

@@ -250,14 +250,11 @@ spec:
 
 	t.Run("audit", func(t *testing.T) {
 		eventually(t, 3*time.Minute, func() error {
-			r := &unstructured.Unstructured{}
-			r.SetGroupVersionKind(schema.GroupVersionKind{Group: "openreports.io", Version: "v1alpha1", Kind: "Report"})
-			if err := env.client.Get(ctx, client.ObjectKey{Namespace: "gk-shop", Name: "tollgate"}, r); err != nil {
+			results, err := reportResults(ctx, "gk-shop", "tollgate")
+			if err != nil {
 				return err
 			}
-			results, _, _ := unstructured.NestedSlice(r.Object, "results")
-			for _, x := range results {
-				res := x.(map[string]any)
+			for _, res := range results {
 				if res["policy"] == "TeamRequiredLabels/"+deny && res["result"] == "fail" && strings.Contains(fmt.Sprint(res["resources"]), "legacy") {
 					return nil
 				}

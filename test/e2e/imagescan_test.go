@@ -131,7 +131,9 @@ func startScanServer(t *testing.T, f *scanFixture, dbRepo string) *scanServer {
 	s := &scanServer{log: &proc.Buffer{}}
 	var err error
 	s.stop, s.port, err = startServer(context.Background(), serverOptions{
-		name: "tollgate-scan", log: s.log, decisions: &proc.Buffer{}, unmanaged: true, configName: "tollgate-scan", noAudit: true,
+		name: "tollgate-scan", log: s.log, decisions: &proc.Buffer{}, unmanaged: true, configName: "tollgate-scan",
+		// Its audit writes Reports of its own, with the scans it reads.
+		auditReport: "tollgate-scan", auditInterval: 3 * time.Second,
 		imageScan: &serve.ImageScanOptions{
 			Enabled: true,
 			Trivy: trivy.Options{Binary: f.trivy, CacheDir: t.TempDir(), DBRepository: dbRepo, Insecure: true, SBOM: true,
@@ -253,6 +255,36 @@ func TestImageScanning(t *testing.T) {
 	if err := env.client.Get(ctx, client.ObjectKey{Namespace: "tollgate-system", Name: vul.Status.SBOM}, &sbom); err != nil || len(sbom.BinaryData[imagescan.SBOMKey]) == 0 {
 		t.Errorf("SBOM ConfigMap %s: %v", vul.Status.SBOM, err)
 	}
+
+	t.Run("the audit's Reports carry each vulnerable image's scan", func(t *testing.T) {
+		eventually(t, 90*time.Second, func() error {
+			results, err := reportResults(ctx, "scans", "tollgate-scan")
+			if err != nil {
+				return err
+			}
+			for _, res := range results {
+				if res["policy"] != "images-vulnerability-report" || !strings.Contains(fmt.Sprint(res["resources"]), "vulnerable") {
+					continue
+				}
+				props, _ := res["properties"].(map[string]any)
+				if props["criticalCount"] != "1" || props["highCount"] != "1" || props["digest"] != vul.Status.Digest ||
+					!strings.Contains(fmt.Sprint(props["vulnerabilities"]), "CVE-2026-10001 HIGH openssl 3.0.11-1~deb12u1 -> 3.0.15-1~deb12u1") {
+					return fmt.Errorf("the vulnerable Deployment's result: %v", props)
+				}
+				return nil
+			}
+			return fmt.Errorf("no images-vulnerability-report result for the vulnerable Deployment among %d results", len(results))
+		})
+		results, err := reportResults(ctx, "scans", "tollgate-scan")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, res := range results {
+			if res["policy"] == "images-vulnerability-report" && strings.Contains(fmt.Sprint(res["resources"]), "clean") {
+				t.Errorf("the clean image has a vulnerability report: %v", res)
+			}
+		}
+	})
 
 	t.Run("50 pods of one image, one scan", func(t *testing.T) {
 		before := srv.metric(t, "tollgate_image_scan_scans_total", "")

@@ -14,8 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/webhook"
@@ -341,14 +339,11 @@ spec:
 	// every 10 minutes): an annotation is one.
 	kubectl(t, "annotate", "clusterpolicy", "ky-e2e-audit-contact", "e2e.tollgate.dev/rescan=1", "--overwrite")
 	eventually(t, 3*time.Minute, func() error {
-		r := &unstructured.Unstructured{}
-		r.SetGroupVersionKind(schema.GroupVersionKind{Group: "openreports.io", Version: "v1alpha1", Kind: "Report"})
-		if err := env.client.Get(ctx, client.ObjectKey{Namespace: "ky-e2e", Name: "tollgate"}, r); err != nil {
+		results, err := reportResults(ctx, "ky-e2e", "tollgate")
+		if err != nil {
 			return err
 		}
-		results, _, _ := unstructured.NestedSlice(r.Object, "results")
-		for _, x := range results {
-			res := x.(map[string]any)
+		for _, res := range results {
 			if res["policy"] == "ClusterPolicy/ky-e2e-audit-contact" && res["result"] != "pass" &&
 				strings.Contains(fmt.Sprint(res["resources"]), "settings") && strings.Contains(fmt.Sprint(res["message"]), "contact") {
 				t.Logf("audit result: %v", res)

@@ -129,6 +129,10 @@ type serverOptions struct {
 	// noAudit leaves the background audit (and its Reports) to the shared
 	// server.
 	noAudit bool
+	// auditReport, when set, names the Reports this server's audit writes
+	// (beside the shared server's "tollgate"), every auditInterval.
+	auditReport   string
+	auditInterval time.Duration
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -166,7 +170,7 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			// accounting is tested in finops/budget.
 			FinOps:      serve.FinOpsOptions{ScanInterval: 24 * time.Hour},
 			ImageScan:   imageScanOptions(o.imageScan),
-			Audit:       serve.AuditOptions{Disabled: o.noAudit},
+			Audit:       serve.AuditOptions{Disabled: o.noAudit, ReportName: o.auditReport, Interval: o.auditInterval},
 			DecisionLog: webhook.NewDecisionLog(o.decisions),
 			ClientAuth: &webhook.ClientAuthOptions{
 				CAFile: cmp.Or(o.clientCAFile, env.cluster.WebhookClientCAFile()), Names: []string{cluster.WebhookClientName},

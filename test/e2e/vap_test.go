@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // A ValidatingAdmissionPolicy with a ConfigMap param, bound to one
@@ -88,15 +85,12 @@ func TestValidatingAdmissionPolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 3*time.Minute, func() error {
-		r := &unstructured.Unstructured{}
-		r.SetGroupVersionKind(schema.GroupVersionKind{Group: "openreports.io", Version: "v1alpha1", Kind: "Report"})
-		if err := env.client.Get(ctx, client.ObjectKey{Namespace: "vapped", Name: "tollgate"}, r); err != nil {
+		results, err := reportResults(ctx, "vapped", "tollgate")
+		if err != nil {
 			return err
 		}
-		results, _, _ := unstructured.NestedSlice(r.Object, "results")
 		found := 0
-		for _, x := range results {
-			res := x.(map[string]any)
+		for _, res := range results {
 			if res["policy"] == "ValidatingAdmissionPolicy/e2e-replica-limit" && strings.Contains(fmt.Sprint(res["resources"]), "fits") {
 				if res["result"] != "fail" || !strings.Contains(fmt.Sprint(res["message"]), "replicas 3 exceed the limit of 2") {
 					return fmt.Errorf("result %v: %v", res["result"], res["message"])

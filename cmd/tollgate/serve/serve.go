@@ -195,6 +195,10 @@ type AuditOptions struct {
 	Interval time.Duration
 	// MaxResults caps the results of one report (default 1000).
 	MaxResults int
+	// ReportName names the Reports it writes (default "tollgate"): two
+	// servers auditing one cluster, a canary beside the release, each
+	// keep their own.
+	ReportName string
 }
 
 // ImageScanOptions configure vulnerability scanning: the leader scans every
@@ -852,7 +856,7 @@ func newAuditor(mgr manager.Manager, opts Options, state *review.Holder, scans v
 		Reviewer: reviewer,
 		Reader:   mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(),
 		Policies: state.Load,
-		Sink: &audit.ReportWriter{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), MaxResults: opts.Audit.MaxResults,
+		Sink: &audit.ReportWriter{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), MaxResults: opts.Audit.MaxResults, Name: opts.Audit.ReportName,
 			ScannerVersion: opts.Version, LibraryVersion: library.Version},
 		Skip: []string{opts.Namespace}, Interval: opts.Audit.Interval,
 		Registerer: reg, Logger: logger.With("component", "audit"),

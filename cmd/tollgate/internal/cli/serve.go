@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tollgate-dev/tollgate/cmd/tollgate/serve"
@@ -47,6 +48,7 @@ type serveFlags struct {
 	finops, audit                  bool
 	auditInterval                  time.Duration
 	auditMaxResults                int
+	auditReportName                string
 	prices, prometheusURL          string
 	alertRoutes, clusterName       string
 	scanInterval                   time.Duration
@@ -132,6 +134,7 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.BoolVar(&f.audit, "audit", true, "audit everything the policies match in the background (on the leader) and write PolicyReports")
 	fl.DurationVar(&f.auditInterval, "audit-interval", 10*time.Minute, "how often the background audit rescans (changes to policies, exceptions or config rescan sooner)")
 	fl.IntVar(&f.auditMaxResults, "audit-max-results", 1000, "results kept in one PolicyReport (its summary counts them all)")
+	fl.StringVar(&f.auditReportName, "audit-report-name", "tollgate", "name of the Reports the audit writes in each namespace (a second server on the cluster, such as a canary, keeps its own)")
 	fl.BoolVar(&f.finops, "finops", true, "tally spend against Budgets (on the leader) and check changes against them at admission")
 	fl.StringVar(&f.prices, "prices", "", "price catalogue file (OpenCost custom-pricing keys; default: OpenCost's defaults, USD)")
 	fl.StringVar(&f.prometheusURL, "prometheus", "", "Prometheus URL for usage and node prices (default: requests only)")
@@ -277,6 +280,9 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 	if err != nil {
 		return err
 	}
+	if errs := validation.IsDNS1123Subdomain(f.auditReportName); len(errs) > 0 {
+		return fmt.Errorf("--audit-report-name %q: not an object name: %s", f.auditReportName, strings.Join(errs, "; "))
+	}
 	var svc *admissionregistrationv1.ServiceReference
 	if f.serviceName != "" {
 		svc = &admissionregistrationv1.ServiceReference{Namespace: f.namespace, Name: f.serviceName, Port: &f.servicePort}
@@ -294,7 +300,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		MemoryLimit: memoryLimit, CgroupRoot: "/sys/fs/cgroup",
 		FinOps:      fo,
 		ImageScan:   scans,
-		Audit:       serve.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval, MaxResults: f.auditMaxResults},
+		Audit:       serve.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval, MaxResults: f.auditMaxResults, ReportName: f.auditReportName},
 		Version:     Version(),
 		Gatekeeper:  serve.GatekeeperOptions{NoConstraintCRDs: !f.gatekeeperCRDs},
 		Kyverno:     serve.KyvernoOptions{Beside: f.kyvernoBeside},

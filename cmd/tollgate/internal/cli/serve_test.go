@@ -70,6 +70,7 @@ current-context: c
 		{"trivy server not a URL", []string{"serve", "--kubeconfig", goodKubeconfig, "--scan-images", "--trivy-server", "127.0.0.1:4954"}, `--scan-images: trivy: Server "127.0.0.1:4954": want an http:// or https:// URL`},
 		{"trivy cache dir empty", []string{"serve", "--kubeconfig", goodKubeconfig, "--scan-images", "--trivy-cache-dir", ""}, "--scan-images: trivy: CacheDir is required"},
 		{"trivy missing", []string{"serve", "--kubeconfig", goodKubeconfig, "--scan-images", "--trivy", "/nonexistent/trivy", "--trivy-cache-dir", dir}, `--scan-images: trivy: the trivy binary "/nonexistent/trivy"`},
+		{"audit report name", []string{"serve", "--kubeconfig", goodKubeconfig, "--audit-report-name", "Tollgate/../x"}, `--audit-report-name "Tollgate/../x": not an object name`},
 		{"unknown flag", []string{"serve", "--ports", "1"}, "unknown flag: --ports"},
 		{"stray argument", []string{"serve", "now"}, `unknown command "now"`},
 	}
