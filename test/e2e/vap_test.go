@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // A ValidatingAdmissionPolicy with a ConfigMap param, bound to one
