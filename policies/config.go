@@ -70,6 +70,10 @@ type Config struct {
 	// Gatekeeper configures the Gatekeeper templates and constraints read
 	// from the cluster.
 	Gatekeeper GatekeeperConfig `json:"gatekeeper"`
+	// Profiles are the paths namespaces choose with a label (golden,
+	// innovation): per path, the policies' actions, the defaults injected
+	// and the namespace defaults generated.
+	Profiles Profiles `json:"profiles"`
 }
 
 // GatekeeperConfig configures Gatekeeper templates and constraints.
@@ -389,6 +393,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	if file.Gatekeeper != nil {
 		cfg.Gatekeeper = *file.Gatekeeper
 	}
+	if file.Profiles != nil {
+		cfg.Profiles = *file.Profiles
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -436,6 +443,7 @@ type configFile struct {
 	Exceptions       *ExceptionSettings        `json:"exceptions"`
 	PodSecurity      *PodSecurity              `json:"podSecurity"`
 	Gatekeeper       *GatekeeperConfig         `json:"gatekeeper"`
+	Profiles         *Profiles                 `json:"profiles"`
 }
 
 type labelRuleFile struct {
@@ -540,6 +548,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.Profiles.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -19,6 +19,7 @@ func AddToScheme(s *runtime.Scheme) error {
 		&TollgateImagePolicy{}, &TollgateImagePolicyList{},
 		&Budget{}, &BudgetList{},
 		&ImageScan{}, &ImageScanList{},
+		&TollgateProfile{}, &TollgateProfileList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
