@@ -100,6 +100,11 @@ type Finding struct {
 	// Exception is set when a PolicyException waives this finding: it is
 	// reported but neither denies nor warns.
 	Exception *ExceptionRef `json:"exception,omitempty"`
+	// Details are facts of the finding for machines, beside the message
+	// for people: a namespace's move between profiles names the
+	// namespace, the profiles and the user, which the compliance report
+	// reads from the decision log.
+	Details map[string]string `json:"details,omitempty"`
 }
 
 // Waived reports whether an exception covers the finding.

@@ -54,6 +54,8 @@ func (e *Engine) Mutate(in *Input, pins ...ImagePin) (*Mutation, error) {
 	p := &patcher{obj: deepCopyJSON(in.Object).(map[string]any), mut: mut}
 	cfg := e.cfg.Mutations
 	ns := in.ObjectNamespace()
+	// A namespace's profile may turn defaults off there (never on).
+	_, profile := e.cfg.ProfileOf(in.Namespace)
 	tmpl, hasTemplate := e.pods.template(in.Kind)
 	isPod := hasTemplate && len(tmpl) == 0
 	if in.SubResource != "" {
@@ -61,7 +63,7 @@ func (e *Engine) Mutate(in *Input, pins ...ImagePin) (*Mutation, error) {
 		// rest of the pod is immutable through it.
 		if isPod && in.SubResource == "ephemeralcontainers" {
 			sc := cfg.SecurityContext.forNamespace(ns)
-			if sc.Enabled {
+			if sc.Enabled && !profile.Skips(MutationSecurityContext) {
 				p.containerSecurity([]any{"spec"}, sc, []string{"ephemeralContainers"}, podIsWindows(p.obj))
 			}
 		}
@@ -71,7 +73,7 @@ func (e *Engine) Mutate(in *Input, pins ...ImagePin) (*Mutation, error) {
 		return p.finish(in.Object)
 	}
 
-	if cfg.Ownership.Enabled && (hasTemplate || in.Kind.Kind == "PersistentVolumeClaim" && in.Kind.Group == "") {
+	if cfg.Ownership.Enabled && !profile.Skips(MutationOwnership) && (hasTemplate || in.Kind.Kind == "PersistentVolumeClaim" && in.Kind.Group == "") {
 		p.ownership(in, e.cfg.Labels, tmpl, cfg.Ownership.Overwrite)
 	}
 	// A pod's spec is immutable after creation: it is defaulted once, on
@@ -83,10 +85,10 @@ func (e *Engine) Mutate(in *Input, pins ...ImagePin) (*Mutation, error) {
 				spec = append(spec, s)
 			}
 			spec = append(spec, "spec")
-			if sc := cfg.SecurityContext.forNamespace(ns); sc.Enabled {
+			if sc := cfg.SecurityContext.forNamespace(ns); sc.Enabled && !profile.Skips(MutationSecurityContext) {
 				p.podSecurity(spec, sc)
 			}
-			if cfg.Resources.Enabled {
+			if cfg.Resources.Enabled && !profile.Skips(MutationResources) {
 				if err := p.resources(spec, cfg.Resources); err != nil {
 					return nil, err
 				}

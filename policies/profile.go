@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -73,7 +72,8 @@ type Profile struct {
 	// a team on this path owns ("not on the golden path: no platform
 	// backups or monitoring").
 	Notice string `json:"notice,omitempty"`
-	// Policies sets the action of policies by id or glob ("pss-*", "*"):
+	// Policies sets the action of policies by id or glob ("pss-*", "*",
+	// "K8sRequiredLabels/*"; '*' matches any characters, '/' included):
 	// enforce, warn, audit or disabled. An exact id wins over a glob, a
 	// longer glob over a shorter one. Policies it does not name keep the
 	// config's action.
@@ -206,7 +206,7 @@ func (p *Profile) PolicyAction(id string) (Action, bool) {
 	}
 	best, found := "", false
 	for pat := range p.Policies {
-		if ok, _ := path.Match(pat, id); ok && (!found || len(pat) > len(best) || (len(pat) == len(best) && pat < best)) {
+		if globMatch(pat, id) && (!found || len(pat) > len(best) || (len(pat) == len(best) && pat < best)) {
 			best, found = pat, true
 		}
 	}
@@ -214,6 +214,30 @@ func (p *Profile) PolicyAction(id string) (Action, bool) {
 		return "", false
 	}
 	return p.Policies[best], true
+}
+
+// globMatch matches a policy id against a profile's key: '*' stands for
+// any run of characters ('/' included: Gatekeeper and Kyverno ids are
+// "Kind/name"), '?' for one; anything else stands for itself.
+func globMatch(pat, id string) bool {
+	if !strings.ContainsAny(pat, "*?") {
+		return pat == id
+	}
+	var re strings.Builder
+	re.WriteString("^")
+	for _, r := range pat {
+		switch r {
+		case '*':
+			re.WriteString(".*")
+		case '?':
+			re.WriteString(".")
+		default:
+			re.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	re.WriteString("$")
+	ok, _ := regexp.MatchString(re.String(), id)
+	return ok
 }
 
 // Skips reports whether the profile turns a default off.
@@ -244,11 +268,11 @@ func (c *Config) WithProfiles(extra map[string]Profile) *Config {
 func (p *Profile) UnknownPolicies(field string, ids []string) []string {
 	var out []string
 	for _, pat := range slices.Sorted(maps.Keys(p.Policies)) {
-		if slices.ContainsFunc(ids, func(id string) bool { ok, _ := path.Match(pat, id); return ok }) {
+		if slices.ContainsFunc(ids, func(id string) bool { return globMatch(pat, id) }) {
 			continue
 		}
 		what := "no policy has this id"
-		if strings.ContainsAny(pat, "*?[") {
+		if strings.ContainsAny(pat, "*?") {
 			what = "this glob matches no policy"
 		}
 		out = append(out, fmt.Sprintf("%s.policies%s: %s", field, keyPath(pat), what))
@@ -289,9 +313,6 @@ func ValidateProfile(prefix, name string, p *Profile) []error {
 		errs = append(errs, fmt.Errorf("%s: %q is not a profile name (a label value of lower-case letters, digits, '-' and '.')", prefix, name))
 	}
 	for _, pat := range slices.Sorted(maps.Keys(p.Policies)) {
-		if _, err := path.Match(pat, ""); err != nil {
-			errs = append(errs, fmt.Errorf("%s.policies%s: not a glob: %w", prefix, keyPath(pat), err))
-		}
 		if _, err := ParseAction(string(p.Policies[pat])); err != nil {
 			errs = append(errs, fmt.Errorf("%s.policies%s: %w", prefix, keyPath(pat), err))
 		}

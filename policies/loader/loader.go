@@ -92,6 +92,8 @@ type Loader struct {
 	goodConfig *policies.Config
 	good       map[string]loadedPolicy // by TollgatePolicy name
 	goodImages map[string]loadedImagePolicy
+	// goodProfiles are the TollgateProfiles in force, by name.
+	goodProfiles map[string]loadedProfile
 	// recheckImages: some image policy reads Secrets or did not load.
 	recheckImages bool
 	base          map[string]bool
@@ -129,7 +131,7 @@ func New(opts Options) (*Loader, error) {
 	if opts.WriteStatus == nil {
 		opts.WriteStatus = func() bool { return true }
 	}
-	return &Loader{opts: opts, trigger: make(chan struct{}, 1), good: map[string]loadedPolicy{}, goodImages: map[string]loadedImagePolicy{}}, nil
+	return &Loader{opts: opts, trigger: make(chan struct{}, 1), good: map[string]loadedPolicy{}, goodImages: map[string]loadedImagePolicy{}, goodProfiles: map[string]loadedProfile{}}, nil
 }
 
 // Start watches the objects and reloads on every change until ctx ends; it
@@ -137,7 +139,7 @@ func New(opts Options) (*Loader, error) {
 // it watches, so readiness can wait for it.
 func (l *Loader) Start(ctx context.Context) error {
 	if l.opts.Cache != nil {
-		for _, obj := range []client.Object{&v1alpha1.TollgatePolicy{}, &v1alpha1.TollgateConfig{}, &v1alpha1.TollgateException{}, &v1alpha1.TollgateImagePolicy{}} {
+		for _, obj := range []client.Object{&v1alpha1.TollgatePolicy{}, &v1alpha1.TollgateConfig{}, &v1alpha1.TollgateException{}, &v1alpha1.TollgateImagePolicy{}, &v1alpha1.TollgateProfile{}} {
 			inf, err := l.opts.Cache.GetInformer(ctx, obj)
 			if err != nil {
 				return fmt.Errorf("watching %T: %w", obj, err)
@@ -214,6 +216,8 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cfg, cfgErr := l.config(ctx)
+	clusterProfiles, profileCandidates, profileItems, profileStatus := l.clusterProfiles(ctx)
+	cfg = cfg.WithProfiles(clusterProfiles)
 
 	var list v1alpha1.TollgatePolicyList
 	if err := l.opts.Client.List(ctx, &list); err != nil && !apimeta.IsNoMatchError(err) {
@@ -272,6 +276,25 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 	l.recheckImages = recheck
 	l.generation++
 	st := review.NewSet(engine, exceptions, l.generation, l.plugins(ctx, engine.Config())...)
+	refused, profilesErr := l.checkProfiles(st, clusterProfiles, profileCandidates, profileStatus)
+	if refused {
+		// A TollgateProfile's new version names policies that do not
+		// exist: the set is built again with its last good version.
+		cfg = cfg.WithProfiles(clusterProfiles)
+		if rebuilt, err := l.build(ctx, cfg, list.Items); err == nil {
+			engine = rebuilt
+			exceptions, exStatus, next = l.exceptions(ctx, engine.Config())
+			st = review.NewSet(engine, exceptions, l.generation, l.plugins(ctx, engine.Config())...)
+		}
+	}
+	l.goodProfiles = profileCandidates
+	if profilesErr != nil {
+		// The config's own profiles name policies that do not exist:
+		// they are in force (what they name is harmless) and the
+		// TollgateConfig's status says what is wrong.
+		cfgErr = errors.Join(cfgErr, profilesErr)
+		l.opts.Logger.ErrorContext(ctx, "profiles name policies that do not exist", "error", profilesErr)
+	}
 	st.Images = images
 	l.opts.State.Store(st)
 	l.reloaded("ok", len(st.Policies()))
@@ -283,6 +306,7 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 	if l.opts.WriteStatus() {
 		l.writeStatuses(ctx, list.Items, statuses, cfgErr, exStatus)
 		l.writeImageStatuses(ctx, imageItems, imageResults)
+		l.writeProfileStatuses(ctx, profileItems, profileStatus)
 	}
 	return next, nil
 }

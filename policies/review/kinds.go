@@ -81,6 +81,9 @@ func Kinds(s *Set) (mutate, validate []schema.GroupKind) {
 	for _, o := range cfg.Policies {
 		addNamed(o.Kinds)
 	}
+	if len(cfg.Profiles.Definitions) > 0 {
+		add("", "Namespace") // a namespace's move between profiles is judged
+	}
 	for _, p := range s.Plugins {
 		if kl, ok := p.Evaluator.(KindLister); ok {
 			for _, k := range kl.Kinds() {

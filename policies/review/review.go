@@ -198,6 +198,9 @@ type Verdict struct {
 	// input.imageScans, by image reference as written; nil without a
 	// scan Source or without images. The audit's Reports read them.
 	ImageScans map[string]*vuln.Summary
+	// Profile is the namespace profile the input was judged under ("" when
+	// the config defines none or the object has no namespace).
+	Profile string
 }
 
 // Allowed reports whether nothing denies.
@@ -244,7 +247,12 @@ func (r *Reviewer) Review(ctx context.Context, s *Set, in *policies.Input) *Verd
 		merge(d, gd)
 	}
 	d.ApplyExceptions(in, s.Exceptions, r.opts.Now())
-	v := decide(s, d)
+	profile, p := applyProfile(s, in, d)
+	// The profile change is judged after exceptions and profiles: only
+	// profiles.changers can move a namespace, no exception can.
+	d.Findings = append(d.Findings, profileChange(s.Engine.Config(), in)...)
+	v := decideUnder(s, p, d)
+	v.Profile = profile
 	v.ImageScans = scans
 	for _, g := range r.opts.Gates {
 		if c, ok := g.(Committer); ok {
@@ -275,7 +283,12 @@ func merge(d, more *policies.Decision) {
 // warns, Audit only records; a waived finding does neither. A policy that
 // could not be evaluated denies when it is enforced (it fails closed) and
 // warns otherwise.
-func decide(s *Set, d *policies.Decision) *Verdict {
+func decide(s *Set, d *policies.Decision) *Verdict { return decideUnder(s, nil, d) }
+
+// decideUnder is decide in a profile's namespace: a policy that errors
+// fails closed where the profile enforces it, and the profile's notice
+// is said first when anything warns.
+func decideUnder(s *Set, p *policies.Profile, d *policies.Decision) *Verdict {
 	v := &Verdict{Decision: *d}
 	for _, f := range d.Findings {
 		if f.Waived() {
@@ -290,11 +303,14 @@ func decide(s *Set, d *policies.Decision) *Verdict {
 	}
 	for _, e := range d.Errors {
 		line := fmt.Sprintf("[%s] could not be evaluated: %v", e.Policy, e.Err)
-		if s.Action(e.Policy) == policies.ActionEnforce {
+		if errorAction(s, p, e.Policy) == policies.ActionEnforce {
 			v.Denials = append(v.Denials, line)
 		} else {
 			v.Warnings = append(v.Warnings, line)
 		}
+	}
+	if p != nil && p.Notice != "" && len(v.Warnings) > 0 {
+		v.Warnings = append([]string{p.Notice}, v.Warnings...)
 	}
 	return v
 }

@@ -304,7 +304,7 @@ func TestCluster(t *testing.T) {
 		}
 		got := strings.Fields(stdout)
 		slices.Sort(got)
-		want := []string{"budgets.tollgate.dev", "imagescans.tollgate.dev", "tollgateconfigs.tollgate.dev", "tollgateexceptions.tollgate.dev", "tollgateimagepolicies.tollgate.dev", "tollgatepolicies.tollgate.dev"}
+		want := []string{"budgets.tollgate.dev", "imagescans.tollgate.dev", "tollgateconfigs.tollgate.dev", "tollgateexceptions.tollgate.dev", "tollgateimagepolicies.tollgate.dev", "tollgatepolicies.tollgate.dev", "tollgateprofiles.tollgate.dev"}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("tollgate.dev resources mismatch (-want +got):\n%s", diff)
 		}

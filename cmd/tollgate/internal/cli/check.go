@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -161,6 +162,11 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 	addProblems(report, perr)
 	warnIgnored(stdio.Err, plugins)
 	set := review.NewSet(engine, nil, 0, plugins...)
+	for _, name := range slices.Sorted(maps.Keys(set.ProfileProblems())) {
+		for _, p := range set.ProfileProblems()[name] {
+			report.Problems = append(report.Problems, output.Problem{File: f.config, Message: p})
+		}
+	}
 	report.Policies = set.Policies()
 	set.Images = loadCheckImages(cmd.Context(), f, docs, report)
 	gate := &review.ImageGate{Parallel: 4}
