@@ -51,6 +51,15 @@ exceptions:
 gatekeeper:
   sync:
     - {version: v1, kind: Service}
+# Every namespace is on the golden path, which changes nothing; the
+# profiles test adds an innovation path as a TollgateProfile.
+profiles:
+  default: golden
+  changers:
+    users: [platform-admin]
+  definitions:
+    golden:
+      description: the supported path
 `
 
 func TestMain(m *testing.M) {

@@ -1,0 +1,158 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+)
+
+// innovationProfile is a path where the policies warn instead of
+// enforcing, and its warnings say what the team owns.
+const innovationProfile = `apiVersion: tollgate.dev/v1alpha1
+kind: TollgateProfile
+metadata: {name: innovation}
+spec:
+  description: teams trying things out
+  notice: "not on the golden path: no platform backups or monitoring"
+  policies:
+    "*": warn
+%s`
+
+func profileNamespace(name, profile string) string {
+	label := ""
+	if profile != "" {
+		label = fmt.Sprintf(`,"tollgate.dev/path":%q`, profile)
+	}
+	return fmt.Sprintf(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":%q,"labels":{"team":"labs","owner":"alice","cost-center":"CC-4242"%s}}}`, name, label)
+}
+
+// asUser runs kubectl apply as another user, in system:masters so that
+// RBAC allows everything and only Tollgate judges.
+func asUser(t *testing.T, user, manifest string) (string, string, error) {
+	t.Helper()
+	return env.cluster.KubectlWithStdin(context.Background(), manifest, "apply", "-f", "-", "--as", user, "--as-group", "system:masters")
+}
+
+// Namespace profiles on the real API server: the same privileged
+// Deployment is denied on the golden path and warned, with the path's
+// notice, on the innovation path; only profiles.changers move a
+// namespace between paths, and each move is in the decision log; a
+// TollgateProfile that names a policy that does not exist is refused in
+// its status and its last good version stays in force.
+func TestProfiles(t *testing.T) {
+	ctx := context.Background()
+	if _, stderr, err := apply(t, fmt.Sprintf(innovationProfile, "")); err != nil {
+		t.Fatalf("applying the innovation profile: %v\n%s", err, stderr)
+	}
+	t.Cleanup(func() {
+		kubectl(t, "delete", "namespace", "path-golden", "path-lab", "--ignore-not-found", "--wait=false")
+		kubectl(t, "delete", "tollgateprofile", "innovation", "--ignore-not-found")
+	})
+	eventually(t, 30*time.Second, func() error {
+		var p v1alpha1.TollgateProfile
+		if err := env.client.Get(ctx, client.ObjectKey{Name: "innovation"}, &p); err != nil {
+			return err
+		}
+		if len(p.Status.Conditions) == 0 || p.Status.Conditions[0].Status != "True" {
+			return fmt.Errorf("innovation not in force: %+v", p.Status)
+		}
+		return nil
+	})
+
+	t.Run("only the platform team moves a namespace off the golden path", func(t *testing.T) {
+		if _, _, err := asUser(t, "alice", profileNamespace("path-golden", "")); err != nil {
+			t.Fatalf("a namespace on the default path: %v", err)
+		}
+		// The loader may still be catching up with the profile: the
+		// denial must name the move, not "names no profile".
+		var stderr string
+		eventually(t, 30*time.Second, func() error {
+			var err error
+			_, stderr, err = asUser(t, "alice", profileNamespace("path-lab", "innovation"))
+			if err == nil {
+				return fmt.Errorf("alice created a namespace on the innovation path")
+			}
+			if !strings.Contains(stderr, `moving from profile \"golden\" to \"innovation\" is for the platform team`) &&
+				!strings.Contains(stderr, `moving from profile "golden" to "innovation" is for the platform team`) {
+				return fmt.Errorf("denied for another reason: %s", stderr)
+			}
+			return nil
+		})
+		if !strings.Contains(stderr, "alice is not among them") {
+			t.Errorf("the denial does not name the user: %s", stderr)
+		}
+		if _, stderr, err := asUser(t, "alice", profileNamespace("path-golden", "innovation")); err == nil || !strings.Contains(stderr, "namespace-profile") {
+			t.Errorf("alice moved path-golden: %v %s", err, stderr)
+		}
+		if _, stderr, err := asUser(t, "platform-admin", profileNamespace("path-lab", "innovation")); err != nil {
+			t.Fatalf("the platform admin could not create path-lab: %v\n%s", err, stderr)
+		}
+		if _, stderr, err := asUser(t, "alice", profileNamespace("path-lab", "wild-west")); err == nil || !strings.Contains(stderr, `names no profile (profiles: golden, innovation)`) {
+			t.Errorf("a label naming no profile: %v %s", err, stderr)
+		}
+		// Every move, denied or allowed, is in the decision log with
+		// who, from and to.
+		eventually(t, 10*time.Second, func() error {
+			log := env.decision.String()
+			for _, want := range []string{
+				`"details":{"from":"golden","namespace":"path-lab","to":"innovation","user":"platform-admin"}`,
+				`"details":{"from":"golden","namespace":"path-golden","to":"innovation","user":"alice"}`,
+			} {
+				if !strings.Contains(log, want) {
+					return fmt.Errorf("decision log lacks %s", want)
+				}
+			}
+			return nil
+		})
+	})
+
+	t.Run("the same Deployment: denied on the golden path, warned on the innovation path", func(t *testing.T) {
+		_, stderr, err := apply(t, fmt.Sprintf(privilegedDeployment, "agent", "path-golden"), "--dry-run=server")
+		if err == nil || !strings.Contains(stderr, "pss-baseline-privileged") {
+			t.Fatalf("golden: %v %s", err, stderr)
+		}
+		out, stderr, err := apply(t, fmt.Sprintf(privilegedDeployment, "agent", "path-lab"), "--dry-run=server")
+		if err != nil {
+			t.Fatalf("innovation denied: %v %s", err, stderr)
+		}
+		for _, want := range []string{"not on the golden path: no platform backups or monitoring", "pss-baseline-privileged"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("innovation warnings lack %q:\n%s\n%s", want, stderr, out)
+			}
+		}
+		if i, j := strings.Index(stderr, "not on the golden path"), strings.Index(stderr, "pss-baseline-privileged"); i > j {
+			t.Errorf("the notice is not first:\n%s", stderr)
+		}
+	})
+
+	t.Run("a profile naming a policy that does not exist keeps its last good version", func(t *testing.T) {
+		if _, stderr, err := apply(t, fmt.Sprintf(innovationProfile, "    pss-baseline-privilegd: enforce\n")); err != nil {
+			t.Fatalf("%v %s", err, stderr)
+		}
+		eventually(t, 30*time.Second, func() error {
+			var p v1alpha1.TollgateProfile
+			if err := env.client.Get(ctx, client.ObjectKey{Name: "innovation"}, &p); err != nil {
+				return err
+			}
+			c := p.Status.Conditions
+			if len(c) == 0 || c[0].Status != "False" || c[0].ObservedGeneration != p.Generation {
+				return fmt.Errorf("not refused yet: %+v", p.Status)
+			}
+			want := "profile innovation.policies.pss-baseline-privilegd: no policy has this id"
+			if !strings.Contains(c[0].Message, want) || !strings.Contains(c[0].Message, "stays in force") {
+				return fmt.Errorf("message %q lacks %q", c[0].Message, want)
+			}
+			return nil
+		})
+		// Still the last good version: warned, not denied.
+		if _, stderr, err := apply(t, fmt.Sprintf(privilegedDeployment, "agent", "path-lab"), "--dry-run=server"); err != nil {
+			t.Errorf("the refused version is in force: %v %s", err, stderr)
+		}
+	})
+}
