@@ -112,7 +112,7 @@ func profileChange(cfg *policies.Config, in *policies.Input) []policies.Finding 
 	if !cfg.Profiles.Changers.Includes(in.UserInfo) {
 		return []policies.Finding{{
 			Policy: ProfilePolicy, Title: "Namespace profile", Action: policies.ActionEnforce, Severity: policies.SeverityHigh, Path: path,
-			Message: fmt.Sprintf("namespace %s: moving from profile %q to %q is for the platform team (profiles.changers); %s is not among them", name, from, to, orUnknown(user)),
+			Message:     fmt.Sprintf("namespace %s: moving from profile %q to %q is for the platform team (profiles.changers); %s is not among them", name, from, to, orUnknown(user)),
 			Remediation: "ask a user or group of profiles.changers to change the label",
 			Details:     details,
 		}}

@@ -39,4 +39,3 @@ type TollgateProfileList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []TollgateProfile `json:"items"`
 }
-
