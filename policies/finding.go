@@ -100,6 +100,10 @@ type Finding struct {
 	// Exception is set when a PolicyException waives this finding: it is
 	// reported but neither denies nor warns.
 	Exception *ExceptionRef `json:"exception,omitempty"`
+	// Details are structured facts of the finding that reports read
+	// rather than parse the message: the namespace-profile gate's
+	// "namespace", "from" and "to" profiles, for instance.
+	Details map[string]string `json:"details,omitempty"`
 }
 
 // Waived reports whether an exception covers the finding.
