@@ -192,6 +192,9 @@ func TestDeployments(t *testing.T) {
 			if tc.warn != "" && (!strings.Contains(serverLog.String(), `"level":"WARN","msg":"commit time ignored"`) || !strings.Contains(serverLog.String(), tc.warn)) {
 				t.Errorf("server log lacks the warning %q:\n%.2000s", tc.warn, serverLog.String())
 			}
+			if tc.warn != "" {
+				t.Logf("server log: %s", serverLog.String())
+			}
 			if len(serverLog.String()) > 4096 {
 				t.Errorf("server log holds %d bytes for one request: a bad value must be cut short", serverLog.Len())
 			}
