@@ -28,6 +28,8 @@ type decisionEntry struct {
 	DryRun    bool               `json:"dryRun"`
 	Allowed   *bool              `json:"allowed"`
 	Findings  []policies.Finding `json:"findings"`
+	// Deployment is set when the request deployed (webhook.Deployment).
+	Deployment *deploymentRecord `json:"deployment"`
 	// Authenticated and Client say who called (see
 	// webhook.DecisionEntry); a line without them is unauthenticated.
 	Authenticated bool   `json:"authenticated"`
@@ -106,6 +108,13 @@ type Denials struct {
 	// ByPolicy counts the requests each policy denied or warned about,
 	// most first.
 	ByPolicy []PolicyDenials `json:"byPolicy"`
+
+	// deployments and profileChanges are the evidence the report's
+	// Deployments and Namespace profile changes sections are built from;
+	// deploymentUIDs the requests already counted.
+	deployments    []deploymentEvent
+	deploymentUIDs map[string]bool
+	profileChanges []ProfileChange
 }
 
 // LineError is a line of a log that could not be read.
@@ -241,6 +250,7 @@ func (d *Denials) add(e *decisionEntry, opts DecisionLogOptions, index map[strin
 		return
 	}
 	d.Requests++
+	d.collect(e)
 	denied := !*e.Allowed
 	warned := false
 	// One count per policy per request, however many findings it had.

@@ -28,16 +28,19 @@ var htmlReport = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02")
 	},
-	"join":      strings.Join,
-	"resource":  func(r Result) string { return resourceText(&r) },
-	"match":     func(x ExceptionInForce) string { return matchText(&x) },
-	"controls":  func(cs []policies.Control) string { return strings.ReplaceAll(FormatControls(cs), ",", ", ") },
-	"latest":    latestDenials,
-	"integrity": func(l LogIntegrity) string { return integrityText(&l) },
-	"anchor":    func(id string) string { return strings.NewReplacer("/", "-", ".", "-", " ", "-").Replace(id) },
-	"minus":     func(a, b int) int { return a - b },
-	"plural":    plural,
-	"upper":     func(o Outcome) string { return strings.ToUpper(string(o)) },
+	"join":             strings.Join,
+	"resource":         func(r Result) string { return resourceText(&r) },
+	"match":            func(x ExceptionInForce) string { return matchText(&x) },
+	"controls":         func(cs []policies.Control) string { return strings.ReplaceAll(FormatControls(cs), ",", ", ") },
+	"latest":           latestDenials,
+	"integrity":        func(l LogIntegrity) string { return integrityText(&l) },
+	"anchor":           func(id string) string { return strings.NewReplacer("/", "-", ".", "-", " ", "-").Replace(id) },
+	"minus":            func(a, b int) int { return a - b },
+	"plural":           plural,
+	"duration":         humanDuration,
+	"golden":           goldenText,
+	"deploymentsIntro": func() string { return deploymentsIntro },
+	"upper":            func(o Outcome) string { return strings.ToUpper(string(o)) },
 	"barStyle": func(score *float64) template.CSS {
 		if score == nil {
 			return "width:0"

@@ -76,6 +76,12 @@ func writeMarkdown(w io.Writer, r *Report) error {
 	if v := r.Vulnerabilities; v != nil {
 		writeMarkdownVulnerabilities(p, v)
 	}
+	if d := r.Deployments; d != nil {
+		writeMarkdownDeployments(p, d)
+	}
+	if c := r.ProfileChanges; c != nil {
+		writeMarkdownProfileChanges(p, c)
+	}
 
 	p("## Exceptions in force\n\n")
 	if len(r.Exceptions) == 0 {
@@ -343,4 +349,99 @@ func latestDenials(d *Denials, n int) []Denial {
 		all = all[:n]
 	}
 	return all
+}
+
+// writeMarkdownDeployments renders deployment frequency per team and ISO
+// week, the share on the golden path and the lead times.
+func writeMarkdownDeployments(p func(string, ...any), d *DeploymentSection) {
+	p("## Deployments\n\n")
+	p("%s\n\n", deploymentsIntro)
+	if d.Deployments == 0 {
+		p("No deployment was logged in the period.\n\n")
+		return
+	}
+	p("%s in the period, %s on the golden path. Median lead time from commit to admission: %s (%s carried a commit time).\n\n",
+		plural(d.Deployments, "deployment"), goldenText(d.Golden, d.GoldenShare), humanDuration(d.MedianLeadTimeSeconds), plural(d.LeadTimes, "deployment"))
+	p("| Team | ISO week | Deployments | On the golden path | Median lead time |\n|---|---|--:|--:|--:|\n")
+	rows := 0
+	for i := range d.Teams {
+		t := &d.Teams[i]
+		for j := range t.Weeks {
+			if rows == maxListed {
+				p("\n… and more (see the JSON report).\n")
+				break
+			}
+			rows++
+			w := &t.Weeks[j]
+			p("| %s | %s | %d | %s | %s |\n", md(t.Team), w.Week, w.Deployments, goldenText(w.Golden, w.GoldenShare), humanDuration(w.MedianLeadTimeSeconds))
+		}
+	}
+	for i := range d.Teams {
+		if i == maxListed {
+			break
+		}
+		t := &d.Teams[i]
+		p("| %s | **all weeks** | %d | %s | %s |\n", md(t.Team), t.Deployments, goldenText(t.Golden, t.GoldenShare), humanDuration(t.MedianLeadTimeSeconds))
+	}
+	p("\nBy profile: ")
+	for i, pr := range d.Profiles {
+		if i > 0 {
+			p(", ")
+		}
+		golden := ""
+		if pr.Golden {
+			golden = " (golden path)"
+		}
+		p("%s%s %d", code(pr.Profile), golden, pr.Deployments)
+	}
+	p(".\n\n")
+}
+
+// deploymentsIntro says what counts as a deployment, in every rendering.
+const deploymentsIntro = "A deployment is an admitted change to a workload's pod template (not a scale, a status update, a no-op re-apply or a dry run), " +
+	"read from the decision log's authenticated, intact entries. The golden path is the profile the config marked default when the change was admitted. " +
+	"The lead time runs from the commit time the workload carried (tollgate.dev/commit-time or the config's deployments.commitTimeAnnotations) to admission."
+
+func goldenText(n int, share *float64) string {
+	if share == nil {
+		return fmt.Sprint(n)
+	}
+	return fmt.Sprintf("%d (%s)", n, percent(share))
+}
+
+// writeMarkdownProfileChanges lists who moved which namespace from which
+// profile to which.
+func writeMarkdownProfileChanges(p func(string, ...any), c *ProfileChangeSection) {
+	p("## Namespace profile changes\n\n")
+	p("Changes of a namespace's profile, judged at admission by the %s gate (only the users and groups the config names may make them): %d allowed, %d denied.\n\n",
+		code(PolicyNamespaceProfile), c.Allowed, c.Denied)
+	if len(c.Changes) == 0 {
+		p("No namespace changed its profile in the period.\n\n")
+		return
+	}
+	p("| Time | User | Namespace | From | To | Outcome | Message |\n|---|---|---|---|---|---|---|\n")
+	for i := range c.Changes {
+		if i == maxListed {
+			p("\n… and %d more (see the JSON report).\n", len(c.Changes)-maxListed)
+			break
+		}
+		x := &c.Changes[i]
+		p("| %s | %s | %s | %s | %s | %s | %s |\n", humanTime(x.Time), md(x.User), code(x.Namespace), profileCell(x.From), profileCell(x.To), changeOutcome(x), md(x.Message))
+	}
+	p("\n")
+}
+
+func profileCell(name string) string {
+	if name == "" {
+		return "—"
+	}
+	return code(name)
+}
+
+// changeOutcome is ALLOWED or DENIED.
+func changeOutcome(c *ProfileChange) string {
+	if c.Allowed {
+		return "ALLOWED"
+	}
+	return "DENIED"
 }

@@ -109,7 +109,12 @@ type Report struct {
 	// Vulnerabilities is the image scans' section, per namespace and
 	// team; nil when no result is about an image scan.
 	Vulnerabilities *VulnerabilitySection `json:"vulnerabilities,omitempty"`
-	Notes           []string              `json:"notes,omitempty"`
+	// Deployments and ProfileChanges are read from the decision log:
+	// deployment frequency, and who moved which namespace to which
+	// profile; nil when no log was read.
+	Deployments    *DeploymentSection    `json:"deployments,omitempty"`
+	ProfileChanges *ProfileChangeSection `json:"profileChanges,omitempty"`
+	Notes          []string              `json:"notes,omitempty"`
 }
 
 // frameworkVersion is the version a report shows for a framework: the data
@@ -326,6 +331,8 @@ func Build(in Input) *Report {
 	}
 
 	r.Vulnerabilities = buildVulnerabilities(results, in.Frameworks)
+	r.Deployments = buildDeployments(in.Denials)
+	r.ProfileChanges = buildProfileChanges(in.Denials)
 
 	// Count each waived result once, whatever the controls it counts for.
 	for i := range results {

@@ -74,6 +74,24 @@ type Config struct {
 	// innovation): per path, the policies' actions, the defaults injected
 	// and the namespace defaults generated.
 	Profiles Profiles `json:"profiles"`
+	// Deployments says how admitted workload changes are counted as
+	// deployments: where the commit time of a change is read from.
+	Deployments DeploymentSettings `json:"deployments"`
+}
+
+// CommitTimeAnnotation is the annotation a CI pipeline sets on a workload
+// (or its pod template) to the RFC 3339 time of the commit it deploys, so
+// that the lead time from commit to admission is measured. Neither Argo CD
+// nor Flux records a commit time on the objects they apply, so the
+// pipeline that renders the manifests sets it.
+const CommitTimeAnnotation = "tollgate.dev/commit-time"
+
+// DeploymentSettings configure how deployments are measured.
+type DeploymentSettings struct {
+	// CommitTimeAnnotations are annotation keys read, after
+	// CommitTimeAnnotation, for the RFC 3339 commit time of a change: for
+	// a pipeline that already writes one under its own key.
+	CommitTimeAnnotations []string `json:"commitTimeAnnotations,omitempty"`
 }
 
 // GatekeeperConfig configures Gatekeeper templates and constraints.
@@ -396,6 +414,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	if file.Profiles != nil {
 		cfg.Profiles = *file.Profiles
 	}
+	if file.Deployments != nil {
+		cfg.Deployments = *file.Deployments
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -444,6 +465,7 @@ type configFile struct {
 	PodSecurity      *PodSecurity              `json:"podSecurity"`
 	Gatekeeper       *GatekeeperConfig         `json:"gatekeeper"`
 	Profiles         *Profiles                 `json:"profiles"`
+	Deployments      *DeploymentSettings       `json:"deployments"`
 }
 
 type labelRuleFile struct {
@@ -507,6 +529,11 @@ func (c *Config) Validate() error {
 		}
 		if pc.Template == "" || strings.HasPrefix(pc.Template, ".") || strings.HasSuffix(pc.Template, ".") || strings.Contains(pc.Template, "..") {
 			errs = append(errs, fmt.Errorf("podControllers[%d].template: %q is not a dotted path such as spec.template", i, pc.Template))
+		}
+	}
+	for i, k := range c.Deployments.CommitTimeAnnotations {
+		if !labelKeyRE.MatchString(k) || len(k) > 316 {
+			errs = append(errs, fmt.Errorf("deployments.commitTimeAnnotations[%d]: %q is not a valid annotation key", i, k))
 		}
 	}
 	for i, k := range c.Gatekeeper.Sync {

@@ -56,6 +56,8 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 		{"bad naming pattern", "parameters:\n  naming: {patterns: {Deployment: '[z-a]'}}\n", "parameters.naming.patterns.Deployment"},
 		{"bad pod security version", "podSecurity: {version: '1.30'}\n", "podSecurity.version: '1.30' does not match pattern"},
 		{"sync kind without a version", "gatekeeper:\n  sync: [{kind: Service}]\n", "gatekeeper.sync[0]: missing property 'version'"},
+		{"bad commit time annotation", "deployments:\n  commitTimeAnnotations: [ci.example.com/commit-time, 'commit time!']\n", `deployments.commitTimeAnnotations[1]: "commit time!" is not a valid annotation key`},
+		{"commit time annotations not a list", "deployments:\n  commitTimeAnnotations: ci.example.com/commit-time\n", "deployments.commitTimeAnnotations: got string, want array"},
 		{"not yaml", "labels: [\n", "parsing"},
 		{"wrong type", "labels: 3\n", "labels: got number, want object"},
 	}

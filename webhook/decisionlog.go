@@ -38,6 +38,9 @@ type DecisionEntry struct {
 	Injected    map[string][]string `json:"injected,omitempty"`
 	PatchOps    int                 `json:"patchOps,omitempty"`
 	Generation  int64               `json:"generation"`
+	// Deployment is set when the request deployed: an admitted change to
+	// a workload's pod template (see Reviewer.Validate).
+	Deployment *Deployment `json:"deployment,omitempty"`
 	// Authenticated says the caller presented a client certificate that
 	// verified against the configured client CA with an allowed name
 	// (Client); false when no client CA is configured.

@@ -27,6 +27,10 @@ type Metrics struct {
 	caReloads       *prometheus.CounterVec
 	logErrors       prometheus.Counter
 	rejected        *prometheus.CounterVec
+	// deployments and leadTime measure deployment frequency and the
+	// lead time from commit to admission.
+	deployments *prometheus.CounterVec
+	leadTime    *prometheus.HistogramVec
 }
 
 // NewMetrics registers the series with reg.
@@ -86,9 +90,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tollgate_admission_rejected_total",
 			Help: "Admission requests turned away before review with 429 (in_flight: too many requests in flight; in_flight_bytes: too many body bytes in flight; rate: over the rate limit) or 413 (too_large).",
 		}, []string{"webhook", "reason"}),
+		deployments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_deployments_total",
+			Help: "Admitted changes to a workload's pod template (not scales, status updates, no-op re-applies or dry runs), by namespace, team and profile (none without profiles).",
+		}, []string{"namespace", "team", "profile"}),
+		leadTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "tollgate_deployment_lead_time_seconds",
+			Help: "Time from the commit a deployment carries (tollgate.dev/commit-time or the config's deployments.commitTimeAnnotations) to its admission, by profile.",
+			// A minute to a quarter.
+			Buckets: []float64{60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400},
+		}, []string{"profile"}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.policyTime, m.violations, m.errors, m.reloads, m.loaded, m.inFlight, m.images,
-		m.unauthenticated, m.caReloads, m.logErrors, m.rejected)
+		m.unauthenticated, m.caReloads, m.logErrors, m.rejected, m.deployments, m.leadTime)
 	return m
 }
 
@@ -176,4 +190,14 @@ func (m *Metrics) rejectedRequest(webhook, reason string) {
 		return
 	}
 	m.rejected.WithLabelValues(webhook, reason).Inc()
+}
+
+func (m *Metrics) deployment(namespace string, d *Deployment) {
+	if m == nil {
+		return
+	}
+	m.deployments.WithLabelValues(namespace, d.Team, d.Profile).Inc()
+	if d.LeadTimeSeconds != nil {
+		m.leadTime.WithLabelValues(d.Profile).Observe(*d.LeadTimeSeconds)
+	}
 }

@@ -304,7 +304,7 @@ func (r *Reviewer) Mutate(ctx context.Context, req *Request) (*admissionv1.Admis
 		pt := admissionv1.PatchTypeJSONPatch
 		resp.Patch, resp.PatchType = patch, &pt
 	}
-	r.record(ctx, st, WebhookMutate, req, in, resp, nil, m)
+	r.record(ctx, st, WebhookMutate, req, in, resp, nil, m, nil)
 	return resp, nil
 }
 
@@ -332,7 +332,8 @@ func (r *Reviewer) Validate(ctx context.Context, req *Request) (*admissionv1.Adm
 		}
 		resp.Warnings = append(resp.Warnings, truncate("tollgate: "+w))
 	}
-	r.record(ctx, st, WebhookValidate, req, in, resp, &v.Decision, nil)
+	dep := r.deploymentOf(ctx, st, req, in, resp.Allowed)
+	r.record(ctx, st, WebhookValidate, req, in, resp, &v.Decision, nil, dep)
 	r.maybeProfile(st, in)
 	return resp, nil
 }
@@ -367,8 +368,10 @@ func truncate(s string) string {
 	return s[:maxWarningLen-3] + "..."
 }
 
-// record writes the decision log entry and the metrics of one request.
-func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req *Request, in *policies.Input, resp *admissionv1.AdmissionResponse, d *policies.Decision, m *policies.Mutation) {
+// record writes the decision log entry and the metrics of one request. A
+// deployment (dep) is always logged: it is evidence of a release even
+// when no policy found anything.
+func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req *Request, in *policies.Input, resp *admissionv1.AdmissionResponse, d *policies.Decision, m *policies.Mutation, dep *Deployment) {
 	dry := in.DryRun
 	if r.opts.Metrics != nil && !dry && d != nil {
 		for _, f := range d.Findings {
@@ -382,7 +385,10 @@ func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req
 			r.opts.Metrics.errors.WithLabelValues(e.Policy).Inc()
 		}
 	}
-	if d != nil && len(d.Findings) == 0 && len(d.Errors) == 0 {
+	if dep != nil {
+		r.opts.Metrics.deployment(req.Namespace, dep)
+	}
+	if d != nil && len(d.Findings) == 0 && len(d.Errors) == 0 && dep == nil {
 		return // a clean validation: the metrics count it, the log stays readable
 	}
 	if m != nil && m.Empty() {
@@ -393,7 +399,7 @@ func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req
 		User: req.UserInfo.Username, Groups: req.UserInfo.Groups,
 		Operation: string(req.Operation), Kind: gvkString(req.AdmissionRequest), Resource: req.Resource.Resource,
 		SubResource: req.SubResource, Namespace: req.Namespace, Name: objectName(req.AdmissionRequest, in),
-		DryRun: dry, Allowed: resp.Allowed, Generation: st.Generation,
+		DryRun: dry, Allowed: resp.Allowed, Generation: st.Generation, Deployment: dep,
 	}
 	caller := CallerFrom(ctx)
 	entry.Authenticated, entry.Client = caller.Authenticated, caller.Name
