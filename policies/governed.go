@@ -55,8 +55,9 @@ type PriceLine struct {
 
 // FieldPathRE is a dotted field path of an object, such as
 // spec.parameters.instanceClass: names of letters, digits, '_' and '-'
-// separated by dots.
-var FieldPathRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+// separated by dots, the first beginning with a letter (so that no path
+// reads as a number, such as -3).
+var FieldPathRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$`)
 
 var (
 	kindNameRE = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
