@@ -96,7 +96,9 @@ func TestGovernedClaimsThroughTheAPIServer(t *testing.T) {
 	if _, stderr, err := apply(t, postgresCRD); err != nil {
 		t.Fatalf("installing the CRD: %v\n%s", err, stderr)
 	}
-	t.Cleanup(func() { _, _, _ = env.cluster.Kubectl(ctx, "delete", "crd", "postgresqlinstances.database.example.org", "--wait=false") })
+	t.Cleanup(func() {
+		_, _, _ = env.cluster.Kubectl(ctx, "delete", "crd", "postgresqlinstances.database.example.org", "--wait=false")
+	})
 	kubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd/postgresqlinstances.database.example.org")
 	ns := "claims"
 	teamNamespace(t, ns)
