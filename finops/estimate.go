@@ -26,6 +26,9 @@ type EstimateOptions struct {
 	// GPUResources are the resource names charged at the GPU price; nil
 	// means DefaultGPUResources.
 	GPUResources []string
+	// GovernedKinds are the config's governed kinds: those with price
+	// lines are priced from their fields at the catalogue's cloud classes.
+	GovernedKinds []policies.GovernedKind
 }
 
 // Validate reports options that cannot work.
@@ -45,9 +48,10 @@ func (o EstimateOptions) Validate() error {
 // admission requests hold them) for a month. Build it once; its methods
 // are pure functions, safe for concurrent use, with no I/O.
 type Estimator struct {
-	prices *Prices
-	nodes  int64
-	gpus   []string
+	prices   *Prices
+	nodes    int64
+	gpus     []string
+	governed []policies.GovernedKind
 }
 
 // NewEstimator validates the options and builds an Estimator.
@@ -56,9 +60,10 @@ func NewEstimator(o EstimateOptions) (*Estimator, error) {
 		return nil, err
 	}
 	e := &Estimator{
-		prices: cmp.Or(o.Prices, DefaultPrices()),
-		nodes:  int64(max(o.Nodes, 1)),
-		gpus:   o.GPUResources,
+		prices:   cmp.Or(o.Prices, DefaultPrices()),
+		nodes:    int64(max(o.Nodes, 1)),
+		gpus:     o.GPUResources,
+		governed: o.GovernedKinds,
 	}
 	if e.gpus == nil {
 		e.gpus = DefaultGPUResources()
@@ -72,6 +77,14 @@ func NewEstimator(o EstimateOptions) (*Estimator, error) {
 func (e *Estimator) WithNodes(n int) *Estimator {
 	c := *e
 	c.nodes = int64(max(n, 0))
+	return &c
+}
+
+// WithGovernedKinds is a copy of the Estimator that prices these governed
+// kinds, such as those of the config loaded now.
+func (e *Estimator) WithGovernedKinds(kinds []policies.GovernedKind) *Estimator {
+	c := *e
+	c.governed = kinds
 	return &c
 }
 
@@ -101,6 +114,9 @@ type WorkloadEstimate struct {
 	// Spot is true when the pod's nodeSelector picks spot nodes, which
 	// are charged spot prices.
 	Spot bool `json:"spot,omitempty"`
+	// Cloud are the price lines of a governed kind (a claim for a managed
+	// database): each class its fields name, and what it costs.
+	Cloud []CloudCharge `json:"cloud,omitempty"`
 	// Monthly is the cost of HoursPerMonth hours.
 	Monthly Spend `json:"monthly"`
 	// Notes say what was assumed or left uncharged.
@@ -196,8 +212,12 @@ func (e *Estimator) Estimate(obj map[string]any) (WorkloadEstimate, bool, error)
 		group = ""
 	}
 	shape, ok := priced[groupKind{group, kind}]
+	var governed *policies.GovernedKind
 	if !ok {
-		return WorkloadEstimate{}, false, nil
+		governed = e.governedKind(group, kind)
+		if governed == nil || len(governed.Pricing) == 0 {
+			return WorkloadEstimate{}, false, nil
+		}
 	}
 	meta, _ := obj["metadata"].(map[string]any)
 	est := WorkloadEstimate{APIVersion: apiVersion, Kind: kind}
@@ -211,9 +231,12 @@ func (e *Estimator) Estimate(obj map[string]any) (WorkloadEstimate, bool, error)
 		return est, true, nil
 	}
 	var err error
-	if shape.rule == replicasNone {
+	switch {
+	case governed != nil:
+		err = e.cloud(obj, governed, &est)
+	case shape.rule == replicasNone:
 		err = e.claim(obj, &est)
-	} else {
+	default:
 		err = e.workload(obj, shape, &est)
 	}
 	if err != nil {

@@ -31,27 +31,30 @@ type Spend struct {
 	RAM     float64 `json:"ram"`
 	GPU     float64 `json:"gpu"`
 	Storage float64 `json:"storage"`
-	Total   float64 `json:"total"`
+	// Cloud is what the platform's cloud resources cost (a claim's
+	// database instance and its storage), priced by their classes.
+	Cloud float64 `json:"cloud,omitempty"`
+	Total float64 `json:"total"`
 }
 
 // Add returns s plus o, resource by resource.
 func (s Spend) Add(o Spend) Spend {
-	return Spend{s.CPU + o.CPU, s.RAM + o.RAM, s.GPU + o.GPU, s.Storage + o.Storage, s.Total + o.Total}
+	return Spend{s.CPU + o.CPU, s.RAM + o.RAM, s.GPU + o.GPU, s.Storage + o.Storage, s.Cloud + o.Cloud, s.Total + o.Total}
 }
 
 // Sub returns s minus o, resource by resource: what a change adds.
 func (s Spend) Sub(o Spend) Spend {
-	return Spend{s.CPU - o.CPU, s.RAM - o.RAM, s.GPU - o.GPU, s.Storage - o.Storage, s.Total - o.Total}
+	return Spend{s.CPU - o.CPU, s.RAM - o.RAM, s.GPU - o.GPU, s.Storage - o.Storage, s.Cloud - o.Cloud, s.Total - o.Total}
 }
 
 // Scale returns s times f, such as an hourly spend times HoursPerMonth.
 func (s Spend) Scale(f float64) Spend {
-	return Spend{s.CPU * f, s.RAM * f, s.GPU * f, s.Storage * f, s.Total * f}
+	return Spend{s.CPU * f, s.RAM * f, s.GPU * f, s.Storage * f, s.Cloud * f, s.Total * f}
 }
 
 // spend builds a Spend with its total.
 func spend(cpu, ram, gpu, storage float64) Spend {
-	return Spend{cpu, ram, gpu, storage, cpu + ram + gpu + storage}
+	return Spend{cpu, ram, gpu, storage, 0, cpu + ram + gpu + storage}
 }
 
 // ModelOptions configure a Model. The zero value prices with OpenCost's

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -104,6 +105,20 @@ type Prices struct {
 	// SpotLabels mark spot (preemptible) nodes: a node carrying any of
 	// these label values is charged the sheet's spot prices.
 	SpotLabels map[string]string
+	// Cloud prices the platform's cloud resources (the databases, buckets
+	// and disks its claims provision) by the classes it defines.
+	Cloud CloudPrices
+}
+
+// CloudPrices are platform-defined classes of cloud resources and their
+// prices, which the config's governedKinds price lines name: a claim for a
+// managed database is priced from its instance class and its storage.
+type CloudPrices struct {
+	// InstanceClasses are prices per hour of one instance, by class name
+	// ("db.m5.large").
+	InstanceClasses map[string]float64
+	// StorageClasses are prices per GB-month, by class name ("gp3").
+	StorageClasses map[string]float64
 }
 
 // DefaultSpotLabels are the labels the common node provisioners put on spot
@@ -193,6 +208,19 @@ func (p *Prices) Validate() error {
 	if err := p.Sheet.validate(""); err != nil {
 		return err
 	}
+	for _, c := range []struct {
+		field  string
+		prices map[string]float64
+	}{{"instanceClasses", p.Cloud.InstanceClasses}, {"storageClasses", p.Cloud.StorageClasses}} {
+		for _, name := range slices.Sorted(maps.Keys(c.prices)) {
+			if name == "" {
+				return fmt.Errorf("prices: %s.%s: a class name is empty", keyCloud, c.field)
+			}
+			if v := c.prices[name]; !validPrice(v) {
+				return fmt.Errorf("prices: %s.%s[%q]: %v is not a price (want a finite number, zero or more)", keyCloud, c.field, name, v)
+			}
+		}
+	}
 	for i, o := range p.Overrides {
 		if len(o.NodeSelector) == 0 {
 			return fmt.Errorf("prices: overrides[%d].nodeSelector: must name at least one label, or every node would match", i)
@@ -255,6 +283,7 @@ const (
 	keySpotLabels     = "spotLabels"
 	keyOverrides      = "overrides"
 	keyNodeSelector   = "nodeSelector"
+	keyCloud          = "cloud"
 )
 
 // ParsePrices reads a price catalogue, YAML or JSON. The document is an
@@ -279,6 +308,11 @@ const (
 //	  - nodeSelector: {node.kubernetes.io/instance-type: p3.2xlarge}
 //	    GPU: "3.06"
 //	    spotGPU: "0.918"
+//	cloud:                        # platform-defined cloud classes
+//	  instanceClasses:            # per hour of one instance
+//	    db.m5.large: "0.171"
+//	  storageClasses:             # per GB-month
+//	    gp3: "0.08"
 //
 // A key left out keeps OpenCost's default (in an override, the top-level
 // value), except that a sheet giving GPU without spotGPU charges spot GPUs
@@ -348,11 +382,57 @@ func ParsePrices(data []byte) (*Prices, error) {
 			return nil, err
 		}
 	}
+	if v, ok := top[keyCloud]; ok && v != nil {
+		if p.Cloud, err = readCloud(v); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
+// readCloud reads the cloud section: instance classes per hour and
+// storage classes per GB-month, each price a number or a string.
+func readCloud(v any) (CloudPrices, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return CloudPrices{}, fmt.Errorf("prices: %s: is %s, want a mapping with instanceClasses and storageClasses", keyCloud, describe(v))
+	}
+	if err := checkKeys(keyCloud+".", m, []string{"instanceClasses", "storageClasses"}, true); err != nil {
+		return CloudPrices{}, err
+	}
+	var out CloudPrices
+	for _, c := range []struct {
+		field, unit string
+		dst         *map[string]float64
+	}{{"instanceClasses", "instance-hour", &out.InstanceClasses}, {"storageClasses", "GB-month", &out.StorageClasses}} {
+		raw, ok := m[c.field]
+		if !ok || raw == nil {
+			continue
+		}
+		classes, ok := raw.(map[string]any)
+		if !ok {
+			return CloudPrices{}, fmt.Errorf("prices: %s.%s: is %s, want a mapping of class names to prices", keyCloud, c.field, describe(raw))
+		}
+		*c.dst = make(map[string]float64, len(classes))
+		for _, name := range slices.Sorted(maps.Keys(classes)) {
+			if strings.TrimSpace(name) == "" {
+				return CloudPrices{}, fmt.Errorf("prices: %s.%s: a class name is empty", keyCloud, c.field)
+			}
+			price, set, err := parsePrice(classes[name])
+			if err != nil {
+				return CloudPrices{}, fmt.Errorf("prices: %s.%s[%q]: %w (want currency units per %s, such as \"0.171\")", keyCloud, c.field, name, err, c.unit)
+			}
+			if !set {
+				return CloudPrices{}, fmt.Errorf("prices: %s.%s[%q]: no price given (want currency units per %s, such as \"0.171\")", keyCloud, c.field, name, c.unit)
+			}
+			(*c.dst)[name] = price
+		}
+	}
+	return out, nil
+}
+
 func topKeys() []string {
-	keys := []string{keyProvider, keyDescription, keyCurrency, keySpotLabel, keySpotLabelValue, keySpotLabels, keyOverrides}
+	keys := []string{keyProvider, keyDescription, keyCurrency, keySpotLabel, keySpotLabelValue, keySpotLabels, keyOverrides, keyCloud}
 	for _, f := range sheetFields {
 		keys = append(keys, f.key)
 	}

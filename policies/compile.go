@@ -251,6 +251,13 @@ func metadataOf(a *ast.Annotations, pkg string) (Metadata, error) {
 			errs = append(errs, errors.New("METADATA custom.kinds: want a list of kinds"))
 		}
 	}
+	if v, ok := c["governedKinds"]; ok {
+		b, isBool := v.(bool)
+		if !isBool {
+			errs = append(errs, fmt.Errorf("METADATA custom.governedKinds: want true or false, got %v", v))
+		}
+		m.GovernedKinds = b
+	}
 	if v, ok := c["controls"]; ok {
 		list, ok := v.([]any)
 		if !ok {

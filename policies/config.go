@@ -74,6 +74,10 @@ type Config struct {
 	// innovation): per path, the policies' actions, the defaults injected
 	// and the namespace defaults generated.
 	Profiles Profiles `json:"profiles"`
+	// GovernedKinds are kinds beyond the workloads (Crossplane claims and
+	// composite resources) that get the ownership labels, are judged by
+	// the ownership policies and are priced from their fields.
+	GovernedKinds []GovernedKind `json:"governedKinds,omitempty"`
 	// Deployments says how admitted workload changes are counted as
 	// deployments: where the commit time of a change is read from.
 	Deployments DeploymentSettings `json:"deployments"`
@@ -395,6 +399,7 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 	cfg.Policies = file.Policies
 	cfg.PodControllers = file.PodControllers
+	cfg.GovernedKinds = file.GovernedKinds
 	cfg.Parameters = mergeParameters(cfg.Parameters, file.Parameters)
 	if len(file.Mutations) > 0 && string(file.Mutations) != "null" {
 		// Decoding over the defaults keeps every field the file leaves out.
@@ -466,6 +471,7 @@ type configFile struct {
 	Gatekeeper       *GatekeeperConfig         `json:"gatekeeper"`
 	Profiles         *Profiles                 `json:"profiles"`
 	Deployments      *DeploymentSettings       `json:"deployments"`
+	GovernedKinds    []GovernedKind            `json:"governedKinds"`
 }
 
 type labelRuleFile struct {
@@ -575,6 +581,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, validateGovernedKinds(c.GovernedKinds)...)
 	errs = append(errs, c.Profiles.validate()...)
 	return errors.Join(errs...)
 }
@@ -655,11 +662,16 @@ func (c *Config) regoView() (map[string]any, error) {
 			r.Allowed = []string{}
 		}
 	}
+	governed := c.GovernedKinds
+	if governed == nil {
+		governed = []GovernedKind{}
+	}
 	b, err := json.Marshal(struct {
-		Labels      LabelSchema    `json:"labels"`
-		Parameters  map[string]any `json:"parameters"`
-		PodSecurity PodSecurity    `json:"podSecurity"`
-	}{labels, c.Parameters, podSecurity})
+		Labels        LabelSchema    `json:"labels"`
+		Parameters    map[string]any `json:"parameters"`
+		PodSecurity   PodSecurity    `json:"podSecurity"`
+		GovernedKinds []GovernedKind `json:"governedKinds"`
+	}{labels, c.Parameters, podSecurity, governed})
 	if err != nil {
 		return nil, fmt.Errorf("encoding config for policies: %w", err)
 	}

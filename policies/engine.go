@@ -79,8 +79,12 @@ func (o *Options) Validate() error {
 // parsed, compiled and prepared once in New; Evaluate only evaluates, and is
 // safe for concurrent use.
 type Engine struct {
-	cfg      *Config
-	config   *ast.Term
+	cfg    *Config
+	config *ast.Term
+	// profiles are input.profile per profile name, built once: the
+	// config, hence every profile's parameters, is fixed for the engine's
+	// life.
+	profiles map[string]profileView
 	timeout  time.Duration
 	pods     podControllers
 	policies []*policy
@@ -145,6 +149,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		config:  ast.NewTerm(cfgValue),
 		timeout: opts.PolicyTimeout,
 		pods:    newPodControllers(cfg.PodControllers),
+	}
+	if e.profiles, err = profileViews(cfg); err != nil {
+		return nil, err
 	}
 	if e.timeout == 0 {
 		e.timeout = DefaultPolicyTimeout
@@ -335,7 +342,7 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 		keys = map[string][32]byte{}
 		pending = make([]*policy, 0, len(applicable))
 		memo := digests{}
-		input := goInput(in, tmplPath, hasPod)
+		input := goInput(in, tmplPath, hasPod, e.profileOf(in).value)
 		for _, p := range applicable {
 			if p.reads.uncacheable != "" {
 				e.cache.uncacheable.Add(1)
@@ -423,13 +430,27 @@ func (e *Engine) applicable(in *Input, hasPod bool) []*policy {
 				continue
 			}
 		default:
-			if !matchKinds(p.meta.Kinds, in.Kind) {
+			if !e.kindApplies(&p.meta, in.Kind) {
 				continue
 			}
 		}
 		out = append(out, p)
 	}
 	return out
+}
+
+// kindApplies reports whether an object policy judges a kind: one its
+// metadata names, or one the config governs when the policy asks for them.
+func (e *Engine) kindApplies(m *Metadata, gvk GroupVersionKind) bool {
+	if m.GovernedKinds {
+		if e.cfg.GovernedKind(gvk) != nil {
+			return true
+		}
+		if len(m.Kinds) == 0 {
+			return false
+		}
+	}
+	return matchKinds(m.Kinds, gvk)
 }
 
 // matchKinds matches "Kind" (any group) or "group/Kind" ("core/Kind" or
@@ -543,6 +564,9 @@ func (e *Engine) inputValue(in *Input, pl *plan, tmplPath []string, hasPod bool)
 			}
 			obj.Insert(ast.StringTerm("imageScans"), ast.NewTerm(v))
 		}
+	}
+	if pv := e.profileOf(in); pv.term != nil && (pl.union == nil || pl.union.child("profile") != nil) {
+		obj.Insert(ast.StringTerm("profile"), pv.term)
 	}
 	if c := in.Controller; c != nil {
 		obj.Insert(ast.StringTerm("controller"), ast.ObjectTerm(

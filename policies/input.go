@@ -64,6 +64,9 @@ type Input struct {
 	// Namespace is the object's Namespace when known. A caller that could
 	// not read it must fail rather than pass nil: nil means "cluster-scoped
 	// or not known in this context" (the CLI), never "read failed".
+	// Policies also see the profile it selects, with the profile's
+	// parameters over the config's, as input.profile (the engine derives
+	// it; absent when the config defines no profiles).
 	Namespace   map[string]any
 	UserInfo    *UserInfo
 	DryRun      bool

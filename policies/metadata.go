@@ -29,6 +29,10 @@ type Metadata struct {
 	Scope Scope `json:"scope"`
 	// Kinds limits an object policy to some kinds ("Namespace", "apps/Deployment").
 	Kinds []string `json:"kinds,omitempty"`
+	// GovernedKinds extends an object policy to every kind the config's
+	// governedKinds lists (METADATA custom.governedKinds: true). With no
+	// Kinds besides, the policy judges those kinds only.
+	GovernedKinds bool `json:"governedKinds,omitempty"`
 	// Controls are the compliance controls the policy evidences.
 	Controls []Control `json:"controls,omitempty"`
 	// Remediation says how to fix a violation.

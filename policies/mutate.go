@@ -73,7 +73,10 @@ func (e *Engine) Mutate(in *Input, pins ...ImagePin) (*Mutation, error) {
 		return p.finish(in.Object)
 	}
 
-	if cfg.Ownership.Enabled && !profile.Skips(MutationOwnership) && (hasTemplate || in.Kind.Kind == "PersistentVolumeClaim" && in.Kind.Group == "") {
+	// Claims and the kinds the config governs carry no pod template: the
+	// labels go on the object itself.
+	owned := hasTemplate || in.Kind.Kind == "PersistentVolumeClaim" && in.Kind.Group == "" || e.cfg.GovernedKind(in.Kind) != nil
+	if cfg.Ownership.Enabled && !profile.Skips(MutationOwnership) && owned {
 		p.ownership(in, e.cfg.Labels, tmpl, cfg.Ownership.Overwrite)
 	}
 	// A pod's spec is immutable after creation: it is defaulted once, on

@@ -141,7 +141,7 @@ type identity struct {
 // values it is built from, for verdict keys: a policy whose verdict is
 // cached costs no conversion for Rego. input.config is left out: it is
 // fixed for the engine's life, and so is the cache.
-func goInput(in *Input, tmplPath []string, hasPod bool) map[string]any {
+func goInput(in *Input, tmplPath []string, hasPod bool, profile map[string]any) map[string]any {
 	root := map[string]any{
 		"kind":        map[string]any{"group": in.Kind.Group, "version": in.Kind.Version, "kind": in.Kind.Kind},
 		"operation":   in.Operation,
@@ -165,6 +165,9 @@ func goInput(in *Input, tmplPath []string, hasPod bool) map[string]any {
 	}
 	if in.ImageScans != nil {
 		root["imageScans"] = in.ImageScans
+	}
+	if profile != nil {
+		root["profile"] = profile
 	}
 	if c := in.Controller; c != nil {
 		root["controller"] = map[string]any{"apiVersion": c.APIVersion, "kind": c.Kind, "name": c.Name, "uid": c.UID}

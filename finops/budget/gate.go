@@ -2,6 +2,7 @@ package budget
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -41,6 +42,9 @@ type Gate struct {
 	// Nodes counts the nodes a DaemonSet's pods would run on; nil charges
 	// a DaemonSet for the Estimator's node count.
 	Nodes NodeCounter
+	// Governed gives the config's governed kinds as loaded now (they
+	// follow the config as it is reloaded); nil prices none of them.
+	Governed func() []policies.GovernedKind
 	// Now is the clock admissions are recorded by (default time.Now).
 	Now func() time.Time
 
@@ -207,7 +211,10 @@ func (g *Gate) Evaluate(ctx context.Context, in *policies.Input) *policies.Decis
 	if g == nil || in.Object == nil {
 		return &policies.Decision{}
 	}
-	change, ok := g.priced(ctx, in)
+	change, ok, unpriced := g.priced(ctx, in)
+	if unpriced != nil {
+		return &policies.Decision{Findings: []policies.Finding{unpricedFinding(in, unpriced)}}
+	}
 	if !ok || change.Monthly.Total <= 0 {
 		return &policies.Decision{} // saves money, or costs nothing: never stopped, nothing to count
 	}
@@ -250,8 +257,11 @@ func (g *Gate) Settle(_ context.Context, in *policies.Input, allowed bool) {
 // objects are priced as written; a pod's in-place resize is priced as the
 // pod itself, owned or not (its owner's template no longer says what it
 // reserves); a scale arrives judged as its parent at the new size (see
-// review.Subresources). Other subresources cost nothing.
-func (g *Gate) priced(ctx context.Context, in *policies.Input) (finops.Change, bool) {
+// review.Subresources). Other subresources cost nothing. unpriced is why
+// a governed kind's new object cannot be priced: the API server knows
+// nothing of its price fields, so the gate says so rather than count it
+// free.
+func (g *Gate) priced(ctx context.Context, in *policies.Input) (change finops.Change, ok bool, unpriced error) {
 	oldObj, newObj := in.OldObject, in.Object
 	switch in.SubResource {
 	case "", "scale":
@@ -265,19 +275,28 @@ func (g *Gate) priced(ctx context.Context, in *policies.Input) (finops.Change, b
 	case "resize":
 		oldObj, newObj = withoutOwners(oldObj), withoutOwners(newObj)
 	default:
-		return finops.Change{}, false
+		return finops.Change{}, false, nil
 	}
-	var change finops.Change
 	if oldObj != nil {
 		est, _, err := g.estimatorFor(ctx, oldObj).Estimate(oldObj)
-		if err != nil {
-			return finops.Change{}, false // an object that cannot be priced is judged by the other policies and the API server
+		switch {
+		case err == nil:
+			change.Old = est
+		case !g.governed(in.Kind):
+			return finops.Change{}, false, nil // an object that cannot be priced is judged by the other policies and the API server
 		}
-		change.Old = est
+		// A governed kind's old object that could not be priced was never
+		// counted: the new one counts in full.
 	}
 	est, _, err := g.estimatorFor(ctx, newObj).Estimate(newObj)
 	if err != nil {
-		return finops.Change{}, false
+		if g.governed(in.Kind) {
+			// The API server knows nothing of a governed kind's price
+			// fields: a claim that cannot be priced is said so, never
+			// counted as free in silence.
+			return finops.Change{}, false, err
+		}
+		return finops.Change{}, false, nil
 	}
 	change.New = est
 	if in.Operation == "CREATE" && in.Kind.Group == "" && in.Kind.Kind == "PersistentVolumeClaim" && in.UserInfo != nil &&
@@ -287,7 +306,7 @@ func (g *Gate) priced(ctx context.Context, in *policies.Input) (finops.Change, b
 		change.New = finops.WorkloadEstimate{}
 	}
 	change.Monthly = change.New.Monthly.Sub(change.Old.Monthly)
-	return change, true
+	return change, true, nil
 }
 
 // builtinController reports whether a user is one of
@@ -314,15 +333,50 @@ type NodeCounter interface {
 // estimatorFor is the Estimator for an object: for a DaemonSet, one that
 // charges the nodes its nodeSelector picks, when they can be counted.
 func (g *Gate) estimatorFor(ctx context.Context, obj map[string]any) *finops.Estimator {
+	est := g.Estimator
+	if g.Governed != nil {
+		est = est.WithGovernedKinds(g.Governed())
+	}
 	if g.Nodes == nil || obj["kind"] != "DaemonSet" {
-		return g.Estimator
+		return est
 	}
 	spec := dig(obj, []string{"spec", "template", "spec"})
 	n, err := g.Nodes.CountNodes(ctx, stringMap(spec["nodeSelector"]))
 	if err != nil {
-		return g.Estimator
+		return est
 	}
-	return g.Estimator.WithNodes(n)
+	return est.WithNodes(n)
+}
+
+// governed reports whether a kind is one of the config's governed kinds
+// with price lines.
+func (g *Gate) governed(gvk policies.GroupVersionKind) bool {
+	if g.Governed == nil {
+		return false
+	}
+	for _, k := range g.Governed() {
+		if k.Group == gvk.Group && k.Kind == gvk.Kind {
+			return len(k.Pricing) > 0
+		}
+	}
+	return false
+}
+
+// unpricedFinding warns that a governed kind's object could not be priced,
+// naming the kind, the object and the field.
+func unpricedFinding(in *policies.Input, err error) policies.Finding {
+	meta, _ := in.Object["metadata"].(map[string]any)
+	name, _ := meta["name"].(string)
+	f := policies.Finding{
+		Policy: "budget", Title: "Changes stay within the budget", Action: policies.ActionWarn, Severity: policies.SeverityMedium,
+		Message:     fmt.Sprintf("%s %s/%s cannot be priced, so no Budget counts it: %v", in.Kind.Kind, in.ObjectNamespace(), name, err),
+		Remediation: "Set the field the config's governedKinds pricing names, to a class the price catalogue lists.",
+	}
+	var fe *finops.FieldError
+	if errors.As(err, &fe) {
+		f.Path = policies.FormatPath(fe.Path)
+	}
+	return f
 }
 
 // NodeCount counts nodes from a reader of their metadata (an informer
@@ -360,7 +414,7 @@ func (g *Gate) Check(ctx context.Context, in *policies.Input) ([]policies.Findin
 	if in.Object == nil {
 		return nil, nil
 	}
-	change, ok := g.priced(ctx, in)
+	change, ok, _ := g.priced(ctx, in)
 	if !ok || change.Monthly.Total <= 0 {
 		return nil, nil
 	}

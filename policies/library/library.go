@@ -1,6 +1,6 @@
 // Package library embeds Tollgate's built-in Rego policy library: the Pod
 // Security Standards (baseline and restricted), ownership labels, naming,
-// resource requests and caps, image provenance and image vulnerabilities, together with the
+// resource requests and caps, cloud instance sizes, image provenance and image vulnerabilities, together with the
 // tollgate.lib.* helper packages they import. The engine loads it as the
 // default policy set; users add their own policies beside it.
 package library
@@ -12,7 +12,7 @@ import (
 
 // Version is the version of the built-in policy library. It changes when a
 // policy is added, removed or changes what it admits.
-const Version = "0.4.0"
+const Version = "0.5.0"
 
 // The tree holds the tests beside the policies; the engine skips files
 // ending in _test.rego when it loads a policy set.

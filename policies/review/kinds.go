@@ -32,7 +32,8 @@ var workloadKinds = []schema.GroupKind{
 
 // Kinds are the kinds a set mutates and judges: the workloads and the
 // config's pod controllers both, PersistentVolumeClaims (ownership
-// labels for cost, and the Budgets their storage counts against) and the
+// labels for cost, and the Budgets their storage counts against), the
+// config's governed kinds (ownership labels, prices, size caps) and the
 // kinds a plugin mutates (MutatedKindLister); every kind a policy, a
 // config override or a plugin names is judged. The webhook configurations intercept them and the
 // audit lists them. "Every kind" is never turned into intercepting
@@ -45,6 +46,13 @@ func Kinds(s *Set) (mutate, validate []schema.GroupKind) {
 	}
 	// Claims are priced: the budget gate judges them (and resizes).
 	mutate = append(mutate, schema.GroupKind{Kind: "PersistentVolumeClaim"})
+	// Governed kinds (Crossplane claims) get the ownership labels, are
+	// judged and priced.
+	for _, g := range cfg.GovernedKinds {
+		if gk := (schema.GroupKind{Group: g.Group, Kind: g.Kind}); !slices.Contains(mutate, gk) {
+			mutate = append(mutate, gk)
+		}
+	}
 	for _, p := range s.Plugins {
 		if ml, ok := p.Evaluator.(MutatedKindLister); ok {
 			for _, k := range ml.MutatedKinds() {

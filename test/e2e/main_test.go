@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/cmd/tollgate/serve"
+	"github.com/tollgate-dev/tollgate/finops"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/policies/library"
@@ -142,6 +143,10 @@ type serverOptions struct {
 	// (beside the shared server's "tollgate"), every auditInterval.
 	auditReport   string
 	auditInterval time.Duration
+	// config is the server's config file (default e2eConfig); prices its
+	// price catalogue (default OpenCost's).
+	config string
+	prices *finops.Prices
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -150,7 +155,7 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 	if err != nil {
 		return nil, 0, err
 	}
-	cfg, err := policies.ParseConfig([]byte(e2eConfig))
+	cfg, err := policies.ParseConfig([]byte(cmp.Or(o.config, e2eConfig)))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -177,7 +182,7 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			Images: imagesig.Options{Insecure: true, Transport: o.registry, CacheTTL: time.Hour},
 			// Budget status is seeded by the tests; the scanner's own
 			// accounting is tested in finops/budget.
-			FinOps:      serve.FinOpsOptions{ScanInterval: 24 * time.Hour},
+			FinOps:      serve.FinOpsOptions{ScanInterval: 24 * time.Hour, Prices: o.prices},
 			ImageScan:   imageScanOptions(o.imageScan),
 			Audit:       serve.AuditOptions{Disabled: o.noAudit, ReportName: o.auditReport, Interval: o.auditInterval},
 			DecisionLog: webhook.NewDecisionLog(o.decisions),

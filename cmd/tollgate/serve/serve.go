@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -417,7 +418,7 @@ func Run(ctx context.Context, opts Options) error {
 		Logger:    logger,
 		Metrics:   metrics,
 	}
-	budgets, scanner, err := finOps(mgr, opts, reg, logger)
+	budgets, scanner, err := finOps(mgr, opts, state, reg, logger)
 	if err != nil {
 		return err
 	}
@@ -471,7 +472,7 @@ func Run(ctx context.Context, opts Options) error {
 	})
 	ld, err := loader.New(loader.Options{
 		Client: mgr.GetClient(), Cache: mgr.GetCache(),
-		Base: opts.Modules, BaseData: opts.Data, FileConfig: opts.Config, ConfigName: opts.ConfigName,
+		Base: opts.Modules, BaseData: withPrices(opts.Data, opts.FinOps), FileConfig: opts.Config, ConfigName: opts.ConfigName,
 		PolicyTimeout: opts.PolicyTimeout, VerdictCache: opts.VerdictCache, State: state, WriteStatus: leader,
 		Secrets: mgr.GetAPIReader(),
 		Formats: []loader.Format{gk, loader.NewVAPFormat(loader.VAPOptions{Mapper: mgr.GetRESTMapper(), Logger: logger}), ky},
@@ -781,9 +782,34 @@ func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
 // NeedLeaderElection implements manager.LeaderElectionRunnable.
 func (everyReplica) NeedLeaderElection() bool { return false }
 
+// withPrices is the policies' data with the price catalogue's cloud
+// classes under tollgate.prices (see finops.Prices.PolicyData), which the
+// library's cloud-instance-size policy reads; data is not modified.
+func withPrices(data map[string]any, fo FinOpsOptions) map[string]any {
+	if fo.Disabled {
+		return data
+	}
+	prices := fo.Prices
+	if prices == nil {
+		prices = finops.DefaultPrices()
+	}
+	out := maps.Clone(data)
+	if out == nil {
+		out = map[string]any{}
+	}
+	tg, _ := out["tollgate"].(map[string]any)
+	tg = maps.Clone(tg)
+	if tg == nil {
+		tg = map[string]any{}
+	}
+	tg["prices"] = prices.PolicyData()
+	out["tollgate"] = tg
+	return out
+}
+
 // finOps builds budget-aware admission and the budget scanner from the
 // options; both nil when FinOps is disabled.
-func finOps(mgr manager.Manager, opts Options, reg prometheus.Registerer, logger *slog.Logger) (*budget.Gate, *budget.Scanner, error) {
+func finOps(mgr manager.Manager, opts Options, state *review.Holder, reg prometheus.Registerer, logger *slog.Logger) (*budget.Gate, *budget.Scanner, error) {
 	fo := opts.FinOps
 	if fo.Disabled {
 		return nil, nil, nil
@@ -839,7 +865,13 @@ func finOps(mgr manager.Manager, opts Options, reg prometheus.Registerer, logger
 	if err != nil {
 		return nil, nil, err
 	}
-	return &budget.Gate{Budgets: mgr.GetClient(), Estimator: est, Nodes: &budget.NodeCount{Reader: mgr.GetClient()}}, scanner, nil
+	governed := func() []policies.GovernedKind {
+		if st := state.Load(); st != nil {
+			return st.Engine.Config().GovernedKinds
+		}
+		return nil
+	}
+	return &budget.Gate{Budgets: mgr.GetClient(), Estimator: est, Nodes: &budget.NodeCount{Reader: mgr.GetClient()}, Governed: governed}, scanner, nil
 }
 
 // newAuditor builds the background audit over the set the loader keeps,

@@ -14,6 +14,8 @@
 #   judged at their controller only when Tollgate found that controller
 #   (input.controller: of a kind that makes them, in the same namespace, with
 #   the UID the ownerReference names); an ownerReference alone proves nothing.
+#   The kinds the config's governedKinds lists (Crossplane claims and
+#   composite resources) are judged like workloads.
 # custom:
 #   id: ownership-labels
 #   severity: medium
@@ -29,6 +31,7 @@
 #     - batch/Job
 #     - batch/CronJob
 #     - ReplicationController
+#   governedKinds: true
 #   controls:
 #     - framework: soc2
 #       id: CC8.1

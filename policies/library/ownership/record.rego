@@ -12,7 +12,8 @@
 #   compared exactly: a look-alike character, a different case or a stray
 #   character is another value. Labels the namespace does not set are the
 #   workload's own. Pods, ReplicaSets and Jobs are judged at the controller
-#   Tollgate found for them (see ownership-labels).
+#   Tollgate found for them (see ownership-labels). The kinds the config's
+#   governedKinds lists are judged like workloads.
 # custom:
 #   id: ownership-of-record
 #   severity: high
@@ -28,6 +29,7 @@
 #     - batch/CronJob
 #     - ReplicationController
 #     - PersistentVolumeClaim
+#   governedKinds: true
 #   controls:
 #     - framework: soc2
 #       id: CC8.1

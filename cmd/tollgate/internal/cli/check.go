@@ -256,7 +256,7 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 
 	var cost *costReport
 	if f.cost {
-		cost = checkCost(judged, f.namespace, report)
+		cost = checkCost(judged, f.namespace, engine.Config().GovernedKinds, report)
 	}
 
 	w := stdio.Out

@@ -67,7 +67,10 @@ ReplicaSets, StatefulSets and ReplicationControllers run spec.replicas pods
 spec.parallelism pods (at most spec.completions) and a CronJob one such Job,
 charged as if running all month, since their run time is unknown; a
 PersistentVolumeClaim, a StatefulSet's volumeClaimTemplates and generic
-ephemeral volumes cost their requested storage. A nodeSelector that names a
+ephemeral volumes cost their requested storage; the kinds --config's
+governedKinds prices (a claim for a managed database) cost their price lines,
+at the instance (per hour) and storage (per GB-month) classes of the
+catalogue's cloud section. A nodeSelector that names a
 spot label or an override's labels is priced as those nodes. A container
 without a cpu or memory request is not charged for it, and a note says so.
 
@@ -97,7 +100,7 @@ message names the file and line.`,
 	c.Flags().StringVar(&f.prices, "prices", "", "price catalogue (OpenCost custom pricing, YAML or JSON); default: OpenCost's default prices")
 	c.Flags().StringVarP(&f.format, "format", "f", "table", "output format: table or json")
 	c.Flags().IntVar(&f.nodes, "nodes", 1, "nodes a DaemonSet runs on, one pod each")
-	c.Flags().StringVar(&f.config, "config", "", "Tollgate config file whose mutations admission makes (default: the built-in defaults)")
+	c.Flags().StringVar(&f.config, "config", "", "Tollgate config file whose mutations admission makes and whose governedKinds are priced (default: the built-in defaults)")
 	c.Flags().BoolVar(&f.noMutate, "no-mutate", false, "price the manifests as written, without the requests and limits admission would default")
 	return c
 }
@@ -113,7 +116,13 @@ func runCostEstimate(ctx context.Context, stdio IO, f *costEstimateFlags, args [
 	if err != nil {
 		return err
 	}
-	est, err := finops.NewEstimator(finops.EstimateOptions{Prices: prices, Nodes: f.nodes})
+	cfg := policies.DefaultConfig()
+	if f.config != "" {
+		if cfg, err = policies.LoadConfig(f.config); err != nil {
+			return err
+		}
+	}
+	est, err := finops.NewEstimator(finops.EstimateOptions{Prices: prices, Nodes: f.nodes, GovernedKinds: cfg.GovernedKinds})
 	if err != nil {
 		return err
 	}
@@ -303,7 +312,7 @@ func writeCostJSON(w io.Writer, r *costReport) error {
 
 func roundSpend(s finops.Spend) finops.Spend {
 	round := func(v float64) float64 { return math.Round(v*1e6) / 1e6 }
-	return finops.Spend{CPU: round(s.CPU), RAM: round(s.RAM), GPU: round(s.GPU), Storage: round(s.Storage), Total: round(s.Total)}
+	return finops.Spend{CPU: round(s.CPU), RAM: round(s.RAM), GPU: round(s.GPU), Storage: round(s.Storage), Cloud: round(s.Cloud), Total: round(s.Total)}
 }
 
 // formatAmount writes cores or GPUs with up to three decimals.
@@ -337,8 +346,8 @@ func clean(s string) string {
 // checkCost prices the checked documents for tollgate check --cost: objects
 // that cannot be priced become problems of the report, so the check fails
 // as for any input error.
-func checkCost(docs []manifest.Document, namespace string, report *output.Report) *costReport {
-	est, err := finops.NewEstimator(finops.EstimateOptions{})
+func checkCost(docs []manifest.Document, namespace string, governed []policies.GovernedKind, report *output.Report) *costReport {
+	est, err := finops.NewEstimator(finops.EstimateOptions{GovernedKinds: governed})
 	if err != nil {
 		report.Problems = append(report.Problems, output.Problem{Message: err.Error()})
 		return nil
