@@ -33,7 +33,7 @@ func deploymentsCounted(t *testing.T) float64 {
 	t.Helper()
 	metrics := scrape(t, apiServerClient(t), fmt.Sprintf("https://127.0.0.1:%d", env.port))
 	for line := range strings.Lines(metrics) {
-		if strings.HasPrefix(line, `tollgate_deployments_total{namespace="delivery",profile="none",team="delivery-e2e"}`) {
+		if strings.HasPrefix(line, `tollgate_deployments_total{namespace="delivery",profile="golden",team="delivery-e2e"}`) {
 			f := strings.Fields(line)
 			v, err := strconv.ParseFloat(f[len(f)-1], 64)
 			if err != nil {
@@ -111,7 +111,7 @@ func TestDeploymentFrequency(t *testing.T) {
 	}
 	for i, commit := range []time.Time{firstCommit, secondCommit} {
 		e, d := logged[i], logged[i].Deployment
-		if !e.Authenticated || e.DryRun || !e.Allowed || d.Team != "delivery-e2e" || d.Profile != "none" || d.Golden {
+		if !e.Authenticated || e.DryRun || !e.Allowed || d.Team != "delivery-e2e" || d.Profile != "golden" || !d.Golden {
 			t.Errorf("deployment %d: %+v %+v", i, e, d)
 		}
 		if d.CommitTime == nil || !d.CommitTime.Equal(commit) || d.LeadTimeSeconds == nil || *d.LeadTimeSeconds <= 0 {
@@ -119,7 +119,7 @@ func TestDeploymentFrequency(t *testing.T) {
 		}
 	}
 	metrics := scrape(t, apiServerClient(t), fmt.Sprintf("https://127.0.0.1:%d", env.port))
-	if !strings.Contains(metrics, `tollgate_deployment_lead_time_seconds_count{profile="none"}`) {
+	if !strings.Contains(metrics, `tollgate_deployment_lead_time_seconds_count{profile="golden"}`) {
 		t.Error("/metrics lacks the lead time histogram")
 	}
 	var series []string
@@ -160,13 +160,13 @@ func TestDeploymentFrequency(t *testing.T) {
 			team = &r.Deployments.Teams[i]
 		}
 	}
-	if team == nil || team.Deployments != 2 || team.LeadTimes != 2 || team.Golden != 0 || team.MedianLeadTimeSeconds == nil {
+	if team == nil || team.Deployments != 2 || team.LeadTimes != 2 || team.Golden != 2 || team.MedianLeadTimeSeconds == nil {
 		t.Fatalf("the report's delivery-e2e team: %+v", team)
 	}
 	md := report("markdown")
 	section := md[strings.Index(md, "## Deployments"):]
 	section = section[:strings.Index(section, "## Namespace profile changes")]
-	if !strings.Contains(section, "| delivery-e2e | **all weeks** | 2 | 0 (0.0 %) |") {
+	if !strings.Contains(section, "| delivery-e2e | **all weeks** | 2 | 2 (100.0 %) |") {
 		t.Errorf("the Markdown report's Deployments section lacks delivery-e2e:\n%s", section)
 	}
 	t.Logf("tollgate report, Deployments section:\n%s", section)

@@ -24,7 +24,7 @@
 #   governedKinds: true
 #   controls:
 #     - framework: soc2
-#       id: CC6.1
+#       id: CC8.1
 #   remediation: >-
 #     Choose an instance class at or below the cap, or have the platform team
 #     approve a TollgateException for cloud-instance-size naming the approver
