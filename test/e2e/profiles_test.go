@@ -87,6 +87,7 @@ func TestProfiles(t *testing.T) {
 		if !strings.Contains(stderr, "alice is not among them") {
 			t.Errorf("the denial does not name the user: %s", stderr)
 		}
+		t.Logf("alice creating path-lab on the innovation path:\n%s", stderr)
 		if _, stderr, err := asUser(t, "alice", profileNamespace("path-golden", "innovation")); err == nil || !strings.Contains(stderr, "namespace-profile") {
 			t.Errorf("alice moved path-golden: %v %s", err, stderr)
 		}
@@ -100,6 +101,11 @@ func TestProfiles(t *testing.T) {
 		// who, from and to.
 		eventually(t, 10*time.Second, func() error {
 			log := env.decision.String()
+			for line := range strings.Lines(log) {
+				if strings.Contains(line, `"user":"platform-admin"}`) && strings.Contains(line, `"namespace":"path-lab"`) {
+					t.Logf("decision log:\n%s", line)
+				}
+			}
 			for _, want := range []string{
 				`"details":{"from":"golden","namespace":"path-lab","to":"innovation","user":"platform-admin"}`,
 				`"details":{"from":"golden","namespace":"path-golden","to":"innovation","user":"alice"}`,
@@ -117,6 +123,7 @@ func TestProfiles(t *testing.T) {
 		if err == nil || !strings.Contains(stderr, "pss-baseline-privileged") {
 			t.Fatalf("golden: %v %s", err, stderr)
 		}
+		t.Logf("on the golden path:\n%s", stderr)
 		out, stderr, err := apply(t, fmt.Sprintf(privilegedDeployment, "agent", "path-lab"), "--dry-run=server")
 		if err != nil {
 			t.Fatalf("innovation denied: %v %s", err, stderr)
@@ -129,6 +136,7 @@ func TestProfiles(t *testing.T) {
 		if i, j := strings.Index(stderr, "not on the golden path"), strings.Index(stderr, "pss-baseline-privileged"); i > j {
 			t.Errorf("the notice is not first:\n%s", stderr)
 		}
+		t.Logf("on the innovation path:\n%s%s", stderr, out)
 	})
 
 	t.Run("a profile naming a policy that does not exist keeps its last good version", func(t *testing.T) {
