@@ -43,6 +43,7 @@ import (
 	"github.com/tollgate-dev/tollgate/finops/alerts"
 	"github.com/tollgate-dev/tollgate/finops/budget"
 	"github.com/tollgate-dev/tollgate/finops/usage"
+	"github.com/tollgate-dev/tollgate/nsdefaults"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
@@ -153,6 +154,9 @@ type Options struct {
 	// ImageScan configures vulnerability scanning of the images pods run
 	// (off unless Enabled).
 	ImageScan ImageScanOptions
+	// NamespaceDefaults configures the generated namespace defaults
+	// (on unless Disabled).
+	NamespaceDefaults NamespaceDefaultsOptions
 	// FinOps configures budgets: prices, Prometheus, the scan interval
 	// and alert routes. The zero value prices with OpenCost's defaults,
 	// counts requests only and sends no alerts.
@@ -229,6 +233,18 @@ type ImageScanOptions struct {
 	Retention time.Duration
 	// Transport, when set, carries tag resolution's registry requests.
 	Transport http.RoundTripper
+}
+
+// NamespaceDefaultsOptions configure the namespace defaults the leader
+// generates from each namespace's profile (ResourceQuota, LimitRange,
+// NetworkPolicy, Budget) and keeps in sync.
+type NamespaceDefaultsOptions struct {
+	// Disabled turns them off (--namespace-defaults=false): nothing is
+	// generated, and what was generated stays as it is.
+	Disabled bool
+	// Resync is how often every namespace is reconciled besides the
+	// changes watched (default 10m).
+	Resync time.Duration
 }
 
 // GatekeeperOptions configure Gatekeeper templates and constraints.
@@ -449,6 +465,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	nsd, err := namespaceDefaults(mgr, opts, state, reg, logger)
+	if err != nil {
+		return err
+	}
 	gk, err := loader.NewGatekeeperFormat(loader.GatekeeperOptions{
 		PolicyTimeout: opts.PolicyTimeout, CreateConstraintCRDs: !opts.Gatekeeper.NoConstraintCRDs, CRDs: direct,
 		Leader: leader, Logger: logger.With("component", "gatekeeper"),
@@ -480,6 +500,9 @@ func Run(ctx context.Context, opts Options) error {
 		OnLoad: func(ctx context.Context, st *review.Set) {
 			if auditor != nil {
 				auditor.Trigger() // policies, exceptions or config changed
+			}
+			if nsd != nil {
+				nsd.Trigger() // a profile may have changed
 			}
 			if !opts.ManageWebhooks || !leader() {
 				return
@@ -562,6 +585,10 @@ func Run(ctx context.Context, opts Options) error {
 	if imageScanner != nil {
 		// One replica scans: the leader.
 		lead.add(imageScanner.Run)
+	}
+	if nsd != nil {
+		// One replica generates namespace defaults: the leader.
+		lead.add(nsd.Run)
 	}
 	if err := mgr.Add(lead); err != nil {
 		return fmt.Errorf("adding leader election: %w", err)
@@ -840,6 +867,27 @@ func finOps(mgr manager.Manager, opts Options, reg prometheus.Registerer, logger
 		return nil, nil, err
 	}
 	return &budget.Gate{Budgets: mgr.GetClient(), Estimator: est, Nodes: &budget.NodeCount{Reader: mgr.GetClient()}}, scanner, nil
+}
+
+// namespaceDefaults builds the controller of generated namespace
+// defaults, reading profiles from the config in force; nil when disabled.
+func namespaceDefaults(mgr manager.Manager, opts Options, state *review.Holder, reg prometheus.Registerer, logger *slog.Logger) (*nsdefaults.Controller, error) {
+	if opts.NamespaceDefaults.Disabled {
+		return nil, nil
+	}
+	return nsdefaults.New(nsdefaults.Options{
+		REST: opts.REST, Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
+		Config: func() *policies.Config {
+			if st := state.Load(); st != nil && st.Engine != nil {
+				return st.Engine.Config()
+			}
+			return nil
+		},
+		Namespace: opts.Namespace, Resync: opts.NamespaceDefaults.Resync,
+		Events:  mgr.GetEventRecorder("tollgate"),
+		Metrics: nsdefaults.NewMetrics(reg), Logger: logger.With("component", "namespace-defaults"),
+	})
 }
 
 // newAuditor builds the background audit over the set the loader keeps,
