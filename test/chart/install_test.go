@@ -391,6 +391,16 @@ func checkRBAC(t *testing.T, k *kubectl) {
 		{def, true, "update customresourcedefinitions.apiextensions.k8s.io/teamrequiredlabels.constraints.gatekeeper.sh"},
 		{def, true, "create events.events.k8s.io -n default"},
 		{def, true, "patch events.events.k8s.io -n default"},
+		{def, true, "watch tollgateprofiles.tollgate.dev"},
+		// Namespace defaults: generated, restored, and deleted when a
+		// profile drops them.
+		{def, true, "patch resourcequotas -n shop"},
+		{def, true, "delete limitranges -n shop"},
+		{def, true, "watch networkpolicies.networking.k8s.io --all-namespaces"},
+		{def, true, "create budgets.tollgate.dev -n shop"},
+		{def, true, "delete budgets.tollgate.dev -n shop"},
+		{lean, false, "patch resourcequotas -n shop"},
+		{lean, false, "create budgets.tollgate.dev -n shop"},
 		{def, true, "create tokenreviews.authentication.k8s.io"},        // who reads /metrics
 		{def, true, "create subjectaccessreviews.authorization.k8s.io"}, // and may they
 		{def, false, "get tokenreviews.authentication.k8s.io"},

@@ -133,6 +133,12 @@ type serverOptions struct {
 	// (beside the shared server's "tollgate"), every auditInterval.
 	auditReport   string
 	auditInterval time.Duration
+	// config is the server's config file (default e2eConfig).
+	config string
+	// namespaceDefaults, when set, turns the generated namespace
+	// defaults on; every other server leaves them off, so that one
+	// server's profiles are the only ones the cluster's namespaces get.
+	namespaceDefaults *serve.NamespaceDefaultsOptions
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -141,7 +147,7 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 	if err != nil {
 		return nil, 0, err
 	}
-	cfg, err := policies.ParseConfig([]byte(e2eConfig))
+	cfg, err := policies.ParseConfig([]byte(cmp.Or(o.config, e2eConfig)))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -168,10 +174,11 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			Images: imagesig.Options{Insecure: true, Transport: o.registry, CacheTTL: time.Hour},
 			// Budget status is seeded by the tests; the scanner's own
 			// accounting is tested in finops/budget.
-			FinOps:      serve.FinOpsOptions{ScanInterval: 24 * time.Hour},
-			ImageScan:   imageScanOptions(o.imageScan),
-			Audit:       serve.AuditOptions{Disabled: o.noAudit, ReportName: o.auditReport, Interval: o.auditInterval},
-			DecisionLog: webhook.NewDecisionLog(o.decisions),
+			FinOps:            serve.FinOpsOptions{ScanInterval: 24 * time.Hour},
+			ImageScan:         imageScanOptions(o.imageScan),
+			Audit:             serve.AuditOptions{Disabled: o.noAudit, ReportName: o.auditReport, Interval: o.auditInterval},
+			NamespaceDefaults: namespaceDefaultsOptions(o.namespaceDefaults),
+			DecisionLog:       webhook.NewDecisionLog(o.decisions),
 			ClientAuth: &webhook.ClientAuthOptions{
 				CAFile: cmp.Or(o.clientCAFile, env.cluster.WebhookClientCAFile()), Names: []string{cluster.WebhookClientName},
 			},
@@ -224,6 +231,13 @@ func privilegedPod(ns, name string) string {
 func imageScanOptions(o *serve.ImageScanOptions) serve.ImageScanOptions {
 	if o == nil {
 		return serve.ImageScanOptions{}
+	}
+	return *o
+}
+
+func namespaceDefaultsOptions(o *serve.NamespaceDefaultsOptions) serve.NamespaceDefaultsOptions {
+	if o == nil {
+		return serve.NamespaceDefaultsOptions{Disabled: true}
 	}
 	return *o
 }
