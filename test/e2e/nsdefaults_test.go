@@ -361,5 +361,16 @@ func TestNamespaceDefaults(t *testing.T) {
 		if metric("tollgate_namespace_defaults_failures_total", "ResourceQuota") < 1 {
 			t.Errorf("the failure is not counted")
 		}
+		t.Logf("kubectl get events -n default --field-selector involvedObject.name=%s:\n%s", taken,
+			kubectl(t, "get", "events", "-n", "default", "--field-selector", "involvedObject.name="+taken))
 	})
+
+	body := scrape(t, apiServerClient(t), fmt.Sprintf("https://127.0.0.1:%d", port))
+	var series []string
+	for line := range strings.Lines(body) {
+		if strings.HasPrefix(line, "tollgate_namespace_defaults_") {
+			series = append(series, strings.TrimSpace(line))
+		}
+	}
+	t.Logf("/metrics:\n%s", strings.Join(series, "\n"))
 }
