@@ -346,25 +346,26 @@ func (r *run) ensure(ctx context.Context, ns *corev1.Namespace, want *unstructur
 		return fmt.Errorf("the API server does not serve %s (install Tollgate's CRDs)", gvk.GroupVersion())
 	}
 	key := client.ObjectKeyFromObject(want)
+	hash := want.GetAnnotations()[AnnotationHash]
 	live := generated(gvk)
-	err := r.cache.Get(ctx, key, live)
-	switch {
-	case apierrors.IsNotFound(err):
-		// The cache has only managed objects: one of the name that is not
-		// Tollgate's is someone else's, and stays theirs.
-		if gerr := r.opts.Reader.Get(ctx, key, live); gerr == nil {
-			if live.GetLabels()[LabelManagedBy] != ManagedBy {
-				return fmt.Errorf("exists without the label %s=%s: not Tollgate's, left alone", LabelManagedBy, ManagedBy)
-			}
-		} else if apierrors.IsNotFound(gerr) {
-			live = nil
-		} else {
-			return gerr
-		}
-	case err != nil:
+	if err := r.cache.Get(ctx, key, live); err == nil && upToDate(live, want) {
+		r.remember(key, gvk, hash)
+		return nil
+	} else if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	hash := want.GetAnnotations()[AnnotationHash]
+	// The cache may be behind (the last apply not seen yet) and holds
+	// only labelled objects: decide on the object as the API server has
+	// it.
+	live = generated(gvk)
+	if err := r.opts.Reader.Get(ctx, key, live); apierrors.IsNotFound(err) {
+		live = nil
+	} else if err != nil {
+		return err
+	}
+	if live != nil && !ours(live) {
+		return fmt.Errorf("exists without the label %s=%s: not Tollgate's, left alone", LabelManagedBy, ManagedBy)
+	}
 	if live != nil && upToDate(live, want) {
 		r.remember(key, gvk, hash)
 		return nil
@@ -421,7 +422,9 @@ func (r *run) remove(ctx context.Context, ns string, gvk schema.GroupVersionKind
 		return nil
 	}
 	uid := live.GetUID()
-	if err := r.opts.Client.Delete(ctx, live, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+	if err := r.opts.Client.Delete(ctx, live, client.Preconditions{UID: &uid}); apierrors.IsNotFound(err) {
+		return nil // the cache was behind: already gone
+	} else if err != nil {
 		return err
 	}
 	r.mu.Lock()

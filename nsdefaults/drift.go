@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -22,6 +23,22 @@ func upToDate(live, want *unstructured.Unstructured) bool {
 		return false
 	}
 	return contains(live.Object["spec"], want.Object["spec"]) && len(foreignFields(live)) == 0
+}
+
+// ours reports whether an object of Tollgate's name is Tollgate's: it
+// has the managed label, or Tollgate's field manager applied it (someone
+// took the label off, which is drift like any other edit). One of the
+// name that Tollgate never applied is someone else's.
+func ours(obj *unstructured.Unstructured) bool {
+	if obj.GetLabels()[LabelManagedBy] == ManagedBy {
+		return true
+	}
+	for _, e := range obj.GetManagedFields() {
+		if e.Manager == FieldManager && e.Operation == metav1.ManagedFieldsOperationApply {
+			return true
+		}
+	}
+	return false
 }
 
 // contains reports whether got has every field of want with the same

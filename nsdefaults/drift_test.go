@@ -81,3 +81,31 @@ func TestForeignFields(t *testing.T) {
 		t.Errorf("foreign fields (-want +got):\n%s", diff)
 	}
 }
+
+// TestOurs: an object of Tollgate's name is Tollgate's when it has the
+// managed label or Tollgate applied it; never otherwise.
+func TestOurs(t *testing.T) {
+	labelled := quota(t, `{pods: "10"}`)
+	unlabelled := labelled.DeepCopy()
+	unlabelled.SetLabels(nil)
+	applied := unlabelled.DeepCopy()
+	applied.SetManagedFields([]metav1.ManagedFieldsEntry{fields(FieldManager, "", `{"f:spec":{"f:hard":{"f:pods":{}}}}`)})
+	updated := unlabelled.DeepCopy()
+	updated.SetManagedFields([]metav1.ManagedFieldsEntry{{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationUpdate}})
+	someoneElses := unlabelled.DeepCopy()
+	someoneElses.SetManagedFields([]metav1.ManagedFieldsEntry{fields("kubectl-client-side-apply", "", `{"f:spec":{"f:hard":{"f:pods":{}}}}`)})
+	for name, tc := range map[string]struct {
+		obj  *unstructured.Unstructured
+		want bool
+	}{
+		"labelled":                        {labelled, true},
+		"label taken off, applied by us":  {applied, true},
+		"unlabelled, never applied by us": {unlabelled, false},
+		"only an update of ours":          {updated, false},
+		"someone else's":                  {someoneElses, false},
+	} {
+		if got := ours(tc.obj); got != tc.want {
+			t.Errorf("%s: ours = %v, want %v", name, got, tc.want)
+		}
+	}
+}

@@ -55,6 +55,14 @@ profiles:
           hard: {requests.cpu: "8", pods: "50"}
         networkPolicy:
           allowDNS: true
+    strict:
+      description: limits the API server refuses (a minimum above the maximum)
+      namespaceDefaults:
+        resourceQuota:
+          hard: {pods: "5"}
+        limitRange:
+          min: {cpu: "2"}
+          max: {cpu: "1"}
 `
 
 // managedObjects lists the objects of the generated kinds in ns that
@@ -272,6 +280,15 @@ func TestNamespaceDefaults(t *testing.T) {
 			}
 			return nil
 		})
+		// The managed label taken off: the object is still Tollgate's (it
+		// applied it) and gets the label back.
+		kubectl(t, "label", "-n", golden, "limitrange", nsdefaults.Name, nsdefaults.LabelManagedBy+"-")
+		eventually(t, time.Minute, func() error {
+			if l := generatedObject(t, nsdefaults.LimitRange, golden).GetLabels(); l[nsdefaults.LabelManagedBy] != nsdefaults.ManagedBy {
+				return fmt.Errorf("limit range labels %v", l)
+			}
+			return nil
+		})
 		// The NetworkPolicy's rules replaced by an allow-all.
 		kubectl(t, "patch", "-n", golden, "networkpolicy", nsdefaults.Name, "--type=merge", "-p", `{"spec":{"ingress":[{}],"egress":[{}]}}`)
 		eventually(t, time.Minute, func() error {
@@ -285,8 +302,11 @@ func TestNamespaceDefaults(t *testing.T) {
 			}
 			return nil
 		})
-		if after := metric("tollgate_namespace_defaults_drift_corrections_total", "ResourceQuota"); after < before+3 {
+		if after := metric("tollgate_namespace_defaults_drift_corrections_total", "ResourceQuota"); after != before+3 {
 			t.Errorf("drift corrections of the quota went from %v to %v, want 3 more", before, after)
+		}
+		if n := metric("tollgate_namespace_defaults_drift_corrections_total", "LimitRange"); n != 1 {
+			t.Errorf("drift corrections of the limit range: %v, want 1", n)
 		}
 		if notes := nsEvents(t, golden, "NamespaceDefaultsRestored"); len(notes) == 0 {
 			t.Errorf("no NamespaceDefaultsRestored Event on %s", golden)
@@ -363,6 +383,36 @@ func TestNamespaceDefaults(t *testing.T) {
 		}
 		t.Logf("kubectl get events -n default --field-selector involvedObject.name=%s:\n%s", taken,
 			kubectl(t, "get", "events", "-n", "default", "--field-selector", "involvedObject.name="+taken))
+	})
+
+	t.Run("an object the API server refuses is an Event and holds nothing else up", func(t *testing.T) {
+		strict := "nsd-strict"
+		profileNamespace(t, strict, "strict")
+		eventually(t, time.Minute, func() error {
+			if got, want := managedObjects(t, strict), []string{"ResourceQuota/tollgate-defaults"}; !slices.Equal(got, want) {
+				return fmt.Errorf("%v, want %v", got, want)
+			}
+			if notes := nsEvents(t, strict, "NamespaceDefaultsFailed"); !slices.ContainsFunc(notes, func(n string) bool {
+				return strings.HasPrefix(n, "LimitRange tollgate-defaults: applying: ") && strings.Contains(n, "is invalid")
+			}) {
+				return fmt.Errorf("no Warning Event on %s: %v", strict, notes)
+			}
+			return nil
+		})
+		t.Logf("kubectl get events -n default --field-selector involvedObject.name=%s:\n%s", strict,
+			kubectl(t, "get", "events", "-n", "default", "--field-selector", "involvedObject.name="+strict))
+		if metric("tollgate_namespace_defaults_failures_total", "LimitRange") < 1 {
+			t.Errorf("the failure is not counted")
+		}
+		// The namespaces after it are still served.
+		after := "nsd-after-strict"
+		profileNamespace(t, after, "innovation")
+		eventually(t, time.Minute, func() error {
+			if got := managedObjects(t, after); len(got) != 2 {
+				return fmt.Errorf("%s has %v", after, got)
+			}
+			return nil
+		})
 	})
 
 	body := scrape(t, apiServerClient(t), fmt.Sprintf("https://127.0.0.1:%d", port))
