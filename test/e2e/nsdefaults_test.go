@@ -22,12 +22,17 @@ import (
 	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
+// pathLabel selects the namespace-defaults server's profiles: a label of
+// its own, so that its namespaces stay on the shared server's default
+// profile and the shared server's profiles never meet this one's.
+const pathLabel = "e2e.tollgate.dev/path"
+
 // nsDefaultsConfig gives the namespace-defaults server two paths beside a
 // default that generates nothing, so every other test's namespace is left
 // as it is.
 const nsDefaultsConfig = `
 profiles:
-  label: tollgate.dev/path
+  label: ` + pathLabel + `
   default: unmanaged
   definitions:
     unmanaged:
@@ -113,11 +118,13 @@ func quotaHard(t *testing.T, ns, name string) map[string]string {
 	return out
 }
 
-func profileNamespace(t *testing.T, name, path string) {
+// pathNamespace creates a namespace on a path of the namespace-defaults
+// server ("": its default).
+func pathNamespace(t *testing.T, name, path string) {
 	t.Helper()
 	labels := `"team":"payments","owner":"alice","cost-center":"CC-1234"`
 	if path != "" {
-		labels += fmt.Sprintf(`,"tollgate.dev/path":%q`, path)
+		labels += fmt.Sprintf(`,%q:%q`, pathLabel, path)
 	}
 	if _, stderr, err := apply(t, fmt.Sprintf(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":%q,"labels":{%s}}}`, name, labels)); err != nil {
 		t.Fatalf("%v: %s", err, stderr)
@@ -177,14 +184,14 @@ func TestNamespaceDefaults(t *testing.T) {
 
 	golden, innovation, plain := "nsd-golden", "nsd-innovation", "nsd-plain"
 	// A team's own quota, there before the path is chosen.
-	profileNamespace(t, golden, "")
+	pathNamespace(t, golden, "")
 	teamQuota := `{"apiVersion":"v1","kind":"ResourceQuota","metadata":{"name":"team-quota","namespace":"nsd-golden"},"spec":{"hard":{"pods":"100"}}}`
 	if _, stderr, err := apply(t, teamQuota); err != nil {
 		t.Fatalf("%v: %s", err, stderr)
 	}
-	profileNamespace(t, golden, "golden")
-	profileNamespace(t, innovation, "innovation")
-	profileNamespace(t, plain, "")
+	pathNamespace(t, golden, "golden")
+	pathNamespace(t, innovation, "innovation")
+	pathNamespace(t, plain, "")
 
 	t.Run("each path gets exactly its objects", func(t *testing.T) {
 		for ns, want := range map[string][]string{
@@ -314,7 +321,7 @@ func TestNamespaceDefaults(t *testing.T) {
 	})
 
 	t.Run("a namespace moved to another path follows it", func(t *testing.T) {
-		kubectl(t, "label", "namespace", golden, "--overwrite", "tollgate.dev/path=innovation")
+		kubectl(t, "label", "namespace", golden, "--overwrite", pathLabel+"=innovation")
 		eventually(t, time.Minute, func() error {
 			if got, want := managedObjects(t, golden), []string{"NetworkPolicy/tollgate-defaults", "ResourceQuota/tollgate-defaults"}; !slices.Equal(got, want) {
 				return fmt.Errorf("%v, want %v", got, want)
@@ -331,7 +338,7 @@ func TestNamespaceDefaults(t *testing.T) {
 			t.Errorf("deletions not counted")
 		}
 		// Back on the default path: nothing generated is left.
-		kubectl(t, "label", "namespace", golden, "tollgate.dev/path-")
+		kubectl(t, "label", "namespace", golden, pathLabel+"-")
 		eventually(t, time.Minute, func() error {
 			if got := managedObjects(t, golden); len(got) != 0 {
 				return fmt.Errorf("%v left", got)
@@ -358,12 +365,12 @@ func TestNamespaceDefaults(t *testing.T) {
 		// stays its owner's; the rest of the path is generated, and the
 		// namespace says why the quota is not.
 		taken := "nsd-taken"
-		profileNamespace(t, taken, "")
+		pathNamespace(t, taken, "")
 		own := `{"apiVersion":"v1","kind":"ResourceQuota","metadata":{"name":"tollgate-defaults","namespace":"nsd-taken"},"spec":{"hard":{"pods":"3"}}}`
 		if _, stderr, err := apply(t, own); err != nil {
 			t.Fatalf("%v: %s", err, stderr)
 		}
-		kubectl(t, "label", "namespace", taken, "tollgate.dev/path=golden")
+		kubectl(t, "label", "namespace", taken, pathLabel+"=golden")
 		eventually(t, time.Minute, func() error {
 			if got, want := managedObjects(t, taken), []string{"Budget/tollgate-defaults", "LimitRange/tollgate-defaults", "NetworkPolicy/tollgate-defaults"}; !slices.Equal(got, want) {
 				return fmt.Errorf("%v, want %v", got, want)
@@ -387,7 +394,7 @@ func TestNamespaceDefaults(t *testing.T) {
 
 	t.Run("an object the API server refuses is an Event and holds nothing else up", func(t *testing.T) {
 		strict := "nsd-strict"
-		profileNamespace(t, strict, "strict")
+		pathNamespace(t, strict, "strict")
 		eventually(t, time.Minute, func() error {
 			if got, want := managedObjects(t, strict), []string{"ResourceQuota/tollgate-defaults"}; !slices.Equal(got, want) {
 				return fmt.Errorf("%v, want %v", got, want)
@@ -406,7 +413,7 @@ func TestNamespaceDefaults(t *testing.T) {
 		}
 		// The namespaces after it are still served.
 		after := "nsd-after-strict"
-		profileNamespace(t, after, "innovation")
+		pathNamespace(t, after, "innovation")
 		eventually(t, time.Minute, func() error {
 			if got := managedObjects(t, after); len(got) != 2 {
 				return fmt.Errorf("%s has %v", after, got)
