@@ -230,9 +230,8 @@ func TestNamespaceDefaults(t *testing.T) {
 		if got := managedObjects(t, plain); len(got) != 0 {
 			t.Errorf("%s on the default path has %v", plain, got)
 		}
-		t.Logf("kubectl get resourcequota,limitrange,networkpolicy,budget -n %s tollgate-defaults -o yaml:\n%s", golden,
-			kubectl(t, "get", "-n", golden, "resourcequota/tollgate-defaults", "limitrange/tollgate-defaults",
-				"networkpolicy/tollgate-defaults", "budget/tollgate-defaults", "-o", "yaml"))
+		t.Logf("kubectl get resourcequota,limitrange,networkpolicy,budget tollgate-defaults -n %s -o yaml:\n%s", golden,
+			kubectl(t, "get", "resourcequota,limitrange,networkpolicy,budget", nsdefaults.Name, "-n", golden, "-o", "yaml"))
 	})
 
 	t.Run("the generated quota stops a pod that exceeds it", func(t *testing.T) {

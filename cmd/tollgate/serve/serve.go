@@ -299,6 +299,8 @@ func (o *Options) Validate() error {
 		return errors.New("serve: managing webhook configurations needs exactly one of --webhook-url and --service-name")
 	case o.MutateTimeout < 1 || o.MutateTimeout > 30 || o.ValidateTimeout < 1 || o.ValidateTimeout > 30:
 		return errors.New("serve: webhook timeouts must be 1 to 30 seconds")
+	case o.NamespaceDefaults.Resync < 0:
+		return fmt.Errorf("serve: --namespace-defaults-resync %s must not be negative", o.NamespaceDefaults.Resync)
 	case o.MetricsAuth != "" && o.MetricsAuth != MetricsAuthKubernetes && o.MetricsAuth != MetricsAuthNone:
 		return fmt.Errorf("serve: --metrics-auth %q: want %s or %s", o.MetricsAuth, MetricsAuthKubernetes, MetricsAuthNone)
 	}
