@@ -339,6 +339,9 @@ func ValidateProfile(prefix, name string, p *Profile) []error {
 	}
 	if n := d.NetworkPolicy; n != nil {
 		for i, sel := range n.IngressFromNamespaces {
+			if len(sel) == 0 {
+				errs = append(errs, fmt.Errorf("%s.namespaceDefaults.networkPolicy.ingressFromNamespaces[%d]: empty (it would allow every namespace)", prefix, i))
+			}
 			for _, k := range slices.Sorted(maps.Keys(sel)) {
 				if !labelKeyRE.MatchString(k) {
 					errs = append(errs, fmt.Errorf("%s.namespaceDefaults.networkPolicy.ingressFromNamespaces[%d]: %q is not a label key", prefix, i, k))
@@ -354,8 +357,13 @@ func ValidateProfile(prefix, name string, p *Profile) []error {
 	if b := p.Budget; b != nil {
 		if b.Amount == "" {
 			errs = append(errs, fmt.Errorf("%s.budget.amount: required", prefix))
-		} else if _, err := resource.ParseQuantity(b.Amount); err != nil {
-			errs = append(errs, fmt.Errorf("%s.budget.amount: %q is not an amount", prefix, b.Amount))
+		} else if !budgetAmountRE.MatchString(b.Amount) {
+			errs = append(errs, fmt.Errorf("%s.budget.amount: %q is not an amount (a decimal such as 5000 or 1250.50, as a Budget takes it)", prefix, b.Amount))
+		}
+		for i, t := range b.Thresholds {
+			if t <= 0 {
+				errs = append(errs, fmt.Errorf("%s.budget.thresholds[%d]: %d is not a percentage above 0", prefix, i, t))
+			}
 		}
 		if b.Period != "" && b.Period != "monthly" && b.Period != "weekly" {
 			errs = append(errs, fmt.Errorf("%s.budget.period: %q (want monthly or weekly)", prefix, b.Period))
@@ -366,6 +374,9 @@ func ValidateProfile(prefix, name string, p *Profile) []error {
 	}
 	return errs
 }
+
+// budgetAmountRE is a Budget's spec.amount, as its CRD validates it.
+var budgetAmountRE = regexp.MustCompile(`^[0-9]{1,12}(\.[0-9]{1,4})?$`)
 
 // resourceNameRE is a ResourceQuota or LimitRange resource name: a
 // qualified name with an optional prefix ("requests.", "count/").

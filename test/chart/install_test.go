@@ -391,6 +391,25 @@ func checkRBAC(t *testing.T, k *kubectl) {
 		{def, true, "update customresourcedefinitions.apiextensions.k8s.io/teamrequiredlabels.constraints.gatekeeper.sh"},
 		{def, true, "create events.events.k8s.io -n default"},
 		{def, true, "patch events.events.k8s.io -n default"},
+		{def, true, "watch tollgateprofiles.tollgate.dev"},
+		// Namespace defaults: generated, restored, and deleted when a
+		// profile drops them; only those of Tollgate's name are changed.
+		{def, true, "watch resourcequotas --all-namespaces"},
+		{def, true, "create resourcequotas -n shop"},
+		{def, true, "patch resourcequotas/tollgate-defaults -n shop"},
+		{def, true, "update limitranges/tollgate-defaults -n shop"},
+		{def, true, "delete limitranges/tollgate-defaults -n shop"},
+		{def, true, "watch networkpolicies.networking.k8s.io --all-namespaces"},
+		{def, true, "patch networkpolicies.networking.k8s.io/tollgate-defaults -n shop"},
+		{def, true, "create budgets.tollgate.dev -n shop"},
+		{def, true, "delete budgets.tollgate.dev/tollgate-defaults -n shop"},
+		{def, false, "patch resourcequotas/team-quota -n shop"},
+		{def, false, "delete resourcequotas -n shop"},
+		{def, false, "update networkpolicies.networking.k8s.io/allow-ingress -n shop"},
+		{def, false, "delete budgets.tollgate.dev/team-budget -n shop"},
+		{lean, false, "create resourcequotas -n shop"},
+		{lean, false, "patch resourcequotas/tollgate-defaults -n shop"},
+		{lean, false, "create budgets.tollgate.dev -n shop"},
 		{def, true, "create tokenreviews.authentication.k8s.io"},        // who reads /metrics
 		{def, true, "create subjectaccessreviews.authorization.k8s.io"}, // and may they
 		{def, false, "get tokenreviews.authentication.k8s.io"},

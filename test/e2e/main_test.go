@@ -147,6 +147,10 @@ type serverOptions struct {
 	// price catalogue (default OpenCost's).
 	config string
 	prices *finops.Prices
+	// namespaceDefaults, when set, turns the generated namespace
+	// defaults on; every other server leaves them off, so that one
+	// server's profiles are the only ones the cluster's namespaces get.
+	namespaceDefaults *serve.NamespaceDefaultsOptions
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -182,10 +186,11 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			Images: imagesig.Options{Insecure: true, Transport: o.registry, CacheTTL: time.Hour},
 			// Budget status is seeded by the tests; the scanner's own
 			// accounting is tested in finops/budget.
-			FinOps:      serve.FinOpsOptions{ScanInterval: 24 * time.Hour, Prices: o.prices},
-			ImageScan:   imageScanOptions(o.imageScan),
-			Audit:       serve.AuditOptions{Disabled: o.noAudit, ReportName: o.auditReport, Interval: o.auditInterval},
-			DecisionLog: webhook.NewDecisionLog(o.decisions),
+			FinOps:            serve.FinOpsOptions{ScanInterval: 24 * time.Hour, Prices: o.prices},
+			ImageScan:         imageScanOptions(o.imageScan),
+			Audit:             serve.AuditOptions{Disabled: o.noAudit, ReportName: o.auditReport, Interval: o.auditInterval},
+			NamespaceDefaults: namespaceDefaultsOptions(o.namespaceDefaults),
+			DecisionLog:       webhook.NewDecisionLog(o.decisions),
 			ClientAuth: &webhook.ClientAuthOptions{
 				CAFile: cmp.Or(o.clientCAFile, env.cluster.WebhookClientCAFile()), Names: []string{cluster.WebhookClientName},
 			},
@@ -238,6 +243,13 @@ func privilegedPod(ns, name string) string {
 func imageScanOptions(o *serve.ImageScanOptions) serve.ImageScanOptions {
 	if o == nil {
 		return serve.ImageScanOptions{}
+	}
+	return *o
+}
+
+func namespaceDefaultsOptions(o *serve.NamespaceDefaultsOptions) serve.NamespaceDefaultsOptions {
+	if o == nil {
+		return serve.NamespaceDefaultsOptions{Disabled: true}
 	}
 	return *o
 }

@@ -44,6 +44,7 @@ import (
 	"github.com/tollgate-dev/tollgate/finops/alerts"
 	"github.com/tollgate-dev/tollgate/finops/budget"
 	"github.com/tollgate-dev/tollgate/finops/usage"
+	"github.com/tollgate-dev/tollgate/nsdefaults"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
@@ -154,6 +155,9 @@ type Options struct {
 	// ImageScan configures vulnerability scanning of the images pods run
 	// (off unless Enabled).
 	ImageScan ImageScanOptions
+	// NamespaceDefaults configures the generated namespace defaults
+	// (on unless Disabled).
+	NamespaceDefaults NamespaceDefaultsOptions
 	// FinOps configures budgets: prices, Prometheus, the scan interval
 	// and alert routes. The zero value prices with OpenCost's defaults,
 	// counts requests only and sends no alerts.
@@ -232,6 +236,18 @@ type ImageScanOptions struct {
 	Transport http.RoundTripper
 }
 
+// NamespaceDefaultsOptions configure the namespace defaults the leader
+// generates from each namespace's profile (ResourceQuota, LimitRange,
+// NetworkPolicy, Budget) and keeps in sync.
+type NamespaceDefaultsOptions struct {
+	// Disabled turns them off (--namespace-defaults=false): nothing is
+	// generated, and what was generated stays as it is.
+	Disabled bool
+	// Resync is how often every namespace is reconciled besides the
+	// changes watched (default 10m).
+	Resync time.Duration
+}
+
 // GatekeeperOptions configure Gatekeeper templates and constraints.
 type GatekeeperOptions struct {
 	// NoConstraintCRDs leaves the CRDs of the templates' constraint kinds
@@ -284,6 +300,8 @@ func (o *Options) Validate() error {
 		return errors.New("serve: managing webhook configurations needs exactly one of --webhook-url and --service-name")
 	case o.MutateTimeout < 1 || o.MutateTimeout > 30 || o.ValidateTimeout < 1 || o.ValidateTimeout > 30:
 		return errors.New("serve: webhook timeouts must be 1 to 30 seconds")
+	case o.NamespaceDefaults.Resync < 0:
+		return fmt.Errorf("serve: --namespace-defaults-resync %s must not be negative", o.NamespaceDefaults.Resync)
 	case o.MetricsAuth != "" && o.MetricsAuth != MetricsAuthKubernetes && o.MetricsAuth != MetricsAuthNone:
 		return fmt.Errorf("serve: --metrics-auth %q: want %s or %s", o.MetricsAuth, MetricsAuthKubernetes, MetricsAuthNone)
 	}
@@ -450,6 +468,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	nsd, err := namespaceDefaults(mgr, opts, state, reg, logger)
+	if err != nil {
+		return err
+	}
 	gk, err := loader.NewGatekeeperFormat(loader.GatekeeperOptions{
 		PolicyTimeout: opts.PolicyTimeout, CreateConstraintCRDs: !opts.Gatekeeper.NoConstraintCRDs, CRDs: direct,
 		Leader: leader, Logger: logger.With("component", "gatekeeper"),
@@ -481,6 +503,9 @@ func Run(ctx context.Context, opts Options) error {
 		OnLoad: func(ctx context.Context, st *review.Set) {
 			if auditor != nil {
 				auditor.Trigger() // policies, exceptions or config changed
+			}
+			if nsd != nil {
+				nsd.Trigger() // a profile may have changed
 			}
 			if !opts.ManageWebhooks || !leader() {
 				return
@@ -563,6 +588,10 @@ func Run(ctx context.Context, opts Options) error {
 	if imageScanner != nil {
 		// One replica scans: the leader.
 		lead.add(imageScanner.Run)
+	}
+	if nsd != nil {
+		// One replica generates namespace defaults: the leader.
+		lead.add(nsd.Run)
 	}
 	if err := mgr.Add(lead); err != nil {
 		return fmt.Errorf("adding leader election: %w", err)
@@ -872,6 +901,27 @@ func finOps(mgr manager.Manager, opts Options, state *review.Holder, reg prometh
 		return nil
 	}
 	return &budget.Gate{Budgets: mgr.GetClient(), Estimator: est, Nodes: &budget.NodeCount{Reader: mgr.GetClient()}, Governed: governed}, scanner, nil
+}
+
+// namespaceDefaults builds the controller of generated namespace
+// defaults, reading profiles from the config in force; nil when disabled.
+func namespaceDefaults(mgr manager.Manager, opts Options, state *review.Holder, reg prometheus.Registerer, logger *slog.Logger) (*nsdefaults.Controller, error) {
+	if opts.NamespaceDefaults.Disabled {
+		return nil, nil
+	}
+	return nsdefaults.New(nsdefaults.Options{
+		REST: opts.REST, Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
+		Config: func() *policies.Config {
+			if st := state.Load(); st != nil && st.Engine != nil {
+				return st.Engine.Config()
+			}
+			return nil
+		},
+		Namespace: opts.Namespace, Resync: opts.NamespaceDefaults.Resync,
+		Events:  mgr.GetEventRecorder("tollgate"),
+		Metrics: nsdefaults.NewMetrics(reg), Logger: logger.With("component", "namespace-defaults"),
+	})
 }
 
 // newAuditor builds the background audit over the set the loader keeps,

@@ -42,6 +42,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"lease shorter than the default renew", func(o *Options) { o.LeaseDuration = 8 * time.Second }, "must be longer than --leader-elect-renew-deadline 10s"},
 		{"renew within the retry jitter", func(o *Options) { o.RenewDeadline, o.RetryPeriod = 3*time.Second, 3*time.Second }, "--leader-elect-renew-deadline 3s must be longer than 1.2 × --leader-elect-retry-period 3s"},
 		{"negative timing", func(o *Options) { o.RetryPeriod = -time.Second }, "must not be negative"},
+		{"negative resync", func(o *Options) { o.NamespaceDefaults.Resync = -time.Minute }, "--namespace-defaults-resync -1m0s must not be negative"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

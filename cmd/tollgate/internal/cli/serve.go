@@ -47,6 +47,8 @@ type serveFlags struct {
 	insecureRegistries             bool
 	finops, audit                  bool
 	auditInterval                  time.Duration
+	nsDefaults                     bool
+	nsDefaultsResync               time.Duration
 	auditMaxResults                int
 	auditReportName                string
 	prices, prometheusURL          string
@@ -133,6 +135,8 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.BoolVar(&f.insecureRegistries, "allow-insecure-registries", false, "allow plain-HTTP registries (local development only; signatures are still verified)")
 	fl.BoolVar(&f.audit, "audit", true, "audit everything the policies match in the background (on the leader) and write PolicyReports")
 	fl.DurationVar(&f.auditInterval, "audit-interval", 10*time.Minute, "how often the background audit rescans (changes to policies, exceptions or config rescan sooner)")
+	fl.BoolVar(&f.nsDefaults, "namespace-defaults", true, "generate each namespace's ResourceQuota, LimitRange, NetworkPolicy and Budget from its profile and keep them in sync (on the leader)")
+	fl.DurationVar(&f.nsDefaultsResync, "namespace-defaults-resync", 10*time.Minute, "how often every namespace's generated defaults are reconciled (changes to namespaces, to the objects and to profiles are reconciled at once)")
 	fl.IntVar(&f.auditMaxResults, "audit-max-results", 1000, "results kept in one PolicyReport (its summary counts them all)")
 	fl.StringVar(&f.auditReportName, "audit-report-name", "tollgate", "name of the Reports the audit writes in each namespace (a second server on the cluster, such as a canary, keeps its own)")
 	fl.BoolVar(&f.finops, "finops", true, "tally spend against Budgets (on the leader) and check changes against them at admission")
@@ -283,6 +287,9 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 	if errs := validation.IsDNS1123Subdomain(f.auditReportName); len(errs) > 0 {
 		return fmt.Errorf("--audit-report-name %q: not an object name: %s", f.auditReportName, strings.Join(errs, "; "))
 	}
+	if f.nsDefaultsResync <= 0 {
+		return fmt.Errorf("--namespace-defaults-resync %s: want a positive duration", f.nsDefaultsResync)
+	}
 	var svc *admissionregistrationv1.ServiceReference
 	if f.serviceName != "" {
 		svc = &admissionregistrationv1.ServiceReference{Namespace: f.namespace, Name: f.serviceName, Port: &f.servicePort}
@@ -298,14 +305,15 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		LeaderElection: f.leaderElect, LeaseDuration: f.leaseDuration, RenewDeadline: f.renewDeadline, RetryPeriod: f.retryPeriod,
 		ShutdownDelay: f.shutdownDelay, PprofAddress: f.pprofAddress,
 		MemoryLimit: memoryLimit, CgroupRoot: "/sys/fs/cgroup",
-		FinOps:      fo,
-		ImageScan:   scans,
-		Audit:       serve.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval, MaxResults: f.auditMaxResults, ReportName: f.auditReportName},
-		Version:     Version(),
-		Gatekeeper:  serve.GatekeeperOptions{NoConstraintCRDs: !f.gatekeeperCRDs},
-		Kyverno:     serve.KyvernoOptions{Beside: f.kyvernoBeside},
-		Images:      imagesig.Options{Timeout: f.imageTimeout, CacheTTL: f.imageCacheTTL, CacheSize: f.imageCacheSize, Insecure: f.insecureRegistries},
-		DecisionLog: dlog, Logger: logger,
+		FinOps:            fo,
+		ImageScan:         scans,
+		Audit:             serve.AuditOptions{Disabled: !f.audit, Interval: f.auditInterval, MaxResults: f.auditMaxResults, ReportName: f.auditReportName},
+		NamespaceDefaults: serve.NamespaceDefaultsOptions{Disabled: !f.nsDefaults, Resync: f.nsDefaultsResync},
+		Version:           Version(),
+		Gatekeeper:        serve.GatekeeperOptions{NoConstraintCRDs: !f.gatekeeperCRDs},
+		Kyverno:           serve.KyvernoOptions{Beside: f.kyvernoBeside},
+		Images:            imagesig.Options{Timeout: f.imageTimeout, CacheTTL: f.imageCacheTTL, CacheSize: f.imageCacheSize, Insecure: f.insecureRegistries},
+		DecisionLog:       dlog, Logger: logger,
 		ClientAuth: clientAuth, MetricsAuth: f.metricsAuth,
 		MaxInFlight: f.maxInFlight, MaxInFlightBytes: inFlightBytes, VerdictCache: verdictCache.Value(),
 		RateLimit: f.rateLimit, RateBurst: f.rateBurst,

@@ -71,6 +71,7 @@ current-context: c
 		{"trivy cache dir empty", []string{"serve", "--kubeconfig", goodKubeconfig, "--scan-images", "--trivy-cache-dir", ""}, "--scan-images: trivy: CacheDir is required"},
 		{"trivy missing", []string{"serve", "--kubeconfig", goodKubeconfig, "--scan-images", "--trivy", "/nonexistent/trivy", "--trivy-cache-dir", dir}, `--scan-images: trivy: the trivy binary "/nonexistent/trivy"`},
 		{"audit report name", []string{"serve", "--kubeconfig", goodKubeconfig, "--audit-report-name", "Tollgate/../x"}, `--audit-report-name "Tollgate/../x": not an object name`},
+		{"namespace defaults resync", []string{"serve", "--kubeconfig", goodKubeconfig, "--namespace-defaults-resync", "0s"}, "--namespace-defaults-resync 0s: want a positive duration"},
 		{"unknown flag", []string{"serve", "--ports", "1"}, "unknown flag: --ports"},
 		{"stray argument", []string{"serve", "now"}, `unknown command "now"`},
 	}
