@@ -96,7 +96,9 @@ func start(ctx context.Context, mode, dir string, out io.Writer) (*localEnv, err
 		WebhookClientCert: true, // kube-apiserver presents a client certificate to the webhooks
 		// Kyverno's CRDs too, so Kyverno policies can be applied with kubectl.
 		CRDDirs: []string{filepath.Join(root, "charts", "tollgate", "crds"), filepath.Join(root, "charts", "tollgate", "crds", "kyverno"),
-			filepath.Join(root, "scanners", "audit", "testdata")},
+			filepath.Join(root, "scanners", "audit", "testdata"),
+			// The database claim the golden-path steps price and cap.
+			filepath.Join(root, "test", "demo", "manifests", "crds")},
 		KubeconfigPath: filepath.Join(env.dir, "kubeconfig"),
 		Log:            cpLog,
 	})
@@ -131,6 +133,7 @@ func start(ctx context.Context, mode, dir string, out io.Writer) (*localEnv, err
 		"--webhook-url", fmt.Sprintf("https://127.0.0.1:%d", env.port),
 		"--cert-dir", filepath.Join(env.dir, "certs"),
 		"--config", filepath.Join(root, "test", "demo", "config.yaml"),
+		"--prices", filepath.Join(root, "test", "demo", "prices.yaml"),
 		"--decision-log", filepath.Join(env.dir, "decisions.log"),
 		// Only the API server's client certificate gets a review.
 		"--client-ca-file", env.cluster.WebhookClientCAFile(), "--client-name", cluster.WebhookClientName,

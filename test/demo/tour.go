@@ -224,6 +224,22 @@ func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 		wantErr: true,
 		check:   contains("[budget/ml/monthly] this adds $", "namespace ml is forecast at $", "of its $0.05 monthly budget"),
 	}, {
+		say: "Golden paths. Each namespace is on a profile (test/demo/config.yaml: golden by default); a new team\n" +
+			"namespace on the golden path comes with the quota, limits and default-deny network policy its profile generates:",
+		args:  []string{"apply", "-f", m("paths/checkout.yaml")},
+		check: contains("namespace/checkout created"),
+	}, {
+		say:   "",
+		args:  []string{"get", "resourcequota,limitrange,networkpolicy", "-n", "checkout", "-L", "tollgate.dev/profile"},
+		check: contains("resourcequota/tollgate-defaults", "limitrange/tollgate-defaults", "networkpolicy.networking.k8s.io/tollgate-defaults", "golden"),
+		retry: 60 * time.Second,
+	}, {
+		say: "Cloud resources are governed too: a database claim above the golden path's size cap is denied with its\n" +
+			"monthly price (an approved TollgateException, with approver and ticket, would be the approval):",
+		args:    []string{"apply", "-f", m("paths/orders-db.yaml")},
+		wantErr: true,
+		check:   contains("[cloud-instance-size]", `instance class "db.m5.4xlarge", USD 998.64 a month is above the "db.m5.large" cap of profile "golden"`),
+	}, {
 		say: "Compliance. The server audits everything already running in the background (every 10 minutes, and when\n" +
 			"policies change) into openreports.io Reports; tollgate audit runs one now:",
 		show: "tollgate audit --write-reports --config test/demo/config.yaml",
