@@ -124,7 +124,11 @@ func (t *tally) counts(a *admittedChange) (float64, bool) {
 	if a == nil || !a.at.After(t.since) || !t.scope.Covers(a.namespace, a.nsLabels, a.labels) {
 		return 0, false
 	}
-	return max(a.latest-a.base, 0), true
+	base, ok := a.baseSince(t.since)
+	if !ok {
+		return 0, false
+	}
+	return max(a.latest-base, 0), true
 }
 
 // setLocked records the account's entry for key (nil removes it) and
@@ -185,14 +189,42 @@ type undo struct {
 type admittedKey struct{ group, kind, namespace, name string }
 
 // admittedChange is what the gate admitted for one object since a scan:
-// the object's monthly cost before the first change (base) and after the
-// last (latest), where it lives and the labels its pods carry.
+// its changes with the cost before each (steps), its monthly cost after
+// the last (latest), where it lives and the labels its pods carry.
 type admittedChange struct {
-	at           time.Time
-	base, latest float64
-	namespace    string
-	nsLabels     map[string]string
-	labels       map[string]string
+	at     time.Time
+	latest float64
+	// steps are the object's admitted changes since the account first
+	// held it: when each was admitted and the cost the object had before
+	// it. A Budget counts from the first change after its last scan: what
+	// came before is in its forecast already, whatever other Budgets'
+	// scans have or have not counted.
+	steps     []costStep
+	namespace string
+	nsLabels  map[string]string
+	labels    map[string]string
+}
+
+// costStep is one admitted change of an object: when, and the cost the
+// object had before it.
+type costStep struct {
+	at  time.Time
+	old float64
+}
+
+// maxSteps bounds the changes remembered per object; past it the oldest
+// go, and a Budget scanned before the first kept one counts from it.
+const maxSteps = 32
+
+// baseSince is the cost the object had when its first change after since
+// was admitted, and whether it changed after since at all.
+func (a *admittedChange) baseSince(since time.Time) (float64, bool) {
+	for _, st := range a.steps {
+		if st.at.After(since) {
+			return st.old, true
+		}
+	}
+	return 0, false
 }
 
 // maxAdmitted bounds the account: beyond it the oldest entries go (the
@@ -489,7 +521,9 @@ func (g *Gate) admittedSince(t *tally, key admittedKey, create bool, old float64
 	if p, ok := t.parts[key]; ok {
 		sum -= p
 		if !create {
-			sum += max(old-g.admitted[key].base, 0)
+			if base, ok := g.admitted[key].baseSince(t.since); ok {
+				sum += max(old-base, 0)
+			}
 		}
 	}
 	return max(sum, 0)
@@ -524,11 +558,14 @@ func (g *Gate) reserveLocked(in *policies.Input, change finops.Change) {
 		g.undo = map[*policies.Input]undo{}
 	}
 	prev := g.admitted[key]
-	a := &admittedChange{base: change.Old.Monthly.Total}
+	a := &admittedChange{at: now(), latest: change.New.Monthly.Total}
 	if prev != nil && in.Operation != "CREATE" {
-		a.base = prev.base
+		// A new slice: prev stays as it was for Settle to restore.
+		keep := prev.steps[max(len(prev.steps)-(maxSteps-1), 0):]
+		a.steps = append(slices.Clone(keep), costStep{at: a.at, old: change.Old.Monthly.Total})
+	} else {
+		a.steps = []costStep{{at: a.at, old: change.Old.Monthly.Total}}
 	}
-	a.at, a.latest = now(), change.New.Monthly.Total
 	a.namespace, a.labels = in.ObjectNamespace(), g.labelSets.intern(templateLabels(in.Object))
 	if meta, ok := in.Namespace["metadata"].(map[string]any); ok {
 		a.nsLabels = g.labelSets.intern(stringMap(meta["labels"]))

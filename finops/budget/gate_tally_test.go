@@ -31,11 +31,24 @@ func bruteAdmittedSince(g *Gate, b *v1alpha1.Budget, scope Scope, key admittedKe
 		if !a.at.After(since) || !scope.Covers(a.namespace, a.nsLabels, a.labels) {
 			continue
 		}
+		// The Budget counts from the object's first change after its
+		// last scan: the cost before that change is in its forecast.
+		var base float64
+		found := false
+		for _, st := range a.steps {
+			if st.at.After(since) {
+				base, found = st.old, true
+				break
+			}
+		}
+		if !found {
+			continue
+		}
 		switch {
 		case k != key:
-			sum += max(a.latest-a.base, 0)
+			sum += max(a.latest-base, 0)
 		case !create:
-			sum += max(old-a.base, 0)
+			sum += max(old-base, 0)
 		}
 	}
 	return sum
@@ -120,6 +133,60 @@ func TestTalliesEqualTheAccount(t *testing.T) {
 			}
 		}
 		g.mu.Unlock()
+	}
+}
+
+// A Budget counts an object's change from what the object cost at its
+// last scan, even while another Budget, never scanned, keeps the
+// object's earlier changes in the account: a ReplicaSet created before
+// the scan and scaled from one replica to two after it adds one replica
+// to the forecast, not two.
+func TestTallyCountsFromTheLastScan(t *testing.T) {
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	g := &Gate{Now: func() time.Time { return clock }}
+	scanned := &v1alpha1.Budget{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "cap", UID: "u1", CreationTimestamp: metav1.Time{Time: clock}}}
+	// Another team's Budget, made since the last scan: it holds back the
+	// account's trim (forgetScanned) until it is scanned.
+	fresh := &v1alpha1.Budget{ObjectMeta: metav1.ObjectMeta{Namespace: "lab", Name: "new", UID: "u2", CreationTimestamp: metav1.Time{Time: clock}}}
+	rs := func(op string) *policies.Input {
+		return &policies.Input{Operation: op, Kind: policies.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"},
+			Object: map[string]any{"metadata": map[string]any{"name": "rs", "namespace": "shop"}}}
+	}
+	reserve := func(in *policies.Input, old, next float64) {
+		var change finops.Change
+		change.Old.Monthly.Total, change.New.Monthly.Total = old, next
+		g.mu.Lock()
+		g.reserveLocked(in, change)
+		g.mu.Unlock()
+		g.Settle(t.Context(), in, true)
+	}
+	clock = clock.Add(time.Second)
+	reserve(rs("CREATE"), 0, 29.26)
+	clock = clock.Add(2 * time.Second)
+	scanned.Status.LastScanTime = &metav1.Time{Time: clock} // its forecast holds the first replica
+	clock = clock.Add(2 * time.Second)
+	reserve(rs("UPDATE"), 29.26, 58.52)
+
+	list := &v1alpha1.BudgetList{Items: []v1alpha1.Budget{*scanned, *fresh}}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.forgetScanned(list)
+	g.keepTallies(list)
+	scope, err := ScopeOf(scanned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := admittedKey{"apps", "Deployment", "shop", "other"}
+	if got := g.admittedSince(g.tallyLocked(scanned, scope), key, true, 0); math.Abs(got-29.26) > 1e-9 {
+		t.Errorf("admitted since the scan: %.2f, want 29.26 (the second replica)", got)
+	}
+	if got := bruteAdmittedSince(g, scanned, scope, key, true, 0); math.Abs(got-29.26) > 1e-9 {
+		t.Errorf("the account summed: %.2f, want 29.26", got)
+	}
+	// The same ReplicaSet changed again counts what it adds to its cost
+	// at the scan.
+	if got := g.admittedSince(g.tallyLocked(scanned, scope), admittedKey{"apps", "ReplicaSet", "shop", "rs"}, false, 58.52); math.Abs(got-29.26) > 1e-9 {
+		t.Errorf("the ReplicaSet's own earlier change: %.2f, want 29.26", got)
 	}
 }
 
