@@ -29,58 +29,80 @@ type CloudCharge struct {
 	Monthly float64 `json:"monthly"`
 }
 
-// governedKind is the estimator's entry for a kind, nil when not governed.
-func (e *Estimator) governedKind(group, kind string) *policies.GovernedKind {
-	for i := range e.governed {
-		if g := &e.governed[i]; g.Group == group && g.Kind == kind {
+// governedKind is the entry of kinds for a group and kind, nil when the
+// kind is not governed.
+func governedKind(kinds []policies.GovernedKind, group, kind string) *policies.GovernedKind {
+	for i := range kinds {
+		if g := &kinds[i]; g.Group == group && g.Kind == kind {
 			return g
 		}
 	}
 	return nil
 }
 
-// cloud prices a governed kind's object by its price lines. A field a
-// line names that the object lacks, a class the catalogue does not list
-// or a quantity that is not a number is a *FieldError naming the field:
-// an object of a priced kind is never silently free.
+// cloud prices a governed kind's object for the estimate, with a note
+// per price line saying how its cost was reached.
 func (e *Estimator) cloud(obj map[string]any, g *policies.GovernedKind, est *WorkloadEstimate) error {
+	charges, err := e.prices.CloudCharges(obj, g)
+	if err != nil {
+		return err
+	}
+	for _, c := range charges {
+		unit := "hour"
+		if c.Class == policies.PriceStorage {
+			unit = "GB-month"
+		}
+		est.Cloud = append(est.Cloud, c)
+		est.Monthly.Cloud += c.Monthly
+		est.Monthly.Total += c.Monthly
+		est.Notes = append(est.Notes, fmt.Sprintf("%s class %s: %s × %s %s per %s = %s a month", c.Class, c.Name,
+			strconv.FormatFloat(c.Quantity, 'f', -1, 64), strconv.FormatFloat(c.Price, 'f', -1, 64), e.prices.Currency, unit,
+			Money(c.Monthly, e.prices.Currency, Cents)))
+	}
+	return nil
+}
+
+// CloudCharges prices a governed kind's object (JSON-shaped) by its price
+// lines, at the catalogue's cloud classes: the estimator, the budget gate
+// and the cost model's tally all price a claim through it, so a claim
+// costs the same before admission, at it and once it exists. A field a
+// line names that the object lacks, a class the catalogue does not list or
+// a quantity that is not a number is a *FieldError naming the field: an
+// object of a priced kind is never silently free.
+func (p *Prices) CloudCharges(obj map[string]any, g *policies.GovernedKind) ([]CloudCharge, error) {
+	out := make([]CloudCharge, 0, len(g.Pricing))
 	for i, line := range g.Pricing {
 		raw, path, err := policies.FieldAt(obj, line.Key)
 		if err != nil {
-			return fieldErr(path, "%v; %s is priced by this field (governedKinds pricing[%d].key names it)", err, g.Kind, i)
+			return nil, fieldErr(path, "%v; %s is priced by this field (governedKinds pricing[%d].key names it)", err, g.Kind, i)
 		}
 		name, ok := raw.(string)
 		if !ok || name == "" {
-			return fieldErr(path, "is %s, want the name of a %s class", describe(raw), line.Class)
+			return nil, fieldErr(path, "is %s, want the name of a %s class", describe(raw), line.Class)
 		}
-		table, unit, section := e.prices.Cloud.InstanceClasses, "hour", "instanceClasses"
+		table, section := p.Cloud.InstanceClasses, "instanceClasses"
 		if line.Class == policies.PriceStorage {
-			table, unit, section = e.prices.Cloud.StorageClasses, "GB-month", "storageClasses"
+			table, section = p.Cloud.StorageClasses, "storageClasses"
 		}
 		price, ok := table[name]
 		if !ok {
 			known := slices.Sorted(maps.Keys(table))
 			if len(known) == 0 {
-				return fieldErr(path, "%s class %q is not in the price catalogue, which lists no cloud.%s", line.Class, name, section)
+				return nil, fieldErr(path, "%s class %q is not in the price catalogue, which lists no cloud.%s", line.Class, name, section)
 			}
-			return fieldErr(path, "%s class %q is not in the price catalogue's cloud.%s (%s)", line.Class, name, section, strings.Join(known, ", "))
+			return nil, fieldErr(path, "%s class %q is not in the price catalogue's cloud.%s (%s)", line.Class, name, section, strings.Join(known, ", "))
 		}
 		qty, err := lineQuantity(obj, line, g.Kind, i)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		c := CloudCharge{Class: line.Class, Name: name, Quantity: qty, Price: price, Monthly: qty * price}
 		if line.Class == policies.PriceInstance {
 			c.Monthly *= HoursPerMonth
 		}
-		est.Cloud = append(est.Cloud, c)
-		est.Monthly.Cloud += c.Monthly
-		est.Monthly.Total += c.Monthly
-		est.Notes = append(est.Notes, fmt.Sprintf("%s class %s: %s × %s %s per %s = %s a month", line.Class, name,
-			strconv.FormatFloat(qty, 'f', -1, 64), strconv.FormatFloat(price, 'f', -1, 64), e.prices.Currency, unit,
-			Money(c.Monthly, e.prices.Currency, Cents)))
+		out = append(out, c)
 	}
-	return nil
+	return out, nil
 }
 
 // lineQuantity reads a price line's quantity: 1 when not given, a number

@@ -214,7 +214,7 @@ func (e *Estimator) Estimate(obj map[string]any) (WorkloadEstimate, bool, error)
 	shape, ok := priced[groupKind{group, kind}]
 	var governed *policies.GovernedKind
 	if !ok {
-		governed = e.governedKind(group, kind)
+		governed = governedKind(e.governed, group, kind)
 		if governed == nil || len(governed.Pricing) == 0 {
 			return WorkloadEstimate{}, false, nil
 		}

@@ -3,13 +3,18 @@ package finops
 import (
 	"cmp"
 	"container/heap"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/tollgate-dev/tollgate/policies"
 )
 
 // Default label keys the model groups by; the mutating webhook copies them
@@ -76,6 +81,10 @@ type ModelOptions struct {
 	// GPUResources are the resource names charged at the GPU price; nil
 	// means DefaultGPUResources.
 	GPUResources []string
+	// GovernedKinds are the config's governed kinds: the objects of
+	// Cluster.Governed whose kind has price lines are charged by them, at
+	// the catalogue's cloud classes (see Prices.CloudCharges).
+	GovernedKinds []policies.GovernedKind
 }
 
 // Validate reports options that cannot work.
@@ -96,8 +105,9 @@ func (o ModelOptions) Validate() error {
 	return nil
 }
 
-// Model prices a cluster's running pods and claimed volumes and adds them
-// up. Build it once with NewModel; Tally may then run concurrently.
+// Model prices a cluster's running pods, claimed volumes and governed
+// cloud resources and adds them up. Build it once with NewModel; Tally may
+// then run concurrently.
 type Model struct {
 	prices     *Prices
 	team       string
@@ -105,6 +115,7 @@ type Model struct {
 	labels     []string
 	top        int
 	gpus       []corev1.ResourceName
+	governed   []policies.GovernedKind
 }
 
 // NewModel validates the options and builds a Model.
@@ -118,6 +129,7 @@ func NewModel(o ModelOptions) (*Model, error) {
 		costCenter: cmp.Or(o.CostCenterLabel, DefaultCostCenterLabel),
 		labels:     slices.Clone(o.Labels),
 		top:        o.TopWorkloads,
+		governed:   o.GovernedKinds,
 	}
 	gpus := o.GPUResources
 	if gpus == nil {
@@ -127,6 +139,15 @@ func NewModel(o ModelOptions) (*Model, error) {
 		m.gpus = append(m.gpus, corev1.ResourceName(g))
 	}
 	return m, nil
+}
+
+// WithGovernedKinds is a copy of the Model that prices these governed
+// kinds, such as those of the config loaded now (the config is reloaded
+// while the Model lives).
+func (m *Model) WithGovernedKinds(kinds []policies.GovernedKind) *Model {
+	c := *m
+	c.governed = kinds
+	return &c
 }
 
 // ContainerKey names one container of one pod, for usage figures.
@@ -176,6 +197,15 @@ type Cluster struct {
 	// They win over the catalogue; a zero field falls back to it. Their
 	// Storage is not used: volumes are priced cluster-wide.
 	NodePrices map[string]Rates
+	// Governed are objects of the config's governed kinds (Crossplane
+	// claims and composite resources for databases, buckets, ...). Those
+	// whose kind has price lines (ModelOptions.GovernedKinds) are charged
+	// from their fields for as long as they exist, at the monthly price
+	// over HoursPerMonth an hour, to their namespace with its team and
+	// cost-center as for claims (see LabelOfRecord); a cluster-scoped one
+	// (a composite resource) to no namespace, by its own labels. One that
+	// cannot be priced is in Tally.Unpriced, never charged $0 in silence.
+	Governed []unstructured.Unstructured
 }
 
 // Group is the spend of one namespace, team, cost-center or label value.
@@ -194,8 +224,10 @@ type Group struct {
 }
 
 // Workload is the spend of one workload: a Deployment, StatefulSet,
-// DaemonSet, CronJob, Job, ... through its pods, a bare pod, or a claim no
-// running pod mounts (kind PersistentVolumeClaim).
+// DaemonSet, CronJob, Job, ... through its pods, a bare pod, a claim no
+// running pod mounts (kind PersistentVolumeClaim), or a governed cloud
+// resource (its own kind, such as PostgreSQLInstance; Namespace is empty
+// for a cluster-scoped one).
 type Workload struct {
 	Kind      string `json:"kind"`
 	Namespace string `json:"namespace"`
@@ -215,6 +247,11 @@ type Tally struct {
 	Charged int `json:"charged"`
 	// Volumes is the number of claims charged.
 	Volumes int `json:"volumes"`
+	// CloudResources is the number of governed objects charged.
+	CloudResources int `json:"cloudResources,omitempty"`
+	// Unpriced are the governed objects that could not be priced, by
+	// namespace and name: each is missing from the figures, and says why.
+	Unpriced []Unpriced `json:"unpriced,omitempty"`
 	// Hourly and Monthly are the whole cluster's spend.
 	Hourly  Spend `json:"hourly"`
 	Monthly Spend `json:"monthly"`
@@ -226,6 +263,28 @@ type Tally struct {
 	Labels map[string][]Group `json:"labels,omitempty"`
 	// Top is the ModelOptions.TopWorkloads most expensive workloads.
 	Top []Workload `json:"top,omitempty"`
+}
+
+// Unpriced is an object of a governed kind that could not be priced: a
+// field its price lines name is missing or not a number, or names a class
+// the catalogue does not list.
+type Unpriced struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	// Field is the path of the field at fault (spec.parameters.instanceClass).
+	Field string `json:"field,omitempty"`
+	// Reason is the whole error, field included.
+	Reason string `json:"reason"`
+}
+
+// String names the object and says why it is not priced.
+func (u Unpriced) String() string {
+	name := u.Name
+	if u.Namespace != "" {
+		name = u.Namespace + "/" + name
+	}
+	return u.Kind + " " + name + ": " + u.Reason
 }
 
 // Namespace returns the spend of one namespace.
@@ -325,7 +384,40 @@ func (m *Model) Tally(c Cluster) *Tally {
 		s := spend(0, 0, 0, claims.size[k]/gib*t.storage)
 		t.add(pvc.Namespace, pvc.Labels, "PersistentVolumeClaim", pvc.Name, 0, 1, s)
 	}
+	for i := range c.Governed {
+		t.cloud(&c.Governed[i])
+	}
 	return t.result()
+}
+
+// cloud charges one governed object by its kind's price lines, or records
+// it as unpriced.
+func (t *tally) cloud(obj *unstructured.Unstructured) {
+	gvk := obj.GroupVersionKind()
+	g := governedKind(t.m.governed, gvk.Group, gvk.Kind)
+	if g == nil || len(g.Pricing) == 0 {
+		return // costs nothing by itself
+	}
+	charges, err := t.m.prices.CloudCharges(obj.Object, g)
+	var monthly float64
+	for _, c := range charges {
+		monthly += c.Monthly
+	}
+	if err == nil && (math.IsInf(monthly, 0) || math.IsNaN(monthly)) {
+		err = errors.New("the cost overflows: check the prices and the quantities")
+	}
+	if err != nil {
+		u := Unpriced{Kind: gvk.Kind, Namespace: obj.GetNamespace(), Name: obj.GetName(), Reason: err.Error()}
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			u.Field = policies.FormatPath(fe.Path)
+		}
+		t.out.Unpriced = append(t.out.Unpriced, u)
+		return
+	}
+	hourly := monthly / HoursPerMonth
+	t.out.CloudResources++
+	t.add(obj.GetNamespace(), obj.GetLabels(), gvk.Kind, obj.GetName(), 0, 0, Spend{Cloud: hourly, Total: hourly})
 }
 
 // podUse is what a pod is charged for: cores, bytes of memory, GPUs.
@@ -547,7 +639,9 @@ func (t *tally) add(namespace string, labels map[string]string, kind, name strin
 	t.out.Volumes += volumes
 	t.out.Hourly = t.out.Hourly.Add(s)
 	nsLabels := t.nsLabels[namespace]
-	t.namespaces.add(namespace, pods, volumes, s)
+	if namespace != "" { // a cluster-scoped object is charged to no namespace
+		t.namespaces.add(namespace, pods, volumes, s)
+	}
 	t.teams.add(LabelOfRecord(labels, nsLabels, t.m.team), pods, volumes, s)
 	t.costCenter.add(LabelOfRecord(labels, nsLabels, t.m.costCenter), pods, volumes, s)
 	for i, key := range t.m.labels {
@@ -655,6 +749,9 @@ func (t *tally) result() *Tally {
 	out.Namespaces = t.namespaces.result()
 	out.Teams = t.teams.result()
 	out.CostCenters = t.costCenter.result()
+	slices.SortFunc(out.Unpriced, func(a, b Unpriced) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name), strings.Compare(a.Kind, b.Kind))
+	})
 	if len(t.labels) > 0 {
 		out.Labels = make(map[string][]Group, len(t.labels))
 		for i, key := range t.m.labels {

@@ -33,7 +33,8 @@ import (
 // in it yet: the gate keeps account of it in memory, per object, and adds
 // it to the forecast until a scan newer than the admission has counted it
 // (the scanner counts pending pods and replicas not yet created as well as
-// running ones). Each replica of the server keeps its own account.
+// running ones, and governed objects such as claims from their fields).
+// Each replica of the server keeps its own account.
 type Gate struct {
 	// Budgets lists the Budgets (from an informer cache).
 	Budgets client.Reader

@@ -14,6 +14,7 @@ type scanMetrics struct {
 	utilization *prometheus.GaugeVec
 	lastScan    prometheus.Gauge
 	stale       prometheus.Gauge
+	unpriced    prometheus.Gauge
 	alerts      *prometheus.CounterVec
 }
 
@@ -48,12 +49,16 @@ func newScanMetrics(reg prometheus.Registerer) *scanMetrics {
 			Name: "tollgate_finops_usage_stale",
 			Help: "1 when the last scan could not read usage from Prometheus (spend counted from requests, no alerts).",
 		}),
+		unpriced: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tollgate_finops_unpriced_objects",
+			Help: "Governed objects (claims for cloud resources) the last scan could not price, so no Budget counts them; the Budgets' Priced condition names them.",
+		}),
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_budget_alerts_total",
 			Help: "Budget threshold alerts by result: delivered, or failed (retried on the next scans and counted in the Budget's status).",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.hourly, m.spend, m.forecast, m.amount, m.utilization, m.lastScan, m.stale, m.alerts)
+	reg.MustRegister(m.hourly, m.spend, m.forecast, m.amount, m.utilization, m.lastScan, m.stale, m.unpriced, m.alerts)
 	return m
 }
 
@@ -88,6 +93,9 @@ func (m *scanMetrics) observe(r *Report) {
 		m.alerts.WithLabelValues("failed").Add(float64(len(b.Failed)))
 	}
 	m.lastScan.Set(float64(r.At.Unix()))
+	if r.Tally != nil {
+		m.unpriced.Set(float64(len(r.Tally.Unpriced)))
+	}
 	if r.Stale {
 		m.stale.Set(1)
 	} else {

@@ -51,7 +51,9 @@ func ListControllers(ctx context.Context, r client.Reader) (Controllers, error) 
 // StatefulSet's, a ReplicationController's or an unfinished Job's desired
 // pods beyond those that exist; a Deployment's replicas beyond its
 // ReplicaSets'). Each pod counts once: running, in the tally; pending,
-// here; not yet created, as its controller's missing replica.
+// here; not yet created, as its controller's missing replica. A governed
+// object (a claim for a managed database) is never committed: the tally
+// charges it from its fields from the moment it exists.
 type Committed struct {
 	// index holds the pending pods and claims, priced as running.
 	index *clusterIndex

@@ -15,13 +15,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/finops"
 	"github.com/tollgate-dev/tollgate/finops/alerts"
 	"github.com/tollgate-dev/tollgate/finops/usage"
+	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 )
 
@@ -44,6 +47,14 @@ type Options struct {
 	// when set, gives measured usage and node prices (nil: requests only).
 	Model    *finops.Model
 	Currency string
+	// Governed gives the config's governed kinds as loaded now (they
+	// follow the config as it is reloaded, as the gate's do): each scan
+	// lists the objects of those with price lines and charges them. Nil
+	// lists none.
+	Governed func() []policies.GovernedKind
+	// Mapper finds the version the API server serves of each governed
+	// kind; required with Governed.
+	Mapper apimeta.RESTMapper
 	// TeamLabel and CostCenterLabel name the team and cost-center of a
 	// selector Budget in its alerts (default team, cost-center).
 	TeamLabel, CostCenterLabel string
@@ -70,6 +81,9 @@ type Scanner struct {
 func New(opts Options) (*Scanner, error) {
 	if opts.Client == nil || opts.Reader == nil || opts.Model == nil {
 		return nil, errors.New("budget scanner: Client, Reader and Model are required")
+	}
+	if opts.Governed != nil && opts.Mapper == nil {
+		return nil, errors.New("budget scanner: Mapper is required with Governed")
 	}
 	if opts.Interval <= 0 {
 		opts.Interval = 5 * time.Minute
@@ -119,8 +133,12 @@ type Report struct {
 	// Stale is true when usage could not be read: spend was counted from
 	// requests and no alert fired.
 	Stale bool
-	// Tally is the whole cluster's spend.
+	// Tally is the whole cluster's spend; its Unpriced are the governed
+	// objects no Budget counts, each with the field at fault.
 	Tally *finops.Tally
+	// Unlisted is why governed kinds could not be listed (one error per
+	// kind, joined); the others are counted all the same.
+	Unlisted error
 	// Budgets are the budgets' figures after the scan.
 	Budgets []Figures
 }
@@ -138,18 +156,37 @@ type Figures struct {
 	// Alerted are the thresholds alerted by this scan; Failed those whose
 	// delivery failed (retried on the next scans).
 	Alerted, Failed []int32
-	Err             error
+	// Unpriced are the governed objects in the Budget's scope that could
+	// not be priced: its figures leave them out, and its status says so.
+	Unpriced []finops.Unpriced
+	Err      error
 }
 
 // Scan lists the cluster once, tallies it, and adds each Budget's spend
 // since its last scan.
 func (s *Scanner) Scan(ctx context.Context) (*Report, error) {
 	now := s.opts.Now()
+	model := s.opts.Model
+	var kinds []policies.GovernedKind
+	if s.opts.Governed != nil {
+		kinds = s.opts.Governed()
+		model = model.WithGovernedKinds(kinds)
+	}
 	c, err := ListCluster(ctx, s.opts.Reader)
 	if err != nil {
 		return nil, err
 	}
 	rep := &Report{At: now}
+	if len(kinds) > 0 {
+		var unserved []schema.GroupKind
+		c.Governed, unserved, rep.Unlisted = ListGoverned(ctx, s.opts.Reader, s.opts.Mapper, kinds)
+		for _, gk := range unserved {
+			s.opts.Logger.DebugContext(ctx, "governed kind not served by the API server; nothing to count", "kind", gk.String())
+		}
+		if rep.Unlisted != nil {
+			s.opts.Logger.WarnContext(ctx, "governed kinds could not be listed; Budgets leave them out until they can", "error", rep.Unlisted)
+		}
+	}
 	if s.opts.Usage != nil {
 		snap, err := s.opts.Usage.Snapshot(ctx, now)
 		if err != nil {
@@ -159,12 +196,16 @@ func (s *Scanner) Scan(ctx context.Context) (*Report, error) {
 			WithUsage(&c, snap)
 		}
 	}
-	rep.Tally = s.opts.Model.Tally(c)
+	rep.Tally = model.Tally(c)
+	for _, u := range rep.Tally.Unpriced {
+		s.opts.Logger.WarnContext(ctx, "governed object cannot be priced; no Budget counts it",
+			"kind", u.Kind, "namespace", u.Namespace, "name", u.Name, "field", u.Field, "reason", u.Reason)
+	}
 	w, err := ListControllers(ctx, s.opts.Reader)
 	if err != nil {
 		return rep, err
 	}
-	committed := Commit(s.opts.Model, c, w)
+	committed := Commit(model, c, w)
 
 	var budgets v1alpha1.BudgetList
 	if err := s.opts.Client.List(ctx, &budgets); err != nil {
@@ -173,7 +214,7 @@ func (s *Scanner) Scan(ctx context.Context) (*Report, error) {
 	idx := indexCluster(c)
 	for i := range budgets.Items {
 		b := &budgets.Items[i]
-		br := s.scanBudget(ctx, b, idx, committed, rep.Stale, now)
+		br := s.scanBudget(ctx, model, b, idx, committed, rep, now)
 		rep.Budgets = append(rep.Budgets, br)
 	}
 	s.metrics.observe(rep)
@@ -202,6 +243,57 @@ func ListCluster(ctx context.Context, r client.Reader) (finops.Cluster, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// ListGoverned lists, in pages of 500, the objects of every governed kind
+// with price lines (a kind without any costs nothing to list). A kind the
+// API server does not serve (its CRD not installed) is returned in
+// unserved, not as an error; a kind that cannot be listed (no RBAC to list
+// it, say) is one error among the joined ones, and the other kinds'
+// objects are returned all the same.
+func ListGoverned(ctx context.Context, r client.Reader, mapper apimeta.RESTMapper, kinds []policies.GovernedKind) (objs []unstructured.Unstructured, unserved []schema.GroupKind, err error) {
+	var errs []error
+	for _, k := range kinds {
+		if len(k.Pricing) == 0 {
+			continue
+		}
+		gk := schema.GroupKind{Group: k.Group, Kind: k.Kind}
+		m, merr := mapper.RESTMapping(gk)
+		if apimeta.IsNoMatchError(merr) {
+			unserved = append(unserved, gk)
+			continue
+		}
+		if merr != nil {
+			errs = append(errs, fmt.Errorf("finding %s: %w", gk, merr))
+			continue
+		}
+		got, lerr := listKind(ctx, r, m.GroupVersionKind)
+		if lerr != nil {
+			errs = append(errs, fmt.Errorf("listing %s: %w", gk, lerr))
+			continue
+		}
+		objs = append(objs, got...)
+	}
+	return objs, unserved, errors.Join(errs...)
+}
+
+// listKind lists every object of a kind, in pages of 500.
+func listKind(ctx context.Context, r client.Reader, gvk schema.GroupVersionKind) ([]unstructured.Unstructured, error) {
+	var out []unstructured.Unstructured
+	opts := []client.ListOption{client.Limit(500)}
+	for {
+		var list unstructured.UnstructuredList
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := r.List(ctx, &list, opts...); err != nil {
+			return nil, err
+		}
+		out = append(out, list.Items...)
+		cont := list.GetContinue()
+		if cont == "" {
+			return out, nil
+		}
+		opts = []client.ListOption{client.Limit(500), client.Continue(cont)}
+	}
 }
 
 // WithUsage adds a Prometheus snapshot's usage and node prices to a
@@ -270,11 +362,16 @@ type clusterIndex struct {
 	all        finops.Cluster
 	pods       map[string][]corev1.Pod
 	claims     map[string][]corev1.PersistentVolumeClaim
+	governed   map[string][]unstructured.Unstructured
 	namespaces map[string]corev1.Namespace
 }
 
 func indexCluster(c finops.Cluster) *clusterIndex {
-	idx := &clusterIndex{all: c, pods: map[string][]corev1.Pod{}, claims: map[string][]corev1.PersistentVolumeClaim{}, namespaces: map[string]corev1.Namespace{}}
+	idx := &clusterIndex{all: c, pods: map[string][]corev1.Pod{}, claims: map[string][]corev1.PersistentVolumeClaim{},
+		governed: map[string][]unstructured.Unstructured{}, namespaces: map[string]corev1.Namespace{}}
+	for _, g := range c.Governed {
+		idx.governed[g.GetNamespace()] = append(idx.governed[g.GetNamespace()], g)
+	}
 	for _, p := range c.Pods {
 		idx.pods[p.Namespace] = append(idx.pods[p.Namespace], p)
 	}
@@ -307,10 +404,15 @@ func (idx *clusterIndex) scope(b *v1alpha1.Budget) (finops.Cluster, string, []ma
 				sub.PersistentVolumeClaims = append(sub.PersistentVolumeClaims, pvc)
 			}
 		}
+		for _, g := range idx.all.Governed {
+			if scope.Covers(g.GetNamespace(), idx.namespaces[g.GetNamespace()].Labels, g.GetLabels()) {
+				sub.Governed = append(sub.Governed, g)
+			}
+		}
 		return sub, scope.String(), []map[string]string{own}, nil
 	}
 	ns := scope.Namespace
-	sub.Pods, sub.PersistentVolumeClaims = idx.pods[ns], idx.claims[ns]
+	sub.Pods, sub.PersistentVolumeClaims, sub.Governed = idx.pods[ns], idx.claims[ns], idx.governed[ns]
 	if n, ok := idx.namespaces[ns]; ok {
 		sub.Namespaces = []corev1.Namespace{n}
 	}
@@ -325,7 +427,8 @@ func withNamespaceLabels(obj, ns map[string]string) labels.Set {
 	return labels.Set(finops.LabelsOfRecord(obj, ns))
 }
 
-func (s *Scanner) scanBudget(ctx context.Context, b *v1alpha1.Budget, idx *clusterIndex, committed *Committed, stale bool, now time.Time) Figures {
+func (s *Scanner) scanBudget(ctx context.Context, model *finops.Model, b *v1alpha1.Budget, idx *clusterIndex, committed *Committed, rep *Report, now time.Time) Figures {
+	stale := rep.Stale
 	br := Figures{Namespace: b.Namespace, Name: b.Name}
 	fail := func(err error) Figures {
 		br.Err = err
@@ -348,8 +451,10 @@ func (s *Scanner) scanBudget(ctx context.Context, b *v1alpha1.Budget, idx *clust
 		return fail(err)
 	}
 	br.Scope = scope
-	tally := s.opts.Model.Tally(sub)
+	tally := model.Tally(sub)
 	br.Hourly = tally.Hourly.Total
+	br.Unpriced = tally.Unpriced
+	priced := pricedCondition(b.Generation, tally.Unpriced, rep.Unlisted)
 	ledger, err := LedgerFromStatus(b, now)
 	if err != nil {
 		return fail(err)
@@ -357,7 +462,7 @@ func (s *Scanner) scanBudget(ctx context.Context, b *v1alpha1.Budget, idx *clust
 	ledger.Accrue(br.Hourly, now)
 	// Spend accrues what ran; the forecast adds what is admitted and
 	// about to run.
-	if br.Committed, err = committed.Hourly(s.opts.Model, b); err != nil {
+	if br.Committed, err = committed.Hourly(model, b); err != nil {
 		return fail(err)
 	}
 	br.Spend, br.Forecast = ledger.Spend, ledger.Forecast(br.Hourly+br.Committed, now)
@@ -385,6 +490,14 @@ func (s *Scanner) scanBudget(ctx context.Context, b *v1alpha1.Budget, idx *clust
 		st.AlertedSummary = alertedSummary(ledger.Alerted)
 		st.Stale = stale
 		setReady(st, b.Generation, nil)
+		apimeta.SetStatusCondition(&st.Conditions, priced)
+		// LastError says the latest problem: an object left out for want
+		// of a price is one, until it is priced.
+		if priced.Status == metav1.ConditionFalse {
+			st.LastError = priced.Message
+		} else if strings.HasPrefix(st.LastError, notCountedPrefix) {
+			st.LastError = ""
+		}
 	}
 	if err := s.writeStatus(ctx, b, record); err != nil {
 		br.Err = err
@@ -438,6 +551,8 @@ func (s *Scanner) scanBudget(ctx context.Context, b *v1alpha1.Budget, idx *clust
 		if lastErr != nil {
 			st.FailedDeliveries += int32(len(br.Failed))
 			st.LastError = limit(lastErr.Error())
+		} else if priced.Status == metav1.ConditionFalse {
+			st.LastError = priced.Message
 		} else {
 			st.LastError = ""
 		}
@@ -474,6 +589,41 @@ func setReady(st *v1alpha1.BudgetStatus, gen int64, err error) {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalid, limit(err.Error())
 	}
 	apimeta.SetStatusCondition(&st.Conditions, cond)
+}
+
+// notCountedPrefix begins the Priced condition's message, and lastError,
+// when objects in a Budget's scope are left out of its figures.
+const notCountedPrefix = "not counted: "
+
+// pricedCondition says whether every governed object in a Budget's scope
+// is counted: False names each one that cannot be priced (kind,
+// namespace/name, the field at fault) and each governed kind that could
+// not be listed, so the hole in the forecast is seen where the forecast
+// is read.
+func pricedCondition(gen int64, unpriced []finops.Unpriced, unlisted error) metav1.Condition {
+	cond := metav1.Condition{Type: v1alpha1.ConditionPriced, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonPriced,
+		Message: "every governed object in scope is priced", ObservedGeneration: gen}
+	if len(unpriced) == 0 && unlisted == nil {
+		return cond
+	}
+	var parts []string
+	if len(unpriced) > 0 {
+		items := make([]string, len(unpriced))
+		for i, u := range unpriced {
+			items[i] = u.String()
+		}
+		parts = append(parts, fmt.Sprintf("%d cannot be priced: %s", len(unpriced), strings.Join(items, "; ")))
+		cond.Reason = v1alpha1.ReasonUnpriced
+	}
+	if unlisted != nil {
+		parts = append(parts, "governed kinds could not be listed: "+strings.ReplaceAll(unlisted.Error(), "\n", "; "))
+		if cond.Reason == v1alpha1.ReasonPriced {
+			cond.Reason = v1alpha1.ReasonUnlisted
+		}
+	}
+	cond.Status = metav1.ConditionFalse
+	cond.Message = limit(notCountedPrefix + strings.Join(parts, "; "))
+	return cond
 }
 
 func percent(spend, amount float64) string {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +113,8 @@ func TestGovernedClaimsThroughTheAPIServer(t *testing.T) {
 	stop, _, err := startServer(ctx, serverOptions{
 		name: "tollgate-claims", log: logs, decisions: decisions, configName: "tollgate-claims",
 		config: claimsConfig, prices: prices, noAudit: true,
+		// The budget scanner counts the claims in the Budget's status.
+		scanInterval: 2 * time.Second,
 	})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, logs.String())
@@ -225,6 +229,48 @@ func TestGovernedClaimsThroughTheAPIServer(t *testing.T) {
 	if err != nil || !ok || finops.Amount(e.Monthly.Total) != "132.83" {
 		t.Errorf("estimate of the stored claim: %+v, %v, %v; want 132.83 a month", e, ok, err)
 	}
+
+	// The budget scanner lists the claim and counts it in the Budget's
+	// hourly rate and forecast ($132.83 / 730 = $0.1820 an hour), so the
+	// gate, which forgets what a scan has counted, does not add it twice.
+	eventually(t, time.Minute, func() error {
+		var got v1alpha1.Budget
+		if err := env.client.Get(ctx, client.ObjectKeyFromObject(b), &got); err != nil {
+			return err
+		}
+		if got.Status.HourlyRate != "0.1820" {
+			return fmt.Errorf("hourlyRate %q, want 0.1820 once a scan counts orders", got.Status.HourlyRate)
+		}
+		return nil
+	})
+	t.Logf("kubectl get budgets -n %s:\n%s", ns, kubectl(t, "get", "budgets", "-n", ns))
+	small := postgresClaim(ns, "cache", `"instanceClass":"db.t3.micro","storageClass":"gp3","storageGB":10`)
+	eventually(t, 30*time.Second, func() error {
+		var got v1alpha1.Budget
+		if err := env.client.Get(ctx, client.ObjectKeyFromObject(b), &got); err != nil {
+			return err
+		}
+		status, err := strconv.ParseFloat(got.Status.Forecast, 64)
+		if err != nil {
+			return fmt.Errorf("status.forecast %q: %w", got.Status.Forecast, err)
+		}
+		_, stderr, err = apply(t, small, "--dry-run=server")
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, stderr)
+		}
+		_, rest, ok := strings.Cut(stderr, "namespace claims is forecast at $")
+		gate, _, _ := strings.Cut(rest, " of its")
+		seen, perr := strconv.ParseFloat(gate, 64)
+		if !ok || perr != nil {
+			return fmt.Errorf("no forecast in the budget warning: %s", stderr)
+		}
+		// The status is read a moment before the gate's cache: a cent apart
+		// at most, never the claim's $132.83.
+		if math.Abs(seen-status) > 0.05 {
+			return fmt.Errorf("the gate forecasts $%.2f, the Budget's status $%.2f: orders counted twice? (the Budget cache may lag)", seen, status)
+		}
+		return nil
+	})
 
 	// An approved exception is the approval: in the designated namespace,
 	// naming the approver and the ticket.

@@ -151,6 +151,9 @@ type serverOptions struct {
 	// defaults on; every other server leaves them off, so that one
 	// server's profiles are the only ones the cluster's namespaces get.
 	namespaceDefaults *serve.NamespaceDefaultsOptions
+	// scanInterval is how often the server's budget scanner runs (default
+	// a day: Budget status is seeded by the tests).
+	scanInterval time.Duration
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -186,7 +189,7 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			Images: imagesig.Options{Insecure: true, Transport: o.registry, CacheTTL: time.Hour},
 			// Budget status is seeded by the tests; the scanner's own
 			// accounting is tested in finops/budget.
-			FinOps:            serve.FinOpsOptions{ScanInterval: 24 * time.Hour, Prices: o.prices},
+			FinOps:            serve.FinOpsOptions{ScanInterval: orDuration(o.scanInterval, 24*time.Hour), Prices: o.prices},
 			ImageScan:         imageScanOptions(o.imageScan),
 			Audit:             serve.AuditOptions{Disabled: o.noAudit, ReportName: o.auditReport, Interval: o.auditInterval},
 			NamespaceDefaults: namespaceDefaultsOptions(o.namespaceDefaults),

@@ -886,19 +886,22 @@ func finOps(mgr manager.Manager, opts Options, state *review.Holder, reg prometh
 		}
 		alerter = budget.NotifierAlerter(n)
 	}
-	scanner, err := budget.New(budget.Options{
-		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Model: model, Currency: prices.Currency,
-		Usage: src, Alerter: alerter, Interval: fo.ScanInterval, Cluster: fo.Cluster,
-		Registerer: reg, Logger: logger.With("component", "budgets"),
-	})
-	if err != nil {
-		return nil, nil, err
-	}
+	// The gate and the scanner price the governed kinds of the config in
+	// force, so a claim counted at admission stays counted once it exists.
 	governed := func() []policies.GovernedKind {
 		if st := state.Load(); st != nil {
 			return st.Engine.Config().GovernedKinds
 		}
 		return nil
+	}
+	scanner, err := budget.New(budget.Options{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Model: model, Currency: prices.Currency,
+		Governed: governed, Mapper: mgr.GetRESTMapper(),
+		Usage: src, Alerter: alerter, Interval: fo.ScanInterval, Cluster: fo.Cluster,
+		Registerer: reg, Logger: logger.With("component", "budgets"),
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return &budget.Gate{Budgets: mgr.GetClient(), Estimator: est, Nodes: &budget.NodeCount{Reader: mgr.GetClient()}, Governed: governed}, scanner, nil
 }

@@ -32,6 +32,19 @@ type Budget struct {
 	Status BudgetStatus `json:"status,omitempty"`
 }
 
+// The Priced condition of a Budget: True when every governed object in
+// its scope (a claim for a managed database) is priced, False naming
+// those its figures leave out.
+const (
+	ConditionPriced = "Priced"
+	ReasonPriced    = "Priced"
+	// ReasonUnpriced: an object's price fields are missing or name a
+	// class the catalogue does not list.
+	ReasonUnpriced = "Unpriced"
+	// ReasonUnlisted: a governed kind could not be listed (RBAC).
+	ReasonUnlisted = "Unlisted"
+)
+
 // Budget periods.
 const (
 	PeriodMonthly = "monthly"
