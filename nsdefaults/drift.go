@@ -83,7 +83,7 @@ func foreignFields(obj *unstructured.Unstructured) []string {
 			continue // status is the status writers'
 		}
 		var tree map[string]any
-		if err := json.Unmarshal(e.FieldsV1.Raw, &tree); err != nil {
+		if err := json.Unmarshal(e.FieldsV1.GetRawBytes(), &tree); err != nil {
 			continue
 		}
 		dst := theirs

@@ -19,7 +19,7 @@ func quota(t *testing.T, hard string) *unstructured.Unstructured {
 
 func fields(manager, subresource, raw string) metav1.ManagedFieldsEntry {
 	return metav1.ManagedFieldsEntry{Manager: manager, Operation: metav1.ManagedFieldsOperationApply, Subresource: subresource,
-		FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(raw)}}
+		FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(raw)}
 }
 
 // TestUpToDate: what makes a generated object need applying again.

@@ -2,6 +2,7 @@ package policies
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -62,7 +63,7 @@ func TestFieldAt(t *testing.T) {
 	if err != nil || v != "db.m5.large" || FormatPath(path) != "spec.parameters.instanceClass" {
 		t.Errorf("got %v %v %v", v, path, err)
 	}
-	if _, path, err := FieldAt(obj, "spec.parameters.size"); err != ErrFieldMissing || FormatPath(path) != "spec.parameters.size" {
+	if _, path, err := FieldAt(obj, "spec.parameters.size"); !errors.Is(err, ErrFieldMissing) || FormatPath(path) != "spec.parameters.size" {
 		t.Errorf("missing field: %v at %v; want ErrFieldMissing at spec.parameters.size", err, path)
 	}
 	if _, _, err := FieldAt(obj, "spec.parameters.instanceClass.name"); err == nil || !strings.Contains(err.Error(), "spec.parameters.instanceClass is not an object") {

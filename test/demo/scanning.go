@@ -37,7 +37,7 @@ func startScanning(ctx context.Context, dir, registryHost string) (*demoScanning
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(work)
+	defer func() { _ = os.RemoveAll(work) }()
 	db, err := trivytest.BuildDB(ctx, work, trivytest.Advisories())
 	if err != nil {
 		return nil, fmt.Errorf("building the demo's vulnerability database: %w", err)

@@ -153,7 +153,7 @@ func TestGovernedClaimsThroughTheAPIServer(t *testing.T) {
 	eventually(t, time.Minute, func() error {
 		_, stderr, err = apply(t, big, "--dry-run=server")
 		if err == nil || !strings.Contains(stderr, "cloud-instance-size") {
-			return fmt.Errorf("not denied by the size cap yet (webhook registration): %v\n%s", err, stderr)
+			return fmt.Errorf("not denied by the size cap yet (webhook registration): %w\n%s", err, stderr)
 		}
 		return nil
 	})
@@ -290,7 +290,7 @@ func TestGovernedClaimsThroughTheAPIServer(t *testing.T) {
 	t.Cleanup(func() { _ = env.client.Delete(ctx, x) })
 	eventually(t, 30*time.Second, func() error {
 		if _, stderr, err = apply(t, big); err != nil {
-			return fmt.Errorf("not admitted yet (the exception cache): %v\n%s", err, stderr)
+			return fmt.Errorf("not admitted yet (the exception cache): %w\n%s", err, stderr)
 		}
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -164,8 +165,11 @@ func TestDeploymentFrequency(t *testing.T) {
 		t.Fatalf("the report's delivery-e2e team: %+v", team)
 	}
 	md := report("markdown")
-	section := md[strings.Index(md, "## Deployments"):]
-	section = section[:strings.Index(section, "## Namespace profile changes")]
+	_, section, found := strings.Cut(md, "## Deployments")
+	section, _, found2 := strings.Cut(section, "## Namespace profile changes")
+	if !found || !found2 {
+		t.Fatalf("the Markdown report lacks its Deployments or Namespace profile changes section:\n%s", md)
+	}
 	if !strings.Contains(section, "| delivery-e2e | **all weeks** | 2 | 2 (100.0 %) |") {
 		t.Errorf("the Markdown report's Deployments section lacks delivery-e2e:\n%s", section)
 	}
@@ -189,7 +193,8 @@ func tollgateBinary(t *testing.T) string {
 }
 
 func errText(err error) string {
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		return string(ee.Stderr)
 	}
 	return ""
