@@ -218,26 +218,31 @@ func (p *Profile) PolicyAction(id string) (Action, bool) {
 
 // globMatch matches a policy id against a profile's key: '*' stands for
 // any run of characters ('/' included: Gatekeeper and Kyverno ids are
-// "Kind/name"), '?' for one; anything else stands for itself.
+// "Kind/name"), '?' for one; anything else stands for itself. It runs for
+// every finding under a profile, so it allocates nothing.
 func globMatch(pat, id string) bool {
-	if !strings.ContainsAny(pat, "*?") {
-		return pat == id
-	}
-	var re strings.Builder
-	re.WriteString("^")
-	for _, r := range pat {
-		switch r {
-		case '*':
-			re.WriteString(".*")
-		case '?':
-			re.WriteString(".")
+	p, s := 0, 0
+	star, mark := -1, 0
+	for s < len(id) {
+		switch {
+		case p < len(pat) && (pat[p] == '?' || pat[p] == id[s]) && pat[p] != '*':
+			p++
+			s++
+		case p < len(pat) && pat[p] == '*':
+			star, mark = p, s
+			p++
+		case star >= 0:
+			p = star + 1
+			mark++
+			s = mark
 		default:
-			re.WriteString(regexp.QuoteMeta(string(r)))
+			return false
 		}
 	}
-	re.WriteString("$")
-	ok, _ := regexp.MatchString(re.String(), id)
-	return ok
+	for p < len(pat) && pat[p] == '*' {
+		p++
+	}
+	return p == len(pat)
 }
 
 // Skips reports whether the profile turns a default off.

@@ -230,3 +230,37 @@ profiles:
 		t.Errorf("innovation injects (-want +got):\n%s", diff)
 	}
 }
+
+// A profile's key matches policy ids as a glob: '*' spans any run,
+// '/' included, '?' one character, the rest literally.
+func TestGlobMatch(t *testing.T) {
+	for _, tc := range []struct {
+		pat, id string
+		want    bool
+	}{
+		{"*", "", true},
+		{"*", "K8sRequiredLabels/team", true},
+		{"pss-*", "pss-baseline-privileged", true},
+		{"pss-*", "images-no-latest", false},
+		{"pss-*-privileged", "pss-baseline-privileged", true},
+		{"pss-*-privileged", "pss-baseline-privileged-x", false},
+		{"K8sRequiredLabels/*", "K8sRequiredLabels/team", true},
+		{"ClusterPolicy/*", "K8sRequiredLabels/team", false},
+		{"*/team", "K8sRequiredLabels/team", true},
+		{"a?c", "abc", true},
+		{"a?c", "ac", false},
+		{"a*b*c", "aXbYbZc", true},
+		{"a*b*c", "aXbYbZ", false},
+		{"**", "x", true},
+		{"exact", "exact", true},
+		{"exact", "exactly", false},
+		{"", "", true},
+		{"", "x", false},
+		{"[a]", "[a]", true}, // no character classes: brackets are literal
+		{"x.y", "xzy", false},
+	} {
+		if got := globMatch(tc.pat, tc.id); got != tc.want {
+			t.Errorf("globMatch(%q, %q) = %v, want %v", tc.pat, tc.id, got, tc.want)
+		}
+	}
+}
