@@ -74,7 +74,9 @@ func errorAction(s *Set, p *policies.Profile, policy string) policies.Action {
 // found when the profile stays the same. The audit (no operation) never
 // judges it: a stored Namespace is not a change.
 func profileChange(cfg *policies.Config, in *policies.Input) []policies.Finding {
-	if len(cfg.Profiles.Definitions) == 0 || in.Operation == "" || in.SubResource != "" ||
+	// namespaces/status and namespaces/finalize are judged too: the API
+	// server keeps the labels such a write sends.
+	if len(cfg.Profiles.Definitions) == 0 || in.Operation == "" || (in.SubResource != "" && in.SubResource != "status" && in.SubResource != "finalize") ||
 		in.Kind.Group != "" || in.Kind.Kind != "Namespace" ||
 		(in.Operation != "CREATE" && in.Operation != "UPDATE") {
 		return nil

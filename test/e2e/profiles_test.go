@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
@@ -90,6 +93,30 @@ func TestProfiles(t *testing.T) {
 		t.Logf("alice creating path-lab on the innovation path:\n%s", stderr)
 		if _, stderr, err := asUser(t, "alice", profileNamespace("path-golden", "innovation")); err == nil || !strings.Contains(stderr, "namespace-profile") {
 			t.Errorf("alice moved path-golden: %v %s", err, stderr)
+		}
+		// Status and finalize writes carry the Namespace's labels too
+		// (the API server keeps them): they are judged like an UPDATE.
+		_, stderr, err := env.cluster.Kubectl(ctx, "patch", "namespace", "path-golden", "--subresource=status", "--type=merge",
+			"-p", `{"metadata":{"labels":{"tollgate.dev/path":"innovation"}}}`, "--as", "alice", "--as-group", "system:masters")
+		if err == nil || !strings.Contains(stderr, "namespace-profile") {
+			t.Errorf("alice's status write: %v %s", err, stderr)
+		}
+		cfg := rest.CopyConfig(env.cluster.Config())
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "alice", Groups: []string{"system:masters"}}
+		asAlice, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns, err := asAlice.CoreV1().Namespaces().Get(ctx, "path-golden", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.Labels["tollgate.dev/path"] = "innovation"
+		if _, err := asAlice.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{}); err == nil || !strings.Contains(err.Error(), "namespace-profile") {
+			t.Errorf("alice's finalize write: %v", err)
+		}
+		if got := kubectl(t, "get", "namespace", "path-golden", "-o", `jsonpath={.metadata.labels.tollgate\.dev/path}`); got != "" {
+			t.Errorf("a status or finalize write moved path-golden to %q", got)
 		}
 		if _, stderr, err := asUser(t, "platform-admin", profileNamespace("path-lab", "innovation")); err != nil {
 			t.Fatalf("the platform admin could not create path-lab: %v\n%s", err, stderr)
