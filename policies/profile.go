@@ -174,6 +174,15 @@ func (c *Config) ProfileName(namespace map[string]any) string {
 	return c.Profiles.Default
 }
 
+// ProfileNamespace is the Namespace object whose profile judges the input:
+// the object's Namespace, or a Namespace object's own.
+func (in *Input) ProfileNamespace() map[string]any {
+	if in.Kind.Group == "" && in.Kind.Kind == "Namespace" && in.Object != nil {
+		return in.Object
+	}
+	return in.Namespace
+}
+
 // ProfileOf is the profile of a Namespace object, with its name; nil when
 // ProfileName is "".
 func (c *Config) ProfileOf(namespace map[string]any) (string, *Profile) {

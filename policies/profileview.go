@@ -45,9 +45,5 @@ func (e *Engine) profileOf(in *Input) profileView {
 	if len(e.profiles) == 0 {
 		return profileView{}
 	}
-	ns := in.Namespace
-	if in.Kind.Kind == "Namespace" && in.Kind.Group == "" && in.Object != nil {
-		ns = in.Object
-	}
-	return e.profiles[e.cfg.ProfileName(ns)]
+	return e.profiles[e.cfg.ProfileName(in.ProfileNamespace())]
 }

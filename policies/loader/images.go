@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -119,15 +118,8 @@ func (l *Loader) writeImageStatuses(ctx context.Context, items []v1alpha1.Tollga
 		if !ok {
 			continue
 		}
-		cond := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: p.Generation,
-			Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonLoaded, Message: "in force"}
-		if err != nil {
-			cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalid, limit(err.Error())
-			if lp, ok := l.goodImages[p.Name]; ok {
-				cond.Message = limit(fmt.Sprintf("generation %d does not load; generation %d stays in force: %v", p.Generation, lp.generation, err))
-			}
-		}
-		l.setObjectStatus(ctx, p, &p.Status, cond)
+		lp, hasGood := l.goodImages[p.Name]
+		l.setObjectStatus(ctx, p, &p.Status, loadedCondition(p.Generation, err, lp.generation, hasGood))
 	}
 }
 

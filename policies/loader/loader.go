@@ -527,15 +527,10 @@ func (l *Loader) writeStatuses(ctx context.Context, items []v1alpha1.TollgatePol
 		err := results[p.Name]
 		st := p.Status.DeepCopy()
 		st.ObservedGeneration = p.Generation
-		cond := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: p.Generation}
-		if err != nil {
-			cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalid, limit(err.Error())
-			if lp, ok := l.good[p.Name]; ok {
-				cond.Message = limit(fmt.Sprintf("generation %d does not load; generation %d stays in force: %v", p.Generation, lp.generation, err))
-			}
-		} else {
-			cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, v1alpha1.ReasonLoaded, "in force"
-			st.Policies = l.good[p.Name].ids
+		lp, hasGood := l.good[p.Name]
+		cond := loadedCondition(p.Generation, err, lp.generation, hasGood)
+		if err == nil {
+			st.Policies = lp.ids
 		}
 		apimeta.SetStatusCondition(&st.Conditions, cond)
 		if !equality.Semantic.DeepEqual(st, &p.Status) {
@@ -570,6 +565,21 @@ func (l *Loader) writeStatuses(ctx context.Context, items []v1alpha1.TollgatePol
 			l.setObjectStatus(ctx, x, &x.Status, cond)
 		}
 	}
+}
+
+// loadedCondition is the Ready condition of an object of this generation
+// that loaded (err nil) or did not; goodGen, when hasGood, is the
+// generation that stays in force instead.
+func loadedCondition(generation int64, err error, goodGen int64, hasGood bool) metav1.Condition {
+	cond := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: generation,
+		Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonLoaded, Message: "in force"}
+	if err != nil {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalid, limit(err.Error())
+		if hasGood {
+			cond.Message = limit(fmt.Sprintf("generation %d does not load; generation %d stays in force: %v", generation, goodGen, err))
+		}
+	}
+	return cond
 }
 
 func (l *Loader) setObjectStatus(ctx context.Context, obj client.Object, st *v1alpha1.ObjectStatus, cond metav1.Condition) {

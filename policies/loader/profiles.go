@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tollgate-dev/tollgate/policies"
@@ -109,14 +108,7 @@ func (l *Loader) writeProfileStatuses(ctx context.Context, items []v1alpha1.Toll
 		if !ok {
 			continue
 		}
-		cond := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: obj.Generation,
-			Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonLoaded, Message: "in force"}
-		if err != nil {
-			cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalid, limit(err.Error())
-			if lp, ok := l.goodProfiles[obj.Name]; ok {
-				cond.Message = limit(fmt.Sprintf("generation %d does not load; generation %d stays in force: %v", obj.Generation, lp.generation, err))
-			}
-		}
-		l.setObjectStatus(ctx, obj, &obj.Status, cond)
+		lp, hasGood := l.goodProfiles[obj.Name]
+		l.setObjectStatus(ctx, obj, &obj.Status, loadedCondition(obj.Generation, err, lp.generation, hasGood))
 	}
 }

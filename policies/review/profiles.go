@@ -17,22 +17,12 @@ import (
 // off the golden path, and when.
 const ProfilePolicy = "namespace-profile"
 
-// profileOf is the profile an input is judged under: its Namespace's, or
-// for a Namespace object its own.
-func profileOf(cfg *policies.Config, in *policies.Input) (string, *policies.Profile) {
-	ns := in.Namespace
-	if in.Kind.Group == "" && in.Kind.Kind == "Namespace" {
-		ns = in.Object
-	}
-	return cfg.ProfileOf(ns)
-}
-
 // applyProfile sets each finding's action to the one its profile gives
 // the policy (a disabled policy's findings are dropped) and says which
 // profile judged. A policy that errors fails closed only where its
 // action there is enforce.
 func applyProfile(s *Set, in *policies.Input, d *policies.Decision) (string, *policies.Profile) {
-	name, p := profileOf(s.Engine.Config(), in)
+	name, p := s.Engine.Config().ProfileOf(in.ProfileNamespace())
 	if p == nil || len(p.Policies) == 0 {
 		return name, p
 	}
