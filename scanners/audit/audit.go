@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,7 +57,21 @@ type Options struct {
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// Facts measures the cluster itself (its API server's TLS, what an
+	// anonymous request gets, Tollgate's decision log) as a ClusterFacts
+	// object, judged once per scan by the policies of that kind; nil
+	// judges none.
+	Facts func(ctx context.Context) (map[string]any, error)
 }
+
+// ClusterFactsKind is the kind of the object the audit judges for what it
+// measured of the cluster itself. It is not stored in the API: the
+// cluster's Report names it like any other object.
+var ClusterFactsKind = schema.GroupKind{Group: "tollgate.dev", Kind: "ClusterFacts"}
+
+// maxPassExamples bounds the objects a Report lists as having passed a
+// policy in a namespace: examples an auditor can look at, beside the count.
+const maxPassExamples = 10
 
 // Sink writes a scan's results: every namespace's (and the cluster
 // scope's, namespace "") complete set, so whatever is not in it — fixed
@@ -91,6 +106,17 @@ type Scan struct {
 	// policy) pairs, so passes are known without listing them.
 	Scanned   map[string]int
 	Evaluated map[string]int // by namespace ("" cluster-scoped)
+	// Examined counts the objects each Rego policy judged, by namespace
+	// ("" cluster-scoped), policy and kind ("Namespace",
+	// "rbac.authorization.k8s.io/ClusterRoleBinding"): the evidence of
+	// what a control's policies looked at. Passed holds up to
+	// maxPassExamples objects per namespace and policy that passed.
+	Examined map[string]map[string]map[string]int
+	Passed   map[string]map[string][]Resource
+	// Inventory counts the objects of the cluster inventory policies
+	// read, and says whether it was complete.
+	Inventory         int
+	InventoryComplete bool
 	// Results are the findings, by namespace ("" for cluster-scoped).
 	Results map[string][]Result
 	// Errors are the kinds that could not be listed or policies that
@@ -183,11 +209,16 @@ func (a *Auditor) ScanOnce(ctx context.Context) (*Scan, error) {
 	if set == nil || set.Engine == nil {
 		return nil, errors.New("audit: policies are not loaded yet")
 	}
-	scan := &Scan{Started: a.opts.Now(), Generation: set.Generation, Scanned: map[string]int{}, Evaluated: map[string]int{}, Results: map[string][]Result{}}
+	scan := &Scan{
+		Started: a.opts.Now(), Generation: set.Generation, Scanned: map[string]int{}, Evaluated: map[string]int{},
+		Results: map[string][]Result{}, Examined: map[string]map[string]map[string]int{}, Passed: map[string]map[string][]Resource{},
+	}
 	namespaces, err := a.namespaces(ctx)
 	if err != nil {
 		return nil, err
 	}
+	inv := a.inventory(ctx, scan)
+	scan.Inventory, scan.InventoryComplete = inv.Len(), inv.Complete()
 	skip := map[string]bool{}
 	for _, ns := range append(slices.Clone(a.opts.Skip), set.Engine.Config().ExemptNamespaces...) {
 		skip[ns] = true
@@ -198,7 +229,13 @@ func (a *Auditor) ScanOnce(ctx context.Context) (*Scan, error) {
 		audited[gk] = true
 	}
 	sort.Slice(kinds, func(i, j int) bool { return kinds[i].String() < kinds[j].String() })
+	if audited[ClusterFactsKind] && a.opts.Facts != nil {
+		a.judgeFacts(ctx, set, inv, scan)
+	}
 	for _, gk := range slices.Compact(kinds) {
+		if gk == ClusterFactsKind {
+			continue
+		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -209,7 +246,7 @@ func (a *Auditor) ScanOnce(ctx context.Context) (*Scan, error) {
 			}
 			continue // a kind this cluster does not serve
 		}
-		if err := a.scanKind(ctx, set, mapping, namespaces, skip, audited, scan); err != nil {
+		if err := a.scanKind(ctx, set, mapping, namespaces, skip, audited, inv, scan); err != nil {
 			scan.Errors = append(scan.Errors, fmt.Sprintf("%s: %v", gk, err))
 		}
 	}
@@ -245,7 +282,7 @@ func (a *Auditor) namespaces(ctx context.Context) (map[string]map[string]any, er
 }
 
 // scanKind judges one kind page by page; only findings are kept.
-func (a *Auditor) scanKind(ctx context.Context, set *review.Set, m *apimeta.RESTMapping, namespaces map[string]map[string]any, skip map[string]bool, audited map[schema.GroupKind]bool, scan *Scan) error {
+func (a *Auditor) scanKind(ctx context.Context, set *review.Set, m *apimeta.RESTMapping, namespaces map[string]map[string]any, skip map[string]bool, audited map[schema.GroupKind]bool, inv *policies.Inventory, scan *Scan) error {
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(m.GroupVersionKind.GroupVersion().WithKind(m.GroupVersionKind.Kind + "List"))
 	namespaced := m.Scope.Name() == apimeta.RESTScopeNameNamespace
@@ -274,29 +311,9 @@ func (a *Auditor) scanKind(ctx context.Context, set *review.Set, m *apimeta.REST
 				nsObj = namespaces[ns]
 			}
 			in := policies.ObjectInput(policies.SourceAudit, obj.Object, nsObj)
-			d, err := review1(ctx, a.opts.Reviewer, set, in)
-			scan.Scanned[kind]++
-			if err != nil {
-				scan.Errors = append(scan.Errors, fmt.Sprintf("%s %s/%s: %v", kind, ns, obj.GetName(), err))
-				continue
-			}
-			scan.Evaluated[ns] += d.Applied
+			in.Inventory = inv
 			res := Resource{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: ns, Name: obj.GetName(), UID: string(obj.GetUID())}
-			images := scannedImages(set, in, d)
-			team := ""
-			if len(images) > 0 {
-				team = teamOf(set, obj.GetLabels(), nsObj)
-			}
-			for _, f := range d.Findings {
-				r := Result{Resource: res, Finding: f}
-				if img, ok := images[f.Path]; ok {
-					r.Image, r.Scan, r.Team = img, d.ImageScans[img], team
-				}
-				scan.Results[ns] = append(scan.Results[ns], r)
-			}
-			for _, e := range d.Errors {
-				scan.Errors = append(scan.Errors, fmt.Sprintf("%s %s/%s: %v", kind, ns, obj.GetName(), e))
-			}
+			a.judge(ctx, set, in, res, kind, nsObj, obj.GetLabels(), scan)
 		}
 		cont := list.GetContinue()
 		if cont == "" {
@@ -306,6 +323,125 @@ func (a *Auditor) scanKind(ctx context.Context, set *review.Set, m *apimeta.REST
 		list = &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(m.GroupVersionKind.GroupVersion().WithKind(m.GroupVersionKind.Kind + "List"))
 	}
+}
+
+// judge reviews one object and records what was found and examined.
+func (a *Auditor) judge(ctx context.Context, set *review.Set, in *policies.Input, res Resource, kind string, nsObj map[string]any, labels map[string]string, scan *Scan) {
+	ns := res.Namespace
+	d, err := review1(ctx, a.opts.Reviewer, set, in)
+	scan.Scanned[kind]++
+	if err != nil {
+		scan.Errors = append(scan.Errors, fmt.Sprintf("%s %s/%s: %v", kind, ns, res.Name, err))
+		return
+	}
+	scan.Evaluated[ns] += d.Applied
+	images := scannedImages(set, in, d)
+	team := ""
+	if len(images) > 0 {
+		team = teamOf(set, labels, nsObj)
+	}
+	failed := map[string]bool{}
+	for _, f := range d.Findings {
+		r := Result{Resource: res, Finding: f}
+		if img, ok := images[f.Path]; ok {
+			r.Image, r.Scan, r.Team = img, d.ImageScans[img], team
+		}
+		scan.Results[ns] = append(scan.Results[ns], r)
+		failed[f.Policy] = true
+	}
+	for _, e := range d.Errors {
+		scan.Errors = append(scan.Errors, fmt.Sprintf("%s %s/%s: %v", kind, ns, res.Name, e))
+		failed[e.Policy] = true
+	}
+	if len(d.Checked) == 0 {
+		return
+	}
+	byPolicy := scan.Examined[ns]
+	if byPolicy == nil {
+		byPolicy = map[string]map[string]int{}
+		scan.Examined[ns] = byPolicy
+	}
+	passed := scan.Passed[ns]
+	if passed == nil {
+		passed = map[string][]Resource{}
+		scan.Passed[ns] = passed
+	}
+	examined := res.Kind
+	if group, _, ok := strings.Cut(res.APIVersion, "/"); ok {
+		examined = group + "/" + res.Kind
+	}
+	for _, id := range d.Checked {
+		byKind := byPolicy[id]
+		if byKind == nil {
+			byKind = map[string]int{}
+			byPolicy[id] = byKind
+		}
+		byKind[examined]++
+		if !failed[id] && len(passed[id]) < maxPassExamples {
+			passed[id] = append(passed[id], res)
+		}
+	}
+}
+
+// inventory lists the kinds policies read beside the object they judge
+// (NetworkPolicies, RBAC, ServiceAccounts, webhook configurations). A kind
+// that cannot be listed leaves the inventory incomplete, so no policy
+// concludes from it that something is missing, and is a scan error.
+func (a *Auditor) inventory(ctx context.Context, scan *Scan) *policies.Inventory {
+	b := policies.NewInventory(true)
+	gvks := make([]policies.GroupVersionKind, 0, len(policies.InventoryKinds))
+	for gvk := range policies.InventoryKinds {
+		gvks = append(gvks, gvk)
+	}
+	sort.Slice(gvks, func(i, j int) bool { return gvks[i].Group+"/"+gvks[i].Kind < gvks[j].Group+"/"+gvks[j].Kind })
+	for _, gvk := range gvks {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(schema.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind + "List"})
+		opts := []client.ListOption{client.Limit(a.opts.PageSize)}
+		for {
+			if err := a.opts.Reader.List(ctx, list, opts...); err != nil {
+				b.Incomplete()
+				scan.Errors = append(scan.Errors, fmt.Sprintf("inventory: listing %s: %v", gvk.Kind, err))
+				break
+			}
+			for i := range list.Items {
+				if _, err := b.Add(list.Items[i].Object); err != nil {
+					scan.Errors = append(scan.Errors, "inventory: "+err.Error())
+				}
+			}
+			cont := list.GetContinue()
+			if cont == "" {
+				break
+			}
+			opts = []client.ListOption{client.Limit(a.opts.PageSize), client.Continue(cont)}
+			list = &unstructured.UnstructuredList{}
+			list.SetGroupVersionKind(schema.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind + "List"})
+		}
+	}
+	return b.Build()
+}
+
+// judgeFacts judges what the audit measured of the cluster itself. A
+// measurement that fails is a scan error, and the facts are not judged:
+// no policy passes on facts that were not gathered.
+func (a *Auditor) judgeFacts(ctx context.Context, set *review.Set, inv *policies.Inventory, scan *Scan) {
+	facts, err := a.opts.Facts(ctx)
+	if err != nil {
+		scan.Errors = append(scan.Errors, "cluster facts: "+err.Error())
+		return
+	}
+	facts["apiVersion"] = ClusterFactsKind.Group + "/v1alpha1"
+	facts["kind"] = ClusterFactsKind.Kind
+	meta, _ := facts["metadata"].(map[string]any)
+	name, _ := meta["name"].(string)
+	if name == "" {
+		name = "cluster"
+		facts["metadata"] = map[string]any{"name": name}
+	}
+	in := policies.ObjectInput(policies.SourceAudit, facts, nil)
+	in.Inventory = inv
+	res := Resource{APIVersion: ClusterFactsKind.Group + "/v1alpha1", Kind: ClusterFactsKind.Kind, Name: name}
+	a.judge(ctx, set, in, res, ClusterFactsKind.String(), nil, nil, scan)
 }
 
 // ownedByAudited reports whether an object is judged at its controller

@@ -2,10 +2,12 @@ package audit_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,11 +133,19 @@ func report(t *testing.T, c client.Client, kind, ns string) *unstructured.Unstru
 	return r
 }
 
-func results(r *unstructured.Unstructured) []map[string]any {
+// results are a report's findings; passes lists the entries that name
+// examples of what passed.
+func results(r *unstructured.Unstructured) []map[string]any { return entries(r, false) }
+
+func passes(r *unstructured.Unstructured) []map[string]any { return entries(r, true) }
+
+func entries(r *unstructured.Unstructured, pass bool) []map[string]any {
 	list, _, _ := unstructured.NestedSlice(r.Object, "results")
 	out := make([]map[string]any, 0, len(list))
 	for _, x := range list {
-		out = append(out, x.(map[string]any))
+		if e := x.(map[string]any); (e["result"] == "pass") == pass {
+			out = append(out, e)
+		}
 	}
 	return out
 }
@@ -259,6 +269,26 @@ func TestAuditWritesReports(t *testing.T) {
 	}
 	if web := find(shop, "web"); len(web) != 0 {
 		t.Errorf("the hardened Deployment has results: %v", web)
+	}
+	// The evidence: what each policy examined, and examples of what passed.
+	var examined map[string]map[string]int
+	if err := json.Unmarshal([]byte(shop.GetAnnotations()["tollgate.dev/examined"]), &examined); err != nil {
+		t.Fatalf("the examined annotation: %v", err)
+	}
+	if got := examined["pss-baseline-privileged"]; got["apps/Deployment"] != 2 || got["Pod"] != 2 {
+		t.Errorf("pss-baseline-privileged examined %v, want 2 Deployments (web, agent) and 2 Pods (the forged ones)", got)
+	}
+	var privilegedPasses []string
+	for _, e := range passes(shop) {
+		if e["policy"] != "pss-baseline-privileged" {
+			continue
+		}
+		for _, r := range e["resources"].([]any) {
+			privilegedPasses = append(privilegedPasses, r.(map[string]any)["name"].(string))
+		}
+	}
+	if !slices.Equal(privilegedPasses, []string{"web"}) {
+		t.Errorf("examples that passed pss-baseline-privileged: %v, want [web] (agent and the forged pods fail it)", privilegedPasses)
 	}
 	summary, _, _ := unstructured.NestedMap(shop.Object, "summary")
 	if summary["fail"].(int64) == 0 || summary["pass"].(int64) == 0 {

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -36,6 +37,10 @@ const Source = "tollgate"
 // a policy evidences, "framework:id" comma-separated
 // ("pss:baseline/privileged-containers,cis:5.2.2").
 const ControlsProperty = "controls"
+
+// examinedAnnotation holds, on each report, the objects each policy judged
+// in its scope by kind, as JSON: {"policy": {"Kind": count}}.
+const examinedAnnotation = "tollgate.dev/examined"
 
 // managedLabel marks the reports Tollgate owns (it never touches others').
 const managedLabel = "app.kubernetes.io/managed-by"
@@ -203,6 +208,20 @@ func buildReport(apiVersion, kind, ns, name string, scan *Scan, limit int) *unst
 	if pass := int64(scan.Evaluated[ns] - len(failing)); pass > 0 {
 		summary["pass"] = pass
 	}
+	// Examples of what passed, one entry per policy, after every finding:
+	// with the examined counts they let an auditor trace a passed control.
+	passed := scan.Passed[ns]
+	ids := make([]string, 0, len(passed))
+	for id := range passed {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if len(entries) >= limit || len(passed[id]) == 0 {
+			break
+		}
+		entries = append(entries, passEntry(id, passed[id], scan.Examined[ns][id], scan.Finished))
+	}
 	obj := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": apiVersion,
 		"kind":       kind,
@@ -214,18 +233,45 @@ func buildReport(apiVersion, kind, ns, name string, scan *Scan, limit int) *unst
 			},
 			"annotations": map[string]any{
 				"tollgate.dev/scanned-at": scan.Finished.UTC().Format(time.RFC3339),
-				"tollgate.dev/results":    fmt.Sprintf("%d of %d listed", len(entries), len(results)),
+				"tollgate.dev/results":    fmt.Sprintf("%d of %d listed", min(len(entries), len(results)), len(results)),
 			},
 		},
 		"source":  Source,
 		"summary": summaryAny(summary),
 		"results": entries,
 	}}
+	if examined, err := json.Marshal(scan.Examined[ns]); err == nil && len(scan.Examined[ns]) > 0 {
+		anns := obj.Object["metadata"].(map[string]any)["annotations"].(map[string]any)
+		anns[examinedAnnotation] = string(examined)
+	}
 	if ns != "" {
 		obj.SetNamespace(ns)
 		obj.Object["scope"] = map[string]any{"apiVersion": "v1", "kind": "Namespace", "name": ns}
 	}
 	return obj
+}
+
+// passEntry is a pass result naming examples of the objects that passed a
+// policy in a report's scope; the message counts them all.
+func passEntry(policy string, examples []Resource, byKind map[string]int, at time.Time) map[string]any {
+	examined := 0
+	for _, n := range byKind {
+		examined += n
+	}
+	resources := make([]any, len(examples))
+	for i, r := range examples {
+		resources[i] = map[string]any{"apiVersion": r.APIVersion, "kind": r.Kind, "namespace": r.Namespace, "name": r.Name, "uid": r.UID}
+	}
+	return map[string]any{
+		"source":    Source,
+		"policy":    policy,
+		"rule":      policy,
+		"result":    "pass",
+		"scored":    true,
+		"timestamp": map[string]any{"seconds": at.Unix(), "nanos": int64(0)},
+		"message":   fmt.Sprintf("passed; %d objects examined here, these among those that passed", examined),
+		"resources": resources,
+	}
 }
 
 // outcomeOf maps a finding to a report result: enforce is fail, warn and
