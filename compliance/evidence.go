@@ -152,7 +152,7 @@ func ParseExaminedAnnotation(namespace, value string) ([]Examined, error) {
 			}
 			n, err := num.Int64()
 			if err != nil {
-				return nil, fmt.Errorf("policy %q, kind %q: %s is not a whole number", policy, kind, num)
+				return nil, fmt.Errorf("policy %q, kind %q: %s is not an integer", policy, kind, num)
 			}
 			if n > maxExaminedCount {
 				return nil, fmt.Errorf("policy %q, kind %q: count %d is over %d", policy, kind, n, maxExaminedCount)
