@@ -115,6 +115,33 @@ func ExaminedFromCounts(namespace string, counts map[string]map[string]int) []Ex
 	return out
 }
 
+// ExaminedCounts accumulates what policies examined while objects are
+// judged: namespace → policy → kind → count. The audit writes each
+// namespace's counts with ExaminedAnnotation; a report on manifests
+// passes Examined to Input.Examined.
+type ExaminedCounts map[string]map[string]map[string]int
+
+// Add counts one object of the kind (as ExaminedKind names it) that the
+// policy judged in the namespace ("" for a cluster-scoped object).
+func (c ExaminedCounts) Add(namespace, policy, kind string) {
+	if c[namespace] == nil {
+		c[namespace] = map[string]map[string]int{}
+	}
+	if c[namespace][policy] == nil {
+		c[namespace][policy] = map[string]int{}
+	}
+	c[namespace][policy][kind]++
+}
+
+// Examined lists the counts, sorted by namespace, policy and kind.
+func (c ExaminedCounts) Examined() []Examined {
+	var out []Examined
+	for _, ns := range slices.Sorted(maps.Keys(c)) {
+		out = append(out, ExaminedFromCounts(ns, c[ns])...)
+	}
+	return out
+}
+
 // ParseExaminedAnnotation reads an AnnotationExamined value as the counts
 // of a namespace. It rejects a value over MaxExaminedBytes, more than
 // MaxExaminedEntries pairs, empty names, and counts that are not

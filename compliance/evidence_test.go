@@ -426,3 +426,24 @@ func TestKindText(t *testing.T) {
 		t.Errorf("one: %q", got)
 	}
 }
+
+// TestExaminedCounts: the counter callers fill while judging objects.
+func TestExaminedCounts(t *testing.T) {
+	c := ExaminedCounts{}
+	c.Add("shop", "p", ExaminedKind("apps/v1", "Deployment"))
+	c.Add("shop", "p", ExaminedKind("apps/v1", "Deployment"))
+	c.Add("", "q", ExaminedKind("v1", "Namespace"))
+	c.Add("shop", "q", ExaminedKind("v1", "Pod"))
+	want := []Examined{
+		{Policy: "q", Kind: "Namespace", Count: 1},
+		{Policy: "p", Namespace: "shop", Kind: "apps/Deployment", Count: 2},
+		{Policy: "q", Namespace: "shop", Kind: "Pod", Count: 1},
+	}
+	if diff := cmp.Diff(want, c.Examined()); diff != "" {
+		t.Errorf("examined (-want +got):\n%s", diff)
+	}
+	v, err := ExaminedAnnotation(c["shop"])
+	if err != nil || v != `{"p":{"apps/Deployment":2},"q":{"Pod":1}}` {
+		t.Errorf("annotation %s %v", v, err)
+	}
+}
