@@ -15,7 +15,15 @@
 // result evidences travel in its properties under [PropControls].
 //
 // Frameworks are data files ([Framework], embedded and overridable from a
-// directory with [LoadFrameworks]); [Build] assembles a [Report] from
-// results, the exceptions in force and the admission denials of a decision
-// log ([ReadDecisionLog]); [Write] renders it.
+// directory with [LoadFrameworks]); a manual control states the reason it
+// is reviewed by hand. [Build] assembles a [Report] from results, the
+// exceptions in force and the admission denials of a decision log
+// ([ReadDecisionLog]); [Write] renders it.
+//
+// Each automated control carries its [Evidence]: how many objects of
+// which kinds its policies examined, per policy how many failed or were
+// waived, and examples of objects that passed. The counts ([Examined])
+// come from the annotation [AnnotationExamined] the audit sets on its
+// Reports, or from the callers that evaluate manifests; a control whose
+// policies examined nothing is MANUAL ("not evidenced"), never PASSED.
 package compliance

@@ -36,6 +36,7 @@ import (
 //	  - id: "5.1.1"
 //	    title: Ensure that the cluster-admin role is only used where required
 //	    manual: true                          # no policy evidences it: shown as MANUAL, never passed
+//	    reason: Bindings are reviewed ...     # why it is reviewed by hand; required when manual
 type Framework struct {
 	ID          string    `json:"id" yaml:"id"`
 	Name        string    `json:"name" yaml:"name"`
@@ -61,6 +62,10 @@ type Control struct {
 	// Manual marks a control no policy evidences: it is reviewed by hand
 	// and shown as MANUAL, never as passed.
 	Manual bool `json:"manual,omitempty" yaml:"manual"`
+	// Reason says why a manual control is reviewed by hand, so that an
+	// auditor reads why no policy evidences it. Required when Manual,
+	// forbidden otherwise.
+	Reason string `json:"reason,omitempty" yaml:"reason"`
 }
 
 // Evidences reports whether the control lists the policy, by id or by a
@@ -101,8 +106,8 @@ func (f *Framework) Control(id string) *Control {
 }
 
 // Validate names the field of every problem: ids present and unique,
-// titles present, and a control either manual or evidenced by policies,
-// never both.
+// titles present, and a control either manual with a reason or evidenced
+// by policies, never both.
 func (f *Framework) Validate() error {
 	var errs []error
 	switch {
@@ -143,6 +148,12 @@ func (f *Framework) Validate() error {
 			errs = append(errs, fmt.Errorf("%s.policies: a manual control lists no policies (drop manual: true, or the policies)", at))
 		case !c.Manual && len(c.Policies) == 0:
 			errs = append(errs, fmt.Errorf("%s.policies: list the policies that evidence the control, or set manual: true", at))
+		}
+		switch {
+		case c.Manual && strings.TrimSpace(c.Reason) == "":
+			errs = append(errs, fmt.Errorf("%s.reason: required for a manual control: say why it is reviewed by hand", at))
+		case !c.Manual && c.Reason != "":
+			errs = append(errs, fmt.Errorf("%s.reason: only a manual control has a reason (drop it, or set manual: true)", at))
 		}
 		for j, p := range c.Policies {
 			if p == "" || p == "*" || strings.Contains(strings.TrimSuffix(p, "*"), "*") {

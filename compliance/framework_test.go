@@ -93,7 +93,7 @@ func TestBuiltinFrameworks(t *testing.T) {
 // TestLoadFrameworksErrors: a bad data file is an error naming the file
 // and the field.
 func TestLoadFrameworksErrors(t *testing.T) {
-	good := "id: x\nname: X\ncontrols:\n  - id: a\n    title: A\n    manual: true\n"
+	good := "id: x\nname: X\ncontrols:\n  - id: a\n    title: A\n    manual: true\n    reason: a process\n"
 	for _, tc := range []struct {
 		name  string
 		files map[string]string
@@ -105,17 +105,21 @@ func TestLoadFrameworksErrors(t *testing.T) {
 			[]string{"x.yaml", "yaml"}},
 		{"empty", map[string]string{"x.yaml": ""},
 			[]string{"x.yaml: empty file"}},
-		{"duplicate control", map[string]string{"x.yaml": good + "  - id: a\n    title: again\n    manual: true\n"},
+		{"duplicate control", map[string]string{"x.yaml": good + "  - id: a\n    title: again\n    manual: true\n    reason: r\n"},
 			[]string{"x.yaml", "controls[1] (a).id: duplicate of controls[0]"}},
 		{"manual with policies", map[string]string{"x.yaml": "id: x\nname: X\ncontrols:\n  - id: a\n    title: A\n    manual: true\n    policies: [p]\n"},
 			[]string{"x.yaml", "controls[0] (a).policies: a manual control lists no policies"}},
 		{"neither manual nor policies", map[string]string{"x.yaml": "id: x\nname: X\ncontrols:\n  - id: a\n    title: A\n"},
 			[]string{"controls[0] (a).policies: list the policies"}},
-		{"no title, no id", map[string]string{"x.yaml": "id: x\nname: X\ncontrols:\n  - title: ''\n    manual: true\n"},
+		{"no title, no id", map[string]string{"x.yaml": "id: x\nname: X\ncontrols:\n  - title: ''\n    manual: true\n    reason: r\n"},
 			[]string{"controls[0].id: required", "controls[0].title: required"}},
+		{"manual without a reason", map[string]string{"x.yaml": "id: x\nname: X\ncontrols:\n  - id: a\n    title: A\n    manual: true\n  - id: b\n    title: B\n    manual: true\n    reason: '  '\n"},
+			[]string{"controls[0] (a).reason: required for a manual control", "controls[1] (b).reason: required for a manual control"}},
+		{"a reason without manual", map[string]string{"x.yaml": "id: x\nname: X\ncontrols:\n  - id: a\n    title: A\n    policies: [p]\n    reason: r\n"},
+			[]string{"controls[0] (a).reason: only a manual control has a reason"}},
 		{"bad pattern", map[string]string{"x.yaml": "id: x\nname: X\ncontrols:\n  - id: a\n    title: A\n    policies: ['*']\n"},
 			[]string{`controls[0] (a).policies[0]: "*" is not a policy id`}},
-		{"bad framework id", map[string]string{"x.yaml": "id: 'a:b'\nname: X\ncontrols:\n  - id: a\n    title: A\n    manual: true\n"},
+		{"bad framework id", map[string]string{"x.yaml": "id: 'a:b'\nname: X\ncontrols:\n  - id: a\n    title: A\n    manual: true\n    reason: r\n"},
 			[]string{`id: "a:b" may not contain`}},
 		{"two files, one id", map[string]string{"a.yaml": good, "b.yml": good},
 			[]string{`b.yml: id: framework "x" is also defined in a.yaml`}},

@@ -41,6 +41,9 @@ var htmlReport = template.Must(template.New("report").Funcs(template.FuncMap{
 	"golden":           goldenText,
 	"deploymentsIntro": func() string { return deploymentsIntro },
 	"upper":            func(o Outcome) string { return strings.ToUpper(string(o)) },
+	"examined":         func(ev *Evidence) string { return examinedText(ev, plainText, plainText) },
+	"passedExamples":   func(ev *Evidence) string { return passedExamples(ev, plainText) },
+	"automated":        automatedText,
 	"barStyle": func(score *float64) template.CSS {
 		if score == nil {
 			return "width:0"
@@ -60,6 +63,9 @@ var htmlReport = template.Must(template.New("report").Funcs(template.FuncMap{
 		return "v-failed"
 	},
 }).Parse(htmlTemplate))
+
+// plainText leaves text as it is: the template escapes what it prints.
+func plainText(s string) string { return s }
 
 func writeHTML(w io.Writer, r *Report) error {
 	return htmlReport.Execute(w, r)

@@ -60,14 +60,15 @@ func writeMarkdown(w io.Writer, r *Report) error {
 	p("| Policy checks | %d |\n\n", r.Checks)
 
 	p("## Summary\n\n")
-	p("| Framework | Version | Controls | Passed | With exceptions | Failed | Manual | Score |\n")
-	p("|---|---|--:|--:|--:|--:|--:|--:|\n")
+	p("| Framework | Version | Controls | Passed | With exceptions | Failed | Manual | Score | Automated |\n")
+	p("|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	for i := range r.Frameworks {
 		f := &r.Frameworks[i]
 		s := f.Summary
-		p("| %s | %s | %d | %d | %d | %d | %d | %s |\n", md(f.Name), md(f.Version), s.Controls, s.Passed, s.PassedWithExceptions, s.Failed, s.Manual, percent(s.Score))
+		p("| %s | %s | %d | %d | %d | %d | %d | %s | %d of %d (%s) |\n", md(f.Name), md(f.Version), s.Controls, s.Passed, s.PassedWithExceptions, s.Failed, s.Manual, percent(s.Score),
+			s.Automated, s.Controls, percent(s.AutomatedShare))
 	}
-	p("\nFailing and Waived count results (a resource per policy); Denied / warned counts the admission requests of the period.\nScore = passed ÷ (passed + failed). Controls passed with exceptions count as passed; manual controls are reviewed by hand and not scored.\n\n")
+	p("\nFailing and Waived count results (a resource per policy); Denied / warned counts the admission requests of the period.\nScore = passed ÷ (passed + failed). Controls passed with exceptions count as passed; manual controls are reviewed by hand and not scored. Automated = controls not manual ÷ controls.\n\n")
 
 	for i := range r.Frameworks {
 		writeMarkdownFramework(p, &r.Frameworks[i])
@@ -143,6 +144,7 @@ func writeMarkdownFramework(p func(string, ...any), f *FrameworkResult) {
 	if f.Description != "" {
 		p("%s\n\n", md(f.Description))
 	}
+	p("Score %s · %s.\n\n", percent(f.Summary.Score), automatedText(f.Summary))
 	p("| Control | Title | Verdict | Failing | Waived | Denied / warned |\n")
 	p("|---|---|---|--:|--:|--:|\n")
 	for j := range f.Controls {
@@ -158,6 +160,7 @@ func writeMarkdownFramework(p func(string, ...any), f *FrameworkResult) {
 		p("| %s | %s | %s | %d | %d | %s |\n", md(c.ID), md(c.Title), verdict, len(c.Failures), len(c.Waived), denialCell(c))
 	}
 	p("\n")
+	writeMarkdownEvidence(p, f)
 	for j := range f.Controls {
 		c := &f.Controls[j]
 		if len(c.Failures) == 0 && len(c.Waived) == 0 {
@@ -175,6 +178,9 @@ func writeMarkdownFramework(p func(string, ...any), f *FrameworkResult) {
 				pols[k] = code(pol)
 			}
 			p("Evidenced by %s.\n\n", strings.Join(pols, ", "))
+			if ev := c.Evidence; ev != nil {
+				p("Examined: %s.\n\n", examinedText(ev, md, code))
+			}
 		}
 		if len(c.Failures) > 0 {
 			p("| Resource | Policy | Severity | Message | Remediation |\n|---|---|---|---|---|\n")
@@ -444,4 +450,33 @@ func changeOutcome(c *ProfileChange) string {
 		return "ALLOWED"
 	}
 	return "DENIED"
+}
+
+// writeMarkdownEvidence lists, per control, what its policies examined
+// and examples of what passed, or why it is reviewed by hand.
+func writeMarkdownEvidence(p func(string, ...any), f *FrameworkResult) {
+	listed := false
+	for j := range f.Controls {
+		c := &f.Controls[j]
+		var line string
+		switch {
+		case c.Verdict == VerdictManual && c.Reason != "":
+			line = "Reviewed by hand: " + md(c.Reason)
+		case c.Evidence != nil:
+			line = "Examined: " + examinedText(c.Evidence, md, code) + "."
+			if ex := passedExamples(c.Evidence, md); ex != "" {
+				line += " Passed, for example: " + ex + "."
+			}
+		default:
+			continue
+		}
+		if !listed {
+			p("Evidence and reasons, per control:\n\n")
+			listed = true
+		}
+		p("- **%s** %s — %s\n", md(c.ID), c.Verdict.Label(), line)
+	}
+	if listed {
+		p("\n")
+	}
 }

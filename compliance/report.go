@@ -62,6 +62,16 @@ type Input struct {
 	// Objects is the number of objects evaluated, when known (a report on
 	// manifests).
 	Objects int
+	// Examined counts the objects each policy judged, by namespace and
+	// kind: read from the audit's Reports (AnnotationExamined) or counted
+	// while evaluating manifests. Results with OutcomePass may be given
+	// beside it: they name objects that passed, shown as examples.
+	Examined []Examined
+	// EvidenceKnown says that Examined is filled: a control whose policies
+	// examined nothing is then MANUAL ("not evidenced"), not PASSED. When
+	// false (Reports of a scanner that does not record what it examined)
+	// the controls carry no evidence and the report says so in a note.
+	EvidenceKnown bool
 	// Exceptions are the exceptions in force (honoured and unexpired).
 	Exceptions []policies.Exception
 	// Denials summarises the decision log over the period; nil when no log
@@ -77,7 +87,10 @@ type Verdict string
 
 // The verdicts. A control passes when no result of the policies that
 // evidence it fails; findings waived by an exception in force make it
-// pass with exceptions; a control no policy evidences is manual.
+// pass with exceptions; a control no policy evidences is manual. When the
+// report knows what was examined (Input.EvidenceKnown), a control whose
+// policies examined no object and found nothing is manual too, with the
+// reason "not evidenced: ...": nothing stands behind a pass.
 const (
 	VerdictPassed               Verdict = "passed"
 	VerdictPassedWithExceptions Verdict = "passed-with-exceptions"
@@ -160,6 +173,10 @@ type FrameworkSummary struct {
 	PassedWithExceptions int `json:"passedWithExceptions"`
 	Failed               int `json:"failed"`
 	Manual               int `json:"manual"`
+	// Automated counts the controls whose verdict is not manual;
+	// AutomatedShare is Automated / Controls (nil without controls).
+	Automated      int      `json:"automated"`
+	AutomatedShare *float64 `json:"automatedShare"`
 	// Score is passed / (passed + failed), controls passed with
 	// exceptions counting as passed and manual ones not at all; nil when
 	// no control is scored.
@@ -175,6 +192,12 @@ type ControlResult struct {
 	Remediation string   `json:"remediation,omitempty"`
 	Policies    []string `json:"policies,omitempty"`
 	Verdict     Verdict  `json:"verdict"`
+	// Reason says why a manual control is reviewed by hand: the
+	// framework's reason, or why its policies did not evidence it.
+	Reason string `json:"reason,omitempty"`
+	// Evidence is what the control's policies examined; nil for a manual
+	// control and when the report does not know (Input.EvidenceKnown).
+	Evidence *Evidence `json:"evidence,omitempty"`
 	// Failures are the results that fail the control; Waived those an
 	// exception waives.
 	Failures []Result `json:"failures"`
@@ -211,7 +234,7 @@ func Build(in Input) *Report {
 	r := &Report{
 		Title: in.Title, GeneratedAt: in.GeneratedAt.UTC(), Cluster: in.Cluster,
 		Manifests: in.Manifests, Versions: in.Versions, Denials: mapDenials(in.Denials, in.Frameworks),
-		Notes: in.Notes, Frameworks: []FrameworkResult{}, Exceptions: []ExceptionInForce{},
+		Notes: slices.Clone(in.Notes), Frameworks: []FrameworkResult{}, Exceptions: []ExceptionInForce{},
 	}
 	if r.Title == "" {
 		switch {
@@ -285,12 +308,18 @@ func Build(in Input) *Report {
 		waivedBy[x.Namespace+"/"+x.Name] = e
 	}
 
+	var examined *examinedIndex
+	if in.EvidenceKnown {
+		examined = newExaminedIndex(in.Examined, results)
+	} else if len(in.Frameworks) > 0 {
+		r.Notes = append(r.Notes, evidenceUnavailableNote)
+	}
 	for i := range in.Frameworks {
 		fw := &in.Frameworks[i]
 		fr := FrameworkResult{ID: fw.ID, Name: fw.Name, Version: frameworkVersion(fw, in.Versions), URL: fw.URL, Description: fw.Description, Controls: []ControlResult{}}
 		for j := range fw.Controls {
 			c := &fw.Controls[j]
-			cr := buildControl(fw.ID, c, results, in.Denials)
+			cr := buildControl(fw.ID, c, results, in.Denials, examined)
 			for k := range cr.Waived {
 				ref := cr.Waived[k].Exception
 				key := ref.Namespace + "/" + ref.Name
@@ -320,12 +349,19 @@ func Build(in Input) *Report {
 			case VerdictManual:
 				fr.Summary.Manual++
 			}
+			if cr.Verdict != VerdictManual {
+				fr.Summary.Automated++
+			}
 			fr.Controls = append(fr.Controls, cr)
 		}
 		s := &fr.Summary
 		if scored := s.Passed + s.PassedWithExceptions + s.Failed; scored > 0 {
 			score := math.Round(float64(s.Passed+s.PassedWithExceptions)/float64(scored)*1000) / 1000
 			s.Score = &score
+		}
+		if s.Controls > 0 {
+			share := math.Round(float64(s.Automated)/float64(s.Controls)*1000) / 1000
+			s.AutomatedShare = &share
 		}
 		r.Frameworks = append(r.Frameworks, fr)
 	}
@@ -373,7 +409,9 @@ func mapDenials(d *Denials, fws []Framework) *Denials {
 	return &out
 }
 
-func buildControl(fw string, c *Control, results []Result, denials *Denials) ControlResult {
+// buildControl decides a control's verdict; examined is nil when the
+// report does not know what was examined.
+func buildControl(fw string, c *Control, results []Result, denials *Denials, examined *examinedIndex) ControlResult {
 	cr := ControlResult{
 		ID: c.ID, Group: c.Group, Title: c.Title, Description: c.Description,
 		Remediation: c.Remediation, Policies: c.Policies,
@@ -401,11 +439,23 @@ func buildControl(fw string, c *Control, results []Result, denials *Denials) Con
 			cr.Failures = append(cr.Failures, *r)
 		}
 	}
-	switch {
-	case c.Manual:
+	if c.Manual {
 		// Results that name a manual control (another engine's RBAC
 		// check, say) are shown for the review, but never decide it.
 		cr.Verdict = VerdictManual
+		cr.Reason = c.Reason
+		return cr
+	}
+	if examined != nil {
+		cr.Evidence = examined.evidence(c, &cr)
+		if cr.Evidence.Examined == 0 && len(cr.Failures) == 0 && len(cr.Waived) == 0 {
+			cr.Verdict = VerdictManual
+			cr.Reason = notEvidencedReason(c)
+			cr.Evidence = nil
+			return cr
+		}
+	}
+	switch {
 	case len(cr.Failures) > 0:
 		cr.Verdict = VerdictFailed
 	case len(cr.Waived) > 0:

@@ -166,24 +166,52 @@ func fixtureInput(t *testing.T) Input {
 		withScan(pending, billing, "registry.corp.example/legacy/billing-job:7", &vuln.Summary{Status: vuln.StatusPending}, "finance"),
 	)
 
+	// What the audit examined: the workloads of shop, and the cluster's
+	// Namespaces. Nothing ran ownership-of-record, resources-caps or the
+	// budgets, so the controls only they evidence are not evidenced.
+	shopCounts := map[string]map[string]int{}
+	for id := range meta {
+		if strings.HasPrefix(id, "pss-") || strings.HasPrefix(id, "images-") || id == "resources-requests-limits" {
+			shopCounts[id] = map[string]int{"apps/Deployment": 12, "batch/CronJob": 2}
+		}
+	}
+	shopCounts["image-policy/corp-signed"] = map[string]int{"apps/Deployment": 12}
+	shopExamined, err := ExaminedAnnotation(shopCounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusterExamined, err := ExaminedAnnotation(map[string]map[string]int{"ownership-labels": {"Namespace": 6}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// The audit writes them into a Report; the report reads them back.
 	report := map[string]any{
 		"apiVersion": "openreports.io/v1alpha1", "kind": "Report",
 		"metadata": map[string]any{"name": "tollgate-shop", "namespace": "shop",
-			"annotations": map[string]any{AnnotationScannerVersion: "v0.9.0", AnnotationLibraryVersion: "0.1.0"}},
+			"annotations": map[string]any{AnnotationScannerVersion: "v0.9.0", AnnotationLibraryVersion: "0.1.0", AnnotationExamined: shopExamined}},
 		"source": SourceTollgate,
 		// The audit lists its findings and counts the passes.
 		"summary": Summary{Pass: 118, Fail: 5, Skip: 1}.Object(),
 		"results": ReportResults(tollgate),
 	}
+	clusterReport := map[string]any{
+		"apiVersion": "openreports.io/v1alpha1", "kind": "ClusterReport",
+		"metadata": map[string]any{"name": "tollgate-cluster",
+			"annotations": map[string]any{AnnotationScannerVersion: "v0.9.0", AnnotationLibraryVersion: "0.1.0", AnnotationExamined: clusterExamined}},
+		"source":  SourceTollgate,
+		"summary": Summary{Pass: 5}.Object(),
+	}
 	var results []Result
+	var examined []Examined
 	counted := map[string]Summary{}
-	for _, obj := range []map[string]any{report, readReport(t, "kyverno-policyreport.yaml"), readReport(t, "trivy-clusterreport.yaml")} {
+	for _, obj := range []map[string]any{report, clusterReport, readReport(t, "kyverno-policyreport.yaml"), readReport(t, "trivy-clusterreport.yaml")} {
 		rs, meta, err := FromReport(obj)
 		if err != nil {
 			t.Fatal(err)
 		}
 		results = append(results, rs...)
+		examined = append(examined, meta.Examined...)
 		if meta.Summary != nil {
 			s := counted[meta.Source]
 			s.Pass += meta.Summary.Pass
@@ -205,15 +233,17 @@ func fixtureInput(t *testing.T) Input {
 		t.Fatal(err)
 	}
 	return Input{
-		GeneratedAt: fixtureNow,
-		Cluster:     &Cluster{Name: "prod-eu-1", Server: "https://10.20.0.1:6443", KubernetesVersion: "v1.34.3", UID: "6f1f2b7e-3c4d-4e5f-8a9b-0c1d2e3f4a5b"},
-		Versions:    Versions{Tollgate: "v0.9.0", Scanner: "v0.9.0", PolicyLibrary: "0.1.0", PolicyDigest: "sha256:3b5d…", PodSecurity: "latest"},
-		Frameworks:  builtin(t),
-		Results:     results,
-		Counted:     counted,
-		Exceptions:  []policies.Exception{legacyException},
-		Denials:     denials,
-		Notes:       []string{"wgpolicyk8s.io/v1alpha2 PolicyReports read beside openreports.io/v1alpha1 Reports."},
+		GeneratedAt:   fixtureNow,
+		Cluster:       &Cluster{Name: "prod-eu-1", Server: "https://10.20.0.1:6443", KubernetesVersion: "v1.34.3", UID: "6f1f2b7e-3c4d-4e5f-8a9b-0c1d2e3f4a5b"},
+		Versions:      Versions{Tollgate: "v0.9.0", Scanner: "v0.9.0", PolicyLibrary: "0.1.0", PolicyDigest: "sha256:3b5d…", PodSecurity: "latest"},
+		Frameworks:    builtin(t),
+		Results:       results,
+		Examined:      examined,
+		EvidenceKnown: true,
+		Counted:       counted,
+		Exceptions:    []policies.Exception{legacyException},
+		Denials:       denials,
+		Notes:         []string{"wgpolicyk8s.io/v1alpha2 PolicyReports read beside openreports.io/v1alpha1 Reports."},
 	}
 }
 
@@ -309,7 +339,7 @@ func TestReportContent(t *testing.T) {
 		t.Errorf("sources (-want +got):\n%s", diff)
 	}
 	// The audit's summary counts the passes it does not list.
-	if r.Checks != 124 || r.Sources[0].Summary.Pass != 118 {
+	if r.Checks != 129 || r.Sources[0].Summary.Pass != 123 {
 		t.Errorf("checks %d, tollgate summary %+v", r.Checks, r.Sources[0].Summary)
 	}
 }

@@ -110,7 +110,7 @@ const VulnerabilityReportPolicy = "images-vulnerability-report"
 
 // Annotations the audit sets on the Report objects it writes: when it
 // scanned, and the versions that produced the results, so that the report
-// can name them.
+// can name them. AnnotationExamined (evidence.go) counts what it examined.
 const (
 	AnnotationScannedAt      = "tollgate.dev/scanned-at"
 	AnnotationScannerVersion = "tollgate.dev/scanner-version"
@@ -405,6 +405,12 @@ type ReportObjectMeta struct {
 	// Summary is the report's own summary, nil when it has none. It counts
 	// what the results may leave out: passes, and results over a cap.
 	Summary *Summary
+	// Examined is what the audit examined in the report's namespace ("" for
+	// a cluster report), read from AnnotationExamined; ExaminedRecorded
+	// says that the annotation was present and read. A report without it
+	// (an older scanner, another engine) leaves the evidence unknown.
+	Examined         []Examined
+	ExaminedRecorded bool
 }
 
 // FromReport reads the results of an openreports.io/v1alpha1 Report or
@@ -418,7 +424,9 @@ type ReportObjectMeta struct {
 //
 // Malformed entries are left out and reported in the error, each with the
 // field path, while the others are returned: one bad entry does not hide a
-// report.
+// report. An unreadable AnnotationExamined is reported the same way,
+// wrapping ErrExaminedAnnotation: the report's evidence is left out
+// (ExaminedRecorded false), its results are still read.
 func FromReport(obj map[string]any) ([]Result, ReportObjectMeta, error) {
 	var meta ReportObjectMeta
 	apiVersion, _ := obj["apiVersion"].(string)
@@ -426,8 +434,9 @@ func FromReport(obj map[string]any) ([]Result, ReportObjectMeta, error) {
 	group, _, _ := strings.Cut(apiVersion, "/")
 	md, _ := obj["metadata"].(map[string]any)
 	name, _ := md["name"].(string)
-	if ns, _ := md["namespace"].(string); ns != "" {
-		name = ns + "/" + name
+	namespace, _ := md["namespace"].(string)
+	if namespace != "" {
+		name = namespace + "/" + name
 	}
 	what := fmt.Sprintf("%s %s", kind, name)
 	if !slices.Contains(reportKinds[group], kind) {
@@ -450,20 +459,36 @@ func FromReport(obj map[string]any) ([]Result, ReportObjectMeta, error) {
 		}
 	}
 
+	var errs []error
+	if v, ok := annotations[AnnotationExamined]; ok {
+		s, isString := v.(string)
+		var err error
+		if !isString {
+			err = fmt.Errorf("want a string, got %s", jsonType(v))
+		} else {
+			meta.Examined, err = ParseExaminedAnnotation(namespace, s)
+		}
+		if err != nil {
+			meta.Examined = nil
+			errs = append(errs, fmt.Errorf("%s: %w: %w", what, ErrExaminedAnnotation, err))
+		} else {
+			meta.ExaminedRecorded = true
+		}
+	}
+
 	var scope Resource
 	if s, ok := obj["scope"].(map[string]any); ok {
 		scope = resourceRef(s)
 	}
 	raw, ok := obj["results"]
 	if !ok || raw == nil {
-		return nil, meta, nil
+		return nil, meta, errors.Join(errs...)
 	}
 	list, ok := raw.([]any)
 	if !ok {
-		return nil, meta, fmt.Errorf("%s: results: not a list", what)
+		return nil, meta, errors.Join(append(errs, fmt.Errorf("%s: results: not a list", what))...)
 	}
 	var out []Result
-	var errs []error
 	for i, item := range list {
 		rs, err := resultsOf(item, scope, meta.Source)
 		if err != nil {
