@@ -20,6 +20,7 @@ const Version = "0.5.0"
 //go:embed lib/*.rego
 //go:embed images/*.rego naming/*.rego ownership/*.rego resources/*.rego
 //go:embed pss/baseline/*.rego pss/restricted/*.rego
+//go:embed rbac/*.rego
 var tree embed.FS
 
 // FS returns the library's Rego files, rooted so that paths read like

@@ -306,13 +306,6 @@ _namespace(obj) := object.get(obj, ["metadata", "namespace"], "")
 # describe_role is the role a binding names: ClusterRole "view".
 describe_role(binding) := sprintf("%s %q", [binding.roleRef.kind, binding.roleRef.name])
 
-# where is the reach of a binding's grant of a namespaced resource, for
-# messages: "in namespace \"ns\"" for a RoleBinding, "in every namespace"
-# for a ClusterRoleBinding.
-where(binding) := sprintf("in namespace %q", [_namespace(binding)]) if {
-	binding.kind == "RoleBinding"
-} else := "in every namespace"
-
 # cluster_wide holds for a ClusterRoleBinding: only it grants cluster-scoped
 # resources (nodes, persistentvolumes, certificatesigningrequests, webhook
 # configurations, users and groups to impersonate); a RoleBinding's rules
@@ -331,3 +324,61 @@ is_binding if {
 # binding is the judged binding, with its kind filled from input.kind (a
 # manifest's kind is the same; an object listed by the audit may lack it).
 binding := object.union(input.object, {"kind": input.kind.kind}) if is_binding
+
+# grants_some_subresource holds when some rule allows verb on a
+# subresource of resource, whichever its name: "userextras/scopes" is one
+# request, and a rule may name any key (or "*/scopes", or "*").
+grants_some_subresource(rules, verb, group, resource) if {
+	some rule in _items(rules)
+	is_object(rule)
+	_matches(_strings(object.get(rule, "verbs", [])), verb)
+	_matches(_strings(object.get(rule, "apiGroups", [])), group)
+	some r in _strings(object.get(rule, "resources", []))
+	_covers_subresource(r, resource)
+}
+
+_covers_subresource("*", _)
+
+_covers_subresource(r, resource) if startswith(r, concat("", [resource, "/"]))
+
+_covers_subresource(r, _) if startswith(r, "*/")
+
+# granted is what a binding's rules grant of checks, a list of
+# {"verbs", "group", "resource"} (with "clusterScoped": true for a resource
+# outside namespaces, which only a ClusterRoleBinding grants, and
+# "subresources": true to ask about any subresource of resource), as
+# phrases for a message: ["get, list on secrets", "create on pods"].
+granted(binding, rules, checks) := [phrase |
+	some c in checks
+	_reaches(binding, c)
+	verbs := _granted_verbs(rules, c)
+	count(verbs) > 0
+	phrase := sprintf("%s on %s", [concat(", ", verbs), _resource_name(c)])
+]
+
+_reaches(binding, c) if not c.clusterScoped
+
+_reaches(binding, c) if cluster_wide(binding)
+
+_granted_verbs(rules, c) := [v | some v in c.verbs; grants_some_subresource(rules, v, c.group, c.resource)] if {
+	c.subresources
+} else := granted_verbs(rules, c.verbs, c.group, c.resource)
+
+_resource_name(c) := sprintf("%s/*", [c.resource]) if c.subresources
+
+else := c.resource
+
+# grant_violations is the findings of a policy about what bindings grant:
+# for the judged binding, when the rules of its role (from the inventory)
+# grant any of checks, one finding per risky subject, at that subject:
+# ClusterRoleBinding "ci" grants create on pods to ServiceAccount "ci/bot"
+# through ClusterRole "deployer". Nothing at admission, where there is no
+# inventory, nor for a role the inventory does not hold.
+grant_violations(checks) := {{"msg": msg, "path": s.path} |
+	b := binding
+	rules := role_rules(b)
+	phrases := granted(b, rules, checks)
+	count(phrases) > 0
+	some s in risky_subjects(b)
+	msg := sprintf("%s grants %s to %s through %s", [describe_binding(b), concat("; ", phrases), s.desc, describe_role(b)])
+}
