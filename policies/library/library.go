@@ -1,7 +1,8 @@
 // Package library embeds Tollgate's built-in Rego policy library: the Pod
 // Security Standards (baseline and restricted), ownership labels, naming,
-// resource requests and caps, cloud instance sizes, image provenance and image vulnerabilities, together with the
-// tollgate.lib.* helper packages they import. The engine loads it as the
+// resource requests and caps, cloud instance sizes, image provenance and image
+// vulnerabilities, and the cluster's RBAC (the CIS 5.1 controls), together
+// with the tollgate.lib.* helper packages they import. The engine loads it as the
 // default policy set; users add their own policies beside it.
 package library
 
