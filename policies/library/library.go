@@ -1,7 +1,8 @@
 // Package library embeds Tollgate's built-in Rego policy library: the Pod
 // Security Standards (baseline and restricted), ownership labels, naming,
-// resource requests and caps, cloud instance sizes, image provenance and image vulnerabilities, together with the
-// tollgate.lib.* helper packages they import. The engine loads it as the
+// resource requests and caps, cloud instance sizes, image provenance and image
+// vulnerabilities, and the cluster's RBAC (the CIS 5.1 controls), together
+// with the tollgate.lib.* helper packages they import. The engine loads it as the
 // default policy set; users add their own policies beside it.
 package library
 
@@ -20,6 +21,7 @@ const Version = "0.5.0"
 //go:embed lib/*.rego
 //go:embed images/*.rego naming/*.rego ownership/*.rego resources/*.rego
 //go:embed pss/baseline/*.rego pss/restricted/*.rego
+//go:embed rbac/*.rego
 var tree embed.FS
 
 // FS returns the library's Rego files, rooted so that paths read like
