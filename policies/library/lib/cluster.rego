@@ -260,3 +260,66 @@ version_problem(v) := sprintf("%s is not a Kubernetes version", [describe_value(
 ]) if {
 	parse_version(v).minor < oldest_minor
 }
+
+# Credentials written as plain configuration. A name looks like a
+# credential when one of its words (split at "_", "-", ".", other
+# punctuation and camelCase humps, case ignored) is password(s), passwd,
+# passphrase, secret(s), token(s), apikey(s), privatekey, credential(s), or
+# two of them read "api key(s)" or "private key", unless its last word says
+# it only points at one or describes one (file, path, dir, name, url, uri,
+# endpoint, host, ref, type, ttl, length, enabled: DB_PASSWORD_FILE,
+# secretName, TOKEN_URL). So DB_PASSWORD, jwtSecret, GITHUB_TOKEN, apiKey and
+# credentials.json look like credentials; TOKENIZERS_PARALLELISM and
+# SECRET_NAME do not.
+
+_credential_words := {
+	"password", "passwords", "passwd", "passphrase",
+	"secret", "secrets", "token", "tokens",
+	"apikey", "apikeys", "privatekey", "credential", "credentials",
+}
+
+_credential_pairs := {["api", "key"], ["api", "keys"], ["private", "key"]}
+
+_reference_words := {
+	"file", "path", "dir", "name", "url", "uri", "endpoint", "host",
+	"ref", "type", "ttl", "length", "enabled",
+}
+
+# words(n) splits a name into lowercase words: "dbPassword_FILE" is
+# ["db", "password", "file"].
+words(n) := [w |
+	some w in regex.split(`[^a-z0-9]+`, lower(regex.replace(n, `([a-z0-9])([A-Z])`, "${1}_${2}")))
+	w != ""
+]
+
+# credential_name(n) holds when the name n looks like a credential's.
+credential_name(n) if {
+	is_string(n)
+	ws := words(n)
+	_has_credential_word(ws)
+	not ws[count(ws) - 1] in _reference_words
+}
+
+_has_credential_word(ws) if {
+	some w in ws
+	w in _credential_words
+}
+
+_has_credential_word(ws) if {
+	some i, w in ws
+	[w, ws[i + 1]] in _credential_pairs
+}
+
+# literal(v) holds when v is a value written out in plain text: a non-empty
+# string with something besides variable references ($(NAME), ${NAME}) and
+# white space, or any other non-null value (a number, a list: what a
+# manifest holds, not a reference).
+literal(v) if {
+	is_string(v)
+	trim_space(regex.replace(v, `\$\([^)]*\)|\$\{[^}]*\}`, "")) != ""
+}
+
+literal(v) if {
+	not is_string(v)
+	v != null
+}

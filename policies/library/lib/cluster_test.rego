@@ -162,3 +162,42 @@ test_malformed_parameter_is_reported_and_defaulted if {
 	}
 	cluster.supported_minors_problem == "parameters.cluster.supportedMinors is \"3\", not a whole number of minor releases from 1; judged with 3" with input as {"config": {"parameters": {"cluster": {"supportedMinors": "3"}}}}
 }
+
+test_credential_names if {
+	every n in [
+		"DB_PASSWORD", "dbPassword", "PASSWD", "ssh-passphrase", "JWT_SECRET", "jwtSecret",
+		"SECRET_KEY_BASE", "GITHUB_TOKEN", "apiKey", "API_KEY", "X-Api-Keys", "APIKEY",
+		"private.key", "privateKey", "credentials.json", "AWS_SECRET_ACCESS_KEY", "Client Secret",
+	] {
+		cluster.credential_name(n)
+	}
+	every n in [
+		"TOKENIZERS_PARALLELISM", "SECRET_NAME", "secretName", "DB_PASSWORD_FILE", "passwordPath",
+		"TOKEN_URL", "token-endpoint", "API_KEY_HEADER_NAME", "MODE", "tls.key", "KEYCLOAK_HOST",
+		"AWS_ACCESS_KEY_ID", "PRIVATE", "", "secrets_dir",
+	] {
+		not cluster.credential_name(n)
+	}
+	not cluster.credential_name(["PASSWORD"])
+	not cluster.credential_name(null)
+}
+
+test_words if {
+	cluster.words("dbPassword_FILE") == ["db", "password", "file"]
+	cluster.words("--a..b--") == ["a", "b"]
+	cluster.words("") == []
+}
+
+test_literal_values if {
+	cluster.literal("hunter2")
+	cluster.literal("user:$(DB_PASSWORD)")
+	cluster.literal(12345)
+	cluster.literal(["a"])
+	cluster.literal(false)
+	not cluster.literal("")
+	not cluster.literal("  ")
+	not cluster.literal("$(DB_PASSWORD)")
+	not cluster.literal("${DB_PASSWORD}")
+	not cluster.literal(" $(A)${B} ")
+	not cluster.literal(null)
+}
