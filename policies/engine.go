@@ -189,8 +189,14 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("policy %s: package %s: %w", m.ID, m.Package, err)
 		}
 		reads := analyzeReads(compiler, ref)
-		if reads.uncacheable == "" && reads.root.whole {
+		switch {
+		case reads.uncacheable != "":
+		case reads.root.whole:
 			reads.uncacheable = "reads the input in a way that cannot be bounded"
+		case reads.root.child("inventory") != nil:
+			// Keying a verdict on the inventory would hash the
+			// cluster's RBAC and network policies for every object.
+			reads.uncacheable = "reads the cluster inventory"
 		}
 		e.policies = append(e.policies, &policy{meta: m, query: q, reads: reads})
 	}
@@ -327,6 +333,12 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 	d.Applied = len(applicable)
 	if len(applicable) == 0 {
 		return d
+	}
+	if in.Source != SourceAdmission {
+		d.Checked = make([]string, len(applicable))
+		for i, p := range applicable {
+			d.Checked[i] = p.meta.ID
+		}
 	}
 
 	// Verdicts already known for exactly what each policy reads, keyed
@@ -564,6 +576,13 @@ func (e *Engine) inputValue(in *Input, pl *plan, tmplPath []string, hasPod bool)
 			}
 			obj.Insert(ast.StringTerm("imageScans"), ast.NewTerm(v))
 		}
+	}
+	if in.Inventory != nil && (pl.union == nil || pl.union.child("inventory") != nil) {
+		t, err := in.Inventory.astTerm()
+		if err != nil {
+			return nil, err
+		}
+		obj.Insert(ast.StringTerm("inventory"), t)
 	}
 	if pv := e.profileOf(in); pv.term != nil && (pl.union == nil || pl.union.child("profile") != nil) {
 		obj.Insert(ast.StringTerm("profile"), pv.term)

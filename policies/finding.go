@@ -131,6 +131,10 @@ type Decision struct {
 	// Applied counts the policies that applied to the object, so an
 	// audit knows how many passed without listing them.
 	Applied int `json:"-"`
+	// Checked names the Rego policies that applied, outside admission
+	// (the audit and check): the evidence of what was examined that a
+	// compliance report lists for each control.
+	Checked []string `json:"-"`
 }
 
 // Denied reports whether any finding enforces.

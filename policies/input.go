@@ -88,6 +88,11 @@ type Input struct {
 	// means no scanner is configured on this path; an image without a
 	// result has a "pending" entry.
 	ImageScans map[string]any
+	// Inventory is the cluster around the object (its Namespace's
+	// NetworkPolicies, the roles a binding names), as input.inventory:
+	// the audit's listings, or the manifests check is given; nil at
+	// admission.
+	Inventory *Inventory
 }
 
 // ObjectInput is the input for a manifest or a listed object: no operation,

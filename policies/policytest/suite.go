@@ -38,6 +38,12 @@ type Suite struct {
 	// summary in input.imageScans and an image the file does not list
 	// pending, as the review core gives them.
 	ImageScans string `json:"imageScans,omitempty"`
+	// Inventory is a file of objects (multi-document YAML), relative to
+	// the suite, that every fixture is judged with as input.inventory:
+	// complete, as the audit builds it, unless InventoryPartial says it
+	// is only some manifests, as check builds it.
+	Inventory        string `json:"inventory,omitempty"`
+	InventoryPartial bool   `json:"inventoryPartial,omitempty"`
 	// Cases are exact expectations per fixture file.
 	Cases []Case `json:"cases,omitempty"`
 }
@@ -185,6 +191,20 @@ func runSuite(ctx context.Context, opts Options, filter *regexp.Regexp, dir stri
 			return sum, fmt.Errorf("suite %s: imageScans: %w", dir, err)
 		}
 	}
+	var inventory *policies.Inventory
+	if s.Inventory != "" {
+		docs, err := manifest.Load([]string{filepath.Join(dir, s.Inventory)}, nil, manifest.Options{})
+		if err != nil {
+			return sum, fmt.Errorf("suite %s: inventory: %w", dir, err)
+		}
+		b := policies.NewInventory(!s.InventoryPartial)
+		for _, d := range docs {
+			if ok, err := b.Add(d.Object); err != nil || !ok {
+				return sum, fmt.Errorf("suite %s: inventory: %s:%d: %s %q is not an object an inventory holds (%v)", dir, d.File, d.Line, d.Kind(), d.Name(), err)
+			}
+		}
+		inventory = b.Build()
+	}
 	cases := map[string]*Case{}
 	for i := range s.Cases {
 		cases[filepath.Clean(s.Cases[i].Fixture)] = &s.Cases[i]
@@ -231,6 +251,7 @@ func runSuite(ctx context.Context, opts Options, filter *regexp.Regexp, dir stri
 				ns := namespaces[doc.Namespace()]
 				in := policies.ObjectInput(policies.SourceCheck, v.object, ns)
 				owners.Resolve(in)
+				in.Inventory = inventory
 				if scans != nil {
 					in.ImageScans = imageScans(engine, in, scans)
 				}

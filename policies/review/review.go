@@ -277,6 +277,7 @@ func merge(d, more *policies.Decision) {
 	d.Findings = append(d.Findings, more.Findings...)
 	d.Errors = append(d.Errors, more.Errors...)
 	d.Applied += more.Applied
+	d.Checked = append(d.Checked, more.Checked...)
 }
 
 // decide turns findings into denials and warnings: Enforce denies, Warn
