@@ -31,10 +31,12 @@ _name := cluster.describe_value(object.get(input.object, ["metadata", "name"], n
 violation contains {"msg": msg, "path": ["status", "nodeInfo", "kubeletVersion"]} if {
 	info := input.object.status.nodeInfo
 	info != null
-	version := object.get(info, "kubeletVersion", null)
+	version := _version(info)
 	problem := cluster.version_problem(version)
 	msg := sprintf("Node %s: kubelet %s", [_name, problem])
 }
+
+_version(info) := object.get(info, "kubeletVersion", null) if is_object(info) else := null
 
 violation contains {"msg": msg, "path": ["parameters", "cluster", "supportedMinors"]} if {
 	input.object.status.nodeInfo

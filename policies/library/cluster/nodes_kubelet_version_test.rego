@@ -33,4 +33,5 @@ test_unparseable_versions_do_not_pass if {
 		"path": ["status", "nodeInfo", "kubeletVersion"],
 	}} with input as _node("v1.x")
 	count(nodes_kubelet_version.violation) == 1 with input as {"object": {"metadata": {"name": "n1"}, "status": {"nodeInfo": {}}}}
+	count(nodes_kubelet_version.violation) == 1 with input as {"object": {"metadata": {"name": "n1"}, "status": {"nodeInfo": "v1.35.0"}}}
 }

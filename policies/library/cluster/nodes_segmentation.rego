@@ -67,7 +67,9 @@ _control_plane if {
 }
 
 _repelling if {
-	some t in _spec.taints
+	taints := _spec.taints
+	is_array(taints)
+	some t in taints
 	t.effect in {"NoSchedule", "NoExecute"}
 }
 

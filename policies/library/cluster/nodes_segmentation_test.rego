@@ -47,6 +47,11 @@ test_untainted_control_plane_denied if {
 		{"taints": "NoSchedule"},
 		{},
 	)
+	nodes_segmentation.violation == {{"msg": msg, "path": ["spec", "taints"]}} with input as _node(
+		{"labels": {"node-role.kubernetes.io/control-plane": ""}},
+		{"taints": {"cp": {"effect": "NoSchedule"}}},
+		{},
+	)
 }
 
 test_malformed_addresses_do_not_pass if {
