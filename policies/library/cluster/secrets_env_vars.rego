@@ -25,14 +25,22 @@ package tollgate.cluster.secrets_env_vars
 import data.tollgate.lib.cluster
 import data.tollgate.lib.pods
 
-_list(c, field) := l if {
-	l := c.container[field]
+# The env and envFrom lists of a container, read by constant paths: the
+# verdict is then keyed on them and the container's name, not the whole
+# container (whose volumeMounts name the pod's own token volume).
+_env(c) := l if {
+	l := c.container.env
+	is_array(l)
+} else := []
+
+_env_from(c) := l if {
+	l := c.container.envFrom
 	is_array(l)
 } else := []
 
 violation contains {"msg": msg, "path": array.concat(c.path, ["env", i, "valueFrom", "secretKeyRef"])} if {
 	some c in pods.containers
-	some i, e in _list(c, "env")
+	some i, e in _env(c)
 	ref := e.valueFrom.secretKeyRef
 	ref != null
 	msg := sprintf("%s takes %s as environment variable %s", [
@@ -44,7 +52,7 @@ violation contains {"msg": msg, "path": array.concat(c.path, ["env", i, "valueFr
 
 violation contains {"msg": msg, "path": array.concat(c.path, ["envFrom", i, "secretRef"])} if {
 	some c in pods.containers
-	some i, e in _list(c, "envFrom")
+	some i, e in _env_from(c)
 	ref := e.secretRef
 	ref != null
 	msg := sprintf("%s takes every key of %s as environment variables (envFrom)", [
@@ -53,14 +61,21 @@ violation contains {"msg": msg, "path": array.concat(c.path, ["envFrom", i, "sec
 	])
 }
 
-violation contains {"msg": msg, "path": array.concat(c.path, [field])} if {
+violation contains {"msg": _not_a_list(c, "env"), "path": array.concat(c.path, ["env"])} if {
 	some c in pods.containers
-	some field in ["env", "envFrom"]
-	l := c.container[field]
+	l := c.container.env
 	l != null
 	not is_array(l)
-	msg := sprintf("%s has %s that is not a list, so whether it takes a Secret cannot be told", [pods.describe(c), field])
 }
+
+violation contains {"msg": _not_a_list(c, "envFrom"), "path": array.concat(c.path, ["envFrom"])} if {
+	some c in pods.containers
+	l := c.container.envFrom
+	l != null
+	not is_array(l)
+}
+
+_not_a_list(c, field) := sprintf("%s has %s that is not a list, so whether it takes a Secret cannot be told", [pods.describe(c), field])
 
 _key_of(ref) := sprintf("key %s of %s", [cluster.describe_value(ref.key), _secret(ref)]) if {
 	is_string(ref.key)
