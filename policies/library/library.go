@@ -19,7 +19,7 @@ const Version = "0.5.0"
 // ending in _test.rego when it loads a policy set.
 //
 //go:embed lib/*.rego
-//go:embed images/*.rego naming/*.rego ownership/*.rego resources/*.rego
+//go:embed cluster/*.rego images/*.rego naming/*.rego ownership/*.rego resources/*.rego
 //go:embed pss/baseline/*.rego pss/restricted/*.rego
 //go:embed rbac/*.rego
 var tree embed.FS
