@@ -379,7 +379,7 @@ func (x *examinedIndex) evidence(c *Control, cr *ControlResult) *Evidence {
 // nothing: it is shown as MANUAL rather than as a PASSED nothing stands
 // behind.
 func notEvidencedReason(c *Control) string {
-	return "not evidenced: no object of the kinds its policies judge (" + strings.Join(c.Policies, ", ") + ") was examined in this scope"
+	return "Not evidenced here: no object of the kinds its policies judge (" + strings.Join(c.Policies, ", ") + ") was examined in this scope, so it is reviewed by hand"
 }
 
 // evidenceUnavailableNote is the report note when the results do not say

@@ -121,7 +121,7 @@ func TestEvidenceAggregation(t *testing.T) {
 
 	ghost := control(t, r, "ghost")
 	if ghost.Verdict != VerdictManual || ghost.Evidence != nil ||
-		ghost.Reason != "not evidenced: no object of the kinds its policies judge (default-namespace, secrets-in-env) was examined in this scope" {
+		ghost.Reason != "Not evidenced here: no object of the kinds its policies judge (default-namespace, secrets-in-env) was examined in this scope, so it is reviewed by hand" {
 		t.Errorf("ghost: %s %q %+v", ghost.Verdict, ghost.Reason, ghost.Evidence)
 	}
 	org := control(t, r, "org")
@@ -173,7 +173,7 @@ func TestEvidenceVerdicts(t *testing.T) {
 			if c.Verdict != tc.want || (c.Evidence != nil) != tc.evidence {
 				t.Errorf("verdict %s, evidence %+v; want %s, evidence %v", c.Verdict, c.Evidence, tc.want, tc.evidence)
 			}
-			if tc.want == VerdictManual && !strings.HasPrefix(c.Reason, "not evidenced: ") {
+			if tc.want == VerdictManual && !strings.HasPrefix(c.Reason, "Not evidenced here: ") {
 				t.Errorf("reason %q", c.Reason)
 			}
 			noted := false
@@ -383,7 +383,7 @@ func TestEvidenceRendering(t *testing.T) {
 		// Two kinds named ClusterRoleBinding keep their groups apart.
 		"- **net** FAILED — Examined: 1 ClusterRoleBinding, 14 Namespaces, 3 rbac.authorization.k8s.io/ClusterRoleBindings (policies: `netpol-per-namespace` 14 examined, 2 failed; `rbac-admin` 4 examined, 0 failed). Passed, for example: Namespace &lt;b&gt;x&lt;/b&gt;\\|\\*\\_, Namespace payments, Namespace shop.",
 		"- **img** PASSED — Examined: 1 Deployment (policies: `image-policy/corp` 1 examined, 0 failed). Passed, for example: Deployment shop/api.",
-		"- **ghost** MANUAL — Reviewed by hand: not evidenced: no object of the kinds its policies judge (default-namespace, secrets-in-env) was examined in this scope",
+		"- **ghost** MANUAL — Not evidenced here: no object of the kinds its policies judge (default-namespace, secrets-in-env) was examined in this scope, so it is reviewed by hand",
 		"- **org** MANUAL — Reviewed by hand: a quarterly review by the platform team",
 		"Examined: 1 ClusterRoleBinding, 14 Namespaces, 3 rbac.authorization.k8s.io/ClusterRoleBindings (policies: `netpol-per-namespace` 14 examined, 2 failed;",
 	} {
@@ -395,7 +395,7 @@ func TestEvidenceRendering(t *testing.T) {
 		`<td class="num">2 of 4 (50.0 %)</td>`,
 		`2 of 4 controls automated (50.0 %)`,
 		`Examined: 1 ClusterRoleBinding, 14 Namespaces, 3 rbac.authorization.k8s.io/ClusterRoleBindings (policies: netpol-per-namespace 14 examined, 2 failed; rbac-admin 4 examined, 0 failed).<br>Passed, for example: Namespace &lt;b&gt;x&lt;/b&gt;|*_, Namespace payments, Namespace shop.`,
-		`Reviewed by hand: not evidenced: no object of the kinds its policies judge (default-namespace, secrets-in-env) was examined in this scope`,
+		`Not evidenced here: no object of the kinds its policies judge (default-namespace, secrets-in-env) was examined in this scope, so it is reviewed by hand`,
 		`Reviewed by hand: a quarterly review by the platform team`,
 	} {
 		if !strings.Contains(html.String(), want) {

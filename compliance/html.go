@@ -42,6 +42,7 @@ var htmlReport = template.Must(template.New("report").Funcs(template.FuncMap{
 	"deploymentsIntro": func() string { return deploymentsIntro },
 	"upper":            func(o Outcome) string { return strings.ToUpper(string(o)) },
 	"examined":         func(ev *Evidence) string { return examinedText(ev, plainText, plainText) },
+	"hasPrefix":        strings.HasPrefix,
 	"passedExamples":   func(ev *Evidence) string { return passedExamples(ev, plainText) },
 	"automated":        automatedText,
 	"barStyle": func(score *float64) template.CSS {

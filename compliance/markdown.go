@@ -460,6 +460,8 @@ func writeMarkdownEvidence(p func(string, ...any), f *FrameworkResult) {
 		c := &f.Controls[j]
 		var line string
 		switch {
+		case c.Verdict == VerdictManual && c.Evidence == nil && strings.HasPrefix(c.Reason, "Not evidenced"):
+			line = md(c.Reason)
 		case c.Verdict == VerdictManual && c.Reason != "":
 			line = "Reviewed by hand: " + md(c.Reason)
 		case c.Evidence != nil:

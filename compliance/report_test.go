@@ -309,7 +309,8 @@ func TestReportContent(t *testing.T) {
 		{"cis", "5.2.12", VerdictFailed, 1, 0, 0, 0},
 		{"cis", "5.2.7", VerdictFailed, 1, 1, 0, 0},
 		{"cis", "5.2.3", VerdictPassed, 0, 0, 1, 0},
-		{"cis", "5.1.1", VerdictManual, 1, 0, 0, 0},
+		{"cis", "5.1.1", VerdictFailed, 1, 0, 0, 0},
+		{"cis", "5.3.1", VerdictManual, 0, 0, 0, 0},
 		{"cis", "5.5.1", VerdictFailed, 1, 0, 1, 0},
 		{"pss", "restricted/running-as-non-root", VerdictFailed, 1, 1, 0, 0},
 		{"pss", "baseline/seccomp", VerdictPassed, 0, 0, 0, 0},
@@ -323,9 +324,9 @@ func TestReportContent(t *testing.T) {
 				tc.fw, tc.id, c.Verdict, len(c.Failures), len(c.Waived), c.Denied, c.Warned, tc.want, tc.failures, tc.waived, tc.denied, tc.warned)
 		}
 	}
-	// The trivy result names cis:5.1.1 in its properties: it is shown for
-	// the review, but a manual control is never decided by results.
-	if c := verdict("cis", "5.1.1"); c.Verdict != VerdictManual || c.Failures[0].Policy != "KSV111" {
+	// The trivy result names cis:5.1.1 in its properties: another
+	// engine's result counts toward the control it names.
+	if c := verdict("cis", "5.1.1"); c.Verdict != VerdictFailed || c.Failures[0].Policy != "KSV111" {
 		t.Errorf("5.1.1: %+v", c)
 	}
 	if len(r.Exceptions) != 1 || r.Exceptions[0].Waived != 1 || r.Exceptions[0].Approver != "maria.schmidt (CISO)" {

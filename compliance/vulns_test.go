@@ -105,7 +105,7 @@ func TestVulnerabilitySection(t *testing.T) {
 	}
 	wantControls := map[string][]string{
 		"cis": {}, "pss": {},
-		"nsa":  {"supply-chain/image-scanning Image scanning and signature verification"},
+		"nsa":  {"supply-chain/image-scanning Image scanning and signature verification", "upgrades/patching Upgrading and application security practices"},
 		"soc2": {"CC7.1 Detection of configuration changes and new vulnerabilities"},
 	}
 	if diff := cmp.Diff(wantControls, controls); diff != "" {

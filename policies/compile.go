@@ -258,6 +258,21 @@ func metadataOf(a *ast.Annotations, pkg string) (Metadata, error) {
 		}
 		m.GovernedKinds = b
 	}
+	if v, ok := c["inventory"]; ok {
+		switch v {
+		case "required", "complete":
+			m.Inventory = v.(string)
+		default:
+			errs = append(errs, fmt.Errorf("METADATA custom.inventory: want required or complete, got %v", v))
+		}
+	}
+	if v, ok := c["admission"]; ok {
+		b, isBool := v.(bool)
+		if !isBool {
+			errs = append(errs, fmt.Errorf("METADATA custom.admission: want true or false, got %v", v))
+		}
+		m.AuditOnly = !b
+	}
 	if v, ok := c["controls"]; ok {
 		list, ok := v.([]any)
 		if !ok {

@@ -193,7 +193,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		case reads.uncacheable != "":
 		case reads.root.whole:
 			reads.uncacheable = "reads the input in a way that cannot be bounded"
-		case reads.root.child("inventory") != nil:
+		case reads.root.kids["inventory"] != nil:
 			// Keying a verdict on the inventory would hash the
 			// cluster's RBAC and network policies for every object.
 			reads.uncacheable = "reads the cluster inventory"
@@ -434,6 +434,12 @@ func (e *Engine) applicable(in *Input, hasPod bool) []*policy {
 	var out []*policy
 	for _, p := range e.policies {
 		if e.cfg.action(&p.meta) == ActionDisabled || e.cfg.exempt(p.meta.ID, ns) || !e.cfg.inScope(p.meta.ID, ns, in.Kind) {
+			continue
+		}
+		if p.meta.AuditOnly && in.Source == SourceAdmission {
+			continue
+		}
+		if p.meta.Inventory != "" && (in.Inventory == nil || p.meta.Inventory == "complete" && !in.Inventory.Complete()) {
 			continue
 		}
 		switch p.meta.Scope {

@@ -33,6 +33,20 @@ type Metadata struct {
 	// governedKinds lists (METADATA custom.governedKinds: true). With no
 	// Kinds besides, the policy judges those kinds only.
 	GovernedKinds bool `json:"governedKinds,omitempty"`
+	// AuditOnly keeps a policy out of admission (METADATA
+	// custom.admission: false): the audit and check judge it, the
+	// webhooks neither run it nor intercept its kinds for it. It is for
+	// what only makes sense with the whole cluster in view (a Namespace
+	// and its NetworkPolicies, the measured ClusterFacts) and for kinds
+	// the cluster's own controllers write all the time (Nodes, Endpoints,
+	// ConfigMaps), whose writes must not wait on a webhook.
+	AuditOnly bool `json:"auditOnly,omitempty"`
+	// Inventory says the policy judges only with the cluster inventory
+	// beside the object (METADATA custom.inventory): "required" (any,
+	// even check's manifests), "complete" (the audit's whole cluster).
+	// Without it the policy does not apply, so it is neither run nor
+	// counted as evidence that something was examined.
+	Inventory string `json:"inventory,omitempty"`
 	// Controls are the compliance controls the policy evidences.
 	Controls []Control `json:"controls,omitempty"`
 	// Remediation says how to fix a violation.

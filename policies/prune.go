@@ -166,6 +166,11 @@ func goInput(in *Input, tmplPath []string, hasPod bool, profile map[string]any) 
 	if in.ImageScans != nil {
 		root["imageScans"] = in.ImageScans
 	}
+	if in.Inventory != nil {
+		// Only a policy that iterates input's members reaches it here: one
+		// that names it is never cached.
+		root["inventory"] = in.Inventory.Value()
+	}
 	if profile != nil {
 		root["profile"] = profile
 	}

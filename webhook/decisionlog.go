@@ -89,6 +89,9 @@ type DecisionLogOptions struct {
 	Seq  uint64
 	// Writer names the process on the start record (default host:pid).
 	Writer string
+	// Destination says where the lines go ("stdout", "file"), for the
+	// audit's evidence that decisions are logged.
+	Destination string
 	// Now is the clock of chain records (default time.Now).
 	Now func() time.Time
 }
@@ -120,6 +123,16 @@ type DecisionLog struct {
 	torn      int  // lines cut short since the last line written whole
 	partial   bool // the last write stopped mid-line
 	closed    bool
+}
+
+// Facts describes the log for the audit's ClusterFacts: whether decisions
+// are logged, where, and that the lines are chained (keyed when a key is
+// set). A nil log is a log that is off.
+func (l *DecisionLog) Facts() map[string]any {
+	if l == nil || l.w == nil {
+		return map[string]any{"enabled": false}
+	}
+	return map[string]any{"enabled": true, "destination": l.opts.Destination, "chained": true, "keyed": len(l.opts.Key) > 0}
 }
 
 // NewDecisionLog logs to w, starting a new chain; nil logs nothing.

@@ -13,7 +13,7 @@ import (
 
 // Version is the version of the built-in policy library. It changes when a
 // policy is added, removed or changes what it admits.
-const Version = "0.5.0"
+const Version = "0.6.0"
 
 // The tree holds the tests beside the policies; the engine skips files
 // ending in _test.rego when it loads a policy set.

@@ -199,8 +199,12 @@ func runSuite(ctx context.Context, opts Options, filter *regexp.Regexp, dir stri
 		}
 		b := policies.NewInventory(!s.InventoryPartial)
 		for _, d := range docs {
-			if ok, err := b.Add(d.Object); err != nil || !ok {
-				return sum, fmt.Errorf("suite %s: inventory: %s:%d: %s %q is not an object an inventory holds (%v)", dir, d.File, d.Line, d.Kind(), d.Name(), err)
+			ok, err := b.Add(d.Object)
+			if err != nil {
+				return sum, fmt.Errorf("suite %s: inventory: %s:%d: %w", dir, d.File, d.Line, err)
+			}
+			if !ok {
+				return sum, fmt.Errorf("suite %s: inventory: %s:%d: %s %q is not of a kind an inventory holds", dir, d.File, d.Line, d.Kind(), d.Name())
 			}
 		}
 		inventory = b.Build()

@@ -38,7 +38,19 @@ var workloadKinds = []schema.GroupKind{
 // config override or a plugin names is judged. The webhook configurations intercept them and the
 // audit lists them. "Every kind" is never turned into intercepting
 // everything.
-func Kinds(s *Set) (mutate, validate []schema.GroupKind) {
+//
+// Policies kept out of admission (METADATA custom.admission: false) add
+// no kind here; AuditedKinds adds theirs.
+func Kinds(s *Set) (mutate, validate []schema.GroupKind) { return kinds(s, false) }
+
+// AuditedKinds are the kinds the audit lists: those Kinds judges, and the
+// kinds of the policies only the audit runs.
+func AuditedKinds(s *Set) []schema.GroupKind {
+	_, validate := kinds(s, true)
+	return validate
+}
+
+func kinds(s *Set, audit bool) (mutate, validate []schema.GroupKind) {
 	cfg := s.Engine.Config()
 	mutate = slices.Clone(workloadKinds)
 	for _, pc := range cfg.PodControllers {
@@ -84,7 +96,9 @@ func Kinds(s *Set) (mutate, validate []schema.GroupKind) {
 		}
 	}
 	for _, m := range s.Engine.Policies() {
-		addNamed(m.Kinds)
+		if !m.AuditOnly || audit {
+			addNamed(m.Kinds)
+		}
 	}
 	for _, o := range cfg.Policies {
 		addNamed(o.Kinds)

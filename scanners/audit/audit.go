@@ -223,7 +223,7 @@ func (a *Auditor) ScanOnce(ctx context.Context) (*Scan, error) {
 	for _, ns := range append(slices.Clone(a.opts.Skip), set.Engine.Config().ExemptNamespaces...) {
 		skip[ns] = true
 	}
-	_, kinds := review.Kinds(set)
+	kinds := review.AuditedKinds(set)
 	audited := map[schema.GroupKind]bool{}
 	for _, gk := range kinds {
 		audited[gk] = true

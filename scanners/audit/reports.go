@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -37,10 +36,6 @@ const Source = "tollgate"
 // a policy evidences, "framework:id" comma-separated
 // ("pss:baseline/privileged-containers,cis:5.2.2").
 const ControlsProperty = "controls"
-
-// examinedAnnotation holds, on each report, the objects each policy judged
-// in its scope by kind, as JSON: {"policy": {"Kind": count}}.
-const examinedAnnotation = "tollgate.dev/examined"
 
 // managedLabel marks the reports Tollgate owns (it never touches others').
 const managedLabel = "app.kubernetes.io/managed-by"
@@ -240,9 +235,11 @@ func buildReport(apiVersion, kind, ns, name string, scan *Scan, limit int) *unst
 		"summary": summaryAny(summary),
 		"results": entries,
 	}}
-	if examined, err := json.Marshal(scan.Examined[ns]); err == nil && len(scan.Examined[ns]) > 0 {
+	// What each policy examined, even nothing: a report without the
+	// annotation reads as written by an audit that did not record it.
+	if examined, err := compliance.ExaminedAnnotation(scan.Examined[ns]); err == nil {
 		anns := obj.Object["metadata"].(map[string]any)["annotations"].(map[string]any)
-		anns[examinedAnnotation] = string(examined)
+		anns[compliance.AnnotationExamined] = examined
 	}
 	if ns != "" {
 		obj.SetNamespace(ns)

@@ -944,6 +944,7 @@ func newAuditor(mgr manager.Manager, opts Options, state *review.Holder, scans v
 		Sink: &audit.ReportWriter{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), MaxResults: opts.Audit.MaxResults, Name: opts.Audit.ReportName,
 			ScannerVersion: opts.Version, LibraryVersion: library.Version},
 		Skip: []string{opts.Namespace}, Interval: opts.Audit.Interval,
+		Facts:      clusterFacts(opts.REST, opts.FinOps.Cluster, opts.DecisionLog),
 		Registerer: reg, Logger: logger.With("component", "audit"),
 	})
 }

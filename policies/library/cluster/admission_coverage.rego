@@ -20,6 +20,8 @@
 #   severity: high
 #   action: warn
 #   scope: object
+#   inventory: complete
+#   admission: false
 #   kinds: [core/Namespace]
 #   controls:
 #     - framework: cis

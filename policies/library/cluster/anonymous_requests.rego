@@ -14,6 +14,7 @@
 #   severity: critical
 #   action: audit
 #   scope: object
+#   admission: false
 #   kinds: [tollgate.dev/ClusterFacts]
 #   controls:
 #     - framework: nsa

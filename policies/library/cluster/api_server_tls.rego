@@ -13,6 +13,7 @@
 #   severity: high
 #   action: audit
 #   scope: object
+#   admission: false
 #   kinds: [tollgate.dev/ClusterFacts]
 #   controls:
 #     - framework: nsa

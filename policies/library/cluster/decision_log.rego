@@ -12,6 +12,7 @@
 #   severity: medium
 #   action: audit
 #   scope: object
+#   admission: false
 #   kinds: [tollgate.dev/ClusterFacts]
 #   controls:
 #     - framework: nsa

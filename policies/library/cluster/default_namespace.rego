@@ -9,13 +9,15 @@
 #   except what Kubernetes puts there itself (the kubernetes Service and its
 #   Endpoints and EndpointSlice, the default ServiceAccount and the
 #   kube-root-ca.crt ConfigMap), and Pods, ReplicaSets and Jobs judged at
-#   their controller. A manifest that names no namespace is not judged: where
+#   their controller. Secrets are not among the kinds: Tollgate never lists
+#   Secrets. A manifest that names no namespace is not judged: where
 #   it lands is decided when it is applied. Deleting is never reported.
 # custom:
 #   id: namespaces-default-unused
 #   severity: low
 #   action: warn
 #   scope: object
+#   admission: false
 #   kinds:
 #     - Pod
 #     - apps/Deployment
@@ -31,7 +33,6 @@
 #     - discovery.k8s.io/EndpointSlice
 #     - networking.k8s.io/Ingress
 #     - core/ConfigMap
-#     - core/Secret
 #     - core/ServiceAccount
 #     - core/PersistentVolumeClaim
 #     - rbac.authorization.k8s.io/Role

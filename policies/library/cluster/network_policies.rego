@@ -18,6 +18,8 @@
 #   severity: medium
 #   action: warn
 #   scope: object
+#   inventory: required
+#   admission: false
 #   kinds: [core/Namespace]
 #   controls:
 #     - framework: cis

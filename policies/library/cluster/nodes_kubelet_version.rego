@@ -14,6 +14,7 @@
 #   severity: medium
 #   action: audit
 #   scope: object
+#   admission: false
 #   kinds: [core/Node]
 #   controls:
 #     - framework: nsa

@@ -16,6 +16,7 @@
 #   severity: medium
 #   action: audit
 #   scope: object
+#   admission: false
 #   kinds: [core/Node]
 #   controls:
 #     - framework: nsa

@@ -14,6 +14,7 @@
 #   severity: high
 #   action: warn
 #   scope: object
+#   admission: false
 #   kinds: [ConfigMap]
 #   controls:
 #     - framework: nsa

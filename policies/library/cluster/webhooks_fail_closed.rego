@@ -18,6 +18,7 @@
 #   severity: high
 #   action: warn
 #   scope: object
+#   admission: false
 #   kinds:
 #     - admissionregistration.k8s.io/ValidatingWebhookConfiguration
 #     - admissionregistration.k8s.io/MutatingWebhookConfiguration

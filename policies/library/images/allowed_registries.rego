@@ -15,6 +15,8 @@
 #   action: enforce
 #   scope: pod
 #   controls:
+#     - framework: cis
+#       id: "5.5.1"
 #     - framework: nsa
 #       id: supply-chain/image-provenance
 #     - framework: soc2

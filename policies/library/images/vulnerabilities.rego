@@ -18,6 +18,8 @@
 #   controls:
 #     - framework: nsa
 #       id: supply-chain/image-scanning
+#     - framework: nsa
+#       id: upgrades/patching
 #     - framework: soc2
 #       id: CC7.1
 #   remediation: >-

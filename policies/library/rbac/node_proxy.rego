@@ -14,6 +14,7 @@
 #   severity: high
 #   action: warn
 #   scope: object
+#   inventory: required
 #   kinds:
 #     - rbac.authorization.k8s.io/ClusterRoleBinding
 #     - rbac.authorization.k8s.io/RoleBinding

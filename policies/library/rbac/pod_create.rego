@@ -12,6 +12,7 @@
 #   severity: medium
 #   action: warn
 #   scope: object
+#   inventory: required
 #   kinds:
 #     - rbac.authorization.k8s.io/ClusterRoleBinding
 #     - rbac.authorization.k8s.io/RoleBinding

@@ -16,6 +16,7 @@
 #   severity: critical
 #   action: warn
 #   scope: object
+#   admission: false
 #   kinds:
 #     - rbac.authorization.k8s.io/ClusterRoleBinding
 #     - rbac.authorization.k8s.io/RoleBinding

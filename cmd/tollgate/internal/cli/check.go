@@ -146,6 +146,7 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 		owners.Add(manifestOwners(nsDocs, f.namespace)...)
 	}
 	owners.Add(manifestOwners(docs, f.namespace)...)
+	inventory := manifestInventory(manifestOwners(docs, f.namespace))
 	files := map[string]bool{}
 	for _, d := range docs {
 		files[d.File] = true
@@ -218,6 +219,7 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 			in = policies.ObjectInput(policies.SourceCheck, obj, nsObj)
 			owners.Resolve(in)
 		}
+		in.Inventory = inventory
 		judged[i] = d
 		judged[i].Object = obj
 		if scans != nil {
@@ -324,6 +326,20 @@ func manifestOwners(docs []manifest.Document, ns string) []map[string]any {
 		out = append(out, obj)
 	}
 	return out
+}
+
+// manifestInventory is the inventory policies about the cluster's own
+// configuration read in check: the manifests' Namespaces, NetworkPolicies,
+// RBAC and ServiceAccounts. It is not complete (the cluster may hold what
+// the manifests do not), so no policy concludes from it that something is
+// missing from the cluster; an object it cannot hold (no name) is a
+// problem the manifest checks report.
+func manifestInventory(objs []map[string]any) *policies.Inventory {
+	b := policies.NewInventory(false)
+	for _, o := range objs {
+		_, _ = b.Add(o)
+	}
+	return b.Build()
 }
 
 func withNamespace(obj map[string]any, ns string) map[string]any {

@@ -350,6 +350,8 @@ func (f *reportFlags) fromManifests(ctx context.Context, stdin io.Reader, now ti
 	counted := compliance.Summary{}
 	owners := policies.Owners{}
 	owners.Add(manifestOwners(docs, f.namespace)...)
+	inventory := manifestInventory(manifestOwners(docs, f.namespace))
+	examined := compliance.ExaminedCounts{}
 	for i := range docs {
 		d := &docs[i]
 		ns := d.Namespace()
@@ -364,6 +366,7 @@ func (f *reportFlags) fromManifests(ctx context.Context, stdin io.Reader, now ti
 		}
 		input := policies.ObjectInput(policies.SourceCheck, obj, nsObj)
 		owners.Resolve(input)
+		input.Inventory = inventory
 		decision := core.Review(ctx, set, input)
 		in.Objects++
 		res := compliance.ResourceOf(obj)
@@ -384,10 +387,24 @@ func (f *reportFlags) fromManifests(ctx context.Context, stdin io.Reader, now ti
 			counted.Add(compliance.OutcomeError)
 			failed[pe.Policy] = true
 		}
-		// Passes are counted, not listed, as the audit does.
+		// Passes are counted, not listed, as the audit does; what each
+		// policy examined is the controls' evidence, with the passes as
+		// examples.
 		counted.Pass += max(decision.Applied-len(failed), 0)
+		kind := compliance.ExaminedKind(d.APIVersion(), d.Kind())
+		for _, id := range decision.Checked {
+			examined.Add(ns, id, kind)
+			if !failed[id] {
+				in.Results = append(in.Results, compliance.Result{
+					Source: compliance.SourceTollgate, Policy: id, Resource: res, Result: compliance.OutcomePass,
+					Message: "passed", Timestamp: now,
+					Properties: map[string]string{compliance.PropFile: fmt.Sprintf("%s:%d", d.File, d.Line)},
+				})
+			}
+		}
 	}
 	in.Counted = map[string]compliance.Summary{compliance.SourceTollgate: counted}
+	in.Examined, in.EvidenceKnown = examined.Examined(), true
 	in.Notes = append(in.Notes, "Image signatures are verified at admission and by the audit; a report on manifests does not contact registries, so image-policy controls show only what the manifests state.")
 	return in, nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -135,6 +136,11 @@ func (f *reportFlags) fromCluster(ctx context.Context, now time.Time) (complianc
 	}
 	in.Results = ev.results
 	in.Counted = ev.counted
+	in.Examined = ev.examined
+	in.EvidenceKnown = ev.tollgateReports > 0 && ev.unrecorded == 0
+	if ev.unrecorded > 0 {
+		in.Notes = append(in.Notes, fmt.Sprintf("%d of Tollgate's %d reports do not record what its policies examined (written by an older audit): controls are decided on their results alone until the next scan.", ev.unrecorded, ev.tollgateReports))
+	}
 	in.Versions.Scanner = versionList(ev.scanners, "not recorded in the reports")
 	in.Versions.PolicyLibrary = versionList(ev.libraries, "not recorded in the reports")
 
@@ -157,8 +163,12 @@ type clusterEvidence struct {
 	counted             map[string]compliance.Summary
 	scanners, libraries []string
 	reports             int
-	notes               []string
-	hiddenNotes         int
+	// examined is what Tollgate's reports say each policy judged;
+	// unrecorded counts its reports that do not say (an older audit).
+	examined                    []compliance.Examined
+	tollgateReports, unrecorded int
+	notes                       []string
+	hiddenNotes                 int
 }
 
 func (ev *clusterEvidence) note(s string) {
@@ -197,6 +207,18 @@ func (ev *clusterEvidence) add(obj *unstructured.Unstructured) {
 		ev.note(fmt.Sprintf("Some results could not be read and are left out: %v", err))
 	}
 	ev.results = append(ev.results, results...)
+	if meta.Source == compliance.SourceTollgate {
+		ev.tollgateReports++
+		switch {
+		case meta.ExaminedRecorded:
+			ev.examined = append(ev.examined, meta.Examined...)
+		case errors.Is(err, compliance.ErrExaminedAnnotation):
+			ev.unrecorded++
+			ev.note(fmt.Sprintf("%s: what its policies examined is unreadable, so its evidence is left out.", name))
+		default:
+			ev.unrecorded++
+		}
+	}
 	if meta.ScannerVersion != "" && !slices.Contains(ev.scanners, meta.ScannerVersion) {
 		ev.scanners = append(ev.scanners, meta.ScannerVersion)
 	}

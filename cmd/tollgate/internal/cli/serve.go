@@ -239,8 +239,10 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 	switch f.decisionLog {
 	case "":
 	case "-":
+		dlogOpts.Destination = "stdout"
 		dlog = webhook.NewChainedDecisionLog(stdio.Out, dlogOpts)
 	default:
+		dlogOpts.Destination = "file"
 		l, file, err := webhook.OpenDecisionLog(f.decisionLog, dlogOpts)
 		if err != nil {
 			return fmt.Errorf("--decision-log: %w", err)
