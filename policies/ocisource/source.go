@@ -102,6 +102,10 @@ type Source struct {
 	// refused is the last digest refused for good (it cannot change: a
 	// digest names immutable content), so it is not pulled again.
 	refused string
+	// reported is the last refusal reported ("digest reason"): an
+	// unsigned digest the tag still names is checked again on every poll
+	// (a signature may come), but reported once.
+	reported string
 }
 
 // New checks the options.
@@ -134,8 +138,12 @@ func New(opts Options) (*Source, error) {
 	return s, nil
 }
 
-// Current is the set in force, nil before the first good one.
+// Current is the set in force, nil before the first good one (and on a
+// nil Source: a server that follows none).
 func (s *Source) Current() *Set {
+	if s == nil {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.current
@@ -208,6 +216,7 @@ func (s *Source) Poll(ctx context.Context) (bool, error) {
 	}
 	s.mu.Lock()
 	s.current = set
+	s.reported = ""
 	s.mu.Unlock()
 	s.info.Reset()
 	s.info.WithLabelValues(s.opts.Ref, digest).Set(1)
@@ -221,6 +230,14 @@ func (s *Source) Poll(ctx context.Context) (bool, error) {
 
 func (s *Source) fail(ctx context.Context, digest string, err error) error {
 	reason := Reason(err)
+	s.mu.Lock()
+	again := digest != "" && s.reported == digest+" "+reason
+	s.reported = digest + " " + reason
+	s.mu.Unlock()
+	if again {
+		s.opts.Logger.DebugContext(ctx, "policy set still refused", "digest", digest, "reason", reason, "error", err)
+		return err
+	}
 	s.failures.WithLabelValues(reason).Inc()
 	s.opts.Logger.ErrorContext(ctx, "policy set refused; the last good set stays in force", "ref", s.opts.Ref,
 		"digest", digest, "inForce", s.Digest(), "reason", reason, "error", err)

@@ -311,6 +311,21 @@ func TestSourceRefuses(t *testing.T) {
 			if after := testutil.ToFloat64(s.failures.WithLabelValues(tc.reason)); after != before+1 {
 				t.Errorf("failures{reason=%s} went from %v to %v", tc.reason, before, after)
 			}
+			// Polled again, it is not counted twice: an unsigned digest is
+			// checked again (a signature may come), the others are not
+			// read again at all.
+			f.bodyBytes.Store(0)
+			_, err = s.Poll(f.ctx)
+			if tc.reason == ReasonSignature {
+				if Reason(err) != ReasonSignature {
+					t.Errorf("polled again: %v", err)
+				}
+			} else if err != nil || f.bodyBytes.Load() > 64 { // the registry ping's "{}" and the HEAD, no bundle
+				t.Errorf("polled again: %v, %d bytes read", err, f.bodyBytes.Load())
+			}
+			if after := testutil.ToFloat64(s.failures.WithLabelValues(tc.reason)); after != before+1 {
+				t.Errorf("polled again: failures{reason=%s} went from %v to %v", tc.reason, before, after)
+			}
 		})
 	}
 
