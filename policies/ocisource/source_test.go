@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/tollgate-dev/tollgate/test/registry"
@@ -353,6 +354,13 @@ func TestSourceRefuses(t *testing.T) {
 	}
 	if testutil.ToFloat64(s.failures.WithLabelValues(ReasonRegistry)) != before+1 || s.Digest() != next.DigestStr() {
 		t.Errorf("registry down: in force %s, failures %v", s.Digest(), testutil.ToFloat64(s.failures.WithLabelValues(ReasonRegistry)))
+	}
+	for name, c := range map[string]prometheus.Collector{"tollgate_policy_source_failures_total": s.failures, "tollgate_policy_source_info": s.info} {
+		text, err := testutil.CollectAndFormat(c, expfmt.TypeTextPlain, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("metrics:\n%s", text)
 	}
 }
 

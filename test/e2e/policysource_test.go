@@ -141,7 +141,7 @@ func TestPolicySourceAcrossClusters(t *testing.T) {
 		case strings.Contains(stderr, "corp-probe"):
 			return strings.TrimSpace(stderr), nil
 		}
-		return "", fmt.Errorf("%s: %v: %s", m.name, err, stderr)
+		return "", fmt.Errorf("%s: %w: %s", m.name, err, stderr)
 	}
 	enforcing := func(denied, admitted string) {
 		t.Helper()
@@ -155,7 +155,7 @@ func TestPolicySourceAcrossClusters(t *testing.T) {
 					return fmt.Errorf("%s: tollgate-probe=%s admitted", m.name, denied)
 				}
 				if msg, err = judged(m, admitted); err != nil || msg != "" {
-					return fmt.Errorf("%s: tollgate-probe=%s: %v %s", m.name, admitted, err, msg)
+					return fmt.Errorf("%s: tollgate-probe=%s: %w %s", m.name, admitted, err, msg)
 				}
 				return nil
 			})
@@ -219,7 +219,7 @@ func TestPolicySourceAcrossClusters(t *testing.T) {
 	eventually(t, time.Minute, func() error {
 		out, _, err := second.Kubectl(ctx, "get", "events", "-A", "--field-selector", "reason=PolicySetRefused", "-o", "jsonpath={.items[*].message}")
 		if err != nil || !strings.Contains(out, v3.DigestStr()) {
-			return fmt.Errorf("no PolicySetRefused event naming %s: %v %q", v3.DigestStr(), err, out)
+			return fmt.Errorf("no PolicySetRefused event naming %s: %w %q", v3.DigestStr(), err, out)
 		}
 		return nil
 	})

@@ -84,7 +84,13 @@ func newServeCmd(stdio IO) *cobra.Command {
 labels, a hardened security context and resource defaults; /validate judges
 the final object with the policy engine. Policies, config and exceptions are
 read from the cluster (TollgatePolicy, TollgateConfig, TollgateException) and
-hot-reloaded, and so are Gatekeeper ConstraintTemplates and Constraints. /healthz, /readyz and /metrics are served on the same port.
+hot-reloaded, and so are Gatekeeper ConstraintTemplates and Constraints. /healthz, /readyz, /version and /metrics are served on the same port.
+
+With --policy-source oci://HOST/REPO:TAG the server follows a policy set
+pushed with tollgate policy push: each new digest is verified against
+--policy-source-key before it is read, and its Rego and data join the
+built-in library; a set that does not verify, read or compile is refused and
+the last good one stays (see docs/policy-distribution.md).
 
 With --client-ca-file and --client-name, /mutate and /validate answer only
 the API server: a caller without a client certificate from that CA naming an
