@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/cmd/tollgate/serve"
@@ -26,6 +27,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/policies/library"
+	"github.com/tollgate-dev/tollgate/policies/ocisource"
 	"github.com/tollgate-dev/tollgate/test/cluster"
 	"github.com/tollgate-dev/tollgate/test/proc"
 	"github.com/tollgate-dev/tollgate/webhook"
@@ -154,6 +156,10 @@ type serverOptions struct {
 	// scanInterval is how often the server's budget scanner runs (default
 	// a day: Budget status is seeded by the tests).
 	scanInterval time.Duration
+	// rest is the API server the server serves (default the shared
+	// cluster's); policySource, when set, is the policy set it follows.
+	rest         *rest.Config
+	policySource *ocisource.Options
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -173,12 +179,16 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 	if err != nil {
 		return nil, 0, err
 	}
+	restConfig := o.rest
+	if restConfig == nil {
+		restConfig = env.cluster.Config()
+	}
 	ready := make(chan struct{})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		done <- serve.Run(sctx, serve.Options{
-			REST: env.cluster.Config(), Host: "127.0.0.1", Port: port,
+			REST: restConfig, Host: "127.0.0.1", Port: port,
 			CertDir: certDir, CertMode: serve.CertModeSelf,
 			CAValidity: o.caValidity, CertValidity: o.certValidity, CAPublishGrace: orDuration(o.publishGrace, time.Second),
 			CertCheckInterval: orDuration(o.certCheck, time.Second),
@@ -193,6 +203,7 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			ImageScan:         imageScanOptions(o.imageScan),
 			Audit:             serve.AuditOptions{Disabled: o.noAudit, ReportName: o.auditReport, Interval: o.auditInterval},
 			NamespaceDefaults: namespaceDefaultsOptions(o.namespaceDefaults),
+			PolicySource:      o.policySource,
 			DecisionLog:       webhook.NewDecisionLog(o.decisions),
 			ClientAuth: &webhook.ClientAuthOptions{
 				CAFile: cmp.Or(o.clientCAFile, env.cluster.WebhookClientCAFile()), Names: []string{cluster.WebhookClientName},
