@@ -216,7 +216,17 @@ spec:
 	if _, _, err := apply(t, fmt.Sprintf(cfg, "enforce")); err != nil {
 		t.Fatal(err)
 	}
-	defer kubectl(t, "delete", "tollgateconfig", "tollgate")
+	defer func() {
+		kubectl(t, "delete", "tollgateconfig", "tollgate")
+		// The file's config is back in force before the next test, which
+		// relies on it (its profiles, above all).
+		eventually(t, 30*time.Second, func() error {
+			if _, stderr, err := apply(t, latest, "--dry-run=server"); err != nil || !strings.Contains(stderr, "Warning: tollgate: [images-no-latest]") {
+				return fmt.Errorf("the file's config is not back yet: %v %s", err, stderr)
+			}
+			return nil
+		})
+	}()
 	eventually(t, 30*time.Second, func() error {
 		if _, stderr, err := apply(t, latest, "--dry-run=server"); err == nil || !strings.Contains(stderr, "[images-no-latest]") {
 			return fmt.Errorf("not enforced yet: %s", stderr)

@@ -161,6 +161,14 @@ func gatekeeperEvents(t *testing.T, kind, name string) []string {
 func TestGatekeeperConstraints(t *testing.T) {
 	ctx := context.Background()
 	teamNamespace(t, "gk-shop")
+	// Runs last: the template's removal is in force before the next test,
+	// whose Services this constraint would judge.
+	defer eventually(t, 30*time.Second, func() error {
+		if _, stderr, err := apply(t, service("gk-shop", "after", nil, nil), "--dry-run=server"); err != nil {
+			return fmt.Errorf("the removed constraint still judges: %v %s", err, stderr)
+		}
+		return nil
+	})
 	// From before the constraint: the audit is to find it.
 	if _, _, err := apply(t, service("gk-shop", "legacy", nil, nil)); err != nil {
 		t.Fatal(err)

@@ -117,7 +117,15 @@ func run(m *testing.M) int {
 	}
 	code := m.Run()
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "--- tollgate serve log (last 8 KiB):\n%s\n", tail(serverLog.String(), 8<<10))
+		// The server's own lines, without the client libraries' DEBUG
+		// chatter that would fill the tail.
+		var own strings.Builder
+		for line := range strings.Lines(serverLog.String()) {
+			if !strings.Contains(line, `"level":"DEBUG`) {
+				own.WriteString(line)
+			}
+		}
+		fmt.Fprintf(os.Stderr, "--- tollgate serve log, DEBUG left out (last 16 KiB):\n%s\n", tail(own.String(), 16<<10))
 	}
 	return code
 }
