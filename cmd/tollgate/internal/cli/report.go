@@ -3,8 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -303,7 +301,7 @@ func (f *reportFlags) fromManifests(ctx context.Context, stdin io.Reader, now ti
 		return in, err
 	}
 	in.Versions = compliance.Versions{
-		Scanner: Version(), PolicyLibrary: library.Version, PolicyDigest: modulesDigest(mods),
+		Scanner: Version(), PolicyLibrary: library.Version, PolicyDigest: policies.ModulesDigest(mods),
 		PodSecurity: engine.Config().PodSecurity.Version,
 	}
 	if f.noBuiltin {
@@ -465,16 +463,4 @@ func withProperty(props map[string]string, k, v string) map[string]string {
 	}
 	props[k] = v
 	return props
-}
-
-// modulesDigest names the exact policy set: sha256 over every module's
-// name and text, in order.
-func modulesDigest(mods []policies.Module) string {
-	h := sha256.New()
-	sorted := slices.Clone(mods)
-	slices.SortFunc(sorted, func(a, b policies.Module) int { return strings.Compare(a.Name, b.Name) })
-	for _, m := range sorted {
-		fmt.Fprintf(h, "%d:%s\n%d:%s\n", len(m.Name), m.Name, len(m.Text), m.Text)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
