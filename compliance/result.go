@@ -188,6 +188,9 @@ type Result struct {
 	Properties map[string]string `json:"properties,omitempty"`
 	// Timestamp is when the result was found.
 	Timestamp time.Time `json:"timestamp,omitzero"`
+	// Cluster names the cluster the resource is in, in a report over
+	// several clusters (BuildClusters); empty otherwise.
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // Waived reports whether an exception waives the result.
@@ -771,6 +774,7 @@ func SortResults(rs []Result) {
 		return cmp.Or(
 			cmp.Compare(a.Source, b.Source),
 			cmp.Compare(a.Policy, b.Policy),
+			cmp.Compare(a.Cluster, b.Cluster),
 			cmp.Compare(a.Resource.Namespace, b.Resource.Namespace),
 			cmp.Compare(a.Resource.Kind, b.Resource.Kind),
 			cmp.Compare(a.Resource.Name, b.Resource.Name),
