@@ -154,6 +154,10 @@ type serverOptions struct {
 	// scanInterval is how often the server's budget scanner runs (default
 	// a day: Budget status is seeded by the tests).
 	scanInterval time.Duration
+	// cluster is the cluster the server runs against (default the shared
+	// one), and clusterName its --cluster-name (default none).
+	cluster     *cluster.Cluster
+	clusterName string
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -173,12 +177,13 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 	if err != nil {
 		return nil, 0, err
 	}
+	target := cmp.Or(o.cluster, env.cluster)
 	ready := make(chan struct{})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		done <- serve.Run(sctx, serve.Options{
-			REST: env.cluster.Config(), Host: "127.0.0.1", Port: port,
+			REST: target.Config(), Host: "127.0.0.1", Port: port,
 			CertDir: certDir, CertMode: serve.CertModeSelf,
 			CAValidity: o.caValidity, CertValidity: o.certValidity, CAPublishGrace: orDuration(o.publishGrace, time.Second),
 			CertCheckInterval: orDuration(o.certCheck, time.Second),
@@ -189,13 +194,13 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			Images: imagesig.Options{Insecure: true, Transport: o.registry, CacheTTL: time.Hour},
 			// Budget status is seeded by the tests; the scanner's own
 			// accounting is tested in finops/budget.
-			FinOps:            serve.FinOpsOptions{ScanInterval: orDuration(o.scanInterval, 24*time.Hour), Prices: o.prices},
+			FinOps:            serve.FinOpsOptions{ScanInterval: orDuration(o.scanInterval, 24*time.Hour), Prices: o.prices, Cluster: o.clusterName},
 			ImageScan:         imageScanOptions(o.imageScan),
 			Audit:             serve.AuditOptions{Disabled: o.noAudit, ReportName: o.auditReport, Interval: o.auditInterval},
 			NamespaceDefaults: namespaceDefaultsOptions(o.namespaceDefaults),
-			DecisionLog:       webhook.NewDecisionLog(o.decisions),
+			DecisionLog:       webhook.NewChainedDecisionLog(o.decisions, webhook.DecisionLogOptions{Cluster: o.clusterName}),
 			ClientAuth: &webhook.ClientAuthOptions{
-				CAFile: cmp.Or(o.clientCAFile, env.cluster.WebhookClientCAFile()), Names: []string{cluster.WebhookClientName},
+				CAFile: cmp.Or(o.clientCAFile, target.WebhookClientCAFile()), Names: []string{cluster.WebhookClientName},
 			},
 			Logger: slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			Ready:  func() { close(ready) },
