@@ -210,6 +210,26 @@ func (l *Loader) Trigger() {
 	}
 }
 
+// SetBase replaces the base modules and data (a policy set pulled from a
+// registry, beside the built-in library) and reloads now. If the new base
+// does not load, the previous one is restored, so the policies in force
+// stay and later reloads (of cluster objects) still work.
+func (l *Loader) SetBase(ctx context.Context, mods []policies.Module, data map[string]any) error {
+	l.mu.Lock()
+	oldMods, oldData, oldIDs := l.opts.Base, l.opts.BaseData, l.base
+	l.opts.Base, l.opts.BaseData = mods, data
+	l.base = nil // the base's policy ids, computed again from the new base
+	l.mu.Unlock()
+	_, err := l.Reload(ctx)
+	if err != nil {
+		l.mu.Lock()
+		l.opts.Base, l.opts.BaseData, l.base = oldMods, oldData, oldIDs
+		l.mu.Unlock()
+		return fmt.Errorf("the new base policies do not load; the previous ones stay: %w", err)
+	}
+	return nil
+}
+
 // Reload rebuilds the state from the cluster objects now. It returns when
 // the next exception expires (zero if none does).
 func (l *Loader) Reload(ctx context.Context) (time.Time, error) {

@@ -170,14 +170,15 @@ func deployment(ns, name string, privileged bool) *appsv1.Deployment {
 	sc := &corev1.SecurityContext{Privileged: &privileged}
 	if !privileged {
 		f, tr := false, true
-		sc = &corev1.SecurityContext{AllowPrivilegeEscalation: &f, RunAsNonRoot: &tr, Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		sc = &corev1.SecurityContext{AllowPrivilegeEscalation: &f, RunAsNonRoot: &tr, ReadOnlyRootFilesystem: &tr, Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
 	}
 	labels := map[string]string{"app": name, "team": "payments", "owner": "alice", "cost-center": "CC-1234"}
+	noToken := false
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
 		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{AutomountServiceAccountToken: &noToken, Containers: []corev1.Container{{
 				Name: "c", Image: "ghcr.io/corp/app:1.0", SecurityContext: sc,
 				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{"cpu": mustQ("100m"), "memory": mustQ("64Mi")}, Limits: corev1.ResourceList{"memory": mustQ("64Mi")}},
 			}}}}},

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/cmd/tollgate/serve"
@@ -26,6 +27,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/policies/library"
+	"github.com/tollgate-dev/tollgate/policies/ocisource"
 	"github.com/tollgate-dev/tollgate/test/cluster"
 	"github.com/tollgate-dev/tollgate/test/proc"
 	"github.com/tollgate-dev/tollgate/webhook"
@@ -154,8 +156,13 @@ type serverOptions struct {
 	// scanInterval is how often the server's budget scanner runs (default
 	// a day: Budget status is seeded by the tests).
 	scanInterval time.Duration
-	// cluster is the cluster the server runs against (default the shared
-	// one), and clusterName its --cluster-name (default none).
+	// rest is the API server the server serves (default the shared
+	// cluster's); policySource, when set, is the policy set it follows.
+	rest         *rest.Config
+	policySource *ocisource.Options
+	// cluster, when set, is the cluster the server serves instead (its
+	// API server and webhook client CA), and clusterName its
+	// --cluster-name (default none).
 	cluster     *cluster.Cluster
 	clusterName string
 }
@@ -178,12 +185,19 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 		return nil, 0, err
 	}
 	target := cmp.Or(o.cluster, env.cluster)
+	restConfig := o.rest
+	switch {
+	case o.cluster != nil:
+		restConfig = o.cluster.Config()
+	case restConfig == nil:
+		restConfig = env.cluster.Config()
+	}
 	ready := make(chan struct{})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		done <- serve.Run(sctx, serve.Options{
-			REST: target.Config(), Host: "127.0.0.1", Port: port,
+			REST: restConfig, Host: "127.0.0.1", Port: port,
 			CertDir: certDir, CertMode: serve.CertModeSelf,
 			CAValidity: o.caValidity, CertValidity: o.certValidity, CAPublishGrace: orDuration(o.publishGrace, time.Second),
 			CertCheckInterval: orDuration(o.certCheck, time.Second),
@@ -198,6 +212,7 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			ImageScan:         imageScanOptions(o.imageScan),
 			Audit:             serve.AuditOptions{Disabled: o.noAudit, ReportName: o.auditReport, Interval: o.auditInterval},
 			NamespaceDefaults: namespaceDefaultsOptions(o.namespaceDefaults),
+			PolicySource:      o.policySource,
 			DecisionLog:       webhook.NewChainedDecisionLog(o.decisions, webhook.DecisionLogOptions{Cluster: o.clusterName}),
 			ClientAuth: &webhook.ClientAuthOptions{
 				CAFile: cmp.Or(o.clientCAFile, target.WebhookClientCAFile()), Names: []string{cluster.WebhookClientName},

@@ -50,6 +50,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/policies/library"
 	"github.com/tollgate-dev/tollgate/policies/loader"
+	"github.com/tollgate-dev/tollgate/policies/ocisource"
 	"github.com/tollgate-dev/tollgate/policies/review"
 	"github.com/tollgate-dev/tollgate/policies/vuln"
 	"github.com/tollgate-dev/tollgate/scanners/audit"
@@ -183,6 +184,12 @@ type Options struct {
 	// bucket per admission endpoint (requests a second, burst).
 	RateLimit float64
 	RateBurst int
+	// PolicySource, when set, is a policy set followed in a registry
+	// (--policy-source): the server starts serving once a set verifies
+	// and compiles, and each new one's Rego modules and data join the
+	// base Modules and Data in place of the last. Its Registerer,
+	// Logger, Check, OnUpdate and OnRefuse are the server's.
+	PolicySource *ocisource.Options
 	// DecisionLog receives one JSON line per decision.
 	DecisionLog *webhook.DecisionLog
 	Logger      *slog.Logger
@@ -493,9 +500,25 @@ func Run(ctx context.Context, opts Options) error {
 		KyvernoAdmission: opts.Kyverno.Beside, Reader: kyClient, ConfigMaps: mgr.GetAPIReader(), Watcher: kyClient,
 		Mapper: mgr.GetRESTMapper(), Logger: logger.With("component", "kyverno"),
 	})
-	ld, err := loader.New(loader.Options{
+	// The policy set from the registry, when one is followed, is pulled
+	// before the loader's first load: nothing is served without it.
+	var ld *loader.Loader
+	src, err := policySource(ctx, direct, mgr, opts, reg, logger, func(ctx context.Context, set *ocisource.Set) {
+		if ld == nil {
+			return // the first set: the loader starts with it
+		}
+		mods, data := withSet(opts, set)
+		if err := ld.SetBase(ctx, mods, data); err != nil {
+			logger.ErrorContext(ctx, "loading the policy set failed; the last good policies stay in force", "digest", set.Digest, "error", err)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	baseMods, baseData := withSet(opts, src.Current())
+	ld, err = loader.New(loader.Options{
 		Client: mgr.GetClient(), Cache: mgr.GetCache(),
-		Base: opts.Modules, BaseData: withPrices(opts.Data, opts.FinOps), FileConfig: opts.Config, ConfigName: opts.ConfigName,
+		Base: baseMods, BaseData: baseData, FileConfig: opts.Config, ConfigName: opts.ConfigName,
 		PolicyTimeout: opts.PolicyTimeout, VerdictCache: opts.VerdictCache, State: state, WriteStatus: leader,
 		Secrets: mgr.GetAPIReader(),
 		Formats: []loader.Format{gk, loader.NewVAPFormat(loader.VAPOptions{Mapper: mgr.GetRESTMapper(), Logger: logger}), ky},
@@ -525,6 +548,11 @@ func Run(ctx context.Context, opts Options) error {
 	// runnable that does not say otherwise on the leader only).
 	if err := mgr.Add(everyReplica(ld.Start)); err != nil {
 		return fmt.Errorf("adding the loader: %w", err)
+	}
+	if src != nil {
+		if err := mgr.Add(everyReplica(src.Run)); err != nil {
+			return fmt.Errorf("adding the policy source: %w", err)
+		}
 	}
 	if rotator != nil {
 		interval := opts.CertCheckInterval
@@ -625,6 +653,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopMgr()
 	srv.Register("/mutate", keepThroughShutdown(mgrCtx, clientAuth.Wrap(webhook.WebhookMutate, reviewer.Handler(webhook.WebhookMutate, reviewer.Mutate))))
 	srv.Register("/validate", keepThroughShutdown(mgrCtx, clientAuth.Wrap(webhook.WebhookValidate, reviewer.Handler(webhook.WebhookValidate, reviewer.Validate))))
+	srv.Register("/version", versionHandler(opts.Version, src))
 	srv.Register("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }))
 	srv.Register("/readyz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if err := ready(); err != nil {

@@ -24,14 +24,22 @@ test_unset_at_admission_is_not_judged if {
 	count(token_automount.violation) == 0 with input as _admission({"containers": [{"name": "app"}]})
 }
 
-test_explicit_true_denied_even_at_admission if {
+test_explicit_true_on_the_default_account_denied_even_at_admission if {
 	token_automount.violation == {{
-		"msg": `pod mounts the API token of service account "api" (automountServiceAccountToken: true)`,
+		"msg": "pod mounts the API token of the default service account (automountServiceAccountToken: true): a pod that calls the API server runs under a service account of its own",
 		"path": ["spec", "automountServiceAccountToken"],
-	}} with input as _admission({"automountServiceAccountToken": true, "serviceAccountName": "api"})
+	}} with input as _admission({"automountServiceAccountToken": true})
 	count(token_automount.violation) == 1 with input as _input(
 		{"automountServiceAccountToken": true},
 		_inventory({"default": {"automountServiceAccountToken": false}}, true),
+	)
+}
+
+test_explicit_true_on_an_own_account_allowed if {
+	count(token_automount.violation) == 0 with input as _admission({"automountServiceAccountToken": true, "serviceAccountName": "api"})
+	count(token_automount.violation) == 0 with input as _input(
+		{"automountServiceAccountToken": true, "serviceAccountName": "api"},
+		_inventory({"api": {}}, true),
 	)
 }
 

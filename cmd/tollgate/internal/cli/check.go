@@ -47,6 +47,8 @@ type checkFlags struct {
 	scanImages bool
 	scan       scanFlags
 	maxDBAge   time.Duration
+	// source is the policy set pulled from a registry.
+	source sourceFlags
 }
 
 func newCheckCmd(stdio IO) *cobra.Command {
@@ -108,6 +110,7 @@ input error (the message names the file and line).`,
 	c.Flags().BoolVar(&f.scanImages, "scan-images", false, "scan every image of the inputs for vulnerabilities with Trivy, for the policies that read input.imageScans")
 	c.Flags().DurationVar(&f.maxDBAge, "max-db-age", 7*24*time.Hour, "with --scan-images: a result from a vulnerability database older than this is stale")
 	f.scan.register(c)
+	f.source.register(c, false)
 	c.Flags().BoolVar(&f.cost, "cost", false, "after the report, print the monthly cost estimate of the workloads to standard error (default prices; see tollgate cost estimate)")
 	return c
 }
@@ -116,6 +119,15 @@ func runCheck(cmd *cobra.Command, stdio IO, f *checkFlags, args []string) error 
 	format, err := output.ParseFormat(f.format)
 	if err != nil {
 		return fmt.Errorf("--format: %w", err)
+	}
+	if f.source.ref != "" {
+		// Judged with exactly the set the clusters run: verified first.
+		if f.policyFlags.source, err = f.source.pull(cmd.Context()); err != nil {
+			return fmt.Errorf("--policy-source %w", err)
+		}
+		fmt.Fprintf(stdio.Err, "policy set %s (revision %s)\n", f.policyFlags.source.Digest, f.policyFlags.source.Revision)
+	} else if len(f.source.keys) > 0 {
+		return fmt.Errorf("--policy-source-key needs --policy-source")
 	}
 	engine, err := f.load(cmd.Context())
 	if err != nil {

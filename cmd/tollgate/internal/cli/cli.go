@@ -24,6 +24,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/library"
 	"github.com/tollgate-dev/tollgate/policies/loader"
 	"github.com/tollgate-dev/tollgate/policies/manifest"
+	"github.com/tollgate-dev/tollgate/policies/ocisource"
 	"github.com/tollgate-dev/tollgate/policies/review"
 )
 
@@ -80,7 +81,7 @@ the background audit.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(newCheckCmd(stdio), newTestCmd(stdio), newPoliciesCmd(stdio), newServeCmd(stdio), newVerifyImageCmd(stdio), newCostCmd(stdio), newAuditCmd(stdio), newReportCmd(stdio), newScanCmd(stdio), newVersionCmd(stdio))
+	root.AddCommand(newCheckCmd(stdio), newTestCmd(stdio), newPoliciesCmd(stdio), newServeCmd(stdio), newVerifyImageCmd(stdio), newCostCmd(stdio), newAuditCmd(stdio), newReportCmd(stdio), newScanCmd(stdio), newVersionCmd(stdio), newPolicyCmd(stdio))
 	return root
 }
 
@@ -111,6 +112,10 @@ type policyFlags struct {
 	policies  []string
 	noBuiltin bool
 	timeout   time.Duration
+	// source is a policy set pulled from a registry (check
+	// --policy-source): its modules, data and objects join the others,
+	// and its config is used when --config is not given.
+	source *ocisource.Set
 }
 
 func (f *policyFlags) register(c *cobra.Command) {
@@ -123,6 +128,9 @@ func (f *policyFlags) register(c *cobra.Command) {
 // load reads the config and the policies and builds the engine.
 func (f *policyFlags) load(ctx context.Context) (*policies.Engine, error) {
 	var cfg *policies.Config
+	if f.source != nil {
+		cfg = f.source.Config
+	}
 	if f.config != "" {
 		var err error
 		if cfg, err = policies.LoadConfig(f.config); err != nil {
@@ -200,6 +208,12 @@ func (f *policyFlags) modules() ([]policies.Module, map[string]any, error) {
 			data[k] = v
 		}
 	}
+	if f.source != nil {
+		mods = append(mods, f.source.Modules...)
+		for k, v := range f.source.Data {
+			data[k] = v
+		}
+	}
 	return mods, data, nil
 }
 
@@ -221,6 +235,9 @@ func isManifestFile(p string) bool {
 // skipped.
 func (f *policyFlags) policyObjects() ([]manifest.Document, error) {
 	var out []manifest.Document
+	if f.source != nil {
+		out = append(out, f.source.Objects...)
+	}
 	for _, p := range f.policies {
 		st, err := os.Stat(p)
 		switch {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -51,6 +52,9 @@ func TestCheckGatekeeperAndVAP(t *testing.T) {
 		t.Errorf("a labelled Service: exit %d", code)
 	}
 	_, r3, _ := checkJSON(t, "", "--policy", gk, ns, bad)
+	// The namespace has no NetworkPolicy among the manifests: a warning
+	// of the library's, beside the constraint's finding.
+	r3.Results = slices.DeleteFunc(r3.Results, func(res jsonResult) bool { return res.Policy == "network-policies-per-namespace" })
 	if len(r3.Results) != 1 || !strings.Contains(r3.Results[0].Message, `label alert-channel="Payments" does not match ^[a-z0-9-]+-oncall$`) {
 		t.Errorf("a label breaking the pattern: %+v", r3.Results)
 	}

@@ -60,7 +60,7 @@ func failingResources(c *compliance.ControlResult) []string {
 // stated.
 func TestReportFromManifests(t *testing.T) {
 	r, _ := reportJSON(t, "--from", manifests)
-	if r.Objects != 3 || r.Checks == 0 || len(r.Manifests) != 1 {
+	if r.Objects != 4 || r.Checks == 0 || len(r.Manifests) != 1 {
 		t.Errorf("objects %d checks %d manifests %v", r.Objects, r.Checks, r.Manifests)
 	}
 	if r.Versions.PolicyLibrary == "" || !strings.HasPrefix(r.Versions.PolicyDigest, "sha256:") || r.Versions.Tollgate == "" {
@@ -86,7 +86,7 @@ func TestReportFromManifests(t *testing.T) {
 
 	// Only the frameworks asked for; --from with more paths after it.
 	r, _ = reportJSON(t, "--framework", "pss", "--from", manifests+"hardened.yaml", manifests+"privileged.yaml")
-	if len(r.Frameworks) != 1 || r.Frameworks[0].ID != "pss" || r.Objects != 3 {
+	if len(r.Frameworks) != 1 || r.Frameworks[0].ID != "pss" || r.Objects != 4 {
 		t.Errorf("frameworks %d objects %d", len(r.Frameworks), r.Objects)
 	}
 }

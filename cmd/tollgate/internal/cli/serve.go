@@ -18,6 +18,7 @@ import (
 	"github.com/tollgate-dev/tollgate/finops"
 	"github.com/tollgate-dev/tollgate/finops/alerts"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
+	"github.com/tollgate-dev/tollgate/policies/ocisource"
 	"github.com/tollgate-dev/tollgate/scanners/trivy"
 	"github.com/tollgate-dev/tollgate/webhook"
 )
@@ -71,6 +72,7 @@ type serveFlags struct {
 	imageScanInterval, dbUpdate    time.Duration
 	dbMaxAge, scanRetention        time.Duration
 	scanConcurrency, scanQueue     int
+	source                         sourceFlags
 }
 
 func newServeCmd(stdio IO) *cobra.Command {
@@ -82,7 +84,13 @@ func newServeCmd(stdio IO) *cobra.Command {
 labels, a hardened security context and resource defaults; /validate judges
 the final object with the policy engine. Policies, config and exceptions are
 read from the cluster (TollgatePolicy, TollgateConfig, TollgateException) and
-hot-reloaded, and so are Gatekeeper ConstraintTemplates and Constraints. /healthz, /readyz and /metrics are served on the same port.
+hot-reloaded, and so are Gatekeeper ConstraintTemplates and Constraints. /healthz, /readyz, /version and /metrics are served on the same port.
+
+With --policy-source oci://HOST/REPO:TAG the server follows a policy set
+pushed with tollgate policy push: each new digest is verified against
+--policy-source-key before it is read, and its Rego and data join the
+built-in library; a set that does not verify, read or compile is refused and
+the last good one stays (see docs/policy-distribution.md).
 
 With --client-ca-file and --client-name, /mutate and /validate answer only
 the API server: a caller without a client certificate from that CA naming an
@@ -102,6 +110,7 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 		},
 	}
 	f.register(c)
+	f.source.register(c, true)
 	fl := c.Flags()
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; in-cluster config when empty")
 	fl.StringVar(&f.host, "host", "0.0.0.0", "address to listen on")
@@ -292,6 +301,21 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 	if f.nsDefaultsResync <= 0 {
 		return fmt.Errorf("--namespace-defaults-resync %s: want a positive duration", f.nsDefaultsResync)
 	}
+	var source *ocisource.Options
+	switch {
+	case f.source.ref != "":
+		trust, err := f.source.trust()
+		if err != nil {
+			return err
+		}
+		if f.source.interval <= 0 {
+			return fmt.Errorf("--policy-source-interval %s: want a positive duration", f.source.interval)
+		}
+		source = &ocisource.Options{Ref: f.source.ref, Trust: trust, Registry: ocisource.Registry{Insecure: f.source.insecure},
+			Interval: f.source.interval, MaxBackoff: 10 * f.source.interval}
+	case len(f.source.keys) > 0:
+		return fmt.Errorf("--policy-source-key needs --policy-source")
+	}
 	var svc *admissionregistrationv1.ServiceReference
 	if f.serviceName != "" {
 		svc = &admissionregistrationv1.ServiceReference{Namespace: f.namespace, Name: f.serviceName, Port: &f.servicePort}
@@ -315,6 +339,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 		Gatekeeper:        serve.GatekeeperOptions{NoConstraintCRDs: !f.gatekeeperCRDs},
 		Kyverno:           serve.KyvernoOptions{Beside: f.kyvernoBeside},
 		Images:            imagesig.Options{Timeout: f.imageTimeout, CacheTTL: f.imageCacheTTL, CacheSize: f.imageCacheSize, Insecure: f.insecureRegistries},
+		PolicySource:      source,
 		DecisionLog:       dlog, Logger: logger,
 		ClientAuth: clientAuth, MetricsAuth: f.metricsAuth,
 		MaxInFlight: f.maxInFlight, MaxInFlightBytes: inFlightBytes, VerdictCache: verdictCache.Value(),
