@@ -93,7 +93,8 @@ func writeCSV(w io.Writer, r *Report) error {
 			verdicts := clusterVerdictsCSV(c.Clusters)
 			rows := append(append([]Result{}, c.Failures...), c.Waived...)
 			if len(rows) == 0 {
-				row := append(head, make([]string, len(CSVHeader)-len(head))...)
+				row := make([]string, len(CSVHeader))
+				copy(row, head)
 				row[len(row)-1] = verdicts
 				if err := cw.Write(csvSafe(row)); err != nil {
 					return err

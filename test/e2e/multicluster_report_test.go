@@ -145,7 +145,7 @@ func TestMultiClusterReport(t *testing.T) {
 	eventually(t, time.Minute, func() error {
 		_, stderr, err := b.KubectlWithStdin(ctx, privilegedPod("fleet-shop", "debug"), "apply", "-f", "-")
 		if err == nil || !strings.Contains(stderr, "pss-baseline-privileged") {
-			return fmt.Errorf("privileged pod in b not denied yet: %v %s", err, stderr)
+			return fmt.Errorf("privileged pod in b not denied yet: %w %s", err, stderr)
 		}
 		return nil
 	})
@@ -202,6 +202,12 @@ func TestMultiClusterReport(t *testing.T) {
 		t.Errorf("b's policy set %v, want the library's %s", got, libSet)
 	}
 
+	if j, err := json.MarshalIndent(struct {
+		Cluster compliance.Cluster `json:"cluster"`
+		PSS     any                `json:"pss"`
+	}{r.Clusters[1].Cluster, r.Clusters[1].Frameworks[slices.IndexFunc(r.Frameworks, func(f compliance.FrameworkResult) bool { return f.ID == "pss" })]}, "", "  "); err == nil {
+		t.Logf("the JSON report's breakdown of b (identity and pss summary):\n%s", j)
+	}
 	var privileged *compliance.ControlResult
 	for i := range r.Frameworks {
 		for j := range r.Frameworks[i].Controls {
