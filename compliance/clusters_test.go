@@ -235,8 +235,8 @@ func TestRenderClusters(t *testing.T) {
 	for _, row := range rows[1:] {
 		if row[col["control"]] == "baseline/privileged-containers" && row[col["resource_name"]] == "node-agent" {
 			found = true
-			if row[col["cluster"]] != "a" || row[col["cluster_verdicts"]] != "a=failed; b=passed" {
-				t.Errorf("CSV row: cluster %q, verdicts %q", row[col["cluster"]], row[col["cluster_verdicts"]])
+			if row[col["cluster"]] != "a" || row[col["cluster_policy_set"]] != setA || row[col["cluster_verdicts"]] != "a=failed; b=passed" {
+				t.Errorf("CSV row: cluster %q, policy set %q, verdicts %q", row[col["cluster"]], row[col["cluster_policy_set"]], row[col["cluster_verdicts"]])
 			}
 		}
 	}

@@ -70,20 +70,25 @@ func Write(w io.Writer, f Format, r *Report) error {
 // CSVHeader is the header row of the CSV rendering: one row per control
 // and failing (or waived) resource, and one row with empty resource
 // columns for a control with none. In a report over several clusters,
-// cluster names the resource's cluster and cluster_verdicts the control's
-// verdict in each ("a=passed; b=failed"); both are empty otherwise.
+// cluster names the resource's cluster, cluster_policy_set the policy
+// sets that cluster's Reports name, and cluster_verdicts the control's
+// verdict in each cluster ("a=passed; b=failed"); all are empty otherwise.
 var CSVHeader = []string{
 	"framework", "framework_version", "control", "control_title", "verdict",
 	"source", "policy", "resource_api_version", "resource_kind", "resource_namespace", "resource_name",
 	"result", "severity", "message", "remediation",
 	"exception", "exception_approver", "exception_ticket", "exception_expires",
-	"cluster", "cluster_verdicts",
+	"cluster", "cluster_policy_set", "cluster_verdicts",
 }
 
 func writeCSV(w io.Writer, r *Report) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(CSVHeader); err != nil {
 		return err
+	}
+	policySets := map[string]string{}
+	for _, b := range r.Clusters {
+		policySets[b.Cluster.Name] = strings.Join(b.Cluster.PolicySets, " ")
 	}
 	for i := range r.Frameworks {
 		fw := &r.Frameworks[i]
@@ -111,7 +116,7 @@ func writeCSV(w io.Writer, r *Report) error {
 				} else {
 					row = append(row, "", "", "", "")
 				}
-				row = append(row, res.Cluster, verdicts)
+				row = append(row, res.Cluster, policySets[res.Cluster], verdicts)
 				if err := cw.Write(csvSafe(row)); err != nil {
 					return err
 				}
