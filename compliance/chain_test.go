@@ -347,3 +347,80 @@ func TestChainAcrossRestarts(t *testing.T) {
 		t.Errorf("a removed run was not found: %+v", d.Integrity[0])
 	}
 }
+
+// TestChainClusterFields: entries carry the cluster (from the log's
+// options) and the policy set; the chain covers them, so changing either
+// shows; the reader counts requests per cluster with their policy sets.
+func TestChainClusterFields(t *testing.T) {
+	const setA, setB = "sha256:aaaa", "sha256:bbbb"
+	write := func(cluster string, sets ...string) []string {
+		var buf bytes.Buffer
+		l := webhook.NewChainedDecisionLog(&buf, webhook.DecisionLogOptions{Cluster: cluster, Writer: "test", Now: func() time.Time { return chainAt }})
+		for i, set := range sets {
+			e := chainEntry(cluster+itoa(i), true)
+			e.PolicySet = set
+			if err := l.Write(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	}
+	a := write("a", setA, setA, setB)
+	b := write("b", setA)
+	if !strings.Contains(a[1], `"cluster":"a","policySet":"sha256:aaaa"`) {
+		t.Fatalf("entry lacks the fields: %s", a[1])
+	}
+
+	var d compliance.Denials
+	for name, lines := range map[string][]string{"a.jsonl": a, "b.jsonl": b} {
+		if err := d.ReadDecisionLog(strings.NewReader(strings.Join(lines, "\n")+"\n"), compliance.DecisionLogOptions{Source: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, in := range d.Integrity {
+		if in.Status != compliance.IntegrityVerified {
+			t.Errorf("%s: %s %+v", in.Source, in.Status, in.Problems)
+		}
+	}
+	want := []compliance.ClusterDecisions{
+		{Cluster: "a", Requests: 3, Denied: 3, PolicySets: []string{setA, setB}},
+		{Cluster: "b", Requests: 1, Denied: 1, PolicySets: []string{setA}},
+	}
+	if diff := cmp.Diff(want, d.Clusters); diff != "" {
+		t.Errorf("per cluster (-want +got):\n%s", diff)
+	}
+	for _, x := range d.ByPolicy[0].Latest {
+		if x.Cluster == "" || x.PolicySet == "" {
+			t.Errorf("example %+v lacks its cluster or policy set", x)
+		}
+	}
+
+	// A line moved to another cluster, or to another policy set, no
+	// longer matches its hash.
+	for _, edit := range []func(string) string{
+		func(s string) string { return strings.Replace(s, `"cluster":"a"`, `"cluster":"b"`, 1) },
+		func(s string) string { return strings.Replace(s, setA, setB, 1) },
+	} {
+		edited := slices.Clone(a)
+		edited[1] = edit(edited[1])
+		got := readChain(t, strings.Join(edited, "\n")+"\n", nil)
+		if got.Integrity[0].Status != compliance.IntegrityBroken || got.Tampered != 1 || !slices.Equal(problemLines(got), []int{2}) {
+			t.Errorf("edited line 2: %s, tampered %d, problems on %v", got.Integrity[0].Status, got.Tampered, problemLines(got))
+		}
+	}
+
+	// Lines of a server that names no cluster count under none.
+	old := chainLog(t, nil)
+	var mixed compliance.Denials
+	for _, lines := range [][]string{old, b} {
+		if err := mixed.ReadDecisionLog(strings.NewReader(strings.Join(lines, "\n")+"\n"), compliance.DecisionLogOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff([]compliance.ClusterDecisions{{Requests: 4, Denied: 4}, {Cluster: "b", Requests: 1, Denied: 1, PolicySets: []string{setA}}}, mixed.Clusters); diff != "" {
+		t.Errorf("mixed logs (-want +got):\n%s", diff)
+	}
+}

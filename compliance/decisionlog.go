@@ -34,6 +34,11 @@ type decisionEntry struct {
 	// webhook.DecisionEntry); a line without them is unauthenticated.
 	Authenticated bool   `json:"authenticated"`
 	Client        string `json:"client"`
+	// Cluster and PolicySet say where and by which policy set the
+	// request was judged (tollgate serve --cluster-name, the loaded set's
+	// digest); empty in lines of older servers.
+	Cluster   string `json:"cluster"`
+	PolicySet string `json:"policySet"`
 	// The chain fields (see webhook.DecisionLog): a record line (start,
 	// end, gap) or an entry, its sequence number, the hash of the line
 	// before, and its own hash.
@@ -108,6 +113,10 @@ type Denials struct {
 	// ByPolicy counts the requests each policy denied or warned about,
 	// most first.
 	ByPolicy []PolicyDenials `json:"byPolicy"`
+	// Clusters counts the requests per cluster the lines name, with the
+	// policy sets that judged them, sorted by cluster; empty when no line
+	// names a cluster or a policy set (lines of older servers).
+	Clusters []ClusterDecisions `json:"clusters,omitempty"`
 
 	// deployments and profileChanges are the evidence the report's
 	// Deployments and Namespace profile changes sections are built from;
@@ -115,6 +124,21 @@ type Denials struct {
 	deployments    []deploymentEvent
 	deploymentUIDs map[string]bool
 	profileChanges []ProfileChange
+}
+
+// ClusterDecisions counts the admission requests logged for one cluster
+// (Cluster "" for lines that name none).
+type ClusterDecisions struct {
+	Cluster  string `json:"cluster"`
+	Requests int    `json:"requests"`
+	Denied   int    `json:"denied"`
+	Warned   int    `json:"warned"`
+	// PolicySets are the policy sets that judged them (digests), sorted;
+	// more than one when the set changed in the period. At most
+	// maxLineErrors are listed; MorePolicySets counts the requests judged
+	// by others.
+	PolicySets     []string `json:"policySets,omitempty"`
+	MorePolicySets int      `json:"morePolicySets,omitempty"`
 }
 
 // LineError is a line of a log that could not be read.
@@ -146,6 +170,10 @@ type Denial struct {
 	// Action is enforce (denied) or warn.
 	Action  policies.Action `json:"action"`
 	Message string          `json:"message"`
+	// Cluster and PolicySet are the line's: where, and by which policy
+	// set, the request was judged.
+	Cluster   string `json:"cluster,omitempty"`
+	PolicySet string `json:"policySet,omitempty"`
 }
 
 // ReadDecisionLog adds the entries of a decision log (JSON lines, as
@@ -293,6 +321,7 @@ func (d *Denials) add(e *decisionEntry, opts DecisionLogOptions, index map[strin
 			Time: e.Time.UTC(), User: e.User, Operation: e.Operation,
 			Resource: Resource{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name},
 			Policy:   f.Policy, Action: action, Message: f.Message,
+			Cluster: e.Cluster, PolicySet: e.PolicySet,
 		}, opts.Examples)
 	}
 	switch {
@@ -300,6 +329,41 @@ func (d *Denials) add(e *decisionEntry, opts DecisionLogOptions, index map[strin
 		d.Denied++
 	case warned:
 		d.Warned++
+	}
+	d.countCluster(e, denied, warned)
+}
+
+// countCluster counts a request toward its cluster. Clusters stays empty
+// while no line names a cluster or a policy set.
+func (d *Denials) countCluster(e *decisionEntry, denied, warned bool) {
+	if e.Cluster == "" && e.PolicySet == "" && len(d.Clusters) == 0 {
+		return
+	}
+	i, found := slices.BinarySearchFunc(d.Clusters, e.Cluster, func(c ClusterDecisions, name string) int { return cmp.Compare(c.Cluster, name) })
+	if !found {
+		// Requests before the first line that named a cluster were of
+		// no cluster: count them under "".
+		if len(d.Clusters) == 0 && d.Requests > 1 {
+			d.Clusters = append(d.Clusters, ClusterDecisions{Requests: d.Requests - 1, Denied: d.Denied - boolInt(denied), Warned: d.Warned - boolInt(warned)})
+			i, found = slices.BinarySearchFunc(d.Clusters, e.Cluster, func(c ClusterDecisions, name string) int { return cmp.Compare(c.Cluster, name) })
+		}
+		if !found {
+			d.Clusters = slices.Insert(d.Clusters, i, ClusterDecisions{Cluster: e.Cluster})
+		}
+	}
+	c := &d.Clusters[i]
+	c.Requests++
+	c.Denied += boolInt(denied)
+	c.Warned += boolInt(warned)
+	if e.PolicySet != "" {
+		j, ok := slices.BinarySearch(c.PolicySets, e.PolicySet)
+		switch {
+		case ok:
+		case len(c.PolicySets) < maxLineErrors:
+			c.PolicySets = slices.Insert(c.PolicySets, j, e.PolicySet)
+		default:
+			c.MorePolicySets++
+		}
 	}
 }
 

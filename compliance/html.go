@@ -45,6 +45,7 @@ var htmlReport = template.Must(template.New("report").Funcs(template.FuncMap{
 	"hasPrefix":        strings.HasPrefix,
 	"passedExamples":   func(ev *Evidence) string { return passedExamples(ev, plainText) },
 	"automated":        automatedText,
+	"clusterVerdicts":  func(vs []ClusterVerdict) string { return clusterVerdictsText(vs, plainText) },
 	"barStyle": func(score *float64) template.CSS {
 		if score == nil {
 			return "width:0"

@@ -36,6 +36,16 @@ func writeMarkdown(w io.Writer, r *Report) error {
 		p("| API server | %s |\n", md(c.Server))
 		p("| Kubernetes version | %s |\n", md(c.KubernetesVersion))
 		p("| Cluster UID (kube-system) | %s |\n", code(c.UID))
+		if len(c.PolicySets) > 0 {
+			p("| Policy set | %s |\n", codeList(c.PolicySets))
+		}
+	}
+	if len(r.Clusters) > 0 {
+		names := make([]string, len(r.Clusters))
+		for i := range r.Clusters {
+			names[i] = md(r.Clusters[i].Cluster.Name)
+		}
+		p("| Clusters | %s (see Clusters) |\n", strings.Join(names, ", "))
 	}
 	if len(r.Manifests) > 0 {
 		p("| Manifests | %s |\n", md(strings.Join(r.Manifests, ", ")))
@@ -70,6 +80,9 @@ func writeMarkdown(w io.Writer, r *Report) error {
 	}
 	p("\nFailing and Waived count results (a resource per policy); Denied / warned counts the admission requests of the period.\nScore = passed ÷ (passed + failed). Controls passed with exceptions count as passed; manual controls are reviewed by hand and not scored. Automated = controls not manual ÷ controls.\n\n")
 
+	if len(r.Clusters) > 0 {
+		writeMarkdownClusters(p, r)
+	}
 	for i := range r.Frameworks {
 		writeMarkdownFramework(p, &r.Frameworks[i])
 	}
@@ -92,7 +105,7 @@ func writeMarkdown(w io.Writer, r *Report) error {
 		p("|---|---|---|---|---|---|---|--:|\n")
 		for i := range r.Exceptions {
 			x := &r.Exceptions[i]
-			p("| %s | %s | %s | %s | %s | %s | %s | %d |\n", code(x.Namespace+"/"+x.Name), md(strings.Join(x.Policies, ", ")),
+			p("| %s | %s | %s | %s | %s | %s | %s | %d |\n", clusterPrefix(x.Cluster)+code(x.Namespace+"/"+x.Name), md(strings.Join(x.Policies, ", ")),
 				md(matchText(x)), md(x.Reason), md(x.Ticket), md(x.Approver), humanTime(x.Expires), x.Waived)
 		}
 		p("\n")
@@ -170,6 +183,9 @@ func writeMarkdownFramework(p func(string, ...any), f *FrameworkResult) {
 		if c.Description != "" {
 			p("%s\n\n", md(c.Description))
 		}
+		if len(c.Clusters) > 0 {
+			p("By cluster: %s.\n\n", clusterVerdictsText(c.Clusters, md))
+		}
 		if c.Verdict == VerdictManual {
 			p("Reviewed by hand; these results name the control and are shown for the review.\n\n")
 		} else {
@@ -194,7 +210,7 @@ func writeMarkdownFramework(p func(string, ...any), f *FrameworkResult) {
 				if res.Source != SourceTollgate {
 					pol = md(res.Source) + " " + pol
 				}
-				p("| %s | %s | %s | %s | %s |\n", md(resourceText(res)), pol, res.Severity, md(res.Message), md(res.Remediation))
+				p("| %s | %s | %s | %s | %s |\n", clusterPrefix(res.Cluster)+md(resourceText(res)), pol, res.Severity, md(res.Message), md(res.Remediation))
 			}
 			p("\n")
 		}
@@ -208,7 +224,7 @@ func writeMarkdownFramework(p func(string, ...any), f *FrameworkResult) {
 				}
 				res := &c.Waived[k]
 				x := res.Exception
-				p("| %s | %s | %s | %s | %s | %s | %s |\n", md(resourceText(res)), code(res.Policy), md(res.Message),
+				p("| %s | %s | %s | %s | %s | %s | %s |\n", clusterPrefix(res.Cluster)+md(resourceText(res)), code(res.Policy), md(res.Message),
 					code(x.Namespace+"/"+x.Name), md(x.Approver), md(x.Ticket), humanTime(x.Expires))
 			}
 			p("\n")
@@ -287,6 +303,17 @@ func writeMarkdownDenials(p func(string, ...any), d *Denials) {
 	p("Only requests from the authenticated API server count as evidence: %s left out (no verified client certificate); %s left out because the line does not match its hash; %s the server could not write.\n\n",
 		plural(d.Unauthenticated, "unauthenticated entry"), plural(d.Tampered, "edited entry"), plural(d.Lost, "entry"))
 	writeMarkdownIntegrity(p, d.Integrity)
+	if len(d.Clusters) > 0 {
+		p("| Cluster | Requests | Denied | Warned | Judged by policy set |\n|---|--:|--:|--:|---|\n")
+		for _, c := range d.Clusters {
+			sets := codeList(c.PolicySets)
+			if c.MorePolicySets > 0 {
+				sets += fmt.Sprintf(" and others (%s)", plural(c.MorePolicySets, "request"))
+			}
+			p("| %s | %d | %d | %d | %s |\n", md(cmpOr(c.Cluster, "(not named)")), c.Requests, c.Denied, c.Warned, sets)
+		}
+		p("\n")
+	}
 	if len(d.ByPolicy) > 0 {
 		p("| Policy | Denied | Warned | Controls |\n|---|--:|--:|---|\n")
 		for i := range d.ByPolicy {
@@ -296,7 +323,7 @@ func writeMarkdownDenials(p func(string, ...any), d *Denials) {
 		p("\nLatest examples:\n\n")
 		p("| Time | User | Operation | Resource | Policy | Action | Message |\n|---|---|---|---|---|---|---|\n")
 		for _, x := range latestDenials(d, 10) {
-			p("| %s | %s | %s | %s | %s | %s | %s |\n", humanTime(x.Time), md(x.User), md(x.Operation), md(x.Resource.String()), code(x.Policy), x.Action, md(x.Message))
+			p("| %s | %s | %s | %s | %s | %s | %s |\n", humanTime(x.Time), md(x.User), md(x.Operation), clusterPrefix(x.Cluster)+md(x.Resource.String()), code(x.Policy), x.Action, md(x.Message))
 		}
 		p("\n")
 	}
@@ -481,4 +508,57 @@ func writeMarkdownEvidence(p func(string, ...any), f *FrameworkResult) {
 	if listed {
 		p("\n")
 	}
+}
+
+// writeMarkdownClusters renders the per-cluster breakdown: each
+// cluster's identity and policy sets, then per framework and cluster the
+// verdict counts and score.
+func writeMarkdownClusters(p func(string, ...any), r *Report) {
+	p("## Clusters\n\n")
+	p("A control fails if it fails in any cluster; each failing resource names its cluster.\n\n")
+	p("| Cluster | API server | Kubernetes version | Cluster UID (kube-system) | Policy set | Scanner | Policy checks |\n|---|---|---|---|---|---|--:|\n")
+	for i := range r.Clusters {
+		b := &r.Clusters[i]
+		c := &b.Cluster
+		if c.Unreachable != "" {
+			p("| %s | %s | not read: %s | | | | |\n", md(c.Name), md(c.Server), md(c.Unreachable))
+			continue
+		}
+		p("| %s | %s | %s | %s | %s | %s | %d |\n", md(c.Name), md(c.Server), md(c.KubernetesVersion), code(c.UID),
+			cmpOr(codeList(c.PolicySets), "not recorded"), md(b.Versions.Scanner), b.Checks)
+	}
+	p("\n| Framework | Cluster | Passed | With exceptions | Failed | Manual | Score |\n|---|---|--:|--:|--:|--:|--:|\n")
+	for i := range r.Frameworks {
+		f := &r.Frameworks[i]
+		for j := range r.Clusters {
+			b := &r.Clusters[j]
+			for _, cf := range b.Frameworks {
+				if cf.ID != f.ID {
+					continue
+				}
+				s := cf.Summary
+				p("| %s | %s | %d | %d | %d | %d | %s |\n", md(f.Name), md(b.Cluster.Name), s.Passed, s.PassedWithExceptions, s.Failed, s.Manual, percent(s.Score))
+			}
+		}
+		s := f.Summary
+		p("| %s | **all** | %d | %d | %d | %d | %s |\n", md(f.Name), s.Passed, s.PassedWithExceptions, s.Failed, s.Manual, percent(s.Score))
+	}
+	p("\n")
+}
+
+// codeList renders digests as inline code, comma-separated.
+func codeList(ss []string) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = code(s)
+	}
+	return strings.Join(out, ", ")
+}
+
+// clusterPrefix names a resource's cluster before it: "b: ".
+func clusterPrefix(cluster string) string {
+	if cluster == "" {
+		return ""
+	}
+	return "**" + md(cluster) + "**: "
 }

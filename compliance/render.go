@@ -69,12 +69,16 @@ func Write(w io.Writer, f Format, r *Report) error {
 
 // CSVHeader is the header row of the CSV rendering: one row per control
 // and failing (or waived) resource, and one row with empty resource
-// columns for a control with none.
+// columns for a control with none. In a report over several clusters,
+// cluster names the resource's cluster, cluster_policy_set the policy
+// sets that cluster's Reports name, and cluster_verdicts the control's
+// verdict in each cluster ("a=passed; b=failed"); all are empty otherwise.
 var CSVHeader = []string{
 	"framework", "framework_version", "control", "control_title", "verdict",
 	"source", "policy", "resource_api_version", "resource_kind", "resource_namespace", "resource_name",
 	"result", "severity", "message", "remediation",
 	"exception", "exception_approver", "exception_ticket", "exception_expires",
+	"cluster", "cluster_policy_set", "cluster_verdicts",
 }
 
 func writeCSV(w io.Writer, r *Report) error {
@@ -82,14 +86,22 @@ func writeCSV(w io.Writer, r *Report) error {
 	if err := cw.Write(CSVHeader); err != nil {
 		return err
 	}
+	policySets := map[string]string{}
+	for _, b := range r.Clusters {
+		policySets[b.Cluster.Name] = strings.Join(b.Cluster.PolicySets, " ")
+	}
 	for i := range r.Frameworks {
 		fw := &r.Frameworks[i]
 		for j := range fw.Controls {
 			c := &fw.Controls[j]
 			head := []string{fw.ID, fw.Version, c.ID, c.Title, string(c.Verdict)}
+			verdicts := clusterVerdictsCSV(c.Clusters)
 			rows := append(append([]Result{}, c.Failures...), c.Waived...)
 			if len(rows) == 0 {
-				if err := cw.Write(csvSafe(append(head, make([]string, len(CSVHeader)-len(head))...))); err != nil {
+				row := make([]string, len(CSVHeader))
+				copy(row, head)
+				row[len(row)-1] = verdicts
+				if err := cw.Write(csvSafe(row)); err != nil {
 					return err
 				}
 				continue
@@ -104,6 +116,7 @@ func writeCSV(w io.Writer, r *Report) error {
 				} else {
 					row = append(row, "", "", "", "")
 				}
+				row = append(row, res.Cluster, policySets[res.Cluster], verdicts)
 				if err := cw.Write(csvSafe(row)); err != nil {
 					return err
 				}
@@ -112,6 +125,32 @@ func writeCSV(w io.Writer, r *Report) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// clusterVerdictsCSV renders a control's verdict per cluster as
+// "a=passed; b=failed".
+func clusterVerdictsCSV(vs []ClusterVerdict) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = v.Cluster + "=" + string(v.Verdict)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// clusterVerdictsText renders a control's verdict per cluster for
+// people: "a PASSED, b FAILED (2 failing)". esc escapes a cluster name.
+func clusterVerdictsText(vs []ClusterVerdict, esc func(string) string) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = esc(v.Cluster) + " " + v.Verdict.Label()
+		switch {
+		case v.Failures > 0:
+			parts[i] += fmt.Sprintf(" (%d failing)", v.Failures)
+		case v.Waived > 0:
+			parts[i] += fmt.Sprintf(" (%d waived)", v.Waived)
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // csvSafe keeps spreadsheet programs from reading a cell as a formula: a

@@ -19,6 +19,13 @@ type Cluster struct {
 	// UID is the UID of the kube-system namespace: it names the cluster
 	// across renames and kubeconfigs.
 	UID string `json:"uid"`
+	// PolicySets are the policy sets (digests) the cluster's Tollgate
+	// Reports name (AnnotationPolicySet), sorted: one, unless the set
+	// changed while the audit wrote them.
+	PolicySets []string `json:"policySets,omitempty"`
+	// Unreachable says why the cluster could not be read (tollgate
+	// report --allow-missing); its results are not in the report.
+	Unreachable string `json:"unreachable,omitempty"`
 }
 
 // Versions names what produced a report.
@@ -80,6 +87,11 @@ type Input struct {
 	// Notes are problems met while gathering (unreadable Reports, APIs not
 	// installed), shown in the report.
 	Notes []string
+
+	// exceptionClusters names the cluster of each of Exceptions in a
+	// report over several clusters (BuildClusters): exceptions of the
+	// same name in two clusters are two exceptions.
+	exceptionClusters []string
 }
 
 // Verdict is a control's outcome.
@@ -127,7 +139,10 @@ type Report struct {
 	// profile; nil when no log was read.
 	Deployments    *DeploymentSection    `json:"deployments,omitempty"`
 	ProfileChanges *ProfileChangeSection `json:"profileChanges,omitempty"`
-	Notes          []string              `json:"notes,omitempty"`
+	// Clusters is the per-cluster breakdown of a report over several
+	// clusters (BuildClusters), in the order given; nil otherwise.
+	Clusters []ClusterBreakdown `json:"clusters,omitempty"`
+	Notes    []string           `json:"notes,omitempty"`
 }
 
 // frameworkVersion is the version a report shows for a framework: the data
@@ -206,6 +221,9 @@ type ControlResult struct {
 	// or warned about by the control's policies.
 	Denied int `json:"denied"`
 	Warned int `json:"warned"`
+	// Clusters is the control's verdict in each cluster of a report over
+	// several clusters; the control fails if it fails in any of them.
+	Clusters []ClusterVerdict `json:"clusters,omitempty"`
 }
 
 // SourceSummary counts one engine's results.
@@ -225,6 +243,9 @@ type ExceptionInForce struct {
 	// results count toward.
 	Waived   int      `json:"waived"`
 	Controls []string `json:"controls,omitempty"`
+	// Cluster is the exception's cluster in a report over several
+	// clusters.
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // Build assembles the report. It does not change in.
@@ -287,14 +308,14 @@ func Build(in Input) *Report {
 	known := map[string]*policies.Exception{}
 	for i := range in.Exceptions {
 		x := &in.Exceptions[i]
-		known[x.Namespace+"/"+x.Name] = x
+		known[exceptionKey(in.exceptionCluster(i), x.Namespace, x.Name)] = x
 	}
 	for i := range results {
 		ref := results[i].Exception
 		if ref == nil {
 			continue
 		}
-		if x := known[ref.Namespace+"/"+ref.Name]; x != nil {
+		if x := known[exceptionKey(results[i].Cluster, ref.Namespace, ref.Name)]; x != nil {
 			results[i].Exception = &policies.ExceptionRef{Namespace: x.Namespace, Name: x.Name,
 				Reason: cmp.Or(ref.Reason, x.Reason), Ticket: cmp.Or(ref.Ticket, x.Ticket),
 				Approver: cmp.Or(ref.Approver, x.Approver), Expires: cmp.Or(ref.Expires, x.Expires)}
@@ -302,10 +323,10 @@ func Build(in Input) *Report {
 	}
 
 	waivedBy := map[string]*ExceptionInForce{}
-	for _, x := range in.Exceptions {
-		e := &ExceptionInForce{Exception: x}
+	for i, x := range in.Exceptions {
+		e := &ExceptionInForce{Exception: x, Cluster: in.exceptionCluster(i)}
 		e.Policies = slices.Clone(x.Policies)
-		waivedBy[x.Namespace+"/"+x.Name] = e
+		waivedBy[exceptionKey(e.Cluster, x.Namespace, x.Name)] = e
 	}
 
 	var examined *examinedIndex
@@ -322,12 +343,12 @@ func Build(in Input) *Report {
 			cr := buildControl(fw.ID, c, results, in.Denials, examined)
 			for k := range cr.Waived {
 				ref := cr.Waived[k].Exception
-				key := ref.Namespace + "/" + ref.Name
+				key := exceptionKey(cr.Waived[k].Cluster, ref.Namespace, ref.Name)
 				e := waivedBy[key]
 				if e == nil {
 					// Waived in a Report by an exception no longer listed:
 					// still show who approved it.
-					e = &ExceptionInForce{Exception: policies.Exception{
+					e = &ExceptionInForce{Cluster: cr.Waived[k].Cluster, Exception: policies.Exception{
 						Namespace: ref.Namespace, Name: ref.Name, Reason: ref.Reason,
 						Ticket: ref.Ticket, Approver: ref.Approver, Expires: ref.Expires,
 					}}
@@ -373,10 +394,11 @@ func Build(in Input) *Report {
 	// Count each waived result once, whatever the controls it counts for.
 	for i := range results {
 		if x := results[i].Exception; x != nil {
-			if e := waivedBy[x.Namespace+"/"+x.Name]; e != nil {
+			key := exceptionKey(results[i].Cluster, x.Namespace, x.Name)
+			if e := waivedBy[key]; e != nil {
 				e.Waived++
 			} else {
-				waivedBy[x.Namespace+"/"+x.Name] = &ExceptionInForce{Waived: 1, Exception: policies.Exception{
+				waivedBy[key] = &ExceptionInForce{Waived: 1, Cluster: results[i].Cluster, Exception: policies.Exception{
 					Namespace: x.Namespace, Name: x.Name, Reason: x.Reason,
 					Ticket: x.Ticket, Approver: x.Approver, Expires: x.Expires,
 				}}
@@ -388,9 +410,23 @@ func Build(in Input) *Report {
 		r.Exceptions = append(r.Exceptions, *e)
 	}
 	slices.SortFunc(r.Exceptions, func(a, b ExceptionInForce) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+		return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 	return r
+}
+
+// exceptionCluster is the cluster of the i-th exception ("" in a report
+// on one cluster).
+func (in *Input) exceptionCluster(i int) string {
+	if i < len(in.exceptionClusters) {
+		return in.exceptionClusters[i]
+	}
+	return ""
+}
+
+// exceptionKey identifies an exception: its cluster, namespace and name.
+func exceptionKey(cluster, namespace, name string) string {
+	return cluster + "\x00" + namespace + "/" + name
 }
 
 // mapDenials copies the denial summary with each policy's controls

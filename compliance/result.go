@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/tollgate-dev/tollgate/policies"
 )
@@ -115,6 +117,11 @@ const (
 	AnnotationScannedAt      = "tollgate.dev/scanned-at"
 	AnnotationScannerVersion = "tollgate.dev/scanner-version"
 	AnnotationLibraryVersion = "tollgate.dev/policy-library-version"
+	// AnnotationCluster names the cluster whose audit wrote the report
+	// (tollgate serve --cluster-name); AnnotationPolicySet the policy set
+	// that judged (a digest, see policies.ModulesDigest).
+	AnnotationCluster   = "tollgate.dev/cluster"
+	AnnotationPolicySet = "tollgate.dev/policy-set"
 )
 
 // Resource identifies the object a result is about.
@@ -181,6 +188,9 @@ type Result struct {
 	Properties map[string]string `json:"properties,omitempty"`
 	// Timestamp is when the result was found.
 	Timestamp time.Time `json:"timestamp,omitzero"`
+	// Cluster names the cluster the resource is in, in a report over
+	// several clusters (BuildClusters); empty otherwise.
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // Waived reports whether an exception waives the result.
@@ -400,6 +410,10 @@ type ReportObjectMeta struct {
 	// ScannerVersion and LibraryVersion come from the annotations the
 	// audit sets (AnnotationScannerVersion, AnnotationLibraryVersion).
 	ScannerVersion, LibraryVersion string
+	// Cluster and PolicySet come from AnnotationCluster and
+	// AnnotationPolicySet: the cluster that wrote the report and the
+	// policy set that judged its results; empty when absent.
+	Cluster, PolicySet string
 	// ScannedAt is AnnotationScannedAt's time, zero when absent.
 	ScannedAt time.Time
 	// Summary is the report's own summary, nil when it has none. It counts
@@ -460,6 +474,13 @@ func FromReport(obj map[string]any) ([]Result, ReportObjectMeta, error) {
 	}
 
 	var errs []error
+	var err error
+	if meta.Cluster, err = clusterAnnotation(annotations[AnnotationCluster]); err != nil {
+		errs = append(errs, fmt.Errorf("%s: annotation %s: %w", what, AnnotationCluster, err))
+	}
+	if meta.PolicySet, err = policySetAnnotation(annotations[AnnotationPolicySet]); err != nil {
+		errs = append(errs, fmt.Errorf("%s: annotation %s: %w", what, AnnotationPolicySet, err))
+	}
 	if v, ok := annotations[AnnotationExamined]; ok {
 		s, isString := v.(string)
 		var err error
@@ -498,6 +519,49 @@ func FromReport(obj map[string]any) ([]Result, ReportObjectMeta, error) {
 		out = append(out, rs...)
 	}
 	return out, meta, errors.Join(errs...)
+}
+
+// digestPattern is an OCI content digest: algorithm:encoded.
+var digestPattern = regexp.MustCompile(`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`)
+
+// maxAnnotationName bounds the cluster name and policy-set digest read
+// from a report: longer is not something Tollgate wrote.
+const maxAnnotationName = 256
+
+// clusterAnnotation reads AnnotationCluster ("" when absent): a name
+// without control characters.
+func clusterAnnotation(v any) (string, error) {
+	if v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	switch {
+	case !ok:
+		return "", fmt.Errorf("want a string, got %s", jsonType(v))
+	case len(s) > maxAnnotationName:
+		return "", fmt.Errorf("%d bytes, longer than a cluster name (at most %d)", len(s), maxAnnotationName)
+	case strings.ContainsFunc(s, unicode.IsControl):
+		return "", fmt.Errorf("%q holds control characters", s)
+	}
+	return s, nil
+}
+
+// policySetAnnotation reads AnnotationPolicySet ("" when absent): a
+// digest such as sha256:<hex>.
+func policySetAnnotation(v any) (string, error) {
+	if v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	switch {
+	case !ok:
+		return "", fmt.Errorf("want a string, got %s", jsonType(v))
+	case len(s) > maxAnnotationName:
+		return "", fmt.Errorf("%d bytes, longer than a digest (at most %d)", len(s), maxAnnotationName)
+	case !digestPattern.MatchString(s):
+		return "", fmt.Errorf("%q is not a digest (want algorithm:hex, as sha256:3f2a…)", s)
+	}
+	return s, nil
 }
 
 // fieldError is an error about a field below a results[] entry; its text
@@ -710,6 +774,7 @@ func SortResults(rs []Result) {
 		return cmp.Or(
 			cmp.Compare(a.Source, b.Source),
 			cmp.Compare(a.Policy, b.Policy),
+			cmp.Compare(a.Cluster, b.Cluster),
 			cmp.Compare(a.Resource.Namespace, b.Resource.Namespace),
 			cmp.Compare(a.Resource.Kind, b.Resource.Kind),
 			cmp.Compare(a.Resource.Name, b.Resource.Name),

@@ -176,3 +176,51 @@ func TestFromFinding(t *testing.T) {
 		t.Errorf("waived: %+v", r)
 	}
 }
+
+// TestFromReportClusterAnnotations: the cluster and the policy set are
+// read from the audit's annotations; a malformed one is reported with the
+// report and the annotation, and the results are still read.
+func TestFromReportClusterAnnotations(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		name               string
+		annotations        map[string]any
+		cluster, policySet string
+		err                string
+	}{
+		{name: "both", annotations: map[string]any{AnnotationCluster: "prod-eu-1", AnnotationPolicySet: digest}, cluster: "prod-eu-1", policySet: digest},
+		{name: "absent", annotations: map[string]any{}},
+		{name: "cluster not a string", annotations: map[string]any{AnnotationCluster: int64(7), AnnotationPolicySet: digest}, policySet: digest,
+			err: "Report ns/r: annotation tollgate.dev/cluster: want a string, got int64"},
+		{name: "cluster too long", annotations: map[string]any{AnnotationCluster: strings.Repeat("x", 300)},
+			err: "annotation tollgate.dev/cluster: 300 bytes, longer than a cluster name (at most 256)"},
+		{name: "cluster with a newline", annotations: map[string]any{AnnotationCluster: "a\nb"},
+			err: `annotation tollgate.dev/cluster: "a\nb" holds control characters`},
+		{name: "not a digest", annotations: map[string]any{AnnotationCluster: "a", AnnotationPolicySet: "latest; rm -rf /"}, cluster: "a",
+			err: `annotation tollgate.dev/policy-set: "latest; rm -rf /" is not a digest (want algorithm:hex`},
+		{name: "huge digest", annotations: map[string]any{AnnotationPolicySet: "sha256:" + strings.Repeat("0", 1<<20)},
+			err: "annotation tollgate.dev/policy-set: 1048583 bytes, longer than a digest (at most 256)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := map[string]any{
+				"apiVersion": "openreports.io/v1alpha1", "kind": "Report",
+				"metadata": map[string]any{"name": "r", "namespace": "ns", "annotations": tc.annotations},
+				"source":   "tollgate",
+				"results":  []any{map[string]any{"policy": "ok", "result": "fail"}},
+			}
+			rs, meta, err := FromReport(obj)
+			if len(rs) != 1 {
+				t.Errorf("results %+v: a bad annotation must not lose them", rs)
+			}
+			if meta.Cluster != tc.cluster || meta.PolicySet != tc.policySet {
+				t.Errorf("cluster %q, policy set %q; want %q, %q", meta.Cluster, meta.PolicySet, tc.cluster, tc.policySet)
+			}
+			switch {
+			case tc.err == "" && err != nil:
+				t.Errorf("error %v", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Errorf("error %v, want %q", err, tc.err)
+			}
+		})
+	}
+}

@@ -46,6 +46,13 @@ type DecisionEntry struct {
 	// (Client); false when no client CA is configured.
 	Authenticated bool   `json:"authenticated"`
 	Client        string `json:"client,omitempty"`
+	// Cluster names the cluster that decided (tollgate serve
+	// --cluster-name; the log fills it in from DecisionLogOptions.Cluster),
+	// and PolicySet the policy set that judged (review.Set.PolicySet), so
+	// lines shipped from many clusters to one store still say where and
+	// by what each decision was made. Both are covered by the line's hash.
+	Cluster   string `json:"cluster,omitempty"`
+	PolicySet string `json:"policySet,omitempty"`
 }
 
 // chainFields are the fields every line of the log carries: seq counts
@@ -92,6 +99,9 @@ type DecisionLogOptions struct {
 	// Destination says where the lines go ("stdout", "file"), for the
 	// audit's evidence that decisions are logged.
 	Destination string
+	// Cluster names the cluster on every entry that does not name one
+	// (tollgate serve --cluster-name).
+	Cluster string
 	// Now is the clock of chain records (default time.Now).
 	Now func() time.Time
 }
@@ -209,6 +219,11 @@ func lastLines(f *os.File) ([][]byte, bool, error) {
 func (l *DecisionLog) Write(e *DecisionEntry) error {
 	if l == nil || l.w == nil {
 		return nil
+	}
+	if e.Cluster == "" && l.opts.Cluster != "" {
+		named := *e
+		named.Cluster = l.opts.Cluster
+		e = &named
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -400,6 +400,7 @@ func (r *Reviewer) record(ctx context.Context, st *core.Set, webhook string, req
 		Operation: string(req.Operation), Kind: gvkString(req.AdmissionRequest), Resource: req.Resource.Resource,
 		SubResource: req.SubResource, Namespace: req.Namespace, Name: objectName(req.AdmissionRequest, in),
 		DryRun: dry, Allowed: resp.Allowed, Generation: st.Generation, Deployment: dep,
+		PolicySet: st.PolicySet,
 	}
 	caller := CallerFrom(ctx)
 	entry.Authenticated, entry.Client = caller.Authenticated, caller.Name

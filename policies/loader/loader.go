@@ -269,7 +269,7 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 		}
 	}
 
-	engine, err := l.build(ctx, cfg, list.Items)
+	engine, digest, err := l.build(ctx, cfg, list.Items)
 	if err != nil {
 		// Each changed policy compiled beside the base on its own; together
 		// they (or the config) conflict. Keep the previous versions of the
@@ -285,7 +285,7 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 				delete(l.good, name)
 			}
 		}
-		engine, err = l.build(ctx, cfg, list.Items)
+		engine, digest, err = l.build(ctx, cfg, list.Items)
 	}
 	if err != nil {
 		l.reloaded("error", -1)
@@ -301,8 +301,8 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 		// A TollgateProfile's new version names policies that do not
 		// exist: the set is built again with its last good version.
 		cfg = cfg.WithProfiles(clusterProfiles)
-		if rebuilt, err := l.build(ctx, cfg, list.Items); err == nil {
-			engine = rebuilt
+		if rebuilt, rebuiltDigest, err := l.build(ctx, cfg, list.Items); err == nil {
+			engine, digest = rebuilt, rebuiltDigest
 			exceptions, exStatus, next = l.exceptions(ctx, engine.Config())
 			st = review.NewSet(engine, exceptions, l.generation, l.plugins(ctx, engine.Config())...)
 		}
@@ -316,6 +316,7 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 		l.opts.Logger.ErrorContext(ctx, "profiles name policies that do not exist", "error", profilesErr)
 	}
 	st.Images = images
+	st.PolicySet = digest
 	l.opts.State.Store(st)
 	l.reloaded("ok", len(st.Policies()))
 	l.opts.Logger.InfoContext(ctx, "policies loaded", "generation", l.generation, "policies", len(st.Policies()),
@@ -450,7 +451,8 @@ func (l *Loader) fetchBundle(ctx context.Context, p *v1alpha1.TollgatePolicy) ([
 
 // build compiles the base modules and every good cluster policy with the
 // config, its overrides merged with each TollgatePolicy's action and match.
-func (l *Loader) build(ctx context.Context, cfg *policies.Config, items []v1alpha1.TollgatePolicy) (*policies.Engine, error) {
+// It returns the engine and the policy-set digest of what it compiled.
+func (l *Loader) build(ctx context.Context, cfg *policies.Config, items []v1alpha1.TollgatePolicy) (*policies.Engine, string, error) {
 	merged := *cfg
 	merged.Policies = maps.Clone(cfg.Policies)
 	if merged.Policies == nil {
@@ -486,7 +488,20 @@ func (l *Loader) build(ctx context.Context, cfg *policies.Config, items []v1alph
 			}
 		}
 	}
-	return policies.New(ctx, policies.Options{Modules: mods, Data: data, Config: &merged, PolicyTimeout: l.opts.PolicyTimeout, VerdictCache: l.opts.VerdictCache})
+	e, err := policies.New(ctx, policies.Options{Modules: mods, Data: data, Config: &merged, PolicyTimeout: l.opts.PolicyTimeout, VerdictCache: l.opts.VerdictCache})
+	if err != nil {
+		return nil, "", err
+	}
+	return e, policySetDigest(mods), nil
+}
+
+// policySetDigest names the policy set a load compiled, once per load:
+// the digest of its modules (policies.ModulesDigest), the same `tollgate
+// report --from` gives for the same modules. It is the one place the name
+// is made, so a set pulled as a signed artifact can be named by the
+// artifact's digest here.
+func policySetDigest(mods []policies.Module) string {
+	return policies.ModulesDigest(mods)
 }
 
 // exceptions converts the TollgateExceptions that count: in a designated

@@ -83,6 +83,11 @@ type Set struct {
 	Plugins []Plugin
 	// Generation counts loads; decision logs and reports record it.
 	Generation int64
+	// PolicySet names the policies the set judges with (a digest, see
+	// policies.ModulesDigest), computed once when the set is loaded;
+	// decision logs and the audit's Reports record it, so an auditor can
+	// tell which policy set judged a decision. Empty when not known.
+	PolicySet string
 
 	actions map[string]policies.Action
 }

@@ -102,6 +102,8 @@ type Resource struct {
 type Scan struct {
 	Started, Finished time.Time
 	Generation        int64
+	// PolicySet names the policy set that judged (review.Set.PolicySet).
+	PolicySet string
 	// Scanned counts objects judged, by kind; Evaluated counts (object,
 	// policy) pairs, so passes are known without listing them.
 	Scanned   map[string]int
@@ -210,7 +212,7 @@ func (a *Auditor) ScanOnce(ctx context.Context) (*Scan, error) {
 		return nil, errors.New("audit: policies are not loaded yet")
 	}
 	scan := &Scan{
-		Started: a.opts.Now(), Generation: set.Generation, Scanned: map[string]int{}, Evaluated: map[string]int{},
+		Started: a.opts.Now(), Generation: set.Generation, PolicySet: set.PolicySet, Scanned: map[string]int{}, Evaluated: map[string]int{},
 		Results: map[string][]Result{}, Examined: map[string]map[string]map[string]int{}, Passed: map[string]map[string][]Resource{},
 	}
 	namespaces, err := a.namespaces(ctx)

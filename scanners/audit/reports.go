@@ -54,6 +54,10 @@ type ReportWriter struct {
 	// ScannerVersion and LibraryVersion are recorded on each report, for
 	// the compliance report's cover.
 	ScannerVersion, LibraryVersion string
+	// Cluster names the cluster on each report (tollgate serve
+	// --cluster-name), so a report over several clusters can tell whose
+	// Reports it read; the policy set that judged is recorded beside it.
+	Cluster string
 }
 
 // Write implements Sink.
@@ -112,6 +116,12 @@ func (w *ReportWriter) Write(ctx context.Context, scan *Scan) error {
 		}
 		if w.LibraryVersion != "" {
 			anns[compliance.AnnotationLibraryVersion] = w.LibraryVersion
+		}
+		if w.Cluster != "" {
+			anns[compliance.AnnotationCluster] = w.Cluster
+		}
+		if scan.PolicySet != "" {
+			anns[compliance.AnnotationPolicySet] = scan.PolicySet
 		}
 		obj.SetAnnotations(anns)
 		if err := w.upsert(ctx, obj); err != nil {

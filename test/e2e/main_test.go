@@ -168,6 +168,11 @@ type serverOptions struct {
 	// cluster's); policySource, when set, is the policy set it follows.
 	rest         *rest.Config
 	policySource *ocisource.Options
+	// cluster, when set, is the cluster the server serves instead (its
+	// API server and webhook client CA), and clusterName its
+	// --cluster-name (default none).
+	cluster     *cluster.Cluster
+	clusterName string
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -187,8 +192,12 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 	if err != nil {
 		return nil, 0, err
 	}
+	target := cmp.Or(o.cluster, env.cluster)
 	restConfig := o.rest
-	if restConfig == nil {
+	switch {
+	case o.cluster != nil:
+		restConfig = o.cluster.Config()
+	case restConfig == nil:
 		restConfig = env.cluster.Config()
 	}
 	ready := make(chan struct{})
@@ -207,14 +216,14 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			Images: imagesig.Options{Insecure: true, Transport: o.registry, CacheTTL: time.Hour},
 			// Budget status is seeded by the tests; the scanner's own
 			// accounting is tested in finops/budget.
-			FinOps:            serve.FinOpsOptions{ScanInterval: orDuration(o.scanInterval, 24*time.Hour), Prices: o.prices},
+			FinOps:            serve.FinOpsOptions{ScanInterval: orDuration(o.scanInterval, 24*time.Hour), Prices: o.prices, Cluster: o.clusterName},
 			ImageScan:         imageScanOptions(o.imageScan),
 			Audit:             serve.AuditOptions{Disabled: o.noAudit, ReportName: o.auditReport, Interval: o.auditInterval},
 			NamespaceDefaults: namespaceDefaultsOptions(o.namespaceDefaults),
 			PolicySource:      o.policySource,
-			DecisionLog:       webhook.NewDecisionLog(o.decisions),
+			DecisionLog:       webhook.NewChainedDecisionLog(o.decisions, webhook.DecisionLogOptions{Cluster: o.clusterName}),
 			ClientAuth: &webhook.ClientAuthOptions{
-				CAFile: cmp.Or(o.clientCAFile, env.cluster.WebhookClientCAFile()), Names: []string{cluster.WebhookClientName},
+				CAFile: cmp.Or(o.clientCAFile, target.WebhookClientCAFile()), Names: []string{cluster.WebhookClientName},
 			},
 			Logger: slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			Ready:  func() { close(ready) },

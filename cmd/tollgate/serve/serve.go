@@ -284,7 +284,8 @@ type FinOpsOptions struct {
 	Routes *alerts.Routes
 	// Alerts tunes delivery (timeouts, retries; tests make them short).
 	Alerts alerts.Options
-	// Cluster names the cluster in alerts.
+	// Cluster names the cluster in alerts, the audit's Reports and its
+	// facts (tollgate serve --cluster-name).
 	Cluster string
 	// Disabled turns the scanner and budget-aware admission off.
 	Disabled bool
@@ -971,7 +972,7 @@ func newAuditor(mgr manager.Manager, opts Options, state *review.Holder, scans v
 		Reader:   mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(),
 		Policies: state.Load,
 		Sink: &audit.ReportWriter{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), MaxResults: opts.Audit.MaxResults, Name: opts.Audit.ReportName,
-			ScannerVersion: opts.Version, LibraryVersion: library.Version},
+			ScannerVersion: opts.Version, LibraryVersion: library.Version, Cluster: opts.FinOps.Cluster},
 		Skip: []string{opts.Namespace}, Interval: opts.Audit.Interval,
 		Facts:      clusterFacts(opts.REST, opts.FinOps.Cluster, opts.DecisionLog),
 		Registerer: reg, Logger: logger.With("component", "audit"),

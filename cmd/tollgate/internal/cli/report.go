@@ -2,9 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +43,8 @@ type reportFlags struct {
 	from          []string
 	namespace     string
 	timeout       time.Duration
+	clusters      []string
+	allowMissing  bool
 }
 
 const reportHelp = `Report writes a compliance report for auditors: per framework (CIS Kubernetes
@@ -60,6 +61,14 @@ engines, and wgpolicyk8s.io PolicyReports where that API is served; the
 TollgateExceptions in force (honoured: Ready True, unexpired); and the cluster's
 identity (API server, Kubernetes version, kube-system UID). Denials come from
 the decision logs of tollgate serve given with --decision-log.
+
+With --cluster NAME=KUBECONFIG, repeated, it writes one report over several
+clusters: each is read as above, every result names its cluster, a control
+fails if it fails in any cluster, and a per-cluster breakdown gives each
+cluster's identity, the policy sets its Reports name (tollgate.dev/policy-set)
+and per framework its verdict counts and score. A cluster that cannot be read
+stops the report (no report from part of the clusters) unless --allow-missing,
+which names it in the report instead.
 
 With --from it evaluates manifests instead, as tollgate check does (same
 --policy and --config flags); TollgateExceptions among them count when the
@@ -86,6 +95,7 @@ func newReportCmd(stdio IO) *cobra.Command {
 		Example: `  tollgate report --output report.html --decision-log /var/log/tollgate/decisions.jsonl --since 30d
   tollgate report --framework cis,pss --format csv --output controls.csv
   tollgate report --from deploy/ --output report.md
+  tollgate report --cluster eu=eu.kubeconfig --cluster us=us.kubeconfig --output fleet.html
   COSIGN_PASSWORD=... tollgate report --output report.html --sign-key cosign.key
   tollgate report verify --key cosign.pub report.html`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -111,9 +121,31 @@ func newReportCmd(stdio IO) *cobra.Command {
 	fl.StringVar(&f.signKey, "sign-key", "", "cosign private key to sign the report with (password in COSIGN_PASSWORD); writes OUTPUT.sig")
 	fl.StringArrayVar(&f.from, "from", nil, "report on manifests instead of a cluster: files, directories or - (repeatable; more paths may follow)")
 	fl.StringVarP(&f.namespace, "namespace", "n", "", "with --from: namespace of objects that do not name one")
-	fl.DurationVar(&f.timeout, "timeout", time.Minute, "deadline for reading the cluster")
+	fl.DurationVar(&f.timeout, "timeout", time.Minute, "deadline for reading the cluster (each cluster, with --cluster)")
+	fl.StringArrayVar(&f.clusters, "cluster", nil, "NAME=KUBECONFIG of a cluster to report on; repeat for one report over several clusters")
+	fl.BoolVar(&f.allowMissing, "allow-missing", false, "with --cluster: report on the clusters that can be read and name the others, instead of writing no report")
 	c.AddCommand(newReportVerifyCmd(stdio))
 	return c
+}
+
+// clusterSources reads --cluster, which excludes reading one cluster
+// (--kubeconfig, --cluster-name) or manifests (--from).
+func (f *reportFlags) clusterSources() ([]clusterSource, error) {
+	if len(f.clusters) == 0 {
+		if f.allowMissing {
+			return nil, errors.New("--allow-missing needs --cluster")
+		}
+		return nil, nil
+	}
+	switch {
+	case len(f.from) > 0:
+		return nil, errors.New("--cluster and --from exclude each other: report on clusters or on manifests")
+	case f.kubeconfig != "":
+		return nil, errors.New("--cluster and --kubeconfig exclude each other: give every cluster as --cluster NAME=KUBECONFIG")
+	case f.clusterName != "":
+		return nil, errors.New("--cluster and --cluster-name exclude each other: --cluster NAME=KUBECONFIG names each cluster")
+	}
+	return parseClusters(f.clusters)
 }
 
 // parseSince reads a duration as Go writes them, or a whole number of
@@ -193,6 +225,10 @@ func runReport(ctx context.Context, f *reportFlags, stdio IO) error {
 	if err != nil {
 		return err
 	}
+	clusters, err := f.clusterSources()
+	if err != nil {
+		return err
+	}
 	var signKey []byte
 	if f.signKey != "" {
 		if f.output == "" {
@@ -205,9 +241,13 @@ func runReport(ctx context.Context, f *reportFlags, stdio IO) error {
 	now := time.Now().UTC()
 
 	var in compliance.Input
-	if len(f.from) > 0 {
+	var parts []compliance.Input
+	switch {
+	case len(f.from) > 0:
 		in, err = f.fromManifests(ctx, stdio.In, now)
-	} else {
+	case len(clusters) > 0:
+		parts, err = f.fromClusters(ctx, clusters, now)
+	default:
 		in, err = f.fromCluster(ctx, now)
 	}
 	if err != nil {
@@ -236,7 +276,12 @@ func runReport(ctx context.Context, f *reportFlags, stdio IO) error {
 		in.Denials = d
 	}
 
-	report := compliance.Build(in)
+	var report *compliance.Report
+	if len(clusters) > 0 {
+		report = compliance.BuildClusters(in, parts)
+	} else {
+		report = compliance.Build(in)
+	}
 	var buf bytes.Buffer
 	if err := compliance.Write(&buf, format, report); err != nil {
 		return fmt.Errorf("writing the report: %w", err)
@@ -260,6 +305,17 @@ func runReport(ctx context.Context, f *reportFlags, stdio IO) error {
 	for _, fw := range report.Frameworks {
 		s := fw.Summary
 		fmt.Fprintf(stdio.Out, "  %-5s %d passed, %d passed with exceptions, %d failed, %d manual\n", fw.ID, s.Passed, s.PassedWithExceptions, s.Failed, s.Manual)
+	}
+	for _, b := range report.Clusters {
+		if b.Cluster.Unreachable != "" {
+			fmt.Fprintf(stdio.Out, "  cluster %s: not read: %s\n", b.Cluster.Name, b.Cluster.Unreachable)
+			continue
+		}
+		failed := 0
+		for _, fw := range b.Frameworks {
+			failed += fw.Summary.Failed
+		}
+		fmt.Fprintf(stdio.Out, "  cluster %s: %d failed controls, policy set %s\n", b.Cluster.Name, failed, cmp.Or(strings.Join(b.Cluster.PolicySets, ", "), "not recorded"))
 	}
 	if d := report.Denials; d != nil {
 		fmt.Fprintf(stdio.Out, "  evidence: %d admission requests from the authenticated API server; %d unauthenticated, %d edited left out; %d lost\n",
@@ -303,7 +359,7 @@ func (f *reportFlags) fromManifests(ctx context.Context, stdin io.Reader, now ti
 		return in, err
 	}
 	in.Versions = compliance.Versions{
-		Scanner: Version(), PolicyLibrary: library.Version, PolicyDigest: modulesDigest(mods),
+		Scanner: Version(), PolicyLibrary: library.Version, PolicyDigest: policies.ModulesDigest(mods),
 		PodSecurity: engine.Config().PodSecurity.Version,
 	}
 	if f.noBuiltin {
@@ -465,16 +521,4 @@ func withProperty(props map[string]string, k, v string) map[string]string {
 	}
 	props[k] = v
 	return props
-}
-
-// modulesDigest names the exact policy set: sha256 over every module's
-// name and text, in order.
-func modulesDigest(mods []policies.Module) string {
-	h := sha256.New()
-	sorted := slices.Clone(mods)
-	slices.SortFunc(sorted, func(a, b policies.Module) int { return strings.Compare(a.Name, b.Name) })
-	for _, m := range sorted {
-		fmt.Fprintf(h, "%d:%s\n%d:%s\n", len(m.Name), m.Name, len(m.Text), m.Text)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }

@@ -234,6 +234,22 @@ users: [{name: u, user: {token: x}}]
 		{"arguments without --from", []string{"deploy/"}, "report takes no arguments (deploy/)"},
 		{"unreadable cluster", []string{"--kubeconfig", unreachable, "--timeout", "5s"}, "reading the cluster at https://127.0.0.1:1"},
 		{"missing kubeconfig", []string{"--kubeconfig", filepath.Join(dir, "nope")}, "--kubeconfig"},
+		{"cluster without =", []string{"--cluster", unreachable}, `--cluster "` + unreachable + `": want NAME=KUBECONFIG`},
+		{"cluster without a name", []string{"--cluster", "=" + unreachable}, "the name before = is empty"},
+		{"cluster without a kubeconfig", []string{"--cluster", "a="}, `--cluster "a=": the kubeconfig after = is empty`},
+		{"cluster kubeconfig missing", []string{"--cluster", "a=" + filepath.Join(dir, "nope")}, `--cluster "a=` + filepath.Join(dir, "nope") + `": kubeconfig: stat`},
+		{"cluster kubeconfig a directory", []string{"--cluster", "a=" + dir}, "is a directory"},
+		{"cluster kubeconfig not one", []string{"--cluster", "a=" + badFW}, `--cluster "a=` + badFW + `": kubeconfig:`},
+		{"cluster name twice", []string{"--cluster", "a=" + unreachable, "--cluster", "a=" + unreachable}, "the name a is given twice"},
+		{"cluster name with a comma", []string{"--cluster", "a,b=" + unreachable}, "a comma or a semicolon"},
+		{"cluster name too long", []string{"--cluster", strings.Repeat("n", 64) + "=" + unreachable}, "longer than 63 characters"},
+		{"cluster with --kubeconfig", []string{"--cluster", "a=" + unreachable, "--kubeconfig", unreachable}, "--cluster and --kubeconfig exclude each other"},
+		{"cluster with --from", []string{"--cluster", "a=" + unreachable, "--from", manifests}, "--cluster and --from exclude each other"},
+		{"allow-missing alone", []string{"--allow-missing"}, "--allow-missing needs --cluster"},
+		{"unreachable among clusters", []string{"--cluster", "gone=" + unreachable, "--timeout", "5s", "--output", out},
+			"--cluster gone=" + unreachable + ": reading the cluster at https://127.0.0.1:1"},
+		{"every cluster unreachable", []string{"--cluster", "gone=" + unreachable, "--timeout", "5s", "--allow-missing", "--output", out},
+			"--cluster: no cluster could be read (gone): no report written"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := run(t, "", append([]string{"report"}, tc.args...)...)

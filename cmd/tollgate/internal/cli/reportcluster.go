@@ -53,39 +53,47 @@ var reportAPIs = []struct {
 
 var exceptionsGVR = v1alpha1.GroupVersion.WithResource("tollgateexceptions")
 
-// fromCluster reads the cluster's identity, its policy reports and the
-// exceptions in force.
+// fromCluster reads the cluster of --kubeconfig: its identity, its policy
+// reports and the exceptions in force.
 func (f *reportFlags) fromCluster(ctx context.Context, now time.Time) (compliance.Input, error) {
-	var in compliance.Input
+	in, _, err := f.readCluster(ctx, f.kubeconfig, f.clusterName, now)
+	return in, err
+}
+
+// readCluster reads one cluster's identity, its policy reports and the
+// exceptions in force; name ("" for the kubeconfig's) names it. It
+// returns the API server's address too, known even when reading fails.
+func (f *reportFlags) readCluster(ctx context.Context, kubeconfig, name string, now time.Time) (in compliance.Input, server string, err error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = f.kubeconfig
+	rules.ExplicitPath = kubeconfig
 	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil)
 	rest, err := loader.ClientConfig()
 	if err != nil {
-		return in, fmt.Errorf("--kubeconfig: %w", err)
+		return in, "", fmt.Errorf("--kubeconfig: %w", err)
 	}
+	server = rest.Host
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	rest = dynamic.ConfigFor(rest)
 	kube, err := kubernetes.NewForConfig(rest)
 	if err != nil {
-		return in, err
+		return in, server, err
 	}
 	dyn, err := dynamic.NewForConfig(rest)
 	if err != nil {
-		return in, err
+		return in, server, err
 	}
 	unreadable := func(err error) error {
 		return fmt.Errorf("reading the cluster at %s: %w", rest.Host, err)
 	}
 
-	cluster := &compliance.Cluster{Name: f.clusterName, Server: rest.Host}
+	cluster := &compliance.Cluster{Name: name, Server: rest.Host}
 	if cluster.Name == "" {
 		cluster.Name = kubeconfigClusterName(loader, rest.Host)
 	}
 	ver, err := kube.Discovery().ServerVersion()
 	if err != nil {
-		return in, unreadable(err)
+		return in, server, unreadable(err)
 	}
 	cluster.KubernetesVersion = ver.GitVersion
 	if ns, err := kube.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{}); err != nil {
@@ -97,7 +105,7 @@ func (f *reportFlags) fromCluster(ctx context.Context, now time.Time) (complianc
 
 	groups, err := kube.Discovery().ServerGroups()
 	if err != nil {
-		return in, unreadable(err)
+		return in, server, unreadable(err)
 	}
 	served := map[string]bool{}
 	for _, g := range groups.Groups {
@@ -116,7 +124,7 @@ func (f *reportFlags) fromCluster(ctx context.Context, now time.Time) (complianc
 		apis = append(apis, gv)
 		for _, k := range api.kinds {
 			if err := ev.readReports(ctx, dyn, k); err != nil {
-				return in, unreadable(err)
+				return in, server, unreadable(err)
 			}
 		}
 	}
@@ -141,20 +149,27 @@ func (f *reportFlags) fromCluster(ctx context.Context, now time.Time) (complianc
 	if ev.unrecorded > 0 {
 		in.Notes = append(in.Notes, fmt.Sprintf("%d of Tollgate's %d reports do not record what its policies examined (written by an older audit): controls are decided on their results alone until the next scan.", ev.unrecorded, ev.tollgateReports))
 	}
+	cluster.PolicySets = slices.Sorted(slices.Values(ev.policySets))
+	if ev.unnamedSets > 0 {
+		in.Notes = append(in.Notes, fmt.Sprintf("%d of Tollgate's %d reports do not name the policy set that judged (written by an older audit).", ev.unnamedSets, ev.tollgateReports))
+	}
+	if other := slices.DeleteFunc(slices.Clone(ev.clusterNames), func(n string) bool { return n == cluster.Name }); len(other) > 0 {
+		in.Notes = append(in.Notes, fmt.Sprintf("Tollgate's reports here were written by the cluster named %s (tollgate serve --cluster-name), read as %s: check the kubeconfig.", strings.Join(other, ", "), cluster.Name))
+	}
 	in.Versions.Scanner = versionList(ev.scanners, "not recorded in the reports")
 	in.Versions.PolicyLibrary = versionList(ev.libraries, "not recorded in the reports")
 
 	if served[v1alpha1.GroupVersion.String()] {
 		xs, notes, err := honouredExceptions(ctx, dyn, now)
 		if err != nil {
-			return in, unreadable(err)
+			return in, server, unreadable(err)
 		}
 		in.Exceptions = xs
 		in.Notes = append(in.Notes, notes...)
 	} else {
 		in.Notes = append(in.Notes, "The TollgateException API is not served: no exception is in force.")
 	}
-	return in, nil
+	return in, server, nil
 }
 
 // clusterEvidence accumulates what the reports say.
@@ -169,6 +184,11 @@ type clusterEvidence struct {
 	tollgateReports, unrecorded int
 	notes                       []string
 	hiddenNotes                 int
+	// policySets and clusterNames are what Tollgate's reports name
+	// (AnnotationPolicySet, AnnotationCluster); unnamedSets counts its
+	// reports that name no policy set.
+	policySets, clusterNames []string
+	unnamedSets              int
 }
 
 func (ev *clusterEvidence) note(s string) {
@@ -209,6 +229,15 @@ func (ev *clusterEvidence) add(obj *unstructured.Unstructured) {
 	ev.results = append(ev.results, results...)
 	if meta.Source == compliance.SourceTollgate {
 		ev.tollgateReports++
+		switch {
+		case meta.PolicySet == "":
+			ev.unnamedSets++
+		case !slices.Contains(ev.policySets, meta.PolicySet):
+			ev.policySets = append(ev.policySets, meta.PolicySet)
+		}
+		if meta.Cluster != "" && !slices.Contains(ev.clusterNames, meta.Cluster) {
+			ev.clusterNames = append(ev.clusterNames, meta.Cluster)
+		}
 		switch {
 		case meta.ExaminedRecorded:
 			ev.examined = append(ev.examined, meta.Examined...)

@@ -153,7 +153,7 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.StringVar(&f.prometheusURL, "prometheus", "", "Prometheus URL for usage and node prices (default: requests only)")
 	fl.DurationVar(&f.scanInterval, "budget-scan-interval", 5*time.Minute, "how often spend is added to Budgets")
 	fl.StringVar(&f.alertRoutes, "alert-routes", "", "budget alert routes file: the default channel and channels (slack, teams, cloudevents) with webhook URLs in Secrets")
-	fl.StringVar(&f.clusterName, "cluster-name", "", "the cluster's name in budget alerts")
+	fl.StringVar(&f.clusterName, "cluster-name", "", "the cluster's name in budget alerts, decision-log lines and the audit's Reports")
 	fl.BoolVar(&f.kyvernoBeside, "kyverno-beside", false, "Kyverno's own admission controller runs in the cluster: judge at admission only the Kyverno policies annotated tollgate.dev/engine=tollgate (every Kyverno policy is still judged in the audit)")
 	fl.BoolVar(&f.gatekeeperCRDs, "gatekeeper-crds", true, "create the CRD of each Gatekeeper ConstraintTemplate's constraint kind, as Gatekeeper does (on the leader); false when Gatekeeper runs beside and creates them")
 	fl.IntVar(&f.gcPercent, "gc-percent", 400, "Go GC target percentage (GOGC, which wins when set); higher trades memory for CPU")
@@ -238,7 +238,7 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 	}
 	rest.QPS, rest.Burst = 50, 100
 
-	dlogOpts := webhook.DecisionLogOptions{}
+	dlogOpts := webhook.DecisionLogOptions{Cluster: f.clusterName}
 	if f.decisionLogKeyFile != "" {
 		if dlogOpts.Key, err = readKeyFile(f.decisionLogKeyFile); err != nil {
 			return fmt.Errorf("--decision-log-key-file: %w", err)
