@@ -222,7 +222,7 @@ spec:
 		// relies on it (its profiles, above all).
 		eventually(t, 30*time.Second, func() error {
 			if _, stderr, err := apply(t, latest, "--dry-run=server"); err != nil || !strings.Contains(stderr, "Warning: tollgate: [images-no-latest]") {
-				return fmt.Errorf("the file's config is not back yet: %v %s", err, stderr)
+				return fmt.Errorf("the file's config is not back yet: %w %s", err, stderr)
 			}
 			return nil
 		})

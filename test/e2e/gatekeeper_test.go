@@ -165,7 +165,7 @@ func TestGatekeeperConstraints(t *testing.T) {
 	// whose Services this constraint would judge.
 	defer eventually(t, 30*time.Second, func() error {
 		if _, stderr, err := apply(t, service("gk-shop", "after", nil, nil), "--dry-run=server"); err != nil {
-			return fmt.Errorf("the removed constraint still judges: %v %s", err, stderr)
+			return fmt.Errorf("the removed constraint still judges: %w %s", err, stderr)
 		}
 		return nil
 	})
