@@ -90,6 +90,14 @@ type Loader struct {
 	mu         sync.Mutex
 	generation int64
 	goodConfig *policies.Config
+	// configRead is the TollgateConfig (UID and generation) the reload
+	// in progress read; its status is written only for that version, so
+	// a config created or changed mid-reload is never reported in force
+	// before a reload has used it.
+	configRead struct {
+		uid        types.UID
+		generation int64
+	}
 	good       map[string]loadedPolicy // by TollgatePolicy name
 	goodImages map[string]loadedImagePolicy
 	// goodProfiles are the TollgateProfiles in force, by name.
@@ -337,6 +345,7 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 func (l *Loader) config(ctx context.Context) (*policies.Config, error) {
 	var obj v1alpha1.TollgateConfig
 	err := l.opts.Client.Get(ctx, client.ObjectKey{Name: l.opts.ConfigName}, &obj)
+	l.configRead.uid, l.configRead.generation = obj.UID, obj.Generation
 	if err != nil {
 		if client.IgnoreNotFound(err) != nil && !apimeta.IsNoMatchError(err) {
 			l.opts.Logger.ErrorContext(ctx, "reading TollgateConfig failed", "name", l.opts.ConfigName, "error", err)
@@ -576,7 +585,8 @@ func (l *Loader) writeStatuses(ctx context.Context, items []v1alpha1.TollgatePol
 		}
 	}
 	var cfgObj v1alpha1.TollgateConfig
-	if err := l.opts.Client.Get(ctx, client.ObjectKey{Name: l.opts.ConfigName}, &cfgObj); err == nil {
+	err := l.opts.Client.Get(ctx, client.ObjectKey{Name: l.opts.ConfigName}, &cfgObj)
+	if err == nil && cfgObj.UID == l.configRead.uid && cfgObj.Generation == l.configRead.generation {
 		cond := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: cfgObj.Generation,
 			Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonLoaded, Message: "in force"}
 		if cfgErr != nil {

@@ -222,16 +222,18 @@ func TestMultiClusterReport(t *testing.T) {
 	if privileged.Verdict != compliance.VerdictFailed {
 		t.Errorf("privileged containers: %s overall, want failed", privileged.Verdict)
 	}
-	want := []compliance.ClusterVerdict{{Cluster: "a", Verdict: compliance.VerdictPassed}, {Cluster: "b", Verdict: compliance.VerdictFailed, Failures: 1}}
-	if diff := gocmp.Diff(want, privileged.Clusters); diff != "" {
-		t.Errorf("privileged containers per cluster (-want +got):\n%s", diff)
+	// a is the shared cluster, where other tests leave privileged
+	// workloads of their own: only b's verdict is known here.
+	want := compliance.ClusterVerdict{Cluster: "b", Verdict: compliance.VerdictFailed, Failures: 1}
+	if i := slices.IndexFunc(privileged.Clusters, func(v compliance.ClusterVerdict) bool { return v.Cluster == "b" }); i < 0 || !gocmp.Equal(want, privileged.Clusters[i]) {
+		t.Errorf("privileged containers per cluster: %+v, want b %+v", privileged.Clusters, want)
 	}
 	agentFailure := false
 	for _, f := range privileged.Failures {
-		if f.Cluster != "b" {
+		if f.Resource.Namespace == "fleet-shop" && f.Cluster != "b" {
 			t.Errorf("failure on %s attributed to cluster %q", f.Resource, f.Cluster)
 		}
-		agentFailure = agentFailure || (f.Resource.Namespace == "fleet-shop" && f.Resource.Name == "node-agent")
+		agentFailure = agentFailure || (f.Cluster == "b" && f.Resource.Namespace == "fleet-shop" && f.Resource.Name == "node-agent")
 	}
 	if !agentFailure {
 		t.Errorf("node-agent is not among the failures: %+v", privileged.Failures)

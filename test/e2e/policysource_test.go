@@ -115,7 +115,14 @@ func TestPolicySourceAcrossClusters(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", m.name, err, m.log.String())
 		}
-		defer stop()
+		defer func(c *cluster.Cluster) {
+			stop()
+			// A stopped server's webhooks would refuse every later test's
+			// requests: remove them from the cluster.
+			for _, kind := range []string{"validatingwebhookconfiguration", "mutatingwebhookconfiguration"} {
+				_, _, _ = c.Kubectl(ctx, "delete", kind, "tollgate-policyset", "--ignore-not-found")
+			}
+		}(m.cluster)
 		m.port = port
 		ns := `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"policyset","labels":{"team":"platform","owner":"ops","cost-center":"CC-0001"}}}`
 		if _, stderr, err := m.cluster.KubectlWithStdin(ctx, ns, "apply", "-f", "-"); err != nil {
