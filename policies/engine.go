@@ -124,6 +124,11 @@ type policy struct {
 	// reads is what the policy reads of its input, and whether its
 	// verdict may be cached.
 	reads readSet
+	// readsInventory says the policy reads input.inventory: its verdict
+	// is cached only where there is none (admission). Keying a verdict on
+	// the inventory would hash the cluster's RBAC and network policies
+	// for every object the audit judges.
+	readsInventory bool
 }
 
 // New compiles the modules and prepares every policy. A module that does not
@@ -189,16 +194,10 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("policy %s: package %s: %w", m.ID, m.Package, err)
 		}
 		reads := analyzeReads(compiler, ref)
-		switch {
-		case reads.uncacheable != "":
-		case reads.root.whole:
+		if reads.uncacheable == "" && reads.root.whole {
 			reads.uncacheable = "reads the input in a way that cannot be bounded"
-		case reads.root.kids["inventory"] != nil:
-			// Keying a verdict on the inventory would hash the
-			// cluster's RBAC and network policies for every object.
-			reads.uncacheable = "reads the cluster inventory"
 		}
-		e.policies = append(e.policies, &policy{meta: m, query: q, reads: reads})
+		e.policies = append(e.policies, &policy{meta: m, query: q, reads: reads, readsInventory: reads.root.kids["inventory"] != nil})
 	}
 	e.prepareQuery = prepare
 	e.combined = map[string]*rego.PreparedEvalQuery{}
@@ -356,7 +355,7 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) *Decision {
 		memo := digests{}
 		input := goInput(in, tmplPath, hasPod, e.profileOf(in).value)
 		for _, p := range applicable {
-			if p.reads.uncacheable != "" {
+			if p.reads.uncacheable != "" || p.readsInventory && in.Inventory != nil {
 				e.cache.uncacheable.Add(1)
 				pending = append(pending, p)
 				continue

@@ -85,8 +85,25 @@ func TestInventoryIsInput(t *testing.T) {
 	if f := judge("bare", partial); len(f) != 0 {
 		t.Errorf("incomplete inventory: %v", f)
 	}
-	if got := e.Reads()["test-unprotected"].Uncacheable; got != "reads the cluster inventory" {
-		t.Errorf("a policy reading the inventory is cached: %q", got)
+	// Where there is an inventory (the audit, check), a policy reading it
+	// is judged afresh: a second evaluation after the inventory changed
+	// must see the change, not a verdict cached from the first.
+	changed := policies.NewInventory(true)
+	for _, o := range []map[string]any{obj("v1", "Namespace", "", "bare"), obj("networking.k8s.io/v1", "NetworkPolicy", "bare", "deny")} {
+		if _, err := changed.Add(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cached := newEngine(t, map[string]string{"p.rego": unprotectedNamespacePolicy}, func(o *policies.Options) { o.VerdictCache = 1000 })
+	for i, tc := range []struct {
+		inv  *policies.Inventory
+		want int
+	}{{inv, 1}, {changed.Build(), 0}, {inv, 1}} {
+		in := policies.ObjectInput(policies.SourceAudit, obj("v1", "Namespace", "", "bare"), nil)
+		in.Inventory = tc.inv
+		if got := len(cached.Evaluate(context.Background(), in).Findings); got != tc.want {
+			t.Errorf("evaluation %d with a verdict cache: %d findings, want %d", i, got, tc.want)
+		}
 	}
 }
 

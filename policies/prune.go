@@ -168,7 +168,7 @@ func goInput(in *Input, tmplPath []string, hasPod bool, profile map[string]any) 
 	}
 	if in.Inventory != nil {
 		// Only a policy that iterates input's members reaches it here: one
-		// that names it is never cached.
+		// that names it is not cached where there is an inventory.
 		root["inventory"] = in.Inventory.Value()
 	}
 	if profile != nil {
