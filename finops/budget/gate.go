@@ -1,6 +1,7 @@
 package budget
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,15 @@ type Gate struct {
 	Governed func() []policies.GovernedKind
 	// Now is the clock admissions are recorded by (default time.Now).
 	Now func() time.Time
+	// Cluster is this cluster's name (--cluster-name): a Budget across
+	// clusters counts a change here only when it names it (or "*").
+	Cluster string
+	// MaxVerdictAge is how old the verdict of a Budget across clusters
+	// may be (its last evaluation by the central Tollgate, as mirrored
+	// here) before it stops denying: past it, a change it would deny is
+	// warned instead, so a central cluster out of reach never denies by
+	// surprise (default DefaultMaxVerdictAge).
+	MaxVerdictAge time.Duration
 
 	mu       sync.Mutex
 	admitted map[admittedKey]*admittedChange
@@ -156,8 +166,8 @@ func (g *Gate) setLocked(key admittedKey, a *admittedChange) {
 // when the Budget is new to the gate or its scope or last scan changed.
 func (g *Gate) tallyLocked(b *v1alpha1.Budget, scope Scope) *tally {
 	since := b.CreationTimestamp.Time
-	if b.Status.LastScanTime != nil {
-		since = b.Status.LastScanTime.Time
+	if t := countedUntil(b); t != nil {
+		since = t.Time
 	}
 	scopeKey := scope.Namespace + "\x00"
 	if scope.Selector != nil {
@@ -488,6 +498,15 @@ func (g *Gate) check(ctx context.Context, in *policies.Input, change finops.Chan
 		if err != nil || amount <= 0 {
 			continue
 		}
+		var staleVerdict string
+		if AcrossClusters(b) {
+			// Judged by the central verdict, only in the clusters it
+			// spans, and only once there is one.
+			if !SpansCluster(b, g.Cluster) || b.Status.LastScanTime == nil {
+				continue
+			}
+			staleVerdict = g.staleVerdict(b)
+		}
 		forecast, _ := strconv.ParseFloat(b.Status.Forecast, 64)
 		forecast += g.admittedSince(g.tallyLocked(b, scope), key, in.Operation == "CREATE", change.Old.Monthly.Total)
 		if forecast+added <= amount {
@@ -500,8 +519,14 @@ func (g *Gate) check(ctx context.Context, in *policies.Input, change finops.Chan
 		msg := fmt.Sprintf("this adds %s/month; %s is forecast at %s of its %s %s budget (%s/%s), %s with this change",
 			money(added), scope, money(forecast), money(amount), period, b.Namespace, b.Name, money(forecast+added))
 		action := policies.ActionWarn
-		if b.Spec.Action == v1alpha1.BudgetActionDeny {
+		if b.Spec.Action == v1alpha1.BudgetActionDeny && staleVerdict == "" {
 			action = policies.ActionEnforce
+		}
+		if AcrossClusters(b) {
+			msg = strings.Replace(msg, scope.String(), scope.String()+" across clusters", 1)
+		}
+		if staleVerdict != "" {
+			msg = staleVerdict + "; " + msg
 		}
 		out = append(out, policies.Finding{
 			Policy: "budget/" + b.Namespace + "/" + b.Name, Title: "Changes stay within the budget",
@@ -510,6 +535,32 @@ func (g *Gate) check(ctx context.Context, in *policies.Input, change finops.Chan
 		})
 	}
 	return out, nil
+}
+
+// DefaultMaxVerdictAge is how old a Budget across clusters' verdict may be
+// before it warns instead of denying: three default scans, so one missed
+// scan or mirror sync does not change a thing.
+const DefaultMaxVerdictAge = 15 * time.Minute
+
+// staleVerdict says why a Budget across clusters' verdict is too old to
+// deny on, or "".
+func (g *Gate) staleVerdict(b *v1alpha1.Budget) string {
+	maxAge := cmp.Or(g.MaxVerdictAge, DefaultMaxVerdictAge)
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	age := now().Sub(b.Status.LastScanTime.Time)
+	if age <= maxAge {
+		return ""
+	}
+	// Said first, and short: the API server may cut a warning past 256
+	// characters.
+	if m := b.Status.Mirror; m != nil {
+		return fmt.Sprintf("verdict %s old, over %s (central cluster last reached %s): warned, not denied",
+			(age + time.Second - 1).Truncate(time.Second), maxAge, m.Time.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("verdict %s old, over %s (fleet Prometheus not read since): warned, not denied", (age + time.Second - 1).Truncate(time.Second), maxAge)
 }
 
 // admittedSince is what the gate admitted, in the Budget's scope, after
@@ -601,7 +652,7 @@ func (g *Gate) pruneLocked() {
 func (g *Gate) forgetScanned(list *v1alpha1.BudgetList) {
 	var oldest time.Time
 	for i := range list.Items {
-		st := list.Items[i].Status.LastScanTime
+		st := countedUntil(&list.Items[i])
 		if st == nil {
 			return // a Budget never scanned counts everything admitted
 		}

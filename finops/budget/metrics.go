@@ -4,6 +4,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Series the central Tollgate reads from the fleet Prometheus: each
+// cluster's share of the Budgets across clusters, and when it last
+// scanned. Each carries the cluster's name as the label cluster (see
+// New's Registerer).
+const (
+	MetricShareHourly    = "tollgate_budget_share_hourly"
+	MetricShareCommitted = "tollgate_budget_share_committed_hourly"
+	MetricLastScan       = "tollgate_finops_last_scan_timestamp_seconds"
+)
+
 // scanMetrics are the scanner's series: spend per namespace, team and
 // cost-center, each Budget's figures, and when the last scan ran.
 type scanMetrics struct {
@@ -16,6 +26,8 @@ type scanMetrics struct {
 	stale       prometheus.Gauge
 	unpriced    prometheus.Gauge
 	alerts      *prometheus.CounterVec
+	share       *prometheus.GaugeVec
+	committed   *prometheus.GaugeVec
 }
 
 func newScanMetrics(reg prometheus.Registerer) *scanMetrics {
@@ -42,7 +54,7 @@ func newScanMetrics(reg prometheus.Registerer) *scanMetrics {
 			Help: "Spend to date over the Budget's amount (1 is the whole budget).",
 		}, budget),
 		lastScan: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tollgate_finops_last_scan_timestamp_seconds",
+			Name: MetricLastScan,
 			Help: "When the last budget scan finished, as a Unix time.",
 		}),
 		stale: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -57,8 +69,16 @@ func newScanMetrics(reg prometheus.Registerer) *scanMetrics {
 			Name: "tollgate_budget_alerts_total",
 			Help: "Budget threshold alerts by result: delivered, or failed (retried on the next scans and counted in the Budget's status).",
 		}, []string{"result"}),
+		share: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricShareHourly,
+			Help: "This cluster's spend per hour in the scope of a Budget across clusters (by the Budget's namespace and name), for the central Tollgate to sum.",
+		}, budget),
+		committed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricShareCommitted,
+			Help: "The hourly cost of what this cluster admitted in the scope of a Budget across clusters and is not yet running.",
+		}, budget),
 	}
-	reg.MustRegister(m.hourly, m.spend, m.forecast, m.amount, m.utilization, m.lastScan, m.stale, m.unpriced, m.alerts)
+	reg.MustRegister(m.hourly, m.spend, m.forecast, m.amount, m.utilization, m.lastScan, m.stale, m.unpriced, m.alerts, m.share, m.committed)
 	return m
 }
 
@@ -76,11 +96,15 @@ func (m *scanMetrics) observe(r *Report) {
 			m.hourly.WithLabelValues(group, g.name).Set(g.hourly)
 		}
 	}
-	for _, v := range []*prometheus.GaugeVec{m.spend, m.forecast, m.amount, m.utilization} {
+	for _, v := range []*prometheus.GaugeVec{m.spend, m.forecast, m.amount, m.utilization, m.share, m.committed} {
 		v.Reset()
 	}
+	for _, sh := range r.Shares {
+		m.share.WithLabelValues(sh.Namespace, sh.Name).Set(sh.Hourly)
+		m.committed.WithLabelValues(sh.Namespace, sh.Name).Set(sh.Committed)
+	}
 	for _, b := range r.Budgets {
-		if b.Err != nil && b.Amount == 0 {
+		if (b.Err != nil && b.Amount == 0) || b.Mirror {
 			continue
 		}
 		m.spend.WithLabelValues(b.Namespace, b.Name).Set(b.Spend)

@@ -63,8 +63,15 @@ type Options struct {
 	Alerter Alerter
 	// Interval between scans (default 5m).
 	Interval time.Duration
-	// Cluster names the cluster in alerts.
+	// Cluster names the cluster in alerts, and in the shares of Budgets
+	// across clusters it exports; a Budget across clusters that does not
+	// name it (or "*") is not counted here.
 	Cluster string
+	// Fleet, set on the central Tollgate only, reads every cluster's
+	// shares of the Budgets across clusters; this scanner then evaluates
+	// them and writes their verdicts. Nil: Budgets across clusters found
+	// here are mirrors (their shares exported) or an error in their status.
+	Fleet *Fleet
 	// Registerer receives the scanner's series; nil registers none.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -141,6 +148,9 @@ type Report struct {
 	Unlisted error
 	// Budgets are the budgets' figures after the scan.
 	Budgets []Figures
+	// Shares are this cluster's parts of the Budgets across clusters that
+	// span it, exported for the central Tollgate to sum.
+	Shares []Figures
 }
 
 // Figures are one Budget's after a scan.
@@ -159,7 +169,11 @@ type Figures struct {
 	// Unpriced are the governed objects in the Budget's scope that could
 	// not be priced: its figures leave them out, and its status says so.
 	Unpriced []finops.Unpriced
-	Err      error
+	// Mirror is set for an execution cluster's copy of a Budget across
+	// clusters: its figures are this cluster's share only, and its verdict
+	// the central's.
+	Mirror bool
+	Err    error
 }
 
 // Scan lists the cluster once, tallies it, and adds each Budget's spend
@@ -452,9 +466,44 @@ func (s *Scanner) scanBudget(ctx context.Context, model *finops.Model, b *v1alph
 	}
 	br.Scope = scope
 	tally := model.Tally(sub)
-	br.Hourly = tally.Hourly.Total
 	br.Unpriced = tally.Unpriced
 	priced := pricedCondition(b.Generation, tally.Unpriced, rep.Unlisted)
+	if br.Committed, err = committed.Hourly(model, b); err != nil {
+		return fail(err)
+	}
+	br.Hourly = tally.Hourly.Total
+	// fleet is set for a Budget across clusters: this cluster's share is
+	// exported, and only the central Tollgate sums the shares into the
+	// Budget's figures.
+	var fleet *fleetVerdict
+	if AcrossClusters(b) {
+		// Only a mirror's scope, or the central's own Budget's, is
+		// exported: a Budget across clusters made here by hand must not
+		// speak for this cluster in the central sum.
+		if SpansCluster(b, s.opts.Cluster) && (IsMirror(b) || s.opts.Fleet != nil) {
+			rep.Shares = append(rep.Shares, Figures{Namespace: b.Namespace, Name: b.Name, Scope: scope, Hourly: br.Hourly, Committed: br.Committed})
+		}
+		if IsMirror(b) {
+			br.Mirror = true
+			return br // its verdict is the central cluster's, copied by the mirror
+		}
+		if s.opts.Fleet == nil {
+			return fail(errNotCentral)
+		}
+		fleet = s.fleetVerdict(ctx, b, now)
+		if fleet.err != nil {
+			br.Err = fleet.err
+			_ = s.writeStatus(ctx, b, func(st *v1alpha1.BudgetStatus) {
+				st.Stale = true
+				apimeta.SetStatusCondition(&st.Conditions, fleet.cond)
+			})
+			return br // nothing accrues or alerts on figures not read
+		}
+		br.Hourly, br.Committed, stale = fleet.hourly, fleet.committed, false
+		scope += " in " + fleet.names()
+		br.Scope = scope
+		tally = &finops.Tally{} // the top workloads are each cluster's own
+	}
 	ledger, err := LedgerFromStatus(b, now)
 	if err != nil {
 		return fail(err)
@@ -462,9 +511,6 @@ func (s *Scanner) scanBudget(ctx context.Context, model *finops.Model, b *v1alph
 	ledger.Accrue(br.Hourly, now)
 	// Spend accrues what ran; the forecast adds what is admitted and
 	// about to run.
-	if br.Committed, err = committed.Hourly(model, b); err != nil {
-		return fail(err)
-	}
 	br.Spend, br.Forecast = ledger.Spend, ledger.Forecast(br.Hourly+br.Committed, now)
 
 	// Thresholds: recorded before they are sent (a restart after the
@@ -491,6 +537,9 @@ func (s *Scanner) scanBudget(ctx context.Context, model *finops.Model, b *v1alph
 		st.Stale = stale
 		setReady(st, b.Generation, nil)
 		apimeta.SetStatusCondition(&st.Conditions, priced)
+		if fleet != nil {
+			fleet.record(st)
+		}
 		// LastError says the latest problem: an object left out for want
 		// of a price is one, until it is priced.
 		if priced.Status == metav1.ConditionFalse {
@@ -510,6 +559,9 @@ func (s *Scanner) scanBudget(ctx context.Context, model *finops.Model, b *v1alph
 		Budget: b.Namespace + "/" + b.Name, Scope: scope, Spend: ledger.Spend, Amount: amount, Forecast: br.Forecast,
 		Currency: s.opts.Currency, PeriodStart: ledger.PeriodStart, PeriodEnd: ledger.PeriodEnd,
 		Utilization: ledger.Spend / amount * 100, Cluster: s.opts.Cluster, Time: now,
+	}
+	if fleet != nil {
+		a.Cluster = fleet.names()
 	}
 	if b.Spec.Scope.Selector == nil {
 		a.Namespace = strings.TrimPrefix(scope, "namespace ")

@@ -173,6 +173,11 @@ type serverOptions struct {
 	// --cluster-name (default none).
 	cluster     *cluster.Cluster
 	clusterName string
+	// finops, when set, adjusts the server's FinOps options (Budgets
+	// across clusters); metricsOpen serves /metrics without
+	// authentication, for a test's Prometheus to scrape.
+	finops      func(*serve.FinOpsOptions)
+	metricsOpen bool
 }
 
 // startServer runs `tollgate serve` in-process on a free loopback port.
@@ -200,6 +205,14 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 	case restConfig == nil:
 		restConfig = env.cluster.Config()
 	}
+	fo := serve.FinOpsOptions{ScanInterval: orDuration(o.scanInterval, 24*time.Hour), Prices: o.prices, Cluster: o.clusterName}
+	if o.finops != nil {
+		o.finops(&fo)
+	}
+	metricsAuth := ""
+	if o.metricsOpen {
+		metricsAuth = serve.MetricsAuthNone
+	}
 	ready := make(chan struct{})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -216,7 +229,8 @@ func startServer(ctx context.Context, o serverOptions) (stop func(), port int, e
 			Images: imagesig.Options{Insecure: true, Transport: o.registry, CacheTTL: time.Hour},
 			// Budget status is seeded by the tests; the scanner's own
 			// accounting is tested in finops/budget.
-			FinOps:            serve.FinOpsOptions{ScanInterval: orDuration(o.scanInterval, 24*time.Hour), Prices: o.prices, Cluster: o.clusterName},
+			FinOps:            fo,
+			MetricsAuth:       metricsAuth,
 			ImageScan:         imageScanOptions(o.imageScan),
 			Audit:             serve.AuditOptions{Disabled: o.noAudit, ReportName: o.auditReport, Interval: o.auditInterval},
 			NamespaceDefaults: namespaceDefaultsOptions(o.namespaceDefaults),

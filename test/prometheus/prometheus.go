@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +34,21 @@ type Options struct {
 	History string
 	// Binary and Promtool default to Debian's.
 	Binary, Promtool string
+	// Scrape are the endpoints scraped (none by default), every
+	// ScrapeInterval (default 1s).
+	Scrape         []Target
+	ScrapeInterval time.Duration
+	// Port to listen on (default a free one): a test that gives its URL to
+	// the servers Prometheus scrapes picks it first.
+	Port int
+}
+
+// Target is one scraped endpoint: a URL such as
+// https://127.0.0.1:PORT/metrics (a self-signed certificate is accepted).
+// Its series keep the labels they carry (honor_labels), as a federating
+// Prometheus keeps each cluster's.
+type Target struct {
+	Job, URL string
 }
 
 // Server is a running Prometheus.
@@ -82,12 +98,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 	}
 	cfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 1h\nscrape_configs: []\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(config(opts)), 0o600); err != nil {
 		return nil, err
 	}
-	port, err := proc.FreePort()
-	if err != nil {
-		return nil, err
+	port := opts.Port
+	if port == 0 {
+		if port, err = proc.FreePort(); err != nil {
+			return nil, err
+		}
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	s.url = "http://" + addr
@@ -121,6 +139,28 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// config is prometheus.yml: no scrapes but the targets asked for.
+func config(opts Options) string {
+	if len(opts.Scrape) == 0 {
+		return "global:\n  scrape_interval: 1h\nscrape_configs: []\n"
+	}
+	every := opts.ScrapeInterval
+	if every <= 0 {
+		every = time.Second
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  scrape_timeout: %s\nscrape_configs:\n", every, every)
+	for _, t := range opts.Scrape {
+		u, err := url.Parse(t.URL)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "  - job_name: %q\n    honor_labels: true\n    scheme: %s\n    metrics_path: %q\n    tls_config: {insecure_skip_verify: true}\n    static_configs: [{targets: [%q]}]\n",
+			t.Job, u.Scheme, u.Path, u.Host)
+	}
+	return b.String()
 }
 
 // URL is the server's base URL (http://127.0.0.1:PORT).

@@ -285,8 +285,25 @@ type FinOpsOptions struct {
 	// Alerts tunes delivery (timeouts, retries; tests make them short).
 	Alerts alerts.Options
 	// Cluster names the cluster in alerts, the audit's Reports and its
-	// facts (tollgate serve --cluster-name).
+	// facts (tollgate serve --cluster-name); the budget series carry it as
+	// their cluster label, for a fleet Prometheus to tell clusters apart.
 	Cluster string
+	// FleetPrometheusURL makes this the central Tollgate: the Budgets
+	// across clusters of this cluster are evaluated from the Prometheus
+	// API there, which holds every cluster's budget series.
+	FleetPrometheusURL string
+	// Central, when set, is the central cluster's API server
+	// (--fleet-central-kubeconfig): its Budgets across clusters that span
+	// this cluster are mirrored here, read-only, every MirrorInterval.
+	Central *rest.Config
+	// CentralName names the central cluster in the mirrors (default
+	// "central").
+	CentralName    string
+	MirrorInterval time.Duration
+	// MaxVerdictAge is how old a Budget across clusters' verdict may be
+	// before admission warns instead of denying on it (default
+	// budget.DefaultMaxVerdictAge).
+	MaxVerdictAge time.Duration
 	// Disabled turns the scanner and budget-aware admission off.
 	Disabled bool
 }
@@ -310,6 +327,10 @@ func (o *Options) Validate() error {
 		return errors.New("serve: webhook timeouts must be 1 to 30 seconds")
 	case o.NamespaceDefaults.Resync < 0:
 		return fmt.Errorf("serve: --namespace-defaults-resync %s must not be negative", o.NamespaceDefaults.Resync)
+	case (o.FinOps.FleetPrometheusURL != "" || o.FinOps.Central != nil) && o.FinOps.Cluster == "":
+		return errors.New("serve: --fleet-prometheus and --fleet-central-kubeconfig need --cluster-name: Budgets across clusters name the clusters they span")
+	case o.FinOps.FleetPrometheusURL != "" && o.FinOps.Central != nil:
+		return errors.New("serve: --fleet-prometheus (the central Tollgate) and --fleet-central-kubeconfig (an execution cluster's) exclude each other")
 	case o.MetricsAuth != "" && o.MetricsAuth != MetricsAuthKubernetes && o.MetricsAuth != MetricsAuthNone:
 		return fmt.Errorf("serve: --metrics-auth %q: want %s or %s", o.MetricsAuth, MetricsAuthKubernetes, MetricsAuthNone)
 	}
@@ -445,6 +466,10 @@ func Run(ctx context.Context, opts Options) error {
 		Metrics:   metrics,
 	}
 	budgets, scanner, err := finOps(mgr, opts, state, reg, logger)
+	if err != nil {
+		return err
+	}
+	mirror, err := budgetMirror(mgr, opts, reg, logger)
 	if err != nil {
 		return err
 	}
@@ -613,6 +638,10 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		// One replica tallies spend and sends alerts: the leader.
 		lead.add(scanner.Run)
+	}
+	if mirror != nil {
+		// One replica mirrors the central Budgets: the leader.
+		lead.add(mirror.Run)
 	}
 	if imageScanner != nil {
 		// One replica scans: the leader.
@@ -924,16 +953,46 @@ func finOps(mgr manager.Manager, opts Options, state *review.Holder, reg prometh
 		}
 		return nil
 	}
+	var fleet *budget.Fleet
+	if fo.FleetPrometheusURL != "" {
+		if fleet, err = budget.NewFleet(fo.FleetPrometheusURL, budget.FleetOptions{}); err != nil {
+			return nil, nil, fmt.Errorf("finops: --fleet-prometheus: %w", err)
+		}
+	}
+	// The budget series carry the cluster's name, so a Prometheus holding
+	// several clusters' tells them apart.
+	budgetReg := reg
+	if fo.Cluster != "" {
+		budgetReg = prometheus.WrapRegistererWith(prometheus.Labels{"cluster": fo.Cluster}, reg)
+	}
 	scanner, err := budget.New(budget.Options{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Model: model, Currency: prices.Currency,
 		Governed: governed, Mapper: mgr.GetRESTMapper(),
-		Usage: src, Alerter: alerter, Interval: fo.ScanInterval, Cluster: fo.Cluster,
-		Registerer: reg, Logger: logger.With("component", "budgets"),
+		Usage: src, Alerter: alerter, Interval: fo.ScanInterval, Cluster: fo.Cluster, Fleet: fleet,
+		Registerer: budgetReg, Logger: logger.With("component", "budgets"),
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	return &budget.Gate{Budgets: mgr.GetClient(), Estimator: est, Nodes: &budget.NodeCount{Reader: mgr.GetClient()}, Governed: governed}, scanner, nil
+	return &budget.Gate{Budgets: mgr.GetClient(), Estimator: est, Nodes: &budget.NodeCount{Reader: mgr.GetClient()}, Governed: governed,
+		Cluster: fo.Cluster, MaxVerdictAge: fo.MaxVerdictAge}, scanner, nil
+}
+
+// budgetMirror builds the mirror of the central cluster's Budgets across
+// clusters; nil unless --fleet-central-kubeconfig is given.
+func budgetMirror(mgr manager.Manager, opts Options, reg prometheus.Registerer, logger *slog.Logger) (*budget.Mirror, error) {
+	fo := opts.FinOps
+	if fo.Disabled || fo.Central == nil {
+		return nil, nil
+	}
+	central, err := client.New(fo.Central, client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return nil, fmt.Errorf("finops: --fleet-central-kubeconfig: %w", err)
+	}
+	return budget.NewMirror(budget.MirrorOptions{
+		Central: central, Local: mgr.GetClient(), Cluster: fo.Cluster, CentralName: fo.CentralName,
+		Interval: fo.MirrorInterval, Registerer: reg, Logger: logger.With("component", "budget-mirror"),
+	})
 }
 
 // namespaceDefaults builds the controller of generated namespace

@@ -45,6 +45,25 @@ const (
 	ReasonUnlisted = "Unlisted"
 )
 
+// The ClustersReporting condition of a Budget across clusters: True when
+// every cluster it names reported its spend to the fleet Prometheus,
+// False naming those that did not (an unknown name, or a cluster whose
+// Tollgate is down or not scraped): their spend is not counted.
+const (
+	ConditionClustersReporting = "ClustersReporting"
+	ReasonReporting            = "Reporting"
+	ReasonNotReporting         = "NotReporting"
+	// ReasonFleetUnreachable: the fleet Prometheus did not answer; the
+	// figures are the last ones read.
+	ReasonFleetUnreachable = "FleetUnreachable"
+)
+
+// LabelMirror marks the read-only copy of a Budget across clusters that
+// an execution cluster's Tollgate keeps (value: the central cluster's
+// name, or "central"). Tollgate updates and deletes only Budgets carrying
+// it.
+const LabelMirror = "tollgate.dev/mirror-of"
+
 // Budget periods.
 const (
 	PeriodMonthly = "monthly"
@@ -107,6 +126,16 @@ type BudgetScope struct {
 	// namespace: matchLabels {team: payments}, or {cost-center: CC-1234}.
 	// +optional
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+	// Clusters makes the Budget span clusters: the scope's spend in each
+	// cluster named (by its Tollgate's --cluster-name; "*" for every
+	// cluster that reports), summed by the central Tollgate from the fleet
+	// Prometheus (--fleet-prometheus) and mirrored, read-only, into each
+	// execution cluster, whose admission judges by the mirror. Empty: this
+	// cluster only.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:Pattern=`^(\*|[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?)$`
+	// +optional
+	Clusters []string `json:"clusters,omitempty"`
 }
 
 // BudgetStatus is the scanner's tally, persisted so a restart or a new
@@ -156,6 +185,43 @@ type BudgetStatus struct {
 	LastError string `json:"lastError,omitempty"`
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Clusters is a Budget across clusters' spend per cluster, as the
+	// fleet Prometheus last reported it.
+	// +kubebuilder:validation:MaxItems=256
+	// +optional
+	Clusters []BudgetClusterSpend `json:"clusters,omitempty"`
+	// SpendAsOf is, for a Budget across clusters, the oldest of the
+	// clusters' scans its figures add up: what admission allowed after it
+	// is not in them yet, and each cluster's admission counts it itself.
+	// +optional
+	SpendAsOf *metav1.Time `json:"spendAsOf,omitempty"`
+	// Mirror is set on the read-only copy of a Budget across clusters in
+	// an execution cluster: where it was copied from and when.
+	// +optional
+	Mirror *BudgetMirror `json:"mirror,omitempty"`
+}
+
+// BudgetClusterSpend is one cluster's part of a Budget across clusters.
+type BudgetClusterSpend struct {
+	// Name is the cluster's (its Tollgate's --cluster-name).
+	Name string `json:"name"`
+	// HourlyRate is what the scope runs at in the cluster, per hour;
+	// CommittedRate what is admitted there and not yet running.
+	HourlyRate    string `json:"hourlyRate"`
+	CommittedRate string `json:"committedRate,omitempty"`
+	// ScannedAt is when the cluster's Tollgate measured it.
+	// +optional
+	ScannedAt *metav1.Time `json:"scannedAt,omitempty"`
+}
+
+// BudgetMirror says where a mirrored Budget's verdict comes from.
+type BudgetMirror struct {
+	// Cluster is the central cluster's name, Budget the original's
+	// namespace/name there.
+	Cluster string `json:"cluster,omitempty"`
+	Budget  string `json:"budget"`
+	// Time is when the verdict was last copied from the central cluster.
+	Time metav1.Time `json:"time"`
 }
 
 // BudgetAlert is one threshold alerted in a period.

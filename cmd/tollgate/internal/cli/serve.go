@@ -12,11 +12,13 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tollgate-dev/tollgate/cmd/tollgate/serve"
 	"github.com/tollgate-dev/tollgate/finops"
 	"github.com/tollgate-dev/tollgate/finops/alerts"
+	"github.com/tollgate-dev/tollgate/finops/budget"
 	"github.com/tollgate-dev/tollgate/policies/imagesig"
 	"github.com/tollgate-dev/tollgate/policies/ocisource"
 	"github.com/tollgate-dev/tollgate/scanners/trivy"
@@ -54,6 +56,10 @@ type serveFlags struct {
 	auditReportName                string
 	prices, prometheusURL          string
 	alertRoutes, clusterName       string
+	fleetPrometheus, fleetCentral  string
+	fleetCentralName               string
+	fleetMirrorInterval            time.Duration
+	fleetVerdictMaxAge             time.Duration
 	scanInterval                   time.Duration
 	gatekeeperCRDs                 bool
 	kyvernoBeside                  bool
@@ -154,6 +160,11 @@ with --cert-mode=files the files in --cert-dir come from elsewhere
 	fl.DurationVar(&f.scanInterval, "budget-scan-interval", 5*time.Minute, "how often spend is added to Budgets")
 	fl.StringVar(&f.alertRoutes, "alert-routes", "", "budget alert routes file: the default channel and channels (slack, teams, cloudevents) with webhook URLs in Secrets")
 	fl.StringVar(&f.clusterName, "cluster-name", "", "the cluster's name in budget alerts, decision-log lines and the audit's Reports")
+	fl.StringVar(&f.fleetPrometheus, "fleet-prometheus", "", "central cluster only: Prometheus API holding every cluster's budget series (federated, or Thanos, Mimir or a central Prometheus); Budgets across clusters (spec.scope.clusters) here are evaluated from it")
+	fl.StringVar(&f.fleetCentral, "fleet-central-kubeconfig", "", "execution clusters only: kubeconfig of the central cluster, whose Budgets across clusters spanning this one are mirrored here (read-only) for admission")
+	fl.StringVar(&f.fleetCentralName, "fleet-central-name", "central", "the central cluster's name in the mirrors' label and status")
+	fl.DurationVar(&f.fleetMirrorInterval, "fleet-mirror-interval", time.Minute, "how often the central cluster's Budgets are mirrored")
+	fl.DurationVar(&f.fleetVerdictMaxAge, "fleet-verdict-max-age", budget.DefaultMaxVerdictAge, "how old a Budget across clusters' verdict may be before admission warns instead of denying on it")
 	fl.BoolVar(&f.kyvernoBeside, "kyverno-beside", false, "Kyverno's own admission controller runs in the cluster: judge at admission only the Kyverno policies annotated tollgate.dev/engine=tollgate (every Kyverno policy is still judged in the audit)")
 	fl.BoolVar(&f.gatekeeperCRDs, "gatekeeper-crds", true, "create the CRD of each Gatekeeper ConstraintTemplate's constraint kind, as Gatekeeper does (on the leader); false when Gatekeeper runs beside and creates them")
 	fl.IntVar(&f.gcPercent, "gc-percent", 400, "Go GC target percentage (GOGC, which wins when set); higher trades memory for CPU")
@@ -352,7 +363,15 @@ func runServe(cmd *cobra.Command, f *serveFlags, stdio IO) error {
 // files are checked here, so a mistake stops the server with the file and
 // field rather than surfacing at the first alert.
 func (f *serveFlags) finOps() (serve.FinOpsOptions, error) {
-	fo := serve.FinOpsOptions{Disabled: !f.finops, PrometheusURL: f.prometheusURL, ScanInterval: f.scanInterval, Cluster: f.clusterName}
+	fo := serve.FinOpsOptions{Disabled: !f.finops, PrometheusURL: f.prometheusURL, ScanInterval: f.scanInterval, Cluster: f.clusterName,
+		FleetPrometheusURL: f.fleetPrometheus, CentralName: f.fleetCentralName, MirrorInterval: f.fleetMirrorInterval, MaxVerdictAge: f.fleetVerdictMaxAge}
+	if f.fleetCentral != "" {
+		c, err := clientcmd.BuildConfigFromFlags("", f.fleetCentral)
+		if err != nil {
+			return fo, fmt.Errorf("--fleet-central-kubeconfig %s: %w", f.fleetCentral, err)
+		}
+		fo.Central = c
+	}
 	if f.prices != "" {
 		data, err := readLimitedFile(f.prices, 1<<20)
 		if err != nil {
