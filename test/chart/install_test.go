@@ -442,6 +442,9 @@ func checkRBAC(t *testing.T, k *kubectl) {
 		{def, false, "update tollgatepolicies.tollgate.dev"},
 		{def, false, "update tollgateexceptions.tollgate.dev -n shop"},
 		{def, false, "delete budgets.tollgate.dev -n shop"},
+		// An execution cluster of a fleet keeps Budget mirrors.
+		{full, true, "update budgets.tollgate.dev -n shop"},
+		{full, true, "delete budgets.tollgate.dev -n shop"},
 		{def, true, "get configmaps -n shop"},
 		{def, false, "update configmaps -n shop"},
 		{def, false, "create clusterrolebindings.rbac.authorization.k8s.io"},

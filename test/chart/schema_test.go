@@ -34,6 +34,18 @@ func TestBadValues(t *testing.T) {
 		values: "config:\n  policies:\n    images-no-latest: {action: block}\n",
 		want:   []string{"at '/config/policies/images-no-latest/action'"},
 	}, {
+		name:   "a cluster both central and execution",
+		values: "finops:\n  clusterName: east\n  fleet:\n    prometheusURL: http://thanos:9090\n    centralKubeconfigSecret: hub\n",
+		want:   []string{"prometheusURL (the central cluster) and centralKubeconfigSecret (an execution cluster) exclude each other"},
+	}, {
+		name:   "a fleet without the cluster's name",
+		values: "finops:\n  fleet:\n    prometheusURL: http://thanos:9090\n",
+		want:   []string{"finops.fleet needs finops.clusterName"},
+	}, {
+		name:   "a cluster name Budgets cannot name",
+		values: "finops:\n  clusterName: Prod_EU\n",
+		want:   []string{"at '/finops/clusterName'"},
+	}, {
 		name:   "rollout mode",
 		values: "rollout:\n  mode: Enforce\n",
 		want:   []string{"at '/rollout/mode'", "'enforce', 'warn', 'audit'"},
