@@ -94,18 +94,6 @@ func Version() string {
 	return "dev"
 }
 
-func newVersionCmd(stdio IO) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version of tollgate and its policy library",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintf(stdio.Out, "tollgate %s\npolicy library %s\n", Version(), library.Version)
-			return nil
-		},
-	}
-}
-
 // policyFlags are the flags every command that loads policies shares.
 type policyFlags struct {
 	config    string
