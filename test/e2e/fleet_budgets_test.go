@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -238,6 +239,15 @@ func TestBudgetsAcrossClusters(t *testing.T) {
 	if err := westClient.Get(ctx, client.ObjectKeyFromObject(b), &mirror); err != nil {
 		t.Fatal(err)
 	}
+	out, _, _ = west.Kubectl(ctx, "get", "budget", "-n", "fleet-finops", "ml", "-o", "custom-columns=NAME:.metadata.name,MIRROR-OF:.metadata.labels.tollgate\\.dev/mirror-of,AMOUNT:.spec.amount,FORECAST:.status.forecast,EVALUATED:.status.lastScanTime,COPIED:.status.mirror.time")
+	t.Logf("west's mirror:\n%s", out)
+	shares, err := http.Get(promURL + "/api/v1/query?query=" + url.QueryEscape(`max by (cluster) (tollgate_budget_share_committed_hourly{namespace="fleet-finops",budget="ml"})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(shares.Body, 1<<20))
+	shares.Body.Close()
+	t.Logf("the fleet Prometheus holds:\n%s", body)
 	if mirror.Labels[v1alpha1.LabelMirror] != "east" || mirror.Status.Mirror == nil || mirror.Status.Mirror.Budget != "fleet-finops/ml" {
 		t.Errorf("west's mirror: labels %v, status.mirror %+v", mirror.Labels, mirror.Status.Mirror)
 	}
@@ -295,6 +305,7 @@ func TestBudgetsAcrossClusters(t *testing.T) {
 	if got := events.clusters(); len(got) == 0 || got[0] != "clusters east, west" {
 		t.Errorf("alert clusters %v", got)
 	}
+	t.Logf("alerts received:\n%s", strings.Join(events.summaries(), "\n"))
 
 	// The central cluster out of reach: west's mirror stays as it was and
 	// still denies while the verdict is younger than maxAge; then the same
@@ -352,35 +363,43 @@ func scrapeOpen(t *testing.T, port int) string {
 // eventReceiver records the CloudEvents alerts posted to it.
 type eventReceiver struct {
 	mu     sync.Mutex
-	events []struct {
-		Threshold int    `json:"threshold"`
-		Cluster   string `json:"cluster"`
-	}
-	srv *httptest.Server
+	events []alertData
+	srv    *httptest.Server
 }
 
 func newEventReceiver(t *testing.T) *eventReceiver {
 	r := &eventReceiver{}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		var ev struct {
-			Data struct {
-				Threshold int    `json:"threshold"`
-				Cluster   string `json:"cluster"`
-			} `json:"data"`
+			Data alertData `json:"data"`
 		}
 		if err := json.NewDecoder(io.LimitReader(req.Body, 1<<20)).Decode(&ev); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		r.mu.Lock()
-		r.events = append(r.events, struct {
-			Threshold int    `json:"threshold"`
-			Cluster   string `json:"cluster"`
-		}(ev.Data))
+		r.events = append(r.events, ev.Data)
 		r.mu.Unlock()
 	}))
 	t.Cleanup(r.srv.Close)
 	return r
+}
+
+// alertData is the part of an alert's CloudEvent the test reads.
+type alertData struct {
+	Threshold int    `json:"threshold"`
+	Cluster   string `json:"cluster"`
+	Summary   string `json:"summary"`
+}
+
+func (r *eventReceiver) summaries() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, len(r.events))
+	for i, e := range r.events {
+		out[i] = e.Summary
+	}
+	return out
 }
 
 func (r *eventReceiver) thresholds() []int {
