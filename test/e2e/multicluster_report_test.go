@@ -15,6 +15,8 @@ import (
 	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -263,6 +265,44 @@ func TestMultiClusterReport(t *testing.T) {
 	}
 	if i := strings.Index(text, "### baseline/privileged-containers"); i >= 0 {
 		t.Logf("the failing control:\n%s", text[i:min(len(text), i+900)])
+	}
+
+	// The same report from the central cluster (a): the clusters'
+	// kubeconfigs in its Secrets, as a CronJob there would read them.
+	for name, path := range map[string]string{"a": env.cluster.KubeconfigPath(), "b": b.KubeconfigPath()} {
+		kc, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "tollgate-system", Name: "cluster-" + name, Labels: map[string]string{"tollgate.dev/cluster": name}},
+			Data: map[string][]byte{"kubeconfig": kc}}
+		if err := env.client.Create(ctx, sec); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = env.client.Delete(ctx, sec) }()
+	}
+	central := []string{"report", "--kubeconfig", env.cluster.KubeconfigPath(), "--clusters-from-secrets", "tollgate-system", "--format", "json"}
+	out, err = exec.CommandContext(ctx, bin, central...).Output()
+	if err != nil {
+		t.Fatalf("tollgate report --clusters-from-secrets: %v\n%s", err, errText(err))
+	}
+	var fromCentral compliance.Report
+	if err := json.Unmarshal(out, &fromCentral); err != nil {
+		t.Fatal(err)
+	}
+	if len(fromCentral.Clusters) != 2 || fromCentral.Clusters[0].Cluster.UID != r.Clusters[0].Cluster.UID || fromCentral.Clusters[1].Cluster.UID != r.Clusters[1].Cluster.UID ||
+		!slices.Equal(fromCentral.Clusters[1].Cluster.PolicySets, r.Clusters[1].Cluster.PolicySets) {
+		t.Errorf("from the central cluster's Secrets: clusters %+v, want those of --cluster", fromCentral.Clusters)
+	}
+	// A cluster Secret without its kubeconfig: an error naming it, no report.
+	broken := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "tollgate-system", Name: "cluster-edge", Labels: map[string]string{"tollgate.dev/cluster": "edge"}},
+		Data: map[string][]byte{"config": []byte("x")}}
+	if err := env.client.Create(ctx, broken); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.client.Delete(ctx, broken) }()
+	if _, err := exec.CommandContext(ctx, bin, central...).Output(); err == nil || !strings.Contains(errText(err), "Secret tollgate-system/cluster-edge: no key kubeconfig holding the cluster's kubeconfig") {
+		t.Errorf("a broken cluster Secret: %v, %s", err, errText(err))
 	}
 
 	// A cluster that cannot be reached: no report, unless --allow-missing.

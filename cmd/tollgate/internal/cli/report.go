@@ -45,6 +45,9 @@ type reportFlags struct {
 	timeout       time.Duration
 	clusters      []string
 	allowMissing  bool
+	// clusterSecrets is --clusters-from-secrets: the namespace of the
+	// central cluster (--kubeconfig) holding the clusters' kubeconfigs.
+	clusterSecrets string
 }
 
 const reportHelp = `Report writes a compliance report for auditors: per framework (CIS Kubernetes
@@ -68,7 +71,11 @@ fails if it fails in any cluster, and a per-cluster breakdown gives each
 cluster's identity, the policy sets its Reports name (tollgate.dev/policy-set)
 and per framework its verdict counts and score. A cluster that cannot be read
 stops the report (no report from part of the clusters) unless --allow-missing,
-which names it in the report instead.
+which names it in the report instead. With --clusters-from-secrets NAMESPACE
+the clusters are read from the central cluster (--kubeconfig): each Secret
+there labelled tollgate.dev/cluster=NAME holds a cluster's kubeconfig under
+the key kubeconfig, as a report run in the central cluster (a CronJob) finds
+them.
 
 With --from it evaluates manifests instead, as tollgate check does (same
 --policy and --config flags); TollgateExceptions among them count when the
@@ -123,29 +130,43 @@ func newReportCmd(stdio IO) *cobra.Command {
 	fl.StringVarP(&f.namespace, "namespace", "n", "", "with --from: namespace of objects that do not name one")
 	fl.DurationVar(&f.timeout, "timeout", time.Minute, "deadline for reading the cluster (each cluster, with --cluster)")
 	fl.StringArrayVar(&f.clusters, "cluster", nil, "NAME=KUBECONFIG of a cluster to report on; repeat for one report over several clusters")
-	fl.BoolVar(&f.allowMissing, "allow-missing", false, "with --cluster: report on the clusters that can be read and name the others, instead of writing no report")
+	fl.BoolVar(&f.allowMissing, "allow-missing", false, "with --cluster or --clusters-from-secrets: report on the clusters that can be read and name the others, instead of writing no report")
+	fl.StringVar(&f.clusterSecrets, "clusters-from-secrets", "", "namespace of the central cluster (--kubeconfig) whose Secrets labelled tollgate.dev/cluster=NAME hold the kubeconfigs (key kubeconfig) of the clusters to report on")
 	c.AddCommand(newReportVerifyCmd(stdio))
 	return c
 }
 
 // clusterSources reads --cluster, which excludes reading one cluster
 // (--kubeconfig, --cluster-name) or manifests (--from).
-func (f *reportFlags) clusterSources() ([]clusterSource, error) {
-	if len(f.clusters) == 0 {
+func (f *reportFlags) clusterSources(ctx context.Context) ([]clusterSource, error) {
+	if len(f.clusters) == 0 && f.clusterSecrets == "" {
 		if f.allowMissing {
-			return nil, errors.New("--allow-missing needs --cluster")
+			return nil, errors.New("--allow-missing needs --cluster or --clusters-from-secrets")
 		}
 		return nil, nil
 	}
 	switch {
 	case len(f.from) > 0:
-		return nil, errors.New("--cluster and --from exclude each other: report on clusters or on manifests")
-	case f.kubeconfig != "":
-		return nil, errors.New("--cluster and --kubeconfig exclude each other: give every cluster as --cluster NAME=KUBECONFIG")
+		return nil, errors.New("--cluster and --clusters-from-secrets exclude --from: report on clusters or on manifests")
+	case f.kubeconfig != "" && f.clusterSecrets == "":
+		return nil, errors.New("--cluster and --kubeconfig exclude each other: give every cluster as --cluster NAME=KUBECONFIG (--kubeconfig names the central cluster only with --clusters-from-secrets)")
 	case f.clusterName != "":
 		return nil, errors.New("--cluster and --cluster-name exclude each other: --cluster NAME=KUBECONFIG names each cluster")
 	}
-	return parseClusters(f.clusters)
+	sources, err := parseClusters(f.clusters)
+	if err != nil || f.clusterSecrets == "" {
+		return sources, err
+	}
+	fromSecrets, err := f.clustersFromSecrets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range fromSecrets {
+		if slices.ContainsFunc(sources, func(o clusterSource) bool { return o.name == s.name }) {
+			return nil, fmt.Errorf("--clusters-from-secrets %s: cluster %s is also given with --cluster", f.clusterSecrets, s.name)
+		}
+	}
+	return append(sources, fromSecrets...), nil
 }
 
 // parseSince reads a duration as Go writes them, or a whole number of
@@ -225,7 +246,7 @@ func runReport(ctx context.Context, f *reportFlags, stdio IO) error {
 	if err != nil {
 		return err
 	}
-	clusters, err := f.clusterSources()
+	clusters, err := f.clusterSources(ctx)
 	if err != nil {
 		return err
 	}
@@ -239,6 +260,13 @@ func runReport(ctx context.Context, f *reportFlags, stdio IO) error {
 		}
 	}
 	now := time.Now().UTC()
+	defer func() {
+		for _, c := range clusters {
+			if c.remove {
+				_ = os.Remove(c.kubeconfig)
+			}
+		}
+	}()
 
 	var in compliance.Input
 	var parts []compliance.Input
