@@ -127,6 +127,14 @@ func (m *scanMetrics) observe(r *Report) {
 	}
 }
 
+// forgetShares drops this replica's shares of Budgets across clusters.
+func (m *scanMetrics) forgetShares() {
+	if m != nil {
+		m.share.Reset()
+		m.committed.Reset()
+	}
+}
+
 type financeGroup struct {
 	name   string
 	hourly float64

@@ -128,6 +128,10 @@ func (s *Scanner) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			// No longer the leader (or stopping): this replica's shares
+			// would otherwise stay on its /metrics beside the new
+			// leader's, and be summed again.
+			s.metrics.forgetShares()
 			return nil
 		case <-tick.C:
 		}
