@@ -159,6 +159,12 @@ func TestBudgetsAcrossClusters(t *testing.T) {
 		Amount: "1000000", Action: v1alpha1.BudgetActionDeny,
 		Scope: v1alpha1.BudgetScope{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "ml"}}, Clusters: []string{"east", "west", "north"}},
 	}}
+	// A cluster name no Tollgate could carry is refused by the API server.
+	bad := b.DeepCopy()
+	bad.Name, bad.Spec.Scope.Clusters = "bad", []string{"east", "Prod_EU", strings.Repeat("x", 64)}
+	if err := env.client.Create(ctx, bad); err == nil || !strings.Contains(err.Error(), "spec.scope.clusters[1]") || !strings.Contains(err.Error(), "spec.scope.clusters[2]") {
+		t.Errorf("bad cluster names: %v", err)
+	}
 	if err := env.client.Create(ctx, b); err != nil {
 		t.Fatal(err)
 	}
