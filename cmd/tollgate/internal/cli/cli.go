@@ -81,7 +81,7 @@ the background audit.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(newCheckCmd(stdio), newTestCmd(stdio), newPoliciesCmd(stdio), newServeCmd(stdio), newVerifyImageCmd(stdio), newCostCmd(stdio), newAuditCmd(stdio), newReportCmd(stdio), newScanCmd(stdio), newVersionCmd(stdio), newPolicyCmd(stdio))
+	root.AddCommand(newCheckCmd(stdio), newTestCmd(stdio), newPoliciesCmd(stdio), newServeCmd(stdio), newVerifyImageCmd(stdio), newCostCmd(stdio), newAuditCmd(stdio), newReportCmd(stdio), newScanCmd(stdio), newVersionCmd(stdio), newPolicyCmd(stdio), newUICmd(stdio))
 	return root
 }
 
