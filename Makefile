@@ -9,7 +9,7 @@
 #   make image-binary  static binaries for the Dockerfile (bin/image/<os>-<arch>)
 #   make trivy   bin/trivy/trivy, the scanner Tollgate runs, and bin/trivy/trivy-testdb,
 #                the test database builder, from the Go module proxy (tools/trivy)
-#   make debs    Debian's docker-registry, prometheus and haproxy (apt-get), which tests and the demo run
+#   make debs    Debian's docker-registry, prometheus, haproxy and chromium (apt-get), which tests and the demo run
 #   make test    unit tests (race detector), end-to-end tests against the real
 #                API server, the policy library's Rego tests and fixture suites
 #   make fuzz    every native Go fuzz target for FUZZTIME each (default 2m), one
@@ -38,7 +38,7 @@ K8S_VERSION_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-g
 # the distribution registry, Prometheus, and haproxy (the load balancer of
 # the fault runs in test/fault); installed with apt-get when missing (sudo
 # unless root).
-DEBS            := /usr/bin/docker-registry:docker-registry /usr/bin/prometheus:prometheus /usr/bin/promtool:prometheus /usr/sbin/haproxy:haproxy
+DEBS            := /usr/bin/docker-registry:docker-registry /usr/bin/prometheus:prometheus /usr/bin/promtool:prometheus /usr/sbin/haproxy:haproxy /usr/bin/chromium:chromium
 SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BENCHTIME       ?= 2s
 # Native Go fuzz targets, package:Target, in the order `make fuzz` runs them.
