@@ -172,7 +172,7 @@ lint: $(GOLANGCI_LINT)
 # through the real API server with and without the webhooks (test/bench);
 # the image scanner's steady state (1,000 pods of 50 images: 50 scans).
 bench: build trivy tools debs
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -cpu 1 ./policies/... ./webhook/ ./finops/... ./scanners/trivy/ ./scanners/imagescan/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -cpu 1 ./policies/... ./webhook/ ./finops/... ./scanners/trivy/ ./scanners/imagescan/ ./console/
 	$(GO) run ./test/bench -duration $(BENCH_DURATION) -out $(BIN)/bench.json $(BENCH_ARGS)
 
 # The peer engines the comparison measures, built from the Go module proxy by

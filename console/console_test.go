@@ -319,3 +319,24 @@ func between(s, from, to string) string {
 	}
 	return s[i : i+j]
 }
+
+// BenchmarkReportsPage is one page of the 10,003 results: read from the
+// API server, filtered, sorted and rendered (the first 100 rows).
+func BenchmarkReportsPage(b *testing.B) {
+	base := serve(b, "")
+	for b.Loop() {
+		if code, body := get(b, base+"/reports"); code != http.StatusOK || !strings.Contains(body, "10003 results") {
+			b.Fatalf("%d", code)
+		}
+	}
+}
+
+// BenchmarkBudgetsPage is the Budgets page.
+func BenchmarkBudgetsPage(b *testing.B) {
+	base := serve(b, "")
+	for b.Loop() {
+		if code, _ := get(b, base+"/budgets"); code != http.StatusOK {
+			b.Fatalf("%d", code)
+		}
+	}
+}
