@@ -54,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "ready: Tollgate is enforcing on https://127.0.0.1:%d\n", env.port)
 		fmt.Fprintf(stdout, "  export KUBECONFIG=%s\n  bin/k8s/kubectl apply -f test/demo/manifests/namespace.yaml\n", kubeconfig)
 		fmt.Fprintf(stdout, "  logs: %s/tollgate.log, decisions: %s/decisions.log; Ctrl-C stops everything\n", rel(env.root, env.dir), rel(env.root, env.dir))
+		fmt.Fprintf(stdout, "  console: bin/tollgate ui --kubeconfig %s (then open http://127.0.0.1:8087/)\n", kubeconfig)
 		<-ctx.Done()
 		return 0
 	}

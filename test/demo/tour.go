@@ -310,6 +310,8 @@ func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 	total := len(steps) + 1
 	fmt.Fprintf(w, "\n%d of %d steps behaved as narrated. The decision log is in .tollgate/demo/decisions.log.\n", passed, total)
 	fmt.Fprintf(w, "The compliance report is in %s (open it in a browser; it prints as a PDF).\n", rel(env.root, filepath.Join(env.dir, "compliance-report.html")))
+	fmt.Fprintln(w, "To browse budgets, reports, exceptions and images in the console, keep a cluster up with `make dev`, then run")
+	fmt.Fprintln(w, "  bin/tollgate ui --kubeconfig .tollgate/dev/kubeconfig")
 	if passed != total {
 		return 1
 	}
