@@ -26,6 +26,7 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/policies/library"
 	"github.com/tollgate-dev/tollgate/test/cluster"
+	promtest "github.com/tollgate-dev/tollgate/test/prometheus"
 	"github.com/tollgate-dev/tollgate/webhook"
 )
 
@@ -184,6 +185,11 @@ func report(ns, name string, n, shard int) *unstructured.Unstructured {
 // URL.
 func serve(t testing.TB, user string) string {
 	t.Helper()
+	return serveWith(t, user, "")
+}
+
+func serveWith(t testing.TB, user, prometheusURL string) string {
+	t.Helper()
 	cfg := shared.cluster.Config()
 	if user != "" {
 		cfg = rest.CopyConfig(cfg)
@@ -193,7 +199,7 @@ func serve(t testing.TB, user string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := console.New(console.Options{REST: cfg, Modules: lib, Namespace: "team-a", Now: func() time.Time { return shared.now }})
+	srv, err := console.New(console.Options{REST: cfg, Modules: lib, Namespace: "team-a", PrometheusURL: prometheusURL, Now: func() time.Time { return shared.now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +311,35 @@ func TestWhatTheUserMayNotReadIsNotShown(t *testing.T) {
 	}
 	if code, _ := get(t, base+"/object?apiVersion=tollgate.dev/v1alpha1&kind=Budget&namespace=team-b&name=huge"); code != http.StatusBadRequest {
 		t.Errorf("team-b's Budget as alice: %d", code)
+	}
+}
+
+// The overview draws the denials per hour from a real Prometheus holding
+// the admission counter: 6 denials an hour for the last five hours.
+func TestDenialsOverTime(t *testing.T) {
+	var h promtest.Series
+	end := shared.now.Truncate(time.Hour)
+	start := end.Add(-6 * time.Hour)
+	h.Counter("tollgate_admission_requests_total", `webhook="validate",operation="CREATE",kind="Pod",decision="denied",dry_run="false"`,
+		start, shared.now, time.Minute, func(at time.Time) float64 {
+			if at.Before(end.Add(-5 * time.Hour)) {
+				return 0
+			}
+			return at.Sub(end.Add(-5*time.Hour)).Minutes() / 10 // 6 an hour
+		})
+	prom, err := promtest.Start(context.Background(), promtest.Options{History: h.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prom.Stop()
+	_, body := get(t, serveWith(t, "", prom.URL())+"/")
+	chart := between(body, `data-chart="Denials per hour"`, "</svg>")
+	if n := strings.Count(chart, `data-value="6"`); n < 4 {
+		t.Errorf("denials per hour: %d bars of 6 in\n%s", n, chart)
+	}
+	_, body = get(t, serve(t, "")+"/")
+	if !strings.Contains(body, "Give --prometheus to see the denials over time.") {
+		t.Error("no note without Prometheus")
 	}
 }
 
