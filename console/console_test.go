@@ -162,11 +162,13 @@ func report(ns, name string, n, shard int) *unstructured.Unstructured {
 	results := make([]any, n)
 	for i := range n {
 		msg := fmt.Sprintf("container %d of shard %d runs as root", i, shard)
+		policy := []string{"pss-restricted-run-as-non-root", "images-no-latest"}[i%2]
 		if ns == "team-b" && i == 0 {
 			msg = `image "<img src=x onerror=alert(1)>" is not signed`
+			policy = "image-policy/corp-signed"
 		}
 		results[i] = map[string]any{
-			"source": "tollgate", "policy": []string{"pss-restricted-run-as-non-root", "images-no-latest"}[i%2], "result": []string{"fail", "warn", "pass"}[i%3],
+			"source": "tollgate", "policy": policy, "result": []string{"fail", "warn", "pass"}[i%3],
 			"severity": sev[i%4], "message": msg,
 			"properties": map[string]any{"controls": "cis:5.2.6,nsa:pod-security", "remediation": "Set runAsNonRoot: true."},
 			"resources":  []any{map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "namespace": ns, "name": fmt.Sprintf("web-%d-%d", shard, i)}},
@@ -250,7 +252,8 @@ func TestPagesAsTheAdmin(t *testing.T) {
 		t.Errorf("exceptions expiring this week: %s", between(body, "<tbody>", "</tbody>"))
 	}
 	_, body = get(t, base+"/images")
-	if !strings.Contains(body, "ghcr.io/corp/api:1.4") || !strings.Contains(body, `<td class="num">2</td><td class="num">5</td>`) {
+	if !strings.Contains(body, "ghcr.io/corp/api:1.4") || !strings.Contains(body, `<td class="num">2</td><td class="num">5</td>`) ||
+		!strings.Contains(body, "image-policy/corp-signed") || !strings.Contains(body, "&lt;img src=x") {
 		t.Errorf("images: %s", between(body, "<tbody>", "</tbody>"))
 	}
 	_, body = get(t, base+"/")

@@ -22,6 +22,7 @@ import (
 	"github.com/tollgate-dev/tollgate/finops"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/policies/imagesig"
 )
 
 // pageSize is the rows of one page of results.
@@ -613,7 +614,7 @@ func (s *Server) images(ctx context.Context, _ *http.Request) (*view, error) {
 	reps, _, err := s.r.reports(ctx)
 	if err == nil {
 		for _, x := range results(reps) {
-			if strings.HasPrefix(x.Policy, "image-signature") || strings.HasPrefix(x.Policy, "images-signed") || strings.HasPrefix(x.Policy, "imagepolicy/") {
+			if strings.HasPrefix(x.Policy, imagesig.FindingPrefix) {
 				d.Signatures = append(d.Signatures, x)
 			}
 		}
