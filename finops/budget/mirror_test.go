@@ -53,7 +53,7 @@ func TestMirrorKeepsTheCentralVerdict(t *testing.T) {
 	gone.Labels[v1alpha1.LabelMirror] = "east"
 	var unreachable bool
 	westBase := fake.NewClientBuilder().WithScheme(scheme).WithStatusSubresource(&v1alpha1.Budget{}).WithObjects(local, gone).Build()
-	centralReader := interceptor.NewClient(central.(client.WithWatch), interceptor.Funcs{
+	centralReader := interceptor.NewClient(central, interceptor.Funcs{
 		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
 			if unreachable {
 				return errors.New("dial tcp 10.0.0.1:6443: connect: connection refused")
@@ -84,7 +84,7 @@ func TestMirrorKeepsTheCentralVerdict(t *testing.T) {
 	if mirror.Labels[v1alpha1.LabelMirror] != "east" || mirror.Labels["team"] != "ml" || mirror.Spec.Amount != "500" ||
 		mirror.Status.Forecast != "420.00" || len(mirror.Status.Clusters) != 2 || mirror.Status.Mirror == nil ||
 		mirror.Status.Mirror.Budget != "finops/ml" || !mirror.Status.Mirror.Time.Time.Equal(now) {
-		t.Errorf("mirror %+v %+v", mirror.ObjectMeta.Labels, mirror.Status)
+		t.Errorf("mirror %+v %+v", mirror.Labels, mirror.Status)
 	}
 	for _, name := range []string{"gpu", "east-only", "gone"} {
 		if err := westBase.Get(ctx, client.ObjectKey{Namespace: "finops", Name: name}, &v1alpha1.Budget{}); !apierrors.IsNotFound(err) {
@@ -132,7 +132,7 @@ tollgate_fleet_mirror_failures_total{reason="name-taken"} 2
 
 	// A namespace this cluster lacks: the reason says so.
 	unreachable = false
-	noNS := interceptor.NewClient(westBase.(client.WithWatch), interceptor.Funcs{
+	noNS := interceptor.NewClient(westBase, interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 			return apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, obj.GetNamespace())
 		},
