@@ -53,7 +53,7 @@ func (l *Loader) plugins(ctx context.Context, cfg *policies.Config) []review.Plu
 		if c, ok := f.(Configurer); ok {
 			c.Configure(cfg)
 		}
-		p, problems := f.Load(ctx, l.opts.Client)
+		p, problems := f.Load(ctx, l.reader)
 		out = append(out, p)
 		if l.opts.Cache != nil {
 			// After the load, so the kinds it found (a template's
@@ -64,6 +64,10 @@ func (l *Loader) plugins(ctx context.Context, cfg *policies.Config) []review.Plu
 			}
 		}
 		for _, pr := range problems {
+			if fromSet(pr.Object) {
+				l.setProblem(ctx, pr.Object.GetObjectKind().GroupVersionKind().Kind, pr.Object, pr.Message)
+				continue
+			}
 			l.opts.Logger.WarnContext(ctx, "policy not loaded", "format", p.Name, "kind", pr.Object.GetObjectKind().GroupVersionKind().Kind,
 				"namespace", pr.Object.GetNamespace(), "name", pr.Object.GetName(), "error", pr.Message)
 			if l.opts.Events != nil && l.opts.WriteStatus() && l.reported.first(pr) {
