@@ -3,8 +3,6 @@ package loader
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -61,11 +59,7 @@ func CheckBase(ctx context.Context, b Base, opts CheckOptions) error {
 	if err != nil {
 		return err
 	}
-	if _, err := l.Reload(ctx); err != nil {
-		return err
-	}
-	if len(l.setProblems) > 0 {
-		return fmt.Errorf("policy set objects: %s", strings.Join(l.setProblems, "; "))
-	}
-	return nil
+	l.trial = true
+	_, err = l.Reload(ctx)
+	return err
 }

@@ -102,8 +102,10 @@ type Loader struct {
 	// Client itself when there are none).
 	reader client.Client
 	// setProblems are what did not load of the base's objects in the
-	// last reload.
+	// last reload; in a trial reload (a new base, SetBase) they fail it
+	// before anything is published.
 	setProblems []string
+	trial       bool
 
 	mu         sync.Mutex
 	generation int64
@@ -281,16 +283,16 @@ func (l *Loader) SetBase(ctx context.Context, b Base) error {
 	}
 	l.reader = reader
 	l.base = nil // the base's policy ids, computed again from the new base
+	l.trial = true
 	l.mu.Unlock()
 	_, err = l.Reload(ctx)
-	if err == nil {
-		l.mu.Lock()
-		if len(l.setProblems) > 0 {
-			err = fmt.Errorf("policy set objects: %s", strings.Join(l.setProblems, "; "))
-		}
-		l.mu.Unlock()
-	}
+	l.mu.Lock()
+	l.trial = false
+	l.mu.Unlock()
 	if err != nil {
+		// Nothing of the new base was published; the formats compiled
+		// its objects, so the previous base is loaded again to put theirs
+		// back.
 		l.mu.Lock()
 		l.opts, l.reader, l.base = old, oldReader, oldIDs
 		l.mu.Unlock()
@@ -374,8 +376,15 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 	exceptions, exStatus, next := l.exceptions(ctx, engine.Config())
 	images, imageItems, imageResults, recheck := l.imagePolicies(ctx)
 	l.recheckImages = recheck
+	plugins := l.plugins(ctx, engine.Config())
+	if l.trial && len(l.setProblems) > 0 {
+		// A new policy set with objects that do not load: nothing of it
+		// is published.
+		l.reloaded("error", -1)
+		return time.Time{}, fmt.Errorf("policy set objects: %s", strings.Join(l.setProblems, "; "))
+	}
 	l.generation++
-	st := review.NewSet(engine, exceptions, l.generation, l.plugins(ctx, engine.Config())...)
+	st := review.NewSet(engine, exceptions, l.generation, plugins...)
 	refused, profilesErr := l.checkProfiles(st, clusterProfiles, profileCandidates, profileStatus)
 	if refused {
 		// A TollgateProfile's new version names policies that do not

@@ -181,7 +181,12 @@ func TestSetObjectsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := loader.Base{Modules: []policies.Module{basePolicy("base", "corp.base")}, Objects: setObjects(), Digest: "sha256:1111", Config: cfg}
-	l := setLoader(t, setCluster(t), state, loader.Options{})
+	// Every set published, in order: a refused one never is, not even
+	// for a moment.
+	var published [][]string
+	l := setLoader(t, setCluster(t), state, loader.Options{OnLoad: func(_ context.Context, st *review.Set) {
+		published = append(published, inForce(st))
+	}})
 	if err := l.SetBase(ctx, good); err != nil {
 		t.Fatal(err)
 	}
@@ -207,6 +212,7 @@ func TestSetObjectsRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := setObjects()
 			tc.broken(objs)
+			published = nil
 			err := l.SetBase(ctx, loader.Base{Modules: good.Modules, Objects: objs, Digest: "sha256:3333", Config: policies.DefaultConfig()})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("SetBase: %v, want an error naming %q", err, tc.want)
@@ -217,6 +223,11 @@ func TestSetObjectsRefused(t *testing.T) {
 			}
 			if diff := cmp.Diff(inForce(before), inForce(after)); diff != "" {
 				t.Errorf("policies in force (-last good +now):\n%s", diff)
+			}
+			for i, p := range published {
+				if diff := cmp.Diff(inForce(before), p); diff != "" {
+					t.Errorf("set %d published during the refused SetBase (-last good +published):\n%s", i, diff)
+				}
 			}
 			if got := after.Engine.Config().Policies["base"].Action; got != policies.ActionWarn {
 				t.Errorf("the last good set's config is not in force: base action %q", got)
