@@ -2,6 +2,7 @@ package loader_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
@@ -239,5 +241,30 @@ func TestSetObjectsRefused(t *testing.T) {
 	}
 	if err := loader.CheckBase(ctx, good, loader.CheckOptions{Scheme: setCluster(t).Scheme()}); err != nil {
 		t.Errorf("CheckBase of the good set: %v", err)
+	}
+}
+
+// TestSetObjectsCRDNotWritten: the leader cannot create the CRD of a set
+// template's constraint kind; the set still loads (Tollgate judges its
+// constraints without the CRD) and the failure is only logged.
+func TestSetObjectsCRDNotWritten(t *testing.T) {
+	ctx := context.Background()
+	c := setCluster(t)
+	denied := interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+		return errors.New("forbidden")
+	}}
+	crds := interceptor.NewClient(c.(client.WithWatch), denied)
+	gk := format(t, loader.GatekeeperOptions{CreateConstraintCRDs: true, CRDs: crds})
+	state := &review.Holder{}
+	l, err := loader.New(loader.Options{Client: c, State: state, Formats: []loader.Format{gk},
+		Base: []policies.Module{basePolicy("base", "corp.base")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetBase(ctx, loader.Base{Modules: []policies.Module{basePolicy("base", "corp.base")}, Objects: setObjects()[:2], Digest: "sha256:1111"}); err != nil {
+		t.Fatalf("a set refused for a CRD it could not write: %v", err)
+	}
+	if diff := cmp.Diff([]string{"TeamRequiredLabels/services-need-alert-channel", "base"}, inForce(state.Load())); diff != "" {
+		t.Errorf("policies in force (-want +got):\n%s", diff)
 	}
 }
