@@ -98,6 +98,8 @@ type Options struct {
 type Loader struct {
 	opts    Options
 	trigger chan struct{}
+
+	mu sync.Mutex
 	// reader reads the cluster with the base's objects in it (the
 	// Client itself when there are none).
 	reader client.Client
@@ -106,10 +108,8 @@ type Loader struct {
 	// before anything is published.
 	setProblems []string
 	trial       bool
-
-	mu         sync.Mutex
-	generation int64
-	goodConfig *policies.Config
+	generation  int64
+	goodConfig  *policies.Config
 	// configRead is the TollgateConfig (UID and generation) the reload
 	// in progress read; its status is written only for that version, so
 	// a config created or changed mid-reload is never reported in force
