@@ -53,14 +53,14 @@ func TestSetBase(t *testing.T) {
 	if got := strings.Join(ids(), ","); got != "first" {
 		t.Fatalf("policies %s", got)
 	}
-	if err := l.SetBase(ctx, []policies.Module{basePolicy("second", "corp.second")}, map[string]any{"corp": map[string]any{"x": 1}}); err != nil {
+	if err := l.SetBase(ctx, loader.Base{Modules: []policies.Module{basePolicy("second", "corp.second")}, Data: map[string]any{"corp": map[string]any{"x": 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(ids(), ","); got != "second" {
 		t.Fatalf("after SetBase: policies %s", got)
 	}
 	broken := policies.Module{Name: "broken.rego", Text: "package corp.broken\n\nviolation contains x if { x := nope(1) }\n"}
-	if err := l.SetBase(ctx, []policies.Module{broken}, nil); err == nil || !strings.Contains(err.Error(), "nope") {
+	if err := l.SetBase(ctx, loader.Base{Modules: []policies.Module{broken}}); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("a base that does not compile: %v", err)
 	}
 	if got := strings.Join(ids(), ","); got != "second" {

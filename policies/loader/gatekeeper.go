@@ -538,7 +538,7 @@ func (f *GatekeeperFormat) writeCRDs(ctx context.Context, templates map[string]*
 		}
 		if err := f.writeCRD(ctx, crd); err != nil {
 			if t := byKind[crd.Spec.Names.Kind]; t != nil {
-				problems = append(problems, Problem{Object: t, Message: fmt.Sprintf("writing CustomResourceDefinition %s: %v", crd.Name, err)})
+				problems = append(problems, Problem{Object: t, Message: fmt.Sprintf("writing CustomResourceDefinition %s: %v", crd.Name, err), Write: true})
 			}
 			continue
 		}

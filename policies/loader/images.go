@@ -41,7 +41,7 @@ const imageRecheck = 10 * time.Second
 // longer compiles keeps its last good version in force.
 func (l *Loader) imagePolicies(ctx context.Context) ([]review.ImagePolicy, []v1alpha1.TollgateImagePolicy, map[string]error, bool) {
 	var list v1alpha1.TollgateImagePolicyList
-	if err := l.opts.Client.List(ctx, &list); err != nil {
+	if err := l.reader.List(ctx, &list); err != nil {
 		if !apimeta.IsNoMatchError(err) {
 			l.opts.Logger.ErrorContext(ctx, "listing TollgateImagePolicies failed; the last good ones stay in force", "error", err)
 		}
@@ -64,6 +64,9 @@ func (l *Loader) imagePolicies(ctx context.Context) ([]review.ImagePolicy, []v1a
 		})
 		results[p.Name] = err
 		recheck = recheck || readsSecrets || err != nil
+		if err != nil && fromSet(p) {
+			l.setProblem(ctx, "TollgateImagePolicy", p, err.Error())
+		}
 		if err == nil {
 			l.goodImages[p.Name] = loadedImagePolicy{uid: p.UID, generation: p.Generation, policy: compiled, secrets: readsSecrets}
 		} else if lp, ok := l.goodImages[p.Name]; ok && lp.uid != p.UID {
@@ -115,7 +118,7 @@ func (l *Loader) writeImageStatuses(ctx context.Context, items []v1alpha1.Tollga
 	for i := range items {
 		p := &items[i]
 		err, ok := results[p.Name]
-		if !ok {
+		if !ok || fromSet(p) {
 			continue
 		}
 		lp, hasGood := l.goodImages[p.Name]

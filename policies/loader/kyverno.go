@@ -363,6 +363,9 @@ func (f *KyvernoFormat) Load(ctx context.Context, c client.Client) (review.Plugi
 	var lister client.Reader = c
 	if f.opts.Reader != nil {
 		lister = f.opts.Reader
+		if o, ok := c.(*overlay); ok {
+			lister = o.over(f.opts.Reader) // a policy set's objects, listed beside the cluster's
+		}
 	}
 	pols, err := listKinds(ctx, lister, kyvernoPolicyKinds)
 	if err != nil {

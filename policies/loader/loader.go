@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +47,16 @@ type Options struct {
 	// --policy files), with their data.
 	Base     []policies.Module
 	BaseData map[string]any
+	// BaseObjects are policy objects held outside the cluster (a policy
+	// set's: TollgatePolicies, TollgateImagePolicies, and the objects of
+	// the Formats), enforced as if they were in the cluster, beside its
+	// own (see AnnotationPolicySet).
+	BaseObjects []Object
+	// BaseDigest names the base when it is a policy set pulled from a
+	// registry (its artifact digest): it is folded into the policy-set
+	// digest of every load, so the digest changes with the set's objects
+	// and config too, not only with the modules.
+	BaseDigest string
 	// FileConfig is used until (and unless) a TollgateConfig named
 	// ConfigName exists.
 	FileConfig *policies.Config
@@ -87,9 +99,17 @@ type Loader struct {
 	opts    Options
 	trigger chan struct{}
 
-	mu         sync.Mutex
-	generation int64
-	goodConfig *policies.Config
+	mu sync.Mutex
+	// reader reads the cluster with the base's objects in it (the
+	// Client itself when there are none).
+	reader client.Client
+	// setProblems are what did not load of the base's objects in the
+	// last reload; in a trial reload (a new base, SetBase) they fail it
+	// before anything is published.
+	setProblems []string
+	trial       bool
+	generation  int64
+	goodConfig  *policies.Config
 	// configRead is the TollgateConfig (UID and generation) the reload
 	// in progress read; its status is written only for that version, so
 	// a config created or changed mid-reload is never reported in force
@@ -139,7 +159,19 @@ func New(opts Options) (*Loader, error) {
 	if opts.WriteStatus == nil {
 		opts.WriteStatus = func() bool { return true }
 	}
-	return &Loader{opts: opts, trigger: make(chan struct{}, 1), good: map[string]loadedPolicy{}, goodImages: map[string]loadedImagePolicy{}, goodProfiles: map[string]loadedProfile{}}, nil
+	reader, err := readerWith(opts.Client, opts.BaseObjects, opts.BaseDigest)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	return &Loader{opts: opts, reader: reader, trigger: make(chan struct{}, 1), good: map[string]loadedPolicy{}, goodImages: map[string]loadedImagePolicy{}, goodProfiles: map[string]loadedProfile{}}, nil
+}
+
+// readerWith is c with objs in it (c when there are none).
+func readerWith(c client.Client, objs []Object, name string) (client.Client, error) {
+	if len(objs) == 0 {
+		return c, nil
+	}
+	return newOverlay(c, objs, cmp.Or(name, "base"))
 }
 
 // Start watches the objects and reloads on every change until ctx ends; it
@@ -218,21 +250,55 @@ func (l *Loader) Trigger() {
 	}
 }
 
-// SetBase replaces the base modules and data (a policy set pulled from a
-// registry, beside the built-in library) and reloads now. If the new base
-// does not load, the previous one is restored, so the policies in force
-// stay and later reloads (of cluster objects) still work.
-func (l *Loader) SetBase(ctx context.Context, mods []policies.Module, data map[string]any) error {
-	l.mu.Lock()
-	oldMods, oldData, oldIDs := l.opts.Base, l.opts.BaseData, l.base
-	l.opts.Base, l.opts.BaseData = mods, data
-	l.base = nil // the base's policy ids, computed again from the new base
-	l.mu.Unlock()
-	_, err := l.Reload(ctx)
+// Base is what every load starts from beside the cluster's objects: a
+// policy set pulled from a registry joined to the built-in library.
+type Base struct {
+	// Modules and Data are the base Rego modules and their data.
+	Modules []policies.Module
+	Data    map[string]any
+	// Config replaces Options.FileConfig; nil keeps the one in force. A
+	// TollgateConfig in the cluster still takes precedence over it.
+	Config *policies.Config
+	// Objects and Digest replace Options.BaseObjects and BaseDigest.
+	Objects []Object
+	Digest  string
+}
+
+// SetBase replaces the base (a policy set pulled from a registry, beside
+// the built-in library) and reloads now. If the new base does not load —
+// its modules do not compile, or any of its objects does not load — the
+// previous one is restored, so the policies in force stay and later
+// reloads (of cluster objects) still work.
+func (l *Loader) SetBase(ctx context.Context, b Base) error {
+	reader, err := readerWith(l.opts.Client, b.Objects, b.Digest)
 	if err != nil {
+		return fmt.Errorf("the new base policies do not load; the previous ones stay: %w", err)
+	}
+	l.mu.Lock()
+	old := l.opts
+	oldReader, oldIDs := l.reader, l.base
+	l.opts.Base, l.opts.BaseData, l.opts.BaseObjects, l.opts.BaseDigest = b.Modules, b.Data, b.Objects, b.Digest
+	if b.Config != nil {
+		l.opts.FileConfig = b.Config
+	}
+	l.reader = reader
+	l.base = nil // the base's policy ids, computed again from the new base
+	l.trial = true
+	l.mu.Unlock()
+	_, err = l.Reload(ctx)
+	l.mu.Lock()
+	l.trial = false
+	l.mu.Unlock()
+	if err != nil {
+		// Nothing of the new base was published; the formats compiled
+		// its objects, so the previous base is loaded again to put theirs
+		// back.
 		l.mu.Lock()
-		l.opts.Base, l.opts.BaseData, l.base = oldMods, oldData, oldIDs
+		l.opts, l.reader, l.base = old, oldReader, oldIDs
 		l.mu.Unlock()
+		if _, rerr := l.Reload(ctx); rerr != nil {
+			l.opts.Logger.ErrorContext(ctx, "reloading the previous base failed", "error", rerr)
+		}
 		return fmt.Errorf("the new base policies do not load; the previous ones stay: %w", err)
 	}
 	return nil
@@ -243,12 +309,13 @@ func (l *Loader) SetBase(ctx context.Context, mods []policies.Module, data map[s
 func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.setProblems = nil
 	cfg, cfgErr := l.config(ctx)
 	clusterProfiles, profileCandidates, profileItems, profileStatus := l.clusterProfiles(ctx)
 	cfg = cfg.WithProfiles(clusterProfiles)
 
 	var list v1alpha1.TollgatePolicyList
-	if err := l.opts.Client.List(ctx, &list); err != nil && !apimeta.IsNoMatchError(err) {
+	if err := l.reader.List(ctx, &list); err != nil && !apimeta.IsNoMatchError(err) {
 		return time.Time{}, fmt.Errorf("listing TollgatePolicies: %w", err)
 	}
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
@@ -269,6 +336,8 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 		statuses[p.Name] = err
 		if err == nil {
 			l.good[p.Name] = lp
+		} else if fromSet(p) {
+			l.setProblem(ctx, "TollgatePolicy", p, err.Error())
 		}
 	}
 	for name := range l.good {
@@ -299,11 +368,23 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 		l.reloaded("error", -1)
 		return time.Time{}, err
 	}
+	for i := range list.Items {
+		if p := &list.Items[i]; fromSet(p) && statuses[p.Name] != nil && strings.HasPrefix(statuses[p.Name].Error(), "conflicts with") {
+			l.setProblem(ctx, "TollgatePolicy", p, statuses[p.Name].Error())
+		}
+	}
 	exceptions, exStatus, next := l.exceptions(ctx, engine.Config())
 	images, imageItems, imageResults, recheck := l.imagePolicies(ctx)
 	l.recheckImages = recheck
+	plugins := l.plugins(ctx, engine.Config())
+	if l.trial && len(l.setProblems) > 0 {
+		// A new policy set with objects that do not load: nothing of it
+		// is published.
+		l.reloaded("error", -1)
+		return time.Time{}, fmt.Errorf("policy set objects: %s", strings.Join(l.setProblems, "; "))
+	}
 	l.generation++
-	st := review.NewSet(engine, exceptions, l.generation, l.plugins(ctx, engine.Config())...)
+	st := review.NewSet(engine, exceptions, l.generation, plugins...)
 	refused, profilesErr := l.checkProfiles(st, clusterProfiles, profileCandidates, profileStatus)
 	if refused {
 		// A TollgateProfile's new version names policies that do not
@@ -501,16 +582,36 @@ func (l *Loader) build(ctx context.Context, cfg *policies.Config, items []v1alph
 	if err != nil {
 		return nil, "", err
 	}
-	return e, policySetDigest(mods), nil
+	return e, policySetDigest(l.opts.BaseDigest, mods), nil
 }
 
 // policySetDigest names the policy set a load compiled, once per load:
 // the digest of its modules (policies.ModulesDigest), the same `tollgate
-// report --from` gives for the same modules. It is the one place the name
-// is made, so a set pulled as a signed artifact can be named by the
-// artifact's digest here.
-func policySetDigest(mods []policies.Module) string {
-	return policies.ModulesDigest(mods)
+// report --from` gives for the same modules. With a policy set pulled from
+// a registry (base, its artifact digest) it is the sha256 of the
+// artifact's digest and the modules' instead, so it changes when the
+// set's objects or config change as well as when its modules or the
+// cluster's TollgatePolicies do.
+func policySetDigest(base string, mods []policies.Module) string {
+	d := policies.ModulesDigest(mods)
+	if base == "" {
+		return d
+	}
+	sum := sha256.Sum256([]byte(base + "\n" + d))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// setProblem records what did not load of a policy set's object: it is
+// logged (the object is not in the cluster, so it has no status or
+// Events) and makes SetBase refuse the set.
+func (l *Loader) setProblem(ctx context.Context, kind string, obj client.Object, msg string) {
+	l.opts.Logger.ErrorContext(ctx, "policy set object not loaded", "policySet", obj.GetAnnotations()[AnnotationPolicySet],
+		"kind", kind, "namespace", obj.GetNamespace(), "name", obj.GetName(), "error", msg)
+	name := obj.GetName()
+	if ns := obj.GetNamespace(); ns != "" {
+		name = ns + "/" + name
+	}
+	l.setProblems = append(l.setProblems, kind+" "+name+": "+msg)
 }
 
 // exceptions converts the TollgateExceptions that count: in a designated
@@ -568,6 +669,9 @@ type exceptionStatus struct {
 func (l *Loader) writeStatuses(ctx context.Context, items []v1alpha1.TollgatePolicy, results map[string]error, cfgErr error, exStatus map[string]exceptionStatus) {
 	for i := range items {
 		p := &items[i]
+		if fromSet(p) {
+			continue // not in the cluster: nothing to write
+		}
 		err := results[p.Name]
 		st := p.Status.DeepCopy()
 		st.ObservedGeneration = p.Generation

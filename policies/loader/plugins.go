@@ -36,6 +36,10 @@ type Configurer interface {
 type Problem struct {
 	Object  client.Object
 	Message string
+	// Write says the object loaded and what failed is a write to the
+	// cluster for it (its constraint kind's CRD): it is reported, but a
+	// policy set holding the object is not refused for it.
+	Write bool
 }
 
 // EventRecorder records what did not load as Events on the objects (the
@@ -53,7 +57,7 @@ func (l *Loader) plugins(ctx context.Context, cfg *policies.Config) []review.Plu
 		if c, ok := f.(Configurer); ok {
 			c.Configure(cfg)
 		}
-		p, problems := f.Load(ctx, l.opts.Client)
+		p, problems := f.Load(ctx, l.reader)
 		out = append(out, p)
 		if l.opts.Cache != nil {
 			// After the load, so the kinds it found (a template's
@@ -64,9 +68,13 @@ func (l *Loader) plugins(ctx context.Context, cfg *policies.Config) []review.Plu
 			}
 		}
 		for _, pr := range problems {
+			if fromSet(pr.Object) && !pr.Write {
+				l.setProblem(ctx, pr.Object.GetObjectKind().GroupVersionKind().Kind, pr.Object, pr.Message)
+				continue
+			}
 			l.opts.Logger.WarnContext(ctx, "policy not loaded", "format", p.Name, "kind", pr.Object.GetObjectKind().GroupVersionKind().Kind,
 				"namespace", pr.Object.GetNamespace(), "name", pr.Object.GetName(), "error", pr.Message)
-			if l.opts.Events != nil && l.opts.WriteStatus() && l.reported.first(pr) {
+			if l.opts.Events != nil && l.opts.WriteStatus() && !fromSet(pr.Object) && l.reported.first(pr) {
 				l.opts.Events.Eventf(pr.Object, "Warning", "NotLoaded", "%s", limit(pr.Message))
 			}
 		}

@@ -45,8 +45,9 @@ type Options struct {
 	// registry errors the wait doubles, up to MaxBackoff (default 10m).
 	Interval, MaxBackoff time.Duration
 	// Check judges a verified, parsed set before it replaces the last
-	// good one, by compiling it as it will run; nil compiles its modules
-	// alone.
+	// good one, by loading it as it will run (the server loads its
+	// modules, config and objects, and a set that does not load is
+	// refused with ReasonCompile); nil compiles its modules alone.
 	Check func(ctx context.Context, s *Set) error
 	// OnUpdate runs after a new set is accepted.
 	OnUpdate func(ctx context.Context, s *Set)

@@ -17,28 +17,33 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/library"
+	"github.com/tollgate-dev/tollgate/policies/loader"
 	"github.com/tollgate-dev/tollgate/policies/ocisource"
 )
 
 // policySource builds the policy source of opts (nil when none) and pulls
-// its first good set, retrying with backoff until one verifies and
-// compiles or ctx ends. Each new set later goes to onUpdate; each refused
-// one is logged, counted and recorded as an Event on the server's
-// namespace.
+// its first good set, retrying with backoff until one verifies and loads
+// or ctx ends. A set is checked by loading it with load (once its modules
+// compile with its config), so a set whose modules do not compile or
+// whose objects do not load is refused whole and the last good set stays
+// in force. Each refused set is logged, counted and recorded as an Event
+// on the server's namespace.
 func policySource(ctx context.Context, c client.Client, mgr manager.Manager, opts Options, reg prometheus.Registerer, logger *slog.Logger,
-	onUpdate func(context.Context, *ocisource.Set)) (*ocisource.Source, error) {
+	load func(context.Context, loader.Base) error) (*ocisource.Source, error) {
 	if opts.PolicySource == nil {
 		return nil, nil
 	}
 	so := *opts.PolicySource
 	so.Registerer = reg
 	so.Logger = logger.With("component", "policy-source")
-	so.OnUpdate = onUpdate
 	so.Check = func(ctx context.Context, set *ocisource.Set) error {
-		// The set compiles as it will run: beside the base modules.
-		mods, data := withSet(opts, set)
-		_, err := policies.New(ctx, policies.Options{Modules: mods, Data: data, Config: opts.Config})
-		return err
+		base := withSet(opts, set)
+		// The set compiles as it will run: beside the base modules, with
+		// its config.
+		if _, err := policies.New(ctx, policies.Options{Modules: base.Modules, Data: base.Data, Config: base.Config}); err != nil {
+			return err
+		}
+		return load(ctx, base)
 	}
 	events := eventRecorder{mgr.GetEventRecorder("tollgate")}
 	so.OnRefuse = func(ctx context.Context, digest, reason string, err error) {
@@ -69,18 +74,31 @@ func policySource(ctx context.Context, c client.Client, mgr manager.Manager, opt
 	return src, nil
 }
 
-// withSet is the base modules and data with set's joined (set may be nil).
-func withSet(opts Options, set *ocisource.Set) ([]policies.Module, map[string]any) {
-	mods := slices.Clone(opts.Modules)
-	data := maps.Clone(opts.Data)
+// withSet is what the loader starts from: the base modules and data with
+// set's joined (set may be nil), the set's config in place of the file's
+// when it holds one, and the set's objects, named by their place in the
+// set, with the set's digest.
+func withSet(opts Options, set *ocisource.Set) loader.Base {
+	b := loader.Base{Modules: slices.Clone(opts.Modules), Data: maps.Clone(opts.Data), Config: opts.Config}
 	if set != nil {
-		mods = append(mods, set.Modules...)
-		if data == nil {
-			data = map[string]any{}
+		b.Modules = append(b.Modules, set.Modules...)
+		if b.Data == nil {
+			b.Data = map[string]any{}
 		}
-		maps.Copy(data, set.Data)
+		maps.Copy(b.Data, set.Data)
+		if set.Config != nil {
+			b.Config = set.Config
+		}
+		for _, d := range set.Objects {
+			b.Objects = append(b.Objects, loader.Object{Source: fmt.Sprintf("%s:%d", d.File, d.Line), Object: d.Object})
+		}
+		b.Digest = set.Digest
 	}
-	return mods, withPrices(data, opts.FinOps)
+	if b.Config == nil {
+		b.Config = policies.DefaultConfig()
+	}
+	b.Data = withPrices(b.Data, opts.FinOps)
+	return b
 }
 
 // versionInfo is what /version answers: the binary's version, the

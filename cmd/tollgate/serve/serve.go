@@ -528,22 +528,24 @@ func Run(ctx context.Context, opts Options) error {
 	// The policy set from the registry, when one is followed, is pulled
 	// before the loader's first load: nothing is served without it.
 	var ld *loader.Loader
-	src, err := policySource(ctx, direct, mgr, opts, reg, logger, func(ctx context.Context, set *ocisource.Set) {
+	src, err := policySource(ctx, direct, mgr, opts, reg, logger, func(ctx context.Context, b loader.Base) error {
 		if ld == nil {
-			return // the first set: the loader starts with it
+			// The first set: the loader is not built yet, and starts with
+			// it once it is.
+			return loader.CheckBase(ctx, b, loader.CheckOptions{
+				Scheme: direct.Scheme(), Mapper: mgr.GetRESTMapper(), Secrets: mgr.GetAPIReader(), PolicyTimeout: opts.PolicyTimeout,
+			})
 		}
-		mods, data := withSet(opts, set)
-		if err := ld.SetBase(ctx, mods, data); err != nil {
-			logger.ErrorContext(ctx, "loading the policy set failed; the last good policies stay in force", "digest", set.Digest, "error", err)
-		}
+		return ld.SetBase(ctx, b)
 	})
 	if err != nil {
 		return err
 	}
-	baseMods, baseData := withSet(opts, src.Current())
+	base := withSet(opts, src.Current())
 	ld, err = loader.New(loader.Options{
 		Client: mgr.GetClient(), Cache: mgr.GetCache(),
-		Base: baseMods, BaseData: baseData, FileConfig: opts.Config, ConfigName: opts.ConfigName,
+		Base: base.Modules, BaseData: base.Data, BaseObjects: base.Objects, BaseDigest: base.Digest,
+		FileConfig: base.Config, ConfigName: opts.ConfigName,
 		PolicyTimeout: opts.PolicyTimeout, VerdictCache: opts.VerdictCache, State: state, WriteStatus: leader,
 		Secrets: mgr.GetAPIReader(),
 		Formats: []loader.Format{gk, loader.NewVAPFormat(loader.VAPOptions{Mapper: mgr.GetRESTMapper(), Logger: logger}), ky},
