@@ -18,6 +18,8 @@
 #                seed corpora. A failing input is written to the package's
 #                testdata/fuzz/<Target>/: commit it with the fix, as a regression test
 #   make lint    gofmt, go vet, golangci-lint (installed into bin/ on first use)
+#   make docs    rewrite the reference pages in docs/reference (commands, CRDs, config,
+#                metrics, policy library) from the code; `make test` fails when they are stale
 #   make bench   engine benchmarks and the admission load test (latency, req/s, RSS)
 #   make bench-peers  Tollgate, Kyverno and Gatekeeper side by side on the same
 #                API server, load and Pod (docs/performance.md); not part of test
@@ -56,7 +58,7 @@ FUZZTIME_SHORT  ?= 4s
 BENCH_DURATION  ?= 10s
 BENCH_ARGS      ?=
 
-.PHONY: all demo dev tools debs helm trivy chart image-binary build test unit policy-test fuzz fuzz-short lint bench bench-peers peers testdata generate clean FORCE
+.PHONY: all demo dev tools debs helm trivy chart image-binary build test unit policy-test fuzz fuzz-short lint bench bench-peers peers testdata generate docs clean FORCE
 
 all: build test
 
@@ -214,6 +216,12 @@ generate:
 	dir="$$($(GO) list -m -f '{{.Dir}}' github.com/kyverno/kyverno)/config/crds" && \
 	for f in $(KYVERNO_CRDS); do install -m 644 "$$dir/$$f" charts/tollgate/crds/kyverno/; done
 	$(GO) test ./test/chart -count=1 -run '^TestCRDTemplates$$' -update
+
+# The reference pages in docs/reference, rendered from the command tree, the
+# CRDs, the config schema, the metrics' constructors and the policy library
+# (cmd/tollgate/internal/refdoc, whose test fails when a page is stale).
+docs:
+	$(GO) test ./cmd/tollgate/internal/refdoc -count=1 -run '^TestReferenceUpToDate$$' -update
 
 # Rebuild the OPA bundle the engine tests load, with the real `opa build`.
 testdata:

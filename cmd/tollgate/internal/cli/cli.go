@@ -64,6 +64,10 @@ func Run(ctx context.Context, args []string, stdio IO) int {
 	return ExitUsage
 }
 
+// NewRoot returns the tollgate command tree unexecuted, for what reads it
+// rather than runs it (the command reference in docs/reference/cli).
+func NewRoot(stdio IO) *cobra.Command { return newRoot(stdio) }
+
 func newRoot(stdio IO) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "tollgate",
