@@ -24,6 +24,13 @@ type verdictCacheCollector struct {
 	hits, misses, uncacheable, evictions, entries, bytes *prometheus.Desc
 }
 
+// RegisterVerdictCacheMetrics registers the verdict cache's series for
+// the policies state holds, as the server does when it starts; the
+// generated metrics reference calls it too, so the page lists them.
+func RegisterVerdictCacheMetrics(reg prometheus.Registerer, state *review.Holder) error {
+	return reg.Register(newVerdictCacheCollector(state))
+}
+
 func newVerdictCacheCollector(state *review.Holder) *verdictCacheCollector {
 	d := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc("tollgate_verdict_cache_"+name, help, nil, nil)

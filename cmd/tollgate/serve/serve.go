@@ -450,7 +450,9 @@ func Run(ctx context.Context, opts Options) error {
 	leader := lead.isLeader
 
 	state := &review.Holder{}
-	reg.MustRegister(newVerdictCacheCollector(state))
+	if err := RegisterVerdictCacheMetrics(reg, state); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	requestTimeout := time.Duration(min(opts.MutateTimeout, opts.ValidateTimeout))*time.Second - 500*time.Millisecond
 	if opts.PolicyTimeout <= 0 || opts.PolicyTimeout > requestTimeout {
 		opts.PolicyTimeout = requestTimeout // a policy's deadline sits inside the webhook's

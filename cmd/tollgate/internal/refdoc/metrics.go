@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tollgate-dev/tollgate/cmd/tollgate/serve"
 	"github.com/tollgate-dev/tollgate/finops"
 	"github.com/tollgate-dev/tollgate/finops/alerts"
 	"github.com/tollgate-dev/tollgate/finops/budget"
@@ -46,6 +47,9 @@ var metricGroups = []metricGroup{
 		_, err := audit.New(audit.Options{Reader: noClient{}, Mapper: meta.NewDefaultRESTMapper(nil),
 			Policies: func() *review.Set { return nil }, Sink: noSink{}, Registerer: reg})
 		return err
+	}},
+	{name: "Verdict cache", pkg: "cmd/tollgate/serve", register: func(reg prometheus.Registerer) error {
+		return serve.RegisterVerdictCacheMetrics(reg, &review.Holder{})
 	}},
 	{name: "Image scanning", pkg: "scanners/imagescan", register: func(reg prometheus.Registerer) error {
 		imagescan.NewMetrics(reg)
@@ -94,9 +98,8 @@ func Metrics() ([]byte, error) {
 			"The page is made by calling each part's constructor, as the server does, with a registerer that keeps every "+
 			"collector registered, then asking each collector to describe its series (a vector with no series yet still "+
 			"describes itself); a part's series exist only when the server runs that part."))
-	b.WriteString("Not listed here: the verdict cache's series, which an unexported collector of the server " +
-		"(cmd/tollgate/serve/cachemetrics.go) registers only when it starts, and the series of controller-runtime's " +
-		"own registry, which /metrics serves beside Tollgate's (Go runtime, process, work queues, REST client, webhook).\n\n")
+	b.WriteString("Not listed here: the series of controller-runtime's own registry, which /metrics serves beside " +
+		"Tollgate's (Go runtime, process, work queues, REST client, webhook).\n\n")
 	all := prometheus.NewPedanticRegistry() // one registry, as in the server: a name registered twice fails
 	for _, g := range metricGroups {
 		rec := &recorder{inner: all}
