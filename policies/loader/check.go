@@ -8,7 +8,6 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/tollgate-dev/tollgate/policies/review"
 )
@@ -40,16 +39,16 @@ func CheckBase(ctx context.Context, b Base, opts CheckOptions) error {
 	if opts.Scheme == nil {
 		return errors.New("check: a scheme is required")
 	}
-	cb := fake.NewClientBuilder().WithScheme(opts.Scheme)
-	if opts.Mapper != nil {
-		cb = cb.WithRESTMapper(opts.Mapper)
+	mapper := opts.Mapper
+	if mapper == nil {
+		mapper = apimeta.NewDefaultRESTMapper(nil)
 	}
 	gk, err := NewGatekeeperFormat(GatekeeperOptions{PolicyTimeout: opts.PolicyTimeout})
 	if err != nil {
 		return err
 	}
 	l, err := New(Options{
-		Client: cb.Build(), State: &review.Holder{},
+		Client: emptyCluster{scheme: opts.Scheme, mapper: mapper}, State: &review.Holder{},
 		Base: b.Modules, BaseData: b.Data, FileConfig: b.Config,
 		BaseObjects: b.Objects, BaseDigest: b.Digest,
 		PolicyTimeout: opts.PolicyTimeout, Secrets: opts.Secrets,
