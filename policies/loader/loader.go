@@ -264,6 +264,14 @@ type Base struct {
 	Digest  string
 }
 
+// ClusterError is a load that failed because the cluster could not be
+// read, not because of what was loaded: it says nothing of a policy set's
+// worth, and a caller tries again.
+type ClusterError struct{ err error }
+
+func (e *ClusterError) Error() string { return e.err.Error() }
+func (e *ClusterError) Unwrap() error { return e.err }
+
 // SetBase replaces the base (a policy set pulled from a registry, beside
 // the built-in library) and reloads now. If the new base does not load —
 // its modules do not compile, or any of its objects does not load — the
@@ -316,7 +324,7 @@ func (l *Loader) Reload(ctx context.Context) (time.Time, error) {
 
 	var list v1alpha1.TollgatePolicyList
 	if err := l.reader.List(ctx, &list); err != nil && !apimeta.IsNoMatchError(err) {
-		return time.Time{}, fmt.Errorf("listing TollgatePolicies: %w", err)
+		return time.Time{}, &ClusterError{fmt.Errorf("listing TollgatePolicies: %w", err)}
 	}
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 	statuses := map[string]error{}

@@ -28,7 +28,20 @@ const (
 	ReasonParse = "parse"
 	// ReasonCompile: the policies do not compile (beside the base ones).
 	ReasonCompile = "compile"
+	// ReasonUnchecked: the check could not run for a passing cause (the
+	// cluster could not be read); the set is tried again on the next
+	// polls, with backoff, rather than refused for good.
+	ReasonUnchecked = "unchecked"
 )
+
+// Unchecked marks an error of Options.Check as a passing one: the set was
+// not judged, and is checked again on the next polls.
+func Unchecked(err error) error { return &unchecked{err} }
+
+type unchecked struct{ err error }
+
+func (u *unchecked) Error() string { return u.err.Error() }
+func (u *unchecked) Unwrap() error { return u.err }
 
 // Options configure a Source.
 type Options struct {
@@ -204,7 +217,12 @@ func (s *Source) Poll(ctx context.Context) (bool, error) {
 			check = compileAlone
 		}
 		if cerr := check(ctx, set); cerr != nil {
-			err = &refusal{ReasonCompile, cerr}
+			var u *unchecked
+			if errors.As(cerr, &u) {
+				err = &refusal{ReasonUnchecked, cerr}
+			} else {
+				err = &refusal{ReasonCompile, cerr}
+			}
 		}
 	}
 	if err != nil {
@@ -254,7 +272,7 @@ func (s *Source) Run(ctx context.Context) error {
 	wait := s.opts.Interval
 	for {
 		_, err := s.Poll(ctx)
-		if Reason(err) == ReasonRegistry {
+		if r := Reason(err); r == ReasonRegistry || r == ReasonUnchecked {
 			wait = min(wait*2, s.opts.MaxBackoff)
 		} else {
 			wait = s.opts.Interval

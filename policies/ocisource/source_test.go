@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -456,5 +457,37 @@ func TestParseReference(t *testing.T) {
 		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
 			t.Errorf("%s: %v, want %q", in, err, want)
 		}
+	}
+}
+
+// A check that could not run (the cluster out of reach) does not refuse
+// the set: it is counted as unchecked and tried again, and taken once the
+// check runs.
+func TestUncheckedSetIsTriedAgain(t *testing.T) {
+	f := newFixture(t)
+	d := f.push(t, policySet("registry.corp.example"), "prod", f.key)
+	var down atomic.Bool
+	down.Store(true)
+	s, err := New(Options{Ref: "oci://" + f.repo + ":prod", Trust: f.trust, Registry: f.client, Registerer: prometheus.NewRegistry(),
+		Check: func(context.Context, *Set) error {
+			if down.Load() {
+				return Unchecked(errors.New("listing TollgatePolicies: connection refused"))
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if ok, err := s.Poll(f.ctx); ok || Reason(err) != ReasonUnchecked || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("cluster down: %v, %v (%s)", ok, err, Reason(err))
+		}
+	}
+	if got := testutil.ToFloat64(s.failures.WithLabelValues(ReasonUnchecked)); got != 1 {
+		t.Errorf("unchecked failures %v, want 1 (the same reason for the same digest is counted once)", got)
+	}
+	down.Store(false)
+	if ok, err := s.Poll(f.ctx); !ok || err != nil || s.Digest() != d.DigestStr() {
+		t.Fatalf("cluster back: %v, %v, in force %s", ok, err, s.Digest())
 	}
 }

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -43,7 +44,11 @@ func policySource(ctx context.Context, c client.Client, mgr manager.Manager, opt
 		if _, err := policies.New(ctx, policies.Options{Modules: base.Modules, Data: base.Data, Config: base.Config}); err != nil {
 			return err
 		}
-		return load(ctx, base)
+		err := load(ctx, base)
+		if ce := (*loader.ClusterError)(nil); errors.As(err, &ce) {
+			return ocisource.Unchecked(err) // checked again on the next polls
+		}
+		return err
 	}
 	events := eventRecorder{mgr.GetEventRecorder("tollgate")}
 	so.OnRefuse = func(ctx context.Context, digest, reason string, err error) {
