@@ -253,7 +253,7 @@ func TestSetObjectsCRDNotWritten(t *testing.T) {
 	denied := interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 		return errors.New("forbidden")
 	}}
-	crds := interceptor.NewClient(c.(client.WithWatch), denied)
+	crds := interceptor.NewClient(c, denied)
 	gk := format(t, loader.GatekeeperOptions{CreateConstraintCRDs: true, CRDs: crds})
 	state := &review.Holder{}
 	l, err := loader.New(loader.Options{Client: c, State: state, Formats: []loader.Format{gk},
