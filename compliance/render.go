@@ -190,32 +190,13 @@ func humanTime(t time.Time) string {
 
 // matchText renders an exception's match for people.
 func matchText(x *ExceptionInForce) string {
-	m := x.Match
-	var parts []string
-	if len(m.Namespaces) > 0 {
-		parts = append(parts, "namespaces "+strings.Join(m.Namespaces, ", "))
+	if m := x.Match.String(); m != "" {
+		return m
 	}
-	if len(m.Kinds) > 0 {
-		parts = append(parts, "kinds "+strings.Join(m.Kinds, ", "))
+	if len(x.Policies) == 0 {
+		return "—"
 	}
-	if len(m.Names) > 0 {
-		parts = append(parts, "names "+strings.Join(m.Names, ", "))
-	}
-	if len(m.Labels) > 0 {
-		var ls []string
-		for k, v := range m.Labels {
-			ls = append(ls, k+"="+v)
-		}
-		slices.Sort(ls)
-		parts = append(parts, "labels "+strings.Join(ls, ","))
-	}
-	if len(parts) == 0 {
-		if len(x.Policies) == 0 {
-			return "—"
-		}
-		return "every object"
-	}
-	return strings.Join(parts, "; ")
+	return "every object"
 }
 
 // resourceText renders a result's resource, or its selector, or "—".

@@ -512,7 +512,7 @@ func (s *Server) exceptions(ctx context.Context, r *http.Request) (*view, error)
 	for _, e := range list.Items {
 		left := e.Spec.Expiry.Sub(now)
 		row := exceptionRow{Namespace: e.Namespace, Name: e.Name, Policies: strings.Join(e.Spec.Policies, ", "),
-			Match: matchText(e.Spec.Match), Reason: e.Spec.Reason, Ticket: e.Spec.Ticket, Approver: e.Spec.Approver,
+			Match: policies.ExceptionMatch(e.Spec.Match).String(), Reason: e.Spec.Reason, Ticket: e.Spec.Ticket, Approver: e.Spec.Approver,
 			Expiry: e.Spec.Expiry.UTC().Format(time.RFC3339), ThisWeek: left > 0 && left <= 7*24*time.Hour, Expired: left <= 0,
 			Link: objectLink("tollgate.dev/v1alpha1", "TollgateException", e.Namespace, e.Name)}
 		switch {
@@ -542,28 +542,6 @@ func (s *Server) exceptions(ctx context.Context, r *http.Request) (*view, error)
 		v.CSV = append(v.CSV, []string{x.Namespace, x.Name, x.Policies, x.Match, x.Reason, x.Ticket, x.Approver, x.Expiry, x.Ready})
 	}
 	return v, nil
-}
-
-func matchText(m v1alpha1.ExceptionMatch) string {
-	var parts []string
-	if len(m.Namespaces) > 0 {
-		parts = append(parts, "namespaces "+strings.Join(m.Namespaces, ", "))
-	}
-	if len(m.Kinds) > 0 {
-		parts = append(parts, "kinds "+strings.Join(m.Kinds, ", "))
-	}
-	if len(m.Names) > 0 {
-		parts = append(parts, "names "+strings.Join(m.Names, ", "))
-	}
-	if len(m.Labels) > 0 {
-		keys := make([]string, 0, len(m.Labels))
-		for k, val := range m.Labels {
-			keys = append(keys, k+"="+val)
-		}
-		slices.Sort(keys)
-		parts = append(parts, "labels "+strings.Join(keys, ", "))
-	}
-	return strings.Join(parts, "; ")
 }
 
 // imageRow is one scanned image.

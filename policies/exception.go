@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -43,6 +44,30 @@ type ExceptionMatch struct {
 	// Labels must all be present on the object with these values; a key
 	// its namespace sets is read from the namespace (the label of record).
 	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// String renders the match for people ("namespaces legacy-*; kinds
+// Deployment; labels app=web"), "" when it matches every object.
+func (m ExceptionMatch) String() string {
+	var parts []string
+	if len(m.Namespaces) > 0 {
+		parts = append(parts, "namespaces "+strings.Join(m.Namespaces, ", "))
+	}
+	if len(m.Kinds) > 0 {
+		parts = append(parts, "kinds "+strings.Join(m.Kinds, ", "))
+	}
+	if len(m.Names) > 0 {
+		parts = append(parts, "names "+strings.Join(m.Names, ", "))
+	}
+	if len(m.Labels) > 0 {
+		ls := make([]string, 0, len(m.Labels))
+		for k, v := range m.Labels {
+			ls = append(ls, k+"="+v)
+		}
+		slices.Sort(ls)
+		parts = append(parts, "labels "+strings.Join(ls, ","))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // ExceptionRef is what a waived finding records of the exception.
