@@ -15,7 +15,6 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies/ocisource"
 	"github.com/tollgate-dev/tollgate/test/proc"
-	"github.com/tollgate-dev/tollgate/test/registry"
 )
 
 // dataOwnerTemplate is a ConstraintTemplate whose constraints require a
@@ -98,44 +97,16 @@ policies:
 // good set keeps enforcing.
 func TestPolicySourceObjects(t *testing.T) {
 	ctx := context.Background()
-	reg, err := registry.Start(ctx, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Stop()
-	key, pub, err := registry.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	trust, err := ocisource.NewTrust(map[string][]byte{"cosign.pub": pub})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := ocisource.Registry{}
-	ref := "oci://" + reg.Host() + "/platform/setobj:prod"
+	src := newSetRegistry(t, "platform/setobj:prod")
+	ref, trust, rc := src.ref, src.trust, src.client
 	push := func(rego string) name.Digest {
 		t.Helper()
-		b, err := ocisource.Pack(fstest.MapFS{
+		return src.push(t, fstest.MapFS{
 			"probe/probe.rego":         {Data: []byte(setobjProbe)},
 			"config.yaml":              {Data: []byte(setobjConfig)},
 			"gatekeeper/template.yaml": {Data: []byte(dataOwnerTemplate(rego))},
 			"gatekeeper/owner.yaml":    {Data: []byte(dataOwnerConstraint)},
-		}, ocisource.PackOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tag, err := rc.ParseReference(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := rc.Push(ctx, tag, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := rc.Sign(ctx, d, key); err != nil {
-			t.Fatal(err)
-		}
-		return d
+		}, true)
 	}
 	v1 := push(dataOwnerRego)
 

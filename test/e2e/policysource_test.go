@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/tollgate-dev/tollgate/policies/ocisource"
 	"github.com/tollgate-dev/tollgate/test/cluster"
@@ -36,19 +37,25 @@ violation contains {"msg": sprintf("tollgate-probe=%s is denied by policy set %s
 }
 `
 
-// TestPolicySourceAcrossClusters runs two clusters (the shared API server
-// and one started here), one registry and one server per cluster, both
-// following the same tag: a set pushed and signed once is enforced by
-// both, a new version rolls out to both, an unsigned version is refused by
-// both with the last good set enforcing, and so it stays with the
-// registry down.
-func TestPolicySourceAcrossClusters(t *testing.T) {
-	ctx := context.Background()
-	reg, err := registry.Start(ctx, registry.Options{})
+// setRegistry is a real registry holding policy sets under one reference,
+// and the cosign key that signs them.
+type setRegistry struct {
+	reg    *registry.Registry
+	ref    string
+	key    signature.Signer
+	trust  *ocisource.Trust
+	client ocisource.Registry
+}
+
+// newSetRegistry starts a registry (stopped with the test) for sets
+// pushed to repoTag ("platform/policies:prod").
+func newSetRegistry(t *testing.T, repoTag string) *setRegistry {
+	t.Helper()
+	reg, err := registry.Start(context.Background(), registry.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer reg.Stop()
+	t.Cleanup(func() { _ = reg.Stop() })
 	key, pub, err := registry.NewKey()
 	if err != nil {
 		t.Fatal(err)
@@ -57,31 +64,49 @@ func TestPolicySourceAcrossClusters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := ocisource.Registry{}
-	ref := "oci://" + reg.Host() + "/platform/policies:prod"
+	return &setRegistry{reg: reg, ref: "oci://" + reg.Host() + "/" + repoTag, key: key, trust: trust}
+}
+
+// push packs fsys, pushes it to the reference and, if sign, signs it.
+func (r *setRegistry) push(t *testing.T, fsys fstest.MapFS, sign bool) name.Digest {
+	t.Helper()
+	ctx := context.Background()
+	b, err := ocisource.Pack(fsys, ocisource.PackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := r.client.ParseReference(r.ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := r.client.Push(ctx, tag, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sign {
+		if err := r.client.Sign(ctx, d, r.key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+// TestPolicySourceAcrossClusters runs two clusters (the shared API server
+// and one started here), one registry and one server per cluster, both
+// following the same tag: a set pushed and signed once is enforced by
+// both, a new version rolls out to both, an unsigned version is refused by
+// both with the last good set enforcing, and so it stays with the
+// registry down.
+func TestPolicySourceAcrossClusters(t *testing.T) {
+	ctx := context.Background()
+	src := newSetRegistry(t, "platform/policies:prod")
+	ref, trust, client := src.ref, src.trust, src.client
 	push := func(deny string, sign bool) name.Digest {
 		t.Helper()
-		b, err := ocisource.Pack(fstest.MapFS{
+		return src.push(t, fstest.MapFS{
 			"probe/probe.rego": {Data: []byte(probePolicy)},
 			"data.json":        {Data: []byte(`{"corp":{"probe":{"deny":"` + deny + `"}}}`)},
-		}, ocisource.PackOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tag, err := client.ParseReference(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := client.Push(ctx, tag, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sign {
-			if err := client.Sign(ctx, d, key); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return d
+		}, sign)
 	}
 	v1 := push("red", true)
 
@@ -232,7 +257,7 @@ func TestPolicySourceAcrossClusters(t *testing.T) {
 	})
 
 	// The registry goes away: both keep enforcing v2.
-	if err := reg.Stop(); err != nil {
+	if err := src.reg.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	waitLogged("the registry down", `"reason":"registry"`)
