@@ -42,6 +42,14 @@ type Problem struct {
 	Write bool
 }
 
+// admissionPluginer is the optional capability of a format whose
+// policies from a policy set must be judged at admission by Tollgate
+// though the format's own are not (the API server enforces the cluster's
+// ValidatingAdmissionPolicies, never a set's).
+type admissionPluginer interface {
+	AdmissionPlugin() (review.Plugin, bool)
+}
+
 // EventRecorder records what did not load as Events on the objects (the
 // manager's recorder); it is the status channel of formats whose objects
 // Tollgate does not own, so another controller's status is never touched.
@@ -59,6 +67,11 @@ func (l *Loader) plugins(ctx context.Context, cfg *policies.Config) []review.Plu
 		}
 		p, problems := f.Load(ctx, l.reader)
 		out = append(out, p)
+		if a, ok := f.(admissionPluginer); ok {
+			if ap, ok := a.AdmissionPlugin(); ok {
+				out = append(out, ap)
+			}
+		}
 		if l.opts.Cache != nil {
 			// After the load, so the kinds it found (a template's
 			// constraint kind, a policy's param kind) are watched at once:

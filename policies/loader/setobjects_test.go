@@ -145,6 +145,26 @@ func TestSetObjects(t *testing.T) {
 	if diff := cmp.Diff([]string{"TeamRequiredLabels/services-need-alert-channel: label alert-channel is missing"}, messages(gkPlugin, service(nil))); diff != "" {
 		t.Errorf("the set's constraint judges (-want +got):\n%s", diff)
 	}
+	// The set's ValidatingAdmissionPolicy binding is judged at admission
+	// by Tollgate (the API server never sees it), by a plugin that runs
+	// nowhere else: the VAP plugin judges it in the audit and checks.
+	var setVAP *review.Plugin
+	for i, p := range state.Load().Plugins {
+		if p.Name == loader.PluginVAP+"-set" {
+			setVAP = &state.Load().Plugins[i]
+		}
+	}
+	if setVAP == nil {
+		t.Fatal("no plugin judges the set's ValidatingAdmissionPolicy at admission")
+	}
+	if !slices.Equal(setVAP.SkipSources, []string{policies.SourceAudit, policies.SourceCheck}) {
+		t.Errorf("the set's VAP plugin skips %v", setVAP.SkipSources)
+	}
+	atAdmission := service(nil)
+	atAdmission.Source = policies.SourceAdmission
+	if got := messages(*setVAP, atAdmission); len(got) != 1 || !strings.Contains(got[0], "a Service needs ports") {
+		t.Errorf("the set's VAP at admission: %v", got)
+	}
 	// The cluster's TollgatePolicy has its status; the set's is not in
 	// the cluster and was not created by a status write.
 	var got v1alpha1.TollgatePolicy

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/review"
 	"github.com/tollgate-dev/tollgate/policies/vap"
 )
@@ -33,7 +34,9 @@ type VAPOptions struct {
 
 // VAPFormat loads the cluster's ValidatingAdmissionPolicies and their
 // bindings, with the param objects they name, for the audit and reports:
-// the API server enforces them at admission, so the plugin skips it.
+// the API server enforces them at admission, so the plugin skips it. The
+// bindings a policy set holds are another matter: the API server never
+// sees them, so Tollgate judges them at admission itself (AdmissionPlugin).
 type VAPFormat struct {
 	opts VAPOptions
 
@@ -42,6 +45,8 @@ type VAPFormat struct {
 	paramKinds []schema.GroupVersionKind
 	key        string // resource versions of what the last compile read
 	last       *vap.Evaluator
+	// admission judges the set's bindings at admission (nil: none).
+	admission *setVAPs
 }
 
 var _ Format = (*VAPFormat)(nil)
@@ -73,6 +78,9 @@ func (f *VAPFormat) Load(ctx context.Context, c client.Client) (review.Plugin, [
 	var objs []vap.Object
 	byName := map[string]client.Object{}
 	var versions []string
+	policyObj := map[string]vap.Object{}
+	var setBindings []vap.Object
+	setPolicies := map[string]bool{}
 	for i := range pols.Items {
 		p := &pols.Items[i]
 		p.SetGroupVersionKind(vapGVK)
@@ -82,6 +90,7 @@ func (f *VAPFormat) Load(ctx context.Context, c client.Client) (review.Plugin, [
 		}
 		src := "ValidatingAdmissionPolicy " + p.Name
 		objs, byName[src] = append(objs, vap.Object{Source: src, Object: obj}), p
+		policyObj[p.Name] = vap.Object{Source: src, Object: obj}
 		versions = append(versions, src+"@"+p.ResourceVersion)
 	}
 	for i := range binds.Items {
@@ -94,6 +103,10 @@ func (f *VAPFormat) Load(ctx context.Context, c client.Client) (review.Plugin, [
 		src := "ValidatingAdmissionPolicyBinding " + b.Name
 		objs, byName[src] = append(objs, vap.Object{Source: src, Object: obj}), b
 		versions = append(versions, src+"@"+b.ResourceVersion)
+		if fromSet(b) {
+			setBindings = append(setBindings, vap.Object{Source: src, Object: obj})
+			setPolicies[b.Spec.PolicyName] = true
+		}
 	}
 	params, pversions, kinds, err := f.params(ctx, c, pols.Items)
 	if err != nil {
@@ -109,6 +122,23 @@ func (f *VAPFormat) Load(ctx context.Context, c client.Client) (review.Plugin, [
 		return VAPPlugin(f.last), nil // nothing changed: nothing to compile or report
 	}
 	e, cerr := vap.Compile(ctx, objs, vap.Options{Params: params, Mapper: f.opts.Mapper})
+	f.admission = nil
+	if len(setBindings) > 0 {
+		// The set's bindings, with the policies they name (the set's or
+		// the cluster's), judged at admission; what does not compile is
+		// reported by the compile of everything above.
+		adm := setBindings
+		var admPolicies []admissionregistrationv1.ValidatingAdmissionPolicy
+		for i := range pols.Items {
+			if setPolicies[pols.Items[i].Name] {
+				adm = append(adm, policyObj[pols.Items[i].Name])
+				admPolicies = append(admPolicies, pols.Items[i])
+			}
+		}
+		if ae, err := vap.Compile(ctx, adm, vap.Options{Params: params, Mapper: f.opts.Mapper}); err == nil || ae != nil {
+			f.admission = &setVAPs{e: ae, kinds: matchedKinds(admPolicies, f.opts.Mapper)}
+		}
+	}
 	var problems []Problem
 	for _, le := range loadErrors(cerr) {
 		var ve *vap.LoadError
@@ -120,6 +150,72 @@ func (f *VAPFormat) Load(ctx context.Context, c client.Client) (review.Plugin, [
 	}
 	f.key, f.last, f.paramKinds = key, e, kinds
 	return VAPPlugin(e), problems
+}
+
+// AdmissionPlugin is the plugin judging, at admission only, the
+// ValidatingAdmissionPolicyBindings a policy set holds (the API server
+// enforces the cluster's own); false when the set holds none.
+func (f *VAPFormat) AdmissionPlugin() (review.Plugin, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.admission == nil {
+		return review.Plugin{}, false
+	}
+	return review.Plugin{Name: PluginVAP + "-set", Evaluator: f.admission,
+		SkipSources: []string{policies.SourceAudit, policies.SourceCheck}}, true
+}
+
+// setVAPs judges a policy set's bindings at admission, and names the kinds
+// their policies match, so the webhook intercepts them.
+type setVAPs struct {
+	e     *vap.Evaluator
+	kinds []policies.GroupVersionKind
+}
+
+// Evaluate judges as the API server would judge the set's bindings.
+func (s *setVAPs) Evaluate(ctx context.Context, in *policies.Input) *policies.Decision {
+	return s.e.Evaluate(ctx, in)
+}
+
+// Kinds are the kinds the set's policies match.
+func (s *setVAPs) Kinds() []policies.GroupVersionKind { return s.kinds }
+
+// matchedKinds maps the resource rules of policies to kinds with the
+// mapper; a wildcard resource names no kind (the webhook does not
+// intercept everything for it), nor does a resource the mapper does not
+// know.
+func matchedKinds(pols []admissionregistrationv1.ValidatingAdmissionPolicy, mapper apimeta.RESTMapper) []policies.GroupVersionKind {
+	if mapper == nil {
+		return nil
+	}
+	seen := map[schema.GroupKind]bool{}
+	var out []policies.GroupVersionKind
+	for _, p := range pols {
+		if p.Spec.MatchConstraints == nil {
+			continue
+		}
+		for _, r := range p.Spec.MatchConstraints.ResourceRules {
+			for _, g := range r.APIGroups {
+				for _, res := range r.Resources {
+					if g == "*" || strings.Contains(res, "*") {
+						continue
+					}
+					res, _, _ = strings.Cut(res, "/") // a subresource: the object's kind
+					gvks, err := mapper.KindsFor(schema.GroupVersionResource{Group: g, Resource: res})
+					if err != nil {
+						continue
+					}
+					for _, k := range gvks {
+						if gk := k.GroupKind(); !seen[gk] {
+							seen[gk] = true
+							out = append(out, policies.GroupVersionKind{Group: k.Group, Version: k.Version, Kind: k.Kind})
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // keep answers a failed listing with the last good compile (or an empty

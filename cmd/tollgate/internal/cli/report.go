@@ -146,8 +146,10 @@ func (f *reportFlags) clusterSources(ctx context.Context) ([]clusterSource, erro
 		return nil, nil
 	}
 	switch {
+	case len(f.from) > 0 && len(f.clusters) > 0:
+		return nil, errors.New("--cluster and --from exclude each other: report on clusters or on manifests")
 	case len(f.from) > 0:
-		return nil, errors.New("--cluster and --clusters-from-secrets exclude --from: report on clusters or on manifests")
+		return nil, errors.New("--clusters-from-secrets and --from exclude each other: report on clusters or on manifests")
 	case f.kubeconfig != "" && f.clusterSecrets == "":
 		return nil, errors.New("--cluster and --kubeconfig exclude each other: give every cluster as --cluster NAME=KUBECONFIG (--kubeconfig names the central cluster only with --clusters-from-secrets)")
 	case f.clusterName != "":
