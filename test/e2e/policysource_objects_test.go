@@ -84,6 +84,39 @@ violation contains {"msg": "tollgate-setobj=bad is flagged by the policy set"} i
 }
 `
 
+// setobjVAP is a ValidatingAdmissionPolicy and its binding: PodTemplates
+// in namespace setobj name their data owner. Held in the set only, it is
+// judged at admission by Tollgate, not by the API server, which never
+// sees it.
+const setobjVAP = `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: setobj-podtemplates-data-owner
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - apiGroups: [""]
+        apiVersions: [v1]
+        operations: [CREATE, UPDATE]
+        resources: [podtemplates]
+  validations:
+    - expression: "has(object.metadata.labels) && 'data-owner' in object.metadata.labels"
+      message: a PodTemplate in setobj names its data owner
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: setobj-podtemplates-data-owner
+spec:
+  policyName: setobj-podtemplates-data-owner
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        kubernetes.io/metadata.name: setobj
+`
+
 const setobjConfig = `apiVersion: tollgate.dev/v1alpha1
 kind: Config
 policies:
@@ -106,6 +139,7 @@ func TestPolicySourceObjects(t *testing.T) {
 			"config.yaml":              {Data: []byte(setobjConfig)},
 			"gatekeeper/template.yaml": {Data: []byte(dataOwnerTemplate(rego))},
 			"gatekeeper/owner.yaml":    {Data: []byte(dataOwnerConstraint)},
+			"vap/podtemplates.yaml":    {Data: []byte(setobjVAP)},
 		}, true)
 	}
 	v1 := push(dataOwnerRego)
@@ -171,6 +205,25 @@ func TestPolicySourceObjects(t *testing.T) {
 	enforcing()
 	stderr, _, _ := apply(`"team":"platform"`)
 	t.Logf("set v1 (%s), a ConfigMap without data-owner:\n%s", v1.DigestStr(), strings.TrimSpace(stderr))
+
+	// The set's ValidatingAdmissionPolicy is judged at admission by
+	// Tollgate: the API server has no such policy, and Tollgate's webhook
+	// intercepts PodTemplates for it.
+	podTemplate := func(labels string) string {
+		return fmt.Sprintf(`{"apiVersion":"v1","kind":"PodTemplate","metadata":{"name":"batch","namespace":"setobj","labels":{%s}},
+		 "template":{"spec":{"containers":[{"name":"c","image":"registry.corp.example/batch:1.0"}]}}}`, labels)
+	}
+	eventually(t, time.Minute, func() error {
+		_, stderr, err := env.cluster.KubectlWithStdin(ctx, podTemplate(`"team":"platform"`), "apply", "--dry-run=server", "-f", "-")
+		if err == nil || !strings.Contains(stderr, "a PodTemplate in setobj names its data owner") {
+			return fmt.Errorf("the set's VAP does not deny a PodTemplate without data-owner: %v: %s", err, stderr)
+		}
+		t.Logf("the set's ValidatingAdmissionPolicy, judged by Tollgate at admission:\n%s", strings.TrimSpace(stderr))
+		return nil
+	})
+	if _, stderr, err := env.cluster.KubectlWithStdin(ctx, podTemplate(`"team":"platform","data-owner":"finance"`), "apply", "--dry-run=server", "-f", "-"); err != nil {
+		t.Errorf("a PodTemplate naming its data owner: %v: %s", err, stderr)
+	}
 
 	// The set's config is in force: its probe warns rather than denies.
 	stderr, admitted, err := apply(`"data-owner":"finance","tollgate-setobj":"bad"`)
