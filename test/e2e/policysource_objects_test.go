@@ -216,7 +216,7 @@ func TestPolicySourceObjects(t *testing.T) {
 	eventually(t, time.Minute, func() error {
 		_, stderr, err := env.cluster.KubectlWithStdin(ctx, podTemplate(`"team":"platform"`), "apply", "--dry-run=server", "-f", "-")
 		if err == nil || !strings.Contains(stderr, "a PodTemplate in setobj names its data owner") {
-			return fmt.Errorf("the set's VAP does not deny a PodTemplate without data-owner: %v: %s", err, stderr)
+			return fmt.Errorf("the set's VAP does not deny a PodTemplate without data-owner: %w: %s", err, stderr)
 		}
 		t.Logf("the set's ValidatingAdmissionPolicy, judged by Tollgate at admission:\n%s", strings.TrimSpace(stderr))
 		return nil
