@@ -542,15 +542,19 @@ func (g *Gate) check(ctx context.Context, in *policies.Input, change finops.Chan
 // scan or mirror sync does not change a thing.
 const DefaultMaxVerdictAge = 15 * time.Minute
 
+// clock is the gate's Now, time.Now by default.
+func (g *Gate) clock() func() time.Time {
+	if g.Now != nil {
+		return g.Now
+	}
+	return time.Now
+}
+
 // staleVerdict says why a Budget across clusters' verdict is too old to
 // deny on, or "".
 func (g *Gate) staleVerdict(b *v1alpha1.Budget) string {
 	maxAge := cmp.Or(g.MaxVerdictAge, DefaultMaxVerdictAge)
-	now := time.Now
-	if g.Now != nil {
-		now = g.Now
-	}
-	age := now().Sub(b.Status.LastScanTime.Time)
+	age := g.clock()().Sub(b.Status.LastScanTime.Time)
 	if age <= maxAge {
 		return ""
 	}
@@ -600,10 +604,7 @@ func (g *Gate) keepTallies(list *v1alpha1.BudgetList) {
 // reserveLocked counts a change being admitted, remembering what it
 // replaced so that Settle can undo it.
 func (g *Gate) reserveLocked(in *policies.Input, change finops.Change) {
-	now := time.Now
-	if g.Now != nil {
-		now = g.Now
-	}
+	now := g.clock()
 	key := keyOf(in)
 	if g.admitted == nil {
 		g.admitted = map[admittedKey]*admittedChange{}
