@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
@@ -125,6 +126,9 @@ func TestDevKeepsRunningThenStopsEverything(t *testing.T) {
 	if !strings.Contains(out.String(), "Stopped tollgate") {
 		t.Errorf("no stop line after SIGINT:\n%s", out.String())
 	}
+	// docs/development.md quotes it; the one difference from `make dev` is
+	// where its files go.
+	docexample.Check(t, root, "dev", "$ make dev\n"+strings.ReplaceAll(out.String(), rel(root, state), ".tollgate/dev"))
 	// Every process it started is gone (and reaped), none orphaned.
 	deadline := time.Now().Add(10 * time.Second)
 	for pid, name := range started {

@@ -155,7 +155,7 @@ func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 		say: "Admission never waits for a scan: the image was queued at once, and its result is kept in the cluster as an\n" +
 			"ImageScan (one per image, keyed by digest; an SBOM beside it). The ghcr.io images of the tour cannot be\n" +
 			"fetched offline: their scans fail, and say why.",
-		args: []string{"get", "imagescans", "-o", "custom-columns=IMAGE:.spec.image,PHASE:.status.phase,CRITICAL:.status.counts.CRITICAL,FIXABLE:.status.fixable.CRITICAL"},
+		args: []string{"get", "imagescans", "--sort-by=.spec.image", "-o", "custom-columns=IMAGE:.spec.image,PHASE:.status.phase,CRITICAL:.status.counts.CRITICAL,FIXABLE:.status.fixable.CRITICAL"},
 		check: func(out string) error {
 			for line := range strings.Lines(out) {
 				if f := strings.Fields(line); len(f) == 4 && f[0] == sc.image {

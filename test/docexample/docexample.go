@@ -1,7 +1,7 @@
 // Package docexample keeps the output quoted in the documentation true: a
 // fenced block in README.md or docs/ that follows a marker
 //
-//	<!-- example: SOURCE [excerpt] [numbers] -->
+//	<!-- example: SOURCE [excerpt] [numbers] [lines] -->
 //
 // is output some test produces, and that test compares it here. SOURCE names
 // who produces it: "cli" (the commands in the block, run by test/docs from
@@ -18,7 +18,8 @@
 // every number is forgiven too (spend and forecasts move with the clock). A
 // line that is only "…" stands for any number of lines, and "…" inside a line
 // for any text. With "excerpt" the block matches a contiguous part of the
-// output; without it, the whole output.
+// output; with "lines", each of its lines is some line of the output; with
+// neither, the whole output.
 package docexample
 
 import (
@@ -48,6 +49,9 @@ type Example struct {
 	Excerpt bool
 	// Numbers says every number in the block is forgiven.
 	Numbers bool
+	// Lines says each line of the block is a line of the output, in any
+	// order: a collection of lines from one run, such as several denials.
+	Lines bool
 	// Commands marks a block of commands only (<!-- commands -->).
 	Commands bool
 	// Lang is the fence's info string ("console", "json", ...).
@@ -123,14 +127,16 @@ func Parse(file string, src []byte) ([]Fenced, error) {
 					pending.Excerpt = true
 				case "numbers":
 					pending.Numbers = true
+				case "lines":
+					pending.Lines = true
 				default:
-					return nil, fmt.Errorf("%s:%d: example marker: unknown option %q (want excerpt or numbers)", file, n, opt)
+					return nil, fmt.Errorf("%s:%d: example marker: unknown option %q (want excerpt, numbers or lines)", file, n, opt)
 				}
 			}
 			continue
 		}
 		if strings.HasPrefix(trimmed, "<!--") && strings.Contains(trimmed, "example") {
-			return nil, fmt.Errorf("%s:%d: malformed example marker %q (want <!-- example: SOURCE [excerpt] [numbers] -->)", file, n, trimmed)
+			return nil, fmt.Errorf("%s:%d: malformed example marker %q (want <!-- example: SOURCE [excerpt] [numbers] [lines] -->)", file, n, trimmed)
 		}
 		if pending != nil && trimmed != "" {
 			return nil, fmt.Errorf("%s:%d: marker not followed by a fenced block", file, pending.Line)
@@ -269,6 +275,14 @@ func (ex Example) Match(got string) error {
 	for i, l := range lines {
 		normalized[i] = norm(l)
 	}
+	if ex.Lines {
+		for i, re := range res {
+			if re != nil && !slices.ContainsFunc(normalized, re.MatchString) {
+				return fmt.Errorf("block line %d %q: no line of the output is like it", i+1, pattern[i])
+			}
+		}
+		return nil
+	}
 	m := matcher{res: res, lines: normalized}
 	starts := []int{0}
 	if ex.Excerpt {
@@ -346,6 +360,9 @@ var volatile = []struct {
 	{regexp.MustCompile(`sha256:[0-9a-f]{64}`), "sha256:<digest>"},
 	{regexp.MustCompile(`\b[0-9a-f]{40,64}\b`), "<hex>"},
 	{regexp.MustCompile(`(127\.0\.0\.1|localhost):\d+`), "$1:<port>"},
+	// A pod's name from its ReplicaSet: the template hash stays, the random
+	// suffix (consonants and digits, as the API server generates it) goes.
+	{regexp.MustCompile(`-([a-z0-9]{6,10})-[bcdfghjklmnpqrstvwxz2456789]{5}\b`), "-$1-<rand>"},
 	{regexp.MustCompile(`/tmp/[A-Za-z0-9_.-]*[0-9][A-Za-z0-9_.-]*(/[0-9]+)?`), "<tmp>"},
 	{regexp.MustCompile(`\b(\d+h)?(\d+m)?\d+(\.\d+)?(ns|µs|us|ms|s)\b|\b\d+(h|m|d)\b`), "<dur>"},
 }

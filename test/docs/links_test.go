@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/tollgate-dev/tollgate/test/docexample"
 )
 
 // readmeMaxLines is how long README.md may grow: concepts, two commands, the
@@ -268,22 +269,9 @@ func external(target string) bool {
 // repository paths.
 func markdownFiles(t *testing.T, root string) []string {
 	t.Helper()
-	files := []string{"README.md"}
-	err := filepath.WalkDir(filepath.Join(root, "docs"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && strings.HasSuffix(p, ".md") {
-			rel, err := filepath.Rel(root, p)
-			if err != nil {
-				return err
-			}
-			files = append(files, filepath.ToSlash(rel))
-		}
-		return nil
-	})
+	files, err := docexample.Pages(root)
 	if err != nil {
-		t.Fatalf("listing docs/: %v", err)
+		t.Fatal(err)
 	}
 	return files
 }
