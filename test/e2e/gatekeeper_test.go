@@ -302,7 +302,8 @@ spec:
 		}
 		transcript.WriteString(out)
 	})
-	docexample.Check(t, root, "e2e-gatekeeper-constraints", transcript.String())
+	out = transcript.String()
+	docexample.Check(t, root, "e2e-gatekeeper-constraints", out)
 
 	t.Run("audit", func(t *testing.T) {
 		eventually(t, 3*time.Minute, func() error {

@@ -483,7 +483,8 @@ func TestImageKeylessAndAttestations(t *testing.T) {
 			transcript.WriteString(out)
 		}
 	}
-	docexample.Check(t, root, "e2e-images-ci-denied", transcript.String())
+	out := transcript.String()
+	docexample.Check(t, root, "e2e-images-ci-denied", out)
 }
 
 // TestImagePolicyKeyFromSecret: an authority's key kept in a Secret is
