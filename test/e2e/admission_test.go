@@ -16,6 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/policies"
+	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 )
 
 const plainDeployment = `apiVersion: apps/v1
@@ -48,6 +50,17 @@ spec:
 `
 
 func TestClientSideApplyMutatesAndControllerPodsAreAdmitted(t *testing.T) {
+	// A namespace without its ownership labels is refused, as
+	// docs/install.md shows.
+	out, err := console(t, "", "create", "namespace", "shop")
+	if err == nil || !strings.Contains(out, "[ownership-labels]") {
+		t.Fatalf("a namespace without ownership labels (err %v):\n%s", err, out)
+	}
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docexample.Check(t, root, "e2e-install-namespace-denied", out)
 	teamNamespace(t, "shop")
 	out, stderr, err := apply(t, fmt.Sprintf(plainDeployment, "shop"))
 	if err != nil {

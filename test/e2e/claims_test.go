@@ -17,6 +17,8 @@ import (
 	"github.com/tollgate-dev/tollgate/finops"
 	"github.com/tollgate-dev/tollgate/policies"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
@@ -243,7 +245,15 @@ func TestGovernedClaimsThroughTheAPIServer(t *testing.T) {
 		}
 		return nil
 	})
-	t.Logf("kubectl get budgets -n %s:\n%s", ns, kubectl(t, "get", "budgets", "-n", ns))
+	out, err := console(t, "", "get", "budgets", "-n", ns)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docexample.Check(t, root, "e2e-claims-budget", out)
 	small := postgresClaim(ns, "cache", `"instanceClass":"db.t3.micro","storageClass":"gp3","storageGB":10`)
 	eventually(t, 30*time.Second, func() error {
 		var got v1alpha1.Budget

@@ -11,6 +11,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 )
 
 // immutableTeam needs input.oldObject: the team label may not change on UPDATE.
@@ -49,6 +51,15 @@ func TestClusterPoliciesHotReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPolicyReady(t, "immutable-team", "True")
+	out, err := console(t, "", "get", "tollgatepolicies")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docexample.Check(t, root, "e2e-tollgatepolicies", out)
 	// The policy is in force without a restart, and sees oldObject (the
 	// webhook configuration now includes configmaps, which the policy names).
 	eventually(t, 30*time.Second, func() error {
@@ -152,6 +163,15 @@ func TestExceptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitException(t, "platform-exceptions", "vendor-agent", "True", "honoured until")
+	out, err := console(t, "", "get", "tollgateexceptions", "-A")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docexample.Check(t, root, "e2e-tollgateexceptions", out)
 	eventually(t, 15*time.Second, func() error {
 		_, stderr, err := apply(t, agent)
 		if err != nil {

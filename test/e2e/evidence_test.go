@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/compliance"
+	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 )
 
 // The cluster's own configuration, seeded: a ServiceAccount bound to
@@ -101,11 +105,19 @@ metadata: {name: evid-node, labels: {kubernetes.io/hostname: evid-node}}
 func TestClusterConfigurationEvidence(t *testing.T) {
 	ctx := context.Background()
 	// A new ClusterRoleBinding to cluster-admin is a warning at admission.
-	_, stderr, err := apply(t, evidenceClusterAdmin)
-	if err != nil || !strings.Contains(stderr, "rbac-cluster-admin") {
-		t.Fatalf("binding cluster-admin: %v; want a warning from rbac-cluster-admin:\n%s", err, stderr)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "evid-ci-admin.yaml"), []byte(evidenceClusterAdmin), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("kubectl apply of the binding to cluster-admin:\n%s", stderr)
+	out, err := console(t, dir, "apply", "-f", "evid-ci-admin.yaml")
+	if err != nil || !strings.Contains(out, "rbac-cluster-admin") {
+		t.Fatalf("binding cluster-admin: %v; want a warning from rbac-cluster-admin:\n%s", err, out)
+	}
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docexample.Check(t, root, "e2e-evidence-cluster-admin-warning", out)
 	if _, stderr, err := apply(t, evidenceSeed); err != nil {
 		t.Fatalf("seeding: %v\n%s", err, stderr)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 )
 
 // requiredLabelsTemplate is a ConstraintTemplate of kind %[2]s (name
@@ -131,6 +136,13 @@ func denied(t *testing.T, manifest, want string) error {
 	return nil
 }
 
+// commented puts a shell comment after the command line of a transcript,
+// as a user who annotates what they type would.
+func commented(transcript, comment string) string {
+	cmd, rest, _ := strings.Cut(transcript, "\n")
+	return cmd + "   # " + comment + "\n" + rest
+}
+
 // gatekeeperEvents lists the Warning Events on an object, as `kubectl
 // describe` shows them.
 func gatekeeperEvents(t *testing.T, kind, name string) []string {
@@ -176,17 +188,47 @@ func TestGatekeeperConstraints(t *testing.T) {
 	defer kubectl(t, "delete", "--ignore-not-found", "-n", "gk-shop", "service/legacy", "service/web", "configmap/settings")
 	defer kubectl(t, "delete", "--ignore-not-found", "crd", "teamrequiredlabels.constraints.gatekeeper.sh", "teambrokenrego.constraints.gatekeeper.sh")
 	defer kubectl(t, "delete", "--ignore-not-found", "constrainttemplate", "teamrequiredlabels", "teambrokenrego")
-	if _, _, err := apply(t, fmt.Sprintf(requiredLabelsTemplate, "teamrequiredlabels", "TeamRequiredLabels")); err != nil {
+	// The template and its constraints are applied from files, and what
+	// kubectl prints is the transcript docs/policies.md shows.
+	root, err := cluster.RepoRoot()
+	if err != nil {
 		t.Fatal(err)
 	}
+	dir := t.TempDir()
+	const deny, warn = "services-need-alert-channel", "configmaps-should-name-owner"
+	for file, manifest := range map[string]string{
+		"teamrequiredlabels.yaml": fmt.Sprintf(requiredLabelsTemplate, "teamrequiredlabels", "TeamRequiredLabels"),
+		"constraints.yaml": requiredLabelsConstraint("TeamRequiredLabels", deny, "deny", "Service", "alert-channel") + "---\n" +
+			requiredLabelsConstraint("TeamRequiredLabels", warn, "warn", "ConfigMap", "owner"),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(manifest), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var transcript strings.Builder
+	out, err := console(t, dir, "apply", "-f", "teamrequiredlabels.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	transcript.WriteString(commented(out, "a ConstraintTemplate, kind TeamRequiredLabels"))
 	crd := waitConstraintCRD(t, "teamrequiredlabels")
 	if got := crd.GetLabels()["app.kubernetes.io/managed-by"]; got != "tollgate" {
 		t.Errorf("the constraint CRD Tollgate created is labelled managed-by %q", got)
 	}
-	const deny, warn = "services-need-alert-channel", "configmaps-should-name-owner"
-	applyEventually(t, requiredLabelsConstraint("TeamRequiredLabels", deny, "deny", "Service", "alert-channel"))
+	out, err = console(t, dir, "get", "crd", "-l", "app.kubernetes.io/managed-by=tollgate")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	transcript.WriteString(out)
 	defer kubectl(t, "delete", "--ignore-not-found", "teamrequiredlabels.constraints.gatekeeper.sh", deny, warn)
-	applyEventually(t, requiredLabelsConstraint("TeamRequiredLabels", warn, "warn", "ConfigMap", "owner"))
+	// Until kubectl's discovery knows the new kind, nothing is created.
+	eventually(t, time.Minute, func() error {
+		if out, err = console(t, dir, "apply", "-f", "constraints.yaml"); err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		return nil
+	})
+	transcript.WriteString(commented(out, "Services need alert-channel (deny), ConfigMaps owner (warn)"))
 
 	// A constraint that matches every kind: judged wherever Tollgate
 	// intercepts, never a reason to intercept everything.
@@ -232,29 +274,36 @@ spec:
 			return denied(t, service("gk-shop", "web", nil, nil),
 				`admission webhook "validate.tollgate.dev" denied the request: tollgate denied Service gk-shop/web`)
 		})
-		_, stderr, _ := apply(t, service("gk-shop", "web", nil, nil))
-		t.Logf("kubectl apply (a Service without alert-channel):\n%s", stderr)
-		if want := "[TeamRequiredLabels/services-need-alert-channel] metadata.labels.alert-channel: Service web has no alert-channel label"; !strings.Contains(stderr, want) {
-			t.Errorf("the denial lacks %q:\n%s", want, stderr)
+		out, err := console(t, "", "-n", "gk-shop", "create", "service", "clusterip", "web", "--tcp=80")
+		if want := "[TeamRequiredLabels/services-need-alert-channel] metadata.labels.alert-channel: Service web has no alert-channel label"; err == nil || !strings.Contains(out, want) {
+			t.Errorf("the denial lacks %q (err %v):\n%s", want, err, out)
 		}
+		transcript.WriteString(out)
 		if _, stderr, err := apply(t, service("gk-shop", "web", map[string]string{"alert-channel": "shop-oncall"}, nil)); err != nil {
 			t.Errorf("a labelled Service was denied: %v\n%s", err, stderr)
 		}
 	})
 
 	t.Run("warn", func(t *testing.T) {
+		const want = "Warning: tollgate: [TeamRequiredLabels/configmaps-should-name-owner] metadata.labels.owner: ConfigMap settings has no owner label"
 		eventually(t, time.Minute, func() error {
-			_, stderr, err := apply(t, configMap("gk-shop", "settings", nil))
+			_, stderr, err := apply(t, configMap("gk-shop", "settings", nil), "--dry-run=server")
 			if err != nil {
 				return fmt.Errorf("a warn constraint denied: %w %s", err, stderr)
 			}
-			if want := "Warning: tollgate: [TeamRequiredLabels/configmaps-should-name-owner] metadata.labels.owner: ConfigMap settings has no owner label"; !strings.Contains(stderr, want) {
+			if !strings.Contains(stderr, want) {
 				return fmt.Errorf("no warning %q:\n%s", want, stderr)
 			}
-			t.Logf("kubectl apply (a ConfigMap without owner):\n%s", stderr)
 			return nil
 		})
+		out, err := console(t, "", "-n", "gk-shop", "create", "configmap", "settings", "--from-literal=region=eu")
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("a ConfigMap without owner (err %v):\n%s\nwant the warning %q", err, out, want)
+		}
+		transcript.WriteString(out)
 	})
+	out = transcript.String()
+	docexample.Check(t, root, "e2e-gatekeeper-constraints", out)
 
 	t.Run("audit", func(t *testing.T) {
 		eventually(t, 3*time.Minute, func() error {
@@ -293,12 +342,16 @@ spec:
 			events := gatekeeperEvents(t, "ConstraintTemplate", "teambrokenrego")
 			for _, e := range events {
 				if strings.HasPrefix(e, "NotLoaded: spec.targets[0].rego: line ") && strings.Contains(e, "rego_parse_error") {
-					t.Logf("Event: %s", e)
 					return nil
 				}
 			}
 			return fmt.Errorf("no NotLoaded Event naming spec.targets[0].rego: %q", events)
 		})
+		out, err := console(t, "", "describe", "constrainttemplate", "teambrokenrego")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		docexample.Check(t, root, "e2e-gatekeeper-broken-template", out)
 		if err := denied(t, service("gk-shop", "web2", nil, nil), "[TeamRequiredLabels/services-need-alert-channel]"); err != nil {
 			t.Error(err)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 	"github.com/tollgate-dev/tollgate/test/registry"
 )
 
@@ -462,17 +463,28 @@ func TestImageKeylessAndAttestations(t *testing.T) {
 	if _, stderr, err := apply(t, imagePod("images-ci", "clean", clean)); err != nil {
 		t.Fatalf("the release workflow's clean image: %v\n%s", err, stderr)
 	}
-	for i, tc := range []struct{ name, image, want string }{
-		{"a CRITICAL finding", critical, "attestation vulnerabilities denied: CRITICAL CVE-2024-3094 in liblzma5"},
-		{"a wrong subject", debugBuild, `the certificate's subject "https://github.com/corp/app/.github/workflows/debug.yml@refs/heads/main" is not one the authority accepts`},
-		{"5,000 signature layers", f.host + "/ci/layers:1.0", "manifest has 5000 layers; at most 100 are read"},
+	// Applied from files, as docs/images.md shows them.
+	dir := t.TempDir()
+	var transcript strings.Builder
+	for i, tc := range []struct{ name, file, image, want string }{
+		{"a CRITICAL finding", "critical.yaml", critical, "attestation vulnerabilities denied: CRITICAL CVE-2024-3094 in liblzma5"},
+		{"a wrong subject", "debug.yaml", debugBuild, `the certificate's subject "https://github.com/corp/app/.github/workflows/debug.yml@refs/heads/main" is not one the authority accepts`},
+		{"5,000 signature layers", "layers.yaml", f.host + "/ci/layers:1.0", "manifest has 5000 layers; at most 100 are read"},
 	} {
-		_, stderr, err := apply(t, imagePod("images-ci", fmt.Sprintf("denied-%d", i), tc.image))
-		if err == nil || !strings.Contains(stderr, "[image-policy/ci-keyless]") || !strings.Contains(stderr, tc.want) {
-			t.Errorf("%s: %v\n%s", tc.name, err, stderr)
+		if err := os.WriteFile(filepath.Join(dir, tc.file), []byte(imagePod("images-ci", fmt.Sprintf("denied-%d", i), tc.image)), 0o600); err != nil {
+			t.Fatal(err)
 		}
-		t.Logf("%s:\n%s", tc.name, stderr)
+		out, err := console(t, dir, "apply", "-f", tc.file)
+		if err == nil || !strings.Contains(out, "[image-policy/ci-keyless]") || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: %v\n%s", tc.name, err, out)
+		}
+		t.Logf("%s:\n%s", tc.name, out)
+		if i < 2 {
+			transcript.WriteString(out)
+		}
 	}
+	out := transcript.String()
+	docexample.Check(t, root, "e2e-images-ci-denied", out)
 }
 
 // TestImagePolicyKeyFromSecret: an authority's key kept in a Secret is
