@@ -191,6 +191,7 @@ func tollgateCost(ctx context.Context, env *localEnv) (string, error) {
 // command that found violations, as an audit of the demo's cluster does).
 func tollgateRun(ctx context.Context, env *localEnv, findingsOK bool, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(env.root, "bin", "tollgate"), args...)
+	cmd.Dir = env.root // the paths it prints are the repository's, as the narration shows them
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if findingsOK && errors.As(err, &ee) && ee.ExitCode() == 1 {

@@ -103,8 +103,7 @@ func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 		say:  "The same policy, the same message, in a pull request, before anything reaches the cluster:",
 		show: "tollgate check --policy test/demo/manifests/gatekeeper test/demo/manifests/namespace.yaml test/demo/manifests/service.yaml",
 		run: func(ctx context.Context) (string, error) {
-			return tollgateRun(ctx, env, true, "check", "--policy", filepath.Join(env.root, m("gatekeeper")),
-				filepath.Join(env.root, m("namespace.yaml")), filepath.Join(env.root, m("service.yaml")))
+			return tollgateRun(ctx, env, true, "check", "--policy", m("gatekeeper"), m("namespace.yaml"), m("service.yaml"))
 		},
 		check: contains(`ENFORCE [medium] TeamRequiredLabels/services-need-alert-channel: Service web must carry the labels {"alert-channel"}`, "FAILED"),
 	}, {
@@ -257,7 +256,7 @@ func tour(ctx context.Context, env *localEnv, w io.Writer) int {
 		show: "tollgate report --decision-log .tollgate/demo/decisions.log --output .tollgate/demo/compliance-report.html",
 		run: func(ctx context.Context) (string, error) {
 			return tollgateRun(ctx, env, false, "report", "--kubeconfig", env.cluster.KubeconfigPath(), "--cluster-name", "demo",
-				"--decision-log", filepath.Join(env.dir, "decisions.log"), "--output", filepath.Join(env.dir, "compliance-report.html"))
+				"--decision-log", gen(filepath.Join(env.dir, "decisions.log")), "--output", gen(filepath.Join(env.dir, "compliance-report.html")))
 		},
 		check: contains("compliance-report.html", "cis", "pss", "passed", "from the authenticated API server", ": verified"),
 	}, {
