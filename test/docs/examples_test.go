@@ -17,7 +17,8 @@ import (
 	"github.com/tollgate-dev/tollgate/test/docexample"
 )
 
-// TestOutputBlocksAreExamples holds every console block to a marker: either
+// TestOutputBlocksAreExamples holds every console block, and every block
+// with a "$ " command in it, to a marker: either
 // it shows commands only (<!-- commands -->, and has no output line), or it
 // is an example a test produces and compares. A source other than the ones
 // this package runs ("cli", "cli:DIR", "file:PATH") must be checked by some
@@ -33,8 +34,8 @@ func TestOutputBlocksAreExamples(t *testing.T) {
 	for _, b := range blocks {
 		where := fmt.Sprintf("%s:%d", b.File, b.Line)
 		if !b.Marked {
-			if b.Lang == "console" {
-				t.Errorf("%s: a console block with no marker: put <!-- example: SOURCE --> before it (the test that produces its output), or <!-- commands --> if it shows no output", where)
+			if transcript(b) {
+				t.Errorf("%s: a console block (or one with $ commands) with no marker: put <!-- example: SOURCE --> before it (the test that produces its output), or <!-- commands --> if it shows no output", where)
 			}
 			continue
 		}
@@ -60,6 +61,20 @@ func TestOutputBlocksAreExamples(t *testing.T) {
 	if examples < 30 || commands == 0 {
 		t.Errorf("%d examples and %d command blocks: the pages were not read", examples, commands)
 	}
+}
+
+// transcript says a block shows a terminal: it is marked console, or a line
+// of it is a "$ " command.
+func transcript(b docexample.Fenced) bool {
+	if b.Lang == "console" {
+		return true
+	}
+	for l := range strings.SplitSeq(b.Body, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "$ ") {
+			return true
+		}
+	}
+	return false
 }
 
 // checkedSources lists the sources named in docexample.Check calls in the
