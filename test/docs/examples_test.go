@@ -1,8 +1,6 @@
 package docs
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tollgate-dev/tollgate/test/docexample"
 )
@@ -189,7 +186,7 @@ func TestCLIExamples(t *testing.T) {
 			if d, ok := strings.CutPrefix(ex.Source, "cli:"); ok {
 				dir = filepath.Join(root, filepath.FromSlash(d))
 			}
-			got, err := runConsole(t, ex.Body, dir, bin)
+			got, err := docexample.Run(ex.Body, dir, bin)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -205,59 +202,4 @@ func TestCLIExamples(t *testing.T) {
 			}
 		})
 	}
-}
-
-// runConsole runs the "$ " commands of a console block in one bash, in dir,
-// and returns the transcript: each command line as the block shows it, then
-// what it printed (stdout and stderr together).
-func runConsole(t *testing.T, body, dir, bin string) (string, error) {
-	t.Helper()
-	var script strings.Builder
-	fmt.Fprintf(&script, "set +e\nexport PATH=%s:\"$PATH\"\ncd %s || exit 99\n__rc=0\n", shellQuote(bin), shellQuote(dir))
-	var cmd []string
-	flush := func() {
-		if len(cmd) == 0 {
-			return
-		}
-		shown := strings.Join(cmd, "\n")
-		run := strings.TrimPrefix(shown, "$ ")
-		run = strings.ReplaceAll(run, "bin/tollgate ", "tollgate ")
-		fmt.Fprintf(&script, "printf '%%s\\n' %s\n(exit $__rc)\n%s\n__rc=$?\n", shellQuote(shown), wrapStderr(run))
-		cmd = nil
-	}
-	cont := false
-	for l := range strings.SplitSeq(body, "\n") {
-		switch {
-		case cont:
-			cmd = append(cmd, l)
-		case strings.HasPrefix(l, "$ "):
-			flush()
-			cmd = append(cmd, l)
-		}
-		cont = len(cmd) > 0 && strings.HasSuffix(strings.TrimSpace(l), `\`)
-		if !cont && len(cmd) > 0 && !strings.HasPrefix(l, "$ ") {
-			flush()
-		}
-	}
-	flush()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	sh := exec.CommandContext(ctx, "bash", "-c", script.String())
-	sh.Env = append(os.Environ(), "KUBECONFIG=/nonexistent", "NO_COLOR=1", "COLUMNS=200")
-	var out bytes.Buffer
-	sh.Stdout, sh.Stderr = &out, &out
-	if err := sh.Run(); err != nil {
-		return out.String(), fmt.Errorf("bash: %w\n%s", err, out.String())
-	}
-	return out.String(), nil
-}
-
-// wrapStderr runs a command line with its stderr on stdout, as a terminal
-// shows them, keeping a "# comment" at its end out of the braces.
-func wrapStderr(line string) string {
-	return "{ " + line + "\n} 2>&1"
-}
-
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
