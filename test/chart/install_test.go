@@ -18,6 +18,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
@@ -247,19 +248,31 @@ spec:
 			t.Errorf("a namespace without ownership labels was not denied (err %v):\n%s", err, stderr)
 		}
 		t.Logf("kubectl create namespace shop:\n%s", stderr)
-		k.run("apply", "-f", "-", readmeNamespace)
-		k.run("-n", "shop", "create", "deployment", "web", "--image=nginx:1.27")
+		// The rest as docs/install.md shows it: the namespace from a here
+		// document, then the two Deployments, from the repository root.
+		out, err := console(t, c, readmeNamespace, "apply", "-f", "-")
+		if err != nil {
+			t.Fatalf("the labelled namespace: %v\n%s", err, out)
+		}
+		command, rest, _ := strings.Cut(out, "\n")
+		transcript := command + " <<'EOF'\n" + readmeNamespace + "EOF\n" + rest
+		out, err = console(t, c, "", "-n", "shop", "create", "deployment", "web", "--image=nginx:1.27")
+		if err != nil {
+			t.Fatalf("the Deployment: %v\n%s", err, out)
+		}
+		transcript += out
 		injected := k.run("-n", "shop", "get", "deployment", "web", "-o", `jsonpath={.metadata.annotations.tollgate\.dev/injected}`)
 		sc := k.run("-n", "shop", "get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[0].securityContext}")
 		if injected == "" || !strings.Contains(sc, `"allowPrivilegeEscalation":false`) {
 			t.Errorf("the Deployment was not hardened by the mutating webhook: injected %q, securityContext %s", injected, sc)
 		}
-		_, stderr, err = c.Kubectl(ctx, "apply", "-f", filepath.Join(repoRoot(t), "test", "manifests", "privileged.yaml"))
-		if err == nil || !strings.Contains(stderr, `admission webhook "validate.tollgate.dev" denied the request`) ||
-			!strings.Contains(stderr, "pss-baseline-privileged") {
-			t.Errorf("the privileged Deployment was not denied by Tollgate (err %v):\n%s", err, stderr)
+		out, err = console(t, c, "", "apply", "-f", "test/manifests/privileged.yaml")
+		if err == nil || !strings.Contains(out, `admission webhook "validate.tollgate.dev" denied the request`) ||
+			!strings.Contains(out, "pss-baseline-privileged") {
+			t.Errorf("the privileged Deployment was not denied by Tollgate (err %v):\n%s", err, out)
 		}
-		t.Logf("kubectl apply -f test/manifests/privileged.yaml:\n%s", stderr)
+		transcript += out
+		docexample.Check(t, repoRoot(t), "e2e-chart-install-shop", transcript)
 	})
 
 	t.Run("the server is never forbidden anything and logs no error", func(t *testing.T) {
@@ -543,6 +556,29 @@ func (k *kubectl) apply(stream string) {
 			k.t.Errorf("not a server dry run:\n%s", out)
 		}
 	}
+}
+
+// console runs kubectl from the repository root with stdin, as a user
+// would with the cluster's kubeconfig in KUBECONFIG, and returns the
+// transcript: "$ kubectl ARGS", then what it printed (stdout and stderr).
+func console(t *testing.T, c *cluster.Cluster, stdin string, args ...string) (string, error) {
+	t.Helper()
+	root := repoRoot(t)
+	bin := os.Getenv(cluster.BinDirEnv)
+	if bin == "" {
+		bin = filepath.Join(root, "bin", "k8s")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "kubectl"), args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.KubeconfigPath(), "KUBECACHEDIR="+t.TempDir())
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	return "$ kubectl " + strings.Join(args, " ") + "\n" + out.String(), err
 }
 
 // applyAndEstablish applies CRDs and waits until each is established.

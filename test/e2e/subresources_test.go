@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 )
 
 // seedBudget creates a namespace Budget whose status is what a scan that
@@ -141,6 +145,10 @@ func TestPodResizeIsJudged(t *testing.T) {
 // never stopped.
 func TestScaleIsJudged(t *testing.T) {
 	ctx := context.Background()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ns := "subres-scale"
 	teamNamespace(t, ns)
 	container := `[{"name":"c","image":"ghcr.io/corp/train:1.0","resources":{"requests":{"cpu":"1","memory":"2Gi"},"limits":{"memory":"2Gi"}}}]`
@@ -183,11 +191,15 @@ func TestScaleIsJudged(t *testing.T) {
 	}
 
 	want := "[budget/subres-scale/cap] this adds $58.52/month; namespace subres-scale is forecast at $117.04 of its $150.00 monthly budget (subres-scale/cap), $175.56 with this change"
-	for _, flags := range [][]string{{"--dry-run=server"}, nil} {
-		if stderr, err := scale("deployment/api", 3, flags...); err == nil || !strings.Contains(stderr, want) {
-			t.Fatalf("kubectl scale %v past the Budget: %v\n%s\nwant %s", flags, err, stderr, want)
-		}
+	if stderr, err := scale("deployment/api", 3, "--dry-run=server"); err == nil || !strings.Contains(stderr, want) {
+		t.Fatalf("kubectl scale --dry-run=server past the Budget: %v\n%s\nwant %s", err, stderr, want)
 	}
+	// As docs/finops.md shows it.
+	out, err := console(t, "", "scale", "-n", ns, "deployment/api", "--replicas=3")
+	if err == nil || !strings.Contains(out, want) {
+		t.Fatalf("kubectl scale past the Budget: %v\n%s\nwant %s", err, out, want)
+	}
+	docexample.Check(t, root, "e2e-budget-scale-denied", out)
 	if n := replicasOf(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "api"}}); n != 1 {
 		t.Fatalf("the denied scale left %d replicas", n)
 	}
@@ -293,6 +305,10 @@ func TestBurstOfCreatesCountsWhatWasAdmitted(t *testing.T) {
 // past it; a small claim and a small resize are admitted.
 func TestStorageCountsAgainstBudgets(t *testing.T) {
 	ctx := context.Background()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ns := "subres-storage"
 	teamNamespace(t, ns)
 	seedBudget(t, ns, "cap", "1", "deny", "0")
@@ -300,11 +316,25 @@ func TestStorageCountsAgainstBudgets(t *testing.T) {
 		return fmt.Sprintf(`{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":%q,"namespace":%q},
 		 "spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":%q}}%s}}`, name, ns, size, extra)
 	}
-	// 102,400 GiB × $0.00005479452 × 730 h.
+	// 102,400 GiB × $0.00005479452 × 730 h. Applied from a file, as
+	// docs/finops.md shows it.
 	want := "[budget/subres-storage/cap] this adds $4,096.00/month; namespace subres-storage is forecast at $0.00 of its $1.00 monthly budget"
-	if _, stderr, err := apply(t, claim("huge", "100Ti", "")); err == nil || !strings.Contains(stderr, want) {
-		t.Fatalf("a 100Ti claim: %v\n%s\nwant %s", err, stderr, want)
+	dir := t.TempDir()
+	huge := fmt.Sprintf(`apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: huge, namespace: %s}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 100Ti}}
+`, ns)
+	if err := os.WriteFile(filepath.Join(dir, "huge-claim.yaml"), []byte(huge), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	out, err := console(t, dir, "apply", "-f", "huge-claim.yaml")
+	if err == nil || !strings.Contains(out, want) {
+		t.Fatalf("a 100Ti claim: %v\n%s\nwant %s", err, out, want)
+	}
+	docexample.Check(t, root, "e2e-budget-storage-denied", out)
 	sts := fmt.Sprintf(`{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"store","namespace":%q},
 	 "spec":{"replicas":1,"serviceName":"store","selector":{"matchLabels":{"app":"store"}},
 	  "template":{"metadata":{"labels":{"app":"store"}},"spec":{"containers":[{"name":"c","image":"ghcr.io/corp/store:1.0","resources":{"requests":{"cpu":"1m","memory":"1Mi"},"limits":{"memory":"1Mi"}}}]}},

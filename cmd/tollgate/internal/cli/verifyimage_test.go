@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 	"github.com/tollgate-dev/tollgate/test/registry"
 )
 
@@ -25,33 +27,60 @@ func signedRegistry(t *testing.T) (*registry.Registry, []byte, name.Digest) {
 	return reg.Registry, reg.KeyPEM, reg.Image
 }
 
+// TestVerifyImage: a signed image passes, pinned to its digest; an unsigned
+// one and one no rule matches fail, as docs/images.md shows them.
 func TestVerifyImage(t *testing.T) {
-	reg, pem, signed := signedRegistry(t)
+	ctx := context.Background()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.Start(ctx, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reg.Stop() })
+	key, pem, err := registry.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := reg.PushRandom(ctx, "payments/web", "1.4.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := registry.Sign(ctx, signed, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.PushRandom(ctx, "payments/worker", "2.0.0"); err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	keyFile := write(t, dir, "release.pub", string(pem))
 	indented := "              " + strings.ReplaceAll(strings.TrimSpace(string(pem)), "\n", "\n              ")
-	policy := write(t, dir, "policy.yaml", fmt.Sprintf(`apiVersion: tollgate.dev/v1alpha1
+	policy := write(t, dir, "corp-images.yaml", fmt.Sprintf(`apiVersion: tollgate.dev/v1alpha1
 kind: TollgateImagePolicy
-metadata: {name: corp}
+metadata: {name: corp-images}
 spec:
   mode: Enforce
   unmatched: deny
   images:
-    - glob: %s/team/**
+    - glob: %s/payments/**
       authorities:
-        - name: release
+        - name: release-key
           key:
             data: |
 %s
 `, reg.Host(), indented))
-	good, bad := reg.Host()+"/team/app:1.0", reg.Host()+"/team/unsigned:1.0"
+	good, bad, unmatched := reg.Host()+"/payments/web:1.4.2", reg.Host()+"/payments/worker:2.0.0", reg.Host()+"/search/api:3.1"
 
 	code, out, stderr := run(t, "", "verify-image", "--insecure-registry", "--policy", policy, good)
-	if code != ExitOK || !strings.Contains(out, "✓ "+good) || !strings.Contains(out, "pinned   "+good+"@"+signed.DigestStr()) || !strings.Contains(out, "signed   by release") {
+	if code != ExitOK || !strings.Contains(out, "✓ "+good) || !strings.Contains(out, "pinned   "+good+"@"+signed.DigestStr()) || !strings.Contains(out, "signed   by release-key") {
 		t.Fatalf("signed image: exit %d\n%s%s", code, out, stderr)
 	}
-	code, out, _ = run(t, "", "verify-image", "--insecure-registry", "--policy", policy, good, bad, reg.Host()+"/elsewhere/app:1.0")
-	for _, want := range []string{"✓ " + good, "✗ " + bad, "release: no signatures found", "✗ " + reg.Host() + "/elsewhere/app:1.0", "no rule of the image policy matches"} {
+	// From the policy's directory, as docs/images.md shows it.
+	t.Chdir(dir)
+	code, out, stderr = run(t, "", "verify-image", "--insecure-registry", "--policy", "corp-images.yaml", good, bad, unmatched)
+	for _, want := range []string{"✓ " + good, "✗ " + bad, "release-key: no signatures found", "✗ " + unmatched, "no rule of the image policy matches"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -59,6 +88,8 @@ spec:
 	if code != ExitFindings {
 		t.Errorf("exit %d, want %d when an image fails", code, ExitFindings)
 	}
+	transcript := "$ tollgate verify-image --insecure-registry --policy corp-images.yaml \\\n    " + good + " " + bad + " " + unmatched + "\n" + out + stderr
+	docexample.Check(t, root, "images-verify-image", transcript)
 	code, out, _ = run(t, "", "verify-image", "--insecure-registry", "--key", keyFile, "--format", "json", good)
 	var results []map[string]any
 	if err := json.Unmarshal([]byte(out), &results); err != nil || code != ExitOK || results[0]["verified"] != true {
