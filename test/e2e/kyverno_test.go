@@ -560,8 +560,11 @@ func TestKyvernoDemoPoliciesAsTheDocsShow(t *testing.T) {
 	applyEventually(t, strings.Replace(string(exception), "namespace: platform-exceptions", "namespace: shop", 1))
 	eventually(t, time.Minute, func() error {
 		out, err = console(t, "", "events", "-n", "shop", "--for", "policyexception/web-tier")
-		if err != nil || !strings.Contains(out, "NotLoaded") {
-			return fmt.Errorf("no NotLoaded Event on the exception in shop (err %v):\n%s", err, out)
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
+		}
+		if !strings.Contains(out, "NotLoaded") {
+			return fmt.Errorf("no NotLoaded Event on the exception in shop:\n%s", out)
 		}
 		return nil
 	})
@@ -641,8 +644,11 @@ func TestKyvernoDemoPoliciesAsTheDocsShow(t *testing.T) {
 	transcript.WriteString(out)
 	eventually(t, time.Minute, func() error {
 		out, err = console(t, dir, "events", "--for", "validatingpolicy/small-configmaps")
-		if err != nil || !strings.Contains(out, "NotLoaded") {
-			return fmt.Errorf("no NotLoaded Event on small-configmaps (err %v):\n%s", err, out)
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
+		}
+		if !strings.Contains(out, "NotLoaded") {
+			return fmt.Errorf("no NotLoaded Event on small-configmaps:\n%s", out)
 		}
 		return nil
 	})
@@ -655,8 +661,11 @@ func TestKyvernoDemoPoliciesAsTheDocsShow(t *testing.T) {
 	transcript.WriteString(out)
 	eventually(t, time.Minute, func() error {
 		out, err = console(t, dir, "events", "--for", "clusterpolicy/require-tier")
-		if err != nil || !strings.Contains(out, "stays in force") {
-			return fmt.Errorf("no NotLoaded Event on require-tier's generation 2 (err %v):\n%s", err, out)
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
+		}
+		if !strings.Contains(out, "stays in force") {
+			return fmt.Errorf("no NotLoaded Event on require-tier's generation 2:\n%s", out)
 		}
 		return nil
 	})
