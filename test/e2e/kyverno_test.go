@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +19,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 	"github.com/tollgate-dev/tollgate/webhook"
 )
 
@@ -412,4 +417,262 @@ spec:
 		}
 		return fmt.Errorf("no %s match condition after the mutate policy was deleted", webhook.CompleteConditionName)
 	})
+}
+
+// kyRequireContact is an Audit ClusterPolicy on the Deployments of shop,
+// mapped to a control, for the audit's Report and the compliance report.
+const kyRequireContact = `apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: require-contact
+  annotations:
+    policies.kyverno.io/title: Workloads name a contact
+    policies.kyverno.io/severity: medium
+    tollgate.dev/controls: soc2:CC8.1
+spec:
+  rules:
+    - name: contact
+      match: {any: [{resources: {kinds: [Deployment], namespaces: [shop]}}]}
+      validate:
+        failureAction: Audit
+        message: annotation contact is required
+        pattern: {metadata: {annotations: {contact: "?*"}}}
+`
+
+// kyDefaultTier is the mutate policy docs/kyverno.md shows.
+const kyDefaultTier = `apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: default-tier}
+spec:
+  rules:
+    - name: default-tier
+      match: {any: [{resources: {kinds: [Deployment]}}]}
+      mutate:
+        patchStrategicMerge:
+          metadata: {labels: {+(tier): backend}}
+          spec: {template: {metadata: {labels: {+(tier): backend}}}}
+`
+
+// kySmallConfigMapsFile is small-configmaps.yaml of docs/kyverno.md: a
+// ValidatingPolicy whose CEL does not compile.
+const kySmallConfigMapsFile = `apiVersion: policies.kyverno.io/v1
+kind: ValidatingPolicy
+metadata: {name: small-configmaps}
+spec:
+  validationActions: [Deny]
+  matchConstraints:
+    resourceRules:
+      - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [configmaps]}
+  validations:
+    - expression: "size(object.data) + 'x'"
+`
+
+// TestKyvernoDemoPoliciesAsTheDocsShow runs the Kyverno policies of
+// test/demo/manifests/kyverno in the namespace shop, with the commands
+// docs/kyverno.md shows: the ClusterPolicy denies web without a tier; the
+// PolicyException in platform-exceptions waives it and the audit records
+// the waiver, while the same exception in shop is an Event; a mutate
+// policy adds the tier beside Tollgate's defaults, idempotently; an Audit
+// policy's finding is in the Report and under its control in `tollgate
+// report`; a policy that does not compile, and a broken new version of
+// one in force, are Events.
+func TestKyvernoDemoPoliciesAsTheDocsShow(t *testing.T) {
+	ctx := context.Background()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"shop", "platform", "platform-exceptions"} {
+		teamNamespace(t, ns)
+	}
+	// Another test may have left its web in shop.
+	kubectl(t, "delete", "deployment", "web", "-n", "shop", "--ignore-not-found", "--wait")
+	tiers := filepath.Join(root, "test", "demo", "manifests", "kyverno", "tiers.yaml")
+	kubectl(t, "apply", "-f", tiers)
+	t.Cleanup(func() {
+		kubectl(t, "delete", "-f", tiers, "--ignore-not-found")
+		kubectl(t, "delete", "deployment", "web", "-n", "shop", "--ignore-not-found")
+		kubectl(t, "delete", "policyexception.kyverno.io", "web-tier", "-n", "shop", "--ignore-not-found")
+		kubectl(t, "delete", "policyexception.kyverno.io", "web-tier", "-n", "platform-exceptions", "--ignore-not-found")
+		kubectl(t, "delete", "clusterpolicy", "default-tier", "require-contact", "--ignore-not-found")
+		kubectl(t, "delete", "validatingpolicy.policies.kyverno.io", "small-configmaps", "--ignore-not-found")
+	})
+	web, err := os.ReadFile(filepath.Join(root, "test", "demo", "manifests", "web.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Without a tier, web is denied.
+	eventually(t, time.Minute, func() error {
+		return denied(t, string(web), "[ClusterPolicy/require-tier]")
+	})
+	out, err := console(t, "", "apply", "-f", "test/demo/manifests/web.yaml")
+	if err == nil || !strings.Contains(out, "[ClusterPolicy/require-tier] autogen-tier-label") {
+		t.Errorf("web without a tier (err %v):\n%s", err, out)
+	}
+	docexample.Check(t, root, "e2e-kyverno-web-denied", out)
+
+	// The exception in platform-exceptions waives it; the audit records
+	// the finding waived.
+	var transcript strings.Builder
+	out, err = console(t, "", "apply", "-f", "test/demo/manifests/kyverno/web-tier-exception.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	transcript.WriteString(out)
+	eventually(t, time.Minute, func() error {
+		if _, stderr, err := apply(t, string(web), "--dry-run=server"); err != nil {
+			return fmt.Errorf("the exception does not waive: %s", stderr)
+		}
+		return nil
+	})
+	out, err = console(t, "", "apply", "-f", "test/demo/manifests/web.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	transcript.WriteString(out)
+	kubectl(t, "annotate", "clusterpolicy", "require-tier", "e2e.tollgate.dev/rescan=1", "--overwrite")
+	eventually(t, 3*time.Minute, func() error {
+		results, err := reportResults(ctx, "shop", "tollgate")
+		if err != nil {
+			return err
+		}
+		for _, res := range results {
+			if res["policy"] == "ClusterPolicy/require-tier" && res["result"] == "skip" && strings.Contains(fmt.Sprint(res["resources"]), "web") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no waived ClusterPolicy/require-tier result for web among %d results", len(results))
+	})
+	out, err = console(t, "", "get", "reports.openreports.io", "-n", "shop", "tollgate", "-o", "yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	transcript.WriteString(out)
+	out = transcript.String()
+	docexample.Check(t, root, "e2e-kyverno-exception-waives", out)
+
+	// The same exception in shop counts for nothing, and says so.
+	exception, err := os.ReadFile(filepath.Join(root, "test", "demo", "manifests", "kyverno", "web-tier-exception.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyEventually(t, strings.Replace(string(exception), "namespace: platform-exceptions", "namespace: shop", 1))
+	eventually(t, time.Minute, func() error {
+		out, err = console(t, "", "events", "-n", "shop", "--for", "policyexception/web-tier")
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
+		}
+		if !strings.Contains(out, "NotLoaded") {
+			return fmt.Errorf("no NotLoaded Event on the exception in shop:\n%s", out)
+		}
+		return nil
+	})
+	docexample.Check(t, root, "e2e-kyverno-exception-elsewhere", out)
+
+	// A mutate policy adds the tier, beside Tollgate's defaults; applied
+	// again, nothing changes.
+	kubectl(t, "delete", "deployment", "web", "-n", "shop", "--wait")
+	kubectl(t, "delete", "policyexception.kyverno.io", "web-tier", "-n", "platform-exceptions")
+	applyEventually(t, kyDefaultTier)
+	eventually(t, time.Minute, func() error {
+		if _, stderr, err := apply(t, string(web), "--dry-run=server", "--server-side"); err != nil {
+			return fmt.Errorf("the mutation does not add the tier: %s", stderr)
+		}
+		return nil
+	})
+	transcript.Reset()
+	for _, args := range [][]string{
+		{"apply", "--server-side", "-f", "test/demo/manifests/web.yaml"},
+		{"get", "deploy", "web", "-n", "shop", "-o", "yaml"},
+		{"apply", "--server-side", "-f", "test/demo/manifests/web.yaml"},
+		{"get", "deploy", "web", "-n", "shop", "-o", "jsonpath={.metadata.generation}"},
+	} {
+		out, err = console(t, "", args...)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		transcript.WriteString(out)
+	}
+	out = transcript.String()
+	if !strings.HasSuffix(out, "\n1") && !strings.HasSuffix(out, "\n1\n") {
+		t.Errorf("applied again, web's generation moved:\n%s", out)
+	}
+	docexample.Check(t, root, "e2e-kyverno-mutation", out)
+	kubectl(t, "delete", "clusterpolicy", "default-tier")
+
+	// An Audit policy's finding, in the Report and under its control.
+	applyEventually(t, kyRequireContact)
+	eventually(t, 3*time.Minute, func() error {
+		results, err := reportResults(ctx, "shop", "tollgate")
+		if err != nil {
+			return err
+		}
+		for _, res := range results {
+			if res["policy"] == "ClusterPolicy/require-contact" && res["result"] == "warn" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no ClusterPolicy/require-contact result among %d results", len(results))
+	})
+	out, err = console(t, "", "get", "reports.openreports.io", "-n", "shop", "tollgate", "-o", "yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	docexample.Check(t, root, "e2e-kyverno-audit-report", out)
+	report := exec.CommandContext(ctx, tollgateBinary(t), "report", "--format", "markdown")
+	report.Dir = root
+	report.Env = append(os.Environ(), "KUBECONFIG="+env.cluster.KubeconfigPath())
+	md, err := report.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tollgate report: %v\n%s", err, md)
+	}
+	out = "$ tollgate report --format markdown\n" + string(md)
+	docexample.Check(t, root, "e2e-kyverno-compliance-report", out)
+
+	// A policy that does not compile is an Event; so is a new version of
+	// one in force that does not load, and the last good one stays.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "small-configmaps.yaml"), []byte(kySmallConfigMapsFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	transcript.Reset()
+	out, err = console(t, dir, "apply", "-f", "small-configmaps.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	transcript.WriteString(out)
+	eventually(t, time.Minute, func() error {
+		out, err = console(t, dir, "events", "--for", "validatingpolicy/small-configmaps")
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
+		}
+		if !strings.Contains(out, "NotLoaded") {
+			return fmt.Errorf("no NotLoaded Event on small-configmaps:\n%s", out)
+		}
+		return nil
+	})
+	transcript.WriteString(out)
+	out, err = console(t, dir, "patch", "clusterpolicy", "require-tier", "--type=json",
+		"-p", `[{"op":"replace","path":"/spec/rules/0/validate/message","value":"tier {{ request.object.metadata.labels.| }}"}]`)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	transcript.WriteString(out)
+	eventually(t, time.Minute, func() error {
+		out, err = console(t, dir, "events", "--for", "clusterpolicy/require-tier")
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
+		}
+		if !strings.Contains(out, "stays in force") {
+			return fmt.Errorf("no NotLoaded Event on require-tier's generation 2:\n%s", out)
+		}
+		return nil
+	})
+	transcript.WriteString(out)
+	out = transcript.String()
+	docexample.Check(t, root, "e2e-kyverno-not-loaded", out)
+	if err := denied(t, strings.Replace(string(web), "name: web", "name: web2", 1), "[ClusterPolicy/require-tier]"); err != nil {
+		t.Errorf("the last good version of require-tier is not in force: %v", err)
+	}
 }

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 )
 
 // innovationProfile is a path where the policies warn instead of
@@ -50,6 +54,10 @@ func asUser(t *testing.T, user, manifest string) (string, string, error) {
 // its status and its last good version stays in force.
 func TestProfiles(t *testing.T) {
 	ctx := context.Background()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, stderr, err := apply(t, fmt.Sprintf(innovationProfile, "")); err != nil {
 		t.Fatalf("applying the innovation profile: %v\n%s", err, stderr)
 	}
@@ -73,24 +81,29 @@ func TestProfiles(t *testing.T) {
 			t.Fatalf("a namespace on the default path: %v", err)
 		}
 		// The loader may still be catching up with the profile: the
-		// denial must name the move, not "names no profile".
-		var stderr string
+		// denial must name the move, not "names no profile". Applied
+		// from a file, as docs/profiles.md shows it.
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "path-lab.yaml"), []byte(profileNamespace("path-lab", "innovation")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out string
 		eventually(t, 30*time.Second, func() error {
 			var err error
-			_, stderr, err = asUser(t, "alice", profileNamespace("path-lab", "innovation"))
+			out, err = console(t, dir, "apply", "-f", "path-lab.yaml", "--as", "alice", "--as-group", "system:masters")
 			if err == nil {
 				return fmt.Errorf("alice created a namespace on the innovation path")
 			}
-			if !strings.Contains(stderr, `moving from profile \"golden\" to \"innovation\" is for the platform team`) &&
-				!strings.Contains(stderr, `moving from profile "golden" to "innovation" is for the platform team`) {
-				return fmt.Errorf("denied for another reason: %s", stderr)
+			if !strings.Contains(out, `moving from profile "golden" to "innovation" is for the platform team`) {
+				return fmt.Errorf("denied for another reason: %s", out)
 			}
 			return nil
 		})
-		if !strings.Contains(stderr, "alice is not among them") {
-			t.Errorf("the denial does not name the user: %s", stderr)
+		if !strings.Contains(out, "alice is not among them") {
+			t.Errorf("the denial does not name the user: %s", out)
 		}
-		t.Logf("alice creating path-lab on the innovation path:\n%s", stderr)
+		t.Logf("alice creating path-lab on the innovation path:\n%s", out)
+		docexample.Check(t, root, "e2e-profiles-move-denied", out)
 		if _, stderr, err := asUser(t, "alice", profileNamespace("path-golden", "innovation")); err == nil || !strings.Contains(stderr, "namespace-profile") {
 			t.Errorf("alice moved path-golden: %v %s", err, stderr)
 		}
@@ -146,24 +159,38 @@ func TestProfiles(t *testing.T) {
 	})
 
 	t.Run("the same Deployment: denied on the golden path, warned on the innovation path", func(t *testing.T) {
-		_, stderr, err := apply(t, fmt.Sprintf(privilegedDeployment, "agent", "path-golden"), "--dry-run=server")
-		if err == nil || !strings.Contains(stderr, "pss-baseline-privileged") {
-			t.Fatalf("golden: %v %s", err, stderr)
+		// agent.yaml in a directory per namespace, applied from there as
+		// docs/profiles.md shows it.
+		agent := func(ns string) string {
+			dir := filepath.Join(t.TempDir(), ns)
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "agent.yaml"), []byte(fmt.Sprintf(privilegedDeployment, "agent", ns)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return dir
 		}
-		t.Logf("on the golden path:\n%s", stderr)
-		out, stderr, err := apply(t, fmt.Sprintf(privilegedDeployment, "agent", "path-lab"), "--dry-run=server")
+		out, err := console(t, agent("path-golden"), "apply", "--dry-run=server", "-f", "agent.yaml")
+		if err == nil || !strings.Contains(out, "pss-baseline-privileged") {
+			t.Fatalf("golden: %v %s", err, out)
+		}
+		t.Logf("on the golden path:\n%s", out)
+		docexample.Check(t, root, "e2e-profiles-golden", out)
+		out, err = console(t, agent("path-lab"), "apply", "--dry-run=server", "-f", "agent.yaml")
 		if err != nil {
-			t.Fatalf("innovation denied: %v %s", err, stderr)
+			t.Fatalf("innovation denied: %v %s", err, out)
 		}
 		for _, want := range []string{"not on the golden path: no platform backups or monitoring", "pss-baseline-privileged"} {
-			if !strings.Contains(stderr, want) {
-				t.Errorf("innovation warnings lack %q:\n%s\n%s", want, stderr, out)
+			if !strings.Contains(out, want) {
+				t.Errorf("innovation warnings lack %q:\n%s", want, out)
 			}
 		}
-		if i, j := strings.Index(stderr, "not on the golden path"), strings.Index(stderr, "pss-baseline-privileged"); i > j {
-			t.Errorf("the notice is not first:\n%s", stderr)
+		if i, j := strings.Index(out, "not on the golden path"), strings.Index(out, "pss-baseline-privileged"); i > j {
+			t.Errorf("the notice is not first:\n%s", out)
 		}
-		t.Logf("on the innovation path:\n%s%s", stderr, out)
+		t.Logf("on the innovation path:\n%s", out)
+		docexample.Check(t, root, "e2e-profiles-innovation", out)
 	})
 
 	t.Run("a profile naming a policy that does not exist keeps its last good version", func(t *testing.T) {
