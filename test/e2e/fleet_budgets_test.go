@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -30,6 +31,7 @@ import (
 	"github.com/tollgate-dev/tollgate/finops/alerts"
 	"github.com/tollgate-dev/tollgate/policies/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 	"github.com/tollgate-dev/tollgate/test/proc"
 	promtest "github.com/tollgate-dev/tollgate/test/prometheus"
 	"github.com/tollgate-dev/tollgate/webhook"
@@ -223,17 +225,26 @@ func TestBudgetsAcrossClusters(t *testing.T) {
 		kube *cluster.Cluster
 		ns   string
 	}{{"east", env.cluster, "ml-east"}, {"west", west, "ml-west"}} {
+		// From a file, as docs/budgets-across-clusters.md applies it.
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "train-more.yaml"), []byte(trainingDeployment(c.ns, "train-more", 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var denied string
 		eventually(t, 60*time.Second, func() error {
-			_, stderr, err := c.kube.KubectlWithStdin(ctx, trainingDeployment(c.ns, "train-more", 1), "apply", "--dry-run=server", "-f", "-")
+			out, err := consoleIn(t, c.kube, dir, "apply", "--dry-run=server", "-f", "train-more.yaml")
 			if err == nil {
-				return fmt.Errorf("%s admitted (the verdict or the amount not there yet): %s", c.name, stderr)
+				return fmt.Errorf("%s admitted (the verdict or the amount not there yet): %s", c.name, out)
 			}
-			if !strings.Contains(stderr, wantDeny) {
-				return fmt.Errorf("%s: %s", c.name, stderr)
+			if !strings.Contains(out, wantDeny) {
+				return fmt.Errorf("%s: %s", c.name, out)
 			}
-			t.Logf("%s denies:\n%s", c.name, stderr)
+			denied = out
 			return nil
 		})
+		if c.name == "west" {
+			docexample.Check(t, root, "e2e-fleet-budget-denied", denied)
+		}
 		// A quarter core fits.
 		small := strings.ReplaceAll(trainingDeployment(c.ns, "notebook", 1), `"cpu":"1","memory":"2Gi"`, `"cpu":"250m","memory":"512Mi"`)
 		small = strings.ReplaceAll(small, `"limits":{"memory":"2Gi"}`, `"limits":{"memory":"512Mi"}`)
@@ -245,8 +256,11 @@ func TestBudgetsAcrossClusters(t *testing.T) {
 	if err := westClient.Get(ctx, client.ObjectKeyFromObject(b), &mirror); err != nil {
 		t.Fatal(err)
 	}
-	out, _, _ = west.Kubectl(ctx, "get", "budget", "-n", "fleet-finops", "ml", "-o", "custom-columns=NAME:.metadata.name,MIRROR-OF:.metadata.labels.tollgate\\.dev/mirror-of,AMOUNT:.spec.amount,FORECAST:.status.forecast,EVALUATED:.status.lastScanTime,COPIED:.status.mirror.time")
-	t.Logf("west's mirror:\n%s", out)
+	out, err = consoleIn(t, west, "", "get", "budget", "-n", "fleet-finops", "ml", "-o", "custom-columns=NAME:.metadata.name,MIRROR-OF:.metadata.labels.tollgate\\.dev/mirror-of,AMOUNT:.spec.amount,FORECAST:.status.forecast,EVALUATED:.status.lastScanTime,COPIED:.status.mirror.time")
+	if err != nil {
+		t.Fatalf("west's mirror: %v\n%s", err, out)
+	}
+	docexample.Check(t, root, "e2e-fleet-budget-mirror", out)
 	shares, err := http.Get(promURL + "/api/v1/query?query=" + url.QueryEscape(`max by (cluster) (tollgate_budget_share_committed_hourly{namespace="fleet-finops",budget="ml"})`))
 	if err != nil {
 		t.Fatal(err)

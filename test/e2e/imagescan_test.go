@@ -24,6 +24,8 @@ import (
 	"github.com/tollgate-dev/tollgate/policies/vuln"
 	"github.com/tollgate-dev/tollgate/scanners/imagescan"
 	"github.com/tollgate-dev/tollgate/scanners/trivy"
+	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 	"github.com/tollgate-dev/tollgate/test/proc"
 	"github.com/tollgate-dev/tollgate/test/registry"
 	"github.com/tollgate-dev/tollgate/test/trivytest"
@@ -223,6 +225,10 @@ func ids[V vuln.Vulnerability | v1alpha1.ImageVulnerability](vs []V) []string {
 // repository down and no database, results are kept but marked stale,
 // never silently current.
 func TestImageScanning(t *testing.T) {
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	f := scanSetup(t)
 	ctx := context.Background()
 	teamNamespace(t, "scans")
@@ -417,8 +423,11 @@ spec:
 				t.Errorf("%s after the leader change: %+v", img, obj)
 			}
 		}
-		out := kubectl(t, "get", "imagescans", "--sort-by=.spec.image")
-		t.Logf("kubectl get imagescans:\n%s", out)
+		out, err := console(t, "", "get", "imagescans", "--sort-by=.spec.image")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		docexample.Check(t, root, "e2e-scan-imagescans", out)
 		next.stop()
 	})
 
@@ -451,8 +460,11 @@ spec:
 		if !allowed || !containsAll(msgs, []string{"[images-unscanned]", "stale vulnerability database"}) {
 			t.Errorf("clean image with a stale database: allowed %v, %q; want a warning that the database is stale", allowed, msgs)
 		}
-		out := kubectl(t, "get", "imagescans", "-o", "wide", "--sort-by=.spec.image")
-		t.Logf("kubectl get imagescans -o wide:\n%s", out)
+		out, err := console(t, "", "get", "imagescans", "-o", "wide", "--sort-by=.spec.image")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		docexample.Check(t, root, "e2e-scan-imagescans-stale", out)
 	})
 }
 

@@ -332,6 +332,12 @@ func kubectl(t *testing.T, args ...string) string {
 // wrote them. The error is kubectl's (a denial is one).
 func console(t *testing.T, dir string, args ...string) (string, error) {
 	t.Helper()
+	return consoleIn(t, env.cluster, dir, args...)
+}
+
+// consoleIn is console against cluster c.
+func consoleIn(t *testing.T, c *cluster.Cluster, dir string, args ...string) (string, error) {
+	t.Helper()
 	root, err := cluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -347,7 +353,7 @@ func console(t *testing.T, dir string, args ...string) (string, error) {
 	// The admin kubeconfig in KUBECONFIG, so that the command line is the
 	// one a user types; a discovery cache of the command's own, so that a
 	// kind a test has just created is known.
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.cluster.KubeconfigPath(), "KUBECACHEDIR="+t.TempDir())
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.KubeconfigPath(), "KUBECACHEDIR="+t.TempDir())
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 5 * time.Second

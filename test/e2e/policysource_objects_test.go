@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -14,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/tollgate-dev/tollgate/policies/ocisource"
+	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
@@ -130,6 +134,10 @@ policies:
 // good set keeps enforcing.
 func TestPolicySourceObjects(t *testing.T) {
 	ctx := context.Background()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	src := newSetRegistry(t, "platform/setobj:prod")
 	ref, trust, rc := src.ref, src.trust, src.client
 	push := func(rego string) name.Digest {
@@ -174,10 +182,15 @@ func TestPolicySourceObjects(t *testing.T) {
 		t.Fatalf("%v: %s", err, stderr)
 	}
 
+	podTemplate := func(labels string) string {
+		return fmt.Sprintf(`{"apiVersion":"v1","kind":"PodTemplate","metadata":{"name":"batch","namespace":"setobj","labels":{%s}},
+		 "template":{"spec":{"containers":[{"name":"c","image":"registry.corp.example/batch:1.0"}]}}}`, labels)
+	}
+	const configMap = `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ledger","namespace":"setobj","labels":{%s}}}`
 	// apply applies a ConfigMap with labels (dry run) and returns
 	// kubectl's stderr and whether it was admitted.
 	apply := func(labels string) (string, bool, error) {
-		cm := fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ledger","namespace":"setobj","labels":{%s}}}`, labels)
+		cm := fmt.Sprintf(configMap, labels)
 		_, stderr, err := env.cluster.KubectlWithStdin(ctx, cm, "apply", "--dry-run=server", "-f", "-")
 		switch {
 		case err == nil:
@@ -203,24 +216,37 @@ func TestPolicySourceObjects(t *testing.T) {
 		})
 	}
 	enforcing()
-	stderr, _, _ := apply(`"team":"platform"`)
-	t.Logf("set v1 (%s), a ConfigMap without data-owner:\n%s", v1.DigestStr(), strings.TrimSpace(stderr))
+	// The manifests docs/policy-distribution.md applies, from files.
+	dir := t.TempDir()
+	for file, manifest := range map[string]string{
+		"ledger.yaml":      fmt.Sprintf(configMap, `"team":"platform"`),
+		"ledger-bad.yaml":  fmt.Sprintf(configMap, `"data-owner":"finance","tollgate-setobj":"bad"`),
+		"podtemplate.yaml": podTemplate(`"team":"platform"`),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(manifest), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ledger, err := console(t, dir, "apply", "--dry-run=server", "-f", "ledger.yaml")
+	if err == nil || !strings.Contains(ledger, "has no data-owner label") {
+		t.Errorf("set v1 (%s), a ConfigMap without data-owner: %v\n%s", v1.DigestStr(), err, ledger)
+	}
 
 	// The set's ValidatingAdmissionPolicy is judged at admission by
 	// Tollgate: the API server has no such policy, and Tollgate's webhook
 	// intercepts PodTemplates for it.
-	podTemplate := func(labels string) string {
-		return fmt.Sprintf(`{"apiVersion":"v1","kind":"PodTemplate","metadata":{"name":"batch","namespace":"setobj","labels":{%s}},
-		 "template":{"spec":{"containers":[{"name":"c","image":"registry.corp.example/batch:1.0"}]}}}`, labels)
-	}
 	eventually(t, time.Minute, func() error {
 		_, stderr, err := env.cluster.KubectlWithStdin(ctx, podTemplate(`"team":"platform"`), "apply", "--dry-run=server", "-f", "-")
 		if err == nil || !strings.Contains(stderr, "a PodTemplate in setobj names its data owner") {
 			return fmt.Errorf("the set's VAP does not deny a PodTemplate without data-owner: %w: %s", err, stderr)
 		}
-		t.Logf("the set's ValidatingAdmissionPolicy, judged by Tollgate at admission:\n%s", strings.TrimSpace(stderr))
 		return nil
 	})
+	out, err := console(t, dir, "apply", "--dry-run=server", "-f", "podtemplate.yaml")
+	if err == nil || !strings.Contains(out, "a PodTemplate in setobj names its data owner") {
+		t.Errorf("the set's ValidatingAdmissionPolicy, judged by Tollgate at admission: %v\n%s", err, out)
+	}
+	docexample.Check(t, root, "e2e-policysource-vap", out)
 	if _, stderr, err := env.cluster.KubectlWithStdin(ctx, podTemplate(`"team":"platform","data-owner":"finance"`), "apply", "--dry-run=server", "-f", "-"); err != nil {
 		t.Errorf("a PodTemplate naming its data owner: %v: %s", err, stderr)
 	}
@@ -230,7 +256,11 @@ func TestPolicySourceObjects(t *testing.T) {
 	if err != nil || !admitted || !strings.Contains(stderr, "corp-setobj-probe") {
 		t.Fatalf("the set's config does not make corp-setobj-probe warn: admitted %v, %v: %s", admitted, err, stderr)
 	}
-	t.Logf("the set's config, corp-setobj-probe warns:\n%s", strings.TrimSpace(stderr))
+	out, err = console(t, dir, "apply", "--dry-run=server", "-f", "ledger-bad.yaml")
+	if err != nil || !strings.Contains(out, "corp-setobj-probe") {
+		t.Errorf("the set's config does not make corp-setobj-probe warn: %v\n%s", err, out)
+	}
+	docexample.Check(t, root, "e2e-policysource-objects", ledger+"\n"+out)
 	if stderr, admitted, err := apply(`"data-owner":"finance"`); err != nil || !admitted || strings.Contains(stderr, "setobj") {
 		t.Fatalf("a ConfigMap naming its data owner: admitted %v, %v: %s", admitted, err, stderr)
 	}

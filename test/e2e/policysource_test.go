@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/policies/ocisource"
 	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 	"github.com/tollgate-dev/tollgate/test/proc"
 	"github.com/tollgate-dev/tollgate/test/registry"
 )
@@ -215,8 +217,16 @@ func TestPolicySourceAcrossClusters(t *testing.T) {
 			t.Fatalf("%s: /version says %s, want %s", m.name, got, v1.DigestStr())
 		}
 	}
-	msg, _ := judged(members[1], "red")
-	t.Logf("second cluster, set v1 (%s):\n%s", v1.DigestStr(), msg)
+	dir := t.TempDir()
+	probe := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"probe","namespace":"policyset","labels":{"tollgate-probe":"red"}}}`
+	if err := os.WriteFile(filepath.Join(dir, "probe.yaml"), []byte(probe), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := consoleIn(t, second, dir, "apply", "--dry-run=server", "-f", "probe.yaml")
+	if err == nil || !strings.Contains(out, "[corp-probe]") {
+		t.Errorf("second cluster, set v1 (%s): %v\n%s", v1.DigestStr(), err, out)
+	}
+	docexample.Check(t, root, "e2e-policysource-second-cluster", out)
 
 	// A new version rolls out to both.
 	v2 := push("blue", true)

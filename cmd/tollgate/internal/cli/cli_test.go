@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -24,6 +25,45 @@ func run(t *testing.T, stdin string, args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	code := Run(context.Background(), args, IO{In: strings.NewReader(stdin), Out: &out, Err: &errb})
 	return code, out.String(), errb.String()
+}
+
+// terminal runs the CLI in-process as a terminal would and returns its exit
+// code, the transcript the docs quote ("$ tollgate ARGS", then standard
+// error and output interleaved in the order they were written), and the two
+// streams apart.
+func terminal(t *testing.T, stdin string, args ...string) (code int, transcript, stdout, stderr string) {
+	t.Helper()
+	var (
+		mu             sync.Mutex
+		all, out, errb bytes.Buffer
+	)
+	code = Run(context.Background(), args, IO{
+		In:  strings.NewReader(stdin),
+		Out: teeWriter{&mu, &all, &out},
+		Err: teeWriter{&mu, &all, &errb},
+	})
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = a
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~!") {
+			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return code, "$ tollgate " + strings.Join(quoted, " ") + "\n" + all.String(), out.String(), errb.String()
+}
+
+// teeWriter writes to a stream of its own and to the transcript both
+// streams share.
+type teeWriter struct {
+	mu       *sync.Mutex
+	all, own *bytes.Buffer
+}
+
+func (w teeWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.all.Write(p)
+	return w.own.Write(p)
 }
 
 func write(t *testing.T, dir, name, text string) string {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 
+	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 	"github.com/tollgate-dev/tollgate/test/registry"
 )
 
@@ -50,56 +52,65 @@ func TestPolicyPushSignVerifyCheck(t *testing.T) {
 	write(t, set, "registry/registry.rego", corpRegistryRego)
 	write(t, set, "data.json", `{"corp":{"settings":{"registry":"registry.corp.example"}}}`)
 	write(t, set, "README.md", "# platform policies\n")
-	key, pub := keyPair(t, dir, "cosign", "s3cret")
-	_, otherPub := keyPair(t, dir, "other", "other")
+	keyPair(t, dir, "cosign", "s3cret")
+	keyPair(t, dir, "other", "other")
 	t.Setenv("COSIGN_PASSWORD", "s3cret")
 	ref := "oci://" + reg.Host() + "/platform/policies:v1"
-
-	code, out, errs := run(t, "", "policy", "push", set, ref)
-	if code != 0 {
-		t.Fatalf("push: %d %s", code, errs)
-	}
-	t.Logf("$ tollgate policy push policies %s\n%s%s", ref, errs, out)
-	digest := strings.TrimSpace(out)
-	if !strings.HasPrefix(digest, reg.Host()+"/platform/policies@sha256:") || !strings.Contains(errs, "packed 1 Rego modules, 1 data files, 0 objects") || !strings.Contains(errs, "skipped README.md") {
-		t.Fatalf("push printed %q, %q", out, errs)
-	}
-
-	// Unsigned: refused by verify and by check.
-	code, _, errs = run(t, "", "policy", "verify", "--key", pub, ref)
-	if code != ExitUsage || !strings.Contains(errs, "is not signed: no signature found") {
-		t.Fatalf("verify unsigned: %d %s", code, errs)
-	}
-	t.Logf("$ tollgate policy verify --key cosign.pub %s (unsigned)\n%s", ref, errs)
-
-	code, out, errs = run(t, "", "policy", "sign", "--key", key, ref)
-	if code != 0 || strings.TrimSpace(out) != "signed "+digest {
-		t.Fatalf("sign: %d %q %s", code, out, errs)
-	}
-	t.Logf("$ tollgate policy sign --key cosign.key %s\n%s", ref, out)
-	code, out, errs = run(t, "", "policy", "verify", "--key", pub, ref)
-	if code != 0 || !strings.HasPrefix(out, "verified "+digest+" (revision sha256:") {
-		t.Fatalf("verify: %d %q %s", code, out, errs)
-	}
-	t.Logf("$ tollgate policy verify --key cosign.pub %s\n%s", ref, out)
-	code, _, errs = run(t, "", "policy", "verify", "--key", otherPub, ref)
-	if code != ExitUsage || !strings.Contains(errs, "none by a trusted key") {
-		t.Fatalf("verify with another key: %d %s", code, errs)
-	}
-	t.Logf("$ tollgate policy verify --key other.pub %s\n%s", ref, errs)
-
-	// A wrong password names the fix.
-	t.Setenv("COSIGN_PASSWORD", "wrong")
-	if code, _, errs = run(t, "", "policy", "sign", "--key", key, ref); code != ExitUsage || !strings.Contains(errs, "is COSIGN_PASSWORD set?") {
-		t.Fatalf("sign with a wrong password: %d %s", code, errs)
-	}
-
 	pod := `apiVersion: v1
 kind: Pod
 metadata: {name: web, namespace: shop}
 spec:
   containers: [{name: web, image: docker.io/library/nginx:1.27}]
 `
+	write(t, dir, "pod.yaml", pod)
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In the directory, with the paths docs/policy-distribution.md shows.
+	t.Chdir(dir)
+	const key, pub, otherPub = "cosign.key", "cosign.pub", "other.pub"
+	var transcript strings.Builder
+	step := func(want int, args ...string) (string, string) {
+		t.Helper()
+		code, out, stdout, stderr := terminal(t, "", args...)
+		if code != want {
+			t.Fatalf("exit %d, want %d\n%s", code, want, out)
+		}
+		if transcript.Len() > 0 {
+			transcript.WriteString("\n")
+		}
+		transcript.WriteString(out)
+		return stdout, stderr
+	}
+
+	out, errs := step(0, "policy", "push", "policies", ref)
+	digest := strings.TrimSpace(out)
+	if !strings.HasPrefix(digest, reg.Host()+"/platform/policies@sha256:") || !strings.Contains(errs, "packed 1 Rego modules, 1 data files, 0 objects") || !strings.Contains(errs, "skipped README.md") {
+		t.Fatalf("push printed %q, %q", out, errs)
+	}
+
+	// Unsigned: refused by verify and by check.
+	if _, errs = step(ExitUsage, "policy", "verify", "--key", pub, ref); !strings.Contains(errs, "is not signed: no signature found") {
+		t.Fatalf("verify unsigned: %s", errs)
+	}
+	if out, errs = step(0, "policy", "sign", "--key", key, ref); strings.TrimSpace(out) != "signed "+digest {
+		t.Fatalf("sign: %q %s", out, errs)
+	}
+	if out, errs = step(0, "policy", "verify", "--key", pub, ref); !strings.HasPrefix(out, "verified "+digest+" (revision sha256:") {
+		t.Fatalf("verify: %q %s", out, errs)
+	}
+	if _, errs = step(ExitUsage, "policy", "verify", "--key", otherPub, ref); !strings.Contains(errs, "none by a trusted key") {
+		t.Fatalf("verify with another key: %s", errs)
+	}
+	docexample.Check(t, root, "policy-push-sign-verify", transcript.String())
+
+	// A wrong password names the fix.
+	t.Setenv("COSIGN_PASSWORD", "wrong")
+	if code, _, errs := run(t, "", "policy", "sign", "--key", key, ref); code != ExitUsage || !strings.Contains(errs, "is COSIGN_PASSWORD set?") {
+		t.Fatalf("sign with a wrong password: %d %s", code, errs)
+	}
+
 	code, r, errs := checkJSON(t, pod, "--no-builtin", "--policy-source", ref, "--policy-source-key", pub, "-")
 	if code != ExitFindings || len(r.Results) != 1 || r.Results[0].Policy != "corp-registry" ||
 		r.Results[0].Message != `image "docker.io/library/nginx:1.27" is not from registry.corp.example` {
@@ -108,19 +119,19 @@ spec:
 	if !strings.Contains(errs, "policy set sha256:") {
 		t.Errorf("check does not say which set judged: %s", errs)
 	}
-	code, text, errs := run(t, pod, "check", "--no-builtin", "--policy-source", ref, "--policy-source-key", pub, "-")
-	t.Logf("$ tollgate check --no-builtin --policy-source %s --policy-source-key cosign.pub pod.yaml\n%s%s", ref, errs, text)
+	code, out, _, _ = terminal(t, "", "check", "--no-builtin", "--policy-source", ref, "--policy-source-key", pub, "pod.yaml")
 	if code != ExitFindings {
-		t.Fatalf("check text: %d", code)
+		t.Fatalf("check text: %d\n%s", code, out)
 	}
+	docexample.Check(t, root, "policy-check-source", out)
 	code, _, errs = run(t, pod, "check", "--policy-source", ref, "--policy-source-key", otherPub, "-")
 	if code != ExitUsage || !strings.Contains(errs, "none by a trusted key") {
 		t.Fatalf("check with another key: %d %s", code, errs)
 	}
-	if code, _, errs = run(t, "", "policy", "push", filepath.Join(dir, "nope"), ref); code != ExitUsage || !strings.Contains(errs, "no such file") {
+	if code, _, errs = run(t, "", "policy", "push", "nope", ref); code != ExitUsage || !strings.Contains(errs, "no such file") {
 		t.Fatalf("push a missing directory: %d %s", code, errs)
 	}
-	if code, _, errs = run(t, "", "policy", "push", set, "oci://"+reg.Host()+"/platform/policies@"+strings.Split(digest, "@")[1]); code != ExitUsage || !strings.Contains(errs, "push to a tag") {
+	if code, _, errs = run(t, "", "policy", "push", "policies", "oci://"+reg.Host()+"/platform/policies@"+strings.Split(digest, "@")[1]); code != ExitUsage || !strings.Contains(errs, "push to a tag") {
 		t.Fatalf("push to a digest: %d %s", code, errs)
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tollgate-dev/tollgate/test/cluster"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 	"github.com/tollgate-dev/tollgate/test/registry"
 	"github.com/tollgate-dev/tollgate/test/trivytest"
 )
@@ -55,20 +57,37 @@ func newScanFixture(t *testing.T) *scanFixture {
 	if f.clean, err = trivytest.PushCleanImage(ctx, reg.Host(), "team/clean"); err != nil {
 		t.Fatal(err)
 	}
+	// As a user runs it: trivy in PATH, and the cache a directory of the
+	// working directory, so that the commands the docs quote are short.
+	t.Setenv("PATH", filepath.Dir(trivy)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Chdir(dir)
+	f.cache = "cache"
 	return f
 }
 
 func (f *scanFixture) args(extra ...string) []string {
-	return append([]string{"scan", "image", "--trivy", f.trivy, "--db-repository", f.dbRef, "--cache-dir", f.cache, "--insecure-registry"}, extra...)
+	return append([]string{"scan", "image", "--db-repository", f.dbRef, "--cache-dir", f.cache, "--insecure-registry"}, extra...)
+}
+
+// exitStatus is what a shell's "echo $?" adds to a transcript.
+func exitStatus(code int) string {
+	return fmt.Sprintf("$ echo $?\n%d\n", code)
 }
 
 func TestScanImage(t *testing.T) {
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	f := newScanFixture(t)
+	// The transcript docs/scanning-trivy.md quotes.
+	var doc strings.Builder
 
 	t.Run("table, default threshold CRITICAL", func(t *testing.T) {
-		code, out, errOut := run(t, "", f.args(f.debian)...)
+		code, transcript, out, errOut := terminal(t, "", f.args(f.debian)...)
+		doc.WriteString(transcript + exitStatus(code))
 		if code != ExitFindings {
-			t.Fatalf("exit %d, want 1 (a CRITICAL)\n%s%s", code, out, errOut)
+			t.Fatalf("exit %d, want 1 (a CRITICAL)\n%s", code, transcript)
 		}
 		for _, want := range []string{
 			f.debian, "OS: debian 12.5", "Vulnerability database: built ",
@@ -88,7 +107,26 @@ func TestScanImage(t *testing.T) {
 		if !strings.Contains(errOut, "downloading the vulnerability database from "+f.dbRef) {
 			t.Errorf("stderr %q: want the first download said", errOut)
 		}
-		t.Logf("\n%s", out)
+	})
+	t.Run("the docs' transcripts", func(t *testing.T) {
+		// Once the database is there, a scan prints the report alone, as
+		// docs/images.md quotes it.
+		code, transcript, _, _ := terminal(t, "", f.args(f.debian)...)
+		if code != ExitFindings {
+			t.Errorf("exit %d, want 1\n%s", code, transcript)
+		}
+		docexample.Check(t, root, "scan-image-debian", transcript)
+
+		code, transcript, _, _ = terminal(t, "", f.args("--severity", "HIGH", "--ignore-unfixed", f.alpine)...)
+		if code != ExitFindings || !strings.Contains(transcript, "CVE-2026-10101") {
+			t.Errorf("alpine at HIGH, unfixed ignored: exit %d, want 1 and CVE-2026-10101\n%s", code, transcript)
+		}
+		doc.WriteString("\n" + transcript)
+		code, transcript, _, _ = terminal(t, "", f.args("--severity", "LOW", f.clean)...)
+		if code != ExitOK {
+			t.Errorf("clean at LOW: exit %d, want 0\n%s", code, transcript)
+		}
+		doc.WriteString("\n" + transcript + exitStatus(code))
 	})
 	for _, tc := range []struct {
 		name string
@@ -203,14 +241,20 @@ func TestScanImage(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = stop() }()
-		code, out, errOut := run(t, "", "scan", "image", "--trivy", f.trivy, "--trivy-server", srv.URL, "--cache-dir", t.TempDir(), "--insecure-registry", f.alpine)
+		code, transcript, out, _ := terminal(t, "", "scan", "image", "--trivy-server", srv.URL, "--cache-dir", "client-cache", "--insecure-registry", f.alpine)
 		if code != ExitFindings || !strings.Contains(out, "CVE-2026-10101") || !strings.Contains(out, srv.URL) {
-			t.Errorf("exit %d\n%s%s", code, out, errOut)
+			t.Errorf("exit %d\n%s", code, transcript)
 		}
+		doc.WriteString("\n" + transcript)
 	})
+	docexample.Check(t, root, "scan-image", doc.String())
 }
 
 func TestScanImageErrors(t *testing.T) {
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	f := newScanFixture(t)
 	gone := strings.Replace(f.alpine, "team/alpine", "team/nothing", 1)
 	for _, tc := range []struct {
@@ -230,9 +274,12 @@ func TestScanImageErrors(t *testing.T) {
 		{"unwritable output", f.args("--output", "/nonexistent/dir/out.json", f.alpine), "--output: open /nonexistent/dir/out.json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, out, errOut := run(t, "", tc.args...)
+			code, transcript, out, errOut := terminal(t, "", tc.args...)
 			if code != ExitUsage || !strings.Contains(errOut, tc.want) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q\n%s", code, errOut, tc.want, out)
+			}
+			if tc.name == "image not in the registry" {
+				docexample.Check(t, root, "scan-image-error", transcript+exitStatus(code))
 			}
 		})
 	}
@@ -268,6 +315,10 @@ violation contains {"msg": msg, "path": ["spec", "containers", i, "image"]} if {
 `
 
 func TestCheckScanImages(t *testing.T) {
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	f := newScanFixture(t)
 	dir := t.TempDir()
 	policy := write(t, dir, "policy/imagevulns.rego", scanPolicy)
@@ -341,6 +392,17 @@ func TestCheckScanImages(t *testing.T) {
 	if code != ExitOK {
 		t.Errorf("without --scan-images: exit %d\n%s", code, out)
 	}
+	// The check docs/scanning-trivy.md quotes: the library beside the
+	// policy, in text, from the directory holding both files.
+	write(t, ".", "imagevulns.rego", scanPolicy)
+	write(t, ".", "pods.yaml", pod("web", f.debian, f.clean))
+	code, transcript, _, _ := terminal(t, "", "check", "--policy", "imagevulns.rego", "--scan-images",
+		"--db-repository", f.dbRef, "--cache-dir", f.cache, "--insecure-registry", "pods.yaml")
+	if code != ExitFindings || !strings.Contains(transcript, "test-image-vulnerabilities") {
+		t.Errorf("check --scan-images with the library: exit %d\n%s", code, transcript)
+	}
+	docexample.Check(t, root, "scan-images-check", transcript)
+
 	// A scanner that cannot start is a usage error.
 	code, _, errOut = run(t, "", "check", "--no-builtin", "--policy", policy, "--scan-images", "--trivy", "/nonexistent/trivy", manifests)
 	if code != ExitUsage || !strings.Contains(errOut, "--scan-images: ") {
