@@ -37,7 +37,7 @@ import (
 	"time"
 )
 
-// UpdateEnv, set to 1, makes Check rewrite a whole-output block that no
+// UpdateEnv names the variable that, set to 1, makes Check rewrite a whole-output block that no
 // longer matches with what the test produced, instead of failing.
 const UpdateEnv = "TOLLGATE_UPDATE_DOCS"
 
