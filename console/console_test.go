@@ -349,13 +349,13 @@ func TestDenialsOverTime(t *testing.T) {
 	}
 }
 
-// The Budgets page draws each Budget's spend over its period from a real
-// Prometheus holding tollgate_budget_spend and tollgate_budget_amount:
-// team-a/monthly's spend rising from $400 to $850 over the two days of its
-// period, team-b/huge's flat at $12, and two series of no Budget (team-a
-// has no "huge", and a budget label holding HTML). alice sees team-a's
-// chart only; no page shows a series of no Budget.
-func TestSpendOverTime(t *testing.T) {
+// spendPrometheus is a real Prometheus holding tollgate_budget_spend and
+// tollgate_budget_amount: team-a/monthly's spend rising from $400 to $850
+// over the two days of its period, team-b/huge's flat at $12, and two
+// series of no Budget (team-a has no "huge", and a budget label holding
+// HTML).
+func spendPrometheus(t *testing.T) *promtest.Server {
+	t.Helper()
 	var h promtest.Series
 	start := shared.now.Add(-48 * time.Hour)
 	from := start.Add(-10 * time.Minute)
@@ -373,7 +373,15 @@ func TestSpendOverTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer prom.Stop()
+	t.Cleanup(func() { _ = prom.Stop() })
+	return prom
+}
+
+// The Budgets page draws each Budget's spend over its period from
+// Prometheus: alice sees team-a's chart only, and no page shows a series
+// of no Budget.
+func TestSpendOverTime(t *testing.T) {
+	prom := spendPrometheus(t)
 
 	// Two days at a step of 15 minutes (48h/200, rounded up to a
 	// minute): 193 points, the last the last sample.
