@@ -430,6 +430,30 @@ func TestSpendOverTime(t *testing.T) {
 	if !strings.Contains(body, "Give --prometheus to see the spend over time.") || strings.Contains(body, "<polyline") {
 		t.Errorf("no note without Prometheus: %s", between(body, `<h2 id="spend-over-time">`, "</main>"))
 	}
+	// Of 23 Budgets, the first 20 get a chart, drawn or saying there is
+	// no spend, and the page says the others have none.
+	ctx := context.Background()
+	if err := client.IgnoreAlreadyExists(shared.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-c"}})); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 21 {
+		b := &v1alpha1.Budget{ObjectMeta: metav1.ObjectMeta{Namespace: "team-c", Name: fmt.Sprintf("b%02d", i)}, Spec: v1alpha1.BudgetSpec{Amount: "10", Action: "warn"}}
+		if err := shared.c.Create(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = shared.c.Delete(ctx, b) })
+	}
+	_, body = get(t, serveWith(t, "", prom.URL())+"/budgets")
+	if n, none := strings.Count(body, "<figure data-trend="), strings.Count(body, "No spend recorded in Prometheus this period."); n != 20 || none != 18 ||
+		!strings.Contains(body, "Spend over time is drawn for the first 20 Budgets only.") || strings.Contains(body, `data-trend="team-c/b18"`) {
+		t.Errorf("23 Budgets: %d charts, %d without spend: %s", n, none, between(body, `<h2 id="spend-over-time">`, "</main>"))
+	}
+	// The query now starts on the 1st of the month (team-c's periods), at
+	// a longer step; team-b/huge's chart still draws its own two days.
+	if fig := between(body, `<figure data-trend="team-b/huge">`, "</figure>"); !strings.Contains(fig, `data-last="12"`) || !strings.Contains(fig, "team-b/huge: spend $12.00 on ") {
+		t.Errorf("team-b/huge among 23 Budgets: %s", fig)
+	}
+
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
