@@ -172,3 +172,21 @@ func TestInABrowserAsAUserOfOneNamespace(t *testing.T) {
 	}
 	screenshot(t, ctx, dir, "budgets-alice")
 }
+
+// The spend over time is drawn: alice's chart of team-a/monthly is on
+// the page, its line as wide as the two days of the period, and the
+// numbers beside it read as text.
+func TestSpendOverTimeInABrowser(t *testing.T) {
+	base := serveWith(t, "alice", spendPrometheus(t).URL())
+	ctx, dir := browser(t)
+	do(t, ctx, chromedp.Navigate(base+"/budgets"))
+	const fig = `figure[data-trend="team-a/monthly"]`
+	box := value(t, ctx, chromedp.Evaluate[[]float64](`(() => { const r = document.querySelector('`+fig+` polyline.spend').getBoundingClientRect(); return [r.width, r.height]; })()`))
+	if len(box) != 2 || box[0] < 200 || box[1] < 10 {
+		t.Errorf("team-a/monthly's spend line is drawn %v px (width, height)", box)
+	}
+	if text := value(t, ctx, chromedp.Text(chromedp.CSS(fig+" p"))); !strings.Contains(text, "$850.00") || !strings.Contains(text, "budget $1,000.00") {
+		t.Errorf("the numbers beside the chart: %q", text)
+	}
+	screenshot(t, ctx, dir, "budgets-spend")
+}

@@ -41,7 +41,8 @@ type Options struct {
 	// Modules are the built-in policies (the library), listed on the
 	// overview with the actions the cluster's config gives them.
 	Modules []policies.Module
-	// PrometheusURL, when set, gives the denials over time.
+	// PrometheusURL, when set, gives the denials over time and the
+	// Budgets' spend over time.
 	PrometheusURL string
 	// Timeout bounds the reads behind one page (default 20s).
 	Timeout time.Duration
@@ -82,7 +83,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, r: &reader{c: c, namespace: opts.Namespace}}
 	if opts.PrometheusURL != "" {
-		pc, err := api.NewClient(api.Config{Address: opts.PrometheusURL})
+		pc, err := api.NewClient(api.Config{Address: opts.PrometheusURL, RoundTripper: limitBody{api.DefaultRoundTripper, maxPromBody}})
 		if err != nil {
 			return nil, fmt.Errorf("console: --prometheus %q: %w", opts.PrometheusURL, err)
 		}

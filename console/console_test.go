@@ -92,6 +92,9 @@ func (f *fixture) seed(ctx context.Context) error {
 		}
 	}
 	scan := metav1.NewTime(f.now.Add(-time.Hour))
+	// The Budgets' periods began two days ago (TestSpendOverTime draws
+	// them).
+	periodStart := metav1.NewTime(f.now.Add(-48 * time.Hour))
 	budgets := []struct {
 		ns, name, amount, spend, forecast string
 		alerted                           []int32
@@ -104,7 +107,7 @@ func (f *fixture) seed(ctx context.Context) error {
 		if err := create(obj); err != nil {
 			return err
 		}
-		obj.Status = v1alpha1.BudgetStatus{Spend: b.spend, Forecast: b.forecast, LastScanTime: &scan, Scope: "namespace " + b.ns, Utilization: "85%"}
+		obj.Status = v1alpha1.BudgetStatus{Spend: b.spend, Forecast: b.forecast, LastScanTime: &scan, Scope: "namespace " + b.ns, Utilization: "85%", PeriodStart: &periodStart}
 		for _, t := range b.alerted {
 			obj.Status.Alerted = append(obj.Status.Alerted, v1alpha1.BudgetAlert{Threshold: t, At: scan, Delivered: true, Channels: []string{"payments-slack"}})
 		}
@@ -343,6 +346,123 @@ func TestDenialsOverTime(t *testing.T) {
 	_, body = get(t, serve(t, "")+"/")
 	if !strings.Contains(body, "Give --prometheus to see the denials over time.") {
 		t.Error("no note without Prometheus")
+	}
+}
+
+// spendPrometheus is a real Prometheus holding tollgate_budget_spend and
+// tollgate_budget_amount: team-a/monthly's spend rising from $400 to $850
+// over the two days of its period, team-b/huge's flat at $12, and two
+// series of no Budget (team-a has no "huge", and a budget label holding
+// HTML).
+func spendPrometheus(t *testing.T) *promtest.Server {
+	t.Helper()
+	var h promtest.Series
+	start := shared.now.Add(-48 * time.Hour)
+	from := start.Add(-10 * time.Minute)
+	rising := func(at time.Time) float64 {
+		return 400 + 450*max(0, at.Sub(start).Seconds())/(48*time.Hour).Seconds()
+	}
+	flat := func(v float64) func(time.Time) float64 { return func(time.Time) float64 { return v } }
+	h.Gauge("tollgate_budget_spend", `namespace="team-a",budget="monthly"`, from, shared.now, time.Minute, rising)
+	h.Gauge("tollgate_budget_spend", `namespace="team-b",budget="huge"`, from, shared.now, time.Minute, flat(12))
+	h.Gauge("tollgate_budget_spend", `namespace="team-a",budget="huge"`, from, shared.now, time.Minute, flat(77777))
+	h.Gauge("tollgate_budget_spend", `namespace="team-a",budget="<script>alert(1)</script>"`, from, shared.now, time.Minute, flat(5))
+	h.Gauge("tollgate_budget_amount", `namespace="team-a",budget="monthly"`, from, shared.now, time.Minute, flat(1000))
+	h.Gauge("tollgate_budget_amount", `namespace="team-b",budget="huge"`, from, shared.now, time.Minute, flat(999999999999.9999))
+	prom, err := promtest.Start(context.Background(), promtest.Options{History: h.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prom.Stop() })
+	return prom
+}
+
+// The Budgets page draws each Budget's spend over its period from
+// Prometheus: alice sees team-a's chart only, and no page shows a series
+// of no Budget.
+func TestSpendOverTime(t *testing.T) {
+	prom := spendPrometheus(t)
+
+	// Two days at a step of 15 minutes (48h/200, rounded up to a
+	// minute): 193 points, the last the last sample.
+	const points = 193
+	checkChart := func(who, body, budget, last, aria string) {
+		t.Helper()
+		fig := between(body, `<figure data-trend="`+budget+`">`, "</figure>")
+		poly := between(fig, "<polyline", "/>")
+		if !strings.Contains(fig, "<polyline") || !strings.Contains(poly, fmt.Sprintf(`data-points="%d"`, points)) ||
+			!strings.Contains(poly, `data-last="`+last+`"`) {
+			t.Errorf("%s: %s's chart:\n%s", who, budget, fig)
+			return
+		}
+		pts := strings.Fields(strings.TrimPrefix(between(poly, `points="`, `" `), `points="`))
+		if len(pts) != points {
+			t.Errorf("%s: %s's polyline has %d points, want %d", who, budget, len(pts), points)
+		}
+		if !strings.Contains(fig, `aria-label="`+aria) || !strings.Contains(fig, "<title>"+aria) {
+			t.Errorf("%s: %s's chart lacks the text %q:\n%s", who, budget, aria, fig)
+		}
+	}
+
+	_, body := get(t, serveWith(t, "alice", prom.URL())+"/budgets")
+	checkChart("alice", body, "team-a/monthly", "850", "team-a/monthly: spend $400.00 on ")
+	if !strings.Contains(body, "$850.00 on "+shared.now.UTC().Format("Jan 2 15:04")+"; budget $1,000.00") {
+		t.Errorf("alice: team-a/monthly's numbers beside its chart: %s", between(body, `<figure data-trend="team-a/monthly">`, "</figure>"))
+	}
+	for _, never := range []string{"team-b", "<script>alert(1)", "alert(1)", "77777", "77,777", `data-trend="team-a/huge"`} {
+		if strings.Contains(body, never) {
+			t.Errorf("alice's budgets page shows %q", never)
+		}
+	}
+
+	_, body = get(t, serveWith(t, "", prom.URL())+"/budgets")
+	checkChart("admin", body, "team-a/monthly", "850", "team-a/monthly: spend $400.00 on ")
+	checkChart("admin", body, "team-b/huge", "12", "team-b/huge: spend $12.00 on ")
+	for _, never := range []string{"<script>alert(1)", "alert(1)", "77777", "77,777", `data-trend="team-a/huge"`} {
+		if strings.Contains(body, never) {
+			t.Errorf("the admin's budgets page shows %q", never)
+		}
+	}
+
+	// Without Prometheus, and with a Prometheus that does not answer,
+	// the page is served with a note.
+	_, body = get(t, serve(t, "")+"/budgets")
+	if !strings.Contains(body, "Give --prometheus to see the spend over time.") || strings.Contains(body, "<polyline") {
+		t.Errorf("no note without Prometheus: %s", between(body, `<h2 id="spend-over-time">`, "</main>"))
+	}
+	// Of 23 Budgets, the first 20 get a chart, drawn or saying there is
+	// no spend, and the page says the others have none.
+	ctx := context.Background()
+	if err := client.IgnoreAlreadyExists(shared.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-c"}})); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 21 {
+		b := &v1alpha1.Budget{ObjectMeta: metav1.ObjectMeta{Namespace: "team-c", Name: fmt.Sprintf("b%02d", i)}, Spec: v1alpha1.BudgetSpec{Amount: "10", Action: "warn"}}
+		if err := shared.c.Create(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = shared.c.Delete(ctx, b) })
+	}
+	_, body = get(t, serveWith(t, "", prom.URL())+"/budgets")
+	if n, none := strings.Count(body, "<figure data-trend="), strings.Count(body, "No spend recorded in Prometheus this period."); n != 20 || none != 18 ||
+		!strings.Contains(body, "Spend over time is drawn for the first 20 Budgets only.") || strings.Contains(body, `data-trend="team-c/b18"`) {
+		t.Errorf("23 Budgets: %d charts, %d without spend: %s", n, none, between(body, `<h2 id="spend-over-time">`, "</main>"))
+	}
+	// The query now starts on the 1st of the month (team-c's periods), at
+	// a longer step; team-b/huge's chart still draws its own two days.
+	if fig := between(body, `<figure data-trend="team-b/huge">`, "</figure>"); !strings.Contains(fig, `data-last="12"`) || !strings.Contains(fig, "team-b/huge: spend $12.00 on ") {
+		t.Errorf("team-b/huge among 23 Budgets: %s", fig)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + ln.Addr().String()
+	ln.Close()
+	code, body := get(t, serveWith(t, "", down)+"/budgets")
+	if code != http.StatusOK || !strings.Contains(body, `<p class="muted" id="spend-note">Prometheus did not answer: `) || !strings.Contains(body, "team-a/monthly") {
+		t.Errorf("Prometheus down: %d %s", code, between(body, `<h2 id="spend-over-time">`, "</main>"))
 	}
 }
 

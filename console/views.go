@@ -303,6 +303,11 @@ type budgetRow struct {
 	SpendWidth, ForecastWidth, AmountX, ChartW       int
 	Link, LastScan, LastError                        string
 	ForecastOver                                     bool
+	// Trend is the spend over the period, from Prometheus.
+	Trend *Trend
+
+	periodStart time.Time
+	currency    string
 }
 
 // budgetsData is the Budgets page.
@@ -310,6 +315,11 @@ type budgetsData struct {
 	Budgets          []budgetRow
 	ByTeam, ByCenter []Bar
 	Currency         string
+	// Trends are the Budgets given a spend chart (the first maxTrends),
+	// a Trend each when Prometheus holds their spend; TrendsNote says why
+	// there are none, or that there are more Budgets.
+	Trends     []budgetRow
+	TrendsNote string
 }
 
 // budgetChart is the width of a Budget's bar, for the largest of its
@@ -341,6 +351,8 @@ func (s *Server) budgets(ctx context.Context, r *http.Request) (*view, error) {
 		row.Forecast = parseMoney(b.Status.Forecast)
 		cur := cmp.Or(b.Spec.Currency, "USD")
 		d.Currency = cur
+		row.currency = cur
+		row.periodStart = periodStart(&b, s.opts.Now())
 		row.AmountText = finops.Money(row.Amount, cur, finops.Cents)
 		row.SpendText = finops.Money(row.Spend, cur, finops.Cents)
 		row.ForecastText = finops.Money(row.Forecast, cur, finops.Cents)
@@ -369,6 +381,7 @@ func (s *Server) budgets(ctx context.Context, r *http.Request) (*view, error) {
 	slices.SortFunc(d.Budgets, func(a, b budgetRow) int {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
+	d.TrendsNote = s.budgetTrends(ctx, d)
 	toBars := func(m map[string]float64, key string) []Bar {
 		out := make([]Bar, 0, len(m))
 		for k, val := range m {
@@ -390,6 +403,28 @@ func (s *Server) budgets(ctx context.Context, r *http.Request) (*view, error) {
 			b.Utilization, b.Action, strings.Join(alerted, " "), b.Clusters, b.LastScan})
 	}
 	return v, nil
+}
+
+// budgetTrends gives the first maxTrends Budgets of the page their spend
+// over time, and returns the note to show instead when there is none.
+func (s *Server) budgetTrends(ctx context.Context, d *budgetsData) string {
+	shown := d.Budgets[:min(len(d.Budgets), maxTrends)]
+	want := make([]trendQuery, 0, len(shown))
+	for _, b := range shown {
+		want = append(want, trendQuery{key: budgetKey{b.Namespace, b.Name}, start: b.periodStart, amount: b.Amount, currency: b.currency})
+	}
+	got, note := s.trends(ctx, want)
+	if got == nil {
+		return note
+	}
+	for i := range shown {
+		shown[i].Trend = got[budgetKey{shown[i].Namespace, shown[i].Name}]
+	}
+	d.Trends = shown
+	if len(d.Budgets) > maxTrends {
+		note = fmt.Sprintf("Spend over time is drawn for the first %d Budgets only.", maxTrends)
+	}
+	return note
 }
 
 // parseMoney reads a decimal amount; anything else is 0 (a Budget's
