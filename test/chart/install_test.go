@@ -563,22 +563,9 @@ func (k *kubectl) apply(stream string) {
 // transcript: "$ kubectl ARGS", then what it printed (stdout and stderr).
 func console(t *testing.T, c *cluster.Cluster, stdin string, args ...string) (string, error) {
 	t.Helper()
-	root := repoRoot(t)
-	bin := os.Getenv(cluster.BinDirEnv)
-	if bin == "" {
-		bin = filepath.Join(root, "bin", "k8s")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "kubectl"), args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.KubeconfigPath(), "KUBECACHEDIR="+t.TempDir())
-	cmd.Stdin = strings.NewReader(stdin)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
-	return "$ kubectl " + strings.Join(args, " ") + "\n" + out.String(), err
+	return c.Transcript(ctx, repoRoot(t), stdin, args...)
 }
 
 // applyAndEstablish applies CRDs and waits until each is established.

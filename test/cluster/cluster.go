@@ -32,6 +32,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -498,6 +499,42 @@ func (c *Cluster) KubectlWithStdin(ctx context.Context, stdin string, args ...st
 		return stdout, stderr, fmt.Errorf("running kubectl %s: %w: %s", strings.Join(args, " "), err, msg)
 	}
 	return stdout, stderr, nil
+}
+
+// Transcript runs kubectl as a user at a terminal would, from dir, with the
+// admin kubeconfig in KUBECONFIG (so the command line is the one they
+// type) and a discovery cache of its own (so a kind just created is known),
+// and returns what the terminal shows: "$ kubectl ARGS", then stdout and
+// stderr as they were written. The docs quote such transcripts and their
+// tests compare them. A non-zero exit is the error, beside the transcript.
+func (c *Cluster) Transcript(ctx context.Context, dir, stdin string, args ...string) (string, error) {
+	cache, err := os.MkdirTemp(c.dir, "kubectl-cache-")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = os.RemoveAll(cache) }()
+	cmd := exec.CommandContext(ctx, filepath.Join(c.opts.BinDir, kubectlBinary), args...)
+	cmd.Dir = dir
+	cmd.Env = append(slices.Clone(c.cmdEnv), "KUBECONFIG="+c.kubeconfig, "KUBECACHEDIR="+cache)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 5 * time.Second
+	err = cmd.Run()
+	return "$ kubectl " + ShellWords(args) + "\n" + out.String(), err
+}
+
+// ShellWords joins args as a shell reads them back, quoting those a shell
+// would split or expand.
+func ShellWords(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = a
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~!") {
+			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(quoted, " ")
 }
 
 // Stop stops kube-controller-manager (SIGTERM to its process group, SIGKILL

@@ -6,14 +6,12 @@
 package e2e
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -342,36 +340,9 @@ func consoleIn(t *testing.T, c *cluster.Cluster, dir string, args ...string) (st
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := os.Getenv(cluster.BinDirEnv)
-	if bin == "" {
-		bin = filepath.Join(root, "bin", "k8s")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "kubectl"), args...)
-	cmd.Dir = cmp.Or(dir, root)
-	// The admin kubeconfig in KUBECONFIG, so that the command line is the
-	// one a user types; a discovery cache of the command's own, so that a
-	// kind a test has just created is known.
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.KubeconfigPath(), "KUBECACHEDIR="+t.TempDir())
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 5 * time.Second
-	err = cmd.Run()
-	return "$ kubectl " + shellWords(args) + "\n" + out.String(), err
-}
-
-// shellWords joins args as a shell reads them back, quoting those a shell
-// would split or expand.
-func shellWords(args []string) string {
-	quoted := make([]string, len(args))
-	for i, a := range args {
-		quoted[i] = a
-		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~!") {
-			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-	}
-	return strings.Join(quoted, " ")
+	return c.Transcript(ctx, cmp.Or(dir, root), "", args...)
 }
 
 // apply runs kubectl apply with a manifest on stdin and returns stdout,
