@@ -42,6 +42,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/tollgate-dev/tollgate/test/docexample"
 	"github.com/tollgate-dev/tollgate/test/proc"
 )
 
@@ -521,20 +522,7 @@ func (c *Cluster) Transcript(ctx context.Context, dir, stdin string, args ...str
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 5 * time.Second
 	err = cmd.Run()
-	return "$ kubectl " + ShellWords(args) + "\n" + out.String(), err
-}
-
-// ShellWords joins args as a shell reads them back, quoting those a shell
-// would split or expand.
-func ShellWords(args []string) string {
-	quoted := make([]string, len(args))
-	for i, a := range args {
-		quoted[i] = a
-		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~!") {
-			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-	}
-	return strings.Join(quoted, " ")
+	return "$ kubectl " + docexample.ShellWords(args) + "\n" + out.String(), err
 }
 
 // Stop stops kube-controller-manager (SIGTERM to its process group, SIGKILL

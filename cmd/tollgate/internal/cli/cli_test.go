@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tollgate-dev/tollgate/cmd/tollgate/internal/output"
+	"github.com/tollgate-dev/tollgate/test/docexample"
 )
 
 // run runs the CLI in-process and returns its exit code and output.
@@ -42,14 +43,7 @@ func terminal(t *testing.T, stdin string, args ...string) (code int, transcript,
 		Out: teeWriter{&mu, &all, &out},
 		Err: teeWriter{&mu, &all, &errb},
 	})
-	quoted := make([]string, len(args))
-	for i, a := range args {
-		quoted[i] = a
-		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~!") {
-			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-	}
-	return code, "$ tollgate " + strings.Join(quoted, " ") + "\n" + all.String(), out.String(), errb.String()
+	return code, "$ tollgate " + docexample.ShellWords(args) + "\n" + all.String(), out.String(), errb.String()
 }
 
 // teeWriter writes to a stream of its own and to the transcript both
